@@ -454,9 +454,17 @@ def _decode_ping(
         _expect_length(totlen, gossip_end, msg_type)
         extensions = ()
     gossip = []
-    for node_id, ping_sent, pong_received, ip, port, cport, flags, pport, notused in (
-        _GOSSIP.iter_unpack(view[HEADER_SIZE:gossip_end])
-    ):
+    for (
+        node_id,
+        ping_sent,
+        pong_received,
+        ip,
+        port,
+        cport,
+        flags,
+        pport,
+        notused,
+    ) in _GOSSIP.iter_unpack(view[HEADER_SIZE:gossip_end]):
         ip_text, ip_tail = _split_cstring(ip)
         gossip.append(
             GossipEntry(
@@ -503,9 +511,7 @@ def _fixed_field(data: bytes, width: int, what: str) -> bytes:
 
 
 def _pack_header(header: Header, totlen: int, count: int, ext_count: int, mflags0: int) -> bytes:
-    slaveof = (
-        _NULL_ID if header.slaveof is None else _node_id_bytes(header.slaveof, "slaveof")
-    )
+    slaveof = _NULL_ID if header.slaveof is None else _node_id_bytes(header.slaveof, "slaveof")
     mflags = bytes((mflags0,)) + _fixed_field(header.mflags_unused, 2, "mflags_unused")
     return _HEADER.pack(
         SIGNATURE,
@@ -547,9 +553,7 @@ def _pack_gossip(entry: GossipEntry) -> bytes:
 
 def _check_type(msg: Message, allowed: frozenset[int]) -> None:
     if msg.header.type not in allowed:
-        raise ValueError(
-            f"{type(msg).__name__} cannot carry type {msg_type_name(msg.header.type)}"
-        )
+        raise ValueError(f"{type(msg).__name__} cannot carry type {msg_type_name(msg.header.type)}")
 
 
 def _body(msg: Message) -> tuple[bytes, int, int, int]:
