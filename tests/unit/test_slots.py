@@ -1,4 +1,6 @@
-from aikv.cluster.slots import crc16, hash_tag, key_hash_slot
+import os
+
+from aikv.cluster.slots import crc16, crc16_reference, hash_tag, key_hash_slot
 
 
 def test_crc16_check_value() -> None:
@@ -18,3 +20,10 @@ def test_hash_tag_rules() -> None:
     assert hash_tag(b"a{b") == b"a{b"
     assert hash_tag(b"x{{y}}") == b"{y"
     assert hash_tag(b"") == b""
+
+
+def test_c_crc_matches_reference() -> None:
+    for n in range(0, 200, 7):
+        data = os.urandom(n)
+        assert crc16(data) == crc16_reference(data)
+        assert key_hash_slot(data) == crc16_reference(hash_tag(data)) & 16383

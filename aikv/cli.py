@@ -1,0 +1,114 @@
+"""`aikv-server`: start one node.
+
+Options use Redis's directive names; an optional positional config file in redis.conf
+syntax is read first and the flags override it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+import click
+
+from aikv import REDIS_VERSION, __version__
+from aikv.config import APPENDFSYNC_CHOICES, LOGLEVEL_CHOICES, Config, ConfigError
+from aikv.logging_setup import setup_logging
+from aikv.persist.store import StoreLockedError
+
+log = logging.getLogger("aikv")
+
+
+def _yes_no(value: str | None) -> str | None:
+    return value
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("config_file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--port", type=int, help="Client port (default 6379; 0 picks a free port).")
+@click.option("--bind", help="Address to listen on (default 127.0.0.1).")
+@click.option("--dir", "dir_", help="Data directory, created if missing (default ./data).")
+@click.option("--appendfsync", type=click.Choice(APPENDFSYNC_CHOICES),
+              help="always | everysec (default) | no")
+@click.option("--requirepass", help="Password clients must AUTH with.")
+@click.option("--loglevel", type=click.Choice(LOGLEVEL_CHOICES))
+@click.option("--logfile", help="Log file (default: standard output).")
+@click.option("--databases", type=int, help="Number of databases (default 16).")
+@click.option("--maxclients", type=int)
+@click.option("--cluster-enabled", type=click.Choice(["yes", "no"]))
+@click.option("--cluster-config-file", help="nodes.conf name, relative to --dir.")
+@click.option("--cluster-node-timeout", type=int, help="Milliseconds (default 15000).")
+@click.option("--cluster-port", type=int, help="Bus port (default: port + 10000).")
+@click.option("--cluster-announce-ip")
+@click.option("--cluster-announce-port", type=int)
+@click.option("--cluster-announce-bus-port", type=int)
+@click.option("--cluster-announce-hostname")
+@click.option("--cluster-require-full-coverage", type=click.Choice(["yes", "no"]))
+@click.option("--protected-mode", type=click.Choice(["yes", "no"]))
+@click.option("--set", "extra", multiple=True, metavar="NAME=VALUE",
+              help="Any other directive, e.g. --set hz=20 (repeatable).")
+@click.version_option(__version__, prog_name="aikv-server")
+def main(config_file: str | None, extra: tuple[str, ...], **flags: object) -> None:
+    """Run an AiKv node: a Redis-compatible server whose data lives in LMDB."""
+    config = Config()
+    try:
+        if config_file:
+            config.load_file(config_file)
+        for name, value in flags.items():
+            if value is None:
+                continue
+            directive = "dir" if name == "dir_" else name.replace("_", "-")
+            config.set(directive, str(value), startup=True)
+        for item in extra:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"--set expects NAME=VALUE, got {item!r}")
+            config.set(name, value, startup=True)
+    except ConfigError as exc:
+        click.echo(f"*** FATAL CONFIG FILE ERROR (AiKv {__version__}) ***\n{exc}", err=True)
+        sys.exit(1)
+    setup_logging(config.loglevel, config.logfile)
+    sys.exit(run(config))
+
+
+def run(config: Config) -> int:
+    import uvloop
+
+    from aikv.server import Server
+
+    log.info("oO0OoO0OoO0Oo AiKv is starting oO0OoO0OoO0Oo")
+    log.info("AiKv version=%s (Redis %s compatible), bits=64, pid=%d, just started",
+             __version__, REDIS_VERSION, os.getpid())
+    server = Server(config)
+    try:
+        took = server.open_storage()
+    except StoreLockedError as exc:
+        log.warning("Fatal: %s. Exiting.", exc)
+        return 1
+    except OSError as exc:
+        log.warning("Fatal: can't open the data directory %s: %s", config.dir, exc)
+        return 1
+    log.info("Data directory %s opened in %.3f seconds: %d keys in db 0",
+             os.path.abspath(config.dir), took, server.store.key_totals[0])
+
+    async def serve() -> None:
+        await server.start()
+        mode = "cluster" if config.cluster_enabled else "standalone"
+        log.info("Running mode=%s, port=%d.", mode, server.port)
+        log.info("Ready to accept connections tcp")
+        await server.serve_until_stopped()
+
+    try:
+        uvloop.run(serve())
+    except OSError as exc:
+        log.warning("Fatal: could not start listening on %s:%s: %s", config.bind, config.port,
+                    exc)
+        server.store.close()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""Connection commands: PING ECHO QUIT SELECT AUTH HELLO RESET and CLIENT."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import TYPE_CHECKING
+
+from aikv import REDIS_VERSION
+from aikv.commands.args import parse_int
+from aikv.commands.registry import command, container
+from aikv.resp import (
+    OK,
+    PONG,
+    CommandError,
+    array,
+    bulk,
+    bulk_or_null,
+    integer,
+    map_reply,
+    simple,
+    verbatim,
+)
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+
+
+@command("ping", -1, "fast stale", categories="@fast @connection")
+def ping(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) > 2:
+        raise CommandError("ERR wrong number of arguments for 'ping' command")
+    subscribed = client.subscriptions or client.patterns or client.shard_subscriptions
+    if subscribed and not client.resp3:
+        return array([bulk(b"pong"), bulk(argv[1] if len(argv) == 2 else b"")])
+    return bulk(argv[1]) if len(argv) == 2 else PONG
+
+
+@command("echo", 2, "fast stale", categories="@fast @connection")
+def echo(client: Client, argv: list[bytes]) -> bytes:
+    return bulk(argv[1])
+
+
+@command("quit", -1, "no-auth fast stale allow-busy", categories="@fast @connection")
+def quit_(client: Client, argv: list[bytes]) -> bytes:
+    client.close_after_reply = True
+    return OK
+
+
+@command("select", 2, "loading stale fast", categories="@fast @connection")
+def select(client: Client, argv: list[bytes]) -> bytes:
+    index = parse_int(argv[1])
+    server = client.server
+    if server.config.cluster_enabled and index != 0:
+        raise CommandError("ERR SELECT is not allowed in cluster mode")
+    if index < 0 or index >= len(server.databases):
+        raise CommandError("ERR DB index is out of range")
+    client.db_index = index
+    client.db = server.databases[index]
+    return OK
+
+
+def _check_password(client: Client, username: bytes, password: bytes) -> None:
+    required = client.server.config.requirepass
+    if username.lower() != b"default" or not hmac.compare_digest(password,
+                                                                 required.encode()):
+        raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+
+
+@command("auth", -2, "no-auth fast stale", categories="@fast @connection")
+def auth(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) > 3:
+        raise CommandError("ERR syntax error")
+    if len(argv) == 2 and not client.server.config.requirepass:
+        raise CommandError("ERR AUTH <password> called without any password configured for "
+                           "the default user. Are you sure your configuration is correct?")
+    username, password = (b"default", argv[1]) if len(argv) == 2 else (argv[1], argv[2])
+    if not client.server.config.requirepass:
+        # No password: the default user is "nopass" and accepts any password.
+        if username.lower() != b"default":
+            raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+    else:
+        _check_password(client, username, password)
+    client.authenticated = True
+    return OK
+
+
+@command("hello", -1, "no-auth fast stale", categories="@fast @connection")
+def hello(client: Client, argv: list[bytes]) -> bytes:
+    version: int | None = None
+    i = 1
+    if len(argv) >= 2:
+        try:
+            version = parse_int(argv[1])
+        except CommandError:
+            raise CommandError("ERR Protocol version is not an integer or out of range") from None
+        i = 2
+        if version < 2 or version > 3:
+            raise CommandError("NOPROTO unsupported protocol version")
+    name: bytes | None = None
+    while i < len(argv):
+        opt = argv[i].upper()
+        more = len(argv) - i - 1
+        if opt == b"AUTH" and more >= 2:
+            username, password = argv[i + 1], argv[i + 2]
+            if client.server.config.requirepass:
+                _check_password(client, username, password)
+            client.authenticated = True
+            i += 3
+        elif opt == b"SETNAME" and more >= 1:
+            name = argv[i + 1]
+            _validate_name(name)
+            i += 2
+        else:
+            raise CommandError(f"ERR Syntax error in HELLO option '{argv[i].decode(errors='replace')}'")
+    if not client.authenticated:
+        raise CommandError("NOAUTH HELLO must be called with the client already authenticated, "
+                           "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
+                           "to authenticate the client and select the RESP protocol version "
+                           "at the same time")
+    if version is not None:
+        client.resp3 = version == 3
+    if name is not None:
+        client.name = name
+    mode = b"cluster" if client.server.config.cluster_enabled else b"standalone"
+    pairs = [
+        (bulk(b"server"), bulk(b"redis")),
+        (bulk(b"version"), bulk(REDIS_VERSION.encode())),
+        (bulk(b"proto"), integer(3 if client.resp3 else 2)),
+        (bulk(b"id"), integer(client.id)),
+        (bulk(b"mode"), bulk(mode)),
+        (bulk(b"role"), bulk(b"master")),
+        (bulk(b"modules"), b"*0\r\n"),
+    ]
+    return map_reply(pairs, client.resp3)
+
+
+@command("reset", 1, "no-auth fast stale noscript loading", categories="@fast @connection")
+def reset(client: Client, argv: list[bytes]) -> bytes:
+    server = client.server
+    client.multi = None
+    client.multi_error = False
+    server.unwatch_all(client)
+    if server.pubsub is not None:
+        server.pubsub.client_gone(client)
+    client.db_index = 0
+    client.db = server.databases[0]
+    client.resp3 = False
+    client.name = b""
+    client.asking = False
+    client.readonly = False
+    client.authenticated = not server.config.requirepass
+    return simple("RESET")
+
+
+# ---------------------------------------------------------------------- CLIENT
+container("client", -2, "sentinel")
+
+
+def _validate_name(name: bytes) -> None:
+    if any(c < 33 or c > 126 for c in name):
+        raise CommandError("ERR Client names cannot contain spaces, newlines or special "
+                           "characters.")
+
+
+@command("id", 2, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_id(client: Client, argv: list[bytes]) -> bytes:
+    return integer(client.id)
+
+
+@command("setname", 3, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_setname(client: Client, argv: list[bytes]) -> bytes:
+    _validate_name(argv[2])
+    client.name = argv[2]
+    return OK
+
+
+@command("getname", 2, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_getname(client: Client, argv: list[bytes]) -> bytes:
+    return bulk_or_null(client.name or None, client.resp3)
+
+
+@command("setinfo", 4, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_setinfo(client: Client, argv: list[bytes]) -> bytes:
+    attr = argv[2].upper()
+    if attr not in (b"LIB-NAME", b"LIB-VER"):
+        raise CommandError(f"ERR Unrecognized option '{argv[2].decode(errors='replace')}'")
+    if any(c < 33 or c > 126 for c in argv[3]):
+        raise CommandError(f"ERR {attr.decode().lower()} cannot contain spaces, newlines or "
+                           "special characters.")
+    if attr == b"LIB-NAME":
+        client.lib_name = argv[3]
+    else:
+        client.lib_ver = argv[3]
+    return OK
+
+
+def describe(c: Client, now: float) -> str:
+    """One CLIENT LIST / CLIENT INFO line (without the newline), fields as Redis 7.0."""
+    flags = ""
+    if c.multi is not None:
+        flags += "x"
+    if c.subscriptions or c.patterns or c.shard_subscriptions:
+        flags += "P"
+    if c.blocked is not None:
+        flags += "b"
+    if c.readonly:
+        flags += "r"
+    if c.close_after_reply:
+        flags += "c"
+    if c.watch_dirty:
+        flags += "d"
+    flags = flags or "N"
+    qbuf = c.parser.buffered
+    obl = c.output_buffer_size
+    cmd = c.last_command.decode(errors="replace")
+    return (
+        f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={c.name.decode(errors='replace')}"
+        f" age={int(now - c.created)} idle={int(now - c.last_interaction)} flags={flags}"
+        f" db={c.db_index} sub={len(c.subscriptions)} psub={len(c.patterns)}"
+        f" ssub={len(c.shard_subscriptions)}"
+        f" multi={-1 if c.multi is None else len(c.multi)} qbuf={qbuf}"
+        f" qbuf-free={max(0, 20474 - qbuf)} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384"
+        f" obl={obl} oll=0 omem={obl} tot-mem={37658 + qbuf + obl} events=r cmd={cmd}"
+        f" user={c.user} redir=-1 resp={3 if c.resp3 else 2}"
+        + (f" lib-name={c.lib_name.decode()} lib-ver={c.lib_ver.decode()}"
+           if c.lib_name or c.lib_ver else "")
+    )
+
+
+@command("info", 2, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_info(client: Client, argv: list[bytes]) -> bytes:
+    client.last_command = b"client|info"
+    return verbatim((describe(client, time.time()) + "\n").encode(), client.resp3)
+
+
+@command("list", -2, "admin noscript loading stale", parent="client",
+         categories="@admin @slow @dangerous @connection")
+def client_list(client: Client, argv: list[bytes]) -> bytes:
+    client.last_command = b"client|list"
+    clients = list(client.server.clients.values())
+    if len(argv) > 2:
+        opt = argv[2].upper()
+        if opt == b"TYPE" and len(argv) == 4:
+            kind = argv[3].lower()
+            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+                raise CommandError(f"ERR Unknown client type '{argv[3].decode(errors='replace')}'")
+            if kind == b"pubsub":
+                clients = [c for c in clients if c.subscriptions or c.patterns
+                           or c.shard_subscriptions]
+            elif kind == b"normal":
+                clients = [c for c in clients if not (c.subscriptions or c.patterns
+                                                      or c.shard_subscriptions)]
+            else:
+                clients = []
+        elif opt == b"ID" and len(argv) >= 4:
+            wanted = set()
+            for raw in argv[3:]:
+                value = parse_int(raw)
+                if value <= 0:
+                    raise CommandError("ERR Invalid client ID")
+                wanted.add(value)
+            clients = [c for c in clients if c.id in wanted]
+        else:
+            raise CommandError("ERR syntax error")
+    now = time.time()
+    text = "".join(describe(c, now) + "\n" for c in sorted(clients, key=lambda c: c.id))
+    return verbatim(text.encode(), client.resp3)
+
+
+@command("kill", -3, "admin noscript loading stale", parent="client",
+         categories="@admin @slow @dangerous @connection")
+def client_kill(client: Client, argv: list[bytes]) -> bytes:
+    server = client.server
+    if len(argv) == 3:
+        addr = argv[2].decode(errors="replace")
+        for c in list(server.clients.values()):
+            if c.addr == addr:
+                _kill(client, c)
+                return OK
+        raise CommandError("ERR No such client")
+    if len(argv) % 2 == 1:
+        raise CommandError("ERR syntax error")
+    filters: list[tuple[bytes, bytes]] = []
+    skipme = True
+    for i in range(2, len(argv), 2):
+        opt, value = argv[i].upper(), argv[i + 1]
+        if opt == b"ID":
+            ident = parse_int(value, "ERR client-id should be greater than 0")
+            if ident <= 0:
+                raise CommandError("ERR client-id should be greater than 0")
+            filters.append((opt, value))
+        elif opt in (b"ADDR", b"LADDR", b"USER", b"TYPE"):
+            filters.append((opt, value))
+        elif opt == b"SKIPME":
+            low = value.lower()
+            if low not in (b"yes", b"no"):
+                raise CommandError("ERR syntax error")
+            skipme = low == b"yes"
+        else:
+            raise CommandError("ERR syntax error")
+    killed = 0
+    for c in list(server.clients.values()):
+        if skipme and c is client:
+            continue
+        if all(_matches(c, opt, value) for opt, value in filters):
+            _kill(client, c)
+            killed += 1
+    return integer(killed)
+
+
+def _matches(c: Client, opt: bytes, value: bytes) -> bool:
+    text = value.decode(errors="replace")
+    if opt == b"ID":
+        return str(c.id) == text
+    if opt == b"ADDR":
+        return c.addr == text
+    if opt == b"LADDR":
+        return c.laddr == text
+    if opt == b"USER":
+        return c.user == text
+    if opt == b"TYPE":
+        pubsub = bool(c.subscriptions or c.patterns or c.shard_subscriptions)
+        return (text.lower() == "pubsub") == pubsub if text.lower() in ("pubsub", "normal") \
+            else False
+    return False
+
+
+def _kill(me: Client, victim: Client) -> None:
+    if victim is me:
+        me.close_after_reply = True
+    else:
+        victim.close()
+
+
+@command("no-evict", 3, "admin noscript loading stale", parent="client",
+         categories="@admin @slow @dangerous @connection")
+def client_no_evict(client: Client, argv: list[bytes]) -> bytes:
+    value = argv[2].lower()
+    if value not in (b"on", b"off"):
+        raise CommandError("ERR syntax error")
+    client.no_evict = value == b"on"
+    return OK
+
+
+@command("help", 2, "loading stale", parent="client", categories="@slow @connection")
+def client_help(client: Client, argv: list[bytes]) -> bytes:
+    lines = [
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME", "    Return the name of the current connection.",
+        "ID", "    Return the ID of the current connection.",
+        "INFO", "    Return information about the current client connection.",
+        "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are: ID, TYPE, USER, ADDR, LADDR, SKIPME.",
+        "LIST [options ...]", "    Return information about client connections.",
+        "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "SETINFO <option> <value>", "    Set client meta attr (LIB-NAME, LIB-VER).",
+        "NO-EVICT (ON|OFF)", "    Protect the current client connection from eviction.",
+        "HELP", "    Print this help.",
+    ]
+    return array([simple(line) for line in lines])

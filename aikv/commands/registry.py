@@ -1,0 +1,100 @@
+"""The command table: one entry per command with its name, arity, flags and key positions.
+
+Every command follows one shape: a handler `(client, argv) -> bytes` that parses its
+arguments, applies them through the keyspace, and returns its encoded reply; failures are
+raised as `CommandError`. Registration records what COMMAND INFO, COMMAND GETKEYS and the
+cluster router need to know about the command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aikv.server import Client
+
+Handler = Callable[["Client", list[bytes]], bytes]
+KeyFinder = Callable[[list[bytes]], list[int]]
+
+
+@dataclass(slots=True)
+class Command:
+    name: str
+    handler: Handler
+    arity: int
+    flags: frozenset[str]
+    first_key: int = 0
+    last_key: int = 0
+    step: int = 0
+    key_finder: KeyFinder | None = None
+    categories: tuple[str, ...] = ()
+    subcommands: dict[str, Command] = field(default_factory=dict)
+    parent: Command | None = None
+    # Hot-path booleans, derived from `flags` once.
+    is_write: bool = False
+    no_auth: bool = False
+    allowed_in_pubsub: bool = False
+    calls: int = 0
+    usec: int = 0
+    failed_calls: int = 0
+    rejected_calls: int = 0
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.parent.name}|{self.name}" if self.parent else self.name
+
+    def key_positions(self, argv: list[bytes]) -> list[int]:
+        if self.key_finder is not None:
+            return self.key_finder(argv)
+        if not self.first_key:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
+        return list(range(self.first_key, min(last, len(argv) - 1) + 1, self.step or 1))
+
+    def keys(self, argv: list[bytes]) -> list[bytes]:
+        if self.key_finder is None and self.first_key and self.first_key == self.last_key:
+            return [argv[self.first_key]] if len(argv) > self.first_key else []
+        return [argv[i] for i in self.key_positions(argv)]
+
+
+COMMANDS: dict[bytes, Command] = {}
+
+_PUBSUB_CONTEXT = {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
+                   "sunsubscribe", "ping", "quit", "reset"}
+
+
+def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
+            key_finder: KeyFinder | None = None, categories: str = "",
+            parent: str | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler. `keys` is (first, last, step) as in COMMAND INFO; `last` may be
+    negative (counted from the end). `parent` registers a subcommand (e.g. CONFIG GET)."""
+
+    def register(handler: Handler) -> Handler:
+        flag_set = frozenset(flags.split())
+        cmd = Command(
+            name=name, handler=handler, arity=arity, flags=flag_set,
+            first_key=keys[0], last_key=keys[1], step=keys[2], key_finder=key_finder,
+            categories=tuple(categories.split()),
+            is_write="write" in flag_set, no_auth="no-auth" in flag_set,
+            allowed_in_pubsub=name in _PUBSUB_CONTEXT,
+        )
+        if parent is None:
+            COMMANDS[name.encode()] = cmd
+        else:
+            container = COMMANDS[parent.encode()]
+            cmd.parent = container
+            container.subcommands[name] = cmd
+        return handler
+
+    return register
+
+
+def container(name: str, arity: int = -2, flags: str = "") -> None:
+    """Register a command that only dispatches to subcommands (CONFIG, CLIENT, ...)."""
+
+    def dispatch(client: Client, argv: list[bytes]) -> bytes:
+        raise AssertionError("containers are resolved by the dispatcher")
+
+    command(name, arity, flags)(dispatch)

@@ -1,0 +1,372 @@
+"""String commands: GET/SET and friends, counters, ranges."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aikv.commands.args import (
+    NOT_INTEGER,
+    SYNTAX,
+    add_long_double,
+    format_long_double,
+    parse_expire_option,
+    parse_int,
+    parse_long_double,
+)
+from aikv.commands.registry import command
+from aikv.persist.layout import NO_EXPIRE, TYPE_STRING, encode_string_meta
+from aikv.resp import (
+    NULL3,
+    NULL_BULK,
+    OK,
+    ZERO,
+    CommandError,
+    bulk,
+    bulk_array,
+    integer,
+)
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+
+MAX_STRING = 512 * 1024 * 1024
+_WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+
+@command("get", 2, "readonly fast", keys=(1, 1, 1), categories="@read @string @fast")
+def get(client: Client, argv: list[bytes]) -> bytes:
+    value = client.db.get_string(argv[1])
+    if value is None:
+        client.server.stat_keyspace_misses += 1
+        return NULL3 if client.resp3 else NULL_BULK
+    client.server.stat_keyspace_hits += 1
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _expire_at(client: Client, unit: bytes, raw: bytes, command_name: str) -> int:
+    """Absolute ms deadline from an EX/PX/EXAT/PXAT option, with Redis's checks."""
+    value = parse_expire_option(raw, command_name)
+    now = client.server.clock.now_ms
+    if unit == b"EX":
+        ms = value * 1000
+        at = now + ms
+    elif unit == b"PX":
+        ms = value
+        at = now + ms
+    elif unit == b"EXAT":
+        ms = value * 1000
+        at = ms
+    else:
+        ms = value
+        at = ms
+    if ms > (2**63 - 1) or at > (2**63 - 1):
+        raise CommandError(f"ERR invalid expire time in '{command_name}' command")
+    return at
+
+
+@command("set", -3, "write denyoom", keys=(1, 1, 1), categories="@write @string @slow")
+def set_(client: Client, argv: list[bytes]) -> bytes:
+    key, value = argv[1], argv[2]
+    db = client.db
+    if len(argv) == 3:
+        db.set_string(key, value)
+        return OK
+    nx = xx = get_old = keep_ttl = False
+    expire_unit: bytes | None = None
+    expire_raw = b""
+    i = 3
+    while i < len(argv):
+        opt = argv[i].upper()
+        has_next = i + 1 < len(argv)
+        if opt == b"NX" and not xx:
+            nx = True
+        elif opt == b"XX" and not nx:
+            xx = True
+        elif opt == b"GET":
+            get_old = True
+        elif opt == b"KEEPTTL" and expire_unit is None:
+            keep_ttl = True
+        elif opt in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_unit is None and not keep_ttl \
+                and has_next:
+            expire_unit = opt
+            expire_raw = argv[i + 1]
+            i += 1
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    expire_at = _expire_at(client, expire_unit, expire_raw, "set") if expire_unit else 0
+    meta = db.get_meta(key)
+    if get_old and meta is not None and meta[0] != TYPE_STRING:
+        raise CommandError(_WRONGTYPE)
+    old_value = meta[9:] if meta is not None else None
+    null = NULL3 if client.resp3 else NULL_BULK
+    if (nx and meta is not None) or (xx and meta is None):
+        return (bulk(old_value) if old_value is not None else null) if get_old else null
+    if keep_ttl and meta is not None and meta[1:9] != NO_EXPIRE:
+        expire_at = int.from_bytes(meta[1:9], "big")
+    db.set_string(key, value, expire_at)
+    if get_old:
+        return bulk(old_value) if old_value is not None else null
+    return OK
+
+
+@command("setnx", 3, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
+def setnx(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    if db.exists(argv[1]):
+        return ZERO
+    db.set_string(argv[1], argv[2])
+    return integer(1)
+
+
+def _set_with_ttl(client: Client, argv: list[bytes], unit: bytes, name: str) -> bytes:
+    expire_at = _expire_at(client, unit, argv[2], name)
+    client.db.set_string(argv[1], argv[3], expire_at)
+    return OK
+
+
+@command("setex", 4, "write denyoom", keys=(1, 1, 1), categories="@write @string @slow")
+def setex(client: Client, argv: list[bytes]) -> bytes:
+    return _set_with_ttl(client, argv, b"EX", "setex")
+
+
+@command("psetex", 4, "write denyoom", keys=(1, 1, 1), categories="@write @string @slow")
+def psetex(client: Client, argv: list[bytes]) -> bytes:
+    return _set_with_ttl(client, argv, b"PX", "psetex")
+
+
+@command("getset", 3, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
+def getset(client: Client, argv: list[bytes]) -> bytes:
+    old = client.db.get_string(argv[1])
+    client.db.set_string(argv[1], argv[2])
+    if old is None:
+        return NULL3 if client.resp3 else NULL_BULK
+    return bulk(old)
+
+
+@command("getdel", 2, "write fast", keys=(1, 1, 1), categories="@write @string @fast")
+def getdel(client: Client, argv: list[bytes]) -> bytes:
+    old = client.db.get_string(argv[1])
+    if old is None:
+        return NULL3 if client.resp3 else NULL_BULK
+    client.db.delete(argv[1])
+    return bulk(old)
+
+
+@command("getex", -2, "write fast", keys=(1, 1, 1), categories="@write @string @fast")
+def getex(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    key = argv[1]
+    expire_at: int | None = None
+    persist = False
+    i = 2
+    while i < len(argv):
+        opt = argv[i].upper()
+        if opt in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_at is None and not persist \
+                and i + 1 < len(argv):
+            expire_at = _expire_at(client, opt, argv[i + 1], "getex")
+            i += 2
+        elif opt == b"PERSIST" and expire_at is None and not persist:
+            persist = True
+            i += 1
+        else:
+            raise CommandError(SYNTAX)
+    value = db.get_string(key)
+    if value is None:
+        return NULL3 if client.resp3 else NULL_BULK
+    if expire_at is not None:
+        if expire_at <= client.server.clock.now_ms:
+            db.delete(key)
+        else:
+            db.set_expire(key, expire_at)
+    elif persist and db.expire_of(key):
+        db.set_expire(key, 0)
+    return bulk(value)
+
+
+@command("mget", -2, "readonly fast", keys=(1, -1, 1), categories="@read @string @fast")
+def mget(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    values: list[bytes | None] = []
+    for key in argv[1:]:
+        meta = db.get_meta(key)
+        values.append(meta[9:] if meta is not None and meta[0] == TYPE_STRING else None)
+    return bulk_array(values, client.resp3)
+
+
+@command("mset", -3, "write denyoom", keys=(1, -1, 2), categories="@write @string @slow")
+def mset(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) % 2 == 0:
+        raise CommandError("ERR wrong number of arguments for 'mset' command")
+    db = client.db
+    for i in range(1, len(argv), 2):
+        db.set_string(argv[i], argv[i + 1])
+    return OK
+
+
+@command("msetnx", -3, "write denyoom", keys=(1, -1, 2), categories="@write @string @slow")
+def msetnx(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) % 2 == 0:
+        raise CommandError("ERR wrong number of arguments for 'msetnx' command")
+    db = client.db
+    for i in range(1, len(argv), 2):
+        if db.exists(argv[i]):
+            return ZERO
+    for i in range(1, len(argv), 2):
+        db.set_string(argv[i], argv[i + 1])
+    return integer(1)
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_STRING:
+        raise CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+
+
+@command("append", 3, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
+def append(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    key = argv[1]
+    meta = db.get_meta(key)
+    if meta is None:
+        db.set_string(key, argv[2])
+        return integer(len(argv[2]))
+    if meta[0] != TYPE_STRING:
+        raise CommandError(_WRONGTYPE)
+    new_len = len(meta) - 9 + len(argv[2])
+    _check_size(new_len)
+    db.update_meta(key, meta + argv[2])
+    return integer(new_len)
+
+
+@command("strlen", 2, "readonly fast", keys=(1, 1, 1), categories="@read @string @fast")
+def strlen(client: Client, argv: list[bytes]) -> bytes:
+    value = client.db.get_string(argv[1])
+    return integer(0 if value is None else len(value))
+
+
+def _incr(client: Client, key: bytes, delta: int) -> bytes:
+    db = client.db
+    meta = db.get_meta(key)
+    if meta is None:
+        current = 0
+    else:
+        if meta[0] != TYPE_STRING:
+            raise CommandError(_WRONGTYPE)
+        current = parse_int(meta[9:])
+    result = current + delta
+    if result > 2**63 - 1 or result < -(2**63):
+        raise CommandError("ERR increment or decrement would overflow")
+    raw = b"%d" % result
+    if meta is None:
+        db.set_string(key, raw)
+    else:
+        db.update_meta(key, meta[:9] + raw)
+    return integer(result)
+
+
+@command("incr", 2, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
+def incr(client: Client, argv: list[bytes]) -> bytes:
+    return _incr(client, argv[1], 1)
+
+
+@command("decr", 2, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
+def decr(client: Client, argv: list[bytes]) -> bytes:
+    return _incr(client, argv[1], -1)
+
+
+@command("incrby", 3, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
+def incrby(client: Client, argv: list[bytes]) -> bytes:
+    return _incr(client, argv[1], parse_int(argv[2]))
+
+
+@command("decrby", 3, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
+def decrby(client: Client, argv: list[bytes]) -> bytes:
+    delta = parse_int(argv[2])
+    if delta == -(2**63):
+        raise CommandError("ERR decrement would overflow")
+    return _incr(client, argv[1], -delta)
+
+
+@command("incrbyfloat", 3, "write denyoom fast", keys=(1, 1, 1),
+         categories="@write @string @fast")
+def incrbyfloat(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    key = argv[1]
+    meta = db.get_meta(key)
+    increment = parse_long_double(argv[2])
+    if meta is None:
+        current = parse_long_double(b"0")
+    else:
+        if meta[0] != TYPE_STRING:
+            raise CommandError(_WRONGTYPE)
+        current = parse_long_double(meta[9:])
+    raw = format_long_double(add_long_double(current, increment))
+    if meta is None:
+        db.set_string(key, raw)
+    else:
+        db.update_meta(key, meta[:9] + raw)
+    return bulk(raw)
+
+
+@command("getrange", 4, "readonly", keys=(1, 1, 1), categories="@read @string @slow")
+def getrange(client: Client, argv: list[bytes]) -> bytes:
+    start = parse_int(argv[2])
+    end = parse_int(argv[3])
+    value = client.db.get_string(argv[1])
+    if value is None:
+        return b"$0\r\n\r\n"
+    return bulk(_substring(value, start, end))
+
+
+def _substring(value: bytes, start: int, end: int) -> bytes:
+    n = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    start = max(start, 0)
+    end = max(end, 0)
+    if end >= n:
+        end = n - 1
+    if start > end or n == 0:
+        return b""
+    return value[start : end + 1]
+
+
+@command("substr", 4, "readonly", keys=(1, 1, 1), categories="@read @string @slow")
+def substr(client: Client, argv: list[bytes]) -> bytes:
+    return getrange(client, argv)
+
+
+@command("setrange", 4, "write denyoom", keys=(1, 1, 1), categories="@write @string @slow")
+def setrange(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    key = argv[1]
+    offset = parse_int(argv[2])
+    patch = argv[3]
+    if offset < 0:
+        raise CommandError("ERR offset is out of range")
+    meta = db.get_meta(key)
+    if meta is None:
+        if not patch:
+            return ZERO
+        _check_size(offset + len(patch))
+        db.set_string(key, bytes(offset) + patch)
+        return integer(offset + len(patch))
+    if meta[0] != TYPE_STRING:
+        raise CommandError(_WRONGTYPE)
+    value = meta[9:]
+    if not patch:
+        return integer(len(value))
+    _check_size(offset + len(patch))
+    if offset > len(value):
+        value = value + bytes(offset - len(value))
+    value = value[:offset] + patch + value[offset + len(patch) :]
+    db.update_meta(key, meta[:9] + value)
+    return integer(len(value))
+
+
+# NOT_INTEGER and encode_string_meta are re-exported for the other string-like families.
+__all__ = ["NOT_INTEGER", "encode_string_meta"]

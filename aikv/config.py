@@ -1,0 +1,230 @@
+"""The node's configuration: one typed object, filled from defaults, an optional
+redis.conf-style file and command-line flags (in that order of precedence), and read and
+written at run time by CONFIG GET / SET / REWRITE.
+
+Each parameter is declared once in `PARAMETERS` with its Redis directive name, type and
+default; the attribute name is the directive with '-' replaced by '_'.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+APPENDFSYNC_CHOICES = ("always", "everysec", "no")
+LOGLEVEL_CHOICES = ("debug", "verbose", "notice", "warning")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    kind: str  # "int", "bool", "str", "enum", "memory"
+    default: Any
+    mutable: bool = True
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def attr(self) -> str:
+        return self.name.replace("-", "_")
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("port", "int", 6379, mutable=False, minimum=0, maximum=65535),
+    Parameter("bind", "str", "127.0.0.1", mutable=False),
+    Parameter("dir", "str", "./data", mutable=False),
+    Parameter("appendfsync", "enum", "everysec", choices=APPENDFSYNC_CHOICES),
+    Parameter("appendonly", "bool", True, mutable=False),
+    Parameter("requirepass", "str", ""),
+    Parameter("loglevel", "enum", "notice", choices=LOGLEVEL_CHOICES),
+    Parameter("logfile", "str", "", mutable=False),
+    Parameter("databases", "int", 16, mutable=False, minimum=1, maximum=1024),
+    Parameter("maxclients", "int", 10000, minimum=1),
+    Parameter("timeout", "int", 0, minimum=0),
+    Parameter("tcp-keepalive", "int", 300, minimum=0),
+    Parameter("protected-mode", "bool", True),
+    Parameter("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, minimum=1024 * 1024),
+    Parameter("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024),
+    Parameter("maxmemory", "memory", 0),
+    Parameter("hz", "int", 10, minimum=1, maximum=500),
+    Parameter("save", "str", ""),
+    Parameter("dbfilename", "str", "dump.rdb"),
+    Parameter("cluster-enabled", "bool", False, mutable=False),
+    Parameter("cluster-config-file", "str", "nodes.conf", mutable=False),
+    Parameter("cluster-node-timeout", "int", 15000, minimum=1),
+    Parameter("cluster-port", "int", 0, mutable=False, minimum=0, maximum=65535),
+    Parameter("cluster-require-full-coverage", "bool", True),
+    Parameter("cluster-allow-reads-when-down", "bool", False),
+    Parameter("cluster-allow-replica-migration", "bool", True),
+    Parameter("cluster-announce-ip", "str", ""),
+    Parameter("cluster-announce-port", "int", 0, minimum=0, maximum=65535),
+    Parameter("cluster-announce-bus-port", "int", 0, minimum=0, maximum=65535),
+    Parameter("cluster-announce-hostname", "str", ""),
+    Parameter("cluster-preferred-endpoint-type", "enum", "ip",
+              choices=("ip", "hostname", "unknown-endpoint")),
+    Parameter("slowlog-log-slower-than", "int", 10000),
+    Parameter("slowlog-max-len", "int", 128),
+    Parameter("list-max-listpack-size", "int", -2, aliases=("list-max-ziplist-size",)),
+    Parameter("hash-max-listpack-entries", "int", 128, aliases=("hash-max-ziplist-entries",)),
+    Parameter("hash-max-listpack-value", "int", 64, aliases=("hash-max-ziplist-value",)),
+    Parameter("set-max-intset-entries", "int", 512),
+    Parameter("zset-max-listpack-entries", "int", 128, aliases=("zset-max-ziplist-entries",)),
+    Parameter("zset-max-listpack-value", "int", 64, aliases=("zset-max-ziplist-value",)),
+    Parameter("lua-time-limit", "int", 5000),
+    Parameter("maxmemory-policy", "enum", "noeviction",
+              choices=("volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu",
+                       "volatile-random", "allkeys-random", "volatile-ttl", "noeviction")),
+    Parameter("notify-keyspace-events", "str", ""),
+)
+BY_NAME: dict[str, Parameter] = {}
+for _p in PARAMETERS:
+    BY_NAME[_p.name] = _p
+    for _alias in _p.aliases:
+        BY_NAME[_alias] = _p
+
+
+def parse_memory(text: str) -> int:
+    """Redis memory units: 1k = 1000, 1kb = 1024, and so on; case-insensitive."""
+    t = text.strip().lower()
+    units = {"k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+    for suffix in ("kb", "mb", "gb", "k", "m", "g", "b"):
+        if t.endswith(suffix):
+            number = t[: -len(suffix)]
+            mult = 1 if suffix == "b" else units[suffix]
+            break
+    else:
+        number, mult = t, 1
+    if not number or not number.lstrip("-").isdigit():
+        raise ConfigError("argument must be a memory value")
+    return int(number) * mult
+
+
+def _convert(param: Parameter, text: str) -> Any:
+    if param.kind == "bool":
+        low = text.lower()
+        if low in ("yes", "1", "true"):
+            return True
+        if low in ("no", "0", "false"):
+            return False
+        raise ConfigError("argument must be 'yes' or 'no'")
+    if param.kind in ("int", "memory"):
+        if param.kind == "memory":
+            value = parse_memory(text)
+        else:
+            try:
+                value = int(text)
+            except ValueError:
+                raise ConfigError("argument couldn't be parsed into an integer") from None
+        if param.minimum is not None and value < param.minimum or (
+            param.maximum is not None and value > param.maximum
+        ):
+            raise ConfigError(
+                f"argument must be between {param.minimum} and {param.maximum} inclusive"
+            )
+        return value
+    if param.kind == "enum":
+        low = text.lower()
+        if low not in param.choices:
+            raise ConfigError("argument(s) must be one of the following: " + ", ".join(param.choices))
+        return low
+    return text
+
+
+def _render(param: Parameter, value: Any) -> str:
+    if param.kind == "bool":
+        return "yes" if value else "no"
+    return str(value)
+
+
+@dataclass
+class Config:
+    values: dict[str, Any] = field(default_factory=lambda: {p.name: p.default for p in PARAMETERS})
+    config_file: str | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        values = self.__dict__.get("values")
+        if values is not None:
+            name = attr.replace("_", "-")
+            if name in values:
+                return values[name]
+        raise AttributeError(attr)
+
+    def set(self, name: str, text: str, *, startup: bool = False) -> None:
+        param = BY_NAME.get(name.lower())
+        if param is None:
+            raise ConfigError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
+        if not startup and not param.mutable:
+            raise ConfigError("can't set immutable config")
+        self.values[param.name] = _convert(param, text)
+
+    def get(self, name: str) -> Any:
+        return self.values[BY_NAME[name].name]
+
+    def matching(self, pattern: str) -> list[tuple[str, str]]:
+        out = []
+        for param in PARAMETERS:
+            for candidate in (param.name, *param.aliases):
+                if fnmatch.fnmatchcase(candidate, pattern.lower()):
+                    out.append((candidate, _render(param, self.values[param.name])))
+        return out
+
+    def load_file(self, path: str) -> None:
+        """Read a redis.conf-style file. Unknown directives are an error, as in Redis."""
+        self.config_file = os.path.abspath(path)
+        for lineno, raw in enumerate(Path(path).read_text().splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                words = shlex.split(line)
+            except ValueError as exc:
+                raise ConfigError(f"{path}:{lineno}: {exc}") from None
+            name, args = words[0].lower(), words[1:]
+            if name not in BY_NAME:
+                raise ConfigError(f"{path}:{lineno}: Bad directive or wrong number of arguments")
+            try:
+                self.set(name, " ".join(args), startup=True)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}:{lineno}: {exc}") from None
+
+    def rewrite(self) -> None:
+        """CONFIG REWRITE: rewrite the file we were started with, keeping its comments and
+        order, updating changed directives in place and appending new ones."""
+        if not self.config_file:
+            raise ConfigError("The server is running without a config file")
+        path = Path(self.config_file)
+        lines = path.read_text().splitlines() if path.exists() else []
+        seen: set[str] = set()
+        out = []
+        for raw in lines:
+            words = raw.strip().split()
+            if words and not words[0].startswith("#") and words[0].lower() in BY_NAME:
+                param = BY_NAME[words[0].lower()]
+                if param.name in seen:
+                    continue
+                seen.add(param.name)
+                out.append(f"{param.name} {_quote(_render(param, self.values[param.name]))}")
+            else:
+                out.append(raw)
+        for param in PARAMETERS:
+            if param.name not in seen and self.values[param.name] != param.default:
+                out.append(f"{param.name} {_quote(_render(param, self.values[param.name]))}")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("\n".join(out) + "\n")
+        os.replace(tmp, path)
+
+
+def _quote(value: str) -> str:
+    if value == "" or any(c in value for c in " \"'\\"):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return value

@@ -1,0 +1,255 @@
+"""Typed access to the keys of one logical database: lookups with lazy expiry, WRONGTYPE,
+creation and deletion with the per-slot counters, TTLs and the expiry index, and the
+modification signal WATCH relies on.
+
+Commands never touch LMDB directly for key metadata; they go through `Database`, so the
+counters, the expiry index and WATCH stay right whatever the command.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import lmdb
+
+from aikv.cluster.slots import key_hash_slot
+from aikv.persist import layout
+from aikv.persist.layout import NO_EXPIRE, SLOT_PREFIX, TYPE_STRING
+from aikv.resp import CommandError
+
+if TYPE_CHECKING:
+    from aikv.persist.store import Store
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+# Called when a value of a collection type is deleted or overwritten, so its element
+# records go too: (database, txn, slot, key, meta) -> None. Registered by the collection
+# modules, keyed by type code.
+DropHook = Callable[["Database", lmdb.Transaction, int, bytes, bytes], None]
+DROP_HOOKS: dict[int, DropHook] = {}
+
+
+class Clock:
+    """Milliseconds, cached per batch of commands like Redis's per-command mstime: every
+    command of one batch sees one `now`, which keeps multi-key commands consistent."""
+
+    __slots__ = ("now_ms",)
+
+    def __init__(self) -> None:
+        self.now_ms = int(time.time() * 1000)
+
+    def refresh(self) -> int:
+        self.now_ms = int(time.time() * 1000)
+        return self.now_ms
+
+
+class Database:
+    __slots__ = ("store", "index", "handles", "meta_db", "expires_db", "elements_db",
+                 "clock", "on_modified", "watched")
+
+    def __init__(self, store: Store, index: int, clock: Clock,
+                 on_modified: Callable[[int, bytes], None]) -> None:
+        self.store = store
+        self.index = index
+        self.handles = store.dbs[index]
+        self.meta_db = self.handles.meta
+        self.expires_db = self.handles.expires
+        self.elements_db = self.handles.elements
+        self.clock = clock
+        self.on_modified = on_modified
+        # Keys some client WATCHes in this database; checked on every modification.
+        self.watched: set[bytes] = set()
+
+    # ------------------------------------------------------------------ lookups
+    def get_meta(self, key: bytes) -> bytes | None:
+        """The key's meta record, or None if it does not exist or has expired."""
+        meta = self.store.reader().get(SLOT_PREFIX[key_hash_slot(key)] + key, db=self.meta_db)
+        if meta is None:
+            return None
+        if meta[1:9] != NO_EXPIRE and int.from_bytes(meta[1:9], "big") <= self.clock.now_ms:
+            return None
+        return meta
+
+    def get_string(self, key: bytes) -> bytes | None:
+        meta = self.get_meta(key)
+        if meta is None:
+            return None
+        if meta[0] != TYPE_STRING:
+            raise CommandError(WRONGTYPE)
+        return meta[9:]
+
+    def exists(self, key: bytes) -> bool:
+        return self.get_meta(key) is not None
+
+    def type_of(self, key: bytes) -> int | None:
+        meta = self.get_meta(key)
+        return None if meta is None else meta[0]
+
+    def expire_of(self, key: bytes) -> int | None:
+        """Absolute expiry in ms; 0 for no expiry; None if the key does not exist."""
+        meta = self.get_meta(key)
+        if meta is None:
+            return None
+        return int.from_bytes(meta[1:9], "big")
+
+    # ------------------------------------------------------------------ writes
+    def put_meta(self, key: bytes, meta: bytes, slot: int | None = None) -> bytes | None:
+        """Store `meta` for `key`, replacing whatever was there (any type). Returns the
+        previous live meta (None if absent or expired). Keeps counters, the expiry index
+        and element records consistent."""
+        if slot is None:
+            slot = key_hash_slot(key)
+        mk = SLOT_PREFIX[slot] + key
+        txn = self.store.writer()
+        old = txn.replace(mk, meta, db=self.meta_db)
+        if old is None:
+            self.store.count_added(self.index, slot)
+        else:
+            old_expire = old[1:9]
+            if old_expire != NO_EXPIRE:
+                txn.delete(old_expire + mk, db=self.expires_db)
+                if int.from_bytes(old_expire, "big") <= self.clock.now_ms:
+                    self._drop_elements(txn, slot, key, old)
+                    old = None
+            if old is not None and old[0] != TYPE_STRING:
+                self._drop_elements(txn, slot, key, old)
+        new_expire = meta[1:9]
+        if new_expire != NO_EXPIRE:
+            txn.put(new_expire + mk, b"", db=self.expires_db)
+        if self.watched and key in self.watched:
+            self.on_modified(self.index, key)
+        return old
+
+    def set_string(self, key: bytes, value: bytes, expire_at_ms: int = 0) -> bytes | None:
+        return self.put_meta(key, layout.encode_string_meta(value, expire_at_ms))
+
+    def update_meta(self, key: bytes, meta: bytes, slot: int | None = None) -> None:
+        """Rewrite the meta of an existing, live key of the same type (e.g. a collection's
+        count) without touching counters or elements; the expiry must be unchanged."""
+        if slot is None:
+            slot = key_hash_slot(key)
+        self.store.writer().put(SLOT_PREFIX[slot] + key, meta, db=self.meta_db)
+        if self.watched and key in self.watched:
+            self.on_modified(self.index, key)
+
+    def delete(self, key: bytes) -> bool:
+        """Delete the key; True if a live key was removed."""
+        slot = key_hash_slot(key)
+        mk = SLOT_PREFIX[slot] + key
+        txn = self.store.writer()
+        old = txn.pop(mk, db=self.meta_db)
+        if old is None:
+            return False
+        self.store.count_removed(self.index, slot)
+        expired = False
+        if old[1:9] != NO_EXPIRE:
+            txn.delete(old[1:9] + mk, db=self.expires_db)
+            expired = int.from_bytes(old[1:9], "big") <= self.clock.now_ms
+        if old[0] != TYPE_STRING:
+            self._drop_elements(txn, slot, key, old)
+        if self.watched and key in self.watched:
+            self.on_modified(self.index, key)
+        return not expired
+
+    def set_expire(self, key: bytes, expire_at_ms: int) -> bool:
+        """Set (or with 0 remove) the expiry of a live key; False if it does not exist."""
+        slot = key_hash_slot(key)
+        mk = SLOT_PREFIX[slot] + key
+        meta = self.get_meta(key)
+        if meta is None:
+            return False
+        txn = self.store.writer()
+        old_expire = meta[1:9]
+        if old_expire != NO_EXPIRE:
+            txn.delete(old_expire + mk, db=self.expires_db)
+        new_expire = expire_at_ms.to_bytes(8, "big")
+        txn.put(mk, meta[:1] + new_expire + meta[9:], db=self.meta_db)
+        if expire_at_ms:
+            txn.put(new_expire + mk, b"", db=self.expires_db)
+        if self.watched and key in self.watched:
+            self.on_modified(self.index, key)
+        return True
+
+    def _drop_elements(self, txn: lmdb.Transaction, slot: int, key: bytes, meta: bytes) -> None:
+        hook = DROP_HOOKS.get(meta[0])
+        if hook is not None:
+            hook(self, txn, slot, key, meta)
+
+    def touch_modified(self, key: bytes) -> None:
+        if self.watched and key in self.watched:
+            self.on_modified(self.index, key)
+
+    # ------------------------------------------------------------------ whole database
+    def size(self) -> int:
+        return self.store.key_totals[self.index]
+
+    def flush(self) -> None:
+        txn = self.store.writer()
+        for db in (self.meta_db, self.elements_db, self.expires_db):
+            txn.drop(db, delete=False)
+        self.store.reset_counts(self.index)
+        for key in list(self.watched):
+            self.on_modified(self.index, key)
+
+    def iter_keys(self, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """(meta key, meta) pairs in storage order from `start`, expired keys skipped."""
+        now = self.clock.now_ms
+        cursor = self.store.reader().cursor(db=self.meta_db)
+        if not cursor.set_range(start):
+            return
+        for mk, meta in cursor:
+            if meta[1:9] != NO_EXPIRE and int.from_bytes(meta[1:9], "big") <= now:
+                continue
+            yield mk, meta
+
+    def keys_in_slot(self, slot: int, count: int) -> list[bytes]:
+        prefix = SLOT_PREFIX[slot]
+        out: list[bytes] = []
+        if count <= 0:
+            return out
+        cursor = self.store.reader().cursor(db=self.meta_db)
+        if not cursor.set_range(prefix):
+            return out
+        for mk in cursor.iternext(keys=True, values=False):
+            if mk[:2] != prefix:
+                break
+            out.append(mk[2:])
+            if len(out) >= count:
+                break
+        return out
+
+    def count_in_slot(self, slot: int) -> int:
+        return self.store.slot_counts[self.index][slot]
+
+    # ------------------------------------------------------------------ expiry cycle
+    def expire_due(self, limit: int) -> int:
+        """Delete up to `limit` keys whose deadline has passed; returns how many."""
+        now = self.clock.now_ms
+        txn = self.store.reader()
+        cursor = txn.cursor(db=self.expires_db)
+        due: list[bytes] = []
+        if cursor.first():
+            for rec in cursor.iternext(keys=True, values=False):
+                if int.from_bytes(rec[:8], "big") > now or len(due) >= limit:
+                    break
+                due.append(rec)
+        for rec in due:
+            _, slot, key = layout.split_expiry_key(rec)
+            self._expire_one(slot, key, rec)
+        return len(due)
+
+    def _expire_one(self, slot: int, key: bytes, index_record: bytes) -> None:
+        txn = self.store.writer()
+        mk = SLOT_PREFIX[slot] + key
+        meta = txn.get(mk, db=self.meta_db)
+        txn.delete(index_record, db=self.expires_db)
+        if meta is None or meta[1:9] != index_record[:8]:
+            return  # stale index entry: the key was rewritten with another deadline
+        txn.delete(mk, db=self.meta_db)
+        self.store.count_removed(self.index, slot)
+        if meta[0] != TYPE_STRING:
+            self._drop_elements(txn, slot, key, meta)
+        if self.watched and key in self.watched:
+            self.on_modified(self.index, key)

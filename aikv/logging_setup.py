@@ -1,0 +1,42 @@
+"""Log lines in Redis's style: `pid:M 26 Nov 2026 06:51:42.123 * message`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+_LEVEL_CHARS = {logging.DEBUG: ".", 15: "-", logging.INFO: "*", logging.WARNING: "#",
+                logging.ERROR: "#", logging.CRITICAL: "#"}
+_LEVELS = {"debug": logging.DEBUG, "verbose": 15, "notice": logging.INFO,
+           "warning": logging.WARNING}
+
+
+class RedisStyleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%d %b %Y %H:%M:%S", time.localtime(record.created))
+        ms = int(record.msecs)
+        text = f"{os.getpid()}:M {ts}.{ms:03d} {_LEVEL_CHARS.get(record.levelno, '*')} " \
+               f"{record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup_logging(loglevel: str, logfile: str) -> None:
+    logging.addLevelName(15, "VERBOSE")
+    handler: logging.Handler
+    if logfile:
+        handler = logging.FileHandler(logfile)
+    else:
+        handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(RedisStyleFormatter())
+    root = logging.getLogger("aikv")
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS.get(loglevel, logging.INFO))
+    root.propagate = False
+
+
+def set_level(loglevel: str) -> None:
+    logging.getLogger("aikv").setLevel(_LEVELS.get(loglevel, logging.INFO))

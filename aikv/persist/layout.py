@@ -1,0 +1,85 @@
+"""How keys and values are laid out in LMDB (pure encodings, no I/O).
+
+Every logical database `n` has its own named LMDB sub-databases:
+
+- `m<n>` (meta): `slot(2, BE) | key` -> `type(1) | expire_at_ms(8, BE; 0 = none) | body`.
+  A string's body is its value, so GET is one B-tree lookup. A collection's body is
+  owned by the collection modules (version, element count, ...).
+- `e<n>` (elements): collection members, one record each, keyed under the same
+  `slot | key` prefix (layout owned by the collection modules).
+- `x<n>` (expiry index): `expire_at_ms(8, BE) | slot(2) | key` -> empty; the active
+  expiry cycle walks it from the smallest deadline.
+- `c<n>` (slot counts): `slot(2)` -> `count(8, BE)`, kept in the same write transaction
+  as the keys, so COUNTKEYSINSLOT and DBSIZE never need a scan and a restart loads at
+  most 16384 small records.
+
+The slot prefix makes a slot (or a range of slots) one contiguous key range: GETKEYSINSLOT
+is a range scan and migrating a slot walks one range.
+"""
+
+from __future__ import annotations
+
+TYPE_STRING = 0
+TYPE_LIST = 1
+TYPE_SET = 2
+TYPE_ZSET = 3
+TYPE_HASH = 4
+
+TYPE_NAMES: dict[int, bytes] = {
+    TYPE_STRING: b"string",
+    TYPE_LIST: b"list",
+    TYPE_SET: b"set",
+    TYPE_ZSET: b"zset",
+    TYPE_HASH: b"hash",
+}
+TYPE_BY_NAME: dict[bytes, int] = {v: k for k, v in TYPE_NAMES.items()}
+
+META_HEADER = 9
+NO_EXPIRE = bytes(8)
+
+# Two-byte big-endian slot prefixes, precomputed: building them is on every key access.
+SLOT_PREFIX: tuple[bytes, ...] = tuple(s.to_bytes(2, "big") for s in range(16384))
+
+_TYPE_BYTE = tuple(bytes([t]) for t in range(256))
+
+
+def meta_key(slot: int, key: bytes) -> bytes:
+    return SLOT_PREFIX[slot] + key
+
+
+def encode_meta(type_code: int, expire_at_ms: int, body: bytes) -> bytes:
+    return _TYPE_BYTE[type_code] + expire_at_ms.to_bytes(8, "big") + body
+
+
+def encode_string_meta(value: bytes, expire_at_ms: int = 0) -> bytes:
+    if expire_at_ms:
+        return b"\x00" + expire_at_ms.to_bytes(8, "big") + value
+    return b"\x00" + NO_EXPIRE + value
+
+
+def meta_expire(meta: bytes) -> int:
+    return int.from_bytes(meta[1:9], "big")
+
+
+def with_expire(meta: bytes, expire_at_ms: int) -> bytes:
+    return meta[:1] + expire_at_ms.to_bytes(8, "big") + meta[9:]
+
+
+def expiry_key(expire_at_ms: int, slot: int, key: bytes) -> bytes:
+    return expire_at_ms.to_bytes(8, "big") + SLOT_PREFIX[slot] + key
+
+
+def split_expiry_key(record: bytes) -> tuple[int, int, bytes]:
+    return int.from_bytes(record[:8], "big"), int.from_bytes(record[8:10], "big"), record[10:]
+
+
+def count_key(slot: int) -> bytes:
+    return SLOT_PREFIX[slot]
+
+
+def encode_count(count: int) -> bytes:
+    return count.to_bytes(8, "big")
+
+
+def decode_count(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")

@@ -1,0 +1,289 @@
+"""The LMDB environment of one node: transactions, group commit, fsync policy, map growth,
+per-slot key counts and the directory lock.
+
+Transactions follow the event loop's ticks. The first write of a tick opens the tick's
+write transaction; every command of that tick, from every client, writes into it; the
+server calls `commit()` once at the end of the tick, *before* any reply of that tick is
+sent (group commit). Reads inside a tick see the tick's own writes because `reader()`
+hands out the open write transaction when there is one.
+
+appendfsync:
+- `always`: the environment syncs on every commit, so a reply leaves only after its
+  data is on disk.
+- `everysec`: commits do not sync (MDB_NOSYNC); a background thread calls `sync()` once
+  a second. A killed process loses nothing (committed pages are in the OS page cache);
+  an operating-system crash can lose about the last second, with LMDB's NOSYNC caveats.
+- `no`: the OS decides when pages reach the disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+
+import lmdb
+
+from aikv.cluster.slots import CLUSTER_SLOTS
+from aikv.persist import layout
+
+log = logging.getLogger("aikv.store")
+
+INITIAL_MAP_SIZE = 1 << 30
+LOCK_FILE = "aikv.lock"
+DATA_SUBDIR = "lmdb"
+
+
+class StoreLockedError(RuntimeError):
+    pass
+
+
+class DatabaseHandles:
+    """The named sub-databases of one logical database (SELECT index)."""
+
+    __slots__ = ("index", "meta", "elements", "expires", "counts")
+
+    def __init__(self, env: lmdb.Environment, index: int, txn: lmdb.Transaction) -> None:
+        self.index = index
+        self.meta = env.open_db(b"m%d" % index, txn=txn)
+        self.elements = env.open_db(b"e%d" % index, txn=txn)
+        self.expires = env.open_db(b"x%d" % index, txn=txn)
+        self.counts = env.open_db(b"c%d" % index, txn=txn)
+
+
+class Store:
+    def __init__(self, directory: str | os.PathLike[str], databases: int = 16,
+                 appendfsync: str = "everysec") -> None:
+        self.directory = Path(directory)
+        self.databases = databases
+        self.appendfsync = appendfsync
+        self.env: lmdb.Environment | None = None
+        self.dbs: list[DatabaseHandles] = []
+        # slot_counts[db][slot]: keys per slot; key_totals[db]: their sum (DBSIZE).
+        self.slot_counts: list[list[int]] = []
+        self.key_totals: list[int] = []
+        self._dirty_slots: list[set[int]] = []
+        self._write_txn: lmdb.Transaction | None = None
+        self._read_txn: lmdb.Transaction | None = None
+        self._lock_fd: int | None = None
+        self._map_size = INITIAL_MAP_SIZE
+        self._tick_bytes = 0
+        self._used_bytes = 0
+        self.last_commit_error: Exception | None = None
+        self.dirty_since_sync = 0
+        self._sync_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- open / close
+    def lock_directory(self) -> None:
+        """Take an exclusive lock on the data directory, so a second server pointed at the
+        same --dir refuses to start before it touches anything."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StoreLockedError(
+                    f"the data directory {self.directory} is already used by another "
+                    "aikv-server process"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, b"%d\n" % os.getpid())
+        self._lock_fd = fd
+
+    def open(self) -> None:
+        if self._lock_fd is None:
+            self.lock_directory()
+        path = self.directory / DATA_SUBDIR
+        path.mkdir(exist_ok=True)
+        data_file = path / "data.mdb"
+        existing = data_file.stat().st_size if data_file.exists() else 0
+        while self._map_size < existing * 2:
+            self._map_size *= 2
+        self.env = lmdb.open(
+            str(path),
+            map_size=self._map_size,
+            max_dbs=4 * self.databases + 4,
+            sync=self.appendfsync == "always",
+            metasync=self.appendfsync == "always",
+            readahead=False,  # the data set may exceed RAM; read-ahead would evict hot pages
+            max_readers=126,
+            lock=True,
+        )
+        with self.env.begin(write=True) as txn:
+            self.dbs = [DatabaseHandles(self.env, i, txn) for i in range(self.databases)]
+        self._load_counts()
+        self._used_bytes = self._measure_used()
+
+    def _load_counts(self) -> None:
+        assert self.env is not None
+        self.slot_counts = []
+        self.key_totals = []
+        self._dirty_slots = []
+        with self.env.begin() as txn:
+            for handles in self.dbs:
+                counts = [0] * CLUSTER_SLOTS
+                total = 0
+                for raw_slot, raw_count in txn.cursor(db=handles.counts):
+                    n = layout.decode_count(raw_count)
+                    counts[int.from_bytes(raw_slot, "big")] = n
+                    total += n
+                self.slot_counts.append(counts)
+                self.key_totals.append(total)
+                self._dirty_slots.append(set())
+
+    def close(self) -> None:
+        if self.env is not None:
+            if self._write_txn is not None:
+                self.commit()
+            self._drop_read_txn()
+            self.env.sync(True)
+            self.env.close()
+            self.env = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ----------------------------------------------------------------- transactions
+    def reader(self) -> lmdb.Transaction:
+        txn = self._write_txn
+        if txn is not None:
+            return txn
+        rtxn = self._read_txn
+        if rtxn is None:
+            assert self.env is not None
+            rtxn = self._read_txn = self.env.begin(buffers=False)
+        return rtxn
+
+    def writer(self) -> lmdb.Transaction:
+        txn = self._write_txn
+        if txn is None:
+            assert self.env is not None
+            txn = self._write_txn = self.env.begin(write=True)
+        return txn
+
+    @property
+    def in_write(self) -> bool:
+        return self._write_txn is not None
+
+    def _drop_read_txn(self) -> None:
+        rtxn = self._read_txn
+        if rtxn is not None:
+            self._read_txn = None
+            rtxn.abort()
+
+    def end_tick(self) -> None:
+        """Close the tick: commit the write transaction (if any) and release the read
+        snapshot so the next tick sees fresh data."""
+        if self._write_txn is not None:
+            self.commit()
+        self._drop_read_txn()
+
+    def commit(self) -> None:
+        txn = self._write_txn
+        if txn is None:
+            return
+        self._write_dirty_counts(txn)
+        self._write_txn = None
+        try:
+            txn.commit()
+        except lmdb.Error as exc:
+            # The whole tick's writes are gone; the server turns this into errors for the
+            # clients that wrote (their replies have not left yet).
+            self.last_commit_error = exc
+            self._load_counts()
+            raise
+        self.dirty_since_sync += 1
+        self._tick_bytes = 0
+        self._used_bytes = self._measure_used()
+        if self._used_bytes * 2 > self._map_size:
+            self._grow_map(self._used_bytes * 4)
+
+    def abort(self) -> None:
+        txn = self._write_txn
+        if txn is not None:
+            self._write_txn = None
+            txn.abort()
+            self._load_counts()
+
+    def _write_dirty_counts(self, txn: lmdb.Transaction) -> None:
+        for index, dirty in enumerate(self._dirty_slots):
+            if not dirty:
+                continue
+            counts = self.slot_counts[index]
+            db = self.dbs[index].counts
+            for slot in dirty:
+                n = counts[slot]
+                if n:
+                    txn.put(layout.count_key(slot), layout.encode_count(n), db=db)
+                else:
+                    txn.delete(layout.count_key(slot), db=db)
+            dirty.clear()
+
+    # ----------------------------------------------------------------- map growth
+    def _measure_used(self) -> int:
+        assert self.env is not None
+        info = self.env.info()
+        return (info["last_pgno"] + 1) * self.env.stat()["psize"]
+
+    def _grow_map(self, at_least: int) -> None:
+        assert self.env is not None and self._write_txn is None
+        size = self._map_size
+        while size < at_least:
+            size *= 2
+        if size == self._map_size:
+            return
+        self._drop_read_txn()
+        self.env.set_mapsize(size)
+        self._map_size = size
+        log.info("LMDB map grown to %d MB", size >> 20)
+
+    def ensure_room(self, nbytes: int) -> None:
+        """Called before a write of about `nbytes`: LMDB fails a transaction that outgrows
+        the map (and the transaction is then lost), so the map is grown ahead of time,
+        committing the tick's work early if a transaction is open."""
+        self._tick_bytes += nbytes
+        if (self._used_bytes + 2 * self._tick_bytes + (1 << 20)) * 2 <= self._map_size:
+            return
+        if self._write_txn is not None:
+            self.commit()
+        self._grow_map((self._used_bytes + 4 * nbytes + (1 << 20)) * 2)
+
+    # ----------------------------------------------------------------- counts
+    def count_added(self, db: int, slot: int) -> None:
+        self.slot_counts[db][slot] += 1
+        self.key_totals[db] += 1
+        self._dirty_slots[db].add(slot)
+
+    def count_removed(self, db: int, slot: int) -> None:
+        self.slot_counts[db][slot] -= 1
+        self.key_totals[db] -= 1
+        self._dirty_slots[db].add(slot)
+
+    def reset_counts(self, db: int) -> None:
+        counts = self.slot_counts[db]
+        dirty = self._dirty_slots[db]
+        for slot in range(CLUSTER_SLOTS):
+            if counts[slot]:
+                counts[slot] = 0
+                dirty.add(slot)
+        self.key_totals[db] = 0
+
+    # ----------------------------------------------------------------- durability
+    def sync(self) -> None:
+        """fsync everything committed so far (called from the everysec thread too; LMDB's
+        sync only flushes the file and releases the GIL meanwhile)."""
+        env = self.env
+        if env is None:
+            return
+        with self._sync_lock:
+            env.sync(True)
+
+    def file_size(self) -> int:
+        data_file = self.directory / DATA_SUBDIR / "data.mdb"
+        return data_file.stat().st_size if data_file.exists() else 0

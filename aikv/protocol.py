@@ -1,0 +1,209 @@
+"""Request framing: RESP multibulk and inline commands, as Redis reads them.
+
+Measured on this machine, a tight pure-Python multibulk splitter (bytes.find + slicing)
+costs ~1.9 µs for a 3-argument SET, against ~2.5 µs for hiredis.Reader, which builds its
+result through Python callbacks. We also need Redis's exact protocol error texts and its
+quirks (the two bytes after a bulk are skipped unchecked, `*-1` and `*0` are no-ops,
+empty inline lines are skipped), which a reply parser cannot give. So requests are framed
+here; hiredis parses *replies* (MIGRATE's target connections).
+
+`RequestParser.feed()` returns the complete commands found; a protocol error is raised as
+`ProtocolError` *after* the commands before it have been returned, mirroring Redis, which
+executes what it parsed and then replies with the error and closes the connection.
+"""
+
+from __future__ import annotations
+
+INLINE_MAX = 64 * 1024          # PROTO_INLINE_MAX_SIZE
+MBULK_BIG_ARG = 32 * 1024       # arguments this large are read without re-scanning
+DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
+_INT_MAX = 2**31 - 1
+
+
+class ProtocolError(Exception):
+    """The client sent bytes Redis would refuse: reply with this text, then close."""
+
+
+def split_inline_args(line: bytes) -> list[bytes] | None:
+    """Split an inline command line the way Redis's sdssplitargs does: spaces separate
+    arguments, "double quotes" understand \\n \\r \\t \\b \\a \\\\ \\" and \\xHH escapes,
+    'single quotes' understand only \\'. A closing quote must be followed by a space or
+    the end. Returns None on unbalanced quotes."""
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b" \t\n\r\v\f\0":
+            i += 1
+        if i >= n:
+            return args
+        cur = bytearray()
+        in_dq = in_sq = False
+        while True:
+            if in_dq:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 0x5C and i + 3 < n and line[i + 1] in b"xX" and _is_hex(line[i + 2]) and _is_hex(line[i + 3]):
+                    cur.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif c == 0x5C and i + 1 < n:
+                    i += 1
+                    cur.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 0x22:
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f\0":
+                        return None
+                    in_dq = False
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            elif in_sq:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 0x5C and i + 1 < n and line[i + 1] == 0x27:
+                    i += 1
+                    cur.append(0x27)
+                elif c == 0x27:
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f\0":
+                        return None
+                    in_sq = False
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            else:
+                if i >= n:
+                    break
+                c = line[i]
+                if c in b" \n\r\t\0":
+                    break
+                if c == 0x22:
+                    in_dq = True
+                elif c == 0x27:
+                    in_sq = True
+                else:
+                    cur.append(c)
+            i += 1
+        args.append(bytes(cur))
+
+
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+
+
+def _is_hex(c: int) -> bool:
+    return c in b"0123456789abcdefABCDEF"
+
+
+def _parse_count(raw: bytes) -> int | None:
+    # Redis's string2ll: optional '-', digits only, no spaces or '+'.
+    if not raw or len(raw) > 20:
+        return None
+    body = raw[1:] if raw[:1] == b"-" else raw
+    if not body.isdigit() or (len(body) > 1 and body[:1] == b"0"):
+        return None
+    return int(raw)
+
+
+class RequestParser:
+    """Incremental splitter of a client's byte stream into argument vectors."""
+
+    __slots__ = ("_buf", "_need", "_parts", "_parts_len", "max_bulk_len")
+
+    def __init__(self, max_bulk_len: int = DEFAULT_MAX_BULK_LEN) -> None:
+        self._buf = b""
+        # Bytes the buffer must hold before parsing is worth retrying: a large bulk
+        # arrives in many chunks, which are collected in `_parts` and joined once, so
+        # neither copying nor re-scanning grows quadratically.
+        self._need = 0
+        self._parts: list[bytes] = []
+        self._parts_len = 0
+        self.max_bulk_len = max_bulk_len
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) + self._parts_len
+
+    def feed(self, data: bytes, out: list[list[bytes]]) -> None:
+        """Append `data`; push every complete command onto `out`. Raises ProtocolError
+        for malformed input (commands before it are already in `out`)."""
+        if self._need:
+            self._parts.append(data)
+            self._parts_len += len(data)
+            if len(self._buf) + self._parts_len < self._need:
+                return
+            buf = b"".join([self._buf, *self._parts])
+            self._parts.clear()
+            self._parts_len = 0
+            self._need = 0
+        else:
+            buf = self._buf + data if self._buf else data
+        pos = 0
+        n = len(buf)
+        find = buf.find
+        try:
+            while pos < n:
+                if buf[pos] == 42:  # '*'
+                    end = find(b"\r\n", pos)
+                    if end < 0:
+                        if n - pos > INLINE_MAX:
+                            raise ProtocolError("ERR Protocol error: too big mbulk count string")
+                        break
+                    count = _parse_count(buf[pos + 1 : end])
+                    if count is None or count > _INT_MAX:
+                        raise ProtocolError("ERR Protocol error: invalid multibulk length")
+                    p = end + 2
+                    if count <= 0:
+                        pos = p
+                        continue
+                    args: list[bytes] = []
+                    complete = True
+                    for _ in range(count):
+                        if p >= n:
+                            complete = False
+                            break
+                        if buf[p] != 36:  # '$'
+                            raise ProtocolError(
+                                "ERR Protocol error: expected '$', got '%s'" % chr(buf[p])
+                            )
+                        end = find(b"\r\n", p)
+                        if end < 0:
+                            if n - p > INLINE_MAX:
+                                raise ProtocolError("ERR Protocol error: too big bulk count string")
+                            complete = False
+                            break
+                        size = _parse_count(buf[p + 1 : end])
+                        if size is None or size < 0 or size > self.max_bulk_len:
+                            raise ProtocolError("ERR Protocol error: invalid bulk length")
+                        start = end + 2
+                        stop = start + size
+                        if stop + 2 > n:
+                            complete = False
+                            if size >= MBULK_BIG_ARG:
+                                self._need = (stop + 2) - pos
+                            break
+                        args.append(buf[start:stop])
+                        p = stop + 2
+                    if not complete:
+                        break
+                    out.append(args)
+                    pos = p
+                else:
+                    end = find(b"\n", pos)
+                    if end < 0:
+                        if n - pos > INLINE_MAX:
+                            raise ProtocolError("ERR Protocol error: too big inline request")
+                        break
+                    line = buf[pos:end]
+                    pos = end + 1
+                    if line.endswith(b"\r"):
+                        line = line[:-1]
+                    inline = split_inline_args(line)
+                    if inline is None:
+                        raise ProtocolError("ERR Protocol error: unbalanced quotes in request")
+                    if inline:
+                        out.append(inline)
+        except ProtocolError:
+            self._buf = b""
+            raise
+        self._buf = buf[pos:] if pos < n else b""

@@ -1,0 +1,372 @@
+"""The node: listener, event-loop tick (group commit, then replies), dispatcher, crons.
+
+A tick is one pass of the event loop. Every client whose bytes arrived in that pass has
+its commands executed at once; their writes share one LMDB write transaction. At the end
+of the tick (`_end_tick`, scheduled with call_soon) the transaction is committed, cluster
+config changes are saved, and only then do the replies of the tick leave — so a client
+never sees an acknowledgement for data that is not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aikv import __version__
+from aikv.client import Client
+from aikv.commands import load_all
+from aikv.commands.registry import COMMANDS, Command
+from aikv.config import Config
+from aikv.keyspace import Clock, Database
+from aikv.persist.store import Store
+from aikv.resp import QUEUED, CommandError, error
+
+log = logging.getLogger("aikv")
+
+# Commands that run immediately even inside MULTI.
+_MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+_NAME_CACHE_MAX = 4096
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        load_all()
+        self.config = config
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.store = Store(config.dir, config.databases, config.appendfsync)
+        self.clock = Clock()
+        self.databases: list[Database] = []
+        self.clients: dict[int, Client] = {}
+        self.pending_clients: list[Client] = []
+        self._tick_scheduled = False
+        self._server: asyncio.AbstractServer | None = None
+        self._stopping: asyncio.Event | None = None
+        self._sync_thread: threading.Thread | None = None
+        self._sync_stop = threading.Event()
+        self._crons: list[asyncio.TimerHandle] = []
+        self._name_cache: dict[bytes, Command] = {}
+        self.started_at = time.time()
+        self.cluster: Any = None  # aikv.cluster runtime when cluster mode is on
+        self.router: Callable[[Client, Command, list[bytes]], bytes | None] | None = None
+        self.pubsub: Any = None
+        self.blocking: Any = None
+        self.deferred: dict[int, list[list[bytes]]] = {}
+        self.shutdown_requested = False
+        self.last_save = int(time.time())
+        # INFO stats
+        self.stat_commands = 0
+        self.stat_connections = 0
+        self.stat_rejected_connections = 0
+        self.stat_expired_keys = 0
+        self.stat_keyspace_hits = 0
+        self.stat_keyspace_misses = 0
+        self.stat_net_input_bytes = 0
+        self.stat_net_output_bytes = 0
+        self.stat_protocol_errors = 0
+        self.stat_error_replies = 0
+        self.error_counts: dict[str, int] = {}
+        # WATCHed (db, key) -> ids of the clients watching it.
+        self._watchers: dict[tuple[int, bytes], set[int]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def open_storage(self) -> float:
+        """Lock --dir and open LMDB; returns the seconds it took (no load phase)."""
+        started = time.perf_counter()
+        self.store.open()
+        self.databases = [
+            Database(self.store, i, self.clock, self._key_modified)
+            for i in range(self.config.databases)
+        ]
+        return time.perf_counter() - started
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        if self.config.cluster_enabled:
+            from aikv.cluster.runtime import start_cluster
+
+            await start_cluster(self)
+        self._server = await self.loop.create_server(
+            lambda: Client(self), host=self.config.bind or None, port=self.config.port,
+            reuse_address=True, backlog=511,
+        )
+        if self.config.port == 0:
+            sock = self._server.sockets[0]
+            self.config.set("port", str(sock.getsockname()[1]), startup=True)
+        self._start_crons()
+        if self.config.appendfsync == "everysec":
+            self._sync_thread = threading.Thread(target=self._everysec, name="aikv-fsync",
+                                                 daemon=True)
+            self._sync_thread.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self.loop.add_signal_handler(sig, self.request_shutdown)
+            except (NotImplementedError, RuntimeError):
+                pass
+
+    async def serve_until_stopped(self) -> None:
+        assert self._stopping is not None
+        await self._stopping.wait()
+        await self.stop()
+
+    def request_shutdown(self) -> None:
+        if self._stopping is not None and not self._stopping.is_set():
+            log.warning("Received shutdown request, scheduling shutdown...")
+            self._stopping.set()
+
+    async def stop(self) -> None:
+        log.warning("User requested shutdown...")
+        for handle in self._crons:
+            handle.cancel()
+        if self._server is not None:
+            self._server.close()
+        self._end_tick()
+        for client in list(self.clients.values()):
+            client.close()
+        if self.cluster is not None:
+            await self.cluster.stop()
+        self._sync_stop.set()
+        if self._sync_thread is not None:
+            self._sync_thread.join(timeout=5)
+        self.store.close()
+        log.warning("AiKv is now ready to exit, bye bye...")
+
+    # ------------------------------------------------------------------ clients
+    def client_connected(self, client: Client) -> None:
+        if len(self.clients) >= self.config.maxclients:
+            self.stat_rejected_connections += 1
+            assert client.transport is not None
+            client.transport.write(b"-ERR max number of clients reached\r\n")
+            client.closing = True
+            client.transport.close()
+            return
+        self.clients[client.id] = client
+        self.stat_connections += 1
+
+    def client_disconnected(self, client: Client) -> None:
+        self.clients.pop(client.id, None)
+        self.deferred.pop(client.id, None)
+        self._unwatch_all(client)
+        if self.pubsub is not None:
+            self.pubsub.client_gone(client)
+        if self.blocking is not None:
+            self.blocking.client_gone(client)
+
+    def defer_commands(self, client: Client, commands: list[list[bytes]]) -> None:
+        if commands:
+            self.deferred.setdefault(client.id, []).extend(commands)
+
+    def resume_client(self, client: Client) -> None:
+        """A blocked client was served: run what it sent meanwhile."""
+        queued = self.deferred.pop(client.id, None)
+        if not queued:
+            return
+        for i, argv in enumerate(queued):
+            self.dispatch(client, argv)
+            if client.closing or client.close_after_reply:
+                return
+            if client.blocked is not None:
+                self.defer_commands(client, queued[i + 1 :])
+                return
+
+    # ------------------------------------------------------------------ tick
+    def schedule_tick(self) -> None:
+        if not self._tick_scheduled:
+            self._tick_scheduled = True
+            assert self.loop is not None
+            self.loop.call_soon(self._end_tick)
+
+    def _end_tick(self) -> None:
+        self._tick_scheduled = False
+        failed = False
+        try:
+            self.store.end_tick()
+        except Exception:
+            log.exception("Write transaction failed; closing the clients of this tick")
+            failed = True
+        if self.cluster is not None:
+            self.cluster.flush_config()
+        pending = self.pending_clients
+        self.pending_clients = []
+        for client in pending:
+            if failed:
+                # Their replies may acknowledge writes that were not committed: drop the
+                # replies and the connections rather than lie.
+                client.out.clear()
+                client.close_after_reply = True
+            client.flush()
+
+    # ------------------------------------------------------------------ dispatch
+    def lookup_command(self, name: bytes) -> Command | None:
+        cmd = self._name_cache.get(name)
+        if cmd is None:
+            cmd = COMMANDS.get(name.lower())
+            if cmd is not None and len(self._name_cache) < _NAME_CACHE_MAX:
+                self._name_cache[name] = cmd
+        return cmd
+
+    def dispatch(self, client: Client, argv: list[bytes]) -> None:
+        client.out.append(self.execute(client, argv))
+
+    def execute(self, client: Client, argv: list[bytes]) -> bytes:
+        """Run one command and return its encoded reply."""
+        cmd = self._name_cache.get(argv[0]) or self.lookup_command(argv[0])
+        if cmd is None:
+            return self._reject(client, _unknown_command(argv))
+        if cmd.subcommands:
+            if len(argv) < 2:
+                return self._reject(client, f"ERR wrong number of arguments for '{cmd.name}' command")
+            sub = cmd.subcommands.get(argv[1].decode(errors="replace").lower())
+            if sub is None:
+                return self._reject(client, "ERR unknown subcommand '%.128s'. Try %s HELP." % (
+                    _sanitize(argv[1].decode(errors="replace")), cmd.name.upper()))
+            cmd = sub
+        n = len(argv)
+        arity = cmd.arity
+        if (arity > 0 and n != arity) or n < -arity:
+            return self._reject(client, f"ERR wrong number of arguments for '{cmd.full_name}' command")
+        if not client.authenticated and not cmd.no_auth:
+            return self._reject(client, "NOAUTH Authentication required.")
+        multi = client.multi
+        if multi is not None and cmd.name not in _MULTI_IMMEDIATE:
+            if "no-multi" in cmd.flags:
+                return self._reject(client, "ERR Command not allowed inside a transaction")
+            multi.append((cmd, argv))
+            return QUEUED
+        if (client.subscriptions or client.patterns or client.shard_subscriptions) \
+                and not client.resp3 and not cmd.allowed_in_pubsub:
+            return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
+                                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+                                "context" % cmd.full_name)
+        if self.router is not None:
+            redirect = self.router(client, cmd, argv)
+            if redirect is not None:
+                return redirect
+        return self.call(client, cmd, argv)
+
+    def call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
+        self.stat_commands += 1
+        cmd.calls += 1
+        try:
+            reply = cmd.handler(client, argv)
+        except CommandError as exc:
+            cmd.failed_calls += 1
+            reply = self._error_reply(str(exc))
+        if client.asking and cmd.name != "asking" and client.multi is None:
+            client.asking = False
+        return reply
+
+    def _reject(self, client: Client, text: str) -> bytes:
+        if client.multi is not None:
+            client.multi_error = True
+        return self._error_reply(text)
+
+    def _error_reply(self, text: str) -> bytes:
+        self.stat_error_replies += 1
+        code = text.split(" ", 1)[0]
+        self.error_counts[code] = self.error_counts.get(code, 0) + 1
+        return error(text)
+
+    # ------------------------------------------------------------------ WATCH
+    def watch(self, client: Client, key: bytes) -> None:
+        entry = (client.db_index, key)
+        if entry in client.watched:
+            return
+        client.watched.add(entry)
+        self._watchers.setdefault(entry, set()).add(client.id)
+        client.db.watched.add(key)
+
+    def _unwatch_all(self, client: Client) -> None:
+        for entry in client.watched:
+            ids = self._watchers.get(entry)
+            if ids is not None:
+                ids.discard(client.id)
+                if not ids:
+                    del self._watchers[entry]
+                    self.databases[entry[0]].watched.discard(entry[1])
+        client.watched.clear()
+        client.watch_dirty = False
+
+    def unwatch_all(self, client: Client) -> None:
+        self._unwatch_all(client)
+
+    def _key_modified(self, db_index: int, key: bytes) -> None:
+        for client_id in self._watchers.get((db_index, key), ()):
+            client = self.clients.get(client_id)
+            if client is not None:
+                client.watch_dirty = True
+
+    # ------------------------------------------------------------------ crons
+    def _start_crons(self) -> None:
+        assert self.loop is not None
+        interval = 1.0 / max(1, self.config.hz)
+
+        def expire_cron() -> None:
+            try:
+                self._active_expire()
+            except Exception:
+                log.exception("expiry cycle failed")
+            self._crons[0] = self.loop.call_later(interval, expire_cron)  # type: ignore[union-attr]
+
+        self._crons.append(self.loop.call_later(interval, expire_cron))
+
+    def _active_expire(self) -> None:
+        """Delete keys whose deadline passed, at most ~25% of a cron period of work."""
+        self.clock.refresh()
+        deadline = time.perf_counter() + 0.025
+        removed = 0
+        for db in self.databases:
+            while True:
+                n = db.expire_due(200)
+                removed += n
+                if n < 200 or time.perf_counter() > deadline:
+                    break
+        if removed:
+            self.stat_expired_keys += removed
+            self.schedule_tick()
+
+    def _everysec(self) -> None:
+        while not self._sync_stop.wait(1.0):
+            if self.store.dirty_since_sync:
+                self.store.dirty_since_sync = 0
+                try:
+                    self.store.sync()
+                except Exception:
+                    log.exception("fsync failed")
+            self.last_save = int(time.time())
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def port(self) -> int:
+        return int(self.config.port)
+
+    def uptime(self) -> int:
+        return int(time.time() - self.started_at)
+
+
+def _sanitize(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _unknown_command(argv: list[bytes]) -> str:
+    args = ""
+    for raw in argv[1:]:
+        if len(args) >= 128:
+            break
+        room = 128 - len(args)
+        args += "'%s' " % raw.decode(errors="replace")[:room]
+    return _sanitize("ERR unknown command '%s', with args beginning with: %s"
+                     % (argv[0].decode(errors="replace")[:128], args))
+
+
+def server_pid() -> int:
+    return os.getpid()
+
+
+__all__ = ["Server", "__version__"]
