@@ -1,0 +1,186 @@
+"""asyncio adapter for the cluster bus: sockets in, `Link` events out.
+
+Thin on purpose: framing and decoding come from aikv.bus.wire, every decision from
+aikv.bus.gossip. This module only accepts and opens TCP connections, splits the byte
+stream into frames, and writes what it is told to write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+
+from aikv.bus.gossip import Link
+from aikv.bus.wire import CloseLink, DropMessage, FrameReader, Message, decode
+
+log = logging.getLogger("aikv.bus")
+
+# Largest message we accept. PUBLISH payloads are the only big ones; 64 MiB keeps a
+# broken or hostile peer from making us buffer without end.
+MAX_BUS_MESSAGE = 64 * 1024 * 1024
+# A peer that does not drain its link is dropped rather than allowed to grow our memory.
+MAX_SEND_BUFFER = 64 * 1024 * 1024
+CONNECT_TIMEOUT_S = 5.0
+
+MessageHandler = Callable[[Link, Message], None]
+LinkHandler = Callable[[Link], None]
+
+
+class _BusProtocol(asyncio.Protocol):
+    def __init__(self, bus: BusTransport, link: Link) -> None:
+        self.bus = bus
+        self.link = link
+        self.reader = FrameReader(MAX_BUS_MESSAGE)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.link.inbound:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        if peer:
+            self.link.peer_ip = _plain_ip(peer[0])
+        if local:
+            self.link.local_ip = _plain_ip(local[0])
+        self.bus._protocols[self.link] = self
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.reader.feed(data)
+        try:
+            for frame in self.reader:
+                try:
+                    msg = decode(frame)
+                except DropMessage as exc:
+                    log.debug("bus message dropped: %s", exc.reason)
+                    continue
+                self.bus.on_message(self.link, msg)
+                if self.closed:
+                    return
+        except CloseLink as exc:
+            log.info("closing bus link from %s: %s", self.link.peer_ip, exc)
+            self.bus.close(self.link)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        already = self.closed
+        self.closed = True
+        self.bus._protocols.pop(self.link, None)
+        if not already:
+            self.bus.on_down(self.link)
+
+
+def _plain_ip(ip: str) -> str:
+    # An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
+    return ip[7:] if ip.startswith("::ffff:") else ip
+
+
+class BusTransport:
+    """Listener plus the set of live links. Callbacks fire on the event loop."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        on_message: MessageHandler,
+        on_up: LinkHandler,
+        on_down: LinkHandler,
+    ) -> None:
+        self.loop = loop
+        self.on_message = on_message
+        self.on_up = on_up
+        self.on_down = on_down
+        self._protocols: dict[Link, _BusProtocol] = {}
+        self._connecting: dict[Link, asyncio.Task[None]] = {}
+        self._server: asyncio.AbstractServer | None = None
+
+    async def listen(self, host: str | None, port: int) -> None:
+        def factory() -> _BusProtocol:
+            return _BusProtocol(self, Link(inbound=True, ctime=_now_ms()))
+
+        self._server = await self.loop.create_server(factory, host=host or None, port=port, reuse_address=True)
+
+    def connect(self, link: Link, ip: str, port: int) -> None:
+        """Open an outbound link; on_up or on_down is called exactly once for it."""
+        self._connecting[link] = self.loop.create_task(self._connect(link, ip, port))
+
+    async def _connect(self, link: Link, ip: str, port: int) -> None:
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: _BusProtocol(self, link), ip or "127.0.0.1", port),
+                CONNECT_TIMEOUT_S,
+            )
+        except (TimeoutError, OSError) as exc:
+            self._connecting.pop(link, None)
+            log.debug("bus connect to %s:%d failed: %s", ip, port, exc)
+            self.on_down(link)
+            return
+        except asyncio.CancelledError:
+            self._connecting.pop(link, None)
+            raise
+        self._connecting.pop(link, None)
+        if link not in self._protocols:  # closed while we were finishing the connect
+            return
+        self.on_up(link)
+
+    def send(self, link: Link, data: bytes) -> None:
+        proto = self._protocols.get(link)
+        if proto is None or proto.transport is None or proto.closed:
+            return
+        transport = proto.transport
+        if transport.get_write_buffer_size() > MAX_SEND_BUFFER:
+            log.warning("bus link to %s exceeded its send buffer; closing it", link.peer_ip)
+            self.close(link)
+            return
+        transport.write(data)
+
+    def close(self, link: Link) -> None:
+        """Close without reporting on_down: the engine asked for it and already knows."""
+        task = self._connecting.pop(link, None)
+        if task is not None:
+            task.cancel()
+        proto = self._protocols.pop(link, None)
+        if proto is not None:
+            proto.closed = True
+            if proto.transport is not None:
+                proto.transport.abort()
+
+    def link_count(self) -> int:
+        return len(self._protocols)
+
+    def buffer_sizes(self, link: Link) -> tuple[int, int]:
+        proto = self._protocols.get(link)
+        if proto is None or proto.transport is None:
+            return 0, 0
+        used = proto.transport.get_write_buffer_size()
+        return used, used
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._connecting):
+            self.close(link)
+        for link in list(self._protocols):
+            self.close(link)
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            except (TimeoutError, Exception):
+                pass
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)

@@ -1,0 +1,296 @@
+"""The cluster runtime of one node: state + bus engine + links + nodes.conf.
+
+The server calls `start_cluster(server)` before accepting clients; it then holds the
+`ClusterNode` as `server.cluster`, calls `flush_config()` at the end of every event-loop
+tick (before replies leave) and `stop()` on shutdown. Routing of keyed commands is
+installed as `server.router`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aikv.bus.gossip import Action, Close, Connect, Deliver, DropSlotKeys, Gossip, Link, Send
+from aikv.bus.link import BusTransport
+from aikv.bus.wire import Message
+from aikv.cluster import failure
+from aikv.cluster.announce import Announce
+from aikv.cluster.confmodel import from_nodes_conf, nodes_conf_text
+from aikv.cluster.routing import route
+from aikv.cluster.state import LINK_CONNECTING, ClusterState, NodeRecord
+from aikv.persist.nodesconf import (
+    NodesConfLock,
+    load_nodes_conf,
+    lock_nodes_conf,
+    save_nodes_conf,
+)
+from aikv.resp import error
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+    from aikv.commands.registry import Command
+
+log = logging.getLogger("aikv.cluster")
+
+CLUSTER_PORT_INCR = 10000
+CRON_PERIOD_S = 0.1
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ClusterNode:
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        config = server.config
+        self.config = config
+        self.path = os.path.join(config.dir, config.cluster_config_file)
+        self.port = int(config.cluster_announce_port or config.port)
+        bus_port = int(config.cluster_port or (int(config.port) + CLUSTER_PORT_INCR))
+        self.bus_port = bus_port
+        self.announced_bus_port = int(config.cluster_announce_bus_port or bus_port)
+        self.announce = Announce(ip=config.cluster_announce_ip, hostname=config.cluster_announce_hostname)
+        self.lock: NodesConfLock | None = None
+        self.state: ClusterState = ClusterState(node_timeout=int(config.cluster_node_timeout))
+        self.gossip: Gossip = Gossip(self.state, self.announce, has_keys_in_slot=self._has_keys_in_slot)
+        self.transport: BusTransport | None = None
+        self._cron: asyncio.TimerHandle | None = None
+        self.on_publish: Callable[[bytes, bytes, bool], None] | None = None
+        self.links_buffer_limit_exceeded = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.lock = lock_nodes_conf(self.path)
+        conf = load_nodes_conf(self.path)
+        timeout = int(self.config.cluster_node_timeout)
+        if conf is None:
+            self.state = ClusterState(node_timeout=timeout)
+            log.warning("No cluster configuration found, I'm %s", self.state.myself.node_id)
+            fresh = True
+        else:
+            self.state = from_nodes_conf(conf, now_ms=now_ms(), node_timeout=timeout)
+            log.warning("Node configuration loaded, I'm %s", self.state.myself.node_id)
+            fresh = False
+        self._apply_config()
+        self.gossip = Gossip(self.state, self.announce, has_keys_in_slot=self._has_keys_in_slot)
+        if fresh:
+            self.save(fsync=True)
+        else:
+            self._verify_config_with_data()
+        loop = asyncio.get_running_loop()
+        self.transport = BusTransport(loop, on_message=self._on_message, on_up=self._on_up, on_down=self._on_down)
+        await self.transport.listen(self.config.bind, self.bus_port)
+        self._cron = loop.call_later(CRON_PERIOD_S, self._cron_tick)
+
+    async def stop(self) -> None:
+        if self._cron is not None:
+            self._cron.cancel()
+            self._cron = None
+        if self.transport is not None:
+            await self.transport.stop()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def _apply_config(self) -> None:
+        st = self.state
+        st.node_timeout = int(self.config.cluster_node_timeout)
+        st.require_full_coverage = bool(self.config.cluster_require_full_coverage)
+        st.allow_replica_migration = bool(self.config.cluster_allow_replica_migration)
+        me = st.myself
+        me.port = self.port
+        me.cport = self.announced_bus_port
+        me.hostname = self.announce.hostname
+        if self.announce.ip:
+            me.ip = self.announce.ip
+
+    def _verify_config_with_data(self) -> None:
+        """Keys in slots we do not own, found at startup: take unassigned slots, mark the
+        others as importing, so `redis-cli --cluster fix` can see and repair them."""
+        if not self.state.myself.is_master:
+            return
+        db0 = self._db0()
+        if db0 is None or not db0.size():
+            return
+        changed = False
+        for slot in range(len(self.state.slot_owner)):
+            owner = self.state.slot_owner[slot]
+            if owner is self.state.myself or slot in self.state.importing_from:
+                continue
+            if db0.count_in_slot(slot) == 0:
+                continue
+            changed = True
+            if owner is None:
+                self.state.add_slot(self.state.myself, slot)
+            else:
+                self.state.importing_from[slot] = owner
+        if changed:
+            self.save(fsync=True)
+
+    # --- persistence -------------------------------------------------------------------
+
+    def save(self, *, fsync: bool) -> None:
+        save_nodes_conf(self.path, nodes_conf_text(self.state), fsync, self.lock)
+        self.state.save_needed = self.state.fsync_needed = False
+
+    def flush_config(self) -> None:
+        """Write nodes.conf if something changed. Called at the end of every tick, so a
+        command's reply never leaves before the change it made is on disk."""
+        st = self.state
+        if st.state_eval_needed:
+            failure.update_state(st, now_ms())
+        if st.save_needed:
+            try:
+                self.save(fsync=st.fsync_needed)
+            except OSError:
+                # A node that cannot persist its configuration could come back with an
+                # older epoch and steal slots: stop, as Redis does.
+                log.critical("Fatal: can't update cluster config file.")
+                os._exit(1)
+
+    # --- bus events --------------------------------------------------------------------
+
+    def _cron_tick(self) -> None:
+        try:
+            self.apply(self.gossip.tick(now_ms()))
+            self.flush_config()
+        except Exception:
+            log.exception("cluster cron failed")
+        loop = asyncio.get_running_loop()
+        self._cron = loop.call_later(CRON_PERIOD_S, self._cron_tick)
+
+    def _on_message(self, link: Link, msg: Message) -> None:
+        self.apply(self.gossip.on_message(link, msg, now_ms()))
+        self.flush_config()
+
+    def _on_up(self, link: Link) -> None:
+        self.apply(self.gossip.on_link_up(link, now_ms()))
+
+    def _on_down(self, link: Link) -> None:
+        self.apply(self.gossip.on_link_down(link, now_ms()))
+
+    def apply(self, actions: list[Action]) -> None:
+        transport = self.transport
+        for act in actions:
+            if isinstance(act, Send):
+                if transport is not None:
+                    transport.send(act.link, act.data)
+            elif isinstance(act, Connect):
+                if transport is None:
+                    act.node.link = 0
+                    continue
+                node = act.node
+                node.link = LINK_CONNECTING
+                link = Link(inbound=False, node=node, ctime=now_ms())
+                transport.connect(link, node.ip, node.cport)
+            elif isinstance(act, Close):
+                if transport is not None:
+                    transport.close(act.link)
+            elif isinstance(act, Deliver):
+                if self.on_publish is not None:
+                    self.on_publish(act.channel, act.message, act.shard)
+            elif isinstance(act, DropSlotKeys):
+                self._drop_slot_keys(act.slots)
+
+    # --- data helpers ------------------------------------------------------------------
+
+    def _db0(self) -> Any:
+        dbs = getattr(self.server, "databases", None)
+        return dbs[0] if dbs else None
+
+    def _has_keys_in_slot(self, slot: int) -> bool:
+        db0 = self._db0()
+        return bool(db0 is not None and db0.count_in_slot(slot))
+
+    def count_keys_in_slot(self, slot: int) -> int:
+        db0 = self._db0()
+        return int(db0.count_in_slot(slot)) if db0 is not None else 0
+
+    def keys_in_slot(self, slot: int, count: int) -> list[bytes]:
+        db0 = self._db0()
+        return list(db0.keys_in_slot(slot, count)) if db0 is not None else []
+
+    def db_has_keys(self) -> bool:
+        db0 = self._db0()
+        return bool(db0 is not None and db0.size())
+
+    def _drop_slot_keys(self, slots: list[int]) -> None:
+        db0 = self._db0()
+        if db0 is None:
+            return
+        for slot in slots:
+            # One pass over a snapshot: deletes land in this tick's write transaction.
+            for key in db0.keys_in_slot(slot, db0.count_in_slot(slot)):
+                db0.delete(key)
+        schedule = getattr(self.server, "schedule_tick", None)
+        if schedule is not None:
+            schedule()
+
+    # --- services for commands ---------------------------------------------------------
+
+    def publish(self, channel: bytes, message: bytes, *, shard: bool = False) -> None:
+        self.apply(self.gossip.publish(channel, message, shard=shard))
+
+    def broadcast_pong(self) -> None:
+        self.apply(self.gossip.broadcast_pong(now_ms()))
+
+    def forget(self, node: NodeRecord) -> None:
+        self.apply(self.gossip.forget_node(node, now_ms()))
+
+    def reset(self, *, hard: bool) -> None:
+        self.apply(self.gossip.reset(hard=hard, now_ms=now_ms()))
+
+    def route(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes | None:
+        """The dispatcher's hook: None to run the command here, else the reply."""
+        if cmd.name == "exec":
+            multi = getattr(client, "multi", None)
+            if not multi:
+                return None
+            keys: list[bytes] = []
+            is_write = False
+            for queued_cmd, queued_argv in multi:
+                keys.extend(queued_cmd.keys(queued_argv))
+                is_write = is_write or queued_cmd.is_write
+        else:
+            keys = cmd.keys(argv)
+            is_write = cmd.is_write
+        if not keys:
+            return None
+        db0 = self._db0()
+        decision = route(
+            self.state,
+            keys,
+            is_write=is_write,
+            key_exists=(lambda key: bool(db0.exists(key))) if db0 is not None else (lambda key: False),
+            asking=bool(getattr(client, "asking", False)) or cmd.name == "restore-asking",
+            readonly=bool(getattr(client, "readonly", False)),
+            is_migrate=cmd.name == "migrate",
+            allow_reads_when_down=bool(self.config.cluster_allow_reads_when_down),
+        )
+        if decision is None:
+            return None
+        if cmd.name == "exec":
+            # A redirected EXEC discards the transaction, as Redis does.
+            discard = getattr(client, "discard_multi", None)
+            if discard is not None:
+                discard()
+            else:
+                client.multi = None
+                client.multi_error = False
+        return error(decision)
+
+
+async def start_cluster(server: Any) -> ClusterNode:
+    node = ClusterNode(server)
+    await node.start()
+    server.cluster = node
+    server.router = node.route
+    return node
