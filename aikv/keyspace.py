@@ -16,6 +16,7 @@ import lmdb
 
 from aikv.cluster.slots import key_hash_slot
 from aikv.persist import layout
+from aikv.persist.elements import queue_garbage
 from aikv.persist.layout import NO_EXPIRE, SLOT_PREFIX, TYPE_STRING
 from aikv.resp import CommandError
 
@@ -28,7 +29,12 @@ WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 # records go too: (database, txn, slot, key, meta) -> None. Registered by the collection
 # modules, keyed by type code.
 DropHook = Callable[["Database", lmdb.Transaction, int, bytes, bytes], None]
-DROP_HOOKS: dict[int, DropHook] = {}
+DROP_HOOKS: dict[int, DropHook] = {
+    layout.TYPE_LIST: queue_garbage,
+    layout.TYPE_SET: queue_garbage,
+    layout.TYPE_ZSET: queue_garbage,
+    layout.TYPE_HASH: queue_garbage,
+}
 
 
 class Clock:
@@ -46,7 +52,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("store", "index", "handles", "meta_db", "expires_db", "elements_db",
+    __slots__ = ("store", "index", "handles", "meta_db", "expires_db",
                  "clock", "on_modified", "watched")
 
     def __init__(self, store: Store, index: int, clock: Clock,
@@ -56,7 +62,6 @@ class Database:
         self.handles = store.dbs[index]
         self.meta_db = self.handles.meta
         self.expires_db = self.handles.expires
-        self.elements_db = self.handles.elements
         self.clock = clock
         self.on_modified = on_modified
         # Keys some client WATCHes in this database; checked on every modification.
@@ -134,8 +139,9 @@ class Database:
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
 
-    def delete(self, key: bytes) -> bool:
-        """Delete the key; True if a live key was removed."""
+    def delete(self, key: bytes, drop_elements: bool = True) -> bool:
+        """Delete the key; True if a live key was removed. With `drop_elements` False a
+        collection's element records are kept (RENAME/MOVE hand them to another key)."""
         slot = key_hash_slot(key)
         mk = SLOT_PREFIX[slot] + key
         txn = self.store.writer()
@@ -147,7 +153,7 @@ class Database:
         if old[1:9] != NO_EXPIRE:
             txn.delete(old[1:9] + mk, db=self.expires_db)
             expired = int.from_bytes(old[1:9], "big") <= self.clock.now_ms
-        if old[0] != TYPE_STRING:
+        if old[0] != TYPE_STRING and (drop_elements or expired):
             self._drop_elements(txn, slot, key, old)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
@@ -187,7 +193,12 @@ class Database:
 
     def flush(self) -> None:
         txn = self.store.writer()
-        for db in (self.meta_db, self.elements_db, self.expires_db):
+        # Collections' element records become garbage, reclaimed in the background.
+        cursor = txn.cursor(db=self.meta_db)
+        for _, meta in cursor:
+            if meta[0] != TYPE_STRING:
+                queue_garbage(self, txn, 0, b"", meta)
+        for db in (self.meta_db, self.expires_db):
             txn.drop(db, delete=False)
         self.store.reset_counts(self.index)
         for key in list(self.watched):

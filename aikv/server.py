@@ -24,6 +24,7 @@ from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
 from aikv.config import Config
 from aikv.keyspace import Clock, Database
+from aikv.persist.elements import reclaim
 from aikv.persist.store import Store
 from aikv.resp import QUEUED, CommandError, error
 
@@ -329,6 +330,9 @@ class Server:
                     break
         if removed:
             self.stat_expired_keys += removed
+            self.schedule_tick()
+        if self.store.has_garbage:
+            reclaim(self.store, 2000)
             self.schedule_tick()
 
     def _everysec(self) -> None:

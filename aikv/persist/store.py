@@ -24,11 +24,13 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import lmdb
 
 from aikv.cluster.slots import CLUSTER_SLOTS
 from aikv.persist import layout
+from aikv.persist.elements import VersionAllocator
 
 log = logging.getLogger("aikv.store")
 
@@ -44,12 +46,11 @@ class StoreLockedError(RuntimeError):
 class DatabaseHandles:
     """The named sub-databases of one logical database (SELECT index)."""
 
-    __slots__ = ("index", "meta", "elements", "expires", "counts")
+    __slots__ = ("index", "meta", "expires", "counts")
 
     def __init__(self, env: lmdb.Environment, index: int, txn: lmdb.Transaction) -> None:
         self.index = index
         self.meta = env.open_db(b"m%d" % index, txn=txn)
-        self.elements = env.open_db(b"e%d" % index, txn=txn)
         self.expires = env.open_db(b"x%d" % index, txn=txn)
         self.counts = env.open_db(b"c%d" % index, txn=txn)
 
@@ -75,6 +76,11 @@ class Store:
         self.last_commit_error: Exception | None = None
         self.dirty_since_sync = 0
         self._sync_lock = threading.Lock()
+        self.elements_db: Any = None
+        self.misc_db: Any = None
+        self.garbage_db: Any = None
+        self.has_garbage = False
+        self.versions: VersionAllocator | None = None
 
     # ----------------------------------------------------------------- open / close
     def lock_directory(self) -> None:
@@ -108,7 +114,7 @@ class Store:
         self.env = lmdb.open(
             str(path),
             map_size=self._map_size,
-            max_dbs=4 * self.databases + 4,
+            max_dbs=4 * self.databases + 8,
             sync=self.appendfsync == "always",
             metasync=self.appendfsync == "always",
             readahead=False,  # the data set may exceed RAM; read-ahead would evict hot pages
@@ -117,6 +123,13 @@ class Store:
         )
         with self.env.begin(write=True) as txn:
             self.dbs = [DatabaseHandles(self.env, i, txn) for i in range(self.databases)]
+            # Node-wide: collection element records (see elements.py), the version
+            # high-water mark, and the versions of deleted collections to reclaim.
+            self.elements_db = self.env.open_db(b"elements", txn=txn)
+            self.misc_db = self.env.open_db(b"misc", txn=txn)
+            self.garbage_db = self.env.open_db(b"garbage", txn=txn)
+            self.has_garbage = txn.stat(self.garbage_db)["entries"] > 0
+        self.versions = VersionAllocator(self)
         self._load_counts()
         self._used_bytes = self._measure_used()
 
