@@ -36,6 +36,18 @@ DROP_HOOKS: dict[int, DropHook] = {
     layout.TYPE_HASH: queue_garbage,
 }
 
+# Per-type hooks filled in by the type modules:
+# - VALUE_READERS[type_code](db, key, meta) -> plain value in the model of aikv.migrate.rdb
+#   (bytes / list[bytes] / set[bytes] / dict[bytes, bytes] / dict[bytes, float]);
+# - VALUE_WRITERS[kind](db, key, value, expire_at_ms) stores such a value, replacing the
+#   key ("string", "list", "set", "hash", "zset"); DUMP, RESTORE and MIGRATE use both;
+# - ENCODING_HOOKS[type_code](db, key, meta) -> OBJECT ENCODING name.
+ValueReader = Callable[["Database", bytes, bytes], object]
+ValueWriter = Callable[["Database", bytes, object, int], None]
+VALUE_READERS: dict[int, ValueReader] = {}
+VALUE_WRITERS: dict[str, ValueWriter] = {}
+ENCODING_HOOKS: dict[int, Callable[["Database", bytes, bytes], bytes]] = {}
+
 
 class Clock:
     """Milliseconds, cached per batch of commands like Redis's per-command mstime: every

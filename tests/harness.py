@@ -1,0 +1,159 @@
+"""Starting and stopping real server processes for integration tests.
+
+Every process gets a free 127.0.0.1 port and its own temporary directory; readiness is
+polled with a deadline (no fixed sleeps); `stop()` always runs from fixture finalizers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    env = os.environ.get("AIKV_SHARED")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared")
+    for c in candidates:
+        if (c / "fixtures").is_dir():
+            return c
+    return None
+
+
+def free_port(avoid_bus: bool = True) -> int:
+    """A free TCP port whose +10000 bus port is free too (cluster nodes need both)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 > 65535:
+            continue
+        if avoid_bus:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free port pair found")
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - polling: keep trying until the deadline
+            last_exc = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+class ServerProcess:
+    """One aikv-server or redis-server process."""
+
+    def __init__(self, kind: str, directory: Path, port: int | None = None,
+                 args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+        self.kind = kind
+        self.dir = Path(directory)
+        self.port = port or free_port()
+        self.extra_args = list(args)
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.dir / f"{kind}-{self.port}.log"
+
+    def command(self) -> list[str]:
+        if self.kind == "aikv":
+            return [sys.executable, "-m", "aikv.cli", "--port", str(self.port),
+                    "--dir", str(self.dir), *self.extra_args]
+        return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.dir), "--save", "", "--appendonly", "no",
+                "--protected-mode", "no", *self.extra_args]
+
+    def start(self, timeout: float = 15.0, wait: bool = True) -> ServerProcess:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=str(self.dir), env=env, start_new_session=True)
+        log.close()
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log()}")
+            with redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1) as r:
+                try:
+                    return bool(r.ping())
+                except redis.AuthenticationError:
+                    return True
+                except redis.ResponseError as exc:
+                    return "NOAUTH" in str(exc)
+
+        try:
+            wait_until(ready, timeout, what=f"{self.kind} on port {self.port}")
+        except RuntimeError:
+            raise
+        except TimeoutError:
+            raise TimeoutError(f"{self.kind} on {self.port} not ready:\n{self.log()}") from None
+
+    def client(self, **kwargs) -> redis.Redis:
+        kwargs.setdefault("socket_timeout", 10)
+        return redis.Redis(port=self.port, **kwargs)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        return proc.returncode
+
+
+def redis_cli(*args: str, timeout: float = 60.0, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["redis-cli", *args], capture_output=True, text=True, timeout=timeout,
+                          input=input_text)
+
+
+def have_redis_server() -> bool:
+    return shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None
