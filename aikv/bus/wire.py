@@ -16,17 +16,13 @@ Reading a stream:
 Writing: encode(message) -> bytes; ValueError if a field cannot be represented. The
 builders in `aikv.bus.builders` produce messages the way a 7.0 node fills them.
 
-Decoding is lossless: encode(decode(frame)) == frame for every frame decode accepts.
-That is why a few fields exist that nobody acts on (`*_tail`, `notused`, `mflags_unused`):
-7.0 never reads those bytes, but the stale bytes can be real (a node's ip buffer is
-copied whole into gossip, including what follows the NUL) and reserved bytes may gain a
-meaning in later versions, so they are carried rather than rejected.
+Decoding is lossless: encode(decode(frame)) == frame for every frame decode accepts
+(see `aikv.bus.messages` for the fields that make that possible). Everything a caller
+needs is importable from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from struct import Struct
 from struct import error as StructError
 
@@ -37,9 +33,21 @@ from aikv.bus.extensions import (
     PingExt,
     RawExt,
     ShardIdExt,
-    announced_hostname,
     decode_extensions,
     encode_extensions,
+)
+from aikv.bus.framing import Buffer, FrameReader, check_prefix, frame_length
+from aikv.bus.messages import (
+    FailMessage,
+    GossipEntry,
+    Header,
+    HeaderOnlyMessage,
+    Message,
+    ModuleMessage,
+    PingMessage,
+    PublishMessage,
+    UnknownMessage,
+    UpdateMessage,
 )
 from aikv.bus.protocol import (
     CLUSTER_STATE_FAIL,
@@ -127,9 +135,6 @@ __all__ = [
     "msg_type_name",
 ]
 
-Buffer = bytes | bytearray | memoryview
-
-_PREFIX = Struct(">4sI")
 _HEADER = Struct(
     ">4sIHHHH"  # sig, totlen, ver, port, type, count
     "QQQ"  # currentEpoch, configEpoch, offset
@@ -151,181 +156,6 @@ assert HEADER_SIZE + _UPDATE.size == UPDATE_SIZE
 _NULL_ID = bytes(NODE_ID_LEN)
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
-    """The 2256-byte header minus what the codec derives (sig, totlen, ver, and the
-    gossip/extension counts, which come from the body)."""
-
-    type: int
-    sender: str
-    current_epoch: int = 0
-    config_epoch: int = 0
-    offset: int = 0
-    myslots: SlotBitmap = NO_SLOTS
-    slaveof: str | None = None  # None: all-zero field, the sender is a master
-    myip: str = ""  # "" means: use the TCP peer address
-    port: int = 0
-    cport: int = 0
-    pport: int = 0
-    flags: int = 0
-    state: int = CLUSTER_STATE_OK
-    mflags: int = 0  # mflags[0]
-    # Carried only so received bytes re-encode exactly (normally all empty):
-    myip_tail: bytes = b""  # bytes after myip's NUL, trailing zeros stripped
-    notused: bytes = b""  # notused1, trailing zeros stripped
-    mflags_unused: bytes = b""  # mflags[1:3], trailing zeros stripped
-
-
-@dataclass(frozen=True, slots=True)
-class GossipEntry:
-    """The sender's view of one node. Times are in seconds, as on the wire."""
-
-    node_id: str
-    ping_sent: int
-    pong_received: int
-    ip: str
-    port: int
-    cport: int
-    flags: int
-    pport: int = 0
-    ip_tail: bytes = b""
-    notused: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PingMessage:
-    """PING, PONG or MEET (header.type tells which)."""
-
-    header: Header
-    gossip: tuple[GossipEntry, ...] = ()
-    extensions: tuple[PingExt, ...] = ()
-
-    @property
-    def hostname(self) -> str | None:
-        return announced_hostname(self.extensions)
-
-
-@dataclass(frozen=True, slots=True)
-class FailMessage:
-    header: Header
-    node_id: str  # the node declared failed
-
-
-@dataclass(frozen=True, slots=True)
-class PublishMessage:
-    """PUBLISH or PUBLISHSHARD."""
-
-    header: Header
-    channel: bytes
-    message: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateMessage:
-    header: Header
-    config_epoch: int
-    node_id: str  # owner of `slots`
-    slots: SlotBitmap
-
-
-@dataclass(frozen=True, slots=True)
-class ModuleMessage:
-    header: Header
-    module_id: int
-    module_type: int
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class HeaderOnlyMessage:
-    """FAILOVER_AUTH_REQUEST, FAILOVER_AUTH_ACK or MFSTART."""
-
-    header: Header
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownMessage:
-    """A type this protocol version does not know; the body is kept raw. Its header
-    counts are kept as sent since their meaning for the type is unknown."""
-
-    header: Header
-    body: bytes = b""
-    count: int = 0
-    extensions: int = 0
-
-
-Message = (
-    PingMessage
-    | FailMessage
-    | PublishMessage
-    | UpdateMessage
-    | ModuleMessage
-    | HeaderOnlyMessage
-    | UnknownMessage
-)
-
-
-# ---------------------------------------------------------------------------- framing
-
-
-def _check_prefix(buf: Buffer, max_totlen: int | None) -> int:
-    sig, totlen = _PREFIX.unpack_from(buf, 0)
-    if sig != SIGNATURE:
-        raise CloseLink(f"bad signature {bytes(sig)!r}")
-    if totlen < HEADER_SIZE:
-        raise CloseLink(f"totlen {totlen} below the header size {HEADER_SIZE}")
-    if max_totlen is not None and totlen > max_totlen:
-        raise CloseLink(f"totlen {totlen} above the cap {max_totlen}")
-    return int(totlen)
-
-
-def frame_length(buf: Buffer, max_totlen: int = MAX_TOTLEN) -> int | None:
-    """None while fewer than 8 bytes are buffered; otherwise the length of the message
-    that starts at buf[0] (complete once len(buf) >= that). Raises CloseLink."""
-    if len(buf) < FRAME_PREFIX_SIZE:
-        return None
-    return _check_prefix(buf, max_totlen)
-
-
-class FrameReader:
-    """Accumulates stream bytes and yields whole frames. After CloseLink it must be
-    discarded with the link."""
-
-    __slots__ = ("_buf", "_max_totlen")
-
-    def __init__(self, max_totlen: int = MAX_TOTLEN) -> None:
-        self._buf = bytearray()
-        self._max_totlen = max_totlen
-
-    def feed(self, data: Buffer) -> None:
-        self._buf += data
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def bytes_wanted(self) -> int:
-        """How many more bytes complete the frame being read (at least 1). Raises
-        CloseLink."""
-        totlen = frame_length(self._buf, self._max_totlen)
-        if totlen is None:
-            return FRAME_PREFIX_SIZE - len(self._buf)
-        return max(totlen - len(self._buf), 1)
-
-    def next_frame(self) -> bytes | None:
-        """The next complete frame, or None if more bytes are needed. Raises CloseLink."""
-        totlen = frame_length(self._buf, self._max_totlen)
-        if totlen is None or len(self._buf) < totlen:
-            return None
-        frame = bytes(self._buf[:totlen])
-        del self._buf[:totlen]
-        return frame
-
-    def __iter__(self) -> Iterator[bytes]:
-        while (frame := self.next_frame()) is not None:
-            yield frame
-
-
 # ---------------------------------------------------------------------------- decoding
 
 
@@ -341,7 +171,7 @@ def decode(buf: Buffer) -> Message:
     view = memoryview(buf).cast("B") if isinstance(buf, memoryview) else memoryview(buf)
     if len(view) < FRAME_PREFIX_SIZE:
         raise FrameMismatch(f"{len(view)} bytes cannot hold a frame prefix")
-    totlen = _check_prefix(view, None)
+    totlen = check_prefix(view, None)
     if len(view) != totlen:
         raise FrameMismatch(f"buffer holds {len(view)} bytes, frame says {totlen}")
 
