@@ -1,7 +1,8 @@
 """The bus message model: one frozen dataclass per message body, each holding the header.
 
 Field values are those of the wire (times in seconds, ids as 40-character strings, the
-module id as an integer). Decoding is lossless, which is why a few fields exist that
+module id as an integer). Text fields (ids, addresses) are Latin-1 decoded, so any byte a
+peer sends maps to one character and back. Decoding is lossless, which is why a few fields exist that
 nobody acts on (`*_tail`, `notused`, `mflags_unused`): 7.0 never reads those bytes, but
 stale bytes after an address's NUL are real (a node's whole ip buffer is copied into
 gossip) and reserved bytes may gain a meaning later, so they are carried, not rejected.
