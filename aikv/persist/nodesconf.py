@@ -21,6 +21,12 @@ reinterprets a field, the caller (cluster state) must apply the same rule:
   become placeholder nodes with no flags;
 * migration marks apply to *this* node whatever line they are on;
 * currentEpoch is raised to the largest configEpoch if it is smaller.
+
+The parser refuses every file Redis 7.0.15 refuses (or crashes on), at the same line. It
+is stricter in one respect: where Redis reads a number with atoi()/strtoull() and so turns
+garbage into 0 or into a prefix ("-5" as a slot becomes the range 0-5), the file is
+refused instead. Redis never writes such text. Lines longer than Redis's 2 MiB read buffer
+(which it would split in two) are read whole.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ _FLAG_WORDS = frozenset(name for _, name in nodeflags.FLAG_NAMES) | {"noflags"}
 
 
 class NodesConfError(ValueError):
-    """A nodes.conf that Redis 7.0.15 would refuse to load (or would crash on)."""
+    """A nodes.conf that cannot be loaded; `line` is 1-based, `reason` says why."""
 
     def __init__(self, line: int, reason: str, path: str | None = None) -> None:
         self.line = line
@@ -158,11 +164,6 @@ def slot_ranges(slots: Iterable[int]) -> list[tuple[int, int]]:
         else:
             ranges.append((slot, slot))
     return ranges
-
-
-def iter_slots(ranges: Iterable[tuple[int, int]]) -> Iterable[int]:
-    for start, end in ranges:
-        yield from range(start, end + 1)
 
 
 def format_ranges(ranges: Iterable[tuple[int, int]]) -> str:
@@ -587,7 +588,7 @@ def save_nodes_conf(path: str | os.PathLike[str], text: str, fsync: bool,
     power loss may bring back the previous version. Pass the server's `lock` so the new
     file is locked too (see NodesConfLock)."""
     target = os.fspath(path)
-    if lock is not None and lock.path != target:
+    if lock is not None and os.path.abspath(lock.path) != os.path.abspath(target):
         raise ValueError(f"lock is for {lock.path}, not {target}")
     directory = os.path.dirname(os.path.abspath(target))
     tmp = f"{target}.tmp-{os.getpid()}-{time.time_ns() // 1_000_000}"

@@ -1,22 +1,17 @@
 """A real redis-server 7.0 against our nodes.conf code: it must load what we write, refuse
 what we refuse, and respect our lock.
 
-Each test starts redis-server processes in a temp dir on free ports and always stops them.
+Each test starts redis-server processes (conftest's `spawn`: free ports, always stopped)
+in its own temp directory.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
 
 from aikv.cluster import nodeflags
 from aikv.persist.nodesconf import (
@@ -28,6 +23,7 @@ from aikv.persist.nodesconf import (
     parse_nodes_conf,
     save_nodes_conf,
 )
+from tests.harness import ServerProcess, have_redis_server
 from tests.unit.test_nodesconf import (
     GOOD,
     ID_7101,
@@ -36,107 +32,34 @@ from tests.unit.test_nodesconf import (
     STRICTER_THAN_REDIS,
 )
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytestmark = pytest.mark.skipif(not os.access(REDIS_SERVER, os.X_OK),
-                                reason="redis-server not installed")
+pytestmark = pytest.mark.skipif(not have_redis_server(), reason="redis-server not installed")
 
-START_DEADLINE_S = 15.0
+CLUSTER_ARGS = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "60000"]
+EXIT_DEADLINE_S = 15.0
 MYSELF = "a1" * 20
 PEER_B = "b2" * 20
 PEER_C = "c3" * 20
 
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+Spawn = Callable[..., ServerProcess]
 
 
-def free_cluster_port() -> int:
-    # The bus listens on port+10000, so both must be free and the pair must fit in 16 bits;
-    # the kernel's ephemeral range would not guarantee that.
-    for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = 20000 + sock.getsockname()[1] % 25000
-        if _port_free(port) and _port_free(port + 10000):
-            return port
-    raise RuntimeError("no free port pair found")
+def start_redis(spawn: Spawn, directory: Path, text: str | None, wait: bool = True
+                ) -> ServerProcess:
+    """redis-server in `directory` with `text` as its nodes.conf (None: keep what is there).
+    The conftest `spawn` fixture stops it at teardown."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if text is not None:
+        (directory / "nodes.conf").write_text(text)
+    return spawn("redis", args=CLUSTER_ARGS, directory=directory, wait=wait)
 
 
-@dataclass
-class RedisNode:
-    process: subprocess.Popen[bytes]
-    port: int
-    directory: Path
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5,
-                           decode_responses=True)
-
-    def wait_ready(self) -> redis.Redis:
-        deadline = time.monotonic() + START_DEADLINE_S
-        client = self.client()
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"redis-server exited with {self.process.returncode}:\n"
-                            f"{self.log_text()[-3000:]}")
-            try:
-                if client.ping():
-                    return client
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.05)
-        pytest.fail(f"redis-server did not answer within {START_DEADLINE_S}s")
-
-    def wait_exit(self) -> int:
-        try:
-            return self.process.wait(timeout=START_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail("redis-server kept running on a file it should refuse:\n"
-                        + self.log_text()[-3000:])
-
-
-@pytest.fixture
-def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisNode]]:
-    """Start redis-server in tmp_path/`name` with `text` as nodes.conf (None: leave what
-    is there). Every process is stopped at teardown."""
-    started: list[RedisNode] = []
-
-    def start(text: str | None, name: str = "node") -> RedisNode:
-        directory = tmp_path / name
-        directory.mkdir(exist_ok=True)
-        if text is not None:
-            (directory / "nodes.conf").write_text(text)
-        port = free_cluster_port()
-        log = directory / "redis.log"
-        with open(log, "wb") as log_file:
-            process = subprocess.Popen(
-                [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
-                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                 "--dir", str(directory), "--save", "", "--appendonly", "no",
-                 "--cluster-node-timeout", "60000"],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        node = RedisNode(process, port, directory, log)
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        if node.process.poll() is None:
-            node.process.terminate()
-            try:
-                node.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                node.process.kill()
-                node.process.wait(timeout=10)
+def wait_exit(server: ServerProcess) -> int:
+    assert server.proc is not None
+    try:
+        return server.proc.wait(timeout=EXIT_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"redis-server kept running on a file it should refuse:\n{server.log()}")
 
 
 def three_node_view() -> NodesConf:
@@ -158,15 +81,18 @@ def _config_of(entries: list[NodeEntry]) -> dict[str, tuple[object, ...]]:
                         e.config_epoch, e.slots, e.migrating, e.importing) for e in entries}
 
 
-def test_redis_loads_our_file(start_redis: Callable[..., RedisNode]) -> None:
-    view = three_node_view()
-    node = start_redis(format_nodes_conf(view))
-    client = node.wait_ready()
+def _text(reply: object) -> str:
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
 
-    assert client.execute_command("CLUSTER", "MYID") == MYSELF
-    reply = client.execute_command("CLUSTER", "NODES")
-    text = reply if isinstance(reply, str) else reply.decode()
-    listed = [parse_node_line(line) for line in text.splitlines()]
+
+def test_redis_loads_our_file(spawn: Spawn, tmp_path: Path) -> None:
+    view = three_node_view()
+    server = start_redis(spawn, tmp_path / "node", format_nodes_conf(view))
+    client = server.client()
+
+    assert _text(client.execute_command("CLUSTER", "MYID")) == MYSELF
+    listed = [parse_node_line(line)
+              for line in _text(client.execute_command("CLUSTER", "NODES")).splitlines()]
     assert {e.node_id for e in listed} == {MYSELF, PEER_B, PEER_C}
     by_id = {e.node_id: e for e in listed}
     for expected in view.entries:
@@ -177,19 +103,17 @@ def test_redis_loads_our_file(start_redis: Callable[..., RedisNode]) -> None:
     assert by_id[MYSELF].migrating == {100: PEER_B}
     assert by_id[MYSELF].importing == {6000: PEER_C}
     # Redis keeps its announced port from its own config, not from the file.
-    assert by_id[MYSELF].port == node.port
+    assert by_id[MYSELF].port == server.port
 
-    info = client.execute_command("CLUSTER", "INFO")
-    info_text = info if isinstance(info, str) else info.decode()
-    assert "cluster_current_epoch:5" in info_text.split()
-    assert "cluster_my_epoch:1" in info_text.split()
+    info = _text(client.execute_command("CLUSTER", "INFO")).split()
+    assert "cluster_current_epoch:5" in info and "cluster_my_epoch:1" in info
 
     # And what Redis writes back is readable by us, with the configuration unchanged.
-    assert client.execute_command("CLUSTER", "SAVECONFIG") in ("OK", True, b"OK")
-    saved = parse_nodes_conf((node.directory / "nodes.conf").read_text())
+    client.execute_command("CLUSTER", "SAVECONFIG")
+    saved = parse_nodes_conf((server.dir / "nodes.conf").read_text())
     assert (saved.current_epoch, saved.last_vote_epoch) == (5, 2)
     ours = _config_of(view.entries)
-    ours[MYSELF] = (*ours[MYSELF][:1], node.port, node.port + 10000, *ours[MYSELF][3:])
+    ours[MYSELF] = (*ours[MYSELF][:1], server.port, server.port + 10000, *ours[MYSELF][3:])
     assert _config_of(saved.entries) == ours
 
 
@@ -197,35 +121,35 @@ REDIS_REFUSES = sorted(set(MALFORMED) - STRICTER_THAN_REDIS - NEW_NODE_FOR_REDIS
 
 
 @pytest.mark.parametrize("case", REDIS_REFUSES)
-def test_redis_refuses_what_we_refuse(start_redis: Callable[..., RedisNode],
-                                      case: str) -> None:
-    node = start_redis(MALFORMED[case][0], case)
-    assert node.wait_exit() != 0
-    log = node.log_text()
+def test_redis_refuses_what_we_refuse(spawn: Spawn, tmp_path: Path, case: str) -> None:
+    server = start_redis(spawn, tmp_path / case, MALFORMED[case][0], wait=False)
+    assert wait_exit(server) != 0
+    log = server.log()
     assert any(sign in log for sign in ("corrupted cluster config file", "Unknown flag",
-                                        "ASSERTION FAILED", "crashed by signal")), log[-2000:]
+                                        "ASSERTION FAILED", "crashed by signal")), log
 
 
 @pytest.mark.parametrize("case", sorted(STRICTER_THAN_REDIS | NEW_NODE_FOR_REDIS))
-def test_redis_accepts_what_we_refuse_on_purpose(
-        start_redis: Callable[..., RedisNode], case: str) -> None:
-    # Documents the deliberate differences: Redis loads these (misreading the numbers).
-    node = start_redis(MALFORMED[case][0], case)
-    node.wait_ready()
+def test_redis_accepts_what_we_refuse_on_purpose(spawn: Spawn, tmp_path: Path,
+                                                 case: str) -> None:
+    # Documents the deliberate differences: Redis loads these (misreading the numbers,
+    # or starting as a new node on an empty file). spawn() fails if it does not start.
+    server = start_redis(spawn, tmp_path / case, MALFORMED[case][0])
+    assert server.client().ping()
 
 
-def test_redis_respects_our_lock_after_saves(
-        start_redis: Callable[..., RedisNode], tmp_path: Path) -> None:
+def test_redis_respects_our_lock_after_saves(spawn: Spawn, tmp_path: Path) -> None:
     directory = tmp_path / "locked"
     directory.mkdir()
     path = directory / "nodes.conf"
     with lock_nodes_conf(path) as lock:
+        # Two saves: the live file is a new inode each time, and must still be locked.
         save_nodes_conf(path, GOOD, fsync=True, lock=lock)
         save_nodes_conf(path, GOOD.replace("currentEpoch 3", "currentEpoch 4"), fsync=True,
                         lock=lock)
-        node = start_redis(None, "locked")
-        assert node.wait_exit() != 0
-        assert "is already used by a different Redis Cluster node" in node.log_text()
+        refused = start_redis(spawn, directory, None, wait=False)
+        assert wait_exit(refused) != 0
+        assert "is already used by a different Redis Cluster node" in refused.log()
     # Once released, the same file is loaded normally.
-    started = start_redis(None, "locked")
-    assert started.wait_ready().execute_command("CLUSTER", "MYID") == ID_7101
+    server = start_redis(spawn, directory, None)
+    assert _text(server.client().execute_command("CLUSTER", "MYID")) == ID_7101
