@@ -252,6 +252,11 @@ def watch(paths: Sequence[str], out: TextIO) -> int:
         for line in diff_confs(old, new):
             emit(f"{label}: {line}")
 
+    missing = sorted({os.path.dirname(k) for k in keys if not os.path.isdir(os.path.dirname(k))})
+    if missing:
+        for directory in missing:
+            print(f"{directory}: no such directory to watch", file=sys.stderr)
+        return EXIT_BAD_FILE
     previous = signal.signal(signal.SIGTERM, _stop)
     observer = Observer()
     for directory in sorted({os.path.dirname(k) for k in keys}):

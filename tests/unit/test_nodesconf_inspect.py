@@ -314,6 +314,12 @@ def test_launcher_runs_from_checkout() -> None:
     assert f"problem: node {N7103} is flagged fail by" in result.stdout
 
 
+def test_watch_refuses_a_missing_directory(tmp_path: Path) -> None:
+    result = run("--watch", str(tmp_path / "gone" / "nodes.conf"))
+    assert result.exit_code == 2
+    assert result.stderr == f"{tmp_path / 'gone'}: no such directory to watch\n"
+
+
 # --------------------------------------------------------------------------------------
 # Watch: the pure diff
 
