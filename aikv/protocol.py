@@ -43,7 +43,7 @@ def split_inline_args(line: bytes) -> list[bytes] | None:
                 if i >= n:
                     return None
                 c = line[i]
-                if c == 0x5C and i + 3 < n and line[i + 1] in b"xX" and _is_hex(line[i + 2]) and _is_hex(line[i + 3]):
+                if c == 0x5C and i + 3 < n and line[i + 1] == 0x78 and _is_hex(line[i + 2]) and _is_hex(line[i + 3]):
                     cur.append(int(line[i + 2 : i + 4], 16))
                     i += 3
                 elif c == 0x5C and i + 1 < n:

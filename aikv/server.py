@@ -259,6 +259,11 @@ class Server:
         except CommandError as exc:
             cmd.failed_calls += 1
             reply = self._error_reply(str(exc))
+        except Exception as exc:  # a bug must cost one reply, not the connection or node
+            log.exception("Unexpected error in '%s'", cmd.full_name)
+            cmd.failed_calls += 1
+            reply = self._error_reply(f"ERR internal error in '{cmd.full_name}': "
+                                      f"{type(exc).__name__}")
         if client.asking and cmd.name != "asking" and client.multi is None:
             client.asking = False
         return reply

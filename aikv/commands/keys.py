@@ -1,0 +1,486 @@
+"""Generic key commands: DEL EXISTS TYPE TTLs RENAME COPY MOVE KEYS SCAN RANDOMKEY OBJECT."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from aikv.cluster.slots import CLUSTER_SLOTS, key_hash_slot
+from aikv.commands.args import SYNTAX, parse_int
+from aikv.commands.registry import command, container
+from aikv.keyspace import ENCODING_HOOKS, Database
+from aikv.persist import elements, layout
+from aikv.persist.layout import NO_EXPIRE, SLOT_PREFIX, TYPE_BY_NAME, TYPE_NAMES, TYPE_STRING
+from aikv.resp import (
+    NULL3,
+    NULL_BULK,
+    OK,
+    ZERO,
+    CommandError,
+    array,
+    bulk,
+    bulk_array,
+    bulk_or_null,
+    integer,
+    simple,
+)
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+
+_LLONG_MAX = 2**63 - 1
+
+
+def _compile(pattern: bytes):  # type: ignore[no-untyped-def]
+    from aikv.glob import compile_pattern
+
+    return compile_pattern(pattern)
+
+
+@command("del", -2, "write", keys=(1, -1, 1), categories="@keyspace @write @slow")
+def del_(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    return integer(sum(1 for key in argv[1:] if db.delete(key)))
+
+
+@command("unlink", -2, "write fast", keys=(1, -1, 1), categories="@keyspace @write @fast")
+def unlink(client: Client, argv: list[bytes]) -> bytes:
+    return del_(client, argv)
+
+
+@command("exists", -2, "readonly fast", keys=(1, -1, 1), categories="@keyspace @read @fast")
+def exists(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    return integer(sum(1 for key in argv[1:] if db.exists(key)))
+
+
+@command("touch", -2, "readonly fast", keys=(1, -1, 1), categories="@keyspace @read @fast")
+def touch(client: Client, argv: list[bytes]) -> bytes:
+    return exists(client, argv)
+
+
+@command("type", 2, "readonly fast", keys=(1, 1, 1), categories="@keyspace @read @fast")
+def type_(client: Client, argv: list[bytes]) -> bytes:
+    code = client.db.type_of(argv[1])
+    return simple(b"none" if code is None else TYPE_NAMES[code])
+
+
+# ---------------------------------------------------------------------- expiry
+def _expire_generic(client: Client, argv: list[bytes], unit_ms: int, absolute: bool,
+                    name: str) -> bytes:
+    nx = xx = gt = lt = False
+    for raw in argv[3:]:
+        opt = raw.upper()
+        if opt == b"NX":
+            nx = True
+        elif opt == b"XX":
+            xx = True
+        elif opt == b"GT":
+            gt = True
+        elif opt == b"LT":
+            lt = True
+        else:
+            raise CommandError(f"ERR Unsupported option {raw.decode(errors='replace')}")
+    if nx and (xx or gt or lt):
+        raise CommandError("ERR NX and XX, GT or LT options at the same time are not compatible")
+    if gt and lt:
+        raise CommandError("ERR GT and LT options at the same time are not compatible")
+    when = parse_int(argv[2])
+    invalid = CommandError(f"ERR invalid expire time in '{name}' command")
+    if unit_ms != 1:
+        if when > _LLONG_MAX // unit_ms or when < -(_LLONG_MAX // unit_ms):
+            raise invalid
+        when *= unit_ms
+    base = 0 if absolute else client.server.clock.now_ms
+    if when > _LLONG_MAX - base:
+        raise invalid
+    when += base
+    db = client.db
+    meta = db.get_meta(argv[1])
+    if meta is None:
+        return ZERO
+    current = int.from_bytes(meta[1:9], "big") if meta[1:9] != NO_EXPIRE else -1
+    if nx and current != -1:
+        return ZERO
+    if xx and current == -1:
+        return ZERO
+    if gt and (current == -1 or when <= current):
+        return ZERO
+    if lt and current != -1 and when >= current:
+        return ZERO
+    if when <= client.server.clock.now_ms:
+        db.delete(argv[1])
+    else:
+        db.set_expire(argv[1], when)
+    return integer(1)
+
+
+@command("expire", -3, "write fast", keys=(1, 1, 1), categories="@keyspace @write @fast")
+def expire(client: Client, argv: list[bytes]) -> bytes:
+    return _expire_generic(client, argv, 1000, False, "expire")
+
+
+@command("pexpire", -3, "write fast", keys=(1, 1, 1), categories="@keyspace @write @fast")
+def pexpire(client: Client, argv: list[bytes]) -> bytes:
+    return _expire_generic(client, argv, 1, False, "pexpire")
+
+
+@command("expireat", -3, "write fast", keys=(1, 1, 1), categories="@keyspace @write @fast")
+def expireat(client: Client, argv: list[bytes]) -> bytes:
+    return _expire_generic(client, argv, 1000, True, "expireat")
+
+
+@command("pexpireat", -3, "write fast", keys=(1, 1, 1), categories="@keyspace @write @fast")
+def pexpireat(client: Client, argv: list[bytes]) -> bytes:
+    return _expire_generic(client, argv, 1, True, "pexpireat")
+
+
+def _ttl(client: Client, key: bytes, ms: bool, absolute: bool) -> bytes:
+    at = client.db.expire_of(key)
+    if at is None:
+        return integer(-2)
+    if at == 0:
+        return integer(-1)
+    if absolute:
+        return integer(at if ms else at // 1000)
+    remaining = max(0, at - client.server.clock.now_ms)
+    return integer(remaining if ms else (remaining + 500) // 1000)
+
+
+@command("ttl", 2, "readonly fast", keys=(1, 1, 1), categories="@keyspace @read @fast")
+def ttl(client: Client, argv: list[bytes]) -> bytes:
+    return _ttl(client, argv[1], False, False)
+
+
+@command("pttl", 2, "readonly fast", keys=(1, 1, 1), categories="@keyspace @read @fast")
+def pttl(client: Client, argv: list[bytes]) -> bytes:
+    return _ttl(client, argv[1], True, False)
+
+
+@command("expiretime", 2, "readonly fast", keys=(1, 1, 1), categories="@keyspace @read @fast")
+def expiretime(client: Client, argv: list[bytes]) -> bytes:
+    return _ttl(client, argv[1], False, True)
+
+
+@command("pexpiretime", 2, "readonly fast", keys=(1, 1, 1), categories="@keyspace @read @fast")
+def pexpiretime(client: Client, argv: list[bytes]) -> bytes:
+    return _ttl(client, argv[1], True, True)
+
+
+@command("persist", 2, "write fast", keys=(1, 1, 1), categories="@keyspace @write @fast")
+def persist(client: Client, argv: list[bytes]) -> bytes:
+    at = client.db.expire_of(argv[1])
+    if not at:
+        return ZERO
+    client.db.set_expire(argv[1], 0)
+    return integer(1)
+
+
+# ---------------------------------------------------------------------- rename / copy / move
+def _transfer(src_db: Database, src: bytes, dst_db: Database, dst: bytes, meta: bytes) -> None:
+    """Give `src`'s value (and TTL) to `dst`, replacing it. Collections keep their element
+    records: only the meta record moves, so this is O(1) whatever the size."""
+    src_db.delete(src, drop_elements=False)
+    dst_db.put_meta(dst, meta)
+
+
+def _rename(client: Client, argv: list[bytes], nx: bool) -> bytes:
+    db = client.db
+    src, dst = argv[1], argv[2]
+    meta = db.get_meta(src)
+    if meta is None:
+        raise CommandError("ERR no such key")
+    if src == dst:
+        return ZERO if nx else OK
+    if nx and db.exists(dst):
+        return ZERO
+    _transfer(db, src, db, dst, meta)
+    _signal_ready(client, dst, meta)
+    return integer(1) if nx else OK
+
+
+def _signal_ready(client: Client, key: bytes, meta: bytes) -> None:
+    """A list or zset appeared under `key`: blocked clients may be served."""
+    if meta[0] in (layout.TYPE_LIST, layout.TYPE_ZSET):
+        try:
+            from aikv.blocking import signal_key_ready
+        except ImportError:
+            return
+        signal_key_ready(client.server, client.db_index, key)
+
+
+@command("rename", 3, "write", keys=(1, 2, 1), categories="@keyspace @write @slow")
+def rename(client: Client, argv: list[bytes]) -> bytes:
+    return _rename(client, argv, False)
+
+
+@command("renamenx", 3, "write fast", keys=(1, 2, 1), categories="@keyspace @write @fast")
+def renamenx(client: Client, argv: list[bytes]) -> bytes:
+    return _rename(client, argv, True)
+
+
+def _target_db(client: Client, raw: bytes) -> Database:
+    index = parse_int(raw)
+    if index < 0 or index >= len(client.server.databases):
+        raise CommandError("ERR DB index is out of range")
+    return client.server.databases[index]
+
+
+@command("copy", -3, "write denyoom", keys=(1, 2, 1), categories="@keyspace @write @slow")
+def copy(client: Client, argv: list[bytes]) -> bytes:
+    src, dst = argv[1], argv[2]
+    dst_db = client.db
+    replace = False
+    i = 3
+    while i < len(argv):
+        opt = argv[i].upper()
+        if opt == b"REPLACE":
+            replace = True
+            i += 1
+        elif opt == b"DB" and i + 1 < len(argv):
+            if client.server.config.cluster_enabled:
+                raise CommandError("ERR Copying to another database is not allowed in "
+                                   "cluster mode")
+            dst_db = _target_db(client, argv[i + 1])
+            i += 2
+        else:
+            raise CommandError(SYNTAX)
+    if src == dst and dst_db is client.db:
+        raise CommandError("ERR source and destination objects are the same")
+    meta = client.db.get_meta(src)
+    if meta is None:
+        return ZERO
+    if dst_db.exists(dst):
+        if not replace:
+            return ZERO
+    if meta[0] != TYPE_STRING:
+        store = client.db.store
+        version = store.versions.allocate()  # type: ignore[union-attr]
+        elements.copy_elements(store, store.writer(), elements.meta_version(meta), version)
+        meta = meta[:9] + version.to_bytes(8, "big") + meta[17:]
+    dst_db.put_meta(dst, meta)
+    if dst_db is client.db:
+        _signal_ready(client, dst, meta)
+    return integer(1)
+
+
+@command("move", 3, "write fast", keys=(1, 1, 1), categories="@keyspace @write @fast")
+def move(client: Client, argv: list[bytes]) -> bytes:
+    if client.server.config.cluster_enabled:
+        raise CommandError("ERR MOVE is not allowed in cluster mode")
+    dst_db = _target_db(client, argv[2])
+    if dst_db is client.db:
+        raise CommandError("ERR source and destination objects are the same")
+    meta = client.db.get_meta(argv[1])
+    if meta is None or dst_db.exists(argv[1]):
+        return ZERO
+    _transfer(client.db, argv[1], dst_db, argv[1], meta)
+    return integer(1)
+
+
+# ---------------------------------------------------------------------- iteration
+@command("keys", 2, "readonly", keys=(0, 0, 0), categories="@keyspace @read @slow @dangerous")
+def keys(client: Client, argv: list[bytes]) -> bytes:
+    pattern = argv[1]
+    found: list[bytes | None] = []
+    if pattern == b"*":
+        found.extend(mk[2:] for mk, _ in client.db.iter_keys())
+    else:
+        match = _compile(pattern)
+        found.extend(mk[2:] for mk, _ in client.db.iter_keys() if match(mk[2:]))
+    return bulk_array(found)
+
+
+# SCAN cursors. Storage order is (slot, key), which is stable under inserts and deletes,
+# so a cursor names the position to resume from: the slot in bits 48..61 and the first 6
+# bytes of the next key in bits 0..47, plus bit 62 so that no live cursor is 0. Resuming
+# seeks to that 6-byte prefix (trailing zero bytes stripped), so keys sharing it may be
+# returned twice — SCAN allows duplicates — but none present throughout is missed. A
+# batch never stops between two keys with the same prefix, which guarantees progress.
+_CURSOR_FLAG = 1 << 62
+_PREFIX_BYTES = 6
+
+
+def encode_cursor(slot: int, key: bytes) -> int:
+    prefix = key[:_PREFIX_BYTES].ljust(_PREFIX_BYTES, b"\0")
+    return _CURSOR_FLAG | (slot << 48) | int.from_bytes(prefix, "big")
+
+
+def decode_cursor(cursor: int) -> bytes:
+    """The storage key to resume from."""
+    if cursor == 0:
+        return b""
+    slot = (cursor >> 48) & 0x3FFF
+    prefix = (cursor & ((1 << 48) - 1)).to_bytes(_PREFIX_BYTES, "big").rstrip(b"\0")
+    return SLOT_PREFIX[slot] + prefix
+
+
+def parse_cursor(raw: bytes) -> int:
+    if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
+        raise CommandError("ERR invalid cursor")
+    return int(raw)
+
+
+@command("scan", -2, "readonly", categories="@keyspace @read @slow")
+def scan(client: Client, argv: list[bytes]) -> bytes:
+    cursor = parse_cursor(argv[1])
+    count = 10
+    match = None
+    type_filter: int | None = None
+    i = 2
+    while i < len(argv):
+        opt = argv[i].upper()
+        if i + 1 >= len(argv):
+            raise CommandError(SYNTAX)
+        if opt == b"COUNT":
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(SYNTAX)
+        elif opt == b"MATCH":
+            if argv[i + 1] != b"*":
+                match = _compile(argv[i + 1])
+        elif opt == b"TYPE":
+            type_filter = TYPE_BY_NAME.get(argv[i + 1].lower(), -1)
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    if cursor != 0 and not cursor & _CURSOR_FLAG:
+        cursor = 0  # an unknown cursor restarts the iteration, as a stale one does in Redis
+    start = decode_cursor(cursor)
+    out: list[bytes | None] = []
+    visited = 0
+    next_cursor = 0
+    last_prefix: bytes | None = None
+    for mk, meta in client.db.iter_keys(start):
+        key = mk[2:]
+        if visited >= count:
+            slot = int.from_bytes(mk[:2], "big")
+            position = (slot, key[:_PREFIX_BYTES])
+            if position != last_prefix:
+                next_cursor = encode_cursor(slot, key)
+                break
+        visited += 1
+        last_prefix = (int.from_bytes(mk[:2], "big"), key[:_PREFIX_BYTES])  # type: ignore[assignment]
+        if match is not None and not match(key):
+            continue
+        if type_filter is not None and meta[0] != type_filter:
+            continue
+        out.append(key)
+    return array([bulk(b"%d" % next_cursor), bulk_array(out)])
+
+
+@command("randomkey", 1, "readonly", categories="@keyspace @read @slow")
+def randomkey(client: Client, argv: list[bytes]) -> bytes:
+    key = random_key(client.db)
+    return bulk_or_null(key, client.resp3)
+
+
+def random_key(db: Database) -> bytes | None:
+    """A key chosen by picking a random non-empty slot (weighted by its key count) and a
+    random point in it; keys right after large gaps are a little likelier, as in any
+    ordered store without rank information."""
+    total = db.size()
+    if total == 0:
+        return None
+    counts = db.store.slot_counts[db.index]
+    for _ in range(8):
+        target = random.randrange(total)
+        slot = 0
+        acc = 0
+        for slot in range(CLUSTER_SLOTS):
+            acc += counts[slot]
+            if acc > target:
+                break
+        probe = SLOT_PREFIX[slot] + random.randbytes(4)
+        for mk, _ in db.iter_keys(probe):
+            return mk[2:]
+        for mk, _ in db.iter_keys(SLOT_PREFIX[slot]):
+            return mk[2:]
+    for mk, _ in db.iter_keys():
+        return mk[2:]
+    return None
+
+
+@command("dbsize", 1, "readonly fast", categories="@keyspace @read @fast")
+def dbsize(client: Client, argv: list[bytes]) -> bytes:
+    return integer(client.db.size())
+
+
+# ---------------------------------------------------------------------- OBJECT
+container("object", -2, "")
+
+
+def string_encoding(value: bytes) -> bytes:
+    if len(value) <= 20 and value and (value.isdigit() or (value[:1] == b"-" and value[1:].isdigit())):
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is not None and -(2**63) <= number < 2**63 and b"%d" % number == value:
+            return b"int"
+    return b"embstr" if len(value) <= 44 else b"raw"
+
+
+@command("encoding", 3, "readonly", keys=(2, 2, 1), parent="object",
+         categories="@keyspace @read @slow")
+def object_encoding(client: Client, argv: list[bytes]) -> bytes:
+    meta = client.db.get_meta(argv[2])
+    if meta is None:
+        return NULL3 if client.resp3 else NULL_BULK
+    if meta[0] == TYPE_STRING:
+        return bulk(string_encoding(meta[9:]))
+    hook = ENCODING_HOOKS.get(meta[0])
+    if hook is None:
+        raise CommandError("ERR encoding of this type is not available")
+    return bulk(hook(client.db, argv[2], meta))
+
+
+@command("refcount", 3, "readonly", keys=(2, 2, 1), parent="object",
+         categories="@keyspace @read @slow")
+def object_refcount(client: Client, argv: list[bytes]) -> bytes:
+    if client.db.get_meta(argv[2]) is None:
+        return NULL3 if client.resp3 else NULL_BULK
+    return integer(1)
+
+
+@command("idletime", 3, "readonly", keys=(2, 2, 1), parent="object",
+         categories="@keyspace @read @slow")
+def object_idletime(client: Client, argv: list[bytes]) -> bytes:
+    if client.db.get_meta(argv[2]) is None:
+        return NULL3 if client.resp3 else NULL_BULK
+    return integer(0)  # access times are not tracked: reads would become writes in LMDB
+
+
+@command("freq", 3, "readonly", keys=(2, 2, 1), parent="object",
+         categories="@keyspace @read @slow")
+def object_freq(client: Client, argv: list[bytes]) -> bytes:
+    if client.db.get_meta(argv[2]) is None:
+        return NULL3 if client.resp3 else NULL_BULK
+    raise CommandError("ERR An LFU maxmemory policy is not selected, access frequency not "
+                       "tracked. Please note that when switching between policies at runtime "
+                       "LRU and LFU data will take some time to adjust.")
+
+
+@command("help", 2, "loading stale", parent="object", categories="@keyspace @slow")
+def object_help(client: Client, argv: list[bytes]) -> bytes:
+    lines = [
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Prints this help.",
+    ]
+    return array([simple(line) for line in lines])
+
+
+__all__ = ["key_hash_slot", "random_key", "string_encoding"]
