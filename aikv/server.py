@@ -101,10 +101,11 @@ class Server:
             sock = self._server.sockets[0]
             self.config.set("port", str(sock.getsockname()[1]), startup=True)
         self._start_crons()
-        if self.config.appendfsync == "everysec":
-            self._sync_thread = threading.Thread(target=self._everysec, name="aikv-fsync",
-                                                 daemon=True)
-            self._sync_thread.start()
+        # Always started: CONFIG SET appendfsync can switch to everysec at run time, and
+        # the thread only syncs while the store's policy is everysec.
+        self._sync_thread = threading.Thread(target=self._everysec, name="aikv-fsync",
+                                             daemon=True)
+        self._sync_thread.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
                 self.loop.add_signal_handler(sig, self.request_shutdown)
@@ -220,9 +221,9 @@ class Server:
         cmd = self._name_cache.get(argv[0]) or self.lookup_command(argv[0])
         if cmd is None:
             return self._reject(client, _unknown_command(argv))
-        if cmd.subcommands:
-            if len(argv) < 2:
-                return self._reject(client, f"ERR wrong number of arguments for '{cmd.name}' command")
+        if cmd.subcommands and len(argv) >= 2:
+            # As in Redis, a container called alone runs itself: its arity check answers
+            # CONFIG with "wrong number of arguments", while COMMAND lists every command.
             sub = cmd.subcommands.get(argv[1].decode(errors="replace").lower())
             if sub is None:
                 return self._reject(client, "ERR unknown subcommand '%.128s'. Try %s HELP." % (
@@ -342,6 +343,8 @@ class Server:
 
     def _everysec(self) -> None:
         while not self._sync_stop.wait(1.0):
+            if self.store.appendfsync != "everysec":
+                continue
             if self.store.dirty_since_sync:
                 self.store.dirty_since_sync = 0
                 try:
