@@ -1,0 +1,154 @@
+"""CLUSTER command replies on live AiKv nodes: error texts from cluster-errors.json, a slot
+move by SETSLOT (marks, ASK, epoch bump, convergence), BUMPEPOCH, FORGET, RESET."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from tests.integration.test_cluster_bus import (
+    Proc,
+    cluster_ok,
+    consistent,
+    form_cluster,
+    spawn,  # noqa: F401  (fixture)
+    wait_for,
+)
+
+
+def raw(port: int, request: bytes) -> bytes:
+    """Send one request and return the raw reply bytes (read until the peer is idle)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        sock.settimeout(0.3)
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def err(client: redis.Redis, *args: object) -> str:
+    with pytest.raises(redis.ResponseError) as info:
+        client.execute_command(*args)
+    return str(info.value)
+
+
+def test_single_node_replies(spawn: Callable[[str], Proc]) -> None:  # noqa: F811
+    p = spawn("aikv")
+    c = p.client()
+    me = p.myid()
+    assert c.execute_command("CLUSTER", "KEYSLOT", "foo") == 12182
+    assert c.execute_command("CLUSTER", "KEYSLOT", "{user1000}.following") == 3443
+    assert c.execute_command("CLUSTER", "KEYSLOT", "foo{}{bar}") == 8363
+    assert c.execute_command("CLUSTER", "COUNTKEYSINSLOT", 100) == 0
+    assert err(c, "CLUSTER", "COUNTKEYSINSLOT", 16384) == "Invalid slot"
+    assert err(c, "CLUSTER", "GETKEYSINSLOT", 100, -1) == "Invalid slot or number of keys"
+    assert c.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383) in (True, "OK", b"OK")
+    assert err(c, "CLUSTER", "ADDSLOTS", 0) == "Slot 0 is already busy"
+    assert err(c, "CLUSTER", "ADDSLOTSRANGE", 5, 3) == "start slot number 5 is greater than end slot number 3"
+    assert err(c, "CLUSTER", "DELSLOTS", 99999) == "Invalid or out of range slot"
+    assert err(c, "CLUSTER", "SETSLOT", 200, "MIGRATING", "f" * 40) == f"I don't know about node {'f' * 40}"
+    assert err(c, "CLUSTER", "SETSLOT", 50, "IMPORTING", me) == "I'm already the owner of hash slot 50"
+    assert err(c, "CLUSTER", "SETSLOT", 50, "BOGUS") == (
+        "Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP"
+    )
+    assert err(c, "CLUSTER", "SETSLOT", 16384, "STABLE") == "Invalid or out of range slot"
+    assert err(c, "CLUSTER", "MEET", "127.0.0.1", "notaport") == "Invalid TCP base port specified: notaport"
+    assert err(c, "CLUSTER", "MEET", "not-an-ip", "7000") == "Invalid node address specified: not-an-ip:7000"
+    assert err(c, "CLUSTER", "FORGET", me) == "I tried hard but I can't forget myself..."
+    assert err(c, "CLUSTER", "FORGET", "f" * 40) == f"Unknown node {'f' * 40}"
+    assert err(c, "CLUSTER", "NOSUCH") == "unknown subcommand 'NOSUCH'. Try CLUSTER HELP."
+    assert c.execute_command("CLUSTER", "COUNT-FAILURE-REPORTS", me) == 0
+    assert c.execute_command("CLUSTER", "REPLICAS", me) == []
+    # a lone node with epoch 0 bumps, then holds the max
+    assert c.execute_command("CLUSTER", "BUMPEPOCH") == "BUMPED 1"
+    assert c.execute_command("CLUSTER", "BUMPEPOCH") == "STILL 1"
+    assert err(c, "CLUSTER", "SET-CONFIG-EPOCH", 5) == "Node config epoch is already non-zero"
+    # byte-exact: a node nobody has MEETed yet does not know its own ip
+    assert raw(p.port, b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n") == (
+        b"*1\r\n*3\r\n:0\r\n:16383\r\n*4\r\n$0\r\n\r\n:%d\r\n$40\r\n%s\r\n*0\r\n" % (p.port, me.encode())
+    )
+    # the whole range is ours: the state turns ok after the start-up delay
+    wait_for(lambda: cluster_ok(p), 10, "single-node cluster ok")
+    assert c.set("foo", "1")
+    assert c.execute_command("CLUSTER", "COUNTKEYSINSLOT", 12182) == 1
+    assert c.execute_command("CLUSTER", "GETKEYSINSLOT", 12182, 10) == ["foo"]
+    assert err(c, "CLUSTER", "FLUSHSLOTS") == "DB must be empty to perform CLUSTER FLUSHSLOTS."
+    assert err(c, "CLUSTER", "RESET") == "CLUSTER RESET can't be called with master nodes containing keys"
+    c.delete("foo")
+    assert c.execute_command("CLUSTER", "RESET", "HARD")
+    assert p.myid() != me
+    assert p.nodes().count("\n") == 1
+    assert "cluster_current_epoch:0" in str(c.execute_command("CLUSTER", "INFO"))
+
+
+def test_slot_move_by_setslot(spawn: Callable[[str], Proc]) -> None:  # noqa: F811
+    procs = [spawn("aikv") for _ in range(3)]
+    form_cluster(procs)
+    wait_for(lambda: consistent(procs), 15, "signatures")
+    wait_for(lambda: all(cluster_ok(p) for p in procs), 15, "cluster ok")
+    src, dst, other = procs
+    src_id, dst_id = src.myid(), dst.myid()
+    s, d = src.client(), dst.client()
+    assert d.execute_command("CLUSTER", "SETSLOT", 100, "importing", src_id)
+    assert s.execute_command("CLUSTER", "SETSLOT", 100, "migrating", dst_id)
+    assert f"[100->-{dst_id}]" in src.nodes()
+    assert f"[100-<-{src_id}]" in dst.nodes()
+    # a missing key on the source is redirected with ASK; the target serves it after ASKING
+    with pytest.raises(redis.exceptions.AskError) as ask:
+        s.get("{t10648}a")
+    assert str(ask.value) == f"100 127.0.0.1:{dst.port}"
+    with pytest.raises(redis.exceptions.MovedError):
+        d.get("{t10648}a")
+    pipe = d.pipeline(transaction=False)
+    pipe.execute_command("ASKING")
+    pipe.set("{t10648}a", "moved")
+    assert pipe.execute() == [True, True]
+    # finish: target first (bumps its epoch), then the others
+    before = int(str(d.execute_command("CLUSTER", "INFO")).split("cluster_my_epoch:")[1].split()[0])
+    assert d.execute_command("CLUSTER", "SETSLOT", 100, "node", dst_id)
+    after = int(str(d.execute_command("CLUSTER", "INFO")).split("cluster_my_epoch:")[1].split()[0])
+    assert after > before
+    assert s.execute_command("CLUSTER", "SETSLOT", 100, "node", dst_id)
+    wait_for(lambda: consistent(procs), 15, "signatures after the move")
+    for p in procs:
+        line = next(x for x in p.nodes().split("\n") if x.startswith(dst_id))
+        assert "100" in line.split()[8:], line
+    assert "[" not in src.nodes() and "[" not in dst.nodes()
+    assert other.client().execute_command("CLUSTER", "KEYSLOT", "{t10648}a") == 100
+    with pytest.raises(redis.exceptions.MovedError) as moved:
+        other.client().get("{t10648}a")
+    assert str(moved.value) == f"100 127.0.0.1:{dst.port}"
+    assert d.get("{t10648}a") == "moved"
+
+
+def test_forget_and_bumpepoch_in_cluster(spawn: Callable[[str], Proc]) -> None:  # noqa: F811
+    procs = [spawn("aikv") for _ in range(3)]
+    form_cluster(procs)
+    wait_for(lambda: consistent(procs), 15, "signatures")
+    a, b, c = procs
+    assert err(a.client(), "CLUSTER", "SET-CONFIG-EPOCH", 5) == (
+        "The user can assign a config epoch only when the node does not know any other node."
+    )
+    # node 3 holds the max epoch (3): STILL; node 1 (epoch 1) bumps to 4
+    assert c.client().execute_command("CLUSTER", "BUMPEPOCH") == "STILL 3"
+    assert a.client().execute_command("CLUSTER", "BUMPEPOCH") == "BUMPED 4"
+    gone = c.myid()
+    assert a.client().execute_command("CLUSTER", "FORGET", gone)
+    assert gone not in a.nodes()
+    # b still gossips about c, but the blacklist keeps it out of a for 60 s
+    wait_for(lambda: "cluster_stats_messages_ping_received" in str(a.client().execute_command("CLUSTER", "INFO")), 5, "pings")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        assert gone not in a.nodes()
+        time.sleep(0.2)
