@@ -10,12 +10,12 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from aikv.bus.protocol import MSG_STAT_NAMES, MSG_TYPE_COUNT
 from aikv.cluster import failure
 from aikv.cluster.confmodel import cluster_nodes_text, node_line
 from aikv.cluster.epochs import bump_epoch_without_consensus, set_config_epoch
+from aikv.cluster.replies import HELP_LINES, cluster_info_text, shard_node, slots_reply
 from aikv.cluster.slots import CLUSTER_SLOTS, key_hash_slot
-from aikv.cluster.state import LINK_CONNECTED, ClusterState, NodeRecord
+from aikv.cluster.state import ClusterState, NodeRecord
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command, container
 from aikv.resp import (
@@ -85,30 +85,6 @@ def cluster_nodes(client: Client, argv: list[bytes]) -> bytes:
     return verbatim(cluster_nodes_text(_state(client)).encode(), client.resp3)
 
 
-def cluster_info_text(node: ClusterNode) -> str:
-    st = node.state
-    assigned, ok, pfail, fail = failure.slot_health_counts(st)
-    lines = [
-        f"cluster_state:{'ok' if st.state_ok else 'fail'}",
-        f"cluster_slots_assigned:{assigned}",
-        f"cluster_slots_ok:{ok}",
-        f"cluster_slots_pfail:{pfail}",
-        f"cluster_slots_fail:{fail}",
-        f"cluster_known_nodes:{len(st.nodes)}",
-        f"cluster_size:{st.size}",
-        f"cluster_current_epoch:{st.current_epoch}",
-        f"cluster_my_epoch:{st.effective_config_epoch(st.myself)}",
-    ]
-    stats = node.gossip.stats
-    for direction, counts in (("sent", stats.sent), ("received", stats.received)):
-        for msg_type in range(MSG_TYPE_COUNT):
-            if counts[msg_type]:
-                lines.append(f"cluster_stats_messages_{MSG_STAT_NAMES[msg_type]}_{direction}:{counts[msg_type]}")
-        lines.append(f"cluster_stats_messages_{direction}:{sum(counts)}")
-    lines.append(f"total_cluster_links_buffer_limit_exceeded:{node.links_buffer_limit_exceeded}")
-    return "".join(line + "\r\n" for line in lines)
-
-
 @command("info", 2, "loading stale", parent="cluster", categories="@slow")
 def cluster_info(client: Client, argv: list[bytes]) -> bytes:
     return verbatim(cluster_info_text(_node(client)).encode(), client.resp3)
@@ -119,55 +95,9 @@ def info_section(server: Any) -> str:
     return f"cluster_enabled:{1 if getattr(server, 'cluster', None) is not None else 0}\r\n"
 
 
-def _node_metadata(node: NodeRecord, resp3: bool) -> bytes:
-    if node.hostname:
-        return map_reply([(bulk(b"hostname"), bulk(node.hostname.encode()))], resp3)
-    return map_reply([], resp3)
-
-
-def _slots_node(node: NodeRecord, resp3: bool) -> bytes:
-    return array([bulk(node.ip.encode()), integer(node.port), bulk(node.node_id.encode()), _node_metadata(node, resp3)])
-
-
 @command("slots", 2, "loading stale", parent="cluster", categories="@slow")
 def cluster_slots(client: Client, argv: list[bytes]) -> bytes:
-    st = _state(client)
-    entries: list[bytes] = []
-    start = 0
-    owner = st.slot_owner[0]
-    for slot in range(1, CLUSTER_SLOTS + 1):
-        current = st.slot_owner[slot] if slot < CLUSTER_SLOTS else None
-        if slot < CLUSTER_SLOTS and current is owner:
-            continue
-        if owner is not None:
-            # Idle or failed replicas cannot serve reads; clients should not be sent there.
-            replicas = [r for r in st.replicas_of(owner) if not r.flags & 0x0008 and r.repl_offset]
-            parts = [integer(start), integer(slot - 1), _slots_node(owner, client.resp3)]
-            parts.extend(_slots_node(r, client.resp3) for r in replicas)
-            entries.append(array(parts))
-        start = slot
-        owner = current
-    return array(entries)
-
-
-def _shard_node(st: ClusterState, node: NodeRecord, resp3: bool) -> bytes:
-    pairs = [(bulk(b"id"), bulk(node.node_id.encode()))]
-    if node.port:
-        pairs.append((bulk(b"port"), integer(node.port)))
-    pairs.append((bulk(b"ip"), bulk(node.ip.encode())))
-    pairs.append((bulk(b"endpoint"), bulk(node.ip.encode())))
-    if node.hostname:
-        pairs.append((bulk(b"hostname"), bulk(node.hostname.encode())))
-    pairs.append((bulk(b"role"), bulk(b"replica" if node.is_replica else b"master")))
-    pairs.append((bulk(b"replication-offset"), integer(node.repl_offset)))
-    if node.flags & 0x0008:
-        health = b"fail"
-    elif node.is_replica and node.repl_offset == 0:
-        health = b"loading"
-    else:
-        health = b"online"
-    pairs.append((bulk(b"health"), bulk(health)))
-    return map_reply(pairs, resp3)
+    return slots_reply(_state(client), client.resp3)
 
 
 @command("shards", 2, "loading stale", parent="cluster", categories="@slow")
@@ -181,7 +111,7 @@ def cluster_shards(client: Client, argv: list[bytes]) -> bytes:
         for lo, hi in st.node_slot_ranges(master):
             slot_items += [integer(lo), integer(hi)]
         members = [master, *st.replicas_of(master)]
-        nodes = array([_shard_node(st, n, client.resp3) for n in members])
+        nodes = array([shard_node(n, client.resp3) for n in members])
         shards.append(map_reply([(bulk(b"slots"), array(slot_items)), (bulk(b"nodes"), nodes)], client.resp3))
     return array(shards)
 
@@ -497,62 +427,9 @@ def cluster_bumpepoch(client: Client, argv: list[bytes]) -> bytes:
     return simple(f"{'BUMPED' if bumped else 'STILL'} {st.myself.config_epoch}")
 
 
-_HELP = (
-    "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "ADDSLOTS <slot> [<slot> ...]",
-    "    Assign slots to current node.",
-    "ADDSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
-    "    Assign slots which are between <start-slot> and <end-slot> to current node.",
-    "BUMPEPOCH",
-    "    Advance the cluster config epoch.",
-    "COUNT-FAILURE-REPORTS <node-id>",
-    "    Return number of failure reports for <node-id>.",
-    "COUNTKEYSINSLOT <slot>",
-    "    Return the number of keys in <slot>.",
-    "DELSLOTS <slot> [<slot> ...]",
-    "    Delete slots information from current node.",
-    "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
-    "    Delete slots information which are between <start-slot> and <end-slot>.",
-    "FLUSHSLOTS",
-    "    Delete current node own slots information.",
-    "FORGET <node-id>",
-    "    Remove a node from the cluster.",
-    "GETKEYSINSLOT <slot> <count>",
-    "    Return key names stored by current node in a slot.",
-    "INFO",
-    "    Return information about the cluster.",
-    "KEYSLOT <key>",
-    "    Return the hash slot for <key>.",
-    "LINKS",
-    "    Return information about all network links between this node and its peers.",
-    "MEET <ip> <port> [<bus-port>]",
-    "    Connect nodes into a working cluster.",
-    "MYID",
-    "    Return the node id.",
-    "NODES",
-    "    Return cluster configuration seen by node.",
-    "REPLICAS <node-id>",
-    "    Return <node-id> replicas.",
-    "RESET [HARD|SOFT]",
-    "    Reset current node (default: soft).",
-    "SAVECONFIG",
-    "    Force saving cluster configuration on disk.",
-    "SET-CONFIG-EPOCH <epoch>",
-    "    Set config epoch of current node.",
-    "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
-    "    Set slot state.",
-    "SHARDS",
-    "    Return information about slot range mappings and the nodes associated with them.",
-    "SLOTS",
-    "    Return information about slots range mappings.",
-    "HELP",
-    "    Print this help.",
-)
-
-
 @command("help", 2, "loading stale", parent="cluster", categories="@slow")
 def cluster_help(client: Client, argv: list[bytes]) -> bytes:
-    return array([simple(line) for line in _HELP])
+    return array([simple(line) for line in HELP_LINES])
 
 
 # --- per-client flags ---------------------------------------------------------------------
@@ -579,4 +456,4 @@ def readwrite(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-__all__ = ["LINK_CONNECTED", "cluster_info_text", "info_section"]
+__all__ = ["cluster_info_text", "info_section"]
