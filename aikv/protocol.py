@@ -95,8 +95,16 @@ def _is_hex(c: int) -> bool:
     return c in b"0123456789abcdefABCDEF"
 
 
+# Counts and lengths seen on the wire are nearly always small: a dict hit is several
+# times cheaper than validating and converting (measured hot in the pipelined profile).
+_SMALL_COUNTS: dict[bytes, int] = {b"%d" % i: i for i in range(0, 4096)}
+
+
 def _parse_count(raw: bytes) -> int | None:
     # Redis's string2ll: optional '-', digits only, no spaces or '+'.
+    small = _SMALL_COUNTS.get(raw)
+    if small is not None:
+        return small
     if not raw or len(raw) > 20:
         return None
     body = raw[1:] if raw[:1] == b"-" else raw
@@ -149,7 +157,10 @@ class RequestParser:
                         if n - pos > INLINE_MAX:
                             raise ProtocolError("ERR Protocol error: too big mbulk count string")
                         break
-                    count = _parse_count(buf[pos + 1 : end])
+                    raw_count = buf[pos + 1 : end]
+                    count = _SMALL_COUNTS.get(raw_count)
+                    if count is None:
+                        count = _parse_count(raw_count)
                     if count is None or count > _INT_MAX:
                         raise ProtocolError("ERR Protocol error: invalid multibulk length")
                     p = end + 2
@@ -172,7 +183,10 @@ class RequestParser:
                                 raise ProtocolError("ERR Protocol error: too big bulk count string")
                             complete = False
                             break
-                        size = _parse_count(buf[p + 1 : end])
+                        raw_size = buf[p + 1 : end]
+                        size = _SMALL_COUNTS.get(raw_size)
+                        if size is None:
+                            size = _parse_count(raw_size)
                         if size is None or size < 0 or size > self.max_bulk_len:
                             raise ProtocolError("ERR Protocol error: invalid bulk length")
                         start = end + 2

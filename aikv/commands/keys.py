@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _LLONG_MAX = 2**63 - 1
 
 
-def _compile(pattern: bytes):  # type: ignore[no-untyped-def]
+def _compile(pattern: bytes):
     from aikv.glob import compile_pattern
 
     return compile_pattern(pattern)
