@@ -6,7 +6,6 @@ syntax is read first and the flags override it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys

@@ -46,7 +46,7 @@ ValueReader = Callable[["Database", bytes, bytes], object]
 ValueWriter = Callable[["Database", bytes, object, int], None]
 VALUE_READERS: dict[int, ValueReader] = {}
 VALUE_WRITERS: dict[str, ValueWriter] = {}
-ENCODING_HOOKS: dict[int, Callable[["Database", bytes, bytes], bytes]] = {}
+ENCODING_HOOKS: dict[int, Callable[[Database, bytes, bytes], bytes]] = {}
 
 
 class Clock:
