@@ -61,7 +61,10 @@ class ClusterNode:
         self.gossip: Gossip = Gossip(self.state, self.announce, has_keys_in_slot=self._has_keys_in_slot)
         self.transport: BusTransport | None = None
         self._cron: asyncio.TimerHandle | None = None
+        # Hooks for the server: deliver a PUBLISH/PUBLISHSHARD received from the bus to
+        # local subscribers; start replicating from (ip, port) after CLUSTER REPLICATE.
         self.on_publish: Callable[[bytes, bytes, bool], None] | None = None
+        self.on_replicate: Callable[[str, int], None] | None = None
         self.links_buffer_limit_exceeded = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -244,6 +247,19 @@ class ClusterNode:
 
     def forget(self, node: NodeRecord) -> None:
         self.apply(self.gossip.forget_node(node, now_ms()))
+
+    def become_replica_of(self, master: NodeRecord) -> None:
+        """CLUSTER REPLICATE: we follow `master`. Only the cluster view changes here (role,
+        header `slaveof`, open slots closed); `on_replicate` is where data replication
+        hooks in once it exists."""
+        st = self.state
+        if st.myself.is_master:
+            st.migrating_to.clear()
+            st.importing_from.clear()
+        st.set_node_as_replica(st.myself, master)
+        st.mark_dirty(update_state=True)
+        if self.on_replicate is not None:
+            self.on_replicate(master.ip, master.port)
 
     def reset(self, *, hard: bool) -> None:
         self.apply(self.gossip.reset(hard=hard, now_ms=now_ms()))

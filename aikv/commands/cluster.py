@@ -379,6 +379,39 @@ def cluster_forget(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
+@command("replicate", 3, "admin stale", parent="cluster", categories="@slow @admin")
+def cluster_replicate(client: Client, argv: list[bytes]) -> bytes:
+    node = _node(client)
+    st = node.state
+    master = _lookup(st, argv[2])
+    if master is None:
+        raise CommandError(f"ERR Unknown node {_text(argv[2])}")
+    if master is st.myself:
+        raise CommandError("ERR Can't replicate myself")
+    if master.is_replica:
+        raise CommandError("ERR I can only replicate a master, not a replica.")
+    if st.myself.is_master and (st.myself.num_slots or node.db_has_keys()):
+        raise CommandError("ERR To set a master the node must be empty and without assigned slots.")
+    node.become_replica_of(master)
+    return OK
+
+
+@command("failover", -2, "admin stale", parent="cluster", categories="@slow @admin")
+def cluster_failover(client: Client, argv: list[bytes]) -> bytes:
+    st = _state(client)
+    if len(argv) == 3:
+        if _text(argv[2]).lower() not in ("force", "takeover"):
+            raise CommandError(ERR_SYNTAX)
+    elif len(argv) > 3:
+        raise CommandError(ERR_SYNTAX)
+    if st.myself.is_master:
+        raise CommandError("ERR You should send CLUSTER FAILOVER to a replica")
+    if st.master_of(st.myself) is None:
+        raise CommandError("ERR I'm a replica but my master is unknown to me")
+    # Elections (AUTH_REQUEST/ACK) are not implemented yet: say so rather than pretend.
+    raise CommandError("ERR CLUSTER FAILOVER is not supported by this node yet")
+
+
 @command("reset", -2, "admin stale noscript", parent="cluster", categories="@slow @admin")
 def cluster_reset(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)

@@ -152,3 +152,31 @@ def test_forget_and_bumpepoch_in_cluster(spawn: Callable[[str], Proc]) -> None: 
     while time.monotonic() < deadline:
         assert gone not in a.nodes()
         time.sleep(0.2)
+
+
+def test_replicate_changes_topology_everywhere(spawn: Callable[[str], Proc]) -> None:  # noqa: F811
+    procs = [spawn("aikv") for _ in range(3)]
+    form_cluster(procs)
+    wait_for(lambda: consistent(procs), 15, "signatures")
+    extra = spawn("aikv")
+    master_id = procs[0].myid()
+    e = extra.client()
+    assert err(e, "CLUSTER", "REPLICATE", master_id) == f"Unknown node {master_id}"
+    assert err(e, "CLUSTER", "FAILOVER") == "You should send CLUSTER FAILOVER to a replica"
+    e.execute_command("cluster", "meet", "127.0.0.1", procs[0].port)
+    wait_for(lambda: master_id in extra.nodes(), 10, "the new node to learn the master")
+    assert err(e, "CLUSTER", "REPLICATE", extra.myid()) == "Can't replicate myself"
+    assert e.execute_command("CLUSTER", "REPLICATE", master_id)
+    replica_id = extra.myid()
+
+    def seen_as_replica(p: Proc) -> bool:
+        line = next((x for x in p.nodes().split("\n") if x.startswith(replica_id)), "")
+        return "slave" in line.split(" ")[2:3][0] if line else False
+
+    wait_for(lambda: all(seen_as_replica(p) for p in [*procs, extra]), 15, "replica role everywhere")
+    assert err(procs[1].client(), "CLUSTER", "REPLICATE", replica_id) == "I can only replicate a master, not a replica."
+    lines = procs[1].client().execute_command("CLUSTER", "REPLICAS", master_id)
+    assert len(lines) == 1 and lines[0].startswith(replica_id) and f"slave {master_id}" in lines[0]
+    assert err(e, "CLUSTER", "FORGET", master_id) == "Can't forget my master!"
+    assert err(e, "CLUSTER", "SETSLOT", 1, "STABLE") == "Please use SETSLOT only with masters."
+    wait_for(lambda: all(cluster_ok(p) for p in [*procs, extra]), 15, "cluster ok with a replica")
