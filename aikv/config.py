@@ -56,6 +56,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, minimum=1024 * 1024),
     Parameter("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024),
     Parameter("maxmemory", "memory", 0),
+    # AiKv-specific: the initial LMDB map size. The map grows on its own (doubling ahead
+    # of need), so this only matters for tests that want to exercise growth.
+    Parameter("lmdb-initial-map-size", "memory", 1 << 30, mutable=False, minimum=1 << 16),
     Parameter("hz", "int", 10, minimum=1, maximum=500),
     Parameter("save", "str", ""),
     Parameter("dbfilename", "str", "dump.rdb"),

@@ -40,7 +40,8 @@ class Server:
         load_all()
         self.config = config
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.store = Store(config.dir, config.databases, config.appendfsync)
+        self.store = Store(config.dir, config.databases, config.appendfsync,
+                           config.lmdb_initial_map_size)
         self.clock = Clock()
         self.databases: list[Database] = []
         self.clients: dict[int, Client] = {}
@@ -215,6 +216,11 @@ class Server:
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
         client.out.append(self.execute(client, argv))
+        blocking = self.blocking
+        if blocking is not None and blocking.ready:
+            # Serve clients blocked on keys this command (or EXEC) gave data to, before
+            # the next command runs: Redis's handleClientsBlockedOnKeys.
+            blocking.handle_ready()
 
     def execute(self, client: Client, argv: list[bytes]) -> bytes:
         """Run one command and return its encoded reply."""
@@ -255,6 +261,10 @@ class Server:
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
         self.stat_commands += 1
         cmd.calls += 1
+        if cmd.is_write:
+            # Grow the LMDB map ahead of the write: a transaction that hits MDB_MAP_FULL
+            # is lost whole, with the rest of the tick's writes.
+            self.store.ensure_room(sum(map(len, argv)))
         try:
             reply = cmd.handler(client, argv)
         except CommandError as exc:

@@ -57,7 +57,7 @@ class DatabaseHandles:
 
 class Store:
     def __init__(self, directory: str | os.PathLike[str], databases: int = 16,
-                 appendfsync: str = "everysec") -> None:
+                 appendfsync: str = "everysec", initial_map_size: int = INITIAL_MAP_SIZE) -> None:
         self.directory = Path(directory)
         self.databases = databases
         self.appendfsync = appendfsync
@@ -70,7 +70,7 @@ class Store:
         self._write_txn: lmdb.Transaction | None = None
         self._read_txn: lmdb.Transaction | None = None
         self._lock_fd: int | None = None
-        self._map_size = INITIAL_MAP_SIZE
+        self._map_size = initial_map_size
         self._tick_bytes = 0
         self._used_bytes = 0
         self.last_commit_error: Exception | None = None
