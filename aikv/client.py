@@ -61,6 +61,8 @@ class Client(asyncio.Protocol):
         self.patterns: set[bytes] = set()
         self.shard_subscriptions: set[bytes] = set()
         self.blocked: Any = None
+        # Set while EXEC (or a script) runs: blocking commands then answer nil at once.
+        self.deny_blocking = False
         self.is_migrate_target = False
 
     # ------------------------------------------------------------------ asyncio

@@ -53,8 +53,12 @@ def exec_(client: Client, argv: list[bytes]) -> bytes:
         return b"_\r\n" if client.resp3 else b"*-1\r\n"
     server.unwatch_all(client)
     replies = [b"*%d\r\n" % len(queued)]
-    for cmd, cmd_argv in queued:
-        replies.append(server.call(client, cmd, cmd_argv))
+    client.deny_blocking = True
+    try:
+        for cmd, cmd_argv in queued:
+            replies.append(server.call(client, cmd, cmd_argv))
+    finally:
+        client.deny_blocking = False
     client.asking = False
     return b"".join(replies)
 
