@@ -1,0 +1,210 @@
+"""Clients blocked on keys: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+BZMPOP.
+
+The model is Redis 7.0's (blocked.c):
+
+- A blocking command that finds no data registers the client on each of its keys
+  (`waiting[(db, key)]`, insertion-ordered, so wake-ups are FIFO per key), sets
+  `client.blocked` (CLIENT LIST shows flag `b`) and returns no reply.
+- Commands that give a list or sorted set key data call `signal_key_ready()`; it only
+  records the key when somebody waits on it, so it costs one dict lookup otherwise.
+- After every top-level command (and after EXEC as a whole — the queued commands run
+  through `server.call`, not `dispatch`) the server calls `handle_ready()`, which serves
+  the waiters of every ready key in FIFO order while the key can serve them: Redis's
+  `handleClientsBlockedOnKeys`. Everything happens inside the tick, so served replies
+  leave after the group commit like any other reply. Serving may make other keys ready
+  (BLMOVE pushes); the loop runs until no key is ready.
+- A served or timed-out client gets its reply with `client.write()`, and the commands it
+  sent while blocked run afterwards (`server.resume_client`), as Redis reprocesses an
+  unblocked client's query buffer after serving the ready keys.
+- Timeouts are `loop.call_later` handles, cancelled on serve or disconnect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aikv.commands.args import parse_long_double
+from aikv.resp import NULL3, NULL_ARRAY, CommandError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from aikv.client import Client
+    from aikv.server import Server
+
+# serve(key) -> encoded reply when this key could serve the client, None when it cannot
+# (gone, empty, or holding another type: the client keeps waiting).
+Serve = Callable[[bytes], "bytes | None"]
+
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+LLONG_MIN = -(2**63)
+LLONG_MAX = 2**63 - 1
+
+
+class BlockedState:
+    """What a blocked client waits for; `client.blocked` holds it."""
+
+    __slots__ = ("db_index", "keys", "serve", "timer", "command")
+
+    def __init__(self, db_index: int, keys: list[bytes], serve: Serve, command: bytes) -> None:
+        self.db_index = db_index
+        self.keys = keys
+        self.serve = serve
+        self.timer: asyncio.TimerHandle | None = None
+        self.command = command
+
+
+class Blocking:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        # (db, key) -> {client id: client}, in blocking order.
+        self.waiting: dict[tuple[int, bytes], dict[int, Client]] = {}
+        # Keys that received data while somebody waited on them, in signal order.
+        self.ready: dict[tuple[int, bytes], None] = {}
+        self._to_resume: list[Client] = []
+        self._handling = False
+
+    # ------------------------------------------------------------------ blocking
+    def block(self, client: Client, keys: list[bytes], deadline_ms: int, serve: Serve,
+              command: bytes) -> bytes:
+        """Park `client` on `keys` until served or `deadline_ms` (absolute; 0 = never).
+        Returns the empty reply the handler hands back to the dispatcher."""
+        unique = list(dict.fromkeys(keys))
+        state = BlockedState(client.db_index, unique, serve, command)
+        for key in unique:
+            self.waiting.setdefault((client.db_index, key), {})[client.id] = client
+        client.blocked = state
+        if deadline_ms:
+            loop = self.server.loop
+            assert loop is not None
+            delay = max(0.0, (deadline_ms - self.server.clock.now_ms) / 1000.0)
+            state.timer = loop.call_later(delay, self._timed_out, client)
+        return b""
+
+    def _detach(self, client: Client) -> BlockedState | None:
+        state = client.blocked
+        if not isinstance(state, BlockedState):
+            return None
+        client.blocked = None
+        if state.timer is not None:
+            state.timer.cancel()
+        for key in state.keys:
+            entry = (state.db_index, key)
+            waiters = self.waiting.get(entry)
+            if waiters is not None:
+                waiters.pop(client.id, None)
+                if not waiters:
+                    del self.waiting[entry]
+        return state
+
+    # ------------------------------------------------------------------ wake-ups
+    def handle_ready(self) -> None:
+        """Serve the waiters of every ready key (see the module docstring)."""
+        if self._handling:
+            return  # a resumed client's command: the running loop picks its keys up
+        self._handling = True
+        try:
+            while self.ready or self._to_resume:
+                while self.ready:
+                    entry = next(iter(self.ready))
+                    del self.ready[entry]
+                    waiters = self.waiting.get(entry)
+                    if not waiters:
+                        continue
+                    for client in list(waiters.values()):
+                        state = client.blocked
+                        if not isinstance(state, BlockedState):
+                            continue
+                        reply = state.serve(entry[1])
+                        if reply is None:
+                            continue
+                        self._detach(client)
+                        client.write(reply)
+                        self._to_resume.append(client)
+                if self._to_resume:
+                    resume = self._to_resume
+                    self._to_resume = []
+                    for client in resume:
+                        if not client.closing:
+                            self.server.resume_client(client)
+        finally:
+            self._handling = False
+
+    def _timed_out(self, client: Client) -> None:
+        state = self._detach(client)
+        if state is None:
+            return
+        self.server.clock.refresh()
+        client.write(NULL3 if client.resp3 else NULL_ARRAY)
+        self.server.resume_client(client)
+        if self.ready:
+            self.handle_ready()
+
+    def unblock(self, client: Client, with_error: bool = False) -> bool:
+        """CLIENT UNBLOCK: end the wait as a timeout would, or with the UNBLOCKED error.
+        False if the client was not blocked here."""
+        state = self._detach(client)
+        if state is None:
+            return False
+        if with_error:
+            client.write(b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")
+        else:
+            client.write(NULL3 if client.resp3 else NULL_ARRAY)
+        self.server.resume_client(client)
+        if self.ready:
+            self.handle_ready()
+        return True
+
+    def client_gone(self, client: Client) -> None:
+        self._detach(client)
+
+    @property
+    def blocked_clients(self) -> int:
+        return sum(1 for c in self.server.clients.values() if c.blocked is not None)
+
+
+# ---------------------------------------------------------------------- module API
+def get_blocking(server: Server) -> Blocking:
+    blocking = server.blocking
+    if blocking is None:
+        blocking = server.blocking = Blocking(server)
+    assert isinstance(blocking, Blocking)
+    return blocking
+
+
+def signal_key_ready(server: Any, db_index: int, key: bytes) -> None:
+    """A list or sorted set at `key` received data (created by a push, RENAME, RESTORE,
+    MOVE, a STORE command, ...). Cheap when nobody is blocked on it."""
+    blocking = server.blocking
+    if blocking is not None and (db_index, key) in blocking.waiting:
+        blocking.ready[(db_index, key)] = None
+
+
+def parse_timeout(client: Client, raw: bytes) -> int:
+    """A blocking command's timeout in seconds -> absolute deadline in ms (0 = forever),
+    with Redis 7.0's checks: long double parse, ms truncated towards zero; values a C
+    cast cannot represent come out as LLONG_MIN, hence 'negative' for inf and 1e300."""
+    if raw.isdigit() and len(raw) < 15:
+        ms = int(raw) * 1000
+    else:
+        value = parse_long_double(raw, TIMEOUT_NOT_FLOAT)
+        if isinstance(value, float):  # +/-inf
+            ms = LLONG_MIN
+        else:
+            scaled = value * 1000
+            ms = int(scaled)  # truncation towards zero, like the C cast
+            if ms > LLONG_MAX or ms < LLONG_MIN:
+                ms = LLONG_MIN
+    if ms < 0:
+        raise CommandError(TIMEOUT_NEGATIVE)
+    if ms == 0:
+        return 0
+    return client.server.clock.now_ms + ms
+
+
+def may_block(client: Client) -> bool:
+    """False inside EXEC (and scripts): blocking commands then answer nil at once."""
+    return not getattr(client, "deny_blocking", False)
