@@ -122,18 +122,22 @@ def object_encoding(kind: str, value: object, limits: EncodingLimits = DEFAULT_L
     is decided from the current content alone, as RESTORE of a DUMP would.
     """
     if kind == "string":
-        assert isinstance(value, bytes | bytearray)
+        if not isinstance(value, bytes | bytearray):
+            raise ValueError("string value must be bytes")
         return string_encoding(bytes(value))
     if kind == "list":
         # 7.0 has no listpack-encoded lists (added in 7.2): every list is a quicklist.
         return "quicklist"
     if kind == "set":
-        assert isinstance(value, set | frozenset)
+        if not isinstance(value, set | frozenset):
+            raise ValueError("set value must be a set")
         return "intset" if set_is_intset(value, limits) else "hashtable"
     if kind == "hash":
-        assert isinstance(value, dict)
+        if not isinstance(value, dict):
+            raise ValueError("hash value must be a dict")
         return "listpack" if hash_is_listpack(value, limits) else "hashtable"
     if kind == "zset":
-        assert isinstance(value, dict)
+        if not isinstance(value, dict):
+            raise ValueError("zset value must be a dict")
         return "listpack" if zset_is_listpack(value, limits) else "skiplist"
     raise ValueError(f"unknown value kind {kind!r}")

@@ -22,7 +22,7 @@ import pytest
 
 redis = pytest.importorskip("redis")
 
-from aikv.migrate.encoding import object_encoding  # noqa: E402
+from aikv.migrate.encoding import EncodingLimits, object_encoding  # noqa: E402
 from aikv.migrate.rdb import DumpPayloadError, dump_payload, load_payload  # noqa: E402
 from tests.unit.test_rdb_properties import CORPUS  # noqa: E402
 from tests.unit.test_rdb_types import LOADABLE, seal  # noqa: E402
@@ -348,3 +348,49 @@ def test_corrupted_payloads_are_never_accepted_where_redis_refuses(r: Any) -> No
         assert accepted > 100  # the corpus mutations must exercise the accept path too
     finally:
         r.config_set("sanitize-dump-payload", "no")
+
+
+CONFIGURED = [
+    pytest.param(
+        {"hash-max-listpack-entries": 128},
+        "hash",
+        {b"f%d" % i: b"v" for i in range(129)},
+        id="redis-conf-hash-128",
+    ),
+    pytest.param(
+        {"list-max-listpack-size": 3}, "list", [b"%d" % i for i in range(10)], id="list-fill-3"
+    ),
+    pytest.param(
+        {"list-max-listpack-size": -1}, "list", [b"e" * 100 for _ in range(100)], id="list-fill-4kb"
+    ),
+    pytest.param(
+        {"set-max-intset-entries": 4}, "set", {b"1", b"2", b"3", b"4", b"5"}, id="set-intset-4"
+    ),
+    pytest.param(
+        {"zset-max-listpack-value": 3}, "zset", {b"abcd": 1.0, b"x": 2.0}, id="zset-value-3"
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "kind", "value"), CONFIGURED)
+def test_non_default_limits_match_a_reconfigured_server(
+    r: Any, config: dict[str, int], kind: str, value: Any
+) -> None:
+    limits = EncodingLimits(**{name.replace("-", "_"): v for name, v in config.items()})
+    defaults = {name: r.config_get(name)[name] for name in config}
+    try:
+        for name, setting in config.items():
+            r.config_set(name, setting)
+        write_natively(r, "k", kind, value)
+        encoding = r.object("encoding", "k").decode()
+        assert object_encoding(kind, value, limits) == encoding
+        ours = dump_payload(kind, value, limits)
+        assert ours != dump_payload(kind, value)  # the limit does change the payload
+        theirs = r.dump("k")
+        if _hashtable_order(kind, encoding):
+            assert ours[0] == theirs[0] and load_payload(ours) == load_payload(theirs)
+        else:
+            assert ours.hex() == theirs.hex()
+    finally:
+        for name, setting in defaults.items():
+            r.config_set(name, setting)

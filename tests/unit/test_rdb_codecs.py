@@ -11,7 +11,7 @@ import pytest
 
 from aikv.migrate import lzf
 from aikv.migrate.crc64 import crc64
-from aikv.migrate.encoding import canonical_int, object_encoding
+from aikv.migrate.encoding import EncodingLimits, canonical_int, object_encoding
 from aikv.migrate.errors import ERR_BAD_DATA_FORMAT, DumpPayloadError
 from aikv.migrate.intset import decode_intset, encode_intset
 from aikv.migrate.listpack import (
@@ -20,6 +20,7 @@ from aikv.migrate.listpack import (
     encode_entry,
     encode_listpack,
 )
+from aikv.migrate.rdb import dump_payload
 from aikv.migrate.rdbprim import (
     PayloadReader,
     double_text,
@@ -447,3 +448,26 @@ def test_intset_corruption_is_refused(blob: str) -> None:
 )
 def test_object_encoding_thresholds(kind: str, value: object, encoding: str) -> None:
     assert object_encoding(kind, value) == encoding
+
+
+def test_object_encoding_rejects_mismatched_values() -> None:
+    for kind, value in (("string", "text"), ("set", [b"a"]), ("hash", [b"a"]), ("x", b"")):
+        with pytest.raises(ValueError):
+            object_encoding(kind, value)
+
+
+def test_limits_can_model_a_server_started_with_redis_conf() -> None:
+    # The shipped redis.conf lowers hash-max-listpack-entries to 128; the built-in is 512.
+    conf = EncodingLimits(hash_max_listpack_entries=128)
+    value = {b"f%d" % i: b"v" for i in range(129)}
+    assert object_encoding("hash", value) == "listpack"
+    assert object_encoding("hash", value, conf) == "hashtable"
+    assert dump_payload("hash", value)[0] == 16
+    assert dump_payload("hash", value, conf)[0] == 4
+
+
+def test_positive_list_fill_counts_elements_per_node() -> None:
+    payload = dump_payload(
+        "list", [b"%d" % i for i in range(7)], EncodingLimits(list_max_listpack_size=3)
+    )
+    assert payload[:2] == b"\x12\x03"  # 3 nodes: 3 + 3 + 1 elements
