@@ -78,7 +78,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("slowlog-log-slower-than", "int", 10000),
     Parameter("slowlog-max-len", "int", 128),
     Parameter("list-max-listpack-size", "int", -2, aliases=("list-max-ziplist-size",)),
-    Parameter("hash-max-listpack-entries", "int", 128, aliases=("hash-max-ziplist-entries",)),
+    Parameter("hash-max-listpack-entries", "int", 512, aliases=("hash-max-ziplist-entries",)),
     Parameter("hash-max-listpack-value", "int", 64, aliases=("hash-max-ziplist-value",)),
     Parameter("set-max-intset-entries", "int", 512),
     Parameter("zset-max-listpack-entries", "int", 128, aliases=("zset-max-ziplist-entries",)),
