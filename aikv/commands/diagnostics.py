@@ -1,0 +1,299 @@
+"""Diagnostics: MEMORY, SLOWLOG, LATENCY, DEBUG and LOLWUT.
+
+Split from `server.py` (which imports this module so the commands are registered with
+the server family). AiKv does not time commands individually nor track latency events
+yet, so SLOWLOG and LATENCY keep Redis's reply shapes and argument checks with no
+entries, which is what a Redis with those monitors idle replies.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from aikv import REDIS_VERSION
+from aikv.commands.args import parse_int
+from aikv.commands.registry import command, container
+from aikv.info import metrics, process_rss
+from aikv.persist.elements import element_prefix, meta_count, meta_version
+from aikv.persist.layout import META_HEADER, TYPE_STRING
+from aikv.resp import (
+    EMPTY_ARRAY,
+    OK,
+    CommandError,
+    array,
+    bulk,
+    integer,
+    map_reply,
+    null,
+    simple,
+    verbatim,
+)
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+
+
+# ---------------------------------------------------------------------- MEMORY
+container("memory", -2)
+
+_OBJECT_OVERHEAD = 56  # dict entry + object header + string headers, as Redis counts them
+
+
+def _round8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def estimate_usage(client: Client, key: bytes, samples: int) -> int | None:
+    """Approximate bytes a key takes, on Redis's scale: strings by their lengths;
+    collections by sampling `samples` element records (0 = all) and extrapolating to
+    the element count kept in their meta."""
+    meta = client.db.get_meta(key)
+    if meta is None:
+        return None
+    base = _OBJECT_OVERHEAD + len(key)
+    if meta[0] == TYPE_STRING:
+        return _round8(base + len(meta) - META_HEADER)
+    store = client.server.store
+    count = meta_count(meta)
+    prefix = element_prefix(meta_version(meta))
+    cursor = store.reader().cursor(db=store.elements_db)
+    seen = total = 0
+    if count and cursor.set_range(prefix):
+        for k, v in cursor:
+            if k[:8] != prefix or (samples and seen >= samples):
+                break
+            total += len(k) - 8 + len(v) + 2  # +2: per-entry header in a listpack
+            seen += 1
+    if seen:
+        total = total * count // seen
+    return _round8(base + len(meta) - META_HEADER + total)
+
+
+@command("usage", -3, "readonly", keys=(2, 2, 1), parent="memory", categories="@read @slow")
+def memory_usage(client: Client, argv: list[bytes]) -> bytes:
+    samples = 5
+    if len(argv) == 5 and argv[3].upper() == b"SAMPLES":
+        samples = parse_int(argv[4])
+        if samples < 0:
+            raise CommandError("ERR syntax error")
+    elif len(argv) != 3:
+        raise CommandError("ERR syntax error")
+    usage = estimate_usage(client, argv[2], samples)
+    return null(client.resp3) if usage is None else integer(usage)
+
+
+@command("doctor", 2, "", parent="memory", categories="@slow")
+def memory_doctor(client: Client, argv: list[bytes]) -> bytes:
+    text = ("AiKv keeps its data in LMDB's memory-mapped file, so the process memory is "
+            "mostly page cache the kernel can reclaim. There is nothing to diagnose "
+            "here: see INFO memory and INFO persistence for the numbers.\n")
+    return verbatim(text.encode(), client.resp3)
+
+
+@command("stats", 2, "", parent="memory", categories="@slow")
+def memory_stats(client: Client, argv: list[bytes]) -> bytes:
+    server = client.server
+    rss = process_rss()
+    keys = sum(server.store.key_totals)
+    fields: list[tuple[bytes, bytes]] = [
+        (bulk(b"peak.allocated"), integer(max(rss, metrics(server).peak_memory))),
+        (bulk(b"total.allocated"), integer(rss)),
+        (bulk(b"keys.count"), integer(keys)),
+        (bulk(b"dataset.bytes"), integer(server.store.file_size())),
+    ]
+    return map_reply(fields, client.resp3)
+
+
+@command("malloc-stats", 2, "", parent="memory", categories="@slow")
+def memory_malloc_stats(client: Client, argv: list[bytes]) -> bytes:
+    return bulk(b"Stats not supported for the current allocator")
+
+
+@command("purge", 2, "", parent="memory", categories="@slow")
+def memory_purge(client: Client, argv: list[bytes]) -> bytes:
+    return OK
+
+
+@command("help", 2, "loading stale", parent="memory", categories="@slow")
+def memory_help(client: Client, argv: list[bytes]) -> bytes:
+    return _help([
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value. Nested values are",
+        "    sampled up to <count> times (default: 5, 0 means sample all).",
+        "HELP",
+        "    Prints this help.",
+    ])
+
+
+def _help(lines: list[str]) -> bytes:
+    return array([simple(line) for line in lines])
+
+
+# ---------------------------------------------------------------------- SLOWLOG
+# Commands are not timed individually yet, so the slow log stays empty; the replies keep
+# Redis's shapes and argument checks so tools that poll it work.
+container("slowlog", -2)
+
+
+@command("get", -2, "admin loading stale", parent="slowlog",
+         categories="@admin @slow @dangerous")
+def slowlog_get(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) > 3:
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'get'. "
+                           "Try SLOWLOG HELP.")
+    if len(argv) == 3:
+        count = parse_int(argv[2], "ERR count should be greater than or equal to -1")
+        if count < -1:
+            raise CommandError("ERR count should be greater than or equal to -1")
+    return EMPTY_ARRAY
+
+
+@command("len", 2, "admin loading stale", parent="slowlog",
+         categories="@admin @slow @dangerous")
+def slowlog_len(client: Client, argv: list[bytes]) -> bytes:
+    return integer(0)
+
+
+@command("reset", 2, "admin loading stale", parent="slowlog",
+         categories="@admin @slow @dangerous")
+def slowlog_reset(client: Client, argv: list[bytes]) -> bytes:
+    return OK
+
+
+@command("help", 2, "loading stale", parent="slowlog", categories="@slow")
+def slowlog_help(client: Client, argv: list[bytes]) -> bytes:
+    return _help([
+        "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET [<count>]",
+        "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+        "    Entries are made of:",
+        "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+        "    client name",
+        "LEN",
+        "    Return the length of the slowlog.",
+        "RESET",
+        "    Reset the slowlog.",
+        "HELP",
+        "    Prints this help.",
+    ])
+
+
+# ---------------------------------------------------------------------- LATENCY
+# Latency monitoring is off (Redis's default threshold is 0 = disabled too): no events.
+container("latency", -2)
+
+_LATENCY_FLAGS = "admin noscript loading stale"
+_LATENCY_CATS = "@admin @slow @dangerous"
+
+
+@command("latest", 2, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
+def latency_latest(client: Client, argv: list[bytes]) -> bytes:
+    return EMPTY_ARRAY
+
+
+@command("history", 3, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
+def latency_history(client: Client, argv: list[bytes]) -> bytes:
+    return EMPTY_ARRAY
+
+
+@command("reset", -2, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
+def latency_reset(client: Client, argv: list[bytes]) -> bytes:
+    return integer(0)
+
+
+@command("graph", 3, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
+def latency_graph(client: Client, argv: list[bytes]) -> bytes:
+    raise CommandError("ERR No samples available for event '%s'"
+                       % argv[2].decode(errors="replace"))
+
+
+@command("doctor", 2, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
+def latency_doctor(client: Client, argv: list[bytes]) -> bytes:
+    text = "Latency monitoring is not enabled in this AiKv instance: no events recorded.\n"
+    return verbatim(text.encode(), client.resp3)
+
+
+@command("histogram", -2, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
+def latency_histogram(client: Client, argv: list[bytes]) -> bytes:
+    return map_reply([], client.resp3)
+
+
+@command("help", 2, "loading stale", parent="latency", categories="@slow")
+def latency_help(client: Client, argv: list[bytes]) -> bytes:
+    return _help([
+        "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return a human readable latency analysis report.",
+        "GRAPH <event>",
+        "    Return an ASCII latency graph for the <event> class.",
+        "HISTORY <event>",
+        "    Return time-latency samples for the <event> class.",
+        "LATEST",
+        "    Return the latest latency samples for all events.",
+        "RESET [<event> ...]",
+        "    Reset latency data of one or more <event> classes.",
+        "    (default: reset all data for all event classes)",
+        "HISTOGRAM [COMMAND ...]",
+        "    Return a cumulative distribution of latencies in the format of a histogram "
+        "for the specified command names.",
+        "    If no commands are specified then all histograms are replied.",
+        "HELP",
+        "    Prints this help.",
+    ])
+
+
+# ---------------------------------------------------------------------- misc
+@command("lolwut", -1, "readonly fast", categories="@read @fast")
+def lolwut(client: Client, argv: list[bytes]) -> bytes:
+    i = 1
+    while i < len(argv):
+        if argv[i].upper() == b"VERSION" and i + 1 < len(argv):
+            parse_int(argv[i + 1])
+            i += 2
+        else:
+            i += 1
+    return verbatim(f"Redis ver. {REDIS_VERSION}\n".encode(), client.resp3)
+
+
+def _is_local(client: Client) -> bool:
+    return client.addr.startswith(("127.", "[::1]", "/")) or client.addr == "?"
+
+
+@command("debug", -2, "admin noscript loading stale", categories="@admin @slow @dangerous")
+def debug(client: Client, argv: list[bytes]) -> bytes:
+    # Redis 7 refuses DEBUG unless enable-debug-command allows it; AiKv behaves as with
+    # "local": allowed from loopback connections only, and only harmless subcommands.
+    if not _is_local(client):
+        raise CommandError(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to "
+            "\"local\", you can run it from a local connection, otherwise you need to set "
+            "this option in the configuration file, and then restart the server.")
+    sub = argv[1].upper()
+    if sub == b"HELP" and len(argv) == 2:
+        return _help([
+            "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+            "HELP",
+            "    Prints this help.",
+        ])
+    if sub == b"SLEEP" and len(argv) == 3:
+        try:
+            seconds = float(argv[2])
+        except ValueError:
+            seconds = 0.0
+        if seconds > 0:
+            time.sleep(seconds)  # blocks the node, exactly what DEBUG SLEEP is for
+        return OK
+    raise CommandError("ERR unknown subcommand or wrong number of arguments for '%.128s'. "
+                       "Try DEBUG HELP." % argv[1].decode(errors="replace"))

@@ -1,0 +1,310 @@
+"""Server commands: INFO, CONFIG, TIME, DBSIZE, FLUSHDB/FLUSHALL, SAVE/BGSAVE/LASTSAVE,
+SHUTDOWN, ROLE, WAIT, SWAPDB, LOLWUT, DEBUG, and the MEMORY/SLOWLOG/LATENCY families.
+
+Persistence commands keep Redis's replies but AiKv's meaning: every write is already
+committed to LMDB before its reply leaves, so SAVE and BGSAVE "only" make sure what is
+committed is on disk (fsync), and SHUTDOWN NOSAVE cannot drop acknowledged writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from aikv import glob
+from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG, LATENCY, DEBUG
+from aikv.commands.args import parse_int
+from aikv.commands.registry import command, container
+from aikv.config import BY_NAME, ConfigError
+from aikv.info import info_text, persistence_state, reset_stats, select_sections
+from aikv.logging_setup import set_level
+from aikv.resp import (
+    EMPTY_ARRAY,
+    OK,
+    ZERO,
+    CommandError,
+    array,
+    bulk,
+    integer,
+    map_reply,
+    simple,
+    verbatim,
+)
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+    from aikv.server import Server
+
+log = logging.getLogger("aikv")
+
+
+# ---------------------------------------------------------------------- INFO
+@command("info", -1, "loading stale", categories="@slow @dangerous")
+def info(client: Client, argv: list[bytes]) -> bytes:
+    text = info_text(client.server, select_sections(argv[1:]))
+    return verbatim(text.encode(), client.resp3)
+
+
+# ---------------------------------------------------------------------- CONFIG
+container("config", -2)
+
+
+@command("get", -3, "admin noscript loading stale", parent="config",
+         categories="@admin @slow @dangerous")
+def config_get(client: Client, argv: list[bytes]) -> bytes:
+    cfg = client.server.config
+    values = dict(cfg.matching("*"))  # every name and alias -> rendered value
+    found: dict[str, tuple[str, str]] = {}  # lower-cased name -> (name replied, value)
+    for raw in argv[2:]:
+        pattern = raw.decode(errors="replace")
+        if not any(ch in pattern for ch in "*?["):
+            # An exact name is looked up (aliases too) and echoed as the caller wrote it.
+            low = pattern.lower()
+            if low in values and low not in found:
+                found[low] = (pattern, values[low])
+            continue
+        for name, value in values.items():
+            if name not in found and glob.match(raw, name.encode(), nocase=True):
+                found[name] = (name, value)
+    pairs = [(bulk(n.encode()), bulk(v.encode())) for n, v in found.values()]
+    return map_reply(pairs, client.resp3)
+
+
+def _set_failed(name: str, reason: str) -> CommandError:
+    return CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - "
+                        f"{reason}")
+
+
+@command("set", -4, "admin noscript loading stale", parent="config",
+         categories="@admin @slow @dangerous")
+def config_set(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) % 2:
+        raise CommandError("ERR syntax error")
+    server = client.server
+    cfg = server.config
+    pairs = [(argv[i].decode(errors="replace"), argv[i + 1].decode(errors="replace"))
+             for i in range(2, len(argv), 2)]
+    # First pass, as Redis: names must exist, be mutable and appear once; the first
+    # problem found is the one reported.
+    seen: set[str] = set()
+    for name, _ in pairs:
+        param = BY_NAME.get(name.lower())
+        if param is None:
+            raise CommandError("ERR Unknown option or number of arguments for CONFIG SET - "
+                               f"'{name}'")
+        if not param.mutable:
+            raise _set_failed(name, "can't set immutable config")
+        if param.name in seen:
+            raise _set_failed(name, "duplicate parameter")
+        seen.add(param.name)
+    # Second pass: convert every value; any failure restores all of them (atomic).
+    backup = dict(cfg.values)
+    for name, text in pairs:
+        try:
+            cfg.set(name, text)
+        except ConfigError as exc:
+            cfg.values.clear()
+            cfg.values.update(backup)
+            raise _set_failed(BY_NAME[name.lower()].name, str(exc)) from None
+    _apply(server, {BY_NAME[n.lower()].name for n, _ in pairs})
+    return OK
+
+
+def _apply(server: Server, changed: set[str]) -> None:
+    """Side effects of the settable parameters that are read once rather than on use."""
+    cfg = server.config
+    if "loglevel" in changed:
+        set_level(cfg.loglevel)
+    if "appendfsync" in changed:
+        server.store.set_appendfsync(cfg.appendfsync)
+    if "requirepass" in changed:
+        # Connections already open keep their state (Redis keeps them authenticated);
+        # clearing the password lets everyone in, as the nopass default user would.
+        if not cfg.requirepass:
+            for c in server.clients.values():
+                c.authenticated = True
+
+
+@command("resetstat", 2, "admin noscript loading stale", parent="config",
+         categories="@admin @slow @dangerous")
+def config_resetstat(client: Client, argv: list[bytes]) -> bytes:
+    reset_stats(client.server)
+    return OK
+
+
+@command("rewrite", 2, "admin noscript loading stale", parent="config",
+         categories="@admin @slow @dangerous")
+def config_rewrite(client: Client, argv: list[bytes]) -> bytes:
+    cfg = client.server.config
+    if not cfg.config_file:
+        raise CommandError("ERR The server is running without a config file")
+    try:
+        cfg.rewrite()
+    except (ConfigError, OSError) as exc:
+        log.warning("CONFIG REWRITE failed: %s", exc)
+        raise CommandError(f"ERR Rewriting config file: {exc}") from None
+    log.info("CONFIG REWRITE executed with success.")
+    return OK
+
+
+@command("help", 2, "loading stale", parent="config", categories="@slow")
+def config_help(client: Client, argv: list[bytes]) -> bytes:
+    return _help([
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
+        "HELP",
+        "    Prints this help.",
+    ])
+
+
+def _help(lines: list[str]) -> bytes:
+    return array([simple(line) for line in lines])
+
+
+# ---------------------------------------------------------------------- keyspace
+@command("time", 1, "loading stale fast", categories="@fast")
+def time_(client: Client, argv: list[bytes]) -> bytes:
+    now_us = time.time_ns() // 1000
+    return array([bulk(b"%d" % (now_us // 1_000_000)), bulk(b"%d" % (now_us % 1_000_000))])
+
+
+@command("dbsize", 1, "readonly fast", categories="@keyspace @read @fast")
+def dbsize(client: Client, argv: list[bytes]) -> bytes:
+    return integer(client.db.size())
+
+
+def _flush_mode(argv: list[bytes]) -> None:
+    """[ASYNC|SYNC]: both are accepted. A flush drops the keys in the tick's transaction
+    either way; collections' element records are reclaimed in the background, which is
+    what ASYNC asks for, and SYNC cannot be made more synchronous than the commit."""
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() not in (b"SYNC", b"ASYNC")):
+        raise CommandError("ERR syntax error")
+
+
+@command("flushdb", -1, "write", categories="@keyspace @write @slow @dangerous")
+def flushdb(client: Client, argv: list[bytes]) -> bytes:
+    _flush_mode(argv)
+    client.db.flush()
+    return OK
+
+
+@command("flushall", -1, "write", categories="@keyspace @write @slow @dangerous")
+def flushall(client: Client, argv: list[bytes]) -> bytes:
+    _flush_mode(argv)
+    for db in client.server.databases:
+        db.flush()
+    return OK
+
+
+@command("swapdb", 3, "write fast", categories="@keyspace @write @fast @dangerous")
+def swapdb(client: Client, argv: list[bytes]) -> bytes:
+    server = client.server
+    if server.config.cluster_enabled:
+        raise CommandError("ERR SWAPDB is not allowed in cluster mode")
+    first = parse_int(argv[1], "ERR invalid first DB index")
+    second = parse_int(argv[2], "ERR invalid second DB index")
+    count = len(server.databases)
+    if not (0 <= first < count and 0 <= second < count):
+        raise CommandError("ERR DB index is out of range")
+    if first == second:
+        return OK
+    # Each database lives in LMDB sub-databases named after its index; swapping them
+    # durably would need a persistent index->name map. Not worth it for a rarely used
+    # command: refuse clearly rather than swap in memory and un-swap at restart.
+    raise CommandError("ERR SWAPDB is not supported by AiKv")
+
+
+# ---------------------------------------------------------------------- persistence
+def _save(server: Server) -> None:
+    """Commit the tick's writes so far and fsync the store."""
+    store = server.store
+    try:
+        store.commit()
+        store.sync()
+    except Exception as exc:
+        log.warning("Failed saving the DB: %s", exc)
+        persistence_state(server).last_bgsave_ok = False
+        raise CommandError("ERR") from None
+    store.dirty_since_sync = 0
+    state = persistence_state(server)
+    state.saves += 1
+    state.last_bgsave_ok = True
+    server.last_save = int(time.time())
+
+
+@command("save", 1, "admin noscript no-async-loading no-multi",
+         categories="@admin @slow @dangerous")
+def save(client: Client, argv: list[bytes]) -> bytes:
+    _save(client.server)
+    log.info("DB saved on disk")
+    return OK
+
+
+@command("bgsave", -1, "admin noscript no-async-loading", categories="@admin @slow @dangerous")
+def bgsave(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() != b"SCHEDULE"):
+        raise CommandError("ERR syntax error")
+    # The fsync is done right away rather than in a thread: with appendfsync everysec
+    # at most a second of pages is unsynced, and a thread could still be syncing when
+    # shutdown closes the environment.
+    started = time.monotonic()
+    _save(client.server)
+    persistence_state(client.server).last_bgsave_seconds = int(time.monotonic() - started)
+    return simple("Background saving started")
+
+
+@command("lastsave", 1, "loading stale fast", categories="@admin @fast @dangerous")
+def lastsave(client: Client, argv: list[bytes]) -> bytes:
+    return integer(client.server.last_save)
+
+
+@command("shutdown", -1, "admin noscript loading stale no-multi allow-busy",
+         categories="@admin @slow @dangerous")
+def shutdown(client: Client, argv: list[bytes]) -> bytes:
+    options = {a.upper() for a in argv[1:]}
+    if len(options) != len(argv) - 1 or not options <= {b"NOSAVE", b"SAVE", b"NOW",
+                                                       b"FORCE", b"ABORT"}:
+        raise CommandError("ERR syntax error")
+    if {b"NOSAVE", b"SAVE"} <= options:
+        raise CommandError("ERR syntax error")
+    if b"ABORT" in options:
+        if len(options) > 1:
+            raise CommandError("ERR syntax error")
+        # Shutdown is immediate here (no replica to wait for), so none is ever pending.
+        raise CommandError("ERR No shutdown in progress.")
+    server = client.server
+    log.warning("User requested shutdown...")
+    try:
+        _save(server)
+    except CommandError:
+        if b"FORCE" not in options:
+            raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.") from None
+    server.shutdown_requested = True
+    server.request_shutdown()
+    # No reply: as with Redis, the client sees the connection close.
+    client.close_after_reply = True
+    return b""
+
+
+# ---------------------------------------------------------------------- replication
+@command("role", 1, "noscript loading stale fast", categories="@admin @fast @dangerous")
+def role(client: Client, argv: list[bytes]) -> bytes:
+    return array([bulk(b"master"), integer(0), EMPTY_ARRAY])
+
+
+@command("wait", 3, "noscript", categories="@slow @connection")
+def wait(client: Client, argv: list[bytes]) -> bytes:
+    parse_int(argv[1])
+    timeout = parse_int(argv[2], "ERR timeout is not an integer or out of range")
+    if timeout < 0:
+        raise CommandError("ERR timeout is negative")
+    return ZERO  # no replicas: nothing to wait for
+
