@@ -23,6 +23,7 @@ from aikv.client import Client
 from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
 from aikv.config import Config
+from aikv.info import start_sampler
 from aikv.keyspace import Clock, Database
 from aikv.persist.elements import reclaim
 from aikv.persist.store import Store
@@ -102,6 +103,7 @@ class Server:
             sock = self._server.sockets[0]
             self.config.set("port", str(sock.getsockname()[1]), startup=True)
         self._start_crons()
+        start_sampler(self)  # INFO's instantaneous_* rates, sampled every 100 ms
         # Always started: CONFIG SET appendfsync can switch to everysec at run time, and
         # the thread only syncs while the store's policy is everysec.
         self._sync_thread = threading.Thread(target=self._everysec, name="aikv-fsync",
