@@ -1,0 +1,276 @@
+"""Machinery shared by the element-per-record collection types (hashes and sets; usable by
+any type laid out as in persist/elements.py): meta records with an encoding flag, element
+iteration, SCAN-family cursors and random picks.
+
+Meta record of such a collection: `type(1) | expire(8) | version(8) | count(8) | flags(1)`.
+Bit 0 of `flags` (FLAG_BIG) says the collection has left its compact Redis encoding
+(listpack / intset) for `hashtable`. Redis never converts back when a collection shrinks,
+so the bit is sticky: it is set by the write that crosses a threshold and only cleared by
+rebuilding the value (a new key, RESTORE, the SPOP case that rebuilds the set).
+OBJECT ENCODING therefore costs one bit test, never a scan.
+
+Elements live in `store.elements_db` under `version(8) | subkey`, ordered by subkey.
+
+SCAN cursors (HSCAN/SSCAN). A cursor names the position to resume from: bit 56 set
+(so that no live cursor is 0 and every cursor fits a signed 64-bit integer, which some
+clients assume) and the first 7 bytes of the next subkey in bits 0..55, zero-padded.
+Resuming seeks to those bytes with trailing zero bytes stripped, which is <= the subkey
+the cursor was made from: elements between that point and the subkey (same 7-byte prefix,
+already returned) may come back again — SCAN allows duplicates — but no element present
+throughout the iteration can be skipped, whatever is inserted or deleted meanwhile.
+Progress: a call never stops right before an element whose cursor would equal the cursor
+it started from (it keeps going past COUNT instead), so every call strictly advances the
+cursor. Long runs of subkeys sharing a 7-byte prefix therefore come back in one reply;
+that is the price of not keeping server-side iterator state. A cursor that is not one of
+ours (flag bit missing, e.g. a Redis cursor) restarts the iteration, as a stale cursor
+may do in Redis. Compact collections (listpack/intset in Redis) are returned whole with
+cursor 0, as Redis does.
+
+Random picks (HRANDFIELD/SRANDMEMBER/SPOP) must not walk a large collection. A pick
+chooses a uniformly random point between the first and the last subkey — both read as
+big-endian integers over the 8 bytes that follow their common prefix — seeks to it with
+`set_range`, and wraps to the first element when it lands past the last one. Cost: one
+B-tree descent. Bias: an element's chance is proportional to the gap between it and its
+predecessor in that numeric space, so irregularly spaced subkeys are not equally likely
+(evenly spaced ones, e.g. same-length numbers, nearly are). Redis's own picks over a
+sparse hash table are not perfectly uniform either. Small collections, and requests for
+a large share of a collection, are served from a full read instead (exactly uniform).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import lmdb
+
+from aikv.commands.args import NOT_INTEGER, SYNTAX, parse_int
+from aikv.glob import Matcher, compile_pattern
+from aikv.persist.layout import encode_meta
+from aikv.resp import CommandError, bulk
+
+if TYPE_CHECKING:
+    from aikv.persist.store import Store
+
+FLAG_BIG = 1
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
+
+# Per-field overhead used to estimate a write's size for Store.ensure_room (LMDB node
+# header, version prefix, page slack).
+RECORD_OVERHEAD = 48
+
+
+# ---------------------------------------------------------------------- meta records
+def collection_meta(type_code: int, version: int, count: int, flags: int = 0,
+                    expire_at_ms: int = 0) -> bytes:
+    return encode_meta(type_code, expire_at_ms,
+                       version.to_bytes(8, "big") + count.to_bytes(8, "big") + bytes((flags,)))
+
+
+def meta_flags(meta: bytes) -> int:
+    return meta[25] if len(meta) > 25 else 0
+
+
+def with_count_flags(meta: bytes, count: int, flags: int) -> bytes:
+    return meta[:17] + count.to_bytes(8, "big") + bytes((flags,)) + meta[26:]
+
+
+def allocate_version(store: Store) -> int:
+    versions = store.versions
+    assert versions is not None, "store not open"
+    return versions.allocate()
+
+
+def is_canonical_int(raw: bytes) -> bool:
+    """Redis's string2ll acceptance (what decides the intset encoding)."""
+    n = len(raw)
+    if n == 0 or n > 20:
+        return False
+    if raw.isdigit():
+        if raw[0] == 48 and n > 1:
+            return False
+    elif not (raw[0] == 45 and n > 1 and raw[1] != 48 and raw[1:].isdigit()):
+        return False
+    return -(2**63) <= int(raw) < 2**63
+
+
+# ---------------------------------------------------------------------- iteration
+def iter_items(txn: lmdb.Transaction, edb: object, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(subkey, value) of every element, in subkey order."""
+    cursor = txn.cursor(db=edb)
+    if not cursor.set_range(prefix):
+        return
+    for k, v in cursor:
+        if k[:8] != prefix:
+            return
+        yield k[8:], v
+
+
+def iter_subkeys(txn: lmdb.Transaction, edb: object, prefix: bytes) -> Iterator[bytes]:
+    cursor = txn.cursor(db=edb)
+    if not cursor.set_range(prefix):
+        return
+    for k in cursor.iternext(keys=True, values=False):
+        if k[:8] != prefix:
+            return
+        yield k[8:]
+
+
+def delete_all(txn: lmdb.Transaction, edb: object, prefix: bytes, subkeys: list[bytes]) -> None:
+    for sub in subkeys:
+        txn.delete(prefix + sub, db=edb)
+
+
+# ---------------------------------------------------------------------- random picks
+class RandomPicker:
+    """Random elements of one non-empty collection, one B-tree descent each (see the
+    module docstring for the distribution)."""
+
+    __slots__ = ("cursor", "prefix", "first", "base", "lo", "hi")
+
+    def __init__(self, txn: lmdb.Transaction, edb: object, prefix: bytes) -> None:
+        cursor = txn.cursor(db=edb)
+        self.cursor = cursor
+        self.prefix = prefix
+        if not cursor.set_range(prefix) or cursor.key()[:8] != prefix:
+            raise KeyError("empty collection")
+        self.first = cursor.item()
+        end = (int.from_bytes(prefix, "big") + 1).to_bytes(8, "big")
+        if cursor.set_range(end):
+            cursor.prev()
+        else:
+            cursor.last()
+        first_sub = self.first[0][8:]
+        last_sub = cursor.key()[8:]
+        common = 0
+        limit = min(len(first_sub), len(last_sub))
+        while common < limit and first_sub[common] == last_sub[common]:
+            common += 1
+        self.base = prefix + first_sub[:common]
+        self.lo = int.from_bytes(first_sub[common:common + 8].ljust(8, b"\0"), "big")
+        self.hi = int.from_bytes(last_sub[common:common + 8].ljust(8, b"\0"), "big")
+
+    def pick(self) -> tuple[bytes, bytes]:
+        """(subkey, value) of a random element."""
+        cursor = self.cursor
+        probe = self.base + random.randint(self.lo, self.hi).to_bytes(8, "big")
+        if cursor.set_range(probe):
+            k, v = cursor.item()
+            if k[:8] == self.prefix:
+                return k[8:], v
+        return self.first[0][8:], self.first[1]
+
+    def pick_distinct(self, count: int) -> dict[bytes, bytes]:
+        """`count` distinct elements (count must be well below the collection's size):
+        random picks, and when picks keep colliding (clustered subkeys), the elements
+        following a random point fill the rest."""
+        found: dict[bytes, bytes] = {}
+        attempts = 0
+        budget = 4 * count + 16
+        while len(found) < count and attempts < budget:
+            sub, value = self.pick()
+            found[sub] = value
+            attempts += 1
+        if len(found) < count:
+            cursor = self.cursor
+            start = self.base + random.randint(self.lo, self.hi).to_bytes(8, "big")
+            for wrapped in (False, True):
+                ok = cursor.set_range(self.prefix if wrapped else start)
+                while ok and len(found) < count:
+                    k, v = cursor.item()
+                    if k[:8] != self.prefix:
+                        break
+                    found.setdefault(k[8:], v)
+                    ok = cursor.next()
+                if len(found) >= count:
+                    break
+        return found
+
+
+# ---------------------------------------------------------------------- SCAN family
+SCAN_FLAG = 1 << 56
+_SCAN_PREFIX = 7
+_SCAN_MASK = SCAN_FLAG - 1
+_ULONG = 2**64
+
+
+def parse_scan_cursor(raw: bytes) -> int:
+    """strtoul(raw, 10) over the whole argument, as parseScanCursorOrReply: a sign is
+    allowed (a negative value wraps modulo 2**64), leading space is not, overflow is an
+    error, and an empty argument is cursor 0."""
+    digits = raw
+    negative = False
+    if digits[:1] in (b"+", b"-"):
+        negative = digits[:1] == b"-"
+        digits = digits[1:]
+        if not digits:
+            raise CommandError("ERR invalid cursor")
+    if not digits:
+        return 0
+    if not digits.isdigit():
+        raise CommandError("ERR invalid cursor")
+    value = int(digits)
+    if value >= _ULONG:
+        raise CommandError("ERR invalid cursor")
+    return (_ULONG - value) % _ULONG if negative else value
+
+
+def parse_scan_options(argv: list[bytes], start: int) -> tuple[int, Matcher | None]:
+    """COUNT and MATCH of HSCAN/SSCAN/ZSCAN (TYPE is SCAN-only): (count, matcher)."""
+    count = 10
+    matcher: Matcher | None = None
+    i = start
+    n = len(argv)
+    while i < n:
+        opt = argv[i].upper()
+        if opt == b"COUNT" and n - i >= 2:
+            count = parse_int(argv[i + 1], NOT_INTEGER)
+            if count < 1:
+                raise CommandError(SYNTAX)
+        elif opt == b"MATCH" and n - i >= 2:
+            pattern = argv[i + 1]
+            # A lone "*" disables matching, as in Redis (it would not match b"").
+            matcher = None if pattern == b"*" else compile_pattern(pattern)
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    return count, matcher
+
+
+def encode_scan_cursor(subkey: bytes) -> int:
+    return SCAN_FLAG | int.from_bytes(subkey[:_SCAN_PREFIX].ljust(_SCAN_PREFIX, b"\0"), "big")
+
+
+def scan_start(cursor: int) -> tuple[int, bytes]:
+    """(effective cursor, subkey to seek to); unknown cursors restart at 0."""
+    if cursor & ~(SCAN_FLAG | _SCAN_MASK) or not cursor & SCAN_FLAG:
+        return 0, b""
+    return cursor, (cursor & _SCAN_MASK).to_bytes(_SCAN_PREFIX, "big").rstrip(b"\0")
+
+
+def scan_items(txn: lmdb.Transaction, edb: object, prefix: bytes, cursor: int,
+               count: int) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """One HSCAN/SSCAN step over a non-compact collection: (next cursor, examined
+    elements) with at least `count` elements unless the end was reached."""
+    current, start = scan_start(cursor)
+    out: list[tuple[bytes, bytes]] = []
+    lmdb_cursor = txn.cursor(db=edb)
+    if not lmdb_cursor.set_range(prefix + start):
+        return 0, out
+    for k, v in lmdb_cursor:
+        if k[:8] != prefix:
+            return 0, out
+        sub = k[8:]
+        if len(out) >= count:
+            following = encode_scan_cursor(sub)
+            if following != current:
+                return following, out
+        out.append((sub, v))
+    return 0, out
+
+
+def scan_reply(next_cursor: int, encoded_items: list[bytes]) -> bytes:
+    return b"*2\r\n" + bulk(b"%d" % next_cursor) + b"*%d\r\n" % len(encoded_items) + \
+        b"".join(encoded_items)
