@@ -81,6 +81,7 @@ class Store:
         self.misc_db: Any = None
         self.garbage_db: Any = None
         self.has_garbage = False
+        self._sync_requested = False
         self.versions: VersionAllocator | None = None
 
     # ----------------------------------------------------------------- open / close
@@ -197,7 +198,17 @@ class Store:
         snapshot so the next tick sees fresh data."""
         if self._write_txn is not None:
             self.commit()
+        if self._sync_requested:
+            self._sync_requested = False
+            self.sync()
         self._drop_read_txn()
+
+    def request_sync(self) -> None:
+        """Make this tick's commit durable before its replies leave, whatever appendfsync
+        says: a RESTORE coming from MIGRATE must be on disk before the source is told it
+        may delete its copy."""
+        if self.appendfsync != "always":
+            self._sync_requested = True
 
     def commit(self) -> None:
         txn = self._write_txn
