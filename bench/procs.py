@@ -193,14 +193,14 @@ class Server:
         while True:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.label} exited with {self.proc.returncode}: "
-                                   f"{self.log_tail()}")
+                                   f"{self.last_lines()}")
             slice_end = min(deadline, time.monotonic() + 0.5)
             try:
                 return ping_until_ready(self.port, slice_end)
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"{self.label} on port {self.port} not ready: "
-                                       f"{self.log_tail()}") from None
+                                       f"{self.last_lines()}") from None
 
     @property
     def pid(self) -> int:
@@ -221,6 +221,11 @@ class Server:
             return self.log_path.read_text(errors="replace")[-n:].strip()
         except OSError:
             return ""
+
+    def last_lines(self, n: int = 2) -> str:
+        """The log's last lines (for a crash, the exception), for an n/a reason."""
+        lines = [ln.strip() for ln in self.log_tail(4000).splitlines() if ln.strip()]
+        return " / ".join(lines[-n:])
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM (both servers flush and exit on it), SIGKILL after `timeout`."""
