@@ -1,0 +1,162 @@
+"""DUMP, RESTORE, RESTORE-ASKING and MIGRATE.
+
+RESTORE follows restoreCommand of redis-server 7.0.15 step by step (options, BUSYKEY,
+TTL, payload, REPLACE, expiry); the order decides which error wins when several apply.
+Every RESTORE asks the store to fsync its tick before the reply leaves, whatever
+appendfsync says: when it comes from a MIGRATE, the source deletes its copy as soon as it
+reads our +OK, so our copy must already be durable.
+
+MIGRATE serialises the keys, runs the synchronous exchange of `aikv.migrate.migrate`
+(nothing else runs on the node meanwhile), and deletes the acknowledged keys in the same
+tick, so the deletes are committed before MIGRATE's reply leaves.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from aikv.commands.registry import command
+from aikv.migrate.errors import DumpPayloadError
+from aikv.migrate.migrate import KeyToSend, MigrateEngine
+from aikv.migrate.options import (
+    ERR_BUSYKEY,
+    migrate_key_positions,
+    parse_migrate,
+    parse_restore_options,
+    parse_ttl,
+)
+from aikv.migrate.rdb import load_payload
+from aikv.migrate.values import (
+    MissingTypeSupport,
+    dump_key,
+    expire_at,
+    limits_from_config,
+    store_value,
+)
+from aikv.resp import NULL3, NULL_BULK, OK, CommandError, bulk
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+
+try:  # blocked clients (BLPOP, BZPOPMIN) wait for lists and sorted sets
+    from aikv.blocking import signal_key_ready
+except ImportError:  # pragma: no cover - the blocking module is part of the tree today
+    signal_key_ready = None  # type: ignore[assignment]
+
+
+@command("dump", 2, "readonly", keys=(1, 1, 1), categories="@keyspace @read @slow")
+def dump(client: Client, argv: list[bytes]) -> bytes:
+    try:
+        payload = dump_key(client.db, argv[1], limits_from_config(client.server.config))
+    except MissingTypeSupport as exc:
+        raise CommandError(f"ERR {exc}") from None
+    if payload is None:
+        return NULL3 if client.resp3 else NULL_BULK
+    return bulk(payload)
+
+
+def _restore(client: Client, argv: list[bytes]) -> bytes:
+    opts = parse_restore_options(argv[4:])
+    db = client.db
+    key = argv[1]
+    if not opts.replace and db.exists(key):
+        raise CommandError(ERR_BUSYKEY)
+    ttl = parse_ttl(argv[2])
+    try:
+        kind, value = load_payload(argv[3])
+    except DumpPayloadError as exc:
+        raise CommandError(str(exc)) from None
+    server = client.server
+    # The target side of MIGRATE: durable before +OK leaves (see the module docstring).
+    server.store.request_sync()
+    if opts.replace:
+        db.delete(key)
+    now = db.clock.now_ms
+    if ttl and not opts.absttl:
+        ttl += now
+    if ttl and ttl <= now:
+        # Already expired: Redis answers OK without creating the key (the old one, with
+        # REPLACE, is gone all the same).
+        return OK
+    try:
+        store_value(db, key, kind, value, ttl)
+    except MissingTypeSupport as exc:
+        raise CommandError(f"ERR {exc}") from None
+    if kind in ("list", "zset") and signal_key_ready is not None:
+        signal_key_ready(server, client.db_index, key)
+    # IDLETIME / FREQ only feed eviction metadata, which AiKv does not keep (no eviction).
+    return OK
+
+
+@command("restore", -4, "write denyoom", keys=(1, 1, 1),
+         categories="@keyspace @write @slow @dangerous")
+def restore(client: Client, argv: list[bytes]) -> bytes:
+    return _restore(client, argv)
+
+
+# Same command flagged "asking": the cluster router serves it in an IMPORTING slot as if
+# the client had sent ASKING (aikv/cluster/runtime.py checks the command name).
+@command("restore-asking", -4, "write denyoom asking", keys=(1, 1, 1),
+         categories="@keyspace @write @slow @dangerous")
+def restore_asking(client: Client, argv: list[bytes]) -> bytes:
+    return _restore(client, argv)
+
+
+# ---------------------------------------------------------------------- MIGRATE
+_ENGINES: weakref.WeakKeyDictionary[Any, MigrateEngine] = weakref.WeakKeyDictionary()
+_SWEEP_SECONDS = 1.0
+
+
+def engine_of(server: Any) -> MigrateEngine:
+    engine = _ENGINES.get(server)
+    if engine is None:
+        engine = _ENGINES[server] = MigrateEngine()
+    return engine
+
+
+def _schedule_sweep(server: Any, engine: MigrateEngine) -> None:
+    """Close cached target connections after 10 s unused (Redis does it in serverCron);
+    the timer only runs while something is cached."""
+    loop = getattr(server, "loop", None)
+    if loop is None or engine.sweep_scheduled:
+        return
+
+    def tick() -> None:
+        engine.sweep_scheduled = False
+        if engine.sweep():
+            _schedule_sweep(server, engine)
+
+    engine.sweep_scheduled = True
+    loop.call_later(_SWEEP_SECONDS, tick)
+
+
+@command("migrate", -6, "write", key_finder=migrate_key_positions,
+         categories="@keyspace @write @slow @dangerous")
+def migrate(client: Client, argv: list[bytes]) -> bytes:
+    req = parse_migrate(argv)
+    db = client.db
+    server = client.server
+    limits = limits_from_config(server.config)
+    items: list[KeyToSend] = []
+    for key in req.keys:
+        meta = db.get_meta(key)
+        if meta is None:
+            continue  # missing keys are skipped; none at all is NOKEY
+        try:
+            payload = dump_key(db, key, limits)
+        except MissingTypeSupport as exc:
+            raise CommandError(f"ERR {exc}") from None
+        if payload is not None:
+            items.append(KeyToSend(key, payload, expire_at(meta)))
+    if not items:
+        return b"+NOKEY\r\n"
+    engine = engine_of(server)
+    result = engine.run(req, items, cluster_mode=server.cluster is not None)
+    _schedule_sweep(server, engine)
+    # Time passed while we waited for the target.
+    server.clock.refresh()
+    if not req.copy:
+        for key in result.acked:
+            db.delete(key)
+    return result.reply
