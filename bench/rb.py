@@ -65,6 +65,9 @@ def run(server: Server, test: str, n: int, clients: int = 50, pipeline: int = 1,
     else:
         args += ["-t", test]
     watched = cpu_servers or [server]
+    if not all(s.alive() for s in watched):
+        return RbResult(ok=False, error="server process is gone: "
+                        + "; ".join(s.last_lines(1) for s in watched if not s.alive()))
     cpu0 = [s.cpu() for s in watched]
     t0 = time.monotonic()
     try:
@@ -74,7 +77,10 @@ def run(server: Server, test: str, n: int, clients: int = 50, pipeline: int = 1,
         return RbResult(ok=False, error=f"redis-benchmark timed out after {timeout:.0f}s",
                         wall_s=time.monotonic() - t0)
     wall = time.monotonic() - t0
-    cpu = sum(s.cpu() - c for s, c in zip(watched, cpu0, strict=True))
+    try:
+        cpu = sum(s.cpu() - c for s, c in zip(watched, cpu0, strict=True))
+    except OSError:  # the server died during the run (e.g. killed at a memory limit)
+        return RbResult(ok=False, error="server process died during the run", wall_s=wall)
     rows = parse_csv(proc.stdout)
     if proc.returncode != 0 or not rows:
         return RbResult(ok=False, error=_error_text(proc.stdout, proc.stderr, proc.returncode),

@@ -9,7 +9,7 @@ burst of load from other users of the machine hits both; medians over the rounds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bench import rb
@@ -35,6 +35,7 @@ class Spec:
     test: str
     pipeline: int
     tag: str = ""
+    extra: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -47,7 +48,8 @@ class Spec:
 
 
 def interleaved(st: Settings, scenario: str, targets: dict[str, Target],
-                specs: Sequence[Spec]) -> list[Row]:
+                specs: Sequence[Spec], keyspace: int | None = None,
+                sizes: tuple[int, int] | None = None, on_round: Callable[[int], None] | None = None) -> list[Row]:
     rps: dict[tuple[Spec, str], list[float]] = {}
     cpu: dict[tuple[Spec, str], list[float]] = {}
     errors: dict[tuple[Spec, str], str] = {}
@@ -63,10 +65,12 @@ def interleaved(st: Settings, scenario: str, targets: dict[str, Target],
                 key = (spec, kind)
                 if key in errors or t.entry is None:
                     continue  # an unsupported command fails the same way every round
-                n = st.n_pipelined if spec.pipeline > 1 else st.n_plain
+                plain, piped = sizes or (st.n_plain, st.n_pipelined)
+                n = piped if spec.pipeline > 1 else plain
                 res = rb.run(t.entry, spec.test, n, clients=st.clients,
-                             pipeline=spec.pipeline, keyspace=st.keyspace,
-                             cluster=t.cluster, cpu_servers=t.cpu_servers or [t.entry])
+                             pipeline=spec.pipeline, keyspace=keyspace or st.keyspace,
+                             cluster=t.cluster, cpu_servers=t.cpu_servers or [t.entry],
+                             extra=list(spec.extra))
                 if res.ok and res.rps is not None and res.cpu_us_per_op is not None:
                     rps.setdefault(key, []).append(res.rps)
                     cpu.setdefault(key, []).append(res.cpu_us_per_op)
@@ -75,6 +79,8 @@ def interleaved(st: Settings, scenario: str, targets: dict[str, Target],
                 else:
                     errors[key] = res.error
                     log(f"{scenario} {spec.name} {kind}: n/a ({res.error})")
+        if on_round is not None:
+            on_round(rnd)
     rows = []
     for spec in specs:
         a, r = (spec, "aikv"), (spec, "redis")
