@@ -52,6 +52,8 @@ _GROUPS = {"strings": "string", "keys": "generic", "hashes": "hash", "lists": "l
 
 # Command tips (Redis 7.0's request/response policies and output notes) for commands
 # whose tips cluster-aware clients act on; other commands have none.
+_LATENCY_TIPS = ("nondeterministic_output", "request_policy:all_nodes",
+                 "response_policy:special")
 TIPS: dict[str, tuple[str, ...]] = {
     "info": ("nondeterministic_output", "request_policy:all_shards", "response_policy:special"),
     "config|set": ("request_policy:all_nodes", "response_policy:all_succeeded"),
@@ -61,6 +63,12 @@ TIPS: dict[str, tuple[str, ...]] = {
     "flushdb": ("request_policy:all_shards", "response_policy:all_succeeded"),
     "flushall": ("request_policy:all_shards", "response_policy:all_succeeded"),
     "wait": ("request_policy:all_shards", "response_policy:agg_min"),
+    "mget": ("request_policy:multi_shard",),
+    "mset": ("request_policy:multi_shard", "response_policy:all_succeeded"),
+    "del": ("request_policy:multi_shard", "response_policy:agg_sum"),
+    "unlink": ("request_policy:multi_shard", "response_policy:agg_sum"),
+    "exists": ("request_policy:multi_shard", "response_policy:agg_sum"),
+    "touch": ("request_policy:multi_shard", "response_policy:agg_sum"),
     "keys": ("request_policy:all_shards", "nondeterministic_output_order"),
     "scan": ("nondeterministic_output", "request_policy:special"),
     "randomkey": ("request_policy:all_shards", "nondeterministic_output"),
@@ -78,6 +86,12 @@ TIPS: dict[str, tuple[str, ...]] = {
                      "response_policy:special"),
     "memory|malloc-stats": ("nondeterministic_output", "request_policy:all_shards",
                             "response_policy:special"),
+    "latency|doctor": _LATENCY_TIPS,
+    "latency|graph": _LATENCY_TIPS,
+    "latency|history": _LATENCY_TIPS,
+    "latency|latest": _LATENCY_TIPS,
+    "latency|histogram": _LATENCY_TIPS,
+    "latency|reset": ("request_policy:all_nodes", "response_policy:all_succeeded"),
     "memory|purge": ("request_policy:all_shards", "response_policy:all_succeeded"),
 }
 
@@ -171,14 +185,9 @@ def key_access_flags(cmd: Command) -> list[str]:
     return ["RO"]
 
 
-def _kv(pairs: list[tuple[str, bytes]]) -> bytes:
-    """A flat array of alternating names and values (Redis replies key specs this way
-    even in RESP3)."""
-    items: list[bytes] = []
-    for name, value in pairs:
-        items.append(bulk(name.encode()))
-        items.append(value)
-    return array(items)
+def _kv(pairs: list[tuple[str, bytes]], resp3: bool) -> bytes:
+    """A map of names to encoded values (a flat array in RESP2)."""
+    return map_reply([(bulk(name.encode()), value) for name, value in pairs], resp3)
 
 
 def _flag_set(names: list[str], resp3: bool) -> bytes:
@@ -187,27 +196,28 @@ def _flag_set(names: list[str], resp3: bool) -> bytes:
 
 def key_specs(cmd: Command, resp3: bool) -> bytes:
     specs: list[bytes] = []
-    flags = array([simple(f) for f in key_access_flags(cmd)])
+    flags = _flag_set(key_access_flags(cmd), resp3)
     if cmd.first_key > 0:
         last = cmd.last_key - cmd.first_key if cmd.last_key >= 0 else cmd.last_key
         specs.append(_kv([
             ("flags", flags),
             ("begin_search", _kv([("type", bulk(b"index")),
-                                  ("spec", _kv([("index", integer(cmd.first_key))]))])),
+                                  ("spec", _kv([("index", integer(cmd.first_key))], resp3))],
+                                 resp3)),
             ("find_keys", _kv([("type", bulk(b"range")),
                                ("spec", _kv([("lastkey", integer(last)),
                                              ("keystep", integer(cmd.step or 1)),
-                                             ("limit", integer(0))]))])),
-        ]))
+                                             ("limit", integer(0))], resp3))], resp3)),
+        ], resp3))
     if is_movable(cmd):
         empty = map_reply([], resp3)
         specs.append(_kv([
             ("notes", bulk(b"Keys are found by parsing the arguments (COMMAND GETKEYS)")),
             ("flags", flags),
-            ("begin_search", _kv([("type", bulk(b"unknown")), ("spec", empty)])),
-            ("find_keys", _kv([("type", bulk(b"unknown")), ("spec", empty)])),
-        ]))
-    return array(specs)
+            ("begin_search", _kv([("type", bulk(b"unknown")), ("spec", empty)], resp3)),
+            ("find_keys", _kv([("type", bulk(b"unknown")), ("spec", empty)], resp3)),
+        ], resp3))
+    return set_reply(specs, resp3)
 
 
 def command_entry(cmd: Command, resp3: bool) -> bytes:
@@ -226,9 +236,9 @@ def command_entry(cmd: Command, resp3: bool) -> bytes:
         integer(last),
         integer(step),
         _flag_set(categories(cmd), resp3),
-        _flag_set(list(tips), resp3),
+        set_reply([bulk(t.encode()) for t in tips], resp3),
         key_specs(cmd, resp3),
-        array(subs),
+        set_reply(subs, resp3),
     ])
 
 
