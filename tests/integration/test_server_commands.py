@@ -217,6 +217,31 @@ def test_config_get_resp3_map_and_multiple_patterns(aikv_module: ServerProcess) 
         conn.close()
 
 
+# Defaults that differ on purpose: every node has its own port and directory, AiKv
+# always persists every write (so appendonly is yes, see INFO aof_enabled), and the
+# harness starts redis-server with protected-mode off.
+_INTENDED_DEFAULTS = {"port", "dir", "appendonly", "protected-mode"}
+
+
+@needs_redis
+def test_config_defaults_match_redis(r: redis.Redis, oracle: redis.Redis) -> None:
+    """Every parameter AiKv knows reads the same as on redis-server (started by the
+    harness with --save "", which is AiKv's default too);
+    parameters Redis does not have are AiKv's own."""
+    from aikv.config import PARAMETERS
+
+    mismatched = {}
+    for param in PARAMETERS:
+        for name in (param.name, *param.aliases):
+            theirs = oracle.config_get(name)
+            if not theirs or name in _INTENDED_DEFAULTS:
+                continue
+            mine = r.config_get(name)
+            if mine != theirs:
+                mismatched[name] = (mine, theirs)
+    assert not mismatched
+
+
 @needs_redis
 def test_config_set_errors_match_redis(differ: Differ) -> None:
     differ.check("config", "set", "nosuch", "1")
