@@ -9,11 +9,19 @@ so the bit is sticky: it is set by the write that crosses a threshold and only c
 rebuilding the value (a new key, RESTORE, the SPOP case that rebuilds the set).
 OBJECT ENCODING therefore costs one bit test, never a scan.
 
-Elements live in `store.elements_db` under `version(8) | subkey`, ordered by subkey.
+Elements live in `store.elements_db` under `version(8) | subkey` with
+`subkey = crc32(member)(4, BE) | member`. The member alone would do for lookups, but
+ordering records by a hash of the member spreads any naming scheme evenly over the key
+space, which the two order-based features below depend on: real field names share long
+prefixes ("user:0000001", "user:0000002", ...), and a cursor or a random point built from
+raw member bytes would then be hopelessly coarse (a 7-byte cursor could not tell ten
+million "user:000..." fields apart). The hash costs one C call per access; HGETALL and
+SMEMBERS list large collections in hash order, as Redis lists a hashtable.
 
 SCAN cursors (HSCAN/SSCAN). A cursor names the position to resume from: bit 56 set
 (so that no live cursor is 0 and every cursor fits a signed 64-bit integer, which some
-clients assume) and the first 7 bytes of the next subkey in bits 0..55, zero-padded.
+clients assume) and the first 7 bytes of the next subkey (its 4 hash bytes and 3 member
+bytes) in bits 0..55, zero-padded.
 Resuming seeks to those bytes with trailing zero bytes stripped, which is <= the subkey
 the cursor was made from: elements between that point and the subkey (same 7-byte prefix,
 already returned) may come back again — SCAN allows duplicates — but no element present
@@ -27,19 +35,21 @@ may do in Redis. Compact collections (listpack/intset in Redis) are returned who
 cursor 0, as Redis does.
 
 Random picks (HRANDFIELD/SRANDMEMBER/SPOP) must not walk a large collection. A pick
-chooses a uniformly random point between the first and the last subkey — both read as
-big-endian integers over the 8 bytes that follow their common prefix — seeks to it with
-`set_range`, and wraps to the first element when it lands past the last one. Cost: one
-B-tree descent. Bias: an element's chance is proportional to the gap between it and its
-predecessor in that numeric space, so irregularly spaced subkeys are not equally likely
-(evenly spaced ones, e.g. same-length numbers, nearly are). Redis's own picks over a
-sparse hash table are not perfectly uniform either. Small collections, and requests for
-a large share of a collection, are served from a full read instead (exactly uniform).
+chooses a uniformly random 32-bit point of the hash space, seeks to it with `set_range`
+and wraps to the first element when it lands past the last one. Cost: one B-tree
+descent. Bias: an element's chance is proportional to the hash-space gap between it and
+its predecessor; with crc32 spreading members like random points, gaps vary about as
+exponentially distributed lengths do (an element can be a few times likelier than the
+average one, never starved of picks in any systematic way), whatever the members look
+like. Redis's own picks over a sparse hash table are not perfectly uniform either.
+Small collections, and requests for a large share of a collection, are served from a
+full read instead (exactly uniform).
 """
 
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -56,6 +66,11 @@ if TYPE_CHECKING:
 FLAG_BIG = 1
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
+
+# HRANDFIELD/SRANDMEMBER with a negative count reply with that many picks. Redis would try
+# to build any such reply (and run out of memory on absurd counts); AiKv refuses replies of
+# more picks than this with "value is out of range" instead of exhausting the node.
+MAX_RANDOM_REPLY = 10_000_000
 
 # Per-field overhead used to estimate a write's size for Store.ensure_room (LMDB node
 # header, version prefix, page slack).
@@ -96,31 +111,37 @@ def is_canonical_int(raw: bytes) -> bool:
     return -(2**63) <= int(raw) < 2**63
 
 
+# ---------------------------------------------------------------------- element keys
+MEMBER_AT = 12  # version(8) + crc32(4)
+_crc32 = zlib.crc32
+
+
+def ekey(prefix: bytes, member: bytes) -> bytes:
+    """The record key of `member` in the collection whose version prefix is `prefix`."""
+    return prefix + _crc32(member).to_bytes(4, "big") + member
+
+
 # ---------------------------------------------------------------------- iteration
 def iter_items(txn: lmdb.Transaction, edb: object, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(subkey, value) of every element, in subkey order."""
+    """(member, value) of every element, in storage (hash) order."""
     cursor = txn.cursor(db=edb)
     if not cursor.set_range(prefix):
         return
     for k, v in cursor:
         if k[:8] != prefix:
             return
-        yield k[8:], v
+        yield k[12:], v
 
 
 def iter_subkeys(txn: lmdb.Transaction, edb: object, prefix: bytes) -> Iterator[bytes]:
+    """Every member, in storage (hash) order."""
     cursor = txn.cursor(db=edb)
     if not cursor.set_range(prefix):
         return
     for k in cursor.iternext(keys=True, values=False):
         if k[:8] != prefix:
             return
-        yield k[8:]
-
-
-def delete_all(txn: lmdb.Transaction, edb: object, prefix: bytes, subkeys: list[bytes]) -> None:
-    for sub in subkeys:
-        txn.delete(prefix + sub, db=edb)
+        yield k[12:]
 
 
 # ---------------------------------------------------------------------- random picks
@@ -128,7 +149,7 @@ class RandomPicker:
     """Random elements of one non-empty collection, one B-tree descent each (see the
     module docstring for the distribution)."""
 
-    __slots__ = ("cursor", "prefix", "first", "base", "lo", "hi")
+    __slots__ = ("cursor", "prefix", "first")
 
     def __init__(self, txn: lmdb.Transaction, edb: object, prefix: bytes) -> None:
         cursor = txn.cursor(db=edb)
@@ -136,53 +157,39 @@ class RandomPicker:
         self.prefix = prefix
         if not cursor.set_range(prefix) or cursor.key()[:8] != prefix:
             raise KeyError("empty collection")
-        self.first = cursor.item()
-        end = (int.from_bytes(prefix, "big") + 1).to_bytes(8, "big")
-        if cursor.set_range(end):
-            cursor.prev()
-        else:
-            cursor.last()
-        first_sub = self.first[0][8:]
-        last_sub = cursor.key()[8:]
-        common = 0
-        limit = min(len(first_sub), len(last_sub))
-        while common < limit and first_sub[common] == last_sub[common]:
-            common += 1
-        self.base = prefix + first_sub[:common]
-        self.lo = int.from_bytes(first_sub[common:common + 8].ljust(8, b"\0"), "big")
-        self.hi = int.from_bytes(last_sub[common:common + 8].ljust(8, b"\0"), "big")
+        k, v = cursor.item()
+        self.first = (k[12:], v)
 
     def pick(self) -> tuple[bytes, bytes]:
-        """(subkey, value) of a random element."""
+        """(member, value) of a random element."""
         cursor = self.cursor
-        probe = self.base + random.randint(self.lo, self.hi).to_bytes(8, "big")
-        if cursor.set_range(probe):
+        if cursor.set_range(self.prefix + random.randbytes(4)):
             k, v = cursor.item()
             if k[:8] == self.prefix:
-                return k[8:], v
-        return self.first[0][8:], self.first[1]
+                return k[12:], v
+        return self.first
 
     def pick_distinct(self, count: int) -> dict[bytes, bytes]:
         """`count` distinct elements (count must be well below the collection's size):
-        random picks, and when picks keep colliding (clustered subkeys), the elements
-        following a random point fill the rest."""
+        random picks, and if picks keep colliding, the elements following a random point
+        fill the rest."""
         found: dict[bytes, bytes] = {}
         attempts = 0
         budget = 4 * count + 16
         while len(found) < count and attempts < budget:
-            sub, value = self.pick()
-            found[sub] = value
+            member, value = self.pick()
+            found[member] = value
             attempts += 1
         if len(found) < count:
             cursor = self.cursor
-            start = self.base + random.randint(self.lo, self.hi).to_bytes(8, "big")
+            start = self.prefix + random.randbytes(4)
             for wrapped in (False, True):
                 ok = cursor.set_range(self.prefix if wrapped else start)
                 while ok and len(found) < count:
                     k, v = cursor.item()
                     if k[:8] != self.prefix:
                         break
-                    found.setdefault(k[8:], v)
+                    found.setdefault(k[12:], v)
                     ok = cursor.next()
                 if len(found) >= count:
                     break
@@ -253,7 +260,7 @@ def scan_start(cursor: int) -> tuple[int, bytes]:
 def scan_items(txn: lmdb.Transaction, edb: object, prefix: bytes, cursor: int,
                count: int) -> tuple[int, list[tuple[bytes, bytes]]]:
     """One HSCAN/SSCAN step over a non-compact collection: (next cursor, examined
-    elements) with at least `count` elements unless the end was reached."""
+    (member, value) pairs), at least `count` of them unless the end was reached."""
     current, start = scan_start(cursor)
     out: list[tuple[bytes, bytes]] = []
     lmdb_cursor = txn.cursor(db=edb)
@@ -262,12 +269,11 @@ def scan_items(txn: lmdb.Transaction, edb: object, prefix: bytes, cursor: int,
     for k, v in lmdb_cursor:
         if k[:8] != prefix:
             return 0, out
-        sub = k[8:]
         if len(out) >= count:
-            following = encode_scan_cursor(sub)
+            following = encode_scan_cursor(k[8:])
             if following != current:
                 return following, out
-        out.append((sub, v))
+        out.append((k[12:], v))
     return 0, out
 
 

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 from aikv.collections_common import (
     EMPTY_SCAN,
     FLAG_BIG,
+    MAX_RANDOM_REPLY,
     RECORD_OVERHEAD,
     WRONGTYPE,
     RandomPicker,
     allocate_version,
     collection_meta,
+    ekey,
     iter_items,
     meta_flags,
     parse_scan_cursor,
@@ -104,7 +106,7 @@ class _Writer:
     def set(self, field: bytes, value: bytes) -> bool:
         """Store a field; True if it is new."""
         self.changed = True
-        if self.txn.replace(self.prefix + field, value, db=self.edb) is None:
+        if self.txn.replace(ekey(self.prefix, field), value, db=self.edb) is None:
             self.count += 1
             return True
         return False
@@ -147,7 +149,7 @@ def _hset_generic(client: Client, argv: list[bytes], name: str) -> int:
     edb = w.edb
     added = 0
     for i in range(2, n, 2):
-        if replace(prefix + argv[i], argv[i + 1], db=edb) is None:
+        if replace(ekey(prefix, argv[i]), argv[i + 1], db=edb) is None:
             added += 1
     w.count = before + added
     w.changed = True
@@ -173,7 +175,7 @@ def hsetnx(client: Client, argv: list[bytes]) -> bytes:
     meta = _lookup(db, key)
     if meta is not None:
         prefix = meta[9:17]
-        if db.store.reader().get(prefix + field, db=db.store.elements_db) is not None:
+        if db.store.reader().get(ekey(prefix, field), db=db.store.elements_db) is not None:
             return ZERO
     max_entries, max_value = _client_limits(client)
     w = _Writer(db, key, meta, len(field) + len(value) + RECORD_OVERHEAD)
@@ -185,7 +187,7 @@ def hsetnx(client: Client, argv: list[bytes]) -> bytes:
 
 
 def _field(db: Database, meta: bytes, field: bytes) -> bytes | None:
-    return db.store.reader().get(meta[9:17] + field, db=db.store.elements_db)
+    return db.store.reader().get(ekey(meta[9:17], field), db=db.store.elements_db)
 
 
 @command("hget", 3, "readonly fast", keys=(1, 1, 1), categories="@read @hash @fast")
@@ -207,7 +209,7 @@ def hmget(client: Client, argv: list[bytes]) -> bytes:
     prefix = meta[9:17]
     get = db.store.reader().get
     edb = db.store.elements_db
-    return bulk_array([get(prefix + f, db=edb) for f in argv[2:]], client.resp3)
+    return bulk_array([get(ekey(prefix, f), db=edb) for f in argv[2:]], client.resp3)
 
 
 @command("hdel", -3, "write fast", keys=(1, 1, 1), categories="@write @hash @fast")
@@ -224,7 +226,7 @@ def hdel(client: Client, argv: list[bytes]) -> bytes:
     count = int.from_bytes(meta[17:25], "big")
     deleted = 0
     for field in argv[2:]:
-        if txn.delete(prefix + field, db=edb):
+        if txn.delete(ekey(prefix, field), db=edb):
             deleted += 1
             if count - deleted == 0:
                 break
@@ -275,7 +277,7 @@ def hkeys(client: Client, argv: list[bytes]) -> bytes:
         for k in cursor.iternext(keys=True, values=False):
             if k[:8] != prefix:
                 break
-            parts.append(b"$%d\r\n%s\r\n" % (len(k) - 8, k[8:]))
+            parts.append(b"$%d\r\n%s\r\n" % (len(k) - 12, k[12:]))
     return b"".join(parts)
 
 
@@ -397,6 +399,8 @@ def _hrandfield_count(client: Client, db: Database, key: bytes, count: int,
     items: list[tuple[bytes, bytes]]
     if count < 0 or count == 1:
         n = -count if count < 0 else 1
+        if n > MAX_RANDOM_REPLY:
+            raise CommandError("ERR value is out of range")
         if size <= _SMALL or n >= size:
             # Reading the whole hash once beats n descents, and is exactly uniform.
             items = random.choices(list(iter_items(txn, edb, prefix)), k=n)
@@ -478,7 +482,7 @@ def write_hash(db: Database, key: bytes, value: object, expire_at_ms: int) -> No
     edb = store.elements_db
     big = len(value) > max_entries
     for f, v in value.items():
-        txn.put(prefix + f, v, db=edb)
+        txn.put(ekey(prefix, f), v, db=edb)
         if len(f) > max_value or len(v) > max_value:
             big = True
     db.put_meta(key, collection_meta(TYPE_HASH, version, len(value), FLAG_BIG if big else 0,

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 from aikv.collections_common import (
     EMPTY_SCAN,
     FLAG_BIG,
+    MAX_RANDOM_REPLY,
     RECORD_OVERHEAD,
     WRONGTYPE,
     RandomPicker,
     allocate_version,
     collection_meta,
+    ekey,
     is_canonical_int,
     iter_subkeys,
     meta_flags,
@@ -89,7 +91,7 @@ def _as_result_order(members: list[bytes], client: Client) -> list[bytes]:
 
 
 def _contains(db: Database, meta: bytes, member: bytes) -> bool:
-    return db.store.reader().get(meta[9:17] + member, db=db.store.elements_db) is not None
+    return db.store.reader().get(ekey(meta[9:17], member), db=db.store.elements_db) is not None
 
 
 def _encoding_flag(members: list[bytes], max_intset: int) -> int:
@@ -121,7 +123,7 @@ def _add(client: Client, db: Database, key: bytes, meta: bytes | None,
     added = 0
     check_ints = not flags & FLAG_BIG
     for m in members:
-        if put(prefix + m, b"", db=edb, overwrite=False):
+        if put(ekey(prefix, m), b"", db=edb, overwrite=False):
             added += 1
             if check_ints and not is_canonical_int(m):
                 flags |= FLAG_BIG
@@ -145,7 +147,7 @@ def _remove(db: Database, key: bytes, meta: bytes, members: list[bytes]) -> int:
     count = int.from_bytes(meta[17:25], "big")
     removed = 0
     for m in members:
-        if txn.delete(prefix + m, db=edb):
+        if txn.delete(ekey(prefix, m), db=edb):
             removed += 1
             if removed == count:
                 break
@@ -169,7 +171,7 @@ def _store_set(client: Client, db: Database, key: bytes, members: list[bytes]) -
     txn = store.writer()
     edb = store.elements_db
     for m in members:
-        txn.put(prefix + m, b"", db=edb)
+        txn.put(ekey(prefix, m), b"", db=edb)
     flags = _encoding_flag(members, _max_intset(client.server.config.values))
     db.put_meta(key, collection_meta(TYPE_SET, version, len(members), flags))
 
@@ -215,7 +217,7 @@ def smismember(client: Client, argv: list[bytes]) -> bytes:
         get = db.store.reader().get
         edb = db.store.elements_db
         prefix = meta[9:17]
-        parts.extend(ZERO if get(prefix + m, db=edb) is None else ONE for m in argv[2:])
+        parts.extend(ZERO if get(ekey(prefix, m), db=edb) is None else ONE for m in argv[2:])
     return b"".join(parts)
 
 
@@ -328,6 +330,8 @@ def srandmember(client: Client, argv: list[bytes]) -> bytes:
             return EMPTY_ARRAY
         size = int.from_bytes(meta[17:25], "big")
         if count < 0 or count == 1:
+            if -count > MAX_RANDOM_REPLY:
+                raise CommandError("ERR value is out of range")
             members = _pick_with_repeats(db, meta, -count if count < 0 else 1)
         elif count >= size:
             members = _members(db, meta)
@@ -374,7 +378,7 @@ def _inter(db: Database, metas: list[bytes | None], limit: int = 0) -> list[byte
     out: list[bytes] = []
     for member in _members(db, first):
         for prefix in others:
-            if get(prefix + member, db=edb) is None:
+            if get(ekey(prefix, member), db=edb) is None:
                 break
         else:
             out.append(member)
@@ -407,7 +411,7 @@ def _diff(db: Database, metas: list[bytes | None]) -> list[bytes]:
     out: list[bytes] = []
     for member in iter_subkeys(txn, edb, first[9:17]):
         for prefix in others:
-            if get(prefix + member, db=edb) is not None:
+            if get(ekey(prefix, member), db=edb) is not None:
                 break
         else:
             out.append(member)
@@ -545,7 +549,7 @@ def write_set(db: Database, key: bytes, value: object, expire_at_ms: int) -> Non
     txn = store.writer()
     edb = store.elements_db
     for m in members:
-        txn.put(prefix + m, b"", db=edb)
+        txn.put(ekey(prefix, m), b"", db=edb)
     flags = _encoding_flag(members, _max_intset(_config_values(db)))
     db.put_meta(key, collection_meta(TYPE_SET, version, len(members), flags, expire_at_ms))
 
