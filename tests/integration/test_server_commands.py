@@ -636,3 +636,17 @@ def test_redis_benchmark_fetches_config(aikv_module: ServerProcess) -> None:
     assert done.returncode == 0, done.stderr
     assert "Could not fetch server CONFIG" not in done.stdout + done.stderr
     assert "SET:" in done.stdout and "GET:" in done.stdout
+
+
+def test_info_in_cluster_mode(spawn) -> None:  # type: ignore[no-untyped-def]
+    node = spawn("aikv", args=["--cluster-enabled", "yes"])
+    client = node.client()
+    try:
+        info = client.info("everything")
+        assert info["redis_mode"] == "cluster"
+        assert info["cluster_enabled"] == 1
+        assert info["cluster_connections"] == 0  # alone: no bus links
+        with pytest.raises(redis.ResponseError, match="^SWAPDB is not allowed in cluster mode$"):
+            client.execute_command("swapdb", "0", "1")
+    finally:
+        client.close()
