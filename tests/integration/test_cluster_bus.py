@@ -199,25 +199,28 @@ def test_three_aikv_masters_converge(spawn: Callable[[str], Proc]) -> None:
 
 def _has_info(proc: Proc) -> bool:
     try:
-        return "cluster_enabled:1" in str(proc.client().execute_command("INFO"))
+        return proc.client().info("cluster").get("cluster_enabled") == 1
     except redis.ResponseError:
         return False
 
 
-def test_redis_cli_cluster_create_and_check(spawn: Callable[[str], Proc]) -> None:
+@pytest.mark.parametrize("kinds", [("aikv", "aikv", "aikv"), ("redis", "aikv", "aikv"), ("aikv", "redis", "aikv")],
+                         ids=["3-aikv", "redis-first", "redis-second"])
+def test_redis_cli_cluster_create_and_check(spawn: Callable[[str], Proc], kinds: tuple[str, ...]) -> None:
     if REDIS_CLI is None:
         pytest.skip("redis-cli not installed")
-    procs = [spawn("aikv") for _ in range(3)]
-    if not _has_info(procs[0]):
+    procs = [spawn(kind) for kind in kinds]
+    if not _has_info(next(p for p in procs if p.kind == "aikv")):
         pytest.skip("server has no INFO with cluster_enabled yet")
     addrs = [f"127.0.0.1:{p.port}" for p in procs]
     out = subprocess.run([REDIS_CLI, "--cluster", "create", *addrs, "--cluster-yes"],
                          capture_output=True, text=True, timeout=120)
     assert "[OK] All 16384 slots covered." in out.stdout, out.stdout + out.stderr
     wait_for(lambda: all(cluster_ok(p) for p in procs), 15, "cluster_state:ok")
-    check = subprocess.run([REDIS_CLI, "--cluster", "check", addrs[0]], capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "[OK] All nodes agree about slots configuration." in check.stdout
+    for addr in addrs:
+        check = subprocess.run([REDIS_CLI, "--cluster", "check", addr], capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "[OK] All nodes agree about slots configuration." in check.stdout
 
 
 def test_mixed_cluster_with_real_redis(spawn: Callable[[str], Proc]) -> None:
