@@ -198,10 +198,20 @@ class ClusterNode:
                 if transport is not None:
                     transport.close(act.link)
             elif isinstance(act, Deliver):
-                if self.on_publish is not None:
-                    self.on_publish(act.channel, act.message, act.shard)
+                self._deliver(act)
             elif isinstance(act, DropSlotKeys):
                 self._drop_slot_keys(act.slots)
+
+    def _deliver(self, act: Deliver) -> None:
+        if self.on_publish is not None:
+            self.on_publish(act.channel, act.message, act.shard)
+            return
+        from aikv.pubsub import deliver_publish
+
+        deliver_publish(self.server, act.channel, act.message, act.shard)
+        schedule = getattr(self.server, "schedule_tick", None)
+        if schedule is not None:
+            schedule()
 
     # --- data helpers ------------------------------------------------------------------
 
@@ -241,6 +251,10 @@ class ClusterNode:
 
     def publish(self, channel: bytes, message: bytes, *, shard: bool = False) -> None:
         self.apply(self.gossip.publish(channel, message, shard=shard))
+
+    def broadcast_publish(self, channel: bytes, message: bytes, shard: bool) -> None:
+        """Called by PUBLISH / SPUBLISH after local delivery."""
+        self.publish(channel, message, shard=shard)
 
     def broadcast_pong(self) -> None:
         self.apply(self.gossip.broadcast_pong(now_ms()))

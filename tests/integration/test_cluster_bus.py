@@ -290,3 +290,34 @@ def test_failure_detection_in_mixed_cluster(spawn: Callable[[str], Proc]) -> Non
         return "fail" in line.split()[2].split(",")
 
     wait_for(lambda: marked_fail(real) and marked_fail(procs[1]), 15, "FAIL agreed by Redis and AiKv")
+
+
+def test_publish_reaches_subscribers_on_other_nodes(spawn: Callable[[str], Proc]) -> None:
+    real = spawn("redis")
+    procs = [spawn("aikv"), spawn("aikv"), real]
+    form_cluster(procs)
+    wait_for(lambda: consistent(procs), 20, "signatures")
+    subs = []
+    for p in procs[1:]:
+        ps = p.client().pubsub()
+        ps.subscribe("news")
+        wait_for(lambda ps=ps: ps.get_message(timeout=0.1), 5, "subscribe confirmation")
+        subs.append(ps)
+
+    def got(ps: redis.client.PubSub) -> object:
+        msg = ps.get_message(timeout=0.1)
+        return msg if msg and msg.get("type") == "message" else None
+
+    procs[0].client().publish("news", "hello-cluster")
+    for ps in subs:
+        msg = wait_for(lambda ps=ps: got(ps), 5, "relayed message")
+        assert msg["data"] == "hello-cluster"  # type: ignore[index]
+    # and the other way round: Redis publishes, AiKv subscribers receive
+    ps = procs[0].client().pubsub()
+    ps.subscribe("back")
+    wait_for(lambda: ps.get_message(timeout=0.1), 5, "subscribe confirmation")
+    real.client().publish("back", "from-redis")
+    msg = wait_for(lambda: got(ps), 5, "message from redis-server")
+    assert msg["data"] == "from-redis"  # type: ignore[index]
+    for s in [*subs, ps]:
+        s.close()
