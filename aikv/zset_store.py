@@ -131,6 +131,8 @@ def _strtod(text: bytes) -> float | None:
 
 def parse_score(raw: bytes, message: str = "ERR value is not a valid float") -> float:
     """getDoubleFromObject: whole-string strtod, no NaN, no overflow/underflow (ERANGE)."""
+    if raw.isdigit() and len(raw) < 16:
+        return float(int(raw))  # the common case, exact below 2**53
     value = _strtod(raw)
     if value is None or value != value:
         raise CommandError(message)
@@ -263,29 +265,35 @@ class ZSet:
             self.flags |= FLAG_SKIPLIST
 
     # ------------------------------------------------------------------ members
-    def score(self, member: bytes) -> float | None:
-        raw = self.store.reader().get(self.prefix + _member_subkey(member), db=self.edb)
+    def lookup(self, member: bytes) -> tuple[bytes, float | None]:
+        """(member record key, score or None); the key feeds insert/update, so a ZADD
+        hashes each member once."""
+        mkey = self.prefix + _member_subkey(member)
+        raw = self.store.reader().get(mkey, db=self.edb)
         if raw is None:
-            return None
+            return mkey, None
         if len(member) > INLINE and raw[8:] != member:
-            return None  # a 128-bit digest collision: treat as a different member
+            return mkey, None  # a 128-bit digest collision: treat as a different member
         value: float = _D.unpack(raw[:8])[0]
-        return value
+        return mkey, value
 
-    def insert(self, member: bytes, score: float) -> None:
+    def score(self, member: bytes) -> float | None:
+        return self.lookup(member)[1]
+
+    def insert(self, member: bytes, score: float, mkey: bytes | None = None) -> None:
         """Add a member known to be absent."""
         txn = self.store.writer()
         long = len(member) > INLINE
-        txn.put(self.prefix + _member_subkey(member),
+        txn.put(mkey or self.prefix + _member_subkey(member),
                 _D.pack(score) + member if long else _D.pack(score), db=self.edb)
         txn.put(self.prefix + _order_subkey(score, member), _order_value(score, member),
                 db=self.edb)
         self.count += 1
 
-    def update(self, member: bytes, old: float, new: float) -> None:
+    def update(self, member: bytes, old: float, new: float, mkey: bytes | None = None) -> None:
         txn = self.store.writer()
         long = len(member) > INLINE
-        txn.put(self.prefix + _member_subkey(member),
+        txn.put(mkey or self.prefix + _member_subkey(member),
                 _D.pack(new) + member if long else _D.pack(new), db=self.edb)
         old_order = _order_subkey(old, member)
         new_order = _order_subkey(new, member)

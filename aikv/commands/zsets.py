@@ -97,13 +97,13 @@ def _zadd_core(client: Client, key: bytes, pairs: list[tuple[float, bytes]], nx:
     added = updated = 0
     result: float | None = None
     for score, member in pairs:
-        old = zs.score(member)
+        mkey, old = zs.lookup(member)
         if old is None:
             if xx:
                 continue
             zs.grow_check(max_entries, max_value, len(member))
             # A listpack keeps scores as text, where -0 reads back as 0.
-            zs.insert(member, score if zs.skiplist or score != 0.0 else 0.0)
+            zs.insert(member, score if zs.skiplist or score != 0.0 else 0.0, mkey)
             added += 1
             result = score
             continue
@@ -118,7 +118,7 @@ def _zadd_core(client: Client, key: bytes, pairs: list[tuple[float, bytes]], nx:
             continue
         result = new
         if new != old:
-            zs.update(member, old, new if zs.skiplist or new != 0.0 else 0.0)
+            zs.update(member, old, new if zs.skiplist or new != 0.0 else 0.0, mkey)
             updated += 1
     zs.save()
     if created:
