@@ -1,0 +1,42 @@
+"""Smoke test of the benchmark suite: quick mode of the throughput scenario, SET/GET only,
+tiny request counts. It checks the plumbing (servers started and stopped, redis-benchmark
+CSV parsed, CPU read from /proc, JSON written), not the numbers themselves."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("redis-server", "redis-benchmark")),
+    reason="redis-server and redis-benchmark are needed")
+
+
+def test_quick_throughput_set_get(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, AIKV_BENCH_TMP=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "throughput", "--tests",
+         "set,get", "-n", "2000", "--json", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    rows = {r["metric"]: r for r in doc["results"] if r["scenario"] == "throughput"}
+    for metric in ("SET rps", "GET rps", "SET CPU/op", "GET CPU/op", "SET -P16 rps"):
+        row = rows[metric]
+        assert isinstance(row["aikv"], float | int), row
+        assert isinstance(row["redis"], float | int), row
+        assert isinstance(row["ratio"], float), row
+    assert rows["SET rps"]["aikv"] > 0 and rows["SET rps"]["redis"] > 0
+    assert doc["versions"]["redis"]
+    # The table went to stdout; every temporary server directory was removed.
+    assert "AiKv/Redis" in proc.stdout
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("aikv-bench-")]
