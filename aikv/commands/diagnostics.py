@@ -287,6 +287,11 @@ def debug(client: Client, argv: list[bytes]) -> bytes:
             "HELP",
             "    Prints this help.",
         ])
+    if sub == b"DIGEST-VALUE":
+        # redis-cli compares these on both sides of a MIGRATE that hit BUSYKEY.
+        from aikv.migrate.digest import digest_value
+
+        return array([simple(digest_value(client.db, key)) for key in argv[2:]])
     if sub == b"SLEEP" and len(argv) == 3:
         try:
             seconds = float(argv[2])
