@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pipeline", type=int, default=1, help="redis-benchmark -P value")
     p.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--native", action="store_true",
+                   help="include C frames (uvloop, lmdb, the interpreter) via py-spy --native")
     p.add_argument("--out", type=Path, default=RESULTS / "profile")
     args = p.parse_args(argv)
     py_spy = ensure_py_spy()
@@ -108,12 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     spy: subprocess.Popen[bytes] | None = None
     try:
         server.start()
-        # --nonblocking: sample without pausing AiKv, so the profile does not slow it down;
+        # --nonblocking: sample without pausing AiKv, so the profile does not slow it down
+        # (py-spy cannot unwind native stacks that way, so --native pauses it);
         # --function: one entry per function rather than per line.
         spy = subprocess.Popen(
             [py_spy, "record", "--pid", str(server.pid), "--format", "raw", "--function",
-             "--nonblocking", "--rate", str(args.rate), "--output", str(raw_path),
-             "--duration", str(int(args.seconds + 60))],
+             *([] if args.native else ["--nonblocking"]), "--rate", str(args.rate), "--output", str(raw_path),
+             "--duration", str(int(args.seconds + 60)),
+             *(["--native"] if args.native else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)  # let py-spy attach before the load starts
         log(f"profiling AiKv pid {server.pid} for {args.seconds:.0f}s "
