@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import REPO, install_signal_handlers
-from bench.report import Row, table, write_json
+from bench.report import Row, render_markdown, table, write_json
 from bench.settings import Settings, log
 
 # Scenario name -> module; each module has run(Settings) -> list[Row].
@@ -38,11 +38,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tests", help="redis-benchmark tests for the throughput scenarios "
                    "(default set,get,incr,lpush,hset,zadd)")
     p.add_argument("-n", type=int, help="requests per unpipelined run (pipelined: 4x)")
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="print a results file as a Markdown table and exit (runs nothing)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        print(render_markdown(args.render))
+        return 0
     for tool in ("redis-server", "redis-benchmark", "redis-cli"):
         if shutil.which(tool) is None:
             print(f"{tool} not found: apt-get install redis-server redis-tools", file=sys.stderr)

@@ -63,8 +63,10 @@ def _fmt(v: float | None) -> str:
         return "n/a"
     if abs(v) >= 100:
         return f"{v:,.0f}"
-    if abs(v) >= 10:
+    if abs(v) >= 9.95:
         return f"{v:.1f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
     return f"{v:.3g}"
 
 
@@ -121,3 +123,19 @@ def write_json(path: Path, rows: list[Row], options: dict[str, Any],
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(path)
+
+
+def render_markdown(path: Path) -> str:
+    """A results file as the Markdown table BENCHMARKS.md shows."""
+    doc = json.loads(path.read_text())
+    rows = []
+    for d in doc["results"]:
+        d = dict(d)
+        d.pop("ratio", None)
+        rows.append(Row(**d))
+    head = (f"Run {doc['date']}, {doc['duration_s']:.0f} s, redis-server "
+            f"{doc['versions']['redis']}, AiKv at {doc['versions']['aikv_commit']}, "
+            f"{doc['options']['rounds']} round(s), {doc['machine']['nproc']} cores "
+            f"(shared, noisy), load average at the end "
+            f"{', '.join(f'{x:.1f}' for x in doc['machine']['loadavg_end'])}.")
+    return head + "\n\n" + markdown_table(rows)
