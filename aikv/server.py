@@ -243,21 +243,30 @@ class Server:
             return self._reject(client, f"ERR wrong number of arguments for '{cmd.full_name}' command")
         if not client.authenticated and not cmd.no_auth:
             return self._reject(client, "NOAUTH Authentication required.")
+        if self.router is not None:
+            # As in Redis, a command is routed before it is queued: a MOVED inside MULTI
+            # is answered at once and dooms the transaction (EXECABORT at EXEC).
+            redirect = self.router(client, cmd, argv)
+            if redirect is not None:
+                if client.multi is not None:
+                    if cmd.name == "exec":
+                        client.multi = None
+                        client.multi_error = False
+                        self.unwatch_all(client)
+                    else:
+                        client.multi_error = True
+                return redirect
+        if (client.subscriptions or client.patterns or client.shard_subscriptions) \
+                and not client.resp3 and not cmd.allowed_in_pubsub:
+            return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
+                                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+                                "context" % cmd.full_name)
         multi = client.multi
         if multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if "no-multi" in cmd.flags:
                 return self._reject(client, "ERR Command not allowed inside a transaction")
             multi.append((cmd, argv))
             return QUEUED
-        if (client.subscriptions or client.patterns or client.shard_subscriptions) \
-                and not client.resp3 and not cmd.allowed_in_pubsub:
-            return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
-                                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
-                                "context" % cmd.full_name)
-        if self.router is not None:
-            redirect = self.router(client, cmd, argv)
-            if redirect is not None:
-                return redirect
         return self.call(client, cmd, argv)
 
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
