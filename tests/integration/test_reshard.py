@@ -271,13 +271,14 @@ def test_add_node_rebalance_drain_del_node(spawn: Callable[..., ServerProcess]) 
     assert result.returncode == 0, result.stdout + result.stderr
     cluster.wait_healthy()
     new_id = cluster.node_id(new)
-    # A small weight keeps the move short: the new master should get int(16384/3.03*0.03).
+    # A small weight keeps the move short: the new master should get int(16384/3.03*0.03)
+    # = 162 slots, plus rounding leftovers redis-cli pushes onto receivers.
     result = cli("--cluster", "rebalance", cluster.addr(cluster.nodes[0]),
                  "--cluster-use-empty-masters", "--cluster-weight", f"{new_id}=0.03",
                  "--cluster-yes")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     cluster.wait_healthy()
-    assert cluster.slots_of(new) == int(16384 / 3.03 * 0.03)
+    assert 162 <= cluster.slots_of(new) <= 165
     assert_each_key_once(cluster, expected)
     with new.client() as c:
         assert c.dbsize() > 0
