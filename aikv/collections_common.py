@@ -61,6 +61,7 @@ from aikv.persist.layout import encode_meta
 from aikv.resp import CommandError, bulk
 
 if TYPE_CHECKING:
+    from aikv.keyspace import Database
     from aikv.persist.store import Store
 
 FLAG_BIG = 1
@@ -90,6 +91,15 @@ def meta_flags(meta: bytes) -> int:
 
 def with_count_flags(meta: bytes, count: int, flags: int) -> bytes:
     return meta[:17] + count.to_bytes(8, "big") + bytes((flags,)) + meta[26:]
+
+
+def config_values(db: Database) -> dict[str, object]:
+    """The server's configuration values, for type hooks that get only a Database (DUMP /
+    RESTORE writers): a Database has no link to the server, but its modification
+    callback is a bound method of the server. Empty (defaults apply) without a server."""
+    server = getattr(db.on_modified, "__self__", None)
+    values = getattr(getattr(server, "config", None), "values", None)
+    return values if isinstance(values, dict) else {}
 
 
 def allocate_version(store: Store) -> int:

@@ -18,6 +18,7 @@ from aikv.collections_common import (
     RandomPicker,
     allocate_version,
     collection_meta,
+    config_values,
     ekey,
     iter_items,
     meta_flags,
@@ -453,15 +454,6 @@ def hscan(client: Client, argv: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------- type hooks
-def _config_values(db: Database) -> dict[str, object]:
-    # A Database has no link to the server's config; its modification callback is a
-    # bound method of the server, which has one. Defaults apply without a server.
-    server = getattr(db.on_modified, "__self__", None)
-    config = getattr(server, "config", None)
-    values = getattr(config, "values", None)
-    return values if isinstance(values, dict) else {}
-
-
 def read_hash(db: Database, key: bytes, meta: bytes) -> dict[bytes, bytes]:
     return dict(iter_items(db.store.reader(), db.store.elements_db, meta[9:17]))
 
@@ -470,7 +462,7 @@ def write_hash(db: Database, key: bytes, value: object, expire_at_ms: int) -> No
     """Replace `key` with a hash holding `value` (dict[bytes, bytes]); the encoding flag
     follows the content, as when Redis loads a hash from RDB."""
     assert isinstance(value, dict)
-    max_entries, max_value = _limits(_config_values(db))
+    max_entries, max_value = _limits(config_values(db))
     if not value:
         db.delete(key)
         return

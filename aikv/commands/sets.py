@@ -19,6 +19,7 @@ from aikv.collections_common import (
     RandomPicker,
     allocate_version,
     collection_meta,
+    config_values,
     ekey,
     is_canonical_int,
     iter_subkeys,
@@ -523,13 +524,6 @@ def sscan(client: Client, argv: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------- type hooks
-def _config_values(db: Database) -> dict[str, object]:
-    # See hashes._config_values: the server is reachable through the modification hook.
-    server = getattr(db.on_modified, "__self__", None)
-    values = getattr(getattr(server, "config", None), "values", None)
-    return values if isinstance(values, dict) else {}
-
-
 def read_set(db: Database, key: bytes, meta: bytes) -> set[bytes]:
     return set(iter_subkeys(db.store.reader(), db.store.elements_db, meta[9:17]))
 
@@ -550,7 +544,7 @@ def write_set(db: Database, key: bytes, value: object, expire_at_ms: int) -> Non
     edb = store.elements_db
     for m in members:
         txn.put(ekey(prefix, m), b"", db=edb)
-    flags = _encoding_flag(members, _max_intset(_config_values(db)))
+    flags = _encoding_flag(members, _max_intset(config_values(db)))
     db.put_meta(key, collection_meta(TYPE_SET, version, len(members), flags, expire_at_ms))
 
 
