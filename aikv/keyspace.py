@@ -17,7 +17,14 @@ import lmdb
 from aikv.cluster.slots import key_hash_slot
 from aikv.persist import layout
 from aikv.persist.elements import queue_garbage
-from aikv.persist.layout import NO_EXPIRE, SLOT_PREFIX, TYPE_STRING
+from aikv.persist.layout import (
+    MAX_INLINE_KEY,
+    NO_EXPIRE,
+    SLOT_PREFIX,
+    TYPE_STRING,
+    is_long_meta_key,
+    long_key_form,
+)
 from aikv.resp import CommandError
 
 if TYPE_CHECKING:
@@ -47,6 +54,16 @@ ValueWriter = Callable[["Database", bytes, object, int], None]
 VALUE_READERS: dict[int, ValueReader] = {}
 VALUE_WRITERS: dict[str, ValueWriter] = {}
 ENCODING_HOOKS: dict[int, Callable[[Database, bytes, bytes], bytes]] = {}
+
+
+def _long_mk(slot: int, key: bytes) -> bytes:
+    return SLOT_PREFIX[slot] + long_key_form(key)
+
+
+def _mk(slot: int, key: bytes) -> bytes:
+    if len(key) <= MAX_INLINE_KEY:
+        return SLOT_PREFIX[slot] + key
+    return SLOT_PREFIX[slot] + long_key_form(key)
 
 
 class Clock:
@@ -82,7 +99,11 @@ class Database:
     # ------------------------------------------------------------------ lookups
     def get_meta(self, key: bytes) -> bytes | None:
         """The key's meta record, or None if it does not exist or has expired."""
-        meta = self.store.reader().get(SLOT_PREFIX[key_hash_slot(key)] + key, db=self.meta_db)
+        if len(key) <= MAX_INLINE_KEY:
+            mk = SLOT_PREFIX[key_hash_slot(key)] + key
+        else:
+            mk = SLOT_PREFIX[key_hash_slot(key)] + long_key_form(key)
+        meta = self.store.reader().get(mk, db=self.meta_db)
         if meta is None:
             return None
         if meta[1:9] != NO_EXPIRE and int.from_bytes(meta[1:9], "big") <= self.clock.now_ms:
@@ -118,11 +139,13 @@ class Database:
         and element records consistent."""
         if slot is None:
             slot = key_hash_slot(key)
-        mk = SLOT_PREFIX[slot] + key
+        mk = SLOT_PREFIX[slot] + key if len(key) <= MAX_INLINE_KEY else _long_mk(slot, key)
         txn = self.store.writer()
         old = txn.replace(mk, meta, db=self.meta_db)
         if old is None:
             self.store.count_added(self.index, slot)
+            if len(key) > MAX_INLINE_KEY:
+                txn.put(mk, key, db=self.handles.long_keys)
         else:
             old_expire = old[1:9]
             if old_expire != NO_EXPIRE:
@@ -147,7 +170,7 @@ class Database:
         count) without touching counters or elements; the expiry must be unchanged."""
         if slot is None:
             slot = key_hash_slot(key)
-        self.store.writer().put(SLOT_PREFIX[slot] + key, meta, db=self.meta_db)
+        self.store.writer().put(_mk(slot, key), meta, db=self.meta_db)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
 
@@ -155,12 +178,14 @@ class Database:
         """Delete the key; True if a live key was removed. With `drop_elements` False a
         collection's element records are kept (RENAME/MOVE hand them to another key)."""
         slot = key_hash_slot(key)
-        mk = SLOT_PREFIX[slot] + key
+        mk = _mk(slot, key)
         txn = self.store.writer()
         old = txn.pop(mk, db=self.meta_db)
         if old is None:
             return False
         self.store.count_removed(self.index, slot)
+        if len(key) > MAX_INLINE_KEY:
+            txn.delete(mk, db=self.handles.long_keys)
         expired = False
         if old[1:9] != NO_EXPIRE:
             txn.delete(old[1:9] + mk, db=self.expires_db)
@@ -174,7 +199,7 @@ class Database:
     def set_expire(self, key: bytes, expire_at_ms: int) -> bool:
         """Set (or with 0 remove) the expiry of a live key; False if it does not exist."""
         slot = key_hash_slot(key)
-        mk = SLOT_PREFIX[slot] + key
+        mk = _mk(slot, key)
         meta = self.get_meta(key)
         if meta is None:
             return False
@@ -210,7 +235,7 @@ class Database:
         for _, meta in cursor:
             if meta[0] != TYPE_STRING:
                 queue_garbage(self, txn, 0, b"", meta)
-        for db in (self.meta_db, self.expires_db):
+        for db in (self.meta_db, self.expires_db, self.handles.long_keys):
             txn.drop(db, delete=False)
         self.store.reset_counts(self.index)
         for key in list(self.watched):
@@ -238,10 +263,17 @@ class Database:
         for mk in cursor.iternext(keys=True, values=False):
             if mk[:2] != prefix:
                 break
-            out.append(mk[2:])
+            out.append(self.key_of(mk))
             if len(out) >= count:
                 break
         return out
+
+    def key_of(self, mk: bytes) -> bytes:
+        """The user key stored under meta key `mk`."""
+        if len(mk) - 2 <= MAX_INLINE_KEY:
+            return mk[2:]
+        full = self.store.reader().get(mk, db=self.handles.long_keys)
+        return full if full is not None else mk[2:]
 
     def count_in_slot(self, slot: int) -> int:
         return self.store.slot_counts[self.index][slot]
@@ -263,13 +295,16 @@ class Database:
             self._expire_one(slot, key, rec)
         return len(due)
 
-    def _expire_one(self, slot: int, key: bytes, index_record: bytes) -> None:
+    def _expire_one(self, slot: int, stored_key: bytes, index_record: bytes) -> None:
         txn = self.store.writer()
-        mk = SLOT_PREFIX[slot] + key
+        mk = SLOT_PREFIX[slot] + stored_key
         meta = txn.get(mk, db=self.meta_db)
         txn.delete(index_record, db=self.expires_db)
         if meta is None or meta[1:9] != index_record[:8]:
             return  # stale index entry: the key was rewritten with another deadline
+        key = self.key_of(mk)
+        if is_long_meta_key(mk):
+            txn.delete(mk, db=self.handles.long_keys)
         txn.delete(mk, db=self.meta_db)
         self.store.count_removed(self.index, slot)
         if meta[0] != TYPE_STRING:

@@ -282,12 +282,13 @@ def move(client: Client, argv: list[bytes]) -> bytes:
 @command("keys", 2, "readonly", keys=(0, 0, 0), categories="@keyspace @read @slow @dangerous")
 def keys(client: Client, argv: list[bytes]) -> bytes:
     pattern = argv[1]
+    db = client.db
     found: list[bytes | None] = []
     if pattern == b"*":
-        found.extend(mk[2:] for mk, _ in client.db.iter_keys())
+        found.extend(db.key_of(mk) for mk, _ in db.iter_keys())
     else:
         match = _compile(pattern)
-        found.extend(mk[2:] for mk, _ in client.db.iter_keys() if match(mk[2:]))
+        found.extend(key for key in (db.key_of(mk) for mk, _ in db.iter_keys()) if match(key))
     return bulk_array(found)
 
 
@@ -351,7 +352,8 @@ def scan(client: Client, argv: list[bytes]) -> bytes:
     visited = 0
     next_cursor = 0
     last_prefix: bytes | None = None
-    for mk, meta in client.db.iter_keys(start):
+    db = client.db
+    for mk, meta in db.iter_keys(start):
         key = mk[2:]
         if visited >= count:
             slot = int.from_bytes(mk[:2], "big")
@@ -361,11 +363,11 @@ def scan(client: Client, argv: list[bytes]) -> bytes:
                 break
         visited += 1
         last_prefix = (int.from_bytes(mk[:2], "big"), key[:_PREFIX_BYTES])  # type: ignore[assignment]
-        if match is not None and not match(key):
+        if match is not None and not match(db.key_of(mk)):
             continue
         if type_filter is not None and meta[0] != type_filter:
             continue
-        out.append(key)
+        out.append(db.key_of(mk))
     return array([bulk(b"%d" % next_cursor), bulk_array(out)])
 
 
@@ -393,11 +395,11 @@ def random_key(db: Database) -> bytes | None:
                 break
         probe = SLOT_PREFIX[slot] + random.randbytes(4)
         for mk, _ in db.iter_keys(probe):
-            return mk[2:]
+            return db.key_of(mk)
         for mk, _ in db.iter_keys(SLOT_PREFIX[slot]):
-            return mk[2:]
+            return db.key_of(mk)
     for mk, _ in db.iter_keys():
-        return mk[2:]
+        return db.key_of(mk)
     return None
 
 

@@ -9,6 +9,7 @@ Every logical database `n` has its own named LMDB sub-databases:
   `slot | key` prefix (layout owned by the collection modules).
 - `x<n>` (expiry index): `expire_at_ms(8, BE) | slot(2) | key` -> empty; the active
   expiry cycle walks it from the smallest deadline.
+- `l<n>` (long keys): for keys too long to be LMDB keys, meta key -> full key name.
 - `c<n>` (slot counts): `slot(2)` -> `count(8, BE)`, kept in the same write transaction
   as the keys, so COUNTKEYSINSLOT and DBSIZE never need a scan and a restart loads at
   most 16384 small records.
@@ -18,6 +19,8 @@ is a range scan and migrating a slot walks one range.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 TYPE_STRING = 0
 TYPE_LIST = 1
@@ -43,8 +46,27 @@ SLOT_PREFIX: tuple[bytes, ...] = tuple(s.to_bytes(2, "big") for s in range(16384
 _TYPE_BYTE = tuple(bytes([t]) for t in range(256))
 
 
+# LMDB keys are limited to 511 bytes. A user key longer than MAX_INLINE_KEY is stored
+# under its first LONG_KEY_HEAD bytes, a marker and its SHA-256: exactly LONG_KEY_LEN bytes,
+# a length no inline key can have, so the two forms never collide and storage order still
+# follows the key's head. The full name is kept in the database's `l<n>` sub-db.
+MAX_INLINE_KEY = 480
+LONG_KEY_HEAD = 448
+LONG_KEY_LEN = LONG_KEY_HEAD + 2 + 32
+
+
+def long_key_form(key: bytes) -> bytes:
+    return key[:LONG_KEY_HEAD] + b"\xff\xfe" + hashlib.sha256(key).digest()
+
+
 def meta_key(slot: int, key: bytes) -> bytes:
-    return SLOT_PREFIX[slot] + key
+    if len(key) <= MAX_INLINE_KEY:
+        return SLOT_PREFIX[slot] + key
+    return SLOT_PREFIX[slot] + long_key_form(key)
+
+
+def is_long_meta_key(mk: bytes) -> bool:
+    return len(mk) == 2 + LONG_KEY_LEN
 
 
 def encode_meta(type_code: int, expire_at_ms: int, body: bytes) -> bytes:

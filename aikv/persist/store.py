@@ -46,13 +46,14 @@ class StoreLockedError(RuntimeError):
 class DatabaseHandles:
     """The named sub-databases of one logical database (SELECT index)."""
 
-    __slots__ = ("index", "meta", "expires", "counts")
+    __slots__ = ("index", "meta", "expires", "counts", "long_keys")
 
     def __init__(self, env: lmdb.Environment, index: int, txn: lmdb.Transaction) -> None:
         self.index = index
         self.meta = env.open_db(b"m%d" % index, txn=txn)
         self.expires = env.open_db(b"x%d" % index, txn=txn)
         self.counts = env.open_db(b"c%d" % index, txn=txn)
+        self.long_keys = env.open_db(b"l%d" % index, txn=txn)
 
 
 class Store:
@@ -117,7 +118,7 @@ class Store:
         self.env = lmdb.open(
             str(path),
             map_size=self._map_size,
-            max_dbs=4 * self.databases + 8,
+            max_dbs=5 * self.databases + 8,
             sync=self.appendfsync == "always",
             metasync=self.appendfsync == "always",
             readahead=False,  # the data set may exceed RAM; read-ahead would evict hot pages

@@ -142,7 +142,9 @@ _commands = st.one_of(
     st.tuples(st.just("mset"), _key, _value, _key, _value),
     st.tuples(st.just("getset"), _key, _value),
     st.tuples(st.just("getex"), _key, st.sampled_from(["persist", "ex"]), _ttl),
-    st.tuples(st.just("object"), st.just("encoding"), _key),
+    # OBJECT ENCODING is left out here: after APPEND/SETRANGE Redis keeps a string "raw"
+    # whatever its length, a history AiKv does not record (a documented difference);
+    # the scripted test covers encodings of values set directly.
 )
 
 
