@@ -48,6 +48,7 @@ full read instead (exactly uniform).
 
 from __future__ import annotations
 
+import hashlib
 import random
 import zlib
 from collections.abc import Iterator
@@ -124,11 +125,43 @@ def is_canonical_int(raw: bytes) -> bool:
 # ---------------------------------------------------------------------- element keys
 MEMBER_AT = 12  # version(8) + crc32(4)
 _crc32 = zlib.crc32
+# LMDB keys are limited to 511 bytes. A member longer than MAX_INLINE_MEMBER is keyed by
+# its head, a marker and its SHA-256, exactly LONG_MEMBER_LEN bytes — a length no inline
+# member has, so a record's form is known from its key length alone — and the record's
+# value then starts with the full member: `len(8, BE) | member | value`.
+MAX_INLINE_MEMBER = 480
+_LONG_HEAD = 447
+LONG_MEMBER_LEN = _LONG_HEAD + 2 + 32
 
 
 def ekey(prefix: bytes, member: bytes) -> bytes:
     """The record key of `member` in the collection whose version prefix is `prefix`."""
-    return prefix + _crc32(member).to_bytes(4, "big") + member
+    if len(member) <= MAX_INLINE_MEMBER:
+        return prefix + _crc32(member).to_bytes(4, "big") + member
+    return (prefix + _crc32(member).to_bytes(4, "big") + member[:_LONG_HEAD] + b"\xff\xfe"
+            + hashlib.sha256(member).digest())
+
+
+def record_value(member: bytes, value: bytes) -> bytes:
+    """What to store for `member` (its value, prefixed by the member when it is long)."""
+    if len(member) <= MAX_INLINE_MEMBER:
+        return value
+    return len(member).to_bytes(8, "big") + member + value
+
+
+def stored_value(member: bytes, raw: bytes) -> bytes:
+    """The element value from a record fetched by `ekey(member)`."""
+    if len(member) <= MAX_INLINE_MEMBER:
+        return raw
+    return raw[8 + len(member):]
+
+
+def decode_record(key: bytes, raw: bytes) -> tuple[bytes, bytes]:
+    """(member, value) of a record met while iterating."""
+    if len(key) - MEMBER_AT != LONG_MEMBER_LEN:
+        return key[MEMBER_AT:], raw
+    n = int.from_bytes(raw[:8], "big")
+    return raw[8:8 + n], raw[8 + n:]
 
 
 # ---------------------------------------------------------------------- iteration
@@ -140,7 +173,10 @@ def iter_items(txn: lmdb.Transaction, edb: object, prefix: bytes) -> Iterator[tu
     for k, v in cursor:
         if k[:8] != prefix:
             return
-        yield k[12:], v
+        if len(k) - MEMBER_AT == LONG_MEMBER_LEN:
+            yield decode_record(k, v)
+        else:
+            yield k[12:], v
 
 
 def iter_subkeys(txn: lmdb.Transaction, edb: object, prefix: bytes) -> Iterator[bytes]:
@@ -151,7 +187,10 @@ def iter_subkeys(txn: lmdb.Transaction, edb: object, prefix: bytes) -> Iterator[
     for k in cursor.iternext(keys=True, values=False):
         if k[:8] != prefix:
             return
-        yield k[12:]
+        if len(k) - MEMBER_AT == LONG_MEMBER_LEN:
+            yield decode_record(k, cursor.value())[0]
+        else:
+            yield k[12:]
 
 
 # ---------------------------------------------------------------------- random picks
@@ -168,7 +207,7 @@ class RandomPicker:
         if not cursor.set_range(prefix) or cursor.key()[:8] != prefix:
             raise KeyError("empty collection")
         k, v = cursor.item()
-        self.first = (k[12:], v)
+        self.first = decode_record(k, v)
 
     def pick(self) -> tuple[bytes, bytes]:
         """(member, value) of a random element."""
@@ -176,7 +215,7 @@ class RandomPicker:
         if cursor.set_range(self.prefix + random.randbytes(4)):
             k, v = cursor.item()
             if k[:8] == self.prefix:
-                return k[12:], v
+                return decode_record(k, v)
         return self.first
 
     def pick_distinct(self, count: int) -> dict[bytes, bytes]:
@@ -199,7 +238,8 @@ class RandomPicker:
                     k, v = cursor.item()
                     if k[:8] != self.prefix:
                         break
-                    found.setdefault(k[12:], v)
+                    member, value = decode_record(k, v)
+                    found.setdefault(member, value)
                     ok = cursor.next()
                 if len(found) >= count:
                     break
@@ -283,7 +323,7 @@ def scan_items(txn: lmdb.Transaction, edb: object, prefix: bytes, cursor: int,
             following = encode_scan_cursor(k[8:])
             if following != current:
                 return following, out
-        out.append((k[12:], v))
+        out.append(decode_record(k, v))
     return 0, out
 
 

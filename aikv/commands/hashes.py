@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aikv.collections_common import (
     EMPTY_SCAN,
     FLAG_BIG,
+    MAX_INLINE_MEMBER,
     MAX_RANDOM_REPLY,
     RECORD_OVERHEAD,
     WRONGTYPE,
@@ -21,11 +22,14 @@ from aikv.collections_common import (
     config_values,
     ekey,
     iter_items,
+    iter_subkeys,
     meta_flags,
     parse_scan_cursor,
     parse_scan_options,
+    record_value,
     scan_items,
     scan_reply,
+    stored_value,
     with_count_flags,
 )
 from aikv.commands.args import (
@@ -107,7 +111,8 @@ class _Writer:
     def set(self, field: bytes, value: bytes) -> bool:
         """Store a field; True if it is new."""
         self.changed = True
-        if self.txn.replace(ekey(self.prefix, field), value, db=self.edb) is None:
+        if self.txn.replace(ekey(self.prefix, field), record_value(field, value),
+                            db=self.edb) is None:
             self.count += 1
             return True
         return False
@@ -150,7 +155,7 @@ def _hset_generic(client: Client, argv: list[bytes], name: str) -> int:
     edb = w.edb
     added = 0
     for i in range(2, n, 2):
-        if replace(ekey(prefix, argv[i]), argv[i + 1], db=edb) is None:
+        if replace(ekey(prefix, argv[i]), record_value(argv[i], argv[i + 1]), db=edb) is None:
             added += 1
     w.count = before + added
     w.changed = True
@@ -188,7 +193,8 @@ def hsetnx(client: Client, argv: list[bytes]) -> bytes:
 
 
 def _field(db: Database, meta: bytes, field: bytes) -> bytes | None:
-    return db.store.reader().get(ekey(meta[9:17], field), db=db.store.elements_db)
+    raw = db.store.reader().get(ekey(meta[9:17], field), db=db.store.elements_db)
+    return raw if raw is None or len(field) <= MAX_INLINE_MEMBER else stored_value(field, raw)
 
 
 @command("hget", 3, "readonly fast", keys=(1, 1, 1), categories="@read @hash @fast")
@@ -210,7 +216,11 @@ def hmget(client: Client, argv: list[bytes]) -> bytes:
     prefix = meta[9:17]
     get = db.store.reader().get
     edb = db.store.elements_db
-    return bulk_array([get(ekey(prefix, f), db=edb) for f in argv[2:]], client.resp3)
+    values = []
+    for f in argv[2:]:
+        raw = get(ekey(prefix, f), db=edb)
+        values.append(raw if raw is None else stored_value(f, raw))
+    return bulk_array(values, client.resp3)
 
 
 @command("hdel", -3, "write fast", keys=(1, 1, 1), categories="@write @hash @fast")
@@ -270,15 +280,9 @@ def hkeys(client: Client, argv: list[bytes]) -> bytes:
     meta = _lookup(db, argv[1])
     if meta is None:
         return EMPTY_ARRAY
-    txn = db.store.reader()
-    cursor = txn.cursor(db=db.store.elements_db)
-    prefix = meta[9:17]
     parts = [b"*%d\r\n" % int.from_bytes(meta[17:25], "big")]
-    if cursor.set_range(prefix):
-        for k in cursor.iternext(keys=True, values=False):
-            if k[:8] != prefix:
-                break
-            parts.append(b"$%d\r\n%s\r\n" % (len(k) - 12, k[12:]))
+    for f in iter_subkeys(db.store.reader(), db.store.elements_db, meta[9:17]):
+        parts.append(b"$%d\r\n%s\r\n" % (len(f), f))
     return b"".join(parts)
 
 
@@ -474,7 +478,7 @@ def write_hash(db: Database, key: bytes, value: object, expire_at_ms: int) -> No
     edb = store.elements_db
     big = len(value) > max_entries
     for f, v in value.items():
-        txn.put(ekey(prefix, f), v, db=edb)
+        txn.put(ekey(prefix, f), record_value(f, v), db=edb)
         if len(f) > max_value or len(v) > max_value:
             big = True
     db.put_meta(key, collection_meta(TYPE_HASH, version, len(value), FLAG_BIG if big else 0,

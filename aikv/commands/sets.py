@@ -26,6 +26,7 @@ from aikv.collections_common import (
     meta_flags,
     parse_scan_cursor,
     parse_scan_options,
+    record_value,
     scan_items,
     scan_reply,
     with_count_flags,
@@ -124,7 +125,7 @@ def _add(client: Client, db: Database, key: bytes, meta: bytes | None,
     added = 0
     check_ints = not flags & FLAG_BIG
     for m in members:
-        if put(ekey(prefix, m), b"", db=edb, overwrite=False):
+        if put(ekey(prefix, m), record_value(m, b""), db=edb, overwrite=False):
             added += 1
             if check_ints and not is_canonical_int(m):
                 flags |= FLAG_BIG
@@ -172,7 +173,7 @@ def _store_set(client: Client, db: Database, key: bytes, members: list[bytes]) -
     txn = store.writer()
     edb = store.elements_db
     for m in members:
-        txn.put(ekey(prefix, m), b"", db=edb)
+        txn.put(ekey(prefix, m), record_value(m, b""), db=edb)
     flags = _encoding_flag(members, _max_intset(client.server.config.values))
     db.put_meta(key, collection_meta(TYPE_SET, version, len(members), flags))
 
@@ -543,7 +544,7 @@ def write_set(db: Database, key: bytes, value: object, expire_at_ms: int) -> Non
     txn = store.writer()
     edb = store.elements_db
     for m in members:
-        txn.put(ekey(prefix, m), b"", db=edb)
+        txn.put(ekey(prefix, m), record_value(m, b""), db=edb)
     flags = _encoding_flag(members, _max_intset(config_values(db)))
     db.put_meta(key, collection_meta(TYPE_SET, version, len(members), flags, expire_at_ms))
 

@@ -317,3 +317,23 @@ def test_dump_restore_round_trip_with_redis(r: redis.Redis, oracle: redis.Redis)
         r.delete(name + "2")
         oracle.restore(name + "2", 0, r.dump(name))
         assert oracle.hgetall(name + "2") == value
+
+
+def test_long_fields_beyond_lmdb_key_limit_match_redis(differ: Differ) -> None:
+    # LMDB keys stop at 511 bytes; fields and members may be far longer.
+    long_a, long_b = "a" * 481, "b" * 5000
+    differ.check("hset", "h", long_a, "1", long_b, "v" * 100, "short", "s")
+    differ.check("hset", "h", long_a, "2")
+    differ.check("hsetnx", "h", long_b, "x")
+    for args in (("hget", "h", long_a), ("hget", "h", long_b), ("hget", "h", "b" * 4999),
+                 ("hmget", "h", long_a, "short", long_b), ("hstrlen", "h", long_b),
+                 ("hexists", "h", long_b), ("hincrby", "h", long_a, "5"), ("hlen", "h"),
+                 ("hincrbyfloat", "h", long_a, "0.5"), ("object", "encoding", "h")):
+        differ.check(*args)
+    differ.check("hgetall", "h", normalize=pairs)
+    differ.check("hkeys", "h", normalize=unordered)
+    differ.check("hvals", "h", normalize=unordered)
+    differ.check("hscan", "h", "0", "count", "100", normalize=scan_pairs)
+    differ.check("hrandfield", "h", "10", "withvalues", normalize=pairs)
+    differ.check("hdel", "h", long_b, "short")
+    differ.check("hgetall", "h")

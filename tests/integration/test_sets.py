@@ -298,3 +298,24 @@ def test_random_sequences_match_redis(differ: Differ, commands: list[tuple[Any, 
     for cmd in commands:
         args = _flatten(cmd)
         differ.check(*args, normalize=_normalizer(args[0]))
+
+
+def test_long_members_beyond_lmdb_key_limit_match_redis(differ: Differ) -> None:
+    long_a, long_b = "a" * 481, "b" * 5000
+    differ.check("sadd", "s", long_a, long_b, "x")
+    differ.check("sadd", "s", long_a)
+    differ.check("sadd", "t", long_b, "y")
+    for args in (("sismember", "s", long_b), ("sismember", "s", "b" * 4999),
+                 ("smismember", "s", long_a, "nope"), ("scard", "s"),
+                 ("sintercard", "2", "s", "t"), ("object", "encoding", "s")):
+        differ.check(*args)
+    for args in (("smembers", "s"), ("sinter", "s", "t"), ("sunion", "s", "t"),
+                 ("sdiff", "s", "t"), ("srandmember", "s", "10")):
+        differ.check(*args, normalize=unordered)
+    differ.check("sscan", "s", "0", "count", "100", normalize=scan_members)
+    differ.check("sunionstore", "u", "s", "t")
+    differ.check("smembers", "u", normalize=unordered)
+    differ.check("smove", "s", "t", long_a)
+    differ.check("srem", "t", long_a, long_b)
+    differ.check("smembers", "t", normalize=unordered)
+    differ.check("spop", "s", "5", normalize=unordered)
