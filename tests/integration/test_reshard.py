@@ -8,6 +8,7 @@ within a couple of minutes on a 2-core machine; the heavy variant is marked slow
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import threading
@@ -254,6 +255,7 @@ def test_reshard_every_type_under_load(spawn: Callable[..., ServerProcess]) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("AIKV_SLOW"), reason="set AIKV_SLOW=1 (takes minutes)")
 def test_reshard_large(spawn: Callable[..., ServerProcess]) -> None:
     took = _reshard_under_load(spawn, slots=4000, per_slot=12)
     print(f"reshard of 4000 slots / ~50000 keys took {took:.1f}s")
