@@ -158,6 +158,18 @@ class Blocking:
             self.handle_ready()
         return True
 
+    def fail(self, client: Client, reply: bytes) -> None:
+        """End a wait with an error reply (a cluster redirection: the slot moved away or
+        the cluster went down while the client waited)."""
+        if self._detach(client) is None:
+            return
+        client.write(reply)
+        self.server.resume_client(client)
+
+    def waiting_clients(self) -> list[tuple[Client, list[bytes]]]:
+        return [(c, c.blocked.keys) for c in self.server.clients.values()
+                if isinstance(c.blocked, BlockedState)]
+
     def client_gone(self, client: Client) -> None:
         self._detach(client)
 

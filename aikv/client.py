@@ -48,7 +48,7 @@ class Client(asyncio.Protocol):
         self.fd = -1
         self.created = time.time()
         self.last_interaction = self.created
-        self.last_command = b"NULL"
+        self.last_command: Any = b"NULL"  # the last Command run (CLIENT LIST cmd=)
         # MULTI: None when not in a transaction, else the queued argument vectors.
         self.multi: list[Any] | None = None
         self.multi_error = False

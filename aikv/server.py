@@ -272,6 +272,7 @@ class Server:
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
         self.stat_commands += 1
         cmd.calls += 1
+        client.last_command = cmd
         if cmd.is_write:
             # Grow the LMDB map ahead of the write: a transaction that hits MDB_MAP_FULL
             # is lost whole, with the rest of the tick's writes.

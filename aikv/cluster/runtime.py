@@ -21,7 +21,7 @@ from aikv.bus.wire import Message
 from aikv.cluster import failure
 from aikv.cluster.announce import Announce
 from aikv.cluster.confmodel import from_nodes_conf, nodes_conf_text
-from aikv.cluster.routing import route
+from aikv.cluster.routing import blocked_client_error, route
 from aikv.cluster.state import LINK_CONNECTING, ClusterState, NodeRecord
 from aikv.persist.nodesconf import (
     NodesConfLock,
@@ -61,6 +61,7 @@ class ClusterNode:
         self.gossip: Gossip = Gossip(self.state, self.announce, has_keys_in_slot=self._has_keys_in_slot)
         self.transport: BusTransport | None = None
         self._cron: asyncio.TimerHandle | None = None
+        self._cron_count = 0
         # Hooks for the server: deliver a PUBLISH/PUBLISHSHARD received from the bus to
         # local subscribers; start replicating from (ip, port) after CLUSTER REPLICATE.
         self.on_publish: Callable[[bytes, bytes, bool], None] | None = None
@@ -165,10 +166,26 @@ class ClusterNode:
         try:
             self.apply(self.gossip.tick(now_ms()))
             self.flush_config()
+            self._cron_count += 1
+            if self._cron_count % 10 == 0:
+                self._redirect_blocked_clients()
         except Exception:
             log.exception("cluster cron failed")
         loop = asyncio.get_running_loop()
         self._cron = loop.call_later(CRON_PERIOD_S, self._cron_tick)
+
+    def _redirect_blocked_clients(self) -> None:
+        """About once a second, as Redis's client cron does: a client blocked on keys whose
+        slot moved away (or whose cluster went down) gets the redirection instead of
+        waiting forever."""
+        blocking = getattr(self.server, "blocking", None)
+        if blocking is None:
+            return
+        for client, keys in blocking.waiting_clients():
+            err = blocked_client_error(self.state, keys)
+            if err is not None:
+                blocking.fail(client, error(err))
+        self.server.schedule_tick()
 
     def _on_message(self, link: Link, msg: Message) -> None:
         self.apply(self.gossip.on_message(link, msg, now_ms()))

@@ -213,7 +213,8 @@ def describe(c: Client, now: float) -> str:
     flags = flags or "N"
     qbuf = c.parser.buffered
     obl = c.output_buffer_size
-    cmd = c.last_command.decode(errors="replace")
+    last = c.last_command
+    cmd = last.decode(errors="replace") if isinstance(last, bytes) else last.full_name
     return (
         f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={c.name.decode(errors='replace')}"
         f" age={int(now - c.created)} idle={int(now - c.last_interaction)} flags={flags}"
@@ -230,14 +231,12 @@ def describe(c: Client, now: float) -> str:
 
 @command("info", 2, "noscript loading stale", parent="client", categories="@slow @connection")
 def client_info(client: Client, argv: list[bytes]) -> bytes:
-    client.last_command = b"client|info"
     return verbatim((describe(client, time.time()) + "\n").encode(), client.resp3)
 
 
 @command("list", -2, "admin noscript loading stale", parent="client",
          categories="@admin @slow @dangerous @connection")
 def client_list(client: Client, argv: list[bytes]) -> bytes:
-    client.last_command = b"client|list"
     clients = list(client.server.clients.values())
     if len(argv) > 2:
         opt = argv[2].upper()
@@ -331,6 +330,25 @@ def _kill(me: Client, victim: Client) -> None:
         me.close_after_reply = True
     else:
         victim.close()
+
+
+@command("unblock", -3, "admin noscript loading stale", parent="client",
+         categories="@admin @slow @dangerous @connection")
+def client_unblock(client: Client, argv: list[bytes]) -> bytes:
+    target_id = parse_int(argv[2])
+    with_error = False
+    if len(argv) == 4:
+        reason = argv[3].upper()
+        if reason not in (b"TIMEOUT", b"ERROR"):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        with_error = reason == b"ERROR"
+    elif len(argv) > 4:
+        raise CommandError("ERR syntax error")
+    target = client.server.clients.get(target_id)
+    blocking = client.server.blocking
+    if target is None or blocking is None or target.blocked is None:
+        return integer(0)
+    return integer(1 if blocking.unblock(target, with_error) else 0)
 
 
 @command("no-evict", 3, "admin noscript loading stale", parent="client",

@@ -195,18 +195,18 @@ def _rename(client: Client, argv: list[bytes], nx: bool) -> bytes:
     if nx and db.exists(dst):
         return ZERO
     _transfer(db, src, db, dst, meta)
-    _signal_ready(client, dst, meta)
+    _signal_ready(client, db.index, dst, meta)
     return integer(1) if nx else OK
 
 
-def _signal_ready(client: Client, key: bytes, meta: bytes) -> None:
+def _signal_ready(client: Client, db_index: int, key: bytes, meta: bytes) -> None:
     """A list or zset appeared under `key`: blocked clients may be served."""
     if meta[0] in (layout.TYPE_LIST, layout.TYPE_ZSET):
         try:
             from aikv.blocking import signal_key_ready
         except ImportError:
             return
-        signal_key_ready(client.server, client.db_index, key)
+        signal_key_ready(client.server, db_index, key)
 
 
 @command("rename", 3, "write", keys=(1, 2, 1), categories="@keyspace @write @slow")
@@ -259,8 +259,7 @@ def copy(client: Client, argv: list[bytes]) -> bytes:
         elements.copy_elements(store, store.writer(), elements.meta_version(meta), version)
         meta = meta[:9] + version.to_bytes(8, "big") + meta[17:]
     dst_db.put_meta(dst, meta)
-    if dst_db is client.db:
-        _signal_ready(client, dst, meta)
+    _signal_ready(client, dst_db.index, dst, meta)
     return integer(1)
 
 
@@ -275,6 +274,7 @@ def move(client: Client, argv: list[bytes]) -> bytes:
     if meta is None or dst_db.exists(argv[1]):
         return ZERO
     _transfer(client.db, argv[1], dst_db, argv[1], meta)
+    _signal_ready(client, dst_db.index, argv[1], meta)
     return integer(1)
 
 
