@@ -15,6 +15,7 @@ from aikv import REDIS_VERSION
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command, container
 from aikv.info import metrics, process_rss
+from aikv.migrate.digest import digest_value
 from aikv.persist.elements import element_prefix, meta_count, meta_version
 from aikv.persist.layout import META_HEADER, TYPE_STRING
 from aikv.resp import (
@@ -269,34 +270,40 @@ def _is_local(client: Client) -> bool:
     return client.addr.startswith(("127.", "[::1]", "/")) or client.addr == "?"
 
 
+# Subcommands that only read: allowed from any connection, because redis-cli --cluster
+# (run from any host) compares DEBUG DIGEST-VALUE across nodes after a BUSYKEY.
+_READ_ONLY_DEBUG = {b"DIGEST-VALUE", b"HELP"}
+
+
 @command("debug", -2, "admin noscript loading stale", categories="@admin @slow @dangerous")
 def debug(client: Client, argv: list[bytes]) -> bytes:
-    # Redis 7 refuses DEBUG unless enable-debug-command allows it; AiKv behaves as with
-    # "local": allowed from loopback connections only, and only harmless subcommands.
-    if not _is_local(client):
+    # Redis 7 refuses DEBUG unless enable-debug-command allows it. AiKv has only harmless
+    # subcommands: the read-only ones work everywhere, the others (SLEEP stops the node)
+    # as with enable-debug-command "local", from loopback connections only.
+    sub = argv[1].upper()
+    if sub not in _READ_ONLY_DEBUG and not _is_local(client):
         raise CommandError(
             "ERR DEBUG command not allowed. If the enable-debug-command option is set to "
             "\"local\", you can run it from a local connection, otherwise you need to set "
             "this option in the configuration file, and then restart the server.")
-    sub = argv[1].upper()
     if sub == b"HELP" and len(argv) == 2:
         return _help([
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DIGEST-VALUE <key> [<key> ...]",
+            "    Output a hex signature of the values of all the specified keys.",
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
             "HELP",
             "    Prints this help.",
         ])
     if sub == b"DIGEST-VALUE":
-        # redis-cli compares these on both sides of a MIGRATE that hit BUSYKEY.
-        from aikv.migrate.digest import digest_value
-
+        # Redis's exact per-key digests (see aikv.migrate.digest); zeros for a missing key.
         return array([simple(digest_value(client.db, key)) for key in argv[2:]])
     if sub == b"SLEEP" and len(argv) == 3:
         try:
             seconds = float(argv[2])
         except ValueError:
-            seconds = 0.0
+            seconds = 0.0  # Redis's strtod: garbage reads as 0
         if seconds > 0:
             time.sleep(seconds)  # blocks the node, exactly what DEBUG SLEEP is for
         return OK

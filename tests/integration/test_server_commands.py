@@ -566,6 +566,12 @@ def test_debug_and_memory(r: redis.Redis) -> None:
     assert r.execute_command("debug", "sleep", "0") == b"OK"
     with pytest.raises(redis.ResponseError, match="Try DEBUG HELP"):
         r.execute_command("debug", "nosuch")
+    r.set("d", "1")
+    digests = r.execute_command("debug", "digest-value", "d", "missing")
+    assert re.fullmatch(rb"[0-9a-f]{40}", digests[0]) and digests[0] != b"0" * 40
+    assert digests[1] == b"0" * 40
+    assert r.execute_command("debug", "digest-value") == []
+    r.delete("d")
     r.rpush("big", *[b"x" * 100] * 50)
     usage = r.memory_usage("big")
     assert usage is not None and 50 * 100 <= usage < 50 * 100 * 3
