@@ -445,7 +445,9 @@ def _commandstats(server: Server) -> Fields:
 
 
 def _errorstats(server: Server) -> Fields:
-    return [(f"errorstat_{code}", f"count={n}") for code, n in server.error_counts.items()]
+    # Redis keeps error codes in a radix tree, so they come out sorted.
+    return [(f"errorstat_{code}", f"count={n}")
+            for code, n in sorted(server.error_counts.items())]
 
 
 def _cluster(server: Server) -> Fields:
