@@ -656,3 +656,19 @@ def test_info_in_cluster_mode(spawn) -> None:  # type: ignore[no-untyped-def]
             client.execute_command("swapdb", "0", "1")
     finally:
         client.close()
+
+
+def test_bytes_to_human_and_section_selection() -> None:
+    from aikv.info import ALL, DEFAULT, bytes_to_human, select_sections
+
+    # Pairs read from a real redis-server's INFO memory.
+    assert bytes_to_human(0) == "0B"
+    assert bytes_to_human(1023) == "1023B"
+    assert bytes_to_human(916400) == "894.92K"
+    assert bytes_to_human(6844416) == "6.53M"
+    assert bytes_to_human(25276510208) == "23.54G"
+    assert select_sections([]) == DEFAULT
+    assert select_sections([b"ALL"]) == ALL == select_sections([b"everything"])
+    assert select_sections([b"default", b"commandstats"]) == DEFAULT | {"commandstats"}
+    assert select_sections([b"nosuch"]) == frozenset()
+    assert "commandstats" not in DEFAULT and "latencystats" not in DEFAULT
