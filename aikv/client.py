@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aikv.client")
 _ids = itertools.count(1)
+# Pending output past which asyncio pauses writing (and we pause reading, see
+# pause_writing). Above uvloop's 64 KB default so pipelines of ordinary replies never
+# pause; below anything that matters for memory.
+WRITE_HIGH_WATER = 1 << 20
 
 
 class Client(asyncio.Protocol):
@@ -31,7 +35,11 @@ class Client(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = RequestParser(server.config.proto_max_bulk_len)
         self.out: list[bytes] = []
+        # Bytes queued by write() (pub/sub pushes) since the last flush: with the
+        # transport's buffer, what client-output-buffer-limit is checked against.
         self.out_bytes = 0
+        self.obuf_soft_since = 0  # Redis's obuf_soft_limit_reached_time (unix seconds)
+        self.write_paused = False
         self.pending = False  # queued for the end-of-tick flush
         self.closing = False
         self.close_after_reply = False
@@ -79,7 +87,9 @@ class Client(asyncio.Protocol):
         local = transport.get_extra_info("sockname")
         self.addr = _fmt_addr(peer)
         self.laddr = _fmt_addr(local)
-        self.server.client_connected(self)
+        if self.transport is not None:
+            self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.server.client_connected(self, peer[0] if isinstance(peer, tuple) else None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -92,16 +102,56 @@ class Client(asyncio.Protocol):
         server.clock.refresh()
         self.last_interaction = time.time()
         server.stat_net_input_bytes += len(data)
+        parser = self.parser
+        values = server.config.values
+        # Read on every read rather than once: CONFIG SET proto-max-bulk-len applies to
+        # open connections too, as in Redis (one dict lookup per read, not per command).
+        parser.max_bulk_len = values["proto-max-bulk-len"]
+        parser.unauth = not self.authenticated
         commands: list[list[bytes]] = []
         failure: ProtocolError | None = None
         try:
-            self.parser.feed(data, commands)
+            parser.feed(data, commands)
         except ProtocolError as exc:
             failure = exc
+        if parser.buffered > values["client-query-buffer-limit"]:
+            # Checked before running anything, as Redis checks right after the read: the
+            # connection goes without a reply and its buffer is freed now.
+            self._close_for_query_buffer()
+            return
+        self._run(commands)
+        while parser.auth_stall is not None and failure is None:
+            # A request over the unauthenticated limits stopped the parser: if the
+            # commands before it authenticated the client, parse on; otherwise it is
+            # the protocol error Redis gives for it.
+            stall, parser.auth_stall = parser.auth_stall, None
+            if not self.authenticated:
+                failure = ProtocolError(stall)
+                break
+            if self.closing or self.close_after_reply:
+                break
+            parser.unauth = False
+            commands = []
+            try:
+                parser.feed(b"", commands)
+            except ProtocolError as exc:
+                failure = exc
+            self._run(commands)
+        if failure is not None and not self.close_after_reply:
+            server.stat_protocol_errors += 1
+            self.out.append(error(str(failure)))
+            self.close_after_reply = True
+        if not self.pending:
+            self.pending = True
+            server.pending_clients.append(self)
+            server.schedule_tick()
+
+    def _run(self, commands: list[list[bytes]]) -> None:
+        server = self.server
         if self.blocked is not None:
             # Redis stops reading from a blocked client: what arrives meanwhile waits.
             server.defer_commands(self, commands)
-            commands = []
+            return
         dispatch = server.dispatch
         for i, argv in enumerate(commands):
             dispatch(self, argv)
@@ -110,18 +160,15 @@ class Client(asyncio.Protocol):
             if self.blocked is not None:
                 server.defer_commands(self, commands[i + 1 :])
                 break
-        if failure is not None and not self.close_after_reply:
-            server.stat_protocol_errors += 1
-            self.out.append(error(str(failure)))
-            self.close_after_reply = True
-        elif self.parser.buffered > server.config.client_query_buffer_limit:
-            log.warning("Closing client that reached max query buffer length (qbuf=%d)",
-                        self.parser.buffered)
-            self.close_after_reply = True
-        if not self.pending:
-            self.pending = True
-            server.pending_clients.append(self)
-            server.schedule_tick()
+
+    def _close_for_query_buffer(self) -> None:
+        from aikv.commands.connection import describe
+
+        log.warning("Closing client that reached max query buffer length: %s "
+                    "(qbuf initial bytes: %r)", describe(self, time.time()),
+                    self.parser.peek(64))
+        self.parser.reset()
+        self.abort()
 
     # ------------------------------------------------------------------ output
     def write(self, reply: bytes) -> None:
@@ -129,6 +176,12 @@ class Client(asyncio.Protocol):
         if self.closing:
             return
         self.out.append(reply)
+        self.out_bytes += len(reply)
+        transport = self.transport
+        if transport is not None and self.over_output_limit(
+                self.out_bytes + transport.get_write_buffer_size()):
+            self._close_for_output_buffer()
+            return
         if not self.pending:
             self.pending = True
             self.server.pending_clients.append(self)
@@ -136,12 +189,22 @@ class Client(asyncio.Protocol):
 
     def flush(self) -> None:
         self.pending = False
+        self.out_bytes = 0
         transport = self.transport
         if self.out and transport is not None and not self.closing:
             data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
             self.out.clear()
             self.server.stat_net_output_bytes += len(data)
             transport.write(data)
+            # What the socket did not take stays in the transport: normal clients are
+            # held to their class's limits here (pub/sub pushes also in write()).
+            backlog = transport.get_write_buffer_size()
+            if backlog:
+                if self.over_output_limit(backlog):
+                    self._close_for_output_buffer()
+                    return
+            elif self.obuf_soft_since:
+                self.obuf_soft_since = 0
         else:
             self.out.clear()
         if self.close_after_reply and transport is not None:
@@ -152,6 +215,53 @@ class Client(asyncio.Protocol):
         if self.transport is not None and not self.closing:
             self.closing = True
             self.transport.close()
+
+    def abort(self) -> None:
+        """Close now, dropping unsent output (Redis's freeClient): a peer that does not
+        read must not keep its backlog alive in our memory."""
+        self.out.clear()
+        self.out_bytes = 0
+        if self.transport is not None:
+            self.closing = True
+            self.transport.abort()
+
+    # ------------------------------------------------------------------ output limits
+    def over_output_limit(self, used: int) -> bool:
+        """Redis's checkClientOutputBufferLimits for `used` pending bytes: the hard limit
+        at once, the soft one after being over it for more than its seconds."""
+        limits = self.server.config.values["client-output-buffer-limit"]
+        subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
+        hard, soft, seconds = limits["pubsub" if subscribed else "normal"]
+        if hard and used >= hard:
+            return True
+        if soft and used >= soft:
+            now = int(time.time())
+            if not self.obuf_soft_since:
+                self.obuf_soft_since = now
+                return False
+            return now - self.obuf_soft_since > seconds
+        self.obuf_soft_since = 0
+        return False
+
+    def _close_for_output_buffer(self) -> None:
+        from aikv.commands.connection import describe
+
+        log.warning("Client %s scheduled to be closed ASAP for overcoming of output buffer "
+                    "limits.", describe(self, time.time()))
+        self.abort()
+
+    def pause_writing(self) -> None:
+        # The peer reads slower than we produce: stop reading its requests until it has
+        # caught up, so a client pipelining large replies cannot grow our memory without
+        # bound (its own output is then bounded by what one read can ask for).
+        self.write_paused = True
+        if self.transport is not None and not self.closing:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.transport is not None and not self.closing:
+            self.transport.resume_reading()
 
     @property
     def output_buffer_size(self) -> int:

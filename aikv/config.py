@@ -23,10 +23,53 @@ class ConfigError(ValueError):
     pass
 
 
+# client-output-buffer-limit: class -> (hard bytes, soft bytes, soft seconds); 0 disables.
+# "replica" is kept for the syntax and CONFIG GET (AiKv has no replicas to apply it to).
+OutputBufferLimits = dict[str, tuple[int, int, int]]
+DEFAULT_OUTPUT_BUFFER_LIMITS: OutputBufferLimits = {
+    "normal": (0, 0, 0),
+    "replica": (256 * 1024 * 1024, 64 * 1024 * 1024, 60),
+    "pubsub": (32 * 1024 * 1024, 8 * 1024 * 1024, 60),
+}
+_OBUF_CLASSES = {"normal": "normal", "slave": "replica", "replica": "replica",
+                 "pubsub": "pubsub"}
+
+
+def parse_output_buffer_limits(text: str, current: OutputBufferLimits) -> OutputBufferLimits:
+    """Redis's `<class> <hard> <soft> <soft_seconds>` groups; classes not named keep their
+    limits, and one bad group rejects the whole value (config.c's error texts)."""
+    words = text.split()
+    if len(words) % 4:
+        raise ConfigError("Wrong number of arguments in buffer limit configuration.")
+    updated = dict(current)
+    for i in range(0, len(words), 4):
+        cls = _OBUF_CLASSES.get(words[i].lower())
+        if cls is None:
+            raise ConfigError("Invalid client class specified in buffer limit configuration.")
+        try:
+            hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
+        except ConfigError:
+            hard = soft = -1
+        seconds_text = words[i + 3]
+        digits = seconds_text[1:] if seconds_text[:1] in "+-" else seconds_text
+        seconds = int(seconds_text) if digits.isdigit() and digits.isascii() else -1
+        if hard < 0 or soft < 0 or seconds < 0:
+            raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit "
+                              "configuration.")
+        updated[cls] = (hard, soft, seconds)
+    return updated
+
+
+def render_output_buffer_limits(limits: OutputBufferLimits) -> str:
+    return " ".join(f"{name} {hard} {soft} {seconds}" for name, (hard, soft, seconds) in
+                    (("normal", limits["normal"]), ("slave", limits["replica"]),
+                     ("pubsub", limits["pubsub"])))
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    kind: str  # "int", "bool", "str", "enum", "memory"
+    kind: str  # "int", "bool", "str", "enum", "memory", "obuf"
     default: Any
     mutable: bool = True
     choices: tuple[str, ...] = ()
@@ -55,6 +98,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("protected-mode", "bool", True),
     Parameter("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, minimum=1024 * 1024),
     Parameter("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024),
+    Parameter("client-output-buffer-limit", "obuf", DEFAULT_OUTPUT_BUFFER_LIMITS),
     Parameter("maxmemory", "memory", 0),
     # AiKv-specific: the initial LMDB map size. The map grows on its own (doubling ahead
     # of need), so this only matters for tests that want to exercise growth.
@@ -146,6 +190,8 @@ def _convert(param: Parameter, text: str) -> Any:
 def _render(param: Parameter, value: Any) -> str:
     if param.kind == "bool":
         return "yes" if value else "no"
+    if param.kind == "obuf":
+        return render_output_buffer_limits(value)
     return str(value)
 
 
@@ -168,6 +214,9 @@ class Config:
             raise ConfigError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
         if not startup and not param.mutable:
             raise ConfigError("can't set immutable config")
+        if param.kind == "obuf":  # partial: classes not named keep their limits
+            self.values[param.name] = parse_output_buffer_limits(text, self.values[param.name])
+            return
         self.values[param.name] = _convert(param, text)
 
     def get(self, name: str) -> Any:

@@ -18,6 +18,12 @@ INLINE_MAX = 64 * 1024          # PROTO_INLINE_MAX_SIZE
 MBULK_BIG_ARG = 32 * 1024       # arguments this large are read without re-scanning
 DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
 _INT_MAX = 2**31 - 1
+# Redis 7.0 (since the CVE-2021-32675 fix) caps what a client that still has to
+# authenticate may announce, so it cannot make the server buffer large requests.
+UNAUTH_MAX_MULTIBULK = 10
+UNAUTH_MAX_BULK = 16384
+UNAUTH_MULTIBULK_ERROR = "ERR Protocol error: unauthenticated multibulk length"
+UNAUTH_BULK_ERROR = "ERR Protocol error: unauthenticated bulk length"
 
 
 class ProtocolError(Exception):
@@ -116,7 +122,8 @@ def _parse_count(raw: bytes) -> int | None:
 class RequestParser:
     """Incremental splitter of a client's byte stream into argument vectors."""
 
-    __slots__ = ("_buf", "_need", "_parts", "_parts_len", "max_bulk_len")
+    __slots__ = ("_buf", "_need", "_parts", "_parts_len", "max_bulk_len", "unauth",
+                 "auth_stall")
 
     def __init__(self, max_bulk_len: int = DEFAULT_MAX_BULK_LEN) -> None:
         self._buf = b""
@@ -127,10 +134,33 @@ class RequestParser:
         self._parts: list[bytes] = []
         self._parts_len = 0
         self.max_bulk_len = max_bulk_len
+        # While `unauth` is set (the client has not authenticated yet), a request over
+        # Redis's unauthenticated limits stops parsing at its first byte and leaves its
+        # error text in `auth_stall`: the commands before it (an AUTH, maybe) run first,
+        # and the caller either clears `unauth` and feeds b"" to go on, or fails with it.
+        self.unauth = False
+        self.auth_stall: str | None = None
 
     @property
     def buffered(self) -> int:
         return len(self._buf) + self._parts_len
+
+    def peek(self, n: int) -> bytes:
+        """The first `n` buffered bytes (for logs)."""
+        head = self._buf[:n]
+        for part in self._parts:
+            if len(head) >= n:
+                break
+            head += part[: n - len(head)]
+        return head
+
+    def reset(self) -> None:
+        """Drop everything buffered (the connection is going away)."""
+        self._buf = b""
+        self._parts.clear()
+        self._parts_len = 0
+        self._need = 0
+        self.auth_stall = None
 
     def feed(self, data: bytes, out: list[list[bytes]]) -> None:
         """Append `data`; push every complete command onto `out`. Raises ProtocolError
@@ -163,6 +193,9 @@ class RequestParser:
                         count = _parse_count(raw_count)
                     if count is None or count > _INT_MAX:
                         raise ProtocolError("ERR Protocol error: invalid multibulk length")
+                    if count > UNAUTH_MAX_MULTIBULK and self.unauth:
+                        self.auth_stall = UNAUTH_MULTIBULK_ERROR
+                        break
                     p = end + 2
                     if count <= 0:
                         pos = p
@@ -189,6 +222,10 @@ class RequestParser:
                             size = _parse_count(raw_size)
                         if size is None or size < 0 or size > self.max_bulk_len:
                             raise ProtocolError("ERR Protocol error: invalid bulk length")
+                        if size > UNAUTH_MAX_BULK and self.unauth:
+                            self.auth_stall = UNAUTH_BULK_ERROR
+                            complete = False
+                            break
                         start = end + 2
                         stop = start + size
                         if stop + 2 > n:

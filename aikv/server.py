@@ -35,6 +35,41 @@ log = logging.getLogger("aikv")
 _MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 _NAME_CACHE_MAX = 4096
 
+# redis-server 7.0.15's texts (networking.c).
+MAXCLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
+MAXCLIENTS_CLUSTER_ERROR = b"-ERR max number of clients + cluster connections reached\r\n"
+PROTECTED_MODE_ERROR = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    b"password is set for the default user. In this mode connections are only accepted "
+    b"from the loopback interface. If you want to connect from external computers to "
+    b"Redis you may adopt one of the following solutions: 1) Just disable protected mode "
+    b"sending the command 'CONFIG SET protected-mode no' from the loopback interface by "
+    b"connecting to Redis from the same host the server is running, however MAKE SURE "
+    b"Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to "
+    b"make this change permanent. 2) Alternatively you can just disable the protected "
+    b"mode by editing the Redis configuration file, and setting the protected mode option "
+    b"to 'no', and then restarting the server. 3) If you started the server manually just "
+    b"for testing, restart it with the '--protected-mode no' option. 4) Setup a an "
+    b"authentication password for the default user. NOTE: You only need to do one of the "
+    b"above things in order for the server to start accepting connections from the "
+    b"outside.\r\n"
+)
+
+
+def protected_mode_denies(protected_mode: bool, requirepass: str, peer_host: str | None) -> bool:
+    """Redis 7.0's rule: with protected mode on and no password for the default user,
+    only the loopback addresses (exactly 127.0.0.1 and ::1; 127.0.0.5 is refused) and
+    Unix sockets (no peer host) may connect. The bind address plays no part since 7.0."""
+    if not protected_mode or requirepass or peer_host is None:
+        return False
+    return peer_host not in ("127.0.0.1", "::1")
+
+
+def disk_error_reply(text: str) -> str:
+    """Redis's reply for writes while the AOF cannot be written (the closest analogue of a
+    failed LMDB commit): writeCommandsGetDiskErrorMessage."""
+    return f"MISCONF Errors writing to the AOF file: {text}"
+
 
 class Server:
     def __init__(self, config: Config) -> None:
@@ -53,6 +88,11 @@ class Server:
         self._sync_thread: threading.Thread | None = None
         self._sync_stop = threading.Event()
         self._crons: list[asyncio.TimerHandle] = []
+        self._clients_cron: asyncio.TimerHandle | None = None
+        # Set when a write of this tick could not be committed (see _commit_failed): the
+        # tick's clients then get an error instead of their replies.
+        self._tick_lost = False
+        self._tick_wrote = False
         self._name_cache: dict[bytes, Command] = {}
         self.started_at = time.time()
         self.cluster: Any = None  # aikv.cluster runtime when cluster mode is on
@@ -129,6 +169,8 @@ class Server:
         log.warning("User requested shutdown...")
         for handle in self._crons:
             handle.cancel()
+        if self._clients_cron is not None:
+            self._clients_cron.cancel()
         if self._server is not None:
             self._server.close()
         self._end_tick()
@@ -143,11 +185,21 @@ class Server:
         log.warning("AiKv is now ready to exit, bye bye...")
 
     # ------------------------------------------------------------------ clients
-    def client_connected(self, client: Client) -> None:
-        if len(self.clients) >= self.config.maxclients:
+    def client_connected(self, client: Client, peer_host: str | None = None) -> None:
+        # Redis's order: the client count first (acceptCommonHandler), then protected
+        # mode (clientAcceptHandler); both count as rejected connections.
+        assert client.transport is not None
+        cfg = self.config
+        if len(self.clients) >= cfg.maxclients:
             self.stat_rejected_connections += 1
-            assert client.transport is not None
-            client.transport.write(b"-ERR max number of clients reached\r\n")
+            client.transport.write(MAXCLIENTS_CLUSTER_ERROR if cfg.cluster_enabled
+                                   else MAXCLIENTS_ERROR)
+            client.closing = True
+            client.transport.close()
+            return
+        if protected_mode_denies(cfg.protected_mode, cfg.requirepass, peer_host):
+            self.stat_rejected_connections += 1
+            client.transport.write(PROTECTED_MODE_ERROR)
             client.closing = True
             client.transport.close()
             return
@@ -189,23 +241,40 @@ class Server:
 
     def _end_tick(self) -> None:
         self._tick_scheduled = False
-        failed = False
         try:
             self.store.end_tick()
-        except Exception:
-            log.exception("Write transaction failed; closing the clients of this tick")
-            failed = True
+        except Exception as exc:
+            self._commit_failed(exc)
+        lost, self._tick_lost = self._tick_lost, False
+        self._tick_wrote = False
         if self.cluster is not None:
             self.cluster.flush_config()
         pending = self.pending_clients
         self.pending_clients = []
-        for client in pending:
-            if failed:
-                # Their replies may acknowledge writes that were not committed: drop the
-                # replies and the connections rather than lie.
+        if lost:
+            # Replies of this tick may acknowledge writes that were not committed, or show
+            # data that never reached the disk: each client gets the disk error instead of
+            # them, and is closed, since its other requests got no reply.
+            refusal = self._error_reply(disk_error_reply(self.store.write_error or "?"))
+            for client in pending:
                 client.out.clear()
+                client.out.append(refusal)
                 client.close_after_reply = True
+        for client in pending:
             client.flush()
+
+    def _commit_failed(self, exc: Exception) -> None:
+        """A commit failed (disk full, I/O error): the transaction is gone. Writes are
+        refused with MISCONF until a probe commit succeeds (see _clients_cron_run). A tick
+        that ran write commands is lost; one that only expired keys lazily is not (its
+        replies stand, the deletions are redone on a later access)."""
+        store = self.store
+        if store.write_error is None:
+            store.write_error = "Input/output error"
+        log.warning("Error committing the write transaction: %s (%s). Write commands are "
+                    "refused until the disk accepts writes again.", store.write_error, exc)
+        if self._tick_wrote:
+            self._tick_lost = True
 
     # ------------------------------------------------------------------ dispatch
     def lookup_command(self, name: bytes) -> Command | None:
@@ -240,9 +309,10 @@ class Server:
         n = len(argv)
         arity = cmd.arity
         if (arity > 0 and n != arity) or n < -arity:
-            return self._reject(client, f"ERR wrong number of arguments for '{cmd.full_name}' command")
+            return self._reject(client, f"ERR wrong number of arguments for '{cmd.full_name}' command",
+                                cmd)
         if not client.authenticated and not cmd.no_auth:
-            return self._reject(client, "NOAUTH Authentication required.")
+            return self._reject(client, "NOAUTH Authentication required.", cmd)
         if self.router is not None:
             # As in Redis, a command is routed before it is queued: a MOVED inside MULTI
             # is answered at once and dooms the transaction (EXECABORT at EXEC).
@@ -256,6 +326,10 @@ class Server:
                     else:
                         client.multi_error = True
                 return redirect
+        if self.store.write_error is not None and (cmd.is_write or cmd.name in ("ping", "exec")):
+            refusal = self._refuse_for_disk(client, cmd)
+            if refusal is not None:
+                return refusal
         if (client.subscriptions or client.patterns or client.shard_subscriptions) \
                 and not client.resp3 and not cmd.allowed_in_pubsub:
             return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
@@ -274,9 +348,14 @@ class Server:
         cmd.calls += 1
         client.last_command = cmd
         if cmd.is_write:
+            self._tick_wrote = True
             # Grow the LMDB map ahead of the write: a transaction that hits MDB_MAP_FULL
             # is lost whole, with the rest of the tick's writes.
-            self.store.ensure_room(sum(map(len, argv)))
+            try:
+                self.store.ensure_room(sum(map(len, argv)))
+            except Exception as exc:  # growing commits the tick so far: the disk may refuse
+                self._commit_failed(exc)
+                return self._error_reply(disk_error_reply(self.store.write_error or "?"))
         try:
             reply = cmd.handler(client, argv)
         except CommandError as exc:
@@ -291,7 +370,23 @@ class Server:
             client.asking = False
         return reply
 
-    def _reject(self, client: Client, text: str) -> bytes:
+    def _refuse_for_disk(self, client: Client, cmd: Command) -> bytes | None:
+        """Redis's deny-on-disk-error: write commands, EXEC of a transaction with writes,
+        and PING (so that monitoring notices) get MISCONF while commits fail."""
+        if cmd.name == "exec" and (client.multi is None
+                                   or not any(c.is_write for c, _ in client.multi)):
+            return None
+        return self._reject(client, disk_error_reply(self.store.write_error or "?"), cmd)
+
+    def _reject(self, client: Client, text: str, cmd: Command | None = None) -> bytes:
+        if cmd is not None and cmd.name == "exec":
+            # Redis's rejectCommand answers a refused EXEC with execCommandAbort, in a
+            # transaction or not: it is discarded and the reason given without "ERR ".
+            client.multi = None
+            client.multi_error = False
+            self.unwatch_all(client)
+            reason = text[4:] if text.startswith("ERR ") else text
+            return self._error_reply("EXECABORT Transaction discarded because of: " + reason)
         if client.multi is not None:
             client.multi_error = True
         return self._error_reply(text)
@@ -344,9 +439,39 @@ class Server:
             self._crons[0] = self.loop.call_later(interval, expire_cron)  # type: ignore[union-attr]
 
         self._crons.append(self.loop.call_later(interval, expire_cron))
+        self._clients_cron = self.loop.call_later(1.0, self._clients_cron_run)
+
+    def _clients_cron_run(self) -> None:
+        """Once a second: idle timeouts, and the disk probe after a failed commit."""
+        assert self.loop is not None
+        try:
+            self._close_idle_clients()
+            if self.store.write_error is not None and self.store.probe_write():
+                log.warning("Disk write error looks solved, AiKv can write again.")
+        except Exception:
+            log.exception("clients cron failed")
+        self._clients_cron = self.loop.call_later(1.0, self._clients_cron_run)
+
+    def _close_idle_clients(self) -> None:
+        """Redis's clientsCronHandleTimeout: `timeout` seconds without a request closes a
+        client, unless it is subscribed or blocked (blocking has its own timeout), or
+        still receiving output."""
+        timeout = self.config.timeout
+        if not timeout:
+            return
+        now = time.time()
+        for client in list(self.clients.values()):
+            if (now - client.last_interaction > timeout and client.blocked is None
+                    and not (client.subscriptions or client.patterns
+                             or client.shard_subscriptions)
+                    and not client.output_buffer_size and not client.closing):
+                log.info("Closing idle client")
+                client.close()
 
     def _active_expire(self) -> None:
         """Delete keys whose deadline passed, at most ~25% of a cron period of work."""
+        if self.store.write_error is not None:
+            return  # nothing can be committed; expired keys stay invisible meanwhile
         self.clock.refresh()
         deadline = time.perf_counter() + 0.025
         removed = 0

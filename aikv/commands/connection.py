@@ -97,6 +97,9 @@ def hello(client: Client, argv: list[bytes]) -> bytes:
         i = 2
         if version < 2 or version > 3:
             raise CommandError("NOPROTO unsupported protocol version")
+    # As redis-server 7.0.15 does: each option takes effect as it is read (AUTH
+    # authenticates, SETNAME's name is validated), so an error in a later option leaves
+    # an earlier AUTH done; the authentication requirement is checked after them all.
     name: bytes | None = None
     while i < len(argv):
         opt = argv[i].upper()
@@ -105,6 +108,10 @@ def hello(client: Client, argv: list[bytes]) -> bytes:
             username, password = argv[i + 1], argv[i + 2]
             if client.server.config.requirepass:
                 _check_password(client, username, password)
+            elif username.lower() != b"default":
+                # The nopass default user takes any password; other users do not exist.
+                raise CommandError("WRONGPASS invalid username-password pair or user is "
+                                   "disabled.")
             client.authenticated = True
             i += 3
         elif opt == b"SETNAME" and more >= 1:
@@ -115,9 +122,9 @@ def hello(client: Client, argv: list[bytes]) -> bytes:
             raise CommandError(f"ERR Syntax error in HELLO option '{argv[i].decode(errors='replace')}'")
     if not client.authenticated:
         raise CommandError("NOAUTH HELLO must be called with the client already authenticated, "
-                           "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
-                           "to authenticate the client and select the RESP protocol version "
-                           "at the same time")
+                           "otherwise the HELLO AUTH <user> <pass> option can be used to "
+                           "authenticate the client and select the RESP protocol version at "
+                           "the same time")
     if version is not None:
         client.resp3 = version == 3
     if name is not None:

@@ -75,6 +75,10 @@ class Store:
         self._tick_bytes = 0
         self._used_bytes = 0
         self.last_commit_error: Exception | None = None
+        # Set when a commit fails (the strerror-like cause, e.g. "No space left on
+        # device"); the server refuses writes until probe_write() succeeds.
+        self.write_error: str | None = None
+        self._failed_bytes = 0
         self.dirty_since_sync = 0
         self._sync_lock = threading.Lock()
         self._env_syncs = False  # the environment was opened with LMDB's own sync flag
@@ -101,8 +105,13 @@ class Store:
                     "aikv-server process"
                 ) from None
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % os.getpid())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, b"%d\n" % os.getpid())
+        except OSError as exc:
+            # The pid is informative; the flock is the lock. A full disk must not keep a
+            # node from starting and serving reads.
+            log.warning("Could not write the pid to %s: %s", LOCK_FILE, exc.strerror)
         self._lock_fd = fd
 
     def open(self) -> None:
@@ -197,12 +206,14 @@ class Store:
     def end_tick(self) -> None:
         """Close the tick: commit the write transaction (if any) and release the read
         snapshot so the next tick sees fresh data."""
-        if self._write_txn is not None:
-            self.commit()
-        if self._sync_requested:
-            self._sync_requested = False
-            self.sync()
-        self._drop_read_txn()
+        try:
+            if self._write_txn is not None:
+                self.commit()
+            if self._sync_requested:
+                self._sync_requested = False
+                self.sync()
+        finally:
+            self._drop_read_txn()
 
     def request_sync(self) -> None:
         """Make this tick's commit durable before its replies leave, whatever appendfsync
@@ -223,7 +234,7 @@ class Store:
             # The whole tick's writes are gone; the server turns this into errors for the
             # clients that wrote (their replies have not left yet).
             self.last_commit_error = exc
-            self._load_counts()
+            self._commit_lost(exc)
             raise
         if self.appendfsync == "always" and not self._env_syncs:
             self.sync()
@@ -233,6 +244,52 @@ class Store:
         self._used_bytes = self._measure_used()
         if self._used_bytes * 2 > self._map_size:
             self._grow_map(self._used_bytes * 4)
+
+    def _commit_lost(self, exc: lmdb.Error) -> None:
+        """Undo the in-memory effects of a transaction that did not commit, and say why.
+        LMDB stops at its first short write of data pages and never writes the meta page
+        then, so the file keeps the last committed state (nothing to repair on disk)."""
+        self._failed_bytes = self._tick_bytes
+        self._tick_bytes = 0
+        self.write_error = self._diagnose(exc)
+        self._load_counts()
+        # The version high-water mark may have been raised in the lost transaction only:
+        # make the next allocation re-read and raise it, or a restart could reuse versions.
+        if self.versions is not None:
+            self.versions._limit = 0
+        self.has_garbage = True  # a lost reclaim may have cleared the flag
+
+    def _diagnose(self, exc: lmdb.Error) -> str:
+        # LMDB reports a short pwrite as EIO; a full file system is the usual cause, and
+        # Redis names ENOSPC in its MISCONF reply, so check the free space to tell.
+        text = str(exc)
+        detail = text.split(": ", 1)[1] if ": " in text else text
+        if "No space left" in detail or self._free_space() < self._failed_bytes + (1 << 20):
+            return os.strerror(errno.ENOSPC)
+        return detail
+
+    def _free_space(self) -> int:
+        try:
+            st = os.statvfs(self.directory)
+        except OSError:
+            return 0
+        return st.f_bavail * st.f_frsize
+
+    def probe_write(self) -> bool:
+        """After a failed commit: True (and writes allowed again) once the file system has
+        room for what was lost plus a margin, and a small commit succeeds."""
+        if self.env is None or self._write_txn is not None:
+            return False
+        if self._free_space() < (1 << 20) + min(self._failed_bytes, 64 << 20):
+            return False
+        try:
+            with self.env.begin(write=True) as txn:
+                txn.put(b"disk-probe", b"%d" % os.getpid(), db=self.misc_db)
+        except lmdb.Error:
+            return False
+        self.write_error = None
+        self._failed_bytes = 0
+        return True
 
     def abort(self) -> None:
         txn = self._write_txn
