@@ -80,6 +80,21 @@ def slot_ranges(slots: Iterator[int] | list[int]) -> list[tuple[int, int]]:
     return ranges
 
 
+def bitmap_ranges(bitmap: bytes | bytearray) -> list[tuple[int, int]]:
+    """slot_ranges(bitmap_slots(bitmap)), computed run by run on the bitmap as one integer
+    (slot i is bit i): nodes.conf and CLUSTER NODES render every node's ranges on each
+    save, and a per-slot loop made every CLUSTER SETSLOT cost ~10 ms."""
+    bits = int.from_bytes(bitmap, "little")
+    ranges: list[tuple[int, int]] = []
+    while bits:
+        start = (bits & -bits).bit_length() - 1
+        run = bits >> start
+        length = (run ^ (run + 1)).bit_length() - 1  # trailing ones
+        ranges.append((start, start + length - 1))
+        bits = (run >> length) << (start + length)
+    return ranges
+
+
 @dataclass(eq=False)
 class NodeRecord:
     """One node as we know it. Identity matters (eq=False): slot tables point at records,
@@ -339,7 +354,7 @@ class ClusterState:
         return self.slot_owner[slot] is None or slot in self.not_claiming
 
     def node_slot_ranges(self, node: NodeRecord) -> list[tuple[int, int]]:
-        return slot_ranges(list(bitmap_slots(node.slots)))
+        return bitmap_ranges(node.slots)
 
     def assigned_slot_count(self) -> int:
         return sum(1 for owner in self.slot_owner if owner is not None)
