@@ -23,6 +23,10 @@ _ids = itertools.count(1)
 # pause_writing). Above uvloop's 64 KB default so pipelines of ordinary replies never
 # pause; below anything that matters for memory.
 WRITE_HIGH_WATER = 1 << 20
+# Reply bytes one client may produce in one tick; the rest of its pipeline then waits until
+# those replies have drained, so a small request (GET of a big value, repeated) cannot
+# make us build gigabytes of replies out of one read.
+REPLY_BATCH_BYTES = 8 << 20
 
 
 class Client(asyncio.Protocol):
@@ -40,6 +44,9 @@ class Client(asyncio.Protocol):
         self.out_bytes = 0
         self.obuf_soft_since = 0  # Redis's obuf_soft_limit_reached_time (unix seconds)
         self.write_paused = False
+        # Commands parsed but held back until the replies before them drained (above).
+        self.held: list[list[bytes]] | None = None
+        self._reading_paused = False
         self.pending = False  # queued for the end-of-tick flush
         self.closing = False
         self.close_after_reply = False
@@ -152,7 +159,13 @@ class Client(asyncio.Protocol):
             # Redis stops reading from a blocked client: what arrives meanwhile waits.
             server.defer_commands(self, commands)
             return
+        if self.held is not None:
+            self.held.extend(commands)  # keep the order behind what is already held
+            return
         dispatch = server.dispatch
+        out = self.out
+        produced = 0
+        last = len(commands) - 1
         for i, argv in enumerate(commands):
             dispatch(self, argv)
             if self.closing or self.close_after_reply:
@@ -160,6 +173,38 @@ class Client(asyncio.Protocol):
             if self.blocked is not None:
                 server.defer_commands(self, commands[i + 1 :])
                 break
+            if out:
+                produced += len(out[-1])
+                if produced > REPLY_BATCH_BYTES and i < last:
+                    self.held = commands[i + 1 :]
+                    self._update_reading()
+                    break
+
+    def _release_held(self) -> None:
+        """Run the held commands once the replies before them have drained."""
+        held = self.held
+        if held is None or self.closing:
+            return
+        self.held = None
+        server = self.server
+        server.clock.refresh()
+        self._run(held)
+        self._update_reading()
+        if not self.pending:
+            self.pending = True
+            server.pending_clients.append(self)
+            server.schedule_tick()
+
+    def _update_reading(self) -> None:
+        # Read requests only while the peer keeps up with our replies and nothing is held.
+        paused = self.write_paused or self.held is not None
+        transport = self.transport
+        if paused != self._reading_paused and transport is not None and not self.closing:
+            self._reading_paused = paused
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     def _close_for_query_buffer(self) -> None:
         from aikv.commands.connection import describe
@@ -205,6 +250,9 @@ class Client(asyncio.Protocol):
                     return
             elif self.obuf_soft_since:
                 self.obuf_soft_since = 0
+            if self.held is not None and not self.write_paused and self.server.loop:
+                # The socket took it all (no pause_writing coming): go on next pass.
+                self.server.loop.call_soon(self._release_held)
         else:
             self.out.clear()
         if self.close_after_reply and transport is not None:
@@ -253,15 +301,16 @@ class Client(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The peer reads slower than we produce: stop reading its requests until it has
         # caught up, so a client pipelining large replies cannot grow our memory without
-        # bound (its own output is then bounded by what one read can ask for).
+        # bound (with REPLY_BATCH_BYTES, one read cannot either).
         self.write_paused = True
-        if self.transport is not None and not self.closing:
-            self.transport.pause_reading()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.transport is not None and not self.closing:
-            self.transport.resume_reading()
+        if self.held is not None:
+            self._release_held()
+        else:
+            self._update_reading()
 
     @property
     def output_buffer_size(self) -> int:

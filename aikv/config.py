@@ -92,12 +92,16 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("loglevel", "enum", "notice", choices=LOGLEVEL_CHOICES),
     Parameter("logfile", "str", "", mutable=False),
     Parameter("databases", "int", 16, mutable=False, minimum=1, maximum=1024),
-    Parameter("maxclients", "int", 10000, minimum=1),
-    Parameter("timeout", "int", 0, minimum=0),
+    # Maxima as redis-server 7.0 declares them (UINT_MAX, INT_MAX, LLONG_MAX): they
+    # appear in its "argument must be between" errors.
+    Parameter("maxclients", "int", 10000, minimum=1, maximum=2**32 - 1),
+    Parameter("timeout", "int", 0, minimum=0, maximum=2**31 - 1),
     Parameter("tcp-keepalive", "int", 300, minimum=0),
     Parameter("protected-mode", "bool", True),
-    Parameter("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, minimum=1024 * 1024),
-    Parameter("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024),
+    Parameter("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, minimum=1024 * 1024,
+              maximum=2**63 - 1),
+    Parameter("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024,
+              maximum=2**63 - 1),
     Parameter("client-output-buffer-limit", "obuf", DEFAULT_OUTPUT_BUFFER_LIMITS),
     Parameter("maxmemory", "memory", 0),
     # AiKv-specific: the initial LMDB map size. The map grows on its own (doubling ahead
