@@ -116,6 +116,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("cluster-port", "int", 0, mutable=False, minimum=0, maximum=65535),
     Parameter("cluster-require-full-coverage", "bool", True),
     Parameter("cluster-allow-reads-when-down", "bool", False),
+    Parameter("cluster-allow-pubsubshard-when-down", "bool", True),
     Parameter("cluster-allow-replica-migration", "bool", True),
     Parameter("cluster-announce-ip", "str", ""),
     Parameter("cluster-announce-port", "int", 0, minimum=0, maximum=65535),

@@ -22,6 +22,7 @@ from aikv.cluster import failure
 from aikv.cluster.announce import Announce
 from aikv.cluster.confmodel import from_nodes_conf, nodes_conf_text
 from aikv.cluster.routing import blocked_client_error, route
+from aikv.cluster.slots import key_hash_slot
 from aikv.cluster.state import LINK_CONNECTING, ClusterState, NodeRecord
 from aikv.persist.nodesconf import (
     NodesConfLock,
@@ -152,6 +153,7 @@ class ClusterNode:
         if st.state_eval_needed:
             failure.update_state(st, now_ms())
         if st.save_needed:
+            self._drop_foreign_shard_channels()
             try:
                 self.save(fsync=st.fsync_needed)
             except OSError:
@@ -159,6 +161,24 @@ class ClusterNode:
                 # older epoch and steal slots: stop, as Redis does.
                 log.critical("Fatal: can't update cluster config file.")
                 os._exit(1)
+
+    def _drop_foreign_shard_channels(self) -> None:
+        """Subscribers of shard channels whose slot this shard no longer serves are
+        unsubscribed (with an sunsubscribe push), as Redis does when a slot is deleted
+        from under it. Checked on configuration changes only; there are few channels."""
+        pubsub = getattr(self.server, "pubsub", None)
+        if pubsub is None or not pubsub.shard_channels:
+            return
+        channels = pubsub.shard_channels
+        myself = self.state.myself
+        served_by = myself.master_id if myself.is_replica else myself.node_id
+        foreign = []
+        for channel in list(channels):
+            owner = self.state.slot_owner[key_hash_slot(channel)]
+            if owner is None or owner.node_id != served_by:
+                foreign.append(channel)
+        if foreign:
+            pubsub.drop_shard_channels(foreign)
 
     # --- bus events --------------------------------------------------------------------
 
@@ -311,6 +331,10 @@ class ClusterNode:
             is_write = cmd.is_write
         if not keys:
             return None
+        allow_when_down = bool(self.config.cluster_allow_reads_when_down)
+        if cmd.name in _SHARD_PUBSUB and self.config.cluster_allow_pubsubshard_when_down:
+            # Shard pub/sub keeps working while the cluster is down (Redis's default).
+            allow_when_down, is_write = True, False
         db0 = self._db0()
         decision = route(
             self.state,
@@ -320,7 +344,7 @@ class ClusterNode:
             asking=bool(getattr(client, "asking", False)) or cmd.name == "restore-asking",
             readonly=bool(getattr(client, "readonly", False)),
             is_migrate=cmd.name == "migrate",
-            allow_reads_when_down=bool(self.config.cluster_allow_reads_when_down),
+            allow_reads_when_down=allow_when_down,
         )
         if decision is None:
             return None
@@ -333,6 +357,9 @@ class ClusterNode:
                 client.multi = None
                 client.multi_error = False
         return error(decision)
+
+
+_SHARD_PUBSUB = frozenset({"spublish", "ssubscribe", "sunsubscribe"})
 
 
 async def start_cluster(server: Any) -> ClusterNode:

@@ -75,17 +75,17 @@ container("cluster", -2)
 # --- introspection ------------------------------------------------------------------------
 
 
-@command("myid", 2, "loading stale", parent="cluster", categories="@slow")
+@command("myid", 2, "stale", parent="cluster", categories="@slow")
 def cluster_myid(client: Client, argv: list[bytes]) -> bytes:
     return bulk(_state(client).myself.node_id.encode())
 
 
-@command("nodes", 2, "loading stale", parent="cluster", categories="@slow")
+@command("nodes", 2, "stale", parent="cluster", categories="@slow")
 def cluster_nodes(client: Client, argv: list[bytes]) -> bytes:
     return verbatim(cluster_nodes_text(_state(client)).encode(), client.resp3)
 
 
-@command("info", 2, "loading stale", parent="cluster", categories="@slow")
+@command("info", 2, "stale", parent="cluster", categories="@slow")
 def cluster_info(client: Client, argv: list[bytes]) -> bytes:
     return verbatim(cluster_info_text(_node(client)).encode(), client.resp3)
 
@@ -95,12 +95,12 @@ def info_section(server: Any) -> str:
     return f"cluster_enabled:{1 if getattr(server, 'cluster', None) is not None else 0}\r\n"
 
 
-@command("slots", 2, "loading stale", parent="cluster", categories="@slow")
+@command("slots", 2, "stale", parent="cluster", categories="@slow")
 def cluster_slots(client: Client, argv: list[bytes]) -> bytes:
     return slots_reply(_state(client), client.resp3)
 
 
-@command("shards", 2, "loading stale", parent="cluster", categories="@slow")
+@command("shards", 2, "stale", parent="cluster", categories="@slow")
 def cluster_shards(client: Client, argv: list[bytes]) -> bytes:
     st = _state(client)
     shards: list[bytes] = []
@@ -116,7 +116,7 @@ def cluster_shards(client: Client, argv: list[bytes]) -> bytes:
     return array(shards)
 
 
-@command("links", 2, "loading stale", parent="cluster", categories="@slow")
+@command("links", 2, "stale", parent="cluster", categories="@slow")
 def cluster_links(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     transport = node.transport
@@ -238,27 +238,27 @@ def _slot_ranges(client: Client, argv: list[bytes], delete: bool) -> bytes:
     return _update_slots(st, seen, delete)
 
 
-@command("addslots", -3, "admin stale", parent="cluster", categories="@slow @admin")
+@command("addslots", -3, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_addslots(client: Client, argv: list[bytes]) -> bytes:
     return _slots(client, argv, delete=False)
 
 
-@command("delslots", -3, "admin stale", parent="cluster", categories="@slow @admin")
+@command("delslots", -3, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_delslots(client: Client, argv: list[bytes]) -> bytes:
     return _slots(client, argv, delete=True)
 
 
-@command("addslotsrange", -4, "admin stale", parent="cluster", categories="@slow @admin")
+@command("addslotsrange", -4, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_addslotsrange(client: Client, argv: list[bytes]) -> bytes:
     return _slot_ranges(client, argv, delete=False)
 
 
-@command("delslotsrange", -4, "admin stale", parent="cluster", categories="@slow @admin")
+@command("delslotsrange", -4, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_delslotsrange(client: Client, argv: list[bytes]) -> bytes:
     return _slot_ranges(client, argv, delete=True)
 
 
-@command("flushslots", 2, "admin stale", parent="cluster", categories="@slow @admin")
+@command("flushslots", 2, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_flushslots(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     if node.db_has_keys():
@@ -268,7 +268,7 @@ def cluster_flushslots(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-@command("setslot", -4, "admin stale", parent="cluster", categories="@slow @admin")
+@command("setslot", -4, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_setslot(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     st = node.state
@@ -338,7 +338,7 @@ def _port_arg(raw: bytes) -> int | None:
         return None
 
 
-@command("meet", -4, "admin stale", parent="cluster", categories="@slow @admin")
+@command("meet", -4, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_meet(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     if len(argv) > 5:
@@ -364,7 +364,7 @@ def cluster_meet(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-@command("forget", 3, "admin stale", parent="cluster", categories="@slow @admin")
+@command("forget", 3, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_forget(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     st = node.state
@@ -379,7 +379,7 @@ def cluster_forget(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-@command("replicate", 3, "admin stale", parent="cluster", categories="@slow @admin")
+@command("replicate", 3, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_replicate(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     st = node.state
@@ -396,7 +396,7 @@ def cluster_replicate(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-@command("failover", -2, "admin stale", parent="cluster", categories="@slow @admin")
+@command("failover", -2, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_failover(client: Client, argv: list[bytes]) -> bytes:
     st = _state(client)
     if len(argv) == 3:
@@ -429,7 +429,7 @@ def cluster_reset(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-@command("saveconfig", 2, "admin stale", parent="cluster", categories="@slow @admin")
+@command("saveconfig", 2, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_saveconfig(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     try:
@@ -439,7 +439,7 @@ def cluster_saveconfig(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-@command("set-config-epoch", 3, "admin stale", parent="cluster", categories="@slow @admin")
+@command("set-config-epoch", 3, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_set_config_epoch(client: Client, argv: list[bytes]) -> bytes:
     st = _state(client)
     epoch = parse_int(argv[2])
@@ -453,7 +453,7 @@ def cluster_set_config_epoch(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-@command("bumpepoch", 2, "admin stale", parent="cluster", categories="@slow @admin")
+@command("bumpepoch", 2, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_bumpepoch(client: Client, argv: list[bytes]) -> bytes:
     st = _state(client)
     bumped = bump_epoch_without_consensus(st)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from aikv.client import Client
 
 
-@command("ping", -1, "fast stale", categories="@fast @connection")
+@command("ping", -1, "fast", categories="@fast @connection")
 def ping(client: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 2:
         raise CommandError("ERR wrong number of arguments for 'ping' command")
@@ -36,12 +36,12 @@ def ping(client: Client, argv: list[bytes]) -> bytes:
     return bulk(argv[1]) if len(argv) == 2 else PONG
 
 
-@command("echo", 2, "fast stale", categories="@fast @connection")
+@command("echo", 2, "fast loading stale", categories="@fast @connection")
 def echo(client: Client, argv: list[bytes]) -> bytes:
     return bulk(argv[1])
 
 
-@command("quit", -1, "no-auth fast stale allow-busy", categories="@fast @connection")
+@command("quit", -1, "no-auth fast stale allow-busy loading noscript", categories="@fast @connection")
 def quit_(client: Client, argv: list[bytes]) -> bytes:
     client.close_after_reply = True
     return OK
@@ -67,7 +67,7 @@ def _check_password(client: Client, username: bytes, password: bytes) -> None:
         raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
 
 
-@command("auth", -2, "no-auth fast stale", categories="@fast @connection")
+@command("auth", -2, "no-auth fast stale loading noscript allow-busy", categories="@fast @connection")
 def auth(client: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError("ERR syntax error")
@@ -85,7 +85,7 @@ def auth(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-@command("hello", -1, "no-auth fast stale", categories="@fast @connection")
+@command("hello", -1, "no-auth fast stale loading noscript allow-busy", categories="@fast @connection")
 def hello(client: Client, argv: list[bytes]) -> bytes:
     version: int | None = None
     i = 1
@@ -142,7 +142,7 @@ def hello(client: Client, argv: list[bytes]) -> bytes:
     return map_reply(pairs, client.resp3)
 
 
-@command("reset", 1, "no-auth fast stale noscript loading", categories="@fast @connection")
+@command("reset", 1, "no-auth fast stale noscript loading allow-busy", categories="@fast @connection")
 def reset(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
     client.multi = None

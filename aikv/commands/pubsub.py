@@ -76,6 +76,9 @@ def punsubscribe(client: Client, argv: list[bytes]) -> bytes:
 @command("ssubscribe", -2, "pubsub noscript loading stale", keys=(1, -1, 1),
          categories="@pubsub @slow")
 def ssubscribe(client: Client, argv: list[bytes]) -> bytes:
+    if client.deny_blocking:
+        # Inside EXEC every command must answer once; a subscription would not.
+        raise CommandError("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
     registry = get_pubsub(client.server)
     out = []
     for channel in argv[1:]:
