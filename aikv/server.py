@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from time import perf_counter_ns
 from collections.abc import Callable
 from typing import Any
 
@@ -344,9 +345,8 @@ class Server:
         return self.call(client, cmd, argv)
 
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
-        self.stat_commands += 1
-        cmd.calls += 1
         client.last_command = cmd
+        started = perf_counter_ns()
         if cmd.is_write:
             self._tick_wrote = True
             # Grow the LMDB map ahead of the write: a transaction that hits MDB_MAP_FULL
@@ -368,6 +368,10 @@ class Server:
                                       f"{type(exc).__name__}")
         if client.asking and cmd.name != "asking" and client.multi is None:
             client.asking = False
+        # Counted after the call, as Redis does (INFO does not count itself).
+        cmd.usec += (perf_counter_ns() - started) // 1000
+        cmd.calls += 1
+        self.stat_commands += 1
         return reply
 
     def _refuse_for_disk(self, client: Client, cmd: Command) -> bytes | None:
@@ -379,6 +383,8 @@ class Server:
         return self._reject(client, disk_error_reply(self.store.write_error or "?"), cmd)
 
     def _reject(self, client: Client, text: str, cmd: Command | None = None) -> bytes:
+        if cmd is not None:
+            cmd.rejected_calls += 1
         if cmd is not None and cmd.name == "exec":
             # Redis's rejectCommand answers a refused EXEC with execCommandAbort, in a
             # transaction or not: it is discarded and the reason given without "ERR ".
