@@ -15,8 +15,8 @@ import os
 import signal
 import threading
 import time
-from time import perf_counter_ns
 from collections.abc import Callable
+from time import perf_counter_ns
 from typing import Any
 
 from aikv import __version__

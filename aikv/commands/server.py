@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from aikv import glob
 from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG, LATENCY, DEBUG
 from aikv.commands.args import parse_int
-from aikv.commands.registry import COMMANDS, command, container
+from aikv.commands.registry import command, container
 from aikv.config import BY_NAME, ConfigError
 from aikv.info import info_text, persistence_state, reset_stats, select_sections
 from aikv.logging_setup import set_level
@@ -130,12 +130,9 @@ def _apply(server: Server, changed: set[str]) -> None:
          categories="@admin @slow @dangerous")
 def config_resetstat(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
+    # The dispatcher counts a command after it ran, so RESETSTAT itself shows up once in
+    # the fresh statistics, as in Redis.
     reset_stats(server)
-    # Redis counts a command after it ran, so RESETSTAT itself shows up once in the fresh
-    # statistics; the dispatcher here counted it before, so count it again.
-    server.stat_commands = 1
-    current = COMMANDS[b"config"].subcommands["resetstat"]
-    current.calls = 1
     return OK
 
 
