@@ -435,16 +435,17 @@ class Server:
     # ------------------------------------------------------------------ crons
     def _start_crons(self) -> None:
         assert self.loop is not None
-        interval = 1.0 / max(1, self.config.hz)
 
         def expire_cron() -> None:
             try:
                 self._active_expire()
             except Exception:
                 log.exception("expiry cycle failed")
-            self._crons[0] = self.loop.call_later(interval, expire_cron)  # type: ignore[union-attr]
+            # Re-read hz every time: CONFIG SET hz takes effect at the next run.
+            self._crons[0] = self.loop.call_later(  # type: ignore[union-attr]
+                1.0 / max(1, self.config.hz), expire_cron)
 
-        self._crons.append(self.loop.call_later(interval, expire_cron))
+        self._crons.append(self.loop.call_later(1.0 / max(1, self.config.hz), expire_cron))
         self._clients_cron = self.loop.call_later(1.0, self._clients_cron_run)
 
     def _clients_cron_run(self) -> None:
