@@ -57,6 +57,8 @@ class ClusterNode:
         self.bus_port = bus_port
         self.announced_bus_port = int(config.cluster_announce_bus_port or bus_port)
         self.announce = Announce(ip=config.cluster_announce_ip, hostname=config.cluster_announce_hostname)
+        # The cluster-announce-ip last applied to myself; "" = none (learn it from MEETs).
+        self._applied_announce_ip = ""
         self.lock: NodesConfLock | None = None
         self.state: ClusterState = ClusterState(node_timeout=int(config.cluster_node_timeout))
         self.gossip: Gossip = Gossip(self.state, self.announce, has_keys_in_slot=self._has_keys_in_slot)
@@ -110,12 +112,29 @@ class ClusterNode:
         st.node_timeout = int(self.config.cluster_node_timeout)
         st.require_full_coverage = bool(self.config.cluster_require_full_coverage)
         st.allow_replica_migration = bool(self.config.cluster_allow_replica_migration)
-        me = st.myself
+        self._apply_announce()
+
+    def _apply_announce(self) -> None:
+        """Put the cluster-announce-* parameters into our own record, which is what every
+        header, gossip entry and CLUSTER NODES/SLOTS/SHARDS line is built from. Redis does
+        this at start and on CONFIG SET (deriveAnnouncedPorts, clusterUpdateMyselfIp and
+        -Hostname); AiKv also runs it from the cron, so a CONFIG SET counts within a tick."""
+        config = self.config
+        me = self.state.myself
+        self.port = int(config.cluster_announce_port or config.port)
+        self.announced_bus_port = int(config.cluster_announce_bus_port or self.bus_port)
         me.port = self.port
         me.cport = self.announced_bus_port
-        me.hostname = self.announce.hostname
-        if self.announce.ip:
-            me.ip = self.announce.ip
+        hostname = str(config.cluster_announce_hostname or "")
+        self.announce.hostname = me.hostname = hostname
+        ip = str(config.cluster_announce_ip or "")
+        if ip != self._applied_announce_ip:
+            # As clusterUpdateMyselfIp: an announced address replaces ours; removing it
+            # empties ours, so that the next MEET or PING teaches us the real one. With no
+            # announced address ever set, the address from nodes.conf stays.
+            self._applied_announce_ip = ip
+            self.announce.ip = ip
+            me.ip = ip
 
     def _verify_config_with_data(self) -> None:
         """Keys in slots we do not own, found at startup: take unassigned slots, mark the
@@ -184,6 +203,7 @@ class ClusterNode:
 
     def _cron_tick(self) -> None:
         try:
+            self._apply_announce()
             self.apply(self.gossip.tick(now_ms()))
             self.flush_config()
             self._cron_count += 1
