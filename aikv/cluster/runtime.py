@@ -203,7 +203,10 @@ class ClusterNode:
 
     def _cron_tick(self) -> None:
         try:
-            self._apply_announce()
+            # CONFIG SET of cluster-node-timeout, -require-full-coverage and the
+            # announce-* parameters counts from the next tick, as in Redis where they are
+            # read where used.
+            self._apply_config()
             self.apply(self.gossip.tick(now_ms()))
             self.flush_config()
             self._cron_count += 1
