@@ -47,6 +47,9 @@ atexit.register(_cleanup)
 def install_signal_handlers() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
+    # A shell starting us in the background without job control leaves SIGINT ignored;
+    # Ctrl-C / kill -INT must still stop the servers.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_tempdir(prefix: str) -> Path:
