@@ -46,6 +46,7 @@ class Client(asyncio.Protocol):
         self.write_paused = False
         # Commands parsed but held back until the replies before them drained (above).
         self.held: list[list[bytes]] | None = None
+        self.held_error: str | None = None  # a protocol error found after them
         self._reading_paused = False
         self.pending = False  # queued for the end-of-tick flush
         self.closing = False
@@ -145,9 +146,13 @@ class Client(asyncio.Protocol):
                 failure = exc
             self._run(commands)
         if failure is not None and not self.close_after_reply:
-            server.stat_protocol_errors += 1
-            self.out.append(error(str(failure)))
-            self.close_after_reply = True
+            if self.held is not None:
+                # Its reply goes after those of the held commands before it.
+                self.held_error = str(failure)
+            else:
+                server.stat_protocol_errors += 1
+                self.out.append(error(str(failure)))
+                self.close_after_reply = True
         if not self.pending:
             self.pending = True
             server.pending_clients.append(self)
@@ -189,6 +194,11 @@ class Client(asyncio.Protocol):
         server = self.server
         server.clock.refresh()
         self._run(held)
+        if self.held is None and self.held_error is not None:
+            server.stat_protocol_errors += 1
+            self.out.append(error(self.held_error))
+            self.held_error = None
+            self.close_after_reply = True
         self._update_reading()
         if not self.pending:
             self.pending = True

@@ -394,3 +394,24 @@ def test_idle_timeout_spares_subscribers(pair: tuple[ServerProcess, ServerProces
 
     mine, theirs = both(probe, (pair[0].port, pair[1].port))
     assert mine == theirs == (True, False, True)
+
+
+def test_held_pipeline_keeps_reply_order(aikv_module: ServerProcess) -> None:
+    """Commands held behind 8 MB of replies, then a protocol error: every reply comes,
+    in order, then the error, then the close (as Redis, which runs what it parsed)."""
+    with aikv_module.client() as c:
+        c.set("order1m", b"o" * MB)
+        c.set("tail", "end")
+    data = (encode_command("GET", "order1m") * 20 + encode_command("GET", "tail")
+            + b"*1x\r\n")
+    with socket.create_connection(("127.0.0.1", aikv_module.port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            received += chunk
+    one = b"$1048576\r\n" + b"o" * MB + b"\r\n"
+    assert received == one * 20 + b"$3\r\nend\r\n" + \
+        b"-ERR Protocol error: invalid multibulk length\r\n"
