@@ -59,7 +59,7 @@ def run(st: Settings) -> list[Row]:
                 with Conn(srv.port, timeout=60) as c:
                     size = c.call("DBSIZE")
                 if size != n_keys:
-                    raise RuntimeError(f"DBSIZE {size} after loading {n_keys} keys")
+                    raise RuntimeError(f"DBSIZE {size!r} after loading {n_keys} keys")
                 ENV_NOTES[f"{kind}_load_s"] = round(took, 2)
                 ENV_NOTES[f"{kind}_dir_bytes_after_load"] = _dir_bytes(srv)
                 ENV_NOTES[f"{kind}_rss_after_load"] = srv.memory()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
 
 from bench.cluster import Cluster, ClusterError, failure_reason, tags_for_slots
 from bench.report import Row, row_from_samples
@@ -32,7 +33,7 @@ def load_slots(cl: Cluster, n_slots: int, n_keys: int) -> None:
     per_slot, extra = divmod(n_keys, n_slots)
     value = b"v" * 32
 
-    def batches():  # type: ignore[no-untyped-def]
+    def batches() -> Iterator[bytes]:
         for slot, tag in enumerate(tags):
             count = per_slot + (1 if slot < extra else 0)
             args: list[bytes] = [b"MSET"]
