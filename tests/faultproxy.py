@@ -98,11 +98,15 @@ def _check_loopback(host: str) -> None:
 
 
 class FaultProxy:
-    """Forward 127.0.0.1:<port> to <target_host>:<target_port>, with injectable faults."""
+    """Forward <listen_host>:<port> to <target_host>:<target_port>, with injectable faults.
+    Both hosts must be loopback addresses; another 127.x.y.z than the target's lets a
+    test play a node behind NAT (it announces the proxy's address)."""
 
     def __init__(self, target_port: int, *, target_host: str = "127.0.0.1", listen_port: int = 0,
-                 name: str = "") -> None:
+                 listen_host: str = "127.0.0.1", name: str = "") -> None:
         _check_loopback(target_host)
+        _check_loopback(listen_host)
+        self.listen_host = listen_host
         self.target_host = target_host
         self.target_port = target_port
         self.name = name or f"proxy->{target_port}"
@@ -126,7 +130,7 @@ class FaultProxy:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._handle, "127.0.0.1", self._listen_port,
+                    asyncio.start_server(self._handle, self.listen_host, self._listen_port,
                                          reuse_address=True)
                 )
                 self.port = self._server.sockets[0].getsockname()[1]

@@ -36,7 +36,11 @@ TIMINGS: list[str] = []
 
 
 class Node:
-    def __init__(self, kind: str, name: str, directory: Path, proxy: FaultProxy, port: int) -> None:
+    def __init__(self, kind: str, name: str, directory: Path, proxy: FaultProxy, port: int,
+                 extra: list[str] | None = None) -> None:
+        self.extra = extra or []
+        # CLUSTER NODES address field the others must record for it (NAT test).
+        self.announced = ""
         self.kind = kind
         self.name = name
         self.dir = directory
@@ -49,7 +53,7 @@ class Node:
         common = ["--port", str(self.port), "--dir", str(self.dir), "--cluster-enabled", "yes",
                   "--cluster-config-file", "nodes.conf",
                   "--cluster-node-timeout", str(NODE_TIMEOUT),
-                  "--cluster-announce-bus-port", str(self.proxy.port)]
+                  "--cluster-announce-bus-port", str(self.proxy.port), *self.extra]
         if self.kind == "aikv":
             return [sys.executable, "-m", "aikv.cli", *common, "--appendfsync", "no"]
         assert REDIS_SERVER is not None
@@ -364,3 +368,98 @@ def test_one_direction_drop_ends_in_fail(healed: Cluster, direction: str) -> Non
     wait_for(lambda: healthy(c.nodes), 20, "heal")
     note(c, f"{direction} c: FAIL on the majority after {t_fail:.2f}s, c fail after "
             f"{t_minority:.2f}s; agreeing {time.monotonic() - heal_start:.2f}s after heal")
+
+
+def test_announced_address_behind_nat(tmp_path: Path) -> None:
+    """A node behind "NAT": reachable only through proxies on another address (127.0.0.2),
+    which it announces with cluster-announce-ip/-port/-bus-port (and a hostname). An AiKv
+    node and a redis-server so announced are MEETed into a cluster with a plain AiKv node;
+    every node, AiKv and redis-server alike, must record the announced address (from the
+    MEET's header, not the TCP peer address), show it in CLUSTER NODES/SLOTS/SHARDS, and
+    redirect clients there."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server not installed")
+    proxies: list[FaultProxy] = []
+    nodes: list[Node] = []
+    try:
+        def natted(kind: str, name: str) -> Node:
+            port = free_port()
+            bus = FaultProxy(port + 10000, listen_host="127.0.0.2").start()
+            client = FaultProxy(port, listen_host="127.0.0.2").start()
+            proxies.extend((bus, client))
+            d = tmp_path / name
+            d.mkdir()
+            node = Node(kind, name, d, bus, port, extra=[
+                "--cluster-announce-ip", "127.0.0.2",
+                "--cluster-announce-port", str(client.port),
+                "--cluster-announce-hostname", f"{name}.nat.test"])
+            node.announced = f"127.0.0.2:{client.port}@{bus.port},{name}.nat.test"
+            nodes.append(node)
+            node.start()
+            return node
+
+        n_aikv = natted("aikv", "natted-aikv")
+        n_redis = natted("redis", "natted-redis")
+        port = free_port()
+        plain_proxy = FaultProxy(port + 10000).start()
+        proxies.append(plain_proxy)
+        (tmp_path / "plain").mkdir()
+        plain = Node("aikv", "plain", tmp_path / "plain", plain_proxy, port)
+        plain.announced = f"127.0.0.1:{port}@{plain_proxy.port}"
+        nodes.append(plain)
+        plain.start()
+
+        for i, (node, (lo, hi)) in enumerate(zip(nodes, [(0, 5460), (5461, 10922), (10923, 16383)],
+                                                 strict=True), 1):
+            node.cmd("CLUSTER", "ADDSLOTSRANGE", lo, hi)
+            node.cmd("CLUSTER", "SET-CONFIG-EPOCH", i)
+        # The natted nodes introduce themselves: the receiver only has the MEET header
+        # (and a TCP peer address of 127.0.0.1) to learn where they are.
+        n_aikv.cmd("CLUSTER", "MEET", "127.0.0.1", plain.port, plain_proxy.port)
+        n_redis.cmd("CLUSTER", "MEET", "127.0.0.1", plain.port, plain_proxy.port)
+
+        def recorded() -> bool:
+            for observer in nodes:
+                view = observer.view()
+                for node in nodes:
+                    f = view.get(node.id)
+                    if f is None or f[1] != node.announced or f[7] != "connected":
+                        return False
+                    if set(f[2].split(",")) & {"fail?", "fail", "handshake", "noaddr"}:
+                        return False
+            return all(n.state() == "ok" for n in nodes)
+
+        wait_for(recorded, 30, "every node to record every announced address")
+        # CLUSTER SLOTS / SHARDS on each kind show the natted nodes at their announced
+        # address and hostname.
+        def client_port(node: Node) -> int:
+            return int(node.announced.split(":")[1].split("@")[0])
+
+        for observer in nodes:
+            slots = observer.cmd("CLUSTER", "SLOTS")
+            owners = {int(e[0]): e[2] for e in slots}  # type: ignore[union-attr]
+            assert owners[0][:3] == ["127.0.0.2", client_port(n_aikv), n_aikv.id]
+            assert owners[5461][:3] == ["127.0.0.2", client_port(n_redis), n_redis.id]
+            assert "natted-redis.nat.test" in str(owners[5461][3])
+            assert "natted-aikv.nat.test" in str(owners[0][3])
+            assert owners[10923][:2] == ["127.0.0.1", plain.port]
+            shards = str(observer.cmd("CLUSTER", "SHARDS"))
+            assert "natted-aikv.nat.test" in shards and "127.0.0.2" in shards
+        # A client sent elsewhere is redirected to the announced address, and gets through
+        # the "NAT" there. "hello" hashes to slot 866 (natted-aikv), "zoo" to 6548 (natted-redis), "foo" to
+        # 12182 (plain).
+        for observer, key, owner in ((plain, "hello", n_aikv), (n_aikv, "foo", plain),
+                                     (n_redis, "hello", n_aikv), (plain, "zoo", n_redis)):
+            with pytest.raises(redis.exceptions.ResponseError) as moved:
+                observer.client().set(key, "v")
+            slot, addr = str(moved.value).split()[-2:]
+            host, port = addr.rsplit(":", 1)
+            expected = owner.announced.split("@")[0]
+            assert addr == expected, (observer.name, key, str(moved.value))
+            with redis.Redis(host=host, port=int(port), socket_timeout=2) as c:
+                assert c.set(key, "v")
+    finally:
+        for n in nodes:
+            n.stop()
+        for p in proxies:
+            p.close()

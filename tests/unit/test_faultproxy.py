@@ -140,9 +140,18 @@ def test_forwards_both_ways(proxy: FaultProxy, target: Target) -> None:
     assert proxy.stats.bytes_up == 5 and proxy.stats.bytes_down == 5
 
 
-def test_refuses_non_loopback_targets() -> None:
+def test_refuses_non_loopback_addresses() -> None:
     with pytest.raises(ValueError):
         FaultProxy(80, target_host="192.0.2.1")
+    with pytest.raises(ValueError):
+        FaultProxy(80, listen_host="0.0.0.0")
+
+
+def test_listens_on_another_loopback_address(target: Target) -> None:
+    with FaultProxy(target.port, listen_host="127.0.0.2") as p, \
+            socket.create_connection(("127.0.0.2", p.port), timeout=5) as c:
+        c.sendall(b"via-127.0.0.2")
+        assert wait(lambda: target.total() == b"via-127.0.0.2")
 
 
 def test_cut_closes_open_and_new_connections_until_healed(proxy: FaultProxy, target: Target) -> None:
