@@ -1,0 +1,379 @@
+"""Bad input on the cluster bus of a live node: messages from unknown senders, fuzzed and
+truncated frames, lying counts and lengths, unknown types, MEETs with garbage.
+
+The node must never crash (process alive, PING answered), must keep its state (CLUSTER
+NODES unchanged apart from the ping/pong times, epochs unchanged, cluster_state ok) and
+must log no Python traceback. Valid-looking messages come from AiKv's own codec
+(`aikv.bus.wire` / `aikv.bus.builders`) and are then mutated with a seeded generator, so
+a failure is reproducible. Where Redis's reaction is observable (the PONG to an unknown
+sender's PING, the short-lived handshake entry a MEET creates) a real redis-server 7.0
+is run through the same exchange as the oracle.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import struct
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from aikv.bus import builders
+from aikv.bus.extensions import ForgottenNodeExt, RawExt
+from aikv.bus.protocol import MsgType
+from aikv.bus.slotmap import SlotBitmap
+from aikv.bus.wire import (
+    ALL_SLOTS,
+    HEADER_SIZE,
+    MAX_TOTLEN,
+    Header,
+    ModuleMessage,
+    PingMessage,
+    UnknownMessage,
+    decode,
+    encode,
+    frame_length,
+)
+from tests.integration.test_cluster_acceptance import (
+    Node,
+    NodeFactory,
+    cli_create,
+    cluster_nodes,
+)
+from tests.integration.test_cluster_bus import cluster_ok, free_port, wait_for
+
+__all__ = ["cluster_nodes"]  # the fixture, re-exported so pytest finds it here
+
+SEED = 20240503
+NODE_FLAG_MASTER = 1
+
+# Header field offsets (spec: clusterMsg), for targeted lies.
+OFF_TOTLEN, OFF_VER, OFF_PORT, OFF_TYPE, OFF_COUNT = 4, 8, 10, 12, 14
+OFF_CURRENT_EPOCH, OFF_SENDER, OFF_MYIP, OFF_EXTENSIONS = 16, 40, 2168, 2214
+
+
+def stable_view(node: Node) -> list[str]:
+    """CLUSTER NODES without the ping-sent / pong-received fields, sorted."""
+    lines = []
+    for line in node.nodes().splitlines():
+        fields = line.split(" ")
+        lines.append(" ".join(fields[:4] + fields[6:]))
+    return sorted(lines)
+
+
+def epochs(node: Node) -> tuple[str, str]:
+    info = node.info()
+    return info["cluster_current_epoch"], info["cluster_my_epoch"]
+
+
+def random_id(rng: random.Random) -> str:
+    return "".join(rng.choice("0123456789abcdef") for _ in range(40))
+
+
+def dead_port() -> int:
+    """A port with nothing listening on it or on its bus port (a MEET's handshake to it
+    must fail and time out)."""
+    return free_port()
+
+
+def header(sender: str, msg_type: int = MsgType.PING, *, port: int, **fields: object) -> Header:
+    return Header(type=msg_type, sender=sender, port=port, cport=port + 10000,
+                  flags=NODE_FLAG_MASTER, **fields)  # type: ignore[arg-type]
+
+
+def ping_bytes(sender: str, port: int, *, msg_type: int = MsgType.PING, gossip_ports: Sequence[int] = (),
+               rng: random.Random | None = None, **fields: object) -> bytes:
+    rng = rng or random.Random(0)
+    gossip = [builders.gossip_entry(random_id(rng), "127.0.0.1", p, p + 10000, NODE_FLAG_MASTER,
+                                    ping_sent_ms=0, pong_received_ms=int(time.time() * 1000))
+              for p in gossip_ports]
+    return encode(builders.ping_message(header(sender, msg_type, port=port, **fields), gossip,
+                                        msg_type=msg_type, hostname="fuzz.example"))
+
+
+def bus_send(node: Node, data: bytes, *, want_reply: bool = False, timeout: float = 3.0) -> bytes | None:
+    """Send raw bytes on a fresh connection to the node's bus port; with `want_reply`,
+    return the first whole frame it sends back (None if it closes first)."""
+    with socket.create_connection(("127.0.0.1", node.port + 10000), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except OSError:
+            return None  # the node may close the link before reading everything: fine
+        if not want_reply:
+            return None
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except (TimeoutError, OSError):
+                return None
+            if not chunk:
+                return None
+            buf += chunk
+            n = frame_length(buf)
+            if n is not None and len(buf) >= n:
+                return buf[:n]
+    return None
+
+
+def assert_healthy(node: Node, view: list[str], node_epochs: tuple[str, str],
+                   peers: Sequence[Node], what: str) -> None:
+    assert node.alive(), f"node died after {what}:\n" + node.log_text()[-4000:]
+    assert node.client().ping()
+    # MEETs leave handshake entries that must time out (handshake timeout: node timeout)
+    wait_for(lambda: stable_view(node) == view, 20, f"CLUSTER NODES back to its state after {what}")
+    assert epochs(node) == node_epochs, what
+    wait_for(lambda: all(cluster_ok(n) for n in [node, *peers]), 20, f"cluster_state:ok after {what}")
+    for peer in peers:
+        line = next(x for x in peer.nodes().splitlines() if x.startswith(view[0].split(" ")[0]))
+        assert "fail" not in line and "connected" in line, line
+    log = node.log_text()
+    assert "Traceback" not in log, log[-6000:]
+
+
+# ------------------------------------------------------------------ protocol checks, with an oracle
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_unknown_senders_are_ignored_unless_meet(cluster_nodes: NodeFactory, kind: str) -> None:  # noqa: F811
+    if kind == "redis" and shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    (node,) = cluster_nodes([kind])
+    node.client().execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+    wait_for(lambda: cluster_ok(node), 10, "single-node cluster ok")
+    myid = node.myid()
+    rng = random.Random(SEED)
+    stranger, port = random_id(rng), dead_port()
+    gossip_ports = [dead_port(), dead_port()]
+    # A node alone does not know its own address yet; Redis learns it from the first
+    # PING's socket (ip field empty). Let that happen before taking the reference view.
+    assert bus_send(node, ping_bytes(stranger, port), want_reply=True) is not None
+    wait_for(lambda: node.nodes().split(" ")[1].startswith("127.0.0.1:"), 5, "own address learnt")
+    view, node_epochs = stable_view(node), epochs(node)
+    assert len(view) == 1
+
+    # A PING from an unknown sender: answered with a PONG, but neither the sender nor the
+    # nodes in its gossip section are added, and its huge epoch is not adopted.
+    reply = bus_send(node, ping_bytes(stranger, port, gossip_ports=gossip_ports, rng=rng,
+                                      current_epoch=10**6, config_epoch=10**6, myslots=ALL_SLOTS),
+                     want_reply=True)
+    assert reply is not None
+    pong = decode(reply)
+    assert isinstance(pong, PingMessage) and pong.header.type == MsgType.PONG
+    assert pong.header.sender == myid
+    # FAIL about the node's own slots' owner, UPDATE claiming everything, PUBLISH: all
+    # from the unknown sender, all ignored
+    hdr = header(stranger, port=port, current_epoch=10**6, config_epoch=10**6)
+    bus_send(node, encode(builders.fail_message(hdr, myid)))
+    bus_send(node, encode(builders.update_message(hdr, stranger, 10**6, ALL_SLOTS)))
+    sub = node.client().pubsub()
+    sub.subscribe("fuzz")
+    wait_for(lambda: sub.get_message(timeout=0.1), 5, "subscribe confirmation")
+    bus_send(node, encode(builders.publish_message(hdr, b"fuzz", b"from-a-stranger")))
+    time.sleep(0.3)
+    assert sub.get_message(timeout=0.2) is None
+    sub.close()
+    assert node.client().ping()
+    assert stable_view(node) == view
+    assert epochs(node) == node_epochs
+
+    # A MEET from the same unknown sender: answered with a PONG, and a handshake entry for
+    # the address it gives appears; nobody answers there, so it goes away again.
+    reply = bus_send(node, ping_bytes(stranger, port, msg_type=MsgType.MEET), want_reply=True)
+    assert reply is not None
+    pong = decode(reply)
+    assert isinstance(pong, PingMessage) and pong.header.type == MsgType.PONG
+    wait_for(lambda: any(f"127.0.0.1:{port}@" in line and "handshake" in line
+                         for line in node.nodes().splitlines()), 5, "handshake entry from the MEET")
+    wait_for(lambda: stable_view(node) == view, 15, "handshake entry to time out")
+    assert epochs(node) == node_epochs
+
+
+# ------------------------------------------------------------------ fuzzing a live cluster
+
+
+def set_u16(data: bytes, offset: int, value: int) -> bytes:
+    return data[:offset] + struct.pack(">H", value & 0xFFFF) + data[offset + 2:]
+
+
+def set_u32(data: bytes, offset: int, value: int) -> bytes:
+    return data[:offset] + struct.pack(">I", value & 0xFFFFFFFF) + data[offset + 4:]
+
+
+def base_messages(rng: random.Random, peer_ids: Sequence[str], port: int) -> list[bytes]:
+    """Valid-looking messages of every type from unknown senders (addresses where nobody
+    listens), naming the real nodes where that would hurt if it were believed."""
+    def hdr(msg_type: int = MsgType.PING, **fields: object) -> Header:
+        return header(random_id(rng), msg_type, port=port, current_epoch=rng.choice([0, 7, 10**9]),
+                      config_epoch=rng.choice([0, 10**9]), **fields)
+
+    gossip = [builders.gossip_entry(pid, "127.0.0.1", port, port + 10000, rng.choice([1, 1 | 4, 1 | 8]),
+                                    ping_sent_ms=0, pong_received_ms=int(time.time() * 1000))
+              for pid in peer_ids]
+    messages: list[bytes] = []
+    for msg_type in (MsgType.PING, MsgType.PONG, MsgType.MEET):
+        messages.append(encode(builders.ping_message(
+            hdr(msg_type, myslots=ALL_SLOTS), gossip, msg_type=msg_type, hostname="fuzz",
+            extensions=[ForgottenNodeExt(peer_ids[0], 60), RawExt(99, b"\x01" * 8)])))
+        messages.append(encode(builders.ping_message(hdr(msg_type), msg_type=msg_type)))
+    messages += [
+        encode(builders.fail_message(hdr(), peer_ids[1])),
+        encode(builders.update_message(hdr(), peer_ids[1], 10**9, SlotBitmap.from_ranges([(0, 100)]))),
+        encode(builders.publish_message(hdr(), b"ch", b"payload" * 10)),
+        encode(builders.publish_message(hdr(), b"ch", b"x", shard=True)),
+        encode(builders.failover_auth_request(hdr(), force_ack=True)),
+        encode(builders.failover_auth_ack(hdr())),
+        encode(builders.mfstart_message(hdr())),
+        encode(ModuleMessage(hdr(MsgType.MODULE), 0x1234, 3, b"module-payload")),
+        encode(UnknownMessage(hdr(200), b"\xff" * 16, count=3, extensions=1)),
+    ]
+    return messages
+
+
+def mutate(rng: random.Random, msg: bytes) -> tuple[str, bytes]:
+    """One mutation of a valid message, and its name (for failure messages)."""
+    choice = rng.randrange(10)
+    if choice == 0:  # bit flips anywhere
+        data = bytearray(msg)
+        for _ in range(rng.randint(1, 16)):
+            i = rng.randrange(len(data))
+            data[i] ^= 1 << rng.randrange(8)
+        return "bitflip", bytes(data)
+    if choice == 1:  # bit flips in the header's fixed fields only
+        data = bytearray(msg)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(40)
+            data[i] ^= 1 << rng.randrange(8)
+        return "header-bitflip", bytes(data)
+    if choice == 2:  # truncated: the connection closes mid-message
+        return "truncated", msg[: rng.randrange(len(msg))]
+    if choice == 3:  # totlen lies
+        totlen = rng.choice([0, 8, HEADER_SIZE - 1, HEADER_SIZE, len(msg) - 1, len(msg) + 1,
+                             len(msg) + 104, 2 * len(msg), MAX_TOTLEN, MAX_TOTLEN + 1, 0xFFFFFFFF])
+        return "totlen", set_u32(msg, OFF_TOTLEN, totlen)
+    if choice == 4:  # gossip count lies
+        return "count", set_u16(msg, OFF_COUNT, rng.choice([1, 2, 3, 100, 0xFFFF]))
+    if choice == 5:  # extension count lies, or the EXT_DATA flag flips
+        if rng.random() < 0.5:
+            return "extcount", set_u16(msg, OFF_EXTENSIONS, rng.choice([0, 1, 5, 0xFFFF]))
+        data = bytearray(msg)
+        data[HEADER_SIZE - 3] ^= 0x04
+        return "extflag", bytes(data)
+    if choice == 6:  # unknown or out-of-range types, wrong version
+        if rng.random() < 0.5:
+            return "type", set_u16(msg, OFF_TYPE, rng.choice([11, 12, 100, 0x7FFF, 0xFFFF]))
+        return "version", set_u16(msg, OFF_VER, rng.choice([0, 2, 0xFFFF]))
+    if choice == 7:  # garbage in the text fields: sender id, myip
+        data = bytearray(msg)
+        start, width = rng.choice([(OFF_SENDER, 40), (OFF_MYIP, 46)])
+        for i in range(start, start + width):
+            data[i] = rng.randrange(256)
+        return "textgarbage", bytes(data)
+    if choice == 8:  # random bytes after a valid prefix
+        cut = rng.randrange(8, len(msg))
+        return "tailgarbage", msg[:cut] + rng.randbytes(len(msg) - cut)
+    # pure noise, with or without the signature
+    noise = rng.randbytes(rng.randrange(1, 3000))
+    return "noise", (b"RCmb" + noise) if rng.random() < 0.5 else noise
+
+
+def garbage_meets(rng: random.Random, port: int) -> list[bytes]:
+    """MEETs whose fields are nonsense: text addresses, port 0, non-hex ids, gossip with
+    unparsable addresses. Redis creates a handshake node from a MEET whatever it says;
+    the handshake must simply time out."""
+    out = []
+    for myip, tail in [("not-an-ip", b""), ("999.1.2.3", b""), ("\xff\xfe", b"junk"), ("::zz", b""),
+                       ("127.0.0.1", b"\x01stale")]:
+        for meet_port in (0, port, 65535):
+            sender = "".join(rng.choice("ghijklmnopqrstuvwxyz!@#") for _ in range(40))
+            gossip = [builders.gossip_entry(random_id(rng), rng.choice(["", "bad", "300.0.0.1", "127.0.0.1"]),
+                                            rng.randrange(65536), rng.randrange(65536), rng.randrange(65536),
+                                            ping_sent_ms=rng.randrange(2**40), pong_received_ms=rng.randrange(2**40))
+                      for _ in range(rng.randrange(4))]
+            h = Header(type=MsgType.MEET, sender=sender, port=meet_port, cport=port + 10000,
+                       myip=myip, myip_tail=tail, flags=rng.randrange(65536), current_epoch=2**63,
+                       config_epoch=2**64 - 1, myslots=ALL_SLOTS)
+            out.append(encode(builders.ping_message(h, gossip, msg_type=MsgType.MEET)))
+    return out
+
+
+def known_sender_lies(peer: Node, peer_id: str, victim_id: str, port_of_peer: int) -> list[bytes]:
+    """Messages that claim to come from a real peer but whose lengths are wrong for their
+    type: Redis drops them before looking at the content, so none may change anything
+    (had they been believed, the victim would be FAIL and slot 0..16383 moved)."""
+    h = Header(type=MsgType.FAIL, sender=peer_id, port=port_of_peer, cport=port_of_peer + 10000,
+               flags=NODE_FLAG_MASTER, current_epoch=10**9, config_epoch=10**9)
+    fail = encode(builders.fail_message(h, victim_id))
+    update = encode(builders.update_message(h, peer_id, 10**9, ALL_SLOTS))
+    ping = encode(builders.ping_message(
+        Header(type=MsgType.PING, sender=peer_id, port=port_of_peer, cport=port_of_peer + 10000,
+               flags=NODE_FLAG_MASTER, current_epoch=10**9, config_epoch=10**9, myslots=ALL_SLOTS),
+        [builders.gossip_entry(victim_id, "127.0.0.1", 1, 10001, 1 | 8, ping_sent_ms=0, pong_received_ms=0)]))
+    return [
+        set_u32(fail + b"\0" * 8, OFF_TOTLEN, len(fail) + 8),  # FAIL longer than a FAIL
+        set_u32(update[:-8], OFF_TOTLEN, len(update) - 8),  # UPDATE shorter than an UPDATE
+        set_u16(ping, OFF_COUNT, 2),  # count says two gossip entries, one is there
+        set_u16(ping, OFF_COUNT, 0),  # count says none, one is there
+        set_u16(ping + b"\0" * 8, OFF_EXTENSIONS, 1)[:OFF_TOTLEN] + struct.pack(">I", len(ping) + 8)
+        + (ping + b"\0" * 8)[OFF_TOTLEN + 4:],  # an extension too short to hold its header
+        set_u16(fail, OFF_VER, 2),  # a protocol version 7.0 does not speak
+    ]
+
+
+def test_fuzzed_bus_input_keeps_node_alive_and_state(cluster_nodes: NodeFactory) -> None:  # noqa: F811
+    nodes = cluster_nodes(["aikv"] * 3)
+    cli_create(nodes)
+    wait_for(lambda: all(cluster_ok(n) for n in nodes), 20, "cluster_state:ok")
+    target, peers = nodes[0], nodes[1:]
+    peer_ids = [p.myid() for p in peers]
+    wait_for(lambda: "handshake" not in target.nodes(), 10, "no handshake left")
+    view, node_epochs = stable_view(target), epochs(target)
+    rng = random.Random(SEED)
+    port = dead_port()
+
+    # Slow senders hold a few links open with half a header the whole time.
+    stalled = []
+    for partial in (b"RC", b"RCmb\x00\x00", b"RCmb" + struct.pack(">I", 10**8) + b"\x00" * 100):
+        s = socket.create_connection(("127.0.0.1", target.port + 10000), timeout=5)
+        s.sendall(partial)
+        stalled.append(s)
+    try:
+        for msg in known_sender_lies(peers[0], peer_ids[0], peer_ids[1], peers[0].port):
+            bus_send(target, msg)
+        assert_healthy(target, view, node_epochs, peers, "known-sender messages of the wrong length")
+
+        for msg in garbage_meets(rng, port):
+            bus_send(target, msg)
+        assert_healthy(target, view, node_epochs, peers, "MEETs with garbage")
+
+        bases = base_messages(rng, peer_ids, port)
+        for msg in bases:  # unmutated, from unknown senders: answered at most, never believed
+            bus_send(target, msg)
+        assert_healthy(target, view, node_epochs, peers, "messages from unknown senders")
+
+        kinds: dict[str, int] = {}
+        for _round in range(4):
+            for _ in range(400):
+                kind, data = mutate(rng, rng.choice(bases))
+                kinds[kind] = kinds.get(kind, 0) + 1
+                # now and then several messages on one link, the fuzzed one in the middle
+                if rng.random() < 0.2:
+                    data = rng.choice(bases) + data + rng.choice(bases)
+                bus_send(target, data)
+            assert target.alive(), target.log_text()[-4000:]
+            assert target.client().ping()
+        # A huge announced length, with a megabyte behind it, then a close.
+        bus_send(target, set_u32(bases[0], OFF_TOTLEN, MAX_TOTLEN) + b"\0" * 2**20)
+        assert_healthy(target, view, node_epochs, peers, f"{sum(kinds.values())} fuzzed messages {kinds}")
+        stats = {k: v for k, v in target.info().items() if k.startswith("cluster_stats_messages_")
+                 and k.endswith("_received")}
+        print(f"\nfuzz: {sum(kinds.values())} mutated messages {kinds}; target's counters: {stats}")
+    finally:
+        for s in stalled:
+            s.close()
+    # the stalled links' close does not disturb anything either
+    assert_healthy(target, view, node_epochs, peers, "closing the stalled links")
