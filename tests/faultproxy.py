@@ -161,6 +161,12 @@ class FaultProxy:
             for conn in list(self._conns):
                 conn.abort()
             self._conns.clear()
+            # Let every connection handler finish before the loop stops under it.
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
@@ -386,6 +392,17 @@ class Fabric:
         self.proxies[name].cut()
         for proxy in self._others(name):
             proxy.cut(peer=self.ids[name])
+
+    def split(self, *groups: Iterable[str]) -> None:
+        """Partition the nodes into `groups`: links between two groups are cut both ways,
+        links inside a group keep working."""
+        sets = [list(g) for g in groups]
+        for i, group in enumerate(sets):
+            for other in sets[i + 1:]:
+                for a in group:
+                    for b in other:
+                        self.proxies[a].cut(peer=self.ids[b])
+                        self.proxies[b].cut(peer=self.ids[a])
 
     def drop_from(self, name: str) -> None:
         """Everything `name` sends is lost, everything sent to it arrives: its requests on

@@ -191,7 +191,19 @@ class Cluster:
         return [n for n in self.nodes if n is not node]
 
 
-def build_cluster(kind: str, base: Path) -> tuple[Cluster, Callable[[], None]]:
+def slot_ranges(count: int) -> list[tuple[int, int]]:
+    """The split `redis-cli --cluster create` makes (3 masters: 0-5460, 5461-10922, ...)."""
+    step = 16384 / count
+    ranges = []
+    first, cursor = 0, 0.0
+    for i in range(count):
+        last = 16383 if i == count - 1 else round(cursor + step - 1)
+        ranges.append((first, last))
+        first, cursor = last + 1, cursor + step
+    return ranges
+
+
+def build_cluster(kind: str, base: Path, count: int = 3) -> tuple[Cluster, Callable[[], None]]:
     fabric = Fabric()
     nodes: list[Node] = []
 
@@ -201,7 +213,7 @@ def build_cluster(kind: str, base: Path) -> tuple[Cluster, Callable[[], None]]:
         fabric.close()
 
     try:
-        for name in ("a", "b", "c"):
+        for name in "abcdefgh"[:count]:
             port = free_port()
             proxy = fabric.add(name, port + 10000)
             d = base / f"{kind}-{name}"
@@ -212,8 +224,7 @@ def build_cluster(kind: str, base: Path) -> tuple[Cluster, Callable[[], None]]:
             fabric.bind(name, node.id)
         # As `redis-cli --cluster create`: slots, distinct config epochs, then MEETs, here
         # giving the proxy as the bus port to dial.
-        bounds = [(0, 5460), (5461, 10922), (10923, 16383)]
-        for i, (node, (lo, hi)) in enumerate(zip(nodes, bounds, strict=True), 1):
+        for i, (node, (lo, hi)) in enumerate(zip(nodes, slot_ranges(count), strict=True), 1):
             node.cmd("CLUSTER", "ADDSLOTSRANGE", lo, hi)
             node.cmd("CLUSTER", "SET-CONFIG-EPOCH", i)
         for node in nodes[1:]:
@@ -370,6 +381,48 @@ def test_one_direction_drop_ends_in_fail(healed: Cluster, direction: str) -> Non
             f"{t_minority:.2f}s; agreeing {time.monotonic() - heal_start:.2f}s after heal")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_five_masters_split_two_three(kind: str, tmp_path: Path) -> None:
+    """Five masters split 2 | 3. The three flag the two FAIL (3 reports of 5 is a
+    majority) and stay ok with full coverage off; the two still see each other, can only
+    suspect the three (2 < 3: never FAIL) and go fail as a minority. After healing every
+    flag clears and every node agrees."""
+    if kind == "redis" and REDIS_SERVER is None:
+        pytest.skip("redis-server not installed")
+    c, teardown = build_cluster(kind, tmp_path, count=5)
+    recorder = EpochRecorder(c.nodes)
+    try:
+        recorder.start()
+        for n in c.nodes:
+            n.cmd("CONFIG", "SET", "cluster-require-full-coverage", "no")
+        minority = [c.node("a"), c.node("b")]
+        majority = [c.node(x) for x in "cde"]
+        start = time.monotonic()
+        c.fabric.split("ab", "cde")
+        wait_for(lambda: all("fail" in m.flags_of(x) for m in majority for x in minority), 10,
+                 "the majority to flag both minority masters fail")
+        t_fail = time.monotonic() - start
+        wait_for(lambda: all(x.state() == "fail" for x in minority), 5, "minority cluster_state fail")
+        wait_for(lambda: all("fail?" in x.flags_of(m) for x in minority for m in majority), 5,
+                 "the minority to suspect the majority")
+        time.sleep(NODE_TIMEOUT / 1000)
+        for m in majority:
+            assert m.state() == "ok"
+        for x in minority:
+            assert not x.flags_of(minority[0] if x is minority[1] else minority[1]) & {"fail?", "fail"}
+            for m in majority:
+                assert "fail" not in x.flags_of(m)
+        heal_start = time.monotonic()
+        c.fabric.heal()
+        wait_for(lambda: healthy(c.nodes), 20, "flags to clear and every node to agree")
+        note(c, f"5 masters split 2|3: FAIL of both on the majority after {t_fail:.2f}s; "
+                f"agreeing {time.monotonic() - heal_start:.2f}s after heal")
+        recorder.check()
+    finally:
+        recorder.stop_event.set()
+        teardown()
+
+
 def test_announced_address_behind_nat(tmp_path: Path) -> None:
     """A node behind "NAT": reachable only through proxies on another address (127.0.0.2),
     which it announces with cluster-announce-ip/-port/-bus-port (and a hostname). An AiKv
@@ -409,8 +462,7 @@ def test_announced_address_behind_nat(tmp_path: Path) -> None:
         nodes.append(plain)
         plain.start()
 
-        for i, (node, (lo, hi)) in enumerate(zip(nodes, [(0, 5460), (5461, 10922), (10923, 16383)],
-                                                 strict=True), 1):
+        for i, (node, (lo, hi)) in enumerate(zip(nodes, slot_ranges(3), strict=True), 1):
             node.cmd("CLUSTER", "ADDSLOTSRANGE", lo, hi)
             node.cmd("CLUSTER", "SET-CONFIG-EPOCH", i)
         # The natted nodes introduce themselves: the receiver only has the MEET header

@@ -306,6 +306,10 @@ def test_fabric_rules_make_a_partition_two_way() -> None:
         assert fabric.proxies["y"].rules() == {ANY: Rules(drop={UP})}
         assert fabric.proxies["x"].rules() == {"y" * 40: Rules(drop={DOWN})}
         fabric.heal()
+        fabric.split(["x"], ["y", "z"])
+        assert fabric.proxies["x"].rules() == {"y" * 40: Rules(cut=True), "z" * 40: Rules(cut=True)}
+        assert fabric.proxies["y"].rules() == {"x" * 40: Rules(cut=True)}
+        fabric.heal()
         assert all(not p.rules() for p in fabric.proxies.values())
     finally:
         fabric.close()
