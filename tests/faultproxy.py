@@ -393,6 +393,13 @@ class Fabric:
         for proxy in self._others(name):
             proxy.cut(peer=self.ids[name])
 
+    def blackhole(self, name: str) -> None:
+        """Like isolate, but silent: connections to and from `name` are accepted and kept
+        open and every byte is swallowed, as with a pulled cable (no reset, no refusal)."""
+        self.proxies[name].drop(BOTH)
+        for proxy in self._others(name):
+            proxy.drop(BOTH, peer=self.ids[name])
+
     def split(self, *groups: Iterable[str]) -> None:
         """Partition the nodes into `groups`: links between two groups are cut both ways,
         links inside a group keep working."""
