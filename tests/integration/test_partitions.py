@@ -360,6 +360,26 @@ def test_delay_below_node_timeout_raises_no_flag(healed: Cluster) -> None:
     wait_for(lambda: healthy(c.nodes), 10, "healthy after the delay")
 
 
+def test_delay_above_node_timeout_ends_in_fail(healed: Cluster) -> None:
+    """700 ms each way: a PONG would come 1.4 s after its PING, past node_timeout, and a
+    link that has carried nothing for node_timeout/2 while a ping is pending is dropped and
+    redialed, so late PONGs land on dead links: the node is flagged as if cut (Redis does
+    the same, measured with the reference cluster)."""
+    c = healed
+    x = c.node("c")
+    majority = c.others(x)
+    start = time.monotonic()
+    c.fabric.delay("c", 0.7)
+    wait_for(lambda: all("fail" in n.flags_of(x) for n in majority), 10, "FAIL on the majority")
+    t_fail = time.monotonic() - start
+    wait_for(lambda: x.state() == "fail", 5, "c goes fail as a minority")
+    heal_start = time.monotonic()
+    c.fabric.heal()
+    wait_for(lambda: healthy(c.nodes), 20, "heal")
+    note(c, f"700 ms delay on c: FAIL on the majority after {t_fail:.2f}s; agreeing "
+            f"{time.monotonic() - heal_start:.2f}s after heal")
+
+
 @pytest.mark.parametrize("direction", ["drop_from", "drop_to"])
 def test_one_direction_drop_ends_in_fail(healed: Cluster, direction: str) -> None:
     """Everything node c sends is lost (drop_from) or everything sent to it is (drop_to);
