@@ -186,3 +186,15 @@ def test_receiver_records_announced_address() -> None:
     receiver.gossip.on_message(Link(inbound=True, peer_ip="127.0.0.1", local_ip="127.0.0.1"),
                                decode(ping[0].data), NOW + 100)
     assert (rec.ip, rec.port, rec.cport) == ("10.9.9.9", 30001, 40009)
+
+
+def test_cluster_parameters_set_at_run_time_reach_the_state() -> None:
+    """CONFIG SET cluster-require-full-coverage / cluster-node-timeout: the cron re-reads
+    them (Redis reads them where used), so a running cluster follows the new values."""
+    node = make_node(cluster_node_timeout="2000")
+    assert node.state.require_full_coverage and node.state.node_timeout == 2000
+    node.config.set("cluster-require-full-coverage", "no")
+    node.config.set("cluster-node-timeout", "1500")
+    node._apply_config()
+    assert not node.state.require_full_coverage
+    assert node.state.node_timeout == 1500
