@@ -269,7 +269,9 @@ class Gossip:
             if node.in_handshake and now_ms - node.ctime > handshake_timeout:
                 self.delete_node(node, actions)
                 continue
-            if node.link == LINK_NONE and node.cport:
+            # No check on the port: Redis dials bus port 0 too, and the failed attempt
+            # is what lets such a node go PFAIL/FAIL instead of looking healthy forever.
+            if node.link == LINK_NONE:
                 node.link = LINK_CONNECTING
                 node.link_ctime = now_ms
                 actions.append(Connect(node))

@@ -122,7 +122,10 @@ class BusTransport:
                 self.loop.create_connection(lambda: _BusProtocol(self, link), ip or "127.0.0.1", port),
                 CONNECT_TIMEOUT_S,
             )
-        except (TimeoutError, OSError) as exc:
+        # ValueError: an address no lookup can even start with ("a..b" fails IDNA
+        # encoding with UnicodeError). Any failure must reach on_down, or the node stays
+        # "connecting" forever and is never failure-detected; Redis treats them all alike.
+        except (TimeoutError, OSError, ValueError) as exc:
             self._connecting.pop(link, None)
             log.debug("bus connect to %s:%d failed: %s", ip, port, exc)
             self.on_down(link)
