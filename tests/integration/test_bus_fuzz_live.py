@@ -286,8 +286,10 @@ def garbage_meets(rng: random.Random, port: int) -> list[bytes]:
     unparsable addresses. Redis creates a handshake node from a MEET whatever it says;
     the handshake must simply time out."""
     out = []
+    # "a..b" and "." cannot even be IDNA-encoded for a name lookup (UnicodeError, not
+    # OSError): connecting to them must fail like any other unreachable address.
     for myip, tail in [("not-an-ip", b""), ("999.1.2.3", b""), ("\xff\xfe", b"junk"), ("::zz", b""),
-                       ("127.0.0.1", b"\x01stale")]:
+                       ("127.0.0.1", b"\x01stale"), ("a..b", b""), (".", b""), ("x" * 45, b"")]:
         for meet_port in (0, port, 65535):
             sender = "".join(rng.choice("ghijklmnopqrstuvwxyz!@#") for _ in range(40))
             gossip = [builders.gossip_entry(random_id(rng), rng.choice(["", "bad", "300.0.0.1", "127.0.0.1"]),
@@ -377,3 +379,43 @@ def test_fuzzed_bus_input_keeps_node_alive_and_state(cluster_nodes: NodeFactory)
             s.close()
     # the stalled links' close does not disturb anything either
     assert_healthy(target, view, node_epochs, peers, "closing the stalled links")
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_unreachable_gossiped_nodes_get_failure_detected(cluster_nodes: NodeFactory, kind: str) -> None:  # noqa: F811
+    """A known peer gossips about nodes nobody can reach: an address that cannot even be
+    looked up ("a..b", "."), bus port 0, a closed port. Redis adds them (it trusts its
+    peers) and, since connecting fails, counts a ping as sent: each goes PFAIL, then FAIL.
+    None may stay a healthy-looking `master` forever, stuck in a connect that never ends."""
+    if kind == "redis" and shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    a, b = cluster_nodes([kind, kind])
+    a.client().execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+    b.client().execute_command("CLUSTER", "MEET", "127.0.0.1", a.port)
+    wait_for(lambda: all(cluster_ok(n) for n in (a, b)) and "handshake" not in a.nodes()
+             and a.nodes().count(" connected") == 2, 20, "two-node cluster")
+    info = b.info()
+    rng = random.Random(SEED)
+    closed = dead_port()
+    targets = {random_id(rng): addr for addr in [("a..b", 40000, 50000), (".", 40001, 50001),
+                                                  ("127.0.0.1", 0, 0), ("127.0.0.1", closed, closed + 10000)]}
+    gossip = [builders.gossip_entry(node_id, ip, port, cport, NODE_FLAG_MASTER, ping_sent_ms=0, pong_received_ms=0)
+              for node_id, (ip, port, cport) in targets.items()]
+    h = Header(type=MsgType.PING, sender=b.myid(), port=b.port, cport=b.port + 10000, flags=NODE_FLAG_MASTER,
+               current_epoch=int(info["cluster_current_epoch"]), config_epoch=int(info["cluster_my_epoch"]))
+    assert bus_send(a, encode(builders.ping_message(h, gossip)), want_reply=True) is not None
+    wait_for(lambda: all(node_id in a.nodes() for node_id in targets), 5, "gossiped nodes added")
+
+    def flags_of(node_id: str) -> list[str]:
+        line = next(x for x in a.nodes().splitlines() if x.startswith(node_id))
+        return line.split(" ")[2].split(",")
+
+    # a is the only master with slots, so its own PFAIL is a quorum: FAIL within a few
+    # node timeouts (2 s)
+    try:
+        wait_for(lambda: all("fail" in flags_of(node_id) for node_id in targets), 20,
+                 "every unreachable node flagged fail")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{a.nodes()}") from None
+    assert a.alive() and a.client().ping()
+    assert "Traceback" not in a.log_text()
