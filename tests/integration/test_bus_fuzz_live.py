@@ -12,6 +12,7 @@ is run through the same exchange as the oracle.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import socket
@@ -20,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 import pytest
+import redis
 
 from aikv.bus import builders
 from aikv.bus.extensions import ForgottenNodeExt, RawExt
@@ -194,6 +196,10 @@ def test_unknown_senders_are_ignored_unless_meet(cluster_nodes: NodeFactory, kin
 
 
 # ------------------------------------------------------------------ fuzzing a live cluster
+
+
+def replace_type(h: Header, msg_type: int) -> Header:
+    return dataclasses.replace(h, type=msg_type)
 
 
 def set_u16(data: bytes, offset: int, value: int) -> bytes:
@@ -419,3 +425,69 @@ def test_unreachable_gossiped_nodes_get_failure_detected(cluster_nodes: NodeFact
         raise AssertionError(f"{exc}\n{a.nodes()}") from None
     assert a.alive() and a.client().ping()
     assert "Traceback" not in a.log_text()
+
+
+def test_fuzz_from_known_senders_never_crashes(cluster_nodes: NodeFactory) -> None:  # noqa: F811
+    """Mutated messages that keep a real peer's id as sender: they reach the deep paths
+    (epochs, slot claims, gossip about known and unknown nodes, FAIL, UPDATE, PUBLISH).
+    A peer is trusted, so the state may change as it would on Redis; what must hold is
+    that the node survives, answers every CLUSTER read command, and logs no traceback."""
+    nodes = cluster_nodes(["aikv"] * 3)
+    cli_create(nodes)
+    wait_for(lambda: all(cluster_ok(n) for n in nodes), 20, "cluster_state:ok")
+    target, peers = nodes[0], nodes[1:]
+    ids = [n.myid() for n in nodes]
+    rng = random.Random(SEED + 1)
+    closed = dead_port()
+
+    def peer_header(peer: Node, msg_type: int) -> Header:
+        info = peer.info()
+        owned = [tuple(int(x) for x in (r.split("-") * 2)[:2]) for r in
+                 next(line for line in peer.nodes().splitlines() if "myself" in line).split(" ")[8:]]
+        return Header(type=msg_type, sender=peer.myid(), port=peer.port, cport=peer.port + 10000,
+                      flags=NODE_FLAG_MASTER, current_epoch=int(info["cluster_current_epoch"]),
+                      config_epoch=int(info["cluster_my_epoch"]),
+                      myslots=SlotBitmap.from_ranges(owned))  # type: ignore[arg-type]
+
+    def random_gossip() -> list[builders.GossipEntry]:
+        return [builders.gossip_entry(rng.choice([*ids, random_id(rng)]),
+                                      rng.choice(["127.0.0.1", "a..b", "", "::1", "\xff"]),
+                                      rng.choice([0, closed, rng.randrange(65536)]),
+                                      rng.choice([0, closed + 10000, rng.randrange(65536)]),
+                                      rng.randrange(65536), ping_sent_ms=rng.randrange(2**42),
+                                      pong_received_ms=rng.choice([0, int(time.time() * 1000),
+                                                                   rng.randrange(2**42)]))
+                for _ in range(rng.randrange(6))]
+
+    bases: list[bytes] = []
+    for peer in peers:
+        for msg_type in (MsgType.PING, MsgType.PONG, MsgType.MEET):
+            bases.append(encode(builders.ping_message(peer_header(peer, msg_type), random_gossip(),
+                                                      msg_type=msg_type, hostname=rng.choice(["", "h.example"]),
+                                                      extensions=[ForgottenNodeExt(rng.choice(ids), 30)])))
+        h = peer_header(peer, MsgType.PING)
+        bases += [
+            encode(builders.fail_message(h, rng.choice([*ids, random_id(rng)]))),
+            encode(builders.update_message(h, rng.choice(ids), rng.choice([0, 10**6]),
+                                           SlotBitmap.from_ranges([(0, rng.randrange(16384))]))),
+            encode(builders.publish_message(h, b"ch", rng.randbytes(50))),
+            encode(builders.failover_auth_request(h, force_ack=True)),
+            encode(ModuleMessage(replace_type(h, MsgType.MODULE), 7, 1, b"m")),
+        ]
+    for _ in range(1200):
+        _, data = mutate(rng, rng.choice(bases))
+        # keep the sender field intact so the message is attributed to the real peer
+        if len(data) >= OFF_SENDER + 40 and data[:4] == b"RCmb":
+            src = rng.choice(bases)
+            data = data[:OFF_SENDER] + src[OFF_SENDER:OFF_SENDER + 40] + data[OFF_SENDER + 40:]
+        bus_send(target, data)
+    assert target.alive(), target.log_text()[-4000:]
+    raw = redis.Redis(host="127.0.0.1", port=target.port, socket_timeout=10)
+    try:
+        assert raw.ping()
+        for sub in ("NODES", "SLOTS", "SHARDS", "INFO", "LINKS", "MYID"):
+            raw.execute_command("CLUSTER", sub)
+        raw.execute_command("CLUSTER", "SAVECONFIG")
+    finally:
+        raw.close()
+    assert "Traceback" not in target.log_text(), target.log_text()[-6000:]
