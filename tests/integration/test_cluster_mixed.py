@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -24,7 +25,7 @@ from tests.integration.test_cluster_acceptance import (
     flag_of,
     start_all,
 )
-from tests.integration.test_cluster_bus import REDIS_CLI, cluster_ok, wait_for
+from tests.integration.test_cluster_bus import NODE_TIMEOUT, REDIS_CLI, cluster_ok, wait_for
 
 __all__ = ["cluster_nodes"]  # the fixture, re-exported so pytest finds it here
 
@@ -115,9 +116,15 @@ def test_mixed_create_agree_and_cross_reads(cluster_nodes: NodeFactory) -> None:
 def _fail_and_return(nodes: Sequence[Node], victim: Node) -> None:
     survivors = [n for n in nodes if n is not victim]
     victim_id = victim.myid()
+    killed = time.monotonic()
     victim.kill9()
     wait_for(lambda: all("fail" in flag_of(s, victim_id) for s in survivors), 20,
              f"survivors to flag the {victim.kind} victim fail")
+    detected = time.monotonic() - killed
+    print(f"\n{victim.kind} victim flagged fail by {[s.kind for s in survivors]} after {detected:.1f} s")
+    # "within a few timeouts": PFAIL after one node timeout (2 s), FAIL once the
+    # survivors' reports meet, a timeout or so later
+    assert detected < 5 * NODE_TIMEOUT / 1000, detected
     wait_for(lambda: all(s.info()["cluster_state"] == "fail" for s in survivors), 10,
              "cluster_state:fail on every survivor")
     start_all([victim])
