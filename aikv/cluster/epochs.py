@@ -9,10 +9,9 @@ masters must never keep the same configEpoch (collision handling below).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from aikv.cluster.slots import CLUSTER_SLOTS
 from aikv.cluster.state import ClusterState, NodeRecord
 
 
@@ -113,35 +112,32 @@ def update_slots_config_with(
     new_master: NodeRecord | None = None
     key_check = has_keys_in_slot
 
-    for byte_index in range(CLUSTER_SLOTS // 8):
-        claimed_byte = claimed[byte_index]
-        sender_byte = sender.slots[byte_index]
-        if not claimed_byte and not sender_byte:
+    # Only slots where the claim and our view of the sender differ can change anything,
+    # and between two messages almost none do: work on the bitmaps as integers (bit n =
+    # slot n) and visit just the differing bits instead of all 16384 slots per message.
+    claimed_bits = int.from_bytes(claimed, "little")
+    bound_bits = int.from_bytes(sender.slots, "little")
+    sender_slot_count = claimed_bits.bit_count()
+    if state.not_claiming:
+        for slot in [s for s in state.not_claiming if claimed_bits >> s & 1]:
+            if state.slot_owner[slot] is sender:
+                state.not_claiming.discard(slot)
+    for slot in iter_set_bits(claimed_bits & ~bound_bits):
+        owner = state.slot_owner[slot]
+        if slot in state.importing_from:
             continue
-        base = byte_index << 3
-        for bit in range(8):
-            slot = base + bit
-            mask = 1 << bit
-            owner = state.slot_owner[slot]
-            if claimed_byte & mask:
-                sender_slot_count += 1
-                if owner is sender:
-                    state.not_claiming.discard(slot)
-                    continue
-                if slot in state.importing_from:
-                    continue
-                if state.slot_unclaimed(slot) or (owner is not None and owner.config_epoch < sender_epoch):
-                    if owner is myself and key_check is not None and key_check(slot):
-                        result.dirty_slots.append(slot)
-                    if owner is not None and owner is current_master:
-                        new_master = sender
-                        migrated_our_slots += 1
-                    state.bind_slot(slot, sender)
-                    result.changed = True
-            elif owner is sender and sender_byte & mask:
-                # Still bound to the sender, but it stopped claiming it: remember so any
-                # other claim may take it, and so UPDATEs stop advertising it.
-                state.not_claiming.add(slot)
+        if state.slot_unclaimed(slot) or (owner is not None and owner.config_epoch < sender_epoch):
+            if owner is myself and key_check is not None and key_check(slot):
+                result.dirty_slots.append(slot)
+            if owner is not None and owner is current_master:
+                new_master = sender
+                migrated_our_slots += 1
+            state.bind_slot(slot, sender)
+            result.changed = True
+    for slot in iter_set_bits(bound_bits & ~claimed_bits):
+        # Still bound to the sender, but it stopped claiming it: remember so any other
+        # claim may take it, and so UPDATEs stop advertising it.
+        state.not_claiming.add(slot)
 
     if result.changed:
         state.mark_dirty(fsync=True, update_state=True)
@@ -162,26 +158,28 @@ def update_slots_config_with(
 
 
 def slots_claimed_count(bitmap: bytes) -> int:
-    return sum(bin(b).count("1") for b in bitmap)
+    return int.from_bytes(bitmap, "little").bit_count()
+
+
+def iter_set_bits(bits: int) -> Iterator[int]:
+    """Indexes of the set bits of `bits`, lowest first."""
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
 
 
 def first_stale_claim(state: ClusterState, sender: NodeRecord, sender_epoch: int, claimed: bytes) -> NodeRecord | None:
     """If the sender claims a slot we attribute to a node with a greater configEpoch, that
     node: the sender's view is stale and it should get an UPDATE about it."""
-    for byte_index in range(CLUSTER_SLOTS // 8):
-        claimed_byte = claimed[byte_index]
-        if not claimed_byte:
+    claimed_bits = int.from_bytes(claimed, "little")
+    bound_bits = int.from_bytes(sender.slots, "little")
+    for slot in iter_set_bits(claimed_bits & ~bound_bits):
+        owner = state.slot_owner[slot]
+        if owner is None or owner is sender or state.slot_unclaimed(slot):
             continue
-        base = byte_index << 3
-        for bit in range(8):
-            if not claimed_byte & (1 << bit):
-                continue
-            slot = base + bit
-            owner = state.slot_owner[slot]
-            if owner is sender or state.slot_unclaimed(slot) or owner is None:
-                continue
-            if owner.config_epoch > sender_epoch:
-                return owner
+        if owner.config_epoch > sender_epoch:
+            return owner
     return None
 
 
