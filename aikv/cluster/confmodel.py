@@ -12,13 +12,29 @@ from aikv.cluster.state import LINK_CONNECTED, ClusterState, NodeRecord
 from aikv.persist.nodesconf import NodeEntry, NodesConf, format_node_line, format_nodes_conf
 
 
+def file_text(text: str) -> str:
+    """A node's address or hostname as nodes.conf text. In memory they hold one char per
+    byte (Latin-1, as the bus codec decodes them); the file is read and written as UTF-8
+    with surrogateescape. Mapping byte for byte keeps what a peer sent exactly as Redis
+    keeps it (raw bytes in the file and in CLUSTER NODES), whatever the bytes are."""
+    try:
+        return text.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text  # not from the wire (a configured name beyond Latin-1): already text
+
+
+def memory_text(text: str) -> str:
+    """The inverse of file_text, for a loaded nodes.conf."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
 def node_entry(state: ClusterState, node: NodeRecord) -> NodeEntry:
     entry = NodeEntry(
         node_id=node.node_id,
-        ip=node.ip,
+        ip=file_text(node.ip),
         port=node.port,
         cport=node.cport,
-        hostname=node.hostname or None,
+        hostname=file_text(node.hostname) or None,
         flags=node.flags & ~(nf.MEET | nf.MIGRATE_TO),
         master_id=node.master_id if node.is_replica else None,
         ping_sent_ms=node.ping_sent,
@@ -36,8 +52,14 @@ def node_entry(state: ClusterState, node: NodeRecord) -> NodeEntry:
 
 
 def cluster_nodes_text(state: ClusterState) -> str:
-    """The CLUSTER NODES reply body: every known node, each line ending in '\\n'."""
+    """The CLUSTER NODES reply body: every known node, each line ending in '\\n'. Encode
+    it with reply_bytes (addresses are file_text)."""
     return "".join(format_node_line(node_entry(state, node)) + "\n" for node in state.nodes.values())
+
+
+def reply_bytes(text: str) -> bytes:
+    """cluster_nodes_text / node_line as reply bytes: the raw bytes, like the file."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def node_line(state: ClusterState, node: NodeRecord) -> str:
@@ -87,8 +109,8 @@ def from_nodes_conf(
     for entry in conf.entries:
         node = get_or_placeholder(entry.node_id)
         node.flags |= entry.flags
-        node.ip, node.port, node.cport = entry.ip, entry.port, entry.cport
-        node.hostname = entry.hostname or ""
+        node.ip, node.port, node.cport = memory_text(entry.ip), entry.port, entry.cport
+        node.hostname = memory_text(entry.hostname or "")
         if entry.flags & nf.FAIL:
             node.fail_time = now_ms
         # Only "was there a ping/pong at all" survives a restart.

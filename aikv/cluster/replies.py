@@ -8,12 +8,18 @@ from typing import TYPE_CHECKING
 from aikv.bus.protocol import MSG_STAT_NAMES, MSG_TYPE_COUNT
 from aikv.cluster import failure
 from aikv.cluster import nodeflags as nf
+from aikv.cluster.confmodel import file_text, reply_bytes
 from aikv.cluster.slots import CLUSTER_SLOTS
 from aikv.cluster.state import ClusterState, NodeRecord
 from aikv.resp import array, bulk, integer, map_reply
 
 if TYPE_CHECKING:
     from aikv.cluster.runtime import ClusterNode
+
+
+def _raw(text: str) -> bytes:
+    # The bytes a peer announced, as Redis replies them (see confmodel.file_text).
+    return reply_bytes(file_text(text))
 
 
 def cluster_info_text(node: ClusterNode) -> str:
@@ -42,12 +48,12 @@ def cluster_info_text(node: ClusterNode) -> str:
 
 def _node_metadata(node: NodeRecord, resp3: bool) -> bytes:
     if node.hostname:
-        return map_reply([(bulk(b"hostname"), bulk(node.hostname.encode()))], resp3)
+        return map_reply([(bulk(b"hostname"), bulk(_raw(node.hostname)))], resp3)
     return map_reply([], resp3)
 
 
 def _slots_node(node: NodeRecord, resp3: bool) -> bytes:
-    return array([bulk(node.ip.encode()), integer(node.port), bulk(node.node_id.encode()), _node_metadata(node, resp3)])
+    return array([bulk(_raw(node.ip)), integer(node.port), bulk(node.node_id.encode()), _node_metadata(node, resp3)])
 
 
 def slots_reply(st: ClusterState, resp3: bool) -> bytes:
@@ -74,10 +80,10 @@ def shard_node(node: NodeRecord, resp3: bool) -> bytes:
     pairs = [(bulk(b"id"), bulk(node.node_id.encode()))]
     if node.port:
         pairs.append((bulk(b"port"), integer(node.port)))
-    pairs.append((bulk(b"ip"), bulk(node.ip.encode())))
-    pairs.append((bulk(b"endpoint"), bulk(node.ip.encode())))
+    pairs.append((bulk(b"ip"), bulk(_raw(node.ip))))
+    pairs.append((bulk(b"endpoint"), bulk(_raw(node.ip))))
     if node.hostname:
-        pairs.append((bulk(b"hostname"), bulk(node.hostname.encode())))
+        pairs.append((bulk(b"hostname"), bulk(_raw(node.hostname))))
     pairs.append((bulk(b"role"), bulk(b"replica" if node.is_replica else b"master")))
     pairs.append((bulk(b"replication-offset"), integer(node.repl_offset)))
     if node.flags & nf.FAIL:

@@ -11,7 +11,7 @@ import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from aikv.cluster import failure
-from aikv.cluster.confmodel import cluster_nodes_text, node_line
+from aikv.cluster.confmodel import cluster_nodes_text, node_line, reply_bytes
 from aikv.cluster.epochs import bump_epoch_without_consensus, set_config_epoch
 from aikv.cluster.replies import HELP_LINES, cluster_info_text, shard_node, slots_reply
 from aikv.cluster.slots import CLUSTER_SLOTS, key_hash_slot
@@ -82,7 +82,7 @@ def cluster_myid(client: Client, argv: list[bytes]) -> bytes:
 
 @command("nodes", 2, "stale", parent="cluster", categories="@slow")
 def cluster_nodes(client: Client, argv: list[bytes]) -> bytes:
-    return verbatim(cluster_nodes_text(_state(client)).encode(), client.resp3)
+    return verbatim(reply_bytes(cluster_nodes_text(_state(client))), client.resp3)
 
 
 @command("info", 2, "stale", parent="cluster", categories="@slow")
@@ -179,7 +179,7 @@ def cluster_replicas(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError(f"ERR Unknown node {_text(argv[2])}")
     if not target.is_master:
         raise CommandError("ERR The specified node is not a master")
-    return bulk_array([node_line(st, r).encode() for r in st.replicas_of(target)])
+    return bulk_array([reply_bytes(node_line(st, r)) for r in st.replicas_of(target)])
 
 
 command("slaves", 3, "admin stale", parent="cluster", categories="@slow")(cluster_replicas)
