@@ -44,12 +44,14 @@ from tests.integration.test_cluster_acceptance import (
     NodeFactory,
     cli_create,
     cluster_nodes,
+    start_all,
 )
 from tests.integration.test_cluster_bus import cluster_ok, free_port, wait_for
 
 __all__ = ["cluster_nodes"]  # the fixture, re-exported so pytest finds it here
 
 SEED = 20240503
+NODE_TIMEOUT_S = 2.0  # test_cluster_bus starts every node with --cluster-node-timeout 2000
 NODE_FLAG_MASTER = 1
 
 # Header field offsets (spec: clusterMsg), for targeted lies.
@@ -491,3 +493,49 @@ def test_fuzz_from_known_senders_never_crashes(cluster_nodes: NodeFactory) -> No
     finally:
         raw.close()
     assert "Traceback" not in target.log_text(), target.log_text()[-6000:]
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_non_utf8_gossiped_address_survives_restart(cluster_nodes: NodeFactory, kind: str) -> None:  # noqa: F811
+    """A peer gossips a node whose address holds bytes that are not UTF-8. Redis keeps the
+    bytes as they are: in CLUSTER NODES, in nodes.conf, in its own gossip after a restart.
+    So must AiKv: after kill -9 and a restart from that nodes.conf it must still talk to
+    its peer (both ok) and print the same raw bytes."""
+    if kind == "redis" and shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    a, b = cluster_nodes([kind, kind])
+    a.client().execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 8000)
+    b.client().execute_command("CLUSTER", "ADDSLOTSRANGE", 8001, 16383)
+    b.client().execute_command("CLUSTER", "SET-CONFIG-EPOCH", 2)
+    b.client().execute_command("CLUSTER", "MEET", "127.0.0.1", a.port)
+    wait_for(lambda: all(cluster_ok(n) for n in (a, b)) and "handshake" not in a.nodes()
+             and a.nodes().count(" connected") == 2, 20, "two-node cluster")
+    info = b.info()
+    stranger = random_id(random.Random(SEED))
+    raw_ip = b"\xff\xfe\xc3"  # latin-1 text in the codec's model: one char per byte
+    gossip = [builders.gossip_entry(stranger, raw_ip.decode("latin-1"), 40000, 50000, NODE_FLAG_MASTER,
+                                    ping_sent_ms=0, pong_received_ms=0)]
+    h = Header(type=MsgType.PING, sender=b.myid(), port=b.port, cport=b.port + 10000, flags=NODE_FLAG_MASTER,
+               current_epoch=int(info["cluster_current_epoch"]), config_epoch=int(info["cluster_my_epoch"]),
+               myslots=SlotBitmap.from_ranges([(8001, 16383)]))
+    assert bus_send(a, encode(builders.ping_message(h, gossip)), want_reply=True) is not None
+    expected_line_part = raw_ip + b":40000@50000 master"
+
+    def raw_nodes(node: Node) -> bytes:
+        with redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=10) as c:
+            return bytes(c.execute_command("CLUSTER", "NODES"))
+
+    # unreachable, so it goes FAIL, and that change is saved to nodes.conf
+    wait_for(lambda: expected_line_part + b",fail" in raw_nodes(a), 20, "gossiped node flagged fail")
+    wait_for(lambda: raw_ip in (a.dir / "nodes.conf").read_bytes(), 10, "the raw address saved")
+    a.kill9()
+    start_all([a])
+    assert stranger.encode() in raw_nodes(a) and expected_line_part in raw_nodes(a)
+    # a still gossips (the entry is in its pings) and b still hears it
+    wait_for(lambda: all(cluster_ok(n) for n in (a, b)), 20, "both ok after the restart")
+    wait_for(lambda: f"{a.myid()} ".encode() in raw_nodes(b) and b"fail" not in
+             next(x for x in raw_nodes(b).split(b"\n") if x.startswith(a.myid().encode())), 10,
+             "b sees a healthy")
+    time.sleep(NODE_TIMEOUT_S)  # a node timeout of gossip in both directions
+    assert all(cluster_ok(n) for n in (a, b))
+    assert "Traceback" not in a.log_text(), a.log_text()[-6000:]
