@@ -212,6 +212,8 @@ class ClusterNode:
             self._cron_count += 1
             if self._cron_count % 10 == 0:
                 self._redirect_blocked_clients()
+            if self.lock is not None:
+                self.lock.close_retired()
         except Exception:
             log.exception("cluster cron failed")
         loop = asyncio.get_running_loop()
