@@ -320,6 +320,12 @@ def test_real_redis_loads_aikv_nodes_conf_and_joins(cluster_nodes: NodeFactory) 
         line = next(x for x in nodes[0].nodes().splitlines() if x.startswith(victim_id))
         assert f"127.0.0.1:{victim.port}@{victim.port + 10000}" in line
         cli_check(nodes[0])
+        # And back: AiKv on the nodes.conf redis-server rewrote, same identity, rejoins.
+        real.stop()
+        start_all([victim])
+        assert victim.myid() == victim_id
+        assert slot_map(victim) == maps
+        wait_for(lambda: agree(nodes) and all_ok(nodes), 30, "AiKv back on redis-server's nodes.conf")
     finally:
         real.stop()
 
