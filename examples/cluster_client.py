@@ -18,9 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from redis.cluster import ClusterNode, RedisCluster  # noqa: E402
-
 from local_nodes import LocalCluster  # noqa: E402
+from redis.cluster import ClusterNode, RedisCluster  # noqa: E402
 
 
 def demo(host: str, port: int, count: int) -> None:

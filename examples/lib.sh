@@ -42,3 +42,11 @@ wait_cluster_ok() {  # wait until every given port reports cluster_state:ok
         done
     done
 }
+
+wait_agree() {  # wait until redis-cli --cluster check sees one configuration everywhere
+    local port=$1 deadline=$((SECONDS + 30))
+    until redis-cli --cluster check "127.0.0.1:$port" 2>/dev/null | grep -q "All nodes agree"; do
+        if [ $SECONDS -ge $deadline ]; then echo "nodes do not agree" >&2; return 1; fi
+        sleep 0.2
+    done
+}

@@ -20,10 +20,14 @@ echo "== creating a cluster of three masters"
 redis-cli --cluster create 127.0.0.1:${ports[0]} 127.0.0.1:${ports[1]} 127.0.0.1:${ports[2]} \
     --cluster-yes
 for port in "${ports[@]:3}"; do
+    # add-node refuses to run while the nodes disagree, so let gossip spread the previous
+    # addition first (the same is true of a real Redis cluster).
+    wait_agree "${ports[0]}"
     echo "== adding 127.0.0.1:$port as a master"
     redis-cli --cluster add-node 127.0.0.1:$port 127.0.0.1:${ports[0]}
 done
 wait_cluster_ok "${ports[@]}"
+wait_agree "${ports[0]}"
 echo "== spreading the slots over all six masters"
 redis-cli --cluster rebalance 127.0.0.1:${ports[0]} --cluster-use-empty-masters \
     --cluster-yes

@@ -21,9 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis  # noqa: E402
-from redis.cluster import ClusterNode, RedisCluster  # noqa: E402
-
 from local_nodes import LocalCluster  # noqa: E402
+from redis.cluster import ClusterNode, RedisCluster  # noqa: E402
 
 
 def writer(port: int, stop: threading.Event, acked: dict[str, str], errors: list[str]) -> None:

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.harness import REPO
 
 EXAMPLES = REPO / "examples"
@@ -55,16 +53,12 @@ def test_cluster_client(tmp_path: Path) -> None:
     assert "wrote and read back 300 string keys" in out
 
 
-@pytest.mark.skipif(not (REPO / "aikv" / "migrate" / "migrate.py").exists(),
-                    reason="needs MIGRATE (aikv/migrate/migrate.py)")
 def test_local_cluster(tmp_path: Path) -> None:
     out = run(["bash", str(EXAMPLES / "local-cluster.sh")], tmp_path, free_port_block(6))
     assert "[OK] All 16384 slots covered." in out
     assert "hello from a six-node AiKv cluster" in out
 
 
-@pytest.mark.skipif(not (REPO / "aikv" / "migrate" / "migrate.py").exists(),
-                    reason="needs MIGRATE (aikv/migrate/migrate.py)")
 def test_reshard_under_load(tmp_path: Path) -> None:
     out = run([sys.executable, str(EXAMPLES / "reshard_under_load.py"), "--slots", "300",
                "--base-port", str(free_port_block(3))], tmp_path, 0)
