@@ -131,7 +131,7 @@ def _schedule_sweep(server: Any, engine: MigrateEngine) -> None:
     loop.call_later(_SWEEP_SECONDS, tick)
 
 
-@command("migrate", -6, "write", key_finder=migrate_key_positions,
+@command("migrate", -6, "write", keys=(3, 3, 1), key_finder=migrate_key_positions,
          categories="@keyspace @write @slow @dangerous")
 def migrate(client: Client, argv: list[bytes]) -> bytes:
     req = parse_migrate(argv)
