@@ -27,6 +27,7 @@ CONNECT_TIMEOUT_S = 5.0
 
 MessageHandler = Callable[[Link, Message], None]
 LinkHandler = Callable[[Link], None]
+DropHandler = Callable[[Link, int], None]  # a whole frame dropped unread: its type code
 
 
 class _BusProtocol(asyncio.Protocol):
@@ -66,6 +67,10 @@ class _BusProtocol(asyncio.Protocol):
                     msg = decode(frame)
                 except DropMessage as exc:
                     log.debug("bus message dropped: %s", exc.reason)
+                    # Redis counts every whole frame in the per-type received stats
+                    # before validating it (CLUSTER INFO shows them): so must we.
+                    if self.bus.on_drop is not None:
+                        self.bus.on_drop(self.link, int.from_bytes(frame[12:14], "big"))
                     continue
                 self.bus.on_message(self.link, msg)
                 if self.closed:
@@ -97,11 +102,13 @@ class BusTransport:
         on_message: MessageHandler,
         on_up: LinkHandler,
         on_down: LinkHandler,
+        on_drop: DropHandler | None = None,
     ) -> None:
         self.loop = loop
         self.on_message = on_message
         self.on_up = on_up
         self.on_down = on_down
+        self.on_drop = on_drop
         self._protocols: dict[Link, _BusProtocol] = {}
         self._connecting: dict[Link, asyncio.Task[None]] = {}
         self._server: asyncio.AbstractServer | None = None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aikv.bus.gossip import Action, Close, Connect, Deliver, DropSlotKeys, Gossip, Link, Send
 from aikv.bus.link import BusTransport
-from aikv.bus.wire import Message
+from aikv.bus.wire import MSG_TYPE_COUNT, Message
 from aikv.cluster import failure
 from aikv.cluster.announce import Announce
 from aikv.cluster.confmodel import from_nodes_conf, nodes_conf_text
@@ -93,7 +93,8 @@ class ClusterNode:
         else:
             self._verify_config_with_data()
         loop = asyncio.get_running_loop()
-        self.transport = BusTransport(loop, on_message=self._on_message, on_up=self._on_up, on_down=self._on_down)
+        self.transport = BusTransport(loop, on_message=self._on_message, on_up=self._on_up, on_down=self._on_down,
+                                      on_drop=self._on_drop)
         await self.transport.listen(self.config.bind, self.bus_port)
         self._cron = loop.call_later(CRON_PERIOD_S, self._cron_tick)
 
@@ -231,6 +232,10 @@ class ClusterNode:
             if err is not None:
                 blocking.fail(client, error(err))
         self.server.schedule_tick()
+
+    def _on_drop(self, link: Link, msg_type: int) -> None:
+        if 0 <= msg_type < MSG_TYPE_COUNT:
+            self.gossip.stats.received[msg_type] += 1
 
     def _on_message(self, link: Link, msg: Message) -> None:
         self.apply(self.gossip.on_message(link, msg, now_ms()))
