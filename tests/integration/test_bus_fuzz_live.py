@@ -83,6 +83,18 @@ def dead_port() -> int:
     return free_port()
 
 
+def far_dead_port(avoid: Sequence[int]) -> int:
+    """A dead port whose port and bus port differ from every port in `avoid` (and its
+    bus port) in at least 5 bits: a few flipped bits cannot turn one into the other."""
+    for _ in range(200):
+        port = dead_port()
+        if all(bin(port ^ other).count("1") >= 5 and bin((port + 10000) ^ (other + 10000)).count("1") >= 5
+               and bin((port + 10000) ^ other).count("1") >= 5 and bin(port ^ (other + 10000)).count("1") >= 5
+               for other in avoid):
+            return port
+    raise AssertionError("no dead port far enough from the nodes' ports")
+
+
 def header(sender: str, msg_type: int = MsgType.PING, *, port: int, **fields: object) -> Header:
     return Header(type=msg_type, sender=sender, port=port, cport=port + 10000,
                   flags=NODE_FLAG_MASTER, **fields)  # type: ignore[arg-type]
@@ -539,3 +551,46 @@ def test_non_utf8_gossiped_address_survives_restart(cluster_nodes: NodeFactory, 
     time.sleep(NODE_TIMEOUT_S)  # a node timeout of gossip in both directions
     assert all(cluster_ok(n) for n in (a, b))
     assert "Traceback" not in a.log_text(), a.log_text()[-6000:]
+
+
+def test_dropped_frames_are_counted_as_redis_does(cluster_nodes: NodeFactory) -> None:  # noqa: F811
+    """Redis counts every whole frame of a known type in CLUSTER INFO's received stats
+    before validating it (clusterProcessPacket), so frames it then drops (wrong version,
+    wrong length for the type, lying counts) still show up; unknown types do not. The
+    same frames to a lone AiKv node and a lone redis-server: equal counters."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    nodes = cluster_nodes(["aikv", "redis"])
+    port = far_dead_port([n.port for n in nodes])
+    rng = random.Random(SEED + 2)
+    h = header(random_id(rng), port=port)
+    ping = encode(builders.ping_message(h, [builders.gossip_entry(random_id(rng), "127.0.0.1", port, port + 10000, 1,
+                                                                    ping_sent_ms=0, pong_received_ms=0)]))
+    fail = encode(builders.fail_message(h, random_id(rng)))
+    update = encode(builders.update_message(h, random_id(rng), 1, ALL_SLOTS))
+    publish = encode(builders.publish_message(h, b"ch", b"msg"))
+    frames = [
+        set_u16(ping, OFF_VER, 2),  # a version 7.0 does not speak
+        set_u16(ping, OFF_COUNT, 2),  # two gossip entries announced, one there
+        set_u32(fail + b"\0" * 8, OFF_TOTLEN, len(fail) + 8),  # FAIL too long
+        set_u32(update[:-8], OFF_TOTLEN, len(update) - 8),  # UPDATE too short
+        set_u32(publish + b"\0" * 8, OFF_TOTLEN, len(publish) + 8),  # lengths that do not add up
+        set_u16(ping, OFF_TYPE, 200),  # unknown type: not counted at all
+        ping, fail, update, publish,  # and the valid ones, for reference
+    ]
+
+    def counters(node: Node) -> dict[str, str]:
+        return {k: v for k, v in node.info().items() if k.startswith("cluster_stats_messages_")
+                and k.endswith("_received")}
+
+    seen = {}
+    for node in nodes:
+        node.client().execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        for i, data in enumerate(frames, 1):
+            bus_send(node, data)
+            wait_for(lambda node=node, i=i: int(counters(node).get("cluster_stats_messages_received", 0))
+                     >= min(i, 5) + max(0, i - 6), 5, f"frame {i} counted")
+        time.sleep(0.3)
+        seen[node.kind] = counters(node)
+    assert seen["aikv"] == seen["redis"]
+    assert seen["redis"]["cluster_stats_messages_received"] == "9"
