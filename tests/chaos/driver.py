@@ -37,7 +37,9 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 from aikv.cluster.slots import key_hash_slot
 from tests.harness import ServerProcess
@@ -95,7 +97,10 @@ class Writer(threading.Thread):
     def _client(self) -> RedisCluster:
         return RedisCluster(
             startup_nodes=[ClusterNode("127.0.0.1", p) for p in self.ports],
-            socket_timeout=5, socket_connect_timeout=1, cluster_error_retry_attempts=3)
+            socket_timeout=5, socket_connect_timeout=1,
+            # Few, short retries: during a crash the writer should record "uncertain" and
+            # go on rather than sit in a long backoff.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3))
 
     def run(self) -> None:
         rc: RedisCluster | None = None
