@@ -154,6 +154,12 @@ class Client(asyncio.Protocol):
                 self.out.append(error(str(failure)))
                 self.close_after_reply = True
         if not self.pending:
+            if server.nothing_to_commit():
+                # Nothing written and no cluster change to save: no commit stands between
+                # these replies and the client, so send them now rather than after a
+                # round trip through the loop (most of a read's overhead when unpipelined).
+                self.flush()
+                return
             self.pending = True
             server.pending_clients.append(self)
             server.schedule_tick()

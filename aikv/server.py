@@ -240,6 +240,15 @@ class Server:
             assert self.loop is not None
             self.loop.call_soon(self._end_tick)
 
+    def nothing_to_commit(self) -> bool:
+        """True when replies produced now would not wait for anything at the end of the
+        tick: no write transaction is open (so no reply can show uncommitted data) and no
+        cluster configuration change awaits its save."""
+        if self.store.in_write or self._tick_lost:
+            return False
+        cluster = self.cluster
+        return cluster is None or not cluster.state.save_needed
+
     def _end_tick(self) -> None:
         self._tick_scheduled = False
         try:
