@@ -67,6 +67,32 @@ def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 
 # ---------------------------------------------------------------------- writers
+HOT_SLOTS_PER_MASTER = 300
+
+
+def make_keys(count: int, masters: int) -> list[str]:
+    """Half the keys spread over all slots, half packed into the first slots of each
+    master's initial range. `redis-cli --cluster reshard` always moves a source's
+    lowest-numbered slots, so those are the slots that keep moving; packing keys there
+    makes most migrations carry keys (5,000 uniform keys leave ~0.3 per slot)."""
+    hot = [m * 16384 // masters + i for m in range(masters) for i in range(HOT_SLOTS_PER_MASTER)]
+    wanted = set(hot)
+    tag_of: dict[int, str] = {}
+    i = 0
+    while len(tag_of) < len(wanted):
+        slot = key_hash_slot(b"%d" % i)
+        if slot in wanted:
+            tag_of.setdefault(slot, str(i))
+        i += 1
+    keys = []
+    for n in range(count):
+        if n % 2 == 0:
+            keys.append(f"chaos:{n}")
+        else:
+            keys.append(f"chaos:{{{tag_of[hot[n % len(hot)]]}}}:{n}")
+    return keys
+
+
 @dataclasses.dataclass
 class KeyHistory:
     # The last few acknowledged writes (seq, ack time): the last one is what must be there;
@@ -93,6 +119,9 @@ class Writer(threading.Thread):
         self.uncertain = 0
         self.errors: collections.Counter[str] = collections.Counter()
         self.last_ack = time.monotonic()
+        self.reads = 0
+        self.read_anomalies = 0
+        self.anomaly_samples: list[str] = []
 
     def _client(self) -> RedisCluster:
         return RedisCluster(
@@ -114,6 +143,9 @@ class Writer(threading.Thread):
                     self.stop_event.wait(0.2)
                     continue
             key = self.rng.choice(self.keys)
+            if self.rng.random() < 0.2:
+                self._read_check(rc, key)
+                continue
             seq += 1
             value = f"w{self.wid}:{seq}"
             hist = self.history[key]
@@ -138,6 +170,35 @@ class Writer(threading.Thread):
             self.last_ack = now
         if rc is not None:
             rc.close()
+
+    def _read_check(self, rc: RedisCluster, key: str) -> None:
+        """Read-your-writes while the chaos goes on: with one writer per key and no
+        replicas, a GET must return the last acknowledged value or a later uncertain one
+        (a stale value from a node that gave the slot away would show up here)."""
+        self.reads += 1
+        try:
+            raw = rc.get(key)
+        except Exception as exc:  # noqa: BLE001 - a failed read proves nothing
+            self.errors["read:" + type(exc).__name__] += 1
+            self.stop_event.wait(0.05)
+            return
+        value = raw.encode() if isinstance(raw, str) else raw
+        hist = self.history[key]
+        allowed = {s for s, _ in hist.uncertain}
+        if hist.acked:
+            allowed.add(hist.acked[-1][0])
+        seq: int | None = None
+        if value is not None:
+            m = re.fullmatch(rb"w(\d+):(\d+)", value)
+            seq = int(m.group(2)) if m and int(m.group(1)) == self.wid else -1
+        if seq is None and not hist.acked:
+            return
+        if seq not in allowed:
+            self.read_anomalies += 1
+            if len(self.anomaly_samples) < 20:
+                last = hist.acked[-1][0] if hist.acked else None
+                self.anomaly_samples.append(f"GET {key} returned {value!r}, last acknowledged "
+                                            f"w{self.wid}:{last} (uncertain {sorted(allowed)})")
 
 
 # ---------------------------------------------------------------------- cluster
@@ -278,6 +339,8 @@ class Result:
     reshards_failed: int = 0
     slots_moved: int = 0
     fixes: int = 0
+    reads: int = 0
+    read_anomalies: int = 0
     keys_verified: int = 0
     keys_seen: int = 0
     accepted_uncertain: int = 0
@@ -291,7 +354,8 @@ class Result:
             f"chaos duration: {self.duration:.0f}s requested, {self.elapsed:.1f}s run, "
             f"appendfsync {self.appendfsync}",
             f"chaos operations: {self.attempts} writes sent, {self.acked} acknowledged, "
-            f"{self.uncertain} uncertain (errors: {err})",
+            f"{self.uncertain} uncertain, {self.reads} reads checked "
+            f"({self.read_anomalies} stale) (errors: {err})",
             f"chaos crashes injected: {self.crashes} kill -9 + restart "
             f"({self.crashes_during_reshard} during a reshard)",
             f"chaos reshards: {self.reshards_ok} done, {self.reshards_failed} interrupted, "
@@ -335,7 +399,7 @@ class ChaosRun:
         try:
             self.cluster.start()
             log(f"cluster up on ports {self.cluster.ports} (dir {self.workdir})")
-            keys = [f"chaos:{i}" for i in range(self.keyspace)]
+            keys = make_keys(self.keyspace, len(self.cluster.nodes))
             for wid in range(self.nwriters):
                 mine = keys[wid::self.nwriters]
                 w = Writer(wid, mine, self.cluster.ports, self.seed, self.stop_writers)
@@ -347,6 +411,11 @@ class ChaosRun:
             self._stop_writers()
             self._heal("after the writers stopped")
             self._audit()
+            for w in self.writers:
+                self.result.problems += [f"{w.name}: {a}" for a in w.anomaly_samples]
+                if w.read_anomalies > len(w.anomaly_samples):
+                    self.result.problems.append(
+                        f"{w.name}: {w.read_anomalies - len(w.anomaly_samples)} more stale reads")
         except Exception as exc:  # noqa: BLE001 - report it as a problem, still tear down
             self.result.problems.append(f"driver aborted: {exc!r}")
         finally:
@@ -383,6 +452,8 @@ class ChaosRun:
         r.errors = collections.Counter()
         for w in self.writers:
             r.errors.update(w.errors)
+        r.reads = sum(w.reads for w in self.writers)
+        r.read_anomalies = sum(w.read_anomalies for w in self.writers)
         r.crashes = len(self.crashes)
         r.crashes_during_reshard = sum(1 for c in self.crashes if c.during_reshard)
 
