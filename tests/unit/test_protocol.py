@@ -93,3 +93,38 @@ def test_random_bytes_never_crash(data: bytes) -> None:
         feed_all(data, chunk=7)
     except ProtocolError:
         pass
+
+
+def _parse_with(data: bytes, chunk: int, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    import aikv.protocol as protocol
+
+    if not fast:
+        monkeypatch.setattr(protocol, "_split_simple_multibulk", lambda buf, out: 0)
+    parser = RequestParser()
+    out: list[list[bytes]] = []
+    error = None
+    try:
+        for i in range(0, len(data), chunk):
+            parser.feed(data[i : i + chunk], out)
+    except ProtocolError as exc:
+        error = str(exc)
+    monkeypatch.undo()
+    return out, error, parser.buffered
+
+
+_piece = st.one_of(
+    st.lists(st.binary(max_size=12), min_size=1, max_size=4).map(lambda a: encode(*a)),
+    st.sampled_from([b"*0\r\n", b"*-1\r\n", b"PING\r\n", b"*1\r\n$4\r\nPINGxx", b"*2\r\n$3\r\nGET\r\n",
+                     b"*1\r\n$x\r\n", b"$3\r\nabc\r\n", b"\r\n", b"*1\r\n$3\r\na\r\n\r\n"]),
+    st.binary(max_size=8),
+)
+
+
+@given(st.lists(_piece, max_size=12), st.integers(min_value=1, max_value=40))
+def test_fast_path_agrees_with_careful_parser(pieces: list[bytes], chunk: int) -> None:
+    data = b"".join(pieces)
+    with pytest.MonkeyPatch.context() as mp:
+        fast = _parse_with(data, chunk, True, mp)
+    with pytest.MonkeyPatch.context() as mp:
+        careful = _parse_with(data, chunk, False, mp)
+    assert fast == careful
