@@ -29,6 +29,7 @@ import dataclasses
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -686,6 +687,10 @@ class ChaosRun:
                           + (" (inside the everysec window of a crash)" if excused else ""))
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="AiKv chaos run (kill -9, reshard, audit)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of chaos")
@@ -696,6 +701,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=5000)
     parser.add_argument("--keep", action="store_true", help="keep node dirs and logs")
     args = parser.parse_args(argv)
+    # SIGTERM (e.g. from `timeout`) must still tear the nodes down: turn it into an
+    # exception so the run's finally/atexit stop them.
+    signal.signal(signal.SIGTERM, _terminate)
     run = ChaosRun(args.duration, args.seed, args.appendfsync, args.masters, args.writers,
                    args.keys, keep=args.keep)
     result = run.run()
