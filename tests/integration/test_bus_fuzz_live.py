@@ -60,9 +60,12 @@ OFF_CURRENT_EPOCH, OFF_SENDER, OFF_MYIP, OFF_EXTENSIONS = 16, 40, 2168, 2214
 
 
 def stable_view(node: Node) -> list[str]:
-    """CLUSTER NODES without the ping-sent / pong-received fields, sorted."""
+    """CLUSTER NODES without the ping-sent / pong-received fields, sorted. Read as raw
+    bytes: a garbage MEET's handshake entry shows its address bytes as sent, like Redis."""
+    with redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=10) as client:
+        text = bytes(client.execute_command("CLUSTER", "NODES")).decode("latin-1")
     lines = []
-    for line in node.nodes().splitlines():
+    for line in text.split("\n")[:-1]:
         fields = line.split(" ")
         lines.append(" ".join(fields[:4] + fields[6:]))
     return sorted(lines)
