@@ -26,10 +26,12 @@ import argparse
 import atexit
 import collections
 import dataclasses
+import faulthandler
 import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -232,12 +234,36 @@ def parse_nodes(text: str) -> tuple[dict[str, set[int]], list[str], list[str]]:
     return owned, flags, marks
 
 
+def stable_ports(count: int) -> list[int]:
+    """Ports (with their +10000 bus ports) below Linux's ephemeral range (32768+). A node
+    that is killed and restarted gives its port up for seconds; inside the ephemeral range
+    the kernel may hand it to any outgoing connection or to another test's port-0 bind
+    meanwhile, and the restart would fail or, worse, join somebody else's cluster."""
+    rng = random.SystemRandom()
+    chosen: list[int] = []
+    for _ in range(2000):
+        port = rng.randrange(10000, 22700)
+        if any(abs(port - c) < 2 for c in chosen):
+            continue
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise RuntimeError("no free port pairs below the ephemeral range")
+
+
 class ChaosCluster:
     def __init__(self, masters: int, appendfsync: str, workdir: Path) -> None:
         self.workdir = workdir
         args = ["--cluster-enabled", "yes", "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
                 "--appendfsync", appendfsync]
-        self.nodes = [ServerProcess("aikv", workdir / f"n{i}", args=args)
+        ports = stable_ports(masters)
+        self.nodes = [ServerProcess("aikv", workdir / f"n{i}", port=ports[i], args=args)
                       for i in range(masters)]
         self.ids: dict[int, str] = {}
 
@@ -340,6 +366,7 @@ class Result:
     reshards_failed: int = 0
     slots_moved: int = 0
     fixes: int = 0
+    dead_copies: int = 0
     reads: int = 0
     read_anomalies: int = 0
     keys_verified: int = 0
@@ -360,7 +387,8 @@ class Result:
             f"chaos crashes injected: {self.crashes} kill -9 + restart "
             f"({self.crashes_during_reshard} during a reshard)",
             f"chaos reshards: {self.reshards_ok} done, {self.reshards_failed} interrupted, "
-            f"{self.slots_moved} slots moved, {self.fixes} --cluster fix runs",
+            f"{self.slots_moved} slots moved, {self.fixes} --cluster fix runs, "
+            f"{self.dead_copies} dead copies of interrupted MIGRATEs dropped before a fix",
             f"chaos keys verified: {self.keys_verified} written keys checked against their "
             f"last acknowledged value ({self.accepted_uncertain} hold a later uncertain "
             f"write), {self.keys_seen} keys scanned on the masters",
@@ -502,7 +530,60 @@ class ChaosRun:
                                         f"{HEAL_DEADLINE:.0f}s")
             return
         if self.cluster.open_marks() or self.cluster.check().returncode != 0:
+            self._drop_dead_copies()
             self._fix(why)
+
+    def _drop_dead_copies(self) -> None:
+        """Keys of an open slot held both by the slot's owner and by a node importing it.
+
+        MIGRATE is not atomic across a crash (Redis's and AiKv's alike): the target can
+        commit a RESTORE batch and die before its reply leaves; the source then keeps its
+        keys (IOERR) and goes on serving — and taking writes for — them, while the target's
+        copies are invisible to clients (a migrating node answers for every key it still
+        holds). `redis-cli --cluster fix` does not know this: it elects as owner the node
+        with most keys in the slot, which may be the importing one, then stops at "Target
+        key exists ... different values" — after the slot has already been handed to the
+        stale copies, which loses acknowledged writes. An operator resolves this before
+        the fix by dropping the importing node's dead copies; so does the harness."""
+        c = self.cluster
+        by_id = {nid: node for node in c.nodes for port, nid in c.ids.items()
+                 if node.port == port}
+        for node in c.nodes:
+            try:
+                text = c.nodes_text(node)
+            except (redis.RedisError, OSError):
+                continue
+            for line in text.splitlines():
+                fields = line.split(" ")
+                if len(fields) < 8 or "myself" not in fields[2]:
+                    continue
+                for token in fields[8:]:
+                    m = re.fullmatch(r"\[(\d+)-<-([0-9a-f]+)\]", token)
+                    if m and m.group(2) in by_id:
+                        self._drop_slot_copies(int(m.group(1)), node, by_id[m.group(2)])
+
+    def _drop_slot_copies(self, slot: int, importer: ServerProcess,
+                          owner: ServerProcess) -> None:
+        with importer.client(socket_timeout=10) as imp, owner.client(socket_timeout=10) as own:
+            keys = imp.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10000)
+            if not keys:
+                return
+            # EXISTS on the migrating owner: a key it no longer has is an ASK error.
+            pipe = own.pipeline(transaction=False)
+            for key in keys:
+                pipe.exists(key)
+            held = [k for k, r in zip(keys, pipe.execute(raise_on_error=False), strict=True)
+                    if r == 1]
+            if not held:
+                return
+            pipe = imp.pipeline(transaction=False)
+            for key in held:
+                pipe.execute_command("ASKING")
+                pipe.delete(key)
+            pipe.execute(raise_on_error=False)
+        self.result.dead_copies += len(held)
+        log(f"slot {slot}: dropped {len(held)} dead copies on importing node {importer.port} "
+            f"(still held by {owner.port})")
 
     def _fix(self, why: str) -> None:
         self.result.fixes += 1
@@ -629,7 +710,10 @@ class ChaosRun:
                     pipe = cl.pipeline(transaction=False)
                     for k in chunk:
                         pipe.get(k)
-                    for k, v in zip(chunk, pipe.execute(), strict=True):
+                    for k, v in zip(chunk, pipe.execute(raise_on_error=False), strict=True):
+                        if isinstance(v, Exception):
+                            r.problems.append(f"GET {k!r} on {node.port}: {v}")
+                            v = None
                         found.setdefault(k.decode(), []).append((node.port, v))
         r.keys_seen = len(found)
         for key, holders in found.items():
@@ -704,6 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (e.g. from `timeout`) must still tear the nodes down: turn it into an
     # exception so the run's finally/atexit stop them.
     signal.signal(signal.SIGTERM, _terminate)
+    # `kill -USR1 <pid>` dumps every thread's stack: how to see where a long run hangs.
+    faulthandler.register(signal.SIGUSR1)
     run = ChaosRun(args.duration, args.seed, args.appendfsync, args.masters, args.writers,
                    args.keys, keep=args.keep)
     result = run.run()
