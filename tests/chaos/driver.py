@@ -258,12 +258,18 @@ def stable_ports(count: int) -> list[int]:
 
 
 class ChaosCluster:
-    def __init__(self, masters: int, appendfsync: str, workdir: Path) -> None:
+    def __init__(self, masters: int, appendfsync: str, workdir: Path,
+                 server: str = "aikv") -> None:
         self.workdir = workdir
         args = ["--cluster-enabled", "yes", "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
                 "--appendfsync", appendfsync]
+        if server == "redis":
+            # The oracle: redis-server with an AOF (later options override the harness's
+            # --appendonly no), DEBUG for redis-cli's digest comparison in fix.
+            args += ["--appendonly", "yes", "--cluster-config-file", "nodes.conf",
+                     "--enable-debug-command", "yes"]
         ports = stable_ports(masters)
-        self.nodes = [ServerProcess("aikv", workdir / f"n{i}", port=ports[i], args=args)
+        self.nodes = [ServerProcess(server, workdir / f"n{i}", port=ports[i], args=args)
                       for i in range(masters)]
         self.ids: dict[int, str] = {}
 
@@ -405,13 +411,13 @@ class Result:
 class ChaosRun:
     def __init__(self, duration: float, seed: int, appendfsync: str = "everysec",
                  masters: int = 3, writers: int = 4, keyspace: int = 5000,
-                 keep: bool = False) -> None:
+                 keep: bool = False, server: str = "aikv") -> None:
         self.duration = duration
         self.rng = random.Random(seed)
         self.seed = seed
         self.appendfsync = appendfsync
         self.workdir = Path(tempfile.mkdtemp(prefix=f"aikv-chaos-{seed}-"))
-        self.cluster = ChaosCluster(masters, appendfsync, self.workdir)
+        self.cluster = ChaosCluster(masters, appendfsync, self.workdir, server)
         self.nwriters = writers
         self.keyspace = keyspace
         self.keep = keep
@@ -784,6 +790,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--keys", type=int, default=5000)
     parser.add_argument("--keep", action="store_true", help="keep node dirs and logs")
+    parser.add_argument("--server", choices=["aikv", "redis"], default="aikv",
+                        help="run the same chaos on redis-server 7.0 (to compare)")
     args = parser.parse_args(argv)
     # SIGTERM (e.g. from `timeout`) must still tear the nodes down: turn it into an
     # exception so the run's finally/atexit stop them.
@@ -791,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
     # `kill -USR1 <pid>` dumps every thread's stack: how to see where a long run hangs.
     faulthandler.register(signal.SIGUSR1)
     run = ChaosRun(args.duration, args.seed, args.appendfsync, args.masters, args.writers,
-                   args.keys, keep=args.keep)
+                   args.keys, keep=args.keep, server=args.server)
     result = run.run()
     print(result.summary(), flush=True)
     return 1 if result.problems else 0
