@@ -7,6 +7,7 @@ polled with a deadline (no fixed sleeps); `stop()` always runs from fixture fina
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -31,22 +32,31 @@ def shared_dir() -> Path | None:
     return None
 
 
-def free_port(avoid_bus: bool = True) -> int:
-    """A free TCP port whose +10000 bus port is free too (cluster nodes need both)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + 10000 > 65535:
-            continue
-        if avoid_bus:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free port pair found")
+# Test servers listen below the kernel's ephemeral range (32768-60999 here), bus ports
+# (port + 10000) included: a port the kernel hands to some outgoing connection between
+# our check and the server's bind would make the server fail to start.
+PORT_RANGE = (10000, 22700)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(avoid_bus: bool = True, block: int = 1) -> int:
+    """A free port (or the first of `block` consecutive free ports) whose +10000 bus
+    ports are free too."""
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(2000):
+        base = rng.randrange(PORT_RANGE[0], PORT_RANGE[1] - block)
+        ports = range(base, base + block)
+        if all(_bindable(p) and (not avoid_bus or _bindable(p + 10000)) for p in ports):
+            return base
+    raise RuntimeError("no free port found")
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):

@@ -4,10 +4,8 @@ a finalizer; waits poll with deadlines."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,34 +15,15 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.harness import free_port as harness_free_port
+
 NODE_TIMEOUT = 2000
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-_next_port = [20000 + (os.getpid() * 37) % 9000]
-
-
 def free_port() -> int:
-    """A port P with P and P+10000 (its bus port) both free."""
-    for _ in range(2000):
-        _next_port[0] += 1
-        if _next_port[0] > 29990:
-            _next_port[0] = 20000
-        port = _next_port[0]
-        if _bindable(port) and _bindable(port + 10000):
-            return port
-    raise RuntimeError("no free port pair")
+    return harness_free_port()
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:

@@ -2,44 +2,53 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
-import socket
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness import REPO
+from tests.harness import REPO, free_port
 
 EXAMPLES = REPO / "examples"
 
 
 def free_port_block(size: int) -> int:
     """A base port such that base..base+size-1 and their bus ports are all free."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + size + 10000 > 65535:
-            continue
-        ok = True
-        for port in list(range(base, base + size)) + list(range(base + 10000, base + 10000 + size)):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port block")
+    return free_port(block=size)
 
 
 def run(cmd: list[str], tmp_path: Path, base: int, timeout: float = 300) -> str:
     env = dict(os.environ, BASE_PORT=str(base), WORK=str(tmp_path / "work"))
-    result = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True,
-                            timeout=timeout)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+    # Its own process group, so that on a timeout the nodes the script started go too
+    # (a killed script cannot run its cleanup trap).
+    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        _kill_leftovers(tmp_path / "work")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    return out
+
+
+def _kill_leftovers(work: Path) -> None:
+    """Stop any node still running on the example's data directories."""
+    for lock in work.glob("**/aikv.lock"):
+        try:
+            with open(lock, "rb") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    continue  # nobody holds it: that node is gone (its pid may be reused)
+                except BlockingIOError:
+                    pid = int(lock.read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+        except (ValueError, IndexError, ProcessLookupError, PermissionError, OSError):
+            pass
 
 
 def test_crash_restart(tmp_path: Path) -> None:
