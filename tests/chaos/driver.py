@@ -18,6 +18,11 @@ Audit (after healing: every node up, `--cluster fix` if a slot is open, cluster_
     weaker documented promise can be read off the summary);
   * no key is held by two masters, and every key sits on the master that owns its slot;
   * every node reports the same slot map, `redis-cli --cluster check` is clean.
+
+Healing follows the operator's procedure: restart, wait for cluster_state ok everywhere,
+drop the importing node's dead copies of keys an interrupted MIGRATE left on both sides
+(see ChaosRun._drop_dead_copies; redis-server 7.0 shows the same with `--server redis
+--appendfsync always`), then `redis-cli --cluster fix`. `kill -USR1 <pid>` prints stacks.
 """
 
 from __future__ import annotations
