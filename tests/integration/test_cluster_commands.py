@@ -175,7 +175,10 @@ def test_replicate_changes_topology_everywhere(spawn: Callable[[str], Proc]) -> 
 
     wait_for(lambda: all(seen_as_replica(p) for p in [*procs, extra]), 15, "replica role everywhere")
     assert err(procs[1].client(), "CLUSTER", "REPLICATE", replica_id) == "I can only replicate a master, not a replica."
-    lines = procs[1].client().execute_command("CLUSTER", "REPLICAS", master_id)
+    # The flag can arrive (handshake completion copies the header's role bits) one message
+    # before the master id does, in Redis too: wait for the pair.
+    lines = wait_for(lambda: procs[1].client().execute_command("CLUSTER", "REPLICAS", master_id),
+                     15, "the replica listed under its master")
     assert len(lines) == 1 and lines[0].startswith(replica_id) and f"slave {master_id}" in lines[0]
     assert err(e, "CLUSTER", "FORGET", master_id) == "Can't forget my master!"
     assert err(e, "CLUSTER", "SETSLOT", 1, "STABLE") == "Please use SETSLOT only with masters."

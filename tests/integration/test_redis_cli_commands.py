@@ -23,7 +23,7 @@ SAME_OUTPUT: list[list[str]] = [
     ["EXPIRE", "a", "100", "NX"], ["PEXPIRE", "a", "200000", "GT"], ["EXPIREAT", "s", "99999999999"],
     ["PEXPIREAT", "s", "99999999999000", "XX"], ["TTL", "a"], ["EXPIRETIME", "s"],
     ["PEXPIRETIME", "s"], ["PERSIST", "s"], ["TTL", "s"], ["RENAME", "a", "a2"],
-    ["RENAMENX", "a2", "s"], ["COPY", "a2", "a3"], ["KEYS", "a*"], ["DBSIZE"],
+    ["RENAMENX", "a2", "s"], ["COPY", "a2", "a3"], ["KEYS", "a3*"], ["DBSIZE"],
     ["OBJECT", "ENCODING", "a3"], ["SELECT", "1"], ["ECHO", "hi"], ["PING"], ["PING", "x"],
     ["MULTI"], ["DISCARD"], ["UNWATCH"], ["WATCH", "a"], ["FLUSHDB", "SYNC"], ["DBSIZE"],
     ["CONFIG", "GET", "appendfsync"], ["CONFIG", "SET", "appendfsync", "everysec"],
