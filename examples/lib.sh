@@ -43,9 +43,19 @@ wait_cluster_ok() {  # wait until every given port reports cluster_state:ok
     done
 }
 
-wait_agree() {  # wait until redis-cli --cluster check sees one configuration everywhere
-    local port=$1 deadline=$((SECONDS + 30))
-    until redis-cli --cluster check "127.0.0.1:$port" 2>/dev/null | grep -q "All nodes agree"; do
+wait_agree() {  # wait_agree PORT...: every node knows all the others and all agree
+    # `--cluster check` alone is not enough: it skips nodes its seed still lists as
+    # handshake/disconnected, so it can "agree" before a just-added node has been heard
+    # from. Require every given node to list all of them as connected first.
+    local want=$# deadline=$((SECONDS + 30)) port
+    for port in "$@"; do
+        until [ "$(redis-cli -p "$port" cluster nodes 2>/dev/null \
+                   | grep -v -E 'handshake|noaddr|fail' | grep -c ' connected')" = "$want" ]; do
+            if [ $SECONDS -ge $deadline ]; then echo "node $port does not know all $want nodes" >&2; return 1; fi
+            sleep 0.2
+        done
+    done
+    until redis-cli --cluster check "127.0.0.1:$1" 2>/dev/null | grep -q "All nodes agree"; do
         if [ $SECONDS -ge $deadline ]; then echo "nodes do not agree" >&2; return 1; fi
         sleep 0.2
     done

@@ -19,15 +19,17 @@ done
 echo "== creating a cluster of three masters"
 redis-cli --cluster create 127.0.0.1:${ports[0]} 127.0.0.1:${ports[1]} 127.0.0.1:${ports[2]} \
     --cluster-yes
+members=("${ports[@]:0:3}")
 for port in "${ports[@]:3}"; do
     # add-node refuses to run while the nodes disagree, so let gossip spread the previous
-    # addition first (the same is true of a real Redis cluster).
-    wait_agree "${ports[0]}"
+    # addition to every member first (the same is true of a real Redis cluster).
+    wait_agree "${members[@]}"
     echo "== adding 127.0.0.1:$port as a master"
     redis-cli --cluster add-node 127.0.0.1:$port 127.0.0.1:${ports[0]}
+    members+=("$port")
 done
 wait_cluster_ok "${ports[@]}"
-wait_agree "${ports[0]}"
+wait_agree "${ports[@]}"
 echo "== spreading the slots over all six masters"
 redis-cli --cluster rebalance 127.0.0.1:${ports[0]} --cluster-use-empty-masters \
     --cluster-yes
