@@ -119,38 +119,56 @@ def _parse_count(raw: bytes) -> int | None:
     return int(raw)
 
 
+# Whole length headers ("*3", "$12") -> their value, for the fast path below: one dict
+# lookup checks the type byte, the digits and the range at once.
+_MBULK_HEADERS: dict[bytes, int] = {b"*%d" % i: i for i in range(1, 4096)}
+_BULK_HEADERS: dict[bytes, int] = {b"$%d" % i: i for i in range(0, 4096)}
+
+
 def _split_simple_multibulk(buf: bytes, out: list[list[bytes]]) -> int:
     """Fast path for the common case: requests that are multibulks whose lengths are all
     small and exact. One C-level split on CRLF, then each request is a slice of the
-    pieces with its length headers checked; ~40% cheaper per request than walking with
-    find(). Returns how many bytes were consumed; stops (leaving the rest to the careful
-    parser) at anything else: inline commands, `*0`/`*-1`, big counts or lengths,
-    arguments containing CRLF, malformed input, or an incomplete request."""
+    pieces with its length headers checked (2- and 3-argument requests, most of the
+    traffic, unpacked without a loop). Returns how many bytes were consumed; stops
+    (leaving the rest to the careful parser) at anything else: inline commands,
+    `*0`/`*-1`, big counts or lengths, arguments containing CRLF (the piece is then
+    shorter than its header says), malformed input, or an incomplete request."""
     parts = buf.split(b"\r\n")
     last = len(parts) - 1  # the piece after the final CRLF is incomplete (or empty)
-    small = _SMALL_COUNTS
+    mbulk = _MBULK_HEADERS
+    bulk = _BULK_HEADERS
+    append = out.append
     i = 0
-    consumed = 0
     while i < last:
-        head = parts[i]
-        if head[:1] != b"*":
-            break
-        count = small.get(head[1:])
-        if not count:
+        count = mbulk.get(parts[i])
+        if count is None:
             break
         end = i + 1 + 2 * count
         if end > last:
             break
-        args = parts[i + 2 : end : 2]
-        size = len(head) + 2
-        for header, arg in zip(parts[i + 1 : end : 2], args, strict=True):
-            if header[:1] != b"$" or small.get(header[1:]) != len(arg):
-                return consumed
-            size += len(header) + len(arg) + 4
-        out.append(args)
-        consumed += size
+        if count == 2:
+            h1, a1, h2, a2 = parts[i + 1 : end]
+            if bulk.get(h1) != len(a1) or bulk.get(h2) != len(a2):
+                break
+            append([a1, a2])
+        elif count == 3:
+            h1, a1, h2, a2, h3, a3 = parts[i + 1 : end]
+            if bulk.get(h1) != len(a1) or bulk.get(h2) != len(a2) or bulk.get(h3) != len(a3):
+                break
+            append([a1, a2, a3])
+        else:
+            args = parts[i + 2 : end : 2]
+            for header, arg in zip(parts[i + 1 : end : 2], args, strict=True):
+                if bulk.get(header) != len(arg):
+                    break
+            else:
+                append(args)
+                i = end
+                continue
+            break
         i = end
-    return consumed
+    # Every piece taken was followed by its CRLF.
+    return sum(map(len, parts[:i])) + 2 * i if i else 0
 
 
 class RequestParser:
