@@ -225,10 +225,11 @@ class ClusterNode:
             # announce-* parameters counts from the next tick, as in Redis where they are
             # read where used.
             self._apply_config()
-            self.apply(self.gossip.tick(now_ms()))
+            actions = self.gossip.tick(now_ms())
             if self._durable_save_pending:
                 self.state.save_needed = self.state.fsync_needed = True
             self.flush_config()
+            self.apply(actions)
             self._cron_count += 1
             if self._cron_count % 10 == 0:
                 self._redirect_blocked_clients()
@@ -256,15 +257,24 @@ class ClusterNode:
         if 0 <= msg_type < MSG_TYPE_COUNT:
             self.gossip.stats.received[msg_type] += 1
 
+    # Every path below persists what the event changed before sending what it produced,
+    # as Redis does (its bus writes go out after beforeSleep saved nodes.conf): a peer must
+    # never learn a claim or an epoch that a crash of this process could take back.
+
     def _on_message(self, link: Link, msg: Message) -> None:
-        self.apply(self.gossip.on_message(link, msg, now_ms()))
+        actions = self.gossip.on_message(link, msg, now_ms())
         self.flush_config(defer_fsync=True)
+        self.apply(actions)
 
     def _on_up(self, link: Link) -> None:
-        self.apply(self.gossip.on_link_up(link, now_ms()))
+        actions = self.gossip.on_link_up(link, now_ms())
+        self.flush_config(defer_fsync=True)
+        self.apply(actions)
 
     def _on_down(self, link: Link) -> None:
-        self.apply(self.gossip.on_link_down(link, now_ms()))
+        actions = self.gossip.on_link_down(link, now_ms())
+        self.flush_config(defer_fsync=True)
+        self.apply(actions)
 
     def apply(self, actions: list[Action]) -> None:
         transport = self.transport
@@ -343,10 +353,19 @@ class ClusterNode:
         self.publish(channel, message, shard=shard)
 
     def broadcast_pong(self) -> None:
-        self.apply(self.gossip.broadcast_pong(now_ms()))
+        """Called by commands (SETSLOT NODE after an import): the new claim and epoch are
+        saved (and fsynced) before the PONG that announces them leaves. Found by a chaos
+        run: a node killed between its broadcast and its end-of-tick save came back
+        without the slot that the others had already re-bound to it, leaving it owned by
+        nobody's own view."""
+        actions = self.gossip.broadcast_pong(now_ms())
+        self.flush_config()
+        self.apply(actions)
 
     def forget(self, node: NodeRecord) -> None:
-        self.apply(self.gossip.forget_node(node, now_ms()))
+        actions = self.gossip.forget_node(node, now_ms())
+        self.flush_config()
+        self.apply(actions)
 
     def become_replica_of(self, master: NodeRecord) -> None:
         """CLUSTER REPLICATE: we follow `master`. Only the cluster view changes here (role,
