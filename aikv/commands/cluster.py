@@ -325,9 +325,11 @@ def _setslot_node(node: ClusterNode, slot: int, raw_id: bytes) -> None:
         # owner's everywhere, and the PONG broadcast spreads it right away.
         bump_epoch_without_consensus(st)
         del st.importing_from[slot]
-        # broadcast_pong saves first: mark the new binding for a durable save even when
-        # the epoch did not move (only the first slot of a reshard bumps it).
-        st.mark_dirty(fsync=True, update_state=True)
+        # broadcast_pong saves first: mark the new binding for saving even when the epoch
+        # did not move (only the first slot of a reshard bumps it, and only that bump is
+        # fsynced, as in Redis; the in-place write already survives a crash of this
+        # process).
+        st.mark_dirty(update_state=True)
         node.broadcast_pong()
 
 

@@ -64,7 +64,24 @@ def test_end_of_import_saves_before_the_pong_leaves(tmp_path: Path, monkeypatch:
 
     assert st.slot_owner[8] is st.myself and 8 not in st.importing_from
     assert "send" in events
-    # The binding is on disk, durably, before anything went out.
+    # The binding is written before anything went out (in place: the epoch did not
+    # move, so, as in Redis, there is no fsync; a process crash cannot lose it).
+    assert events[0] == "save" and events.index("send") > 0
+
+
+def test_an_epoch_bump_is_fsynced_before_the_pong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    node, peer = make_node(tmp_path, events, monkeypatch)
+    st = node.state
+    peer.config_epoch = 9  # ours (7) is not the maximum: taking the slot bumps it
+    st.current_epoch = 9
+    st.add_slot(peer, 8)
+    st.importing_from[8] = peer
+    st.save_needed = st.fsync_needed = False
+
+    _setslot_node(node, 8, st.myself.node_id.encode())
+
+    assert st.myself.config_epoch == 10
     assert events[0] == "save+fsync" and events.index("send") > 0
 
 
