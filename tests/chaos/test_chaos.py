@@ -5,8 +5,6 @@ cache)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.chaos.driver import ChaosRun
@@ -14,14 +12,6 @@ from tests.harness import have_redis_server
 
 pytestmark = [
     pytest.mark.skipif(not have_redis_server(), reason="redis-cli missing"),
-    # Open bug, found by this test in a full CI-style run (seed 12, everysec): after a kill
-    # during a reshard a node kept `[8->-target]` while slot 8 had been given to a third
-    # master; `redis-cli --cluster fix` then failed ("I'm not the owner of hash slot 8")
-    # and the nodes never agreed again. Until it is fixed, CI skips these runs so one
-    # intermittent failure cannot block every submission; run them by hand (without
-    # CI=true) or with `python -m tests.chaos`.
-    pytest.mark.skipif(bool(os.environ.get("CI")), reason="open bug: stale MIGRATING mark "
-                       "after a crash mid-reshard (see module comment)"),
 ]
 
 # Fixed seeds: the fault schedule is reproducible (timings are not).
