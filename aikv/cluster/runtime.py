@@ -384,7 +384,24 @@ class ClusterNode:
         self.apply(self.gossip.reset(hard=hard, now_ms=now_ms()))
 
     def route(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes | None:
-        """The dispatcher's hook: None to run the command here, else the reply."""
+        """The dispatcher's hook: None to run the command here, else the reply.
+
+        Runs for every command in cluster mode, so the common case is decided first
+        without building the full routing question: the cluster is up and all keys hash
+        to one slot that we own and are not migrating. Then `route()` could only answer
+        None (importing, ASKING and READONLY change nothing for a slot we serve); the
+        profile put the general path at ~3 us of a 7 us pipelined GET."""
+        if cmd.name != "exec":
+            st = self.state
+            first = cmd.first_key
+            if first and cmd.key_finder is None and first == cmd.last_key and st.state_ok:
+                # One key at a fixed position (GET, SET, INCR, LPUSH, ...): arity was
+                # checked, but a negative arity lets argv be shorter than first+1.
+                if len(argv) <= first:
+                    return None
+                slot = key_hash_slot(argv[first])
+                if st.slot_owner[slot] is st.myself and slot not in st.migrating_to:
+                    return None
         if cmd.name == "exec":
             multi = getattr(client, "multi", None)
             if not multi:
