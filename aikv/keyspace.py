@@ -9,18 +9,20 @@ counters, the expiry index and WATCH stay right whatever the command.
 from __future__ import annotations
 
 import time
+from binascii import crc_hqx
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import lmdb
 
-from aikv.cluster.slots import key_hash_slot
+from aikv.cluster.slots import SLOT_MASK, key_hash_slot
 from aikv.persist import layout
 from aikv.persist.elements import queue_garbage
 from aikv.persist.layout import (
     MAX_INLINE_KEY,
     NO_EXPIRE,
     SLOT_PREFIX,
+    STRING_HEADER,
     TYPE_STRING,
     is_long_meta_key,
     long_key_form,
@@ -31,6 +33,12 @@ if TYPE_CHECKING:
     from aikv.persist.store import Store
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+# py-lmdb parses keyword arguments slowly: `txn.get(k, db=d)` costs ~70 ns more than
+# `txn.get(k, None, d)`, `txn.put(k, v, db=d)` ~200 ns more than the positional form. The
+# per-key paths below (every GET, SET, ...) pass the sub-database positionally:
+#   get(key, default, db)  replace(key, value, db)  pop(key, db)  delete(key, value, db)
+#   put(key, value, dupdata, overwrite, append, db)
 
 # Called when a value of a collection type is deleted or overwritten, so its element
 # records go too: (database, txn, slot, key, meta) -> None. Registered by the collection
@@ -66,6 +74,15 @@ def _mk(slot: int, key: bytes) -> bytes:
     return SLOT_PREFIX[slot] + long_key_form(key)
 
 
+def _slot_and_mk(key: bytes) -> tuple[int, bytes]:
+    """(slot, meta key) of `key`; the common case (short key, no hash tag) inline."""
+    if key.find(b"{") < 0 and len(key) <= MAX_INLINE_KEY:
+        slot = crc_hqx(key, 0) & SLOT_MASK
+        return slot, SLOT_PREFIX[slot] + key
+    slot = key_hash_slot(key)
+    return slot, _mk(slot, key)
+
+
 class Clock:
     """Milliseconds, cached per batch of commands like Redis's per-command mstime: every
     command of one batch sees one `now`, which keeps multi-key commands consistent."""
@@ -99,11 +116,11 @@ class Database:
     # ------------------------------------------------------------------ lookups
     def get_meta(self, key: bytes) -> bytes | None:
         """The key's meta record, or None if it does not exist or has expired."""
-        if len(key) <= MAX_INLINE_KEY:
-            mk = SLOT_PREFIX[key_hash_slot(key)] + key
+        if key.find(b"{") < 0 and len(key) <= MAX_INLINE_KEY:  # _slot_and_mk, inline
+            mk = SLOT_PREFIX[crc_hqx(key, 0) & SLOT_MASK] + key
         else:
-            mk = SLOT_PREFIX[key_hash_slot(key)] + long_key_form(key)
-        meta = self.store.reader().get(mk, db=self.meta_db)
+            mk = _mk(key_hash_slot(key), key)
+        meta = self.store.reader().get(mk, None, self.meta_db)
         if meta is None:
             return None
         if meta[1:9] != NO_EXPIRE and int.from_bytes(meta[1:9], "big") <= self.clock.now_ms:
@@ -138,10 +155,11 @@ class Database:
         previous live meta (None if absent or expired). Keeps counters, the expiry index
         and element records consistent."""
         if slot is None:
-            slot = key_hash_slot(key)
-        mk = SLOT_PREFIX[slot] + key if len(key) <= MAX_INLINE_KEY else _long_mk(slot, key)
+            slot, mk = _slot_and_mk(key)
+        else:
+            mk = SLOT_PREFIX[slot] + key if len(key) <= MAX_INLINE_KEY else _long_mk(slot, key)
         txn = self.store.writer()
-        old = txn.replace(mk, meta, db=self.meta_db)
+        old = txn.replace(mk, meta, self.meta_db)
         if old is None:
             self.store.count_added(self.index, slot)
             if len(key) > MAX_INLINE_KEY:
@@ -149,7 +167,7 @@ class Database:
         else:
             old_expire = old[1:9]
             if old_expire != NO_EXPIRE:
-                txn.delete(old_expire + mk, db=self.expires_db)
+                txn.delete(old_expire + mk, b"", self.expires_db)
                 if int.from_bytes(old_expire, "big") <= self.clock.now_ms:
                     self._drop_elements(txn, slot, key, old)
                     old = None
@@ -157,30 +175,30 @@ class Database:
                 self._drop_elements(txn, slot, key, old)
         new_expire = meta[1:9]
         if new_expire != NO_EXPIRE:
-            txn.put(new_expire + mk, b"", db=self.expires_db)
+            txn.put(new_expire + mk, b"", True, True, False, self.expires_db)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
         return old
 
     def set_string(self, key: bytes, value: bytes, expire_at_ms: int = 0) -> bytes | None:
-        return self.put_meta(key, layout.encode_string_meta(value, expire_at_ms))
+        if expire_at_ms:
+            return self.put_meta(key, layout.encode_string_meta(value, expire_at_ms))
+        return self.put_meta(key, STRING_HEADER + value)
 
     def update_meta(self, key: bytes, meta: bytes, slot: int | None = None) -> None:
         """Rewrite the meta of an existing, live key of the same type (e.g. a collection's
         count) without touching counters or elements; the expiry must be unchanged."""
-        if slot is None:
-            slot = key_hash_slot(key)
-        self.store.writer().put(_mk(slot, key), meta, db=self.meta_db)
+        mk = _slot_and_mk(key)[1] if slot is None else _mk(slot, key)
+        self.store.writer().put(mk, meta, True, True, False, self.meta_db)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
 
     def delete(self, key: bytes, drop_elements: bool = True) -> bool:
         """Delete the key; True if a live key was removed. With `drop_elements` False a
         collection's element records are kept (RENAME/MOVE hand them to another key)."""
-        slot = key_hash_slot(key)
-        mk = _mk(slot, key)
+        slot, mk = _slot_and_mk(key)
         txn = self.store.writer()
-        old = txn.pop(mk, db=self.meta_db)
+        old = txn.pop(mk, self.meta_db)
         if old is None:
             return False
         self.store.count_removed(self.index, slot)
@@ -188,7 +206,7 @@ class Database:
             txn.delete(mk, db=self.handles.long_keys)
         expired = False
         if old[1:9] != NO_EXPIRE:
-            txn.delete(old[1:9] + mk, db=self.expires_db)
+            txn.delete(old[1:9] + mk, b"", self.expires_db)
             expired = int.from_bytes(old[1:9], "big") <= self.clock.now_ms
         if old[0] != TYPE_STRING and (drop_elements or expired):
             self._drop_elements(txn, slot, key, old)
@@ -198,19 +216,18 @@ class Database:
 
     def set_expire(self, key: bytes, expire_at_ms: int) -> bool:
         """Set (or with 0 remove) the expiry of a live key; False if it does not exist."""
-        slot = key_hash_slot(key)
-        mk = _mk(slot, key)
         meta = self.get_meta(key)
         if meta is None:
             return False
+        mk = _slot_and_mk(key)[1]
         txn = self.store.writer()
         old_expire = meta[1:9]
         if old_expire != NO_EXPIRE:
-            txn.delete(old_expire + mk, db=self.expires_db)
+            txn.delete(old_expire + mk, b"", self.expires_db)
         new_expire = expire_at_ms.to_bytes(8, "big")
-        txn.put(mk, meta[:1] + new_expire + meta[9:], db=self.meta_db)
+        txn.put(mk, meta[:1] + new_expire + meta[9:], True, True, False, self.meta_db)
         if expire_at_ms:
-            txn.put(new_expire + mk, b"", db=self.expires_db)
+            txn.put(new_expire + mk, b"", True, True, False, self.expires_db)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
         return True

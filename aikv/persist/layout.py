@@ -73,10 +73,14 @@ def encode_meta(type_code: int, expire_at_ms: int, body: bytes) -> bytes:
     return _TYPE_BYTE[type_code] + expire_at_ms.to_bytes(8, "big") + body
 
 
+# The meta header of a string without expiry: its meta is STRING_HEADER + value.
+STRING_HEADER = bytes([TYPE_STRING]) + NO_EXPIRE
+
+
 def encode_string_meta(value: bytes, expire_at_ms: int = 0) -> bytes:
     if expire_at_ms:
         return b"\x00" + expire_at_ms.to_bytes(8, "big") + value
-    return b"\x00" + NO_EXPIRE + value
+    return STRING_HEADER + value
 
 
 def meta_expire(meta: bytes) -> int:
