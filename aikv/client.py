@@ -8,6 +8,7 @@ import itertools
 import logging
 import socket
 import time
+from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from aikv.protocol import ProtocolError, RequestParser
@@ -173,23 +174,66 @@ class Client(asyncio.Protocol):
         if self.held is not None:
             self.held.extend(commands)  # keep the order behind what is already held
             return
-        dispatch = server.dispatch
         out = self.out
         produced = 0
         last = len(commands) - 1
+        known = server.command_cache
+        execute = server.execute
+        store = server.store
+        plain = self._plain()
         for i, argv in enumerate(commands):
-            dispatch(self, argv)
-            if self.closing or self.close_after_reply:
-                break
-            if self.blocked is not None:
-                server.defer_commands(self, commands[i + 1 :])
-                break
-            if out:
-                produced += len(out[-1])
-                if produced > REPLY_BATCH_BYTES and i < last:
-                    self.held = commands[i + 1 :]
-                    self._update_reading()
+            cmd = known.get(argv[0])
+            n = len(argv)
+            if (plain and cmd is not None and cmd.data and (n == cmd.arity or 0 > cmd.arity >= -n)
+                    and store.write_error is None):
+                # Server.dispatch and Server.call, inline for a pipeline: a data command
+                # with the right number of arguments, from a plain connection, needs
+                # none of execute()'s other checks, and cannot close or block this
+                # client or change what _plain() says.
+                self.last_command = cmd
+                started = perf_counter_ns()
+                refusal = server.before_write(argv) if cmd.is_write else None
+                if refusal is not None:
+                    reply = refusal
+                else:
+                    try:
+                        reply = cmd.handler(self, argv)
+                    except Exception as exc:
+                        reply = server.call_failed(cmd, exc)
+                    if self.asking:
+                        self.asking = False
+                    cmd.usec += (perf_counter_ns() - started) // 1000
+                    cmd.calls += 1
+                    server.stat_commands += 1
+                out.append(reply)
+                blocking = server.blocking
+                if blocking is not None and blocking.ready:
+                    blocking.handle_ready()
+            else:
+                reply = execute(self, argv)
+                out.append(reply)
+                blocking = server.blocking
+                if blocking is not None and blocking.ready:
+                    blocking.handle_ready()
+                if self.closing or self.close_after_reply:
                     break
+                if self.blocked is not None:
+                    server.defer_commands(self, commands[i + 1 :])
+                    break
+                plain = self._plain()
+            produced += len(reply)
+            if produced > REPLY_BATCH_BYTES and i < last:
+                self.held = commands[i + 1 :]
+                self._update_reading()
+                break
+
+    def _plain(self) -> bool:
+        """True when a data command from this connection needs no check beyond its name
+        and arity (Server.execute's other checks all pass): authenticated, not in MULTI,
+        not subscribed, on a standalone node."""
+        return (self.authenticated and self.multi is None and not self.subscriptions
+                and not self.patterns and not self.shard_subscriptions
+                and self.server.router is None)
 
     def _release_held(self) -> None:
         """Run the held commands once the replies before them have drained."""

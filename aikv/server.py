@@ -94,7 +94,8 @@ class Server:
         # tick's clients then get an error instead of their replies.
         self._tick_lost = False
         self._tick_wrote = False
-        self._name_cache: dict[bytes, Command] = {}
+        # Command names as clients spell them -> Command (lookup_command fills it).
+        self.command_cache: dict[bytes, Command] = {}
         self.started_at = time.time()
         self.cluster: Any = None  # aikv.cluster runtime when cluster mode is on
         self.router: Callable[[Client, Command, list[bytes]], bytes | None] | None = None
@@ -288,14 +289,15 @@ class Server:
 
     # ------------------------------------------------------------------ dispatch
     def lookup_command(self, name: bytes) -> Command | None:
-        cmd = self._name_cache.get(name)
+        cmd = self.command_cache.get(name)
         if cmd is None:
             cmd = COMMANDS.get(name.lower())
-            if cmd is not None and len(self._name_cache) < _NAME_CACHE_MAX:
-                self._name_cache[name] = cmd
+            if cmd is not None and len(self.command_cache) < _NAME_CACHE_MAX:
+                self.command_cache[name] = cmd
         return cmd
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
+        # Client._run has this unrolled for pipelines: keep the two in step.
         client.out.append(self.execute(client, argv))
         blocking = self.blocking
         if blocking is not None and blocking.ready:
@@ -305,7 +307,7 @@ class Server:
 
     def execute(self, client: Client, argv: list[bytes]) -> bytes:
         """Run one command and return its encoded reply."""
-        cmd = self._name_cache.get(argv[0]) or self.lookup_command(argv[0])
+        cmd = self.command_cache.get(argv[0]) or self.lookup_command(argv[0])
         if cmd is None:
             return self._reject(client, _unknown_command(argv))
         if cmd.subcommands and len(argv) >= 2:
@@ -354,27 +356,17 @@ class Server:
         return self.call(client, cmd, argv)
 
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
+        # Client._run has this inline for pipelines: keep the two in step.
         client.last_command = cmd
         started = perf_counter_ns()
         if cmd.is_write:
-            self._tick_wrote = True
-            # Grow the LMDB map ahead of the write: a transaction that hits MDB_MAP_FULL
-            # is lost whole, with the rest of the tick's writes.
-            try:
-                self.store.ensure_room(sum(map(len, argv)))
-            except Exception as exc:  # growing commits the tick so far: the disk may refuse
-                self._commit_failed(exc)
-                return self._error_reply(disk_error_reply(self.store.write_error or "?"))
+            refusal = self.before_write(argv)
+            if refusal is not None:
+                return refusal
         try:
             reply = cmd.handler(client, argv)
-        except CommandError as exc:
-            cmd.failed_calls += 1
-            reply = self._error_reply(str(exc))
-        except Exception as exc:  # a bug must cost one reply, not the connection or node
-            log.exception("Unexpected error in '%s'", cmd.full_name)
-            cmd.failed_calls += 1
-            reply = self._error_reply(f"ERR internal error in '{cmd.full_name}': "
-                                      f"{type(exc).__name__}")
+        except Exception as exc:
+            reply = self.call_failed(cmd, exc)
         if client.asking and cmd.name != "asking" and client.multi is None:
             client.asking = False
         # Counted after the call, as Redis does (INFO does not count itself).
@@ -382,6 +374,28 @@ class Server:
         cmd.calls += 1
         self.stat_commands += 1
         return reply
+
+    def before_write(self, argv: list[bytes]) -> bytes | None:
+        """Called before a write command runs; a reply means it must not run."""
+        self._tick_wrote = True
+        # Grow the LMDB map ahead of the write: a transaction that hits MDB_MAP_FULL
+        # is lost whole, with the rest of the tick's writes.
+        try:
+            self.store.ensure_room(sum(map(len, argv)))
+        except Exception as exc:  # growing commits the tick so far: the disk may refuse
+            self._commit_failed(exc)
+            return self._error_reply(disk_error_reply(self.store.write_error or "?"))
+        return None
+
+    def call_failed(self, cmd: Command, exc: Exception) -> bytes:
+        """The reply for a handler that raised."""
+        cmd.failed_calls += 1
+        if isinstance(exc, CommandError):
+            return self._error_reply(str(exc))
+        # A bug must cost one reply, not the connection or node.
+        log.error("Unexpected error in '%s'", cmd.full_name, exc_info=exc)
+        return self._error_reply(f"ERR internal error in '{cmd.full_name}': "
+                                 f"{type(exc).__name__}")
 
     def _refuse_for_disk(self, client: Client, cmd: Command) -> bytes | None:
         """Redis's deny-on-disk-error: write commands, EXEC of a transaction with writes,

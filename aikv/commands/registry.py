@@ -36,6 +36,11 @@ class Command:
     is_write: bool = False
     no_auth: bool = False
     allowed_in_pubsub: bool = False
+    # A data command: one that reads or writes keys and nothing else, so it cannot change
+    # its connection's state (authentication, MULTI, subscriptions, database, blocking,
+    # closing). Derived from the categories (see DATA_CATEGORIES); the dispatcher runs a
+    # pipeline of them with fewer checks (Client._run).
+    data: bool = False
     calls: int = 0
     usec: int = 0
     failed_calls: int = 0
@@ -61,6 +66,12 @@ class Command:
 
 COMMANDS: dict[bytes, Command] = {}
 
+# Categories that say only what data a command touches and how fast it is. A command
+# whose categories are all among them is a data command (Command.data); @connection,
+# @pubsub, @transaction, @blocking, @admin, @dangerous, ... make it not one.
+DATA_CATEGORIES = frozenset({"@read", "@write", "@fast", "@slow", "@keyspace", "@string",
+                             "@list", "@hash", "@set", "@sortedset"})
+
 _PUBSUB_CONTEXT = {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
                    "sunsubscribe", "ping", "quit", "reset"}
 
@@ -79,6 +90,7 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             categories=tuple(categories.split()),
             is_write="write" in flag_set, no_auth="no-auth" in flag_set,
             allowed_in_pubsub=name in _PUBSUB_CONTEXT,
+            data=bool(categories) and DATA_CATEGORIES.issuperset(categories.split()),
         )
         if parent is None:
             COMMANDS[name.encode()] = cmd
@@ -86,6 +98,7 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             container = COMMANDS[parent.encode()]
             cmd.parent = container
             container.subcommands[name] = cmd
+            container.data = False  # resolved by execute()
         return handler
 
     return register
