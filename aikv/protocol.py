@@ -119,10 +119,12 @@ def _parse_count(raw: bytes) -> int | None:
     return int(raw)
 
 
-# Whole length headers ("*3", "$12") -> their value, for the fast path below: one dict
-# lookup checks the type byte, the digits and the range at once.
+# Whole length headers, for the fast path below. "*3" -> 3: one dict lookup checks the
+# type byte, the digits and the range at once. _BULK_HEADERS[n] is "$n": an argument of
+# n bytes is well-framed when its header equals _BULK_HEADERS[len(arg)] (a list index
+# and a compare, cheaper than hashing the header).
 _MBULK_HEADERS: dict[bytes, int] = {b"*%d" % i: i for i in range(1, 4096)}
-_BULK_HEADERS: dict[bytes, int] = {b"$%d" % i: i for i in range(0, 4096)}
+_BULK_HEADERS: list[bytes] = [b"$%d" % i for i in range(0, 4096)]
 
 
 def _split_simple_multibulk(buf: bytes, out: list[list[bytes]]) -> int:
@@ -135,38 +137,49 @@ def _split_simple_multibulk(buf: bytes, out: list[list[bytes]]) -> int:
     shorter than its header says), malformed input, or an incomplete request."""
     parts = buf.split(b"\r\n")
     last = len(parts) - 1  # the piece after the final CRLF is incomplete (or empty)
-    mbulk = _MBULK_HEADERS
     bulk = _BULK_HEADERS
     append = out.append
     i = 0
-    while i < last:
-        count = mbulk.get(parts[i])
-        if count is None:
-            break
-        end = i + 1 + 2 * count
-        if end > last:
-            break
-        if count == 2:
-            h1, a1, h2, a2 = parts[i + 1 : end]
-            if bulk.get(h1) != len(a1) or bulk.get(h2) != len(a2):
-                break
-            append([a1, a2])
-        elif count == 3:
-            h1, a1, h2, a2, h3, a3 = parts[i + 1 : end]
-            if bulk.get(h1) != len(a1) or bulk.get(h2) != len(a2) or bulk.get(h3) != len(a3):
-                break
-            append([a1, a2, a3])
-        else:
-            args = parts[i + 2 : end : 2]
-            for header, arg in zip(parts[i + 1 : end : 2], args, strict=True):
-                if bulk.get(header) != len(arg):
+    try:
+        while i < last:
+            head = parts[i]
+            if head == b"*3":
+                end = i + 7
+                if end > last:
                     break
+                h1, a1, h2, a2, h3, a3 = parts[i + 1 : end]
+                if bulk[len(a1)] != h1 or bulk[len(a2)] != h2 or bulk[len(a3)] != h3:
+                    break
+                append([a1, a2, a3])
+            elif head == b"*2":
+                end = i + 5
+                if end > last:
+                    break
+                h1, a1, h2, a2 = parts[i + 1 : end]
+                if bulk[len(a1)] != h1 or bulk[len(a2)] != h2:
+                    break
+                append([a1, a2])
             else:
-                append(args)
-                i = end
-                continue
-            break
-        i = end
+                count = _MBULK_HEADERS.get(head)
+                if count is None:
+                    break
+                end = i + 1 + 2 * count
+                if end > last:
+                    break
+                args = parts[i + 2 : end : 2]
+                for header, arg in zip(parts[i + 1 : end : 2], args, strict=True):
+                    if bulk[len(arg)] != header:
+                        break
+                else:
+                    append(args)
+                    i = end
+                    continue
+                break
+            i = end
+    except IndexError:
+        pass  # an argument of 4096 bytes or more: left to the careful parser
+    if i == last:
+        return len(buf) - len(parts[last])
     # Every piece taken was followed by its CRLF.
     return sum(map(len, parts[:i])) + 2 * i if i else 0
 

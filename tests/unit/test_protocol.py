@@ -128,3 +128,19 @@ def test_fast_path_agrees_with_careful_parser(pieces: list[bytes], chunk: int) -
     with pytest.MonkeyPatch.context() as mp:
         careful = _parse_with(data, chunk, False, mp)
     assert fast == careful
+
+
+def test_fast_path_hands_big_arguments_to_the_careful_parser() -> None:
+    # Lengths of 4096 and more are outside the fast path's header table: it stops there
+    # and the careful parser reads the rest, in one feed or in chunks.
+    big = b"v" * 5000
+    data = encode(b"GET", b"k") + encode(b"SET", b"k", big) + encode(b"GET", b"k") \
+        + encode(b"RPUSH", b"l", b"a", b"b")
+    for chunk in (len(data), 1000, 7):
+        parser = RequestParser()
+        out: list[list[bytes]] = []
+        for i in range(0, len(data), chunk):
+            parser.feed(data[i : i + chunk], out)
+        assert out == [[b"GET", b"k"], [b"SET", b"k", big], [b"GET", b"k"],
+                       [b"RPUSH", b"l", b"a", b"b"]]
+        assert parser.buffered == 0
