@@ -28,6 +28,7 @@ WRITE_HIGH_WATER = 1 << 20
 # those replies have drained, so a small request (GET of a big value, repeated) cannot
 # make us build gigabytes of replies out of one read.
 REPLY_BATCH_BYTES = 8 << 20
+_NONE: dict[bytes, Any] = {}
 
 
 class Client(asyncio.Protocol):
@@ -175,26 +176,27 @@ class Client(asyncio.Protocol):
             self.held.extend(commands)  # keep the order behind what is already held
             return
         out = self.out
+        append = out.append
         produced = 0
+        limit = REPLY_BATCH_BYTES
         last = len(commands) - 1
-        known = server.command_cache
         execute = server.execute
         store = server.store
-        plain = self._plain()
+        # While the connection is plain (see _plain), data commands are looked up here and
+        # called directly; otherwise, and for every other command, execute() decides.
+        direct = server.data_commands if self._plain() else _NONE
         for i, argv in enumerate(commands):
-            cmd = known.get(argv[0])
-            n = len(argv)
-            if (plain and cmd is not None and cmd.data and (n == cmd.arity or 0 > cmd.arity >= -n)
+            cmd = direct.get(argv[0])
+            if (cmd is not None and cmd.min_args <= len(argv) <= cmd.max_args
                     and store.write_error is None):
                 # Server.dispatch and Server.call, inline for a pipeline: a data command
-                # with the right number of arguments, from a plain connection, needs
-                # none of execute()'s other checks, and cannot close or block this
-                # client or change what _plain() says.
+                # with the right number of arguments, from a plain connection, needs none
+                # of execute()'s other checks, and cannot close or block this client or
+                # change what _plain() says.
                 self.last_command = cmd
                 started = perf_counter_ns()
-                refusal = server.before_write(argv) if cmd.is_write else None
-                if refusal is not None:
-                    reply = refusal
+                if cmd.is_write and (reply := server.before_write(argv)) is not None:
+                    pass  # refused
                 else:
                     try:
                         reply = cmd.handler(self, argv)
@@ -205,13 +207,13 @@ class Client(asyncio.Protocol):
                     cmd.usec += (perf_counter_ns() - started) // 1000
                     cmd.calls += 1
                     server.stat_commands += 1
-                out.append(reply)
+                append(reply)
                 blocking = server.blocking
                 if blocking is not None and blocking.ready:
                     blocking.handle_ready()
             else:
                 reply = execute(self, argv)
-                out.append(reply)
+                append(reply)
                 blocking = server.blocking
                 if blocking is not None and blocking.ready:
                     blocking.handle_ready()
@@ -220,9 +222,9 @@ class Client(asyncio.Protocol):
                 if self.blocked is not None:
                     server.defer_commands(self, commands[i + 1 :])
                     break
-                plain = self._plain()
+                direct = server.data_commands if self._plain() else _NONE
             produced += len(reply)
-            if produced > REPLY_BATCH_BYTES and i < last:
+            if produced > limit and i < last:
                 self.held = commands[i + 1 :]
                 self._update_reading()
                 break

@@ -155,7 +155,11 @@ class Database:
         previous live meta (None if absent or expired). Keeps counters, the expiry index
         and element records consistent."""
         if slot is None:
-            slot, mk = _slot_and_mk(key)
+            if key.find(b"{") < 0 and len(key) <= MAX_INLINE_KEY:  # _slot_and_mk, inline
+                slot = crc_hqx(key, 0) & SLOT_MASK
+                mk = SLOT_PREFIX[slot] + key
+            else:
+                slot, mk = _slot_and_mk(key)
         else:
             mk = SLOT_PREFIX[slot] + key if len(key) <= MAX_INLINE_KEY else _long_mk(slot, key)
         txn = self.store.writer()

@@ -94,8 +94,10 @@ class Server:
         # tick's clients then get an error instead of their replies.
         self._tick_lost = False
         self._tick_wrote = False
-        # Command names as clients spell them -> Command (lookup_command fills it).
+        # Command names as clients spell them -> Command (lookup_command fills both);
+        # data_commands has only the data commands (Command.data), for Client._run.
         self.command_cache: dict[bytes, Command] = {}
+        self.data_commands: dict[bytes, Command] = {}
         self.started_at = time.time()
         self.cluster: Any = None  # aikv.cluster runtime when cluster mode is on
         self.router: Callable[[Client, Command, list[bytes]], bytes | None] | None = None
@@ -294,6 +296,8 @@ class Server:
             cmd = COMMANDS.get(name.lower())
             if cmd is not None and len(self.command_cache) < _NAME_CACHE_MAX:
                 self.command_cache[name] = cmd
+                if cmd.data:
+                    self.data_commands[name] = cmd
         return cmd
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:

@@ -41,6 +41,9 @@ class Command:
     # closing). Derived from the categories (see DATA_CATEGORIES); the dispatcher runs a
     # pipeline of them with fewer checks (Client._run).
     data: bool = False
+    # The arity as bounds on len(argv): min_args <= len(argv) <= max_args.
+    min_args: int = 0
+    max_args: int = 0
     calls: int = 0
     usec: int = 0
     failed_calls: int = 0
@@ -91,6 +94,7 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             is_write="write" in flag_set, no_auth="no-auth" in flag_set,
             allowed_in_pubsub=name in _PUBSUB_CONTEXT,
             data=bool(categories) and DATA_CATEGORIES.issuperset(categories.split()),
+            min_args=abs(arity), max_args=arity if arity > 0 else 1 << 62,
         )
         if parent is None:
             COMMANDS[name.encode()] = cmd

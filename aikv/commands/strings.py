@@ -14,7 +14,7 @@ from aikv.commands.args import (
     parse_long_double,
 )
 from aikv.commands.registry import command
-from aikv.persist.layout import NO_EXPIRE, TYPE_STRING, encode_string_meta
+from aikv.persist.layout import NO_EXPIRE, STRING_HEADER, TYPE_STRING, encode_string_meta
 from aikv.resp import (
     NULL3,
     NULL_BULK,
@@ -35,12 +35,14 @@ _WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 @command("get", 2, "readonly fast", keys=(1, 1, 1), categories="@read @string @fast")
 def get(client: Client, argv: list[bytes]) -> bytes:
-    value = client.db.get_string(argv[1])
-    if value is None:
+    meta = client.db.get_meta(argv[1])  # Database.get_string, inline
+    if meta is None:
         client.server.stat_keyspace_misses += 1
         return NULL3 if client.resp3 else NULL_BULK
+    if meta[0] != TYPE_STRING:
+        raise CommandError(_WRONGTYPE)
     client.server.stat_keyspace_hits += 1
-    return b"$%d\r\n%s\r\n" % (len(value), value)
+    return b"$%d\r\n%s\r\n" % (len(meta) - 9, meta[9:])
 
 
 def _expire_at(client: Client, unit: bytes, raw: bytes, command_name: str) -> int:
@@ -69,7 +71,7 @@ def set_(client: Client, argv: list[bytes]) -> bytes:
     key, value = argv[1], argv[2]
     db = client.db
     if len(argv) == 3:
-        db.set_string(key, value)
+        db.put_meta(key, STRING_HEADER + value)
         return OK
     nx = xx = get_old = keep_ttl = False
     expire_unit: bytes | None = None

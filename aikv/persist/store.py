@@ -74,6 +74,9 @@ class Store:
         self._map_size = initial_map_size
         self._tick_bytes = 0
         self._used_bytes = 0
+        # ensure_room's test, (used + 2 * tick_bytes + 1 MiB) * 2 <= map size, solved for
+        # tick_bytes once per change of used or map size (see _update_tick_limit).
+        self._tick_limit = 0
         self.last_commit_error: Exception | None = None
         # Set when a commit fails (the strerror-like cause, e.g. "No space left on
         # device"); the server refuses writes until probe_write() succeeds.
@@ -145,6 +148,7 @@ class Store:
         self.versions = VersionAllocator(self)
         self._load_counts()
         self._used_bytes = self._measure_used()
+        self._update_tick_limit()
 
     def _load_counts(self) -> None:
         assert self.env is not None
@@ -242,6 +246,7 @@ class Store:
             self.dirty_since_sync += 1
         self._tick_bytes = 0
         self._used_bytes = self._measure_used()
+        self._update_tick_limit()
         if self._used_bytes * 2 > self._map_size:
             self._grow_map(self._used_bytes * 4)
 
@@ -328,6 +333,7 @@ class Store:
         self._drop_read_txn()
         self.env.set_mapsize(size)
         self._map_size = size
+        self._update_tick_limit()
         log.info("LMDB map grown to %d MB", size >> 20)
 
     def ensure_room(self, nbytes: int) -> None:
@@ -335,11 +341,15 @@ class Store:
         the map (and the transaction is then lost), so the map is grown ahead of time,
         committing the tick's work early if a transaction is open."""
         self._tick_bytes += nbytes
-        if (self._used_bytes + 2 * self._tick_bytes + (1 << 20)) * 2 <= self._map_size:
+        if self._tick_bytes <= self._tick_limit:
             return
         if self._write_txn is not None:
             self.commit()
         self._grow_map((self._used_bytes + 4 * nbytes + (1 << 20)) * 2)
+
+    def _update_tick_limit(self) -> None:
+        # (used + 2 * tick + 1 MiB) * 2 <= map  <=>  tick <= (map - 2 * used - 2 MiB) / 4
+        self._tick_limit = (self._map_size - 2 * self._used_bytes - (2 << 20)) // 4
 
     # ----------------------------------------------------------------- counts
     def count_added(self, db: int, slot: int) -> None:
