@@ -192,7 +192,10 @@ class Database:
     def update_meta(self, key: bytes, meta: bytes, slot: int | None = None) -> None:
         """Rewrite the meta of an existing, live key of the same type (e.g. a collection's
         count) without touching counters or elements; the expiry must be unchanged."""
-        mk = _slot_and_mk(key)[1] if slot is None else _mk(slot, key)
+        if slot is None and key.find(b"{") < 0 and len(key) <= MAX_INLINE_KEY:
+            mk = SLOT_PREFIX[crc_hqx(key, 0) & SLOT_MASK] + key  # _slot_and_mk, inline
+        else:
+            mk = _slot_and_mk(key)[1] if slot is None else _mk(slot, key)
         self.store.writer().put(mk, meta, True, True, False, self.meta_db)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)

@@ -26,6 +26,10 @@ from typing import TYPE_CHECKING
 from aikv.persist.elements import collection_body
 from aikv.persist.layout import NO_EXPIRE, TYPE_LIST, encode_meta
 
+# Per-element LMDB calls pass the sub-database positionally (put(k, v, True, True, False,
+# db), get(k, None, db), delete(k, b"", db)): py-lmdb parses keywords slowly, see
+# aikv/keyspace.py.
+
 if TYPE_CHECKING:
     import lmdb
 
@@ -105,8 +109,8 @@ class ListHandle:
         pos = self.index_pos(index)
         if pos is None:
             return None
-        value: bytes | None = self.store.reader().get(pos_key(self.prefix, pos),
-                                                      db=self.store.elements_db)
+        value: bytes | None = self.store.reader().get(pos_key(self.prefix, pos), None,
+                                                      self.store.elements_db)
         return value
 
     def iter_from(self, index: int) -> Iterator[bytes]:
@@ -158,7 +162,7 @@ class ListHandle:
             tail = self.head + self.count
             items = [(pos_key(prefix, tail + i), v) for i, v in enumerate(values)]
         if len(items) == 1:
-            txn.put(items[0][0], items[0][1], db=self.store.elements_db)
+            txn.put(items[0][0], items[0][1], True, True, False, self.store.elements_db)
         else:
             txn.cursor(db=self.store.elements_db).putmulti(items)
         self.count += len(values)
@@ -173,12 +177,12 @@ class ListHandle:
         if left:
             head = self.head
             for i in range(n):
-                out.append(txn.pop(pos_key(prefix, head + i), db=edb))
+                out.append(txn.pop(pos_key(prefix, head + i), edb))
             self.head = head + n
         else:
             last = self.head + self.count - 1
             for i in range(n):
-                out.append(txn.pop(pos_key(prefix, last - i), db=edb))
+                out.append(txn.pop(pos_key(prefix, last - i), edb))
         self.count -= n
         return out
 
@@ -187,7 +191,8 @@ class ListHandle:
         pos = self.index_pos(index)
         if pos is None:
             return False
-        self._writer().put(pos_key(self.prefix, pos), value, db=self.store.elements_db)
+        self._writer().put(pos_key(self.prefix, pos), value, True, True, False,
+                           self.store.elements_db)
         return True
 
     def insert(self, index: int, value: bytes) -> None:

@@ -39,6 +39,10 @@ from aikv.persist.elements import collection_body
 from aikv.persist.layout import TYPE_ZSET, encode_meta
 from aikv.resp import CommandError
 
+# Per-element LMDB calls pass the sub-database positionally (put(k, v, True, True, False,
+# db), get(k, None, db), delete(k, b"", db)): py-lmdb parses keywords slowly, see
+# aikv/keyspace.py.
+
 if TYPE_CHECKING:
     from aikv.keyspace import Database
 
@@ -269,7 +273,7 @@ class ZSet:
         """(member record key, score or None); the key feeds insert/update, so a ZADD
         hashes each member once."""
         mkey = self.prefix + _member_subkey(member)
-        raw = self.store.reader().get(mkey, db=self.edb)
+        raw = self.store.reader().get(mkey, None, self.edb)
         if raw is None:
             return mkey, None
         if len(member) > INLINE and raw[8:] != member:
@@ -285,26 +289,26 @@ class ZSet:
         txn = self.store.writer()
         long = len(member) > INLINE
         txn.put(mkey or self.prefix + _member_subkey(member),
-                _D.pack(score) + member if long else _D.pack(score), db=self.edb)
+                _D.pack(score) + member if long else _D.pack(score), True, True, False, self.edb)
         txn.put(self.prefix + _order_subkey(score, member), _order_value(score, member),
-                db=self.edb)
+                True, True, False, self.edb)
         self.count += 1
 
     def update(self, member: bytes, old: float, new: float, mkey: bytes | None = None) -> None:
         txn = self.store.writer()
         long = len(member) > INLINE
         txn.put(mkey or self.prefix + _member_subkey(member),
-                _D.pack(new) + member if long else _D.pack(new), db=self.edb)
+                _D.pack(new) + member if long else _D.pack(new), True, True, False, self.edb)
         old_order = _order_subkey(old, member)
         new_order = _order_subkey(new, member)
         if old_order != new_order:
-            txn.delete(self.prefix + old_order, db=self.edb)
-        txn.put(self.prefix + new_order, _order_value(new, member), db=self.edb)
+            txn.delete(self.prefix + old_order, b"", self.edb)
+        txn.put(self.prefix + new_order, _order_value(new, member), True, True, False, self.edb)
 
     def remove(self, member: bytes, score: float) -> None:
         txn = self.store.writer()
-        txn.delete(self.prefix + _member_subkey(member), db=self.edb)
-        txn.delete(self.prefix + _order_subkey(score, member), db=self.edb)
+        txn.delete(self.prefix + _member_subkey(member), b"", self.edb)
+        txn.delete(self.prefix + _order_subkey(score, member), b"", self.edb)
         self.count -= 1
 
     # ------------------------------------------------------------------ walks

@@ -54,6 +54,10 @@ from aikv.resp import (
     integer,
 )
 
+# Per-element LMDB calls pass the sub-database positionally (put(k, v, True, True, False,
+# db), get(k, None, db), delete(k, b"", db)): py-lmdb parses keywords slowly, see
+# aikv/keyspace.py.
+
 if TYPE_CHECKING:
     from aikv.client import Client
 
@@ -112,7 +116,7 @@ class _Writer:
         """Store a field; True if it is new."""
         self.changed = True
         if self.txn.replace(ekey(self.prefix, field), record_value(field, value),
-                            db=self.edb) is None:
+                            self.edb) is None:
             self.count += 1
             return True
         return False
@@ -155,7 +159,7 @@ def _hset_generic(client: Client, argv: list[bytes], name: str) -> int:
     edb = w.edb
     added = 0
     for i in range(2, n, 2):
-        if replace(ekey(prefix, argv[i]), record_value(argv[i], argv[i + 1]), db=edb) is None:
+        if replace(ekey(prefix, argv[i]), record_value(argv[i], argv[i + 1]), edb) is None:
             added += 1
     w.count = before + added
     w.changed = True
@@ -181,7 +185,7 @@ def hsetnx(client: Client, argv: list[bytes]) -> bytes:
     meta = _lookup(db, key)
     if meta is not None:
         prefix = meta[9:17]
-        if db.store.reader().get(ekey(prefix, field), db=db.store.elements_db) is not None:
+        if db.store.reader().get(ekey(prefix, field), None, db.store.elements_db) is not None:
             return ZERO
     max_entries, max_value = _client_limits(client)
     w = _Writer(db, key, meta, len(field) + len(value) + RECORD_OVERHEAD)
@@ -193,7 +197,7 @@ def hsetnx(client: Client, argv: list[bytes]) -> bytes:
 
 
 def _field(db: Database, meta: bytes, field: bytes) -> bytes | None:
-    raw = db.store.reader().get(ekey(meta[9:17], field), db=db.store.elements_db)
+    raw = db.store.reader().get(ekey(meta[9:17], field), None, db.store.elements_db)
     return raw if raw is None or len(field) <= MAX_INLINE_MEMBER else stored_value(field, raw)
 
 
@@ -218,7 +222,7 @@ def hmget(client: Client, argv: list[bytes]) -> bytes:
     edb = db.store.elements_db
     values = []
     for f in argv[2:]:
-        raw = get(ekey(prefix, f), db=edb)
+        raw = get(ekey(prefix, f), None, edb)
         values.append(raw if raw is None else stored_value(f, raw))
     return bulk_array(values, client.resp3)
 
@@ -237,7 +241,7 @@ def hdel(client: Client, argv: list[bytes]) -> bytes:
     count = int.from_bytes(meta[17:25], "big")
     deleted = 0
     for field in argv[2:]:
-        if txn.delete(ekey(prefix, field), db=edb):
+        if txn.delete(ekey(prefix, field), b"", edb):
             deleted += 1
             if count - deleted == 0:
                 break
