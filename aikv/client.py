@@ -109,8 +109,9 @@ class Client(asyncio.Protocol):
         if self.closing:
             return
         server = self.server
-        server.clock.refresh()
-        self.last_interaction = time.time()
+        now = time.time()
+        server.clock.now_ms = int(now * 1000)  # Clock.refresh
+        self.last_interaction = now
         server.stat_net_input_bytes += len(data)
         parser = self.parser
         values = server.config.values

@@ -77,6 +77,7 @@ class Store:
         # ensure_room's test, (used + 2 * tick_bytes + 1 MiB) * 2 <= map size, solved for
         # tick_bytes once per change of used or map size (see _update_tick_limit).
         self._tick_limit = 0
+        self._page_size = 0  # LMDB's page size, read once
         self.last_commit_error: Exception | None = None
         # Set when a commit fails (the strerror-like cause, e.g. "No space left on
         # device"); the server refuses writes until probe_write() succeeds.
@@ -304,6 +305,8 @@ class Store:
             self._load_counts()
 
     def _write_dirty_counts(self, txn: lmdb.Transaction) -> None:
+        if not any(self._dirty_slots):  # the common tick: overwrites, no key added or removed
+            return
         for index, dirty in enumerate(self._dirty_slots):
             if not dirty:
                 continue
@@ -320,8 +323,9 @@ class Store:
     # ----------------------------------------------------------------- map growth
     def _measure_used(self) -> int:
         assert self.env is not None
-        info = self.env.info()
-        return (info["last_pgno"] + 1) * self.env.stat()["psize"]
+        if not self._page_size:
+            self._page_size = self.env.stat()["psize"]
+        return (self.env.info()["last_pgno"] + 1) * self._page_size
 
     def _grow_map(self, at_least: int) -> None:
         assert self.env is not None and self._write_txn is None
