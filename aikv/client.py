@@ -183,6 +183,7 @@ class Client(asyncio.Protocol):
         last = len(commands) - 1
         execute = server.execute
         store = server.store
+        router = server.router
         # While the connection is plain (see _plain), data commands are looked up here and
         # called directly; otherwise, and for every other command, execute() decides.
         direct = server.data_commands if self._plain() else _NONE
@@ -192,13 +193,17 @@ class Client(asyncio.Protocol):
                     and store.write_error is None):
                 # Server.dispatch and Server.call, inline for a pipeline: a data command
                 # with the right number of arguments, from a plain connection, needs none
-                # of execute()'s other checks, and cannot close or block this client or
-                # change what _plain() says.
-                self.last_command = cmd
-                started = perf_counter_ns()
-                if cmd.is_write and (reply := server.before_write(argv)) is not None:
-                    pass  # refused
+                # of execute()'s other checks but routing (cluster mode), and cannot close
+                # or block this client or change what _plain() says.
+                if router is not None and (reply := router(self, cmd, argv)) is not None:
+                    # MOVED / ASK / TRYAGAIN / CLUSTERDOWN / CROSSSLOT, as execute().
+                    cmd.rejected_calls += 1
+                    self.asking = False
+                elif cmd.is_write and (reply := server.before_write(argv)) is not None:
+                    self.last_command = cmd  # refused
                 else:
+                    self.last_command = cmd
+                    started = perf_counter_ns()
                     try:
                         reply = cmd.handler(self, argv)
                     except Exception as exc:
@@ -231,12 +236,11 @@ class Client(asyncio.Protocol):
                 break
 
     def _plain(self) -> bool:
-        """True when a data command from this connection needs no check beyond its name
-        and arity (Server.execute's other checks all pass): authenticated, not in MULTI,
-        not subscribed, on a standalone node."""
+        """True when a data command from this connection needs no check beyond its name,
+        arity and (in cluster mode) routing — Server.execute's other checks all pass:
+        authenticated, not in MULTI, not subscribed."""
         return (self.authenticated and self.multi is None and not self.subscriptions
-                and not self.patterns and not self.shard_subscriptions
-                and self.server.router is None)
+                and not self.patterns and not self.shard_subscriptions)
 
     def _release_held(self) -> None:
         """Run the held commands once the replies before them have drained."""

@@ -334,6 +334,9 @@ class Server:
             # is answered at once and dooms the transaction (EXECABORT at EXEC).
             redirect = self.router(client, cmd, argv)
             if redirect is not None:
+                # Counted as rejected, and ASKING is spent, as after any command Redis
+                # processes (resetClient) outside MULTI.
+                cmd.rejected_calls += 1
                 if client.multi is not None:
                     if cmd.name == "exec":
                         client.multi = None
@@ -341,6 +344,8 @@ class Server:
                         self.unwatch_all(client)
                     else:
                         client.multi_error = True
+                if client.multi is None:
+                    client.asking = False
                 return redirect
         if self.store.write_error is not None and (cmd.is_write or cmd.name in ("ping", "exec")):
             refusal = self._refuse_for_disk(client, cmd)

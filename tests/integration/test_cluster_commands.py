@@ -183,3 +183,33 @@ def test_replicate_changes_topology_everywhere(spawn: Callable[[str], Proc]) -> 
     assert err(e, "CLUSTER", "FORGET", master_id) == "Can't forget my master!"
     assert err(e, "CLUSTER", "SETSLOT", 1, "STABLE") == "Please use SETSLOT only with masters."
     wait_for(lambda: all(cluster_ok(p) for p in [*procs, extra]), 15, "cluster ok with a replica")
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_asking_is_spent_by_a_redirected_command(spawn: Callable[[str], Proc], kind: str) -> None:  # noqa: F811
+    """Redis resets ASKING after every command outside MULTI, a redirected one included
+    (and counts the redirect as a rejected call): the next command to an importing slot
+    without a fresh ASKING is MOVED. Checked on AiKv and on redis-server alike."""
+    procs = [spawn(kind) for _ in range(3)]
+    form_cluster(procs)
+    wait_for(lambda: consistent(procs), 15, "signatures")
+    wait_for(lambda: all(cluster_ok(p) for p in procs), 15, "cluster ok")
+    src, dst, other = procs
+    d = dst.client()
+    assert d.execute_command("CLUSTER", "SETSLOT", 100, "importing", src.myid())
+    assert d.execute_command("CLUSTER", "KEYSLOT", "foo") == 12182  # served by `other`
+    pipe = d.pipeline(transaction=False)
+    pipe.execute_command("ASKING")
+    pipe.get("foo")  # redirected even with ASKING: not an importing slot
+    pipe.set("{t10648}b", "x")  # slot 100, importing, but ASKING is spent
+    pipe.execute_command("ASKING")
+    pipe.set("{t10648}c", "y")  # a fresh ASKING lets it in
+    ok, moved_foo, moved_b, ok2, set_c = pipe.execute(raise_on_error=False)
+    assert isinstance(moved_foo, redis.exceptions.MovedError), moved_foo
+    assert str(moved_foo) == f"12182 127.0.0.1:{other.port}"
+    assert isinstance(moved_b, redis.exceptions.MovedError), moved_b
+    assert str(moved_b) == f"100 127.0.0.1:{src.port}"
+    assert set_c is True
+    stats = d.info("commandstats")
+    assert stats["cmdstat_get"]["rejected_calls"] == 1
+    assert stats["cmdstat_set"]["rejected_calls"] == 1 and stats["cmdstat_set"]["calls"] == 1
