@@ -8,7 +8,6 @@ import itertools
 import logging
 import socket
 import time
-from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from aikv.protocol import ProtocolError, RequestParser
@@ -177,52 +176,28 @@ class Client(asyncio.Protocol):
             self.held.extend(commands)  # keep the order behind what is already held
             return
         out = self.out
-        append = out.append
         produced = 0
-        limit = REPLY_BATCH_BYTES
         last = len(commands) - 1
-        execute = server.execute
         store = server.store
-        router = server.router
+        routed = server.router is not None
         # While the connection is plain (see _plain), data commands are looked up here and
-        # called directly; otherwise, and for every other command, execute() decides.
+        # run through Server.call directly, skipping execute()'s other checks: with the
+        # right number of arguments such a command needs none of them but routing (cluster
+        # mode), and cannot close or block this client or change what _plain() says.
+        # Everything else goes through Server.dispatch.
         direct = server.data_commands if self._plain() else _NONE
         for i, argv in enumerate(commands):
             cmd = direct.get(argv[0])
             if (cmd is not None and cmd.min_args <= len(argv) <= cmd.max_args
                     and store.write_error is None):
-                # Server.dispatch and Server.call, inline for a pipeline: a data command
-                # with the right number of arguments, from a plain connection, needs none
-                # of execute()'s other checks but routing (cluster mode), and cannot close
-                # or block this client or change what _plain() says.
-                if router is not None and (reply := router(self, cmd, argv)) is not None:
-                    # MOVED / ASK / TRYAGAIN / CLUSTERDOWN / CROSSSLOT, as execute().
-                    cmd.rejected_calls += 1
-                    self.asking = False
-                elif cmd.is_write and (reply := server.before_write(argv)) is not None:
-                    self.last_command = cmd  # refused
-                else:
-                    self.last_command = cmd
-                    started = perf_counter_ns()
-                    try:
-                        reply = cmd.handler(self, argv)
-                    except Exception as exc:
-                        reply = server.call_failed(cmd, exc)
-                    if self.asking:
-                        self.asking = False
-                    cmd.usec += (perf_counter_ns() - started) // 1000
-                    cmd.calls += 1
-                    server.stat_commands += 1
-                append(reply)
+                reply = (routed and server.redirect(self, cmd, argv)) or server.call(self, cmd, argv)
+                out.append(reply)
                 blocking = server.blocking
                 if blocking is not None and blocking.ready:
                     blocking.handle_ready()
             else:
-                reply = execute(self, argv)
-                append(reply)
-                blocking = server.blocking
-                if blocking is not None and blocking.ready:
-                    blocking.handle_ready()
+                server.dispatch(self, argv)
+                reply = out[-1]
                 if self.closing or self.close_after_reply:
                     break
                 if self.blocked is not None:
@@ -230,7 +205,7 @@ class Client(asyncio.Protocol):
                     break
                 direct = server.data_commands if self._plain() else _NONE
             produced += len(reply)
-            if produced > limit and i < last:
+            if produced > REPLY_BATCH_BYTES and i < last:
                 self.held = commands[i + 1 :]
                 self._update_reading()
                 break

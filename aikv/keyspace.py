@@ -64,10 +64,6 @@ VALUE_WRITERS: dict[str, ValueWriter] = {}
 ENCODING_HOOKS: dict[int, Callable[[Database, bytes, bytes], bytes]] = {}
 
 
-def _long_mk(slot: int, key: bytes) -> bytes:
-    return SLOT_PREFIX[slot] + long_key_form(key)
-
-
 def _mk(slot: int, key: bytes) -> bytes:
     if len(key) <= MAX_INLINE_KEY:
         return SLOT_PREFIX[slot] + key
@@ -155,13 +151,9 @@ class Database:
         previous live meta (None if absent or expired). Keeps counters, the expiry index
         and element records consistent."""
         if slot is None:
-            if key.find(b"{") < 0 and len(key) <= MAX_INLINE_KEY:  # _slot_and_mk, inline
-                slot = crc_hqx(key, 0) & SLOT_MASK
-                mk = SLOT_PREFIX[slot] + key
-            else:
-                slot, mk = _slot_and_mk(key)
+            slot, mk = _slot_and_mk(key)
         else:
-            mk = SLOT_PREFIX[slot] + key if len(key) <= MAX_INLINE_KEY else _long_mk(slot, key)
+            mk = _mk(slot, key)
         txn = self.store.writer()
         old = txn.replace(mk, meta, self.meta_db)
         if old is None:
@@ -192,10 +184,7 @@ class Database:
     def update_meta(self, key: bytes, meta: bytes, slot: int | None = None) -> None:
         """Rewrite the meta of an existing, live key of the same type (e.g. a collection's
         count) without touching counters or elements; the expiry must be unchanged."""
-        if slot is None and key.find(b"{") < 0 and len(key) <= MAX_INLINE_KEY:
-            mk = SLOT_PREFIX[crc_hqx(key, 0) & SLOT_MASK] + key  # _slot_and_mk, inline
-        else:
-            mk = _slot_and_mk(key)[1] if slot is None else _mk(slot, key)
+        mk = _slot_and_mk(key)[1] if slot is None else _mk(slot, key)
         self.store.writer().put(mk, meta, True, True, False, self.meta_db)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)

@@ -301,7 +301,6 @@ class Server:
         return cmd
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
-        # Client._run has this unrolled for pipelines: keep the two in step.
         client.out.append(self.execute(client, argv))
         blocking = self.blocking
         if blocking is not None and blocking.ready:
@@ -330,22 +329,8 @@ class Server:
         if not client.authenticated and not cmd.no_auth:
             return self._reject(client, "NOAUTH Authentication required.", cmd)
         if self.router is not None:
-            # As in Redis, a command is routed before it is queued: a MOVED inside MULTI
-            # is answered at once and dooms the transaction (EXECABORT at EXEC).
-            redirect = self.router(client, cmd, argv)
+            redirect = self.redirect(client, cmd, argv)
             if redirect is not None:
-                # Counted as rejected, and ASKING is spent, as after any command Redis
-                # processes (resetClient) outside MULTI.
-                cmd.rejected_calls += 1
-                if client.multi is not None:
-                    if cmd.name == "exec":
-                        client.multi = None
-                        client.multi_error = False
-                        self.unwatch_all(client)
-                    else:
-                        client.multi_error = True
-                if client.multi is None:
-                    client.asking = False
                 return redirect
         if self.store.write_error is not None and (cmd.is_write or cmd.name in ("ping", "exec")):
             refusal = self._refuse_for_disk(client, cmd)
@@ -364,8 +349,29 @@ class Server:
             return QUEUED
         return self.call(client, cmd, argv)
 
+    def redirect(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes | None:
+        """Cluster mode: the MOVED/ASK/TRYAGAIN/CLUSTERDOWN/CROSSSLOT reply if `cmd` must
+        not run here, else None. As in Redis, a command is routed before it is queued: a
+        MOVED inside MULTI is answered at once and dooms the transaction (EXECABORT at
+        EXEC). A redirect counts as a rejected call and spends ASKING, as after any
+        command Redis processes (resetClient) outside MULTI."""
+        assert self.router is not None
+        reply = self.router(client, cmd, argv)
+        if reply is None:
+            return None
+        cmd.rejected_calls += 1
+        if client.multi is not None:
+            if cmd.name == "exec":
+                client.multi = None
+                client.multi_error = False
+                self.unwatch_all(client)
+            else:
+                client.multi_error = True
+        if client.multi is None:
+            client.asking = False
+        return reply
+
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
-        # Client._run has this inline for pipelines: keep the two in step.
         client.last_command = cmd
         started = perf_counter_ns()
         if cmd.is_write:

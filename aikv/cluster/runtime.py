@@ -228,7 +228,6 @@ class ClusterNode:
             actions = self.gossip.tick(now_ms())
             if self._durable_save_pending:
                 self.state.save_needed = self.state.fsync_needed = True
-            self.flush_config()
             self.apply(actions)
             self._cron_count += 1
             if self._cron_count % 10 == 0:
@@ -257,26 +256,26 @@ class ClusterNode:
         if 0 <= msg_type < MSG_TYPE_COUNT:
             self.gossip.stats.received[msg_type] += 1
 
-    # Every path below persists what the event changed before sending what it produced,
-    # as Redis does (its bus writes go out after beforeSleep saved nodes.conf): a peer must
-    # never learn a claim or an epoch that a crash of this process could take back.
+    # Bus events: what they change is written at once and made durable by the cron (see
+    # flush_config); no reply waits for them.
 
     def _on_message(self, link: Link, msg: Message) -> None:
-        actions = self.gossip.on_message(link, msg, now_ms())
-        self.flush_config(defer_fsync=True)
-        self.apply(actions)
+        self.apply(self.gossip.on_message(link, msg, now_ms()), defer_fsync=True)
 
     def _on_up(self, link: Link) -> None:
-        actions = self.gossip.on_link_up(link, now_ms())
-        self.flush_config(defer_fsync=True)
-        self.apply(actions)
+        self.apply(self.gossip.on_link_up(link, now_ms()), defer_fsync=True)
 
     def _on_down(self, link: Link) -> None:
-        actions = self.gossip.on_link_down(link, now_ms())
-        self.flush_config(defer_fsync=True)
-        self.apply(actions)
+        self.apply(self.gossip.on_link_down(link, now_ms()), defer_fsync=True)
 
-    def apply(self, actions: list[Action]) -> None:
+    def apply(self, actions: list[Action], *, defer_fsync: bool = False) -> None:
+        """Carry out the engine's actions, after persisting whatever the event that
+        produced them changed, as Redis does (its bus writes go out after beforeSleep
+        saved nodes.conf): a peer must never learn a claim or an epoch that a crash of
+        this process could take back. A chaos run found the hole this closes: a node
+        killed between the PONG announcing an imported slot and its end-of-tick save
+        came back without the slot the others had re-bound to it."""
+        self.flush_config(defer_fsync=defer_fsync)
         transport = self.transport
         for act in actions:
             if isinstance(act, Send):
@@ -353,19 +352,12 @@ class ClusterNode:
         self.publish(channel, message, shard=shard)
 
     def broadcast_pong(self) -> None:
-        """Called by commands (SETSLOT NODE after an import): the new claim and epoch are
-        saved (and fsynced) before the PONG that announces them leaves. Found by a chaos
-        run: a node killed between its broadcast and its end-of-tick save came back
-        without the slot that the others had already re-bound to it, leaving it owned by
-        nobody's own view."""
-        actions = self.gossip.broadcast_pong(now_ms())
-        self.flush_config()
-        self.apply(actions)
+        """Called by commands (SETSLOT NODE after an import): apply() saves the new claim
+        (and fsyncs a new epoch) before the PONG that announces it leaves."""
+        self.apply(self.gossip.broadcast_pong(now_ms()))
 
     def forget(self, node: NodeRecord) -> None:
-        actions = self.gossip.forget_node(node, now_ms())
-        self.flush_config()
-        self.apply(actions)
+        self.apply(self.gossip.forget_node(node, now_ms()))
 
     def become_replica_of(self, master: NodeRecord) -> None:
         """CLUSTER REPLICATE: we follow `master`. Only the cluster view changes here (role,
@@ -391,17 +383,16 @@ class ClusterNode:
         to one slot that we own and are not migrating. Then `route()` could only answer
         None (importing, ASKING and READONLY change nothing for a slot we serve); the
         profile put the general path at ~3 us of a 7 us pipelined GET."""
-        if cmd.name != "exec":
-            st = self.state
-            first = cmd.first_key
-            if first and cmd.key_finder is None and first == cmd.last_key and st.state_ok:
-                # One key at a fixed position (GET, SET, INCR, LPUSH, ...): arity was
-                # checked, but a negative arity lets argv be shorter than first+1.
-                if len(argv) <= first:
-                    return None
-                slot = key_hash_slot(argv[first])
-                if st.slot_owner[slot] is st.myself and slot not in st.migrating_to:
-                    return None
+        st = self.state
+        first = cmd.first_key  # 0 for EXEC, which routes its queued commands below
+        if first and cmd.key_finder is None and first == cmd.last_key and st.state_ok:
+            # One key at a fixed position (GET, SET, INCR, LPUSH, ...): arity was
+            # checked, but a negative arity lets argv be shorter than first+1.
+            if len(argv) <= first:
+                return None
+            slot = key_hash_slot(argv[first])
+            if st.slot_owner[slot] is st.myself and slot not in st.migrating_to:
+                return None
         if cmd.name == "exec":
             multi = getattr(client, "multi", None)
             if not multi:
