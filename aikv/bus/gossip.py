@@ -127,6 +127,8 @@ class Gossip:
         self.outbound: dict[NodeRecord, Link] = {}
         self.inbound: dict[NodeRecord, Link] = {}
         self.iteration = 0
+        # Peers owed a ping because a node joined our view while their ping was in flight.
+        self._owed_news: set[NodeRecord] = set()
         self.stats = BusStats()
 
     # --- outgoing ----------------------------------------------------------------------
@@ -143,7 +145,7 @@ class Gossip:
     def _send_ping(self, link: Link, msg_type: int, now_ms: int, actions: list[Action]) -> None:
         if link.node is not None and msg_type == MsgType.PING:
             link.node.ping_sent = now_ms
-        entries = gossip_entries(self.state, self.rng)
+        entries = gossip_entries(self.state, self.rng, receiver=link.node)
         msg = ping_message(self.header(), entries, msg_type=msg_type, hostname=self.announce.hostname or None)
         self._send(link, msg, actions)
 
@@ -277,6 +279,15 @@ class Gossip:
                 actions.append(Connect(node))
         st.stats_pfail_nodes = pfail_nodes
 
+        if self._owed_news:
+            for node in list(self._owed_news):
+                link = self.outbound.get(node)
+                if link is None or st.nodes.get(node.node_id) is not node:
+                    self._owed_news.discard(node)
+                elif not node.ping_sent:
+                    self._owed_news.discard(node)
+                    self._send_ping(link, MsgType.PING, now_ms, actions)
+
         if self.iteration % RANDOM_PING_EVERY == 0:
             candidates = list(st.nodes.values())
             oldest: NodeRecord | None = None
@@ -398,6 +409,7 @@ class Gossip:
             self._send_ping(link, MsgType.PONG, now_ms, actions)
 
         node = link.node
+        joined: NodeRecord | None = None
         if not link.inbound and node is not None:
             if node.in_handshake:
                 if sender is not None:
@@ -410,6 +422,7 @@ class Gossip:
                 node.flags |= hdr.flags & (nf.MASTER | nf.SLAVE)
                 log.info("handshake with node %s completed", node.node_id)
                 st.mark_dirty()
+                joined = node
             elif node.node_id != hdr.sender:
                 # Someone else now answers at this address: the address is stale.
                 node.flags |= nf.NOADDR
@@ -431,6 +444,8 @@ class Gossip:
                 failure.clear_pfail(st, node)
             elif node.has(nf.FAIL):
                 failure.clear_failure_if_needed(st, node, now_ms)
+        if joined is not None:
+            self._spread_news(joined, now_ms, actions)
 
         if sender is None:
             return
@@ -463,6 +478,23 @@ class Gossip:
 
         self._process_gossip(msg, sender, now_ms, actions)
         sender.hostname = msg.hostname or ""
+
+    def _spread_news(self, newcomer: NodeRecord, now_ms: int, actions: list[Action],
+                     skip: NodeRecord | None = None) -> None:
+        """A node just joined our view: ping the peers we can reach now, so the gossip
+        sections carry it on within one round trip instead of waiting for the once a
+        second random ping (a fresh cluster then agrees well inside redis-cli's first
+        one-second check). The newcomer is pinged too when we already have a link to it
+        (a handshake that just completed): our gossip tells it about the others. Only
+        one ping is in flight per peer (one whose ping is out is pinged by the cron after
+        its pong), which bounds the extra traffic however many nodes join."""
+        for node, link in list(self.outbound.items()):
+            if node is skip or node.flags & (nf.MYSELF | nf.HANDSHAKE):
+                continue
+            if node.ping_sent:
+                self._owed_news.add(node)  # the cron pings it once its pong is back
+            else:
+                self._send_ping(link, MsgType.PING, now_ms, actions)
 
     def _send_update(self, to: NodeRecord, about: NodeRecord, actions: list[Action]) -> None:
         link = self.outbound.get(to)
@@ -515,16 +547,16 @@ class Gossip:
                     and not st.is_blacklisted(entry.node_id, now_ms)
                 ):
                     # Learning peers from gossip is what lets one MEET join a whole cluster.
-                    st.add_node(
-                        NodeRecord(
-                            entry.node_id,
-                            flags & ~(nf.MYSELF | nf.MEET),
-                            ip=entry.ip,
-                            port=entry.port,
-                            cport=entry.cport,
-                            pport=entry.pport,
-                        )
+                    learned = NodeRecord(
+                        entry.node_id,
+                        flags & ~(nf.MYSELF | nf.MEET),
+                        ip=entry.ip,
+                        port=entry.port,
+                        cport=entry.cport,
+                        pport=entry.pport,
                     )
+                    st.add_node(learned)
+                    self._spread_news(learned, now_ms, actions, skip=sender)
                 continue
 
             failing = flags & (nf.PFAIL | nf.FAIL)

@@ -60,29 +60,27 @@ def _entry(node: NodeRecord) -> GossipEntry:
     )
 
 
-def gossip_entries(state: ClusterState, rng: random.Random) -> list[GossipEntry]:
+def gossip_entries(state: ClusterState, rng: random.Random,
+                   receiver: NodeRecord | None = None) -> list[GossipEntry]:
     """A random sample of healthy nodes, then every PFAIL node.
 
     Random sampling spreads knowledge of every node across the cluster in a few rounds;
     PFAIL nodes are always added because their reports must reach a majority of masters
-    quickly for PFAIL to become FAIL."""
+    quickly for PFAIL to become FAIL. Redis draws from all nodes and may spend an entry
+    on the receiver itself, which tells it nothing (in a 3-node cluster, half the single
+    entries); the sample here leaves out the receiver and us, so every entry is news."""
     nodes = list(state.nodes.values())
-    fresh = len(nodes) - 2
-    wanted = min(max(MIN_GOSSIP_ENTRIES, len(nodes) // GOSSIP_FRACTION), fresh)
+    wanted = min(max(MIN_GOSSIP_ENTRIES, len(nodes) // GOSSIP_FRACTION), len(nodes) - 2)
+    pool = [node for node in nodes
+            if node is not state.myself and node is not receiver and not node.flags & nf.PFAIL]
     chosen: list[NodeRecord] = []
     tries = wanted * 3
-    while fresh > 0 and len(chosen) < wanted and tries > 0:
+    while pool and len(chosen) < wanted and tries > 0:
         tries -= 1
-        node = rng.choice(nodes)
-        if node is state.myself or node.flags & nf.PFAIL:
-            continue
+        node = pool.pop(rng.randrange(len(pool)))
         if node.flags & (nf.HANDSHAKE | nf.NOADDR) or (node.link == LINK_NONE and node.num_slots == 0):
-            fresh -= 1
-            continue
-        if node in chosen:
             continue
         chosen.append(node)
-        fresh -= 1
 
     pfail_wanted = state.stats_pfail_nodes
     if pfail_wanted:

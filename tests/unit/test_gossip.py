@@ -152,6 +152,40 @@ def test_create_converges_like_redis_cli_expects() -> None:
     assert net.log.index((7101, 7102, MsgType.PONG)) > net.log.index(first_from_7102)
 
 
+def _converged_after_ms(net: Net, limit_ms: int) -> int | None:
+    """Simulated ms until every engine knows every node with its slots (None: not by limit)."""
+    waited = 0
+    while waited < limit_ms:
+        net.run(100)
+        waited += 100
+        if len(net.signatures()) == 1 and all(len(e.state.nodes) == len(net.engines) for e in net.engines.values()):
+            return waited
+    return None
+
+
+@pytest.mark.parametrize("masters", [3, 6])
+def test_fresh_cluster_agrees_within_redis_clis_first_check(masters: int) -> None:
+    """redis-cli --cluster create MEETs every node from the first one, sleeps a second and
+    checks that all nodes agree; only the newcomer pings (no once a second random ping)
+    may get the news around within that second, whatever the random draws."""
+    ports = [7201 + i for i in range(masters)]
+    per = 16384 // masters
+    for seed in range(5):
+        net = Net()
+        for i, port in enumerate(ports):
+            eng = net.add(port)
+            eng.rng.seed(seed * 100 + i)
+            eng.iteration = 1  # keep the random ping (every 10th tick) out of the first second
+            lo, hi = i * per, 16383 if i == masters - 1 else (i + 1) * per - 1
+            for s in range(lo, hi + 1):
+                eng.state.add_slot(eng.state.myself, s)
+            set_config_epoch(eng.state, i + 1)
+        for port in ports[1:]:
+            net.meet(ports[0], port)
+        took = _converged_after_ms(net, 900)
+        assert took is not None, f"seed {seed}: {net.signatures()}"
+
+
 def test_ping_cadence_is_about_half_node_timeout() -> None:
     net = three_node_cluster()
     net.run(5000)
@@ -277,6 +311,11 @@ def test_gossip_entry_count_rules() -> None:
     for i in range(2, 30):
         st.add_node(NodeRecord(f"{i + 1:040x}", nf.MASTER, link=LINK_CONNECTED))
     assert len(gossip_entries(st, rng)) <= 3
+    # the receiver never hears about itself, nor anyone about us
+    receiver = st.nodes[f"{1:040x}"]
+    for _ in range(50):
+        ids = [e.node_id for e in gossip_entries(st, rng, receiver=receiver)]
+        assert receiver.node_id not in ids and st.myself.node_id not in ids and len(ids) == 3
     pf = st.nodes[f"{5:040x}"]
     pf.flags |= nf.PFAIL
     st.stats_pfail_nodes = 1
