@@ -259,7 +259,7 @@ def _persistence(server: Server) -> Fields:
     # here mean "fsync the store now".
     store = server.store
     state = persistence_state(server)
-    size = store.file_size()
+    size = store.used_bytes()  # pages in use: a write-map file is as long as its map
     always = store.appendfsync == "always"
     write_ok = store.last_commit_error is None
     map_size = store.env.info()["map_size"] if store.env is not None else 0
@@ -301,7 +301,9 @@ def _persistence(server: Server) -> Fields:
         ("aof_pending_bio_fsync", 0),
         ("aof_delayed_fsync", 0),
         ("aikv_appendfsync", store.appendfsync),
-        ("aikv_lmdb_file_size", size),
+        ("aikv_lmdb_used_bytes", size),
+        ("aikv_lmdb_file_size", store.file_size()),
+        ("aikv_lmdb_writemap", 1 if store.writemap else 0),
         ("aikv_lmdb_map_size", map_size),
     ]
 

@@ -27,7 +27,7 @@ from aikv.config import Config
 from aikv.info import start_sampler
 from aikv.keyspace import Clock, Database
 from aikv.persist.elements import reclaim
-from aikv.persist.store import Store
+from aikv.persist.store import Store, StoreFullError
 from aikv.resp import QUEUED, CommandError, error
 
 log = logging.getLogger("aikv")
@@ -78,7 +78,7 @@ class Server:
         self.config = config
         self.loop: asyncio.AbstractEventLoop | None = None
         self.store = Store(config.dir, config.databases, config.appendfsync,
-                           config.lmdb_initial_map_size)
+                           config.lmdb_initial_map_size, config.lmdb_writemap)
         self.clock = Clock()
         self.databases: list[Database] = []
         self.clients: dict[int, Client] = {}
@@ -397,6 +397,10 @@ class Server:
         # is lost whole, with the rest of the tick's writes.
         try:
             self.store.ensure_room(sum(map(len, argv)))
+        except StoreFullError as exc:
+            # No room to grow the map: this write is refused, the tick's others stand.
+            log.warning("Write refused: %s", exc)
+            return self._error_reply(disk_error_reply(self.store.write_error or "?"))
         except Exception as exc:  # growing commits the tick so far: the disk may refuse
             self._commit_failed(exc)
             return self._error_reply(disk_error_reply(self.store.write_error or "?"))

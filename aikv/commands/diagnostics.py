@@ -101,7 +101,7 @@ def memory_stats(client: Client, argv: list[bytes]) -> bytes:
         (bulk(b"peak.allocated"), integer(max(rss, metrics(server).peak_memory))),
         (bulk(b"total.allocated"), integer(rss)),
         (bulk(b"keys.count"), integer(keys)),
-        (bulk(b"dataset.bytes"), integer(server.store.file_size())),
+        (bulk(b"dataset.bytes"), integer(server.store.used_bytes())),
     ]
     return map_reply(fields, client.resp3)
 
