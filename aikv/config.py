@@ -106,10 +106,10 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("maxmemory", "memory", 0),
     # AiKv-specific: the initial LMDB map size. The map grows on its own (doubling ahead
     # of need), so this only matters for tests that want to exercise growth.
-    Parameter("lmdb-initial-map-size", "memory", 64 << 20, mutable=False, minimum=1 << 16),
-    # AiKv-specific: LMDB writes through its memory map, which is allocated on disk whole
-    # (see aikv/persist/store.py); "no" keeps data.mdb sparse and writes with pwrite.
-    Parameter("lmdb-writemap", "bool", True, mutable=False),
+    Parameter("lmdb-initial-map-size", "memory", 1 << 30, mutable=False, minimum=1 << 16),
+    # AiKv-specific: LMDB writes through its memory map, which is then allocated on disk
+    # whole (see aikv/persist/store.py); the default keeps data.mdb sparse (pwrite).
+    Parameter("lmdb-writemap", "bool", False, mutable=False),
     Parameter("hz", "int", 10, minimum=1, maximum=500),
     Parameter("save", "str", ""),
     Parameter("dbfilename", "str", "dump.rdb"),

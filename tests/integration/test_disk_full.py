@@ -126,10 +126,15 @@ def check_acked(port: int, acked: dict[bytes, bytes]) -> None:
                 assert hashlib.sha1(value).digest() == acked[key], f"{key!r} is corrupted"
 
 
-def test_disk_full_refuses_writes_keeps_reads_and_recovers(small_fs: Path) -> None:
+@pytest.mark.parametrize("writemap", ["no", "yes"])
+def test_disk_full_refuses_writes_keeps_reads_and_recovers(small_fs: Path, writemap: str) -> None:
+    """With lmdb-writemap yes a write into an unallocated map page would be SIGBUS: the
+    map is allocated before use, so the same refusals must come from a map that cannot
+    grow."""
     node = ServerProcess("aikv", small_fs / "node",
                          # A tiny initial map: the map is grown while the disk fills up.
-                         args=["--set", "lmdb-initial-map-size=1mb"])
+                         args=["--set", "lmdb-initial-map-size=1mb",
+                               "--set", f"lmdb-writemap={writemap}"])
     # The log goes elsewhere: it must not need space on the full file system.
     node.log_path = small_fs.parent / "aikv.log"
     filler = small_fs / "filler"

@@ -1,6 +1,6 @@
-"""The LMDB store's write map: allocated on disk before LMDB may write through it, grown
-only when the allocation succeeds, and given up for LMDB's pwrite path where the file
-system cannot allocate (see aikv/persist/store.py)."""
+"""The LMDB store's write map (lmdb-writemap yes): allocated on disk before LMDB may write
+through it, grown only when the allocation succeeds, and given up for LMDB's pwrite path
+where the file system cannot allocate (see aikv/persist/store.py)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,18 @@ def put(store: Store, n: int, size: int, prefix: bytes = b"k") -> None:
         txn.put(prefix + b"%08d" % i, b"v" * size, db=store.misc_db)
 
 
+def test_writemap_is_opt_in(tmp_path: Path) -> None:
+    store = Store(tmp_path, databases=1)
+    store.open()
+    try:
+        assert not store.writemap
+        assert store.env is not None and not store.env.flags()["writemap"]
+    finally:
+        store.close()
+
+
 def test_the_whole_map_is_allocated_before_use(tmp_path: Path) -> None:
-    store = Store(tmp_path, databases=1, initial_map_size=4 * MiB)
+    store = Store(tmp_path, databases=1, initial_map_size=4 * MiB, writemap=True)
     store.open()
     try:
         assert store.writemap
@@ -55,7 +65,7 @@ def test_reopening_keeps_the_map_size_stable(tmp_path: Path) -> None:
     would double it at every restart."""
     sizes = []
     for _ in range(4):
-        store = Store(tmp_path, databases=1, initial_map_size=2 * MiB)
+        store = Store(tmp_path, databases=1, initial_map_size=2 * MiB, writemap=True)
         store.open()
         put(store, 10, 100)
         store.commit()
@@ -81,7 +91,7 @@ def test_data_survives_reopen_with_and_without_writemap(tmp_path: Path) -> None:
 
 def test_a_map_that_cannot_grow_refuses_the_write_and_keeps_the_tick(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = Store(tmp_path, databases=1, initial_map_size=2 * MiB)
+    store = Store(tmp_path, databases=1, initial_map_size=2 * MiB, writemap=True)
     store.open()
     try:
         put(store, 5, 100, prefix=b"early")
@@ -106,7 +116,7 @@ def test_a_map_that_cannot_grow_refuses_the_write_and_keeps_the_tick(
 def test_without_fallocate_the_store_falls_back_to_pwrite(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Store, "_allocate", staticmethod(lambda fd, size: errno.EOPNOTSUPP))
-    store = Store(tmp_path, databases=1, initial_map_size=2 * MiB)
+    store = Store(tmp_path, databases=1, initial_map_size=2 * MiB, writemap=True)
     store.open()
     try:
         assert not store.writemap
@@ -127,7 +137,7 @@ def test_a_full_disk_at_open_takes_the_largest_map_that_fits(
         return errno.ENOSPC if size > 2 * MiB else None
 
     monkeypatch.setattr(Store, "_allocate", staticmethod(allocate))
-    store = Store(tmp_path, databases=1, initial_map_size=16 * MiB)
+    store = Store(tmp_path, databases=1, initial_map_size=16 * MiB, writemap=True)
     store.open()
     try:
         assert store.writemap
