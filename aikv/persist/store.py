@@ -51,12 +51,12 @@ log = logging.getLogger("aikv.store")
 INITIAL_MAP_SIZE = 1 << 30
 # With the write map the map is real disk: start smaller (it doubles ahead of need).
 WRITEMAP_INITIAL_MAP_CAP = 64 << 20
+LOCK_FILE = "aikv.lock"
+DATA_SUBDIR = "lmdb"
 
 
 class StoreFullError(RuntimeError):
     """The map cannot grow for this write: the disk has no room to back it."""
-LOCK_FILE = "aikv.lock"
-DATA_SUBDIR = "lmdb"
 
 
 class StoreLockedError(RuntimeError):
