@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,14 +48,26 @@ def _bindable(port: int) -> bool:
     return True
 
 
+# Ports handed out recently (data and bus). A test often picks ports for several nodes
+# before starting any of them, and a port is only free until someone binds it: without
+# this, one node's data port could be the bus port (+10000) of another picked just
+# before, and the second to bind fails ("address already in use").
+_RECENT: deque[int] = deque(maxlen=1024)
+
+
 def free_port(avoid_bus: bool = True, block: int = 1) -> int:
     """A free port (or the first of `block` consecutive free ports) whose +10000 bus
-    ports are free too."""
+    ports are free too, none of them handed out recently by this process."""
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    recent = set(_RECENT)
     for _ in range(2000):
         base = rng.randrange(PORT_RANGE[0], PORT_RANGE[1] - block)
         ports = range(base, base + block)
+        wanted = [*ports, *(p + 10000 for p in ports)]
+        if any(p in recent for p in wanted):
+            continue
         if all(_bindable(p) and (not avoid_bus or _bindable(p + 10000)) for p in ports):
+            _RECENT.extend(wanted)
             return base
     raise RuntimeError("no free port found")
 

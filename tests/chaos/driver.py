@@ -248,7 +248,9 @@ def stable_ports(count: int) -> list[int]:
     chosen: list[int] = []
     for _ in range(2000):
         port = rng.randrange(10000, 22700)
-        if any(abs(port - c) < 2 for c in chosen):
+        # Neither adjacent to nor 10000 away from a port already chosen: one node's data
+        # port must not be another's bus port.
+        if any(abs(port - c) < 2 or abs(abs(port - c) - 10000) < 2 for c in chosen):
             continue
         try:
             for p in (port, port + 10000):
