@@ -141,7 +141,13 @@ def test_deleting_a_huge_hash_does_not_stall_other_clients(
     print(f"\nDEL of a {BIG:,}-field hash: {del_ms:.1f} ms; {len(during)} concurrent PINGs, "
           f"max {worst:.1f} ms, median {statistics.median(during) * 1000:.2f} ms")
     assert len(during) > 500
-    assert worst < 50
+    # Deleting the million element records in one go would stall every client for the
+    # whole deletion (500 times the 2,000 records the cron reclaims per run, each delete
+    # over a microsecond in Python: over a second). The bound sits well below that and
+    # well above what a noisy shared 2-core machine adds to one reclaim run (one CI run
+    # saw a 118 ms PING; the median stays sub-millisecond).
+    assert worst < 500
+    assert statistics.median(during) * 1000 < 5
 
 
 def test_hashes_and_sets_survive_kill9(spawn: Callable[..., ServerProcess]) -> None:
