@@ -37,6 +37,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ INITIAL_MAP_SIZE = 1 << 30
 # With the write map the map is real disk: start smaller (it doubles ahead of need).
 WRITEMAP_INITIAL_MAP_CAP = 64 << 20
 LOCK_FILE = "aikv.lock"
+# How often commit() tries again to grow a map whose growth failed (see _grow_after_commit).
+GROWTH_RETRY_SECONDS = 1.0
 DATA_SUBDIR = "lmdb"
 
 
@@ -106,6 +109,9 @@ class Store:
         # device"); the server refuses writes until probe_write() succeeds.
         self.write_error: str | None = None
         self._failed_bytes = 0
+        # Monotonic time before which commit() does not try again to grow a map it could
+        # not grow (write map on a full disk): one warning, not one per commit.
+        self._growth_retry_at: float | None = None
         self.dirty_since_sync = 0
         self._sync_lock = threading.Lock()
         self._env_syncs = False  # the environment was opened with LMDB's own sync flag
@@ -323,11 +329,27 @@ class Store:
         self._used_bytes = self._measure_used()
         self._update_tick_limit()
         if self._used_bytes * 2 > self._map_size:
-            try:
-                self._grow_map(self._used_bytes * 4)
-            except StoreFullError as exc:
-                # The commit stands; the next write that needs room is refused instead.
-                log.warning("%s", exc)
+            self._grow_after_commit()
+
+    def _grow_after_commit(self, now: float | None = None) -> None:
+        """Grow a map more than half used. If that fails (only the write map allocates on
+        disk first) the commit stands and a write that needs the room is refused later;
+        the failure is logged once and the growth retried at most once a second, or at
+        once after probe_write() found room."""
+        now = time.monotonic() if now is None else now
+        retry_at = self._growth_retry_at
+        if retry_at is not None and now < retry_at:
+            return
+        try:
+            self._grow_map(self._used_bytes * 4)
+        except StoreFullError as exc:
+            if retry_at is None:
+                log.warning("%s (tried again at most once a second)", exc)
+            self._growth_retry_at = now + GROWTH_RETRY_SECONDS
+            return
+        if retry_at is not None:
+            log.warning("The LMDB map could grow again")
+        self._growth_retry_at = None
 
     def _commit_lost(self, exc: lmdb.Error) -> None:
         """Undo the in-memory effects of a transaction that did not commit, and say why.
@@ -373,6 +395,8 @@ class Store:
             return False
         self.write_error = None
         self._failed_bytes = 0
+        if self._growth_retry_at is not None:
+            self._growth_retry_at = 0.0  # room again: the next commit may grow at once
         return True
 
     def abort(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -143,5 +144,41 @@ def test_a_full_disk_at_open_takes_the_largest_map_that_fits(
         assert store.writemap
         assert asked == [16 * MiB, 8 * MiB, 4 * MiB, 2 * MiB]
         assert store.env.info()["map_size"] == 2 * MiB  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def test_a_failed_growth_after_commit_is_logged_once_and_retried_later(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    store = Store(tmp_path, databases=1, initial_map_size=2 * MiB, writemap=True)
+    store.open()
+    try:
+        calls: list[int] = []
+
+        def no_room(fd: int, size: int) -> int:
+            calls.append(size)
+            return errno.ENOSPC
+
+        monkeypatch.setattr(Store, "_allocate", staticmethod(no_room))
+        # More than half the 2 MiB map in use: every commit after this wants to grow it.
+        put(store, 120, 10_000)
+        with caplog.at_level("WARNING", logger="aikv.store"):
+            store.commit()
+            for i in range(20):
+                put(store, 1, 100, prefix=b"more%d-" % i)
+                store.commit()
+        assert len(calls) == 1, "growth retried on every commit"
+        warnings = [r for r in caplog.records if "Cannot grow the LMDB map" in r.getMessage()]
+        assert len(warnings) == 1
+        # A second later it is tried again, still without a second warning.
+        store._grow_after_commit(now=time.monotonic() + 1.5)
+        assert len(calls) == 2
+        assert len([r for r in caplog.records if "Cannot grow" in r.getMessage()]) == 1
+        # Room again: the probe lets the next commit grow the map at once.
+        monkeypatch.undo()
+        assert store.probe_write()
+        put(store, 1, 100, prefix=b"last")
+        store.commit()
+        assert store.env.info()["map_size"] > 2 * MiB  # type: ignore[union-attr]
     finally:
         store.close()
