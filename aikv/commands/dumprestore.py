@@ -30,6 +30,7 @@ from aikv.migrate.rdb import load_payload
 from aikv.migrate.values import (
     MissingTypeSupport,
     dump_key,
+    dump_live_key,
     expire_at,
     limits_from_config,
     store_value,
@@ -80,7 +81,7 @@ def _restore(client: Client, argv: list[bytes]) -> bytes:
         # REPLACE, is gone all the same).
         return OK
     try:
-        store_value(db, key, kind, value, ttl)
+        store_value(db, key, kind, value, ttl, cleared=opts.replace)
     except MissingTypeSupport as exc:
         raise CommandError(f"ERR {exc}") from None
     if kind in ("list", "zset") and signal_key_ready is not None:
@@ -144,11 +145,10 @@ def migrate(client: Client, argv: list[bytes]) -> bytes:
         if meta is None:
             continue  # missing keys are skipped; none at all is NOKEY
         try:
-            payload = dump_key(db, key, limits)
+            payload = dump_live_key(db, key, meta, limits)
         except MissingTypeSupport as exc:
             raise CommandError(f"ERR {exc}") from None
-        if payload is not None:
-            items.append(KeyToSend(key, payload, expire_at(meta)))
+        items.append(KeyToSend(key, payload, expire_at(meta)))
     if not items:
         return b"+NOKEY\r\n"
     engine = engine_of(server)

@@ -101,6 +101,11 @@ def dump_key(db: Database, key: bytes, limits: EncodingLimits) -> bytes | None:
     meta = db.get_meta(key)
     if meta is None:
         return None
+    return dump_live_key(db, key, meta, limits)
+
+
+def dump_live_key(db: Database, key: bytes, meta: bytes, limits: EncodingLimits) -> bytes:
+    """The DUMP payload of a key whose live meta record the caller has just read."""
     kind, value = read_value(db, key, meta)
     return dump_payload(kind, value, _limits_for(db, key, meta, limits))
 
@@ -112,13 +117,15 @@ def expire_at(meta: bytes) -> int:
 
 
 # ---------------------------------------------------------------------- write
-def store_value(db: Database, key: bytes, kind: str, value: object, expire_at_ms: int) -> None:
+def store_value(db: Database, key: bytes, kind: str, value: object, expire_at_ms: int,
+                *, cleared: bool = False) -> None:
     """Create `key` with a decoded payload value, replacing whatever is stored there
-    (live or expired)."""
+    (live or expired). `cleared`: the caller deleted the key in this transaction."""
     writer = VALUE_WRITERS.get(kind)
     if writer is None:
         raise MissingTypeSupport(f"no RESTORE support for {kind} values")
     # Writers replace the meta record; deleting first also clears an expired leftover
     # whose elements a writer might otherwise meet.
-    db.delete(key)
+    if not cleared:
+        db.delete(key)
     writer(db, key, value, expire_at_ms)
