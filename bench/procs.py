@@ -133,7 +133,8 @@ def redis_version() -> str:
 
 
 class Server:
-    """One AiKv (`kind="aikv"`) or redis-server (`kind="redis"`) process."""
+    """One AiKv (`kind="aikv"`), redis-server (`kind="redis"`) or floor responder
+    (`kind="floor"`, see bench/floor_server.py) process."""
 
     def __init__(self, kind: str, directory: Path | None = None, port: int | None = None,
                  appendfsync: str = "everysec", cluster: bool = False,
@@ -153,9 +154,11 @@ class Server:
 
     @property
     def label(self) -> str:
-        return "AiKv" if self.kind == "aikv" else "Redis"
+        return {"aikv": "AiKv", "floor": "floor"}.get(self.kind, "Redis")
 
     def command(self) -> list[str]:
+        if self.kind == "floor":  # bench/floor_server.py: uvloop, framing, canned replies
+            return [sys.executable, "-m", "bench.floor_server", "--port", str(self.port)]
         if self.kind == "aikv":
             cmd = [sys.executable, "-m", "aikv.cli", "--port", str(self.port),
                    "--dir", str(self.dir), "--appendfsync", self.appendfsync]
