@@ -271,13 +271,17 @@ class Store:
 
     def close(self) -> None:
         if self.env is not None:
+            if self._write_txn is not None:
+                self.commit()
             if self.write_error is None and any(self._stale_slots):
                 # Leave exact stored counts behind, so the next open recounts nothing.
                 txn = self.writer()
                 for index in range(len(self._stale_slots)):
                     self._flush_counts(txn, index)
-            if self._write_txn is not None:
-                self.commit()
+                try:
+                    self.commit()
+                except lmdb.Error as exc:  # the data is committed; the next open recounts
+                    log.warning("Could not store the key counts at close: %s", exc)
             self._drop_read_txn()
             self.env.sync(True)
             self.env.close()

@@ -96,7 +96,7 @@ def test_counts_are_exact_after_a_crash(tmp_path: Path) -> None:
     # Several rounds of adds and deletes over many slots, committed tick by tick, with a
     # crash at the end of each round: batches written, bitmaps pending, both.
     for round_ in range(4):
-        for tick in range(30):
+        for _tick in range(30):
             for _ in range(rng.randrange(1, 60)):
                 key = b"k%d" % rng.randrange(5000)
                 if key in live and rng.random() < 0.4:
@@ -135,5 +135,20 @@ def test_flushdb_then_crash_counts_zero(tmp_path: Path) -> None:
     try:
         assert store.key_totals == [0, 300]
         assert not any(store.slot_counts[0])
+    finally:
+        store.close()
+
+
+def test_close_with_an_open_tick_leaves_exact_counts_and_no_bitmap(tmp_path: Path) -> None:
+    store, db = open_store(tmp_path)
+    keys = {b"open%d" % i for i in range(40)}
+    for key in keys:
+        db.set_string(key, b"v")
+    assert store.in_write  # the tick's transaction is still open
+    store.close()
+    store, db = open_store(tmp_path)
+    try:
+        assert store.reader().get(b"stale-counts:0", db=store.misc_db) is None
+        assert stored_counts(store) == expected_counts(keys)
     finally:
         store.close()
