@@ -35,7 +35,8 @@ count is now stale, in one bitmap record per database; once more than
 COUNT_FLUSH_SLOTS slots are stale (and at close) their counts are written and the bitmap
 dropped. Opening the store recounts the stale slots from the meta records, so counts are
 exact after a crash too. Writing each changed count at once cost a scattered B-tree page
-per new key under random-key writes (~10-15% of the server CPU of SET on a fresh node).
+per new key under random-key writes: 22% of the page writes of random-key SETs on a
+fresh node (124,224 -> 96,195 pwrite calls for 100,000 SETs).
 """
 
 from __future__ import annotations
