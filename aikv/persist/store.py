@@ -53,6 +53,7 @@ from typing import Any
 import lmdb
 
 from aikv.cluster.slots import CLUSTER_SLOTS
+from aikv.cluster.state import SLOT_BITMAP_BYTES, bitmap_set, bitmap_slots
 from aikv.persist import layout
 from aikv.persist.elements import VersionAllocator
 
@@ -68,7 +69,6 @@ DATA_SUBDIR = "lmdb"
 # Stale stored counts tolerated before they are written (see the module doc). Bounds the
 # recount at open after a crash: at most this many slots' keys are scanned.
 COUNT_FLUSH_SLOTS = 1024
-_STALE_BITMAP_BYTES = CLUSTER_SLOTS // 8
 
 
 class StoreFullError(RuntimeError):
@@ -260,8 +260,8 @@ class Store:
                 for raw_slot, raw_count in txn.cursor(db=handles.counts):
                     counts[int.from_bytes(raw_slot, "big")] = layout.decode_count(raw_count)
                 raw = txn.get(_stale_key(handles.index), None, self.misc_db)
-                bitmap = bytearray(raw) if raw else bytearray(_STALE_BITMAP_BYTES)
-                stale = _bitmap_slots(bitmap)
+                bitmap = bytearray(raw) if raw else bytearray(SLOT_BITMAP_BYTES)
+                stale = set(bitmap_slots(raw)) if raw else set()
                 for slot in stale:
                     counts[slot] = _count_slot(txn, handles.meta, slot)
                 self.slot_counts.append(counts)
@@ -457,7 +457,7 @@ class Store:
                 continue
             bitmap = self._stale_bitmaps[index]
             for slot in newly_stale:
-                bitmap[slot >> 3] |= 1 << (slot & 7)
+                bitmap_set(bitmap, slot)
             txn.put(_stale_key(index), bytes(bitmap), db=self.misc_db)
 
     def _flush_counts(self, txn: lmdb.Transaction, index: int) -> None:
@@ -475,7 +475,7 @@ class Store:
                 txn.delete(layout.count_key(slot), db=db)
         txn.delete(_stale_key(index), db=self.misc_db)
         stale.clear()
-        self._stale_bitmaps[index] = bytearray(_STALE_BITMAP_BYTES)
+        self._stale_bitmaps[index] = bytearray(SLOT_BITMAP_BYTES)
 
     # ----------------------------------------------------------------- map growth
     def _measure_used(self) -> int:
@@ -574,13 +574,6 @@ class Store:
 
 def _stale_key(index: int) -> bytes:
     return b"stale-counts:%d" % index
-
-
-def _bitmap_slots(bitmap: bytes | bytearray) -> set[int]:
-    """The slots whose bit is set (slot s is bit s & 7 of byte s >> 3)."""
-    return {byte_index * 8 + bit
-            for byte_index, byte in enumerate(bitmap) if byte
-            for bit in range(8) if byte >> bit & 1}
 
 
 def _count_slot(txn: lmdb.Transaction, meta_db: Any, slot: int) -> int:
