@@ -13,7 +13,7 @@ from __future__ import annotations
 from bench.procs import Server
 from bench.report import Row
 from bench.settings import Settings
-from bench.throughput import Spec, Target, interleaved, warm_up
+from bench.throughput import Spec, interleaved, start_targets, warm_up
 
 NOTE = "AiKv column: bench/floor_server.py (uvloop + AiKv's parser, canned replies)"
 
@@ -22,13 +22,7 @@ def run(st: Settings) -> list[Row]:
     specs = [Spec(t, p) for t in ("set", "get") for p in (1, 16)]
     servers = {"aikv": Server("floor"), "redis": Server("redis", appendfsync="everysec")}
     try:
-        targets = {}
-        for kind, srv in servers.items():
-            try:
-                srv.start()
-                targets[kind] = Target(kind, srv)
-            except (RuntimeError, TimeoutError) as exc:
-                targets[kind] = Target(kind, None, unavailable=f"server did not start: {exc}")
+        targets = start_targets(servers)
         warm_up(targets, min(st.n_plain, 10_000))
         rows = interleaved(st, "floor", targets, specs)
     finally:

@@ -98,18 +98,25 @@ def warm_up(targets: dict[str, Target], n: int) -> None:
             rb.run(t.entry, "set", n, cluster=t.cluster)
 
 
+def start_targets(servers: dict[str, Server]) -> dict[str, Target]:
+    """Start each server; one that does not start becomes an n/a target (its figures say
+    why) rather than a failed scenario. The caller stops them all."""
+    targets = {}
+    for kind, srv in servers.items():
+        try:
+            srv.start()
+            targets[kind] = Target(kind, srv)
+        except (RuntimeError, TimeoutError) as exc:
+            targets[kind] = Target(kind, None, unavailable=f"server did not start: {exc}")
+    return targets
+
+
 def run(st: Settings) -> list[Row]:
     rows: list[Row] = []
     specs = [Spec(t, p) for t in st.tests for p in (1, 16)]
     servers = {k: Server(k, appendfsync="everysec") for k in KINDS}
     try:
-        targets = {}
-        for k, srv in servers.items():
-            try:
-                srv.start()
-                targets[k] = Target(k, srv)
-            except (RuntimeError, TimeoutError) as exc:
-                targets[k] = Target(k, None, unavailable=f"server did not start: {exc}")
+        targets = start_targets(servers)
         warm_up(targets, min(st.n_plain, 10_000))
         rows += interleaved(st, "throughput", targets, specs)
     finally:
@@ -119,13 +126,7 @@ def run(st: Settings) -> list[Row]:
     # appendfsync always on fresh servers: every write waits for its fsync.
     always = {k: Server(k, appendfsync="always") for k in KINDS}
     try:
-        targets = {}
-        for k, srv in always.items():
-            try:
-                srv.start()
-                targets[k] = Target(k, srv)
-            except (RuntimeError, TimeoutError) as exc:
-                targets[k] = Target(k, None, unavailable=f"server did not start: {exc}")
+        targets = start_targets(always)
         rows += interleaved(st, "throughput", targets,
                             [Spec("set", 1, "always"), Spec("set", 16, "always")])
     finally:
