@@ -113,6 +113,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("hz", "int", 10, minimum=1, maximum=500),
     Parameter("save", "str", ""),
     Parameter("dbfilename", "str", "dump.rdb"),
+    # AiKv writes no RDB file; this decides, as in Redis, whether DUMP LZF-compresses
+    # strings longer than 20 bytes (MIGRATE never does, see aikv/commands/dumprestore.py).
+    Parameter("rdbcompression", "bool", True),
     Parameter("cluster-enabled", "bool", False, mutable=False),
     Parameter("cluster-config-file", "str", "nodes.conf", mutable=False),
     Parameter("cluster-node-timeout", "int", 15000, minimum=1),

@@ -49,6 +49,8 @@ class EncodingLimits:
     set_max_intset_entries: int = 512
     # Negative: a per-node byte budget of 4 KB << (-n - 1); positive: entries per node.
     list_max_listpack_size: int = -2
+    # rdbcompression: strings over 20 bytes are LZF-compressed when that saves 4+ bytes.
+    rdb_compression: bool = True
 
 
 DEFAULT_LIMITS = EncodingLimits()

@@ -107,7 +107,7 @@ def dump_payload(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMI
     value whose Python type does not match ``kind``.
     """
     if kind == "string":
-        body = bytes((TYPE_STRING,)) + encode_string(_expect_bytes(value))
+        body = bytes((TYPE_STRING,)) + encode_string(_expect_bytes(value), limits.rdb_compression)
     elif kind == "list":
         body = _dump_list(_expect_list(value), limits)
     elif kind == "set":
@@ -156,10 +156,10 @@ def _dump_list(items: list[bytes], limits: EncodingLimits) -> bytes:
     for node in nodes:
         if isinstance(node, ListpackBuilder):
             parts.append(bytes((_NODE_PACKED,)))
-            parts.append(encode_string(node.to_bytes()))
+            parts.append(encode_string(node.to_bytes(), limits.rdb_compression))
         else:
             parts.append(bytes((_NODE_PLAIN,)))
-            parts.append(encode_string(node))
+            parts.append(encode_string(node, limits.rdb_compression))
     return b"".join(parts)
 
 
@@ -169,9 +169,9 @@ def _dump_set(members: set[bytes] | frozenset[bytes], limits: EncodingLimits) ->
     if set_is_intset(members, limits):
         numbers = [canonical_int(m) for m in members]
         blob = encode_intset(n for n in numbers if n is not None)
-        return bytes((TYPE_SET_INTSET,)) + encode_string(blob)
+        return bytes((TYPE_SET_INTSET,)) + encode_string(blob, limits.rdb_compression)
     parts = [bytes((TYPE_SET,)), encode_length(len(members))]
-    parts.extend(encode_string(m) for m in members)
+    parts.extend(encode_string(m, limits.rdb_compression) for m in members)
     return b"".join(parts)
 
 
@@ -184,11 +184,11 @@ def _dump_hash(fields: dict[bytes, bytes], limits: EncodingLimits) -> bytes:
         for field, val in fields.items():
             flat.append(field)
             flat.append(val)
-        return bytes((TYPE_HASH_LISTPACK,)) + encode_string(encode_listpack(flat))
+        return bytes((TYPE_HASH_LISTPACK,)) + encode_string(encode_listpack(flat), limits.rdb_compression)
     parts = [bytes((TYPE_HASH,)), encode_length(len(fields))]
     for field, val in fields.items():
-        parts.append(encode_string(field))
-        parts.append(encode_string(val))
+        parts.append(encode_string(field, limits.rdb_compression))
+        parts.append(encode_string(val, limits.rdb_compression))
     return b"".join(parts)
 
 
@@ -209,12 +209,12 @@ def _dump_zset(members: dict[bytes, float], limits: EncodingLimits) -> bytes:
         for member, score in ordered:
             flat.append(member)
             flat.append(_zset_score_element(score))
-        return bytes((TYPE_ZSET_LISTPACK,)) + encode_string(encode_listpack(flat))
+        return bytes((TYPE_ZSET_LISTPACK,)) + encode_string(encode_listpack(flat), limits.rdb_compression)
     # Skiplist zsets are written from the highest score down, so that loading inserts
     # every member at the head of the skiplist.
     parts = [bytes((TYPE_ZSET_2,)), encode_length(len(ordered))]
     for member, score in reversed(ordered):
-        parts.append(encode_string(member))
+        parts.append(encode_string(member, limits.rdb_compression))
         parts.append(encode_binary_double(score))
     return b"".join(parts)
 

@@ -59,6 +59,7 @@ def limits_from_config(config: Config) -> EncodingLimits:
         zset_max_listpack_value=int(values.get("zset-max-listpack-value", 64)),
         set_max_intset_entries=int(values.get("set-max-intset-entries", 512)),
         list_max_listpack_size=int(values.get("list-max-listpack-size", -2)),
+        rdb_compression=bool(values.get("rdbcompression", True)),
     )
 
 
@@ -84,7 +85,8 @@ def _limits_for(db: Database, key: bytes, meta: bytes, limits: EncodingLimits) -
         return limits
     if current != sticky[0]:
         return limits
-    return dataclasses.replace(limits, **{sticky[1]: 0})
+    zeroed: dict[str, Any] = {sticky[1]: 0}  # one of the int thresholds
+    return dataclasses.replace(limits, **zeroed)
 
 
 # ---------------------------------------------------------------------- read

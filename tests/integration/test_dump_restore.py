@@ -140,6 +140,24 @@ def test_dump_payload_bytes_match_redis(aikv_module: ServerProcess,
         assert a.dump(key) == r.dump(key), key
 
 
+def test_rdbcompression_no_payloads_match_redis(aikv_module: ServerProcess,
+                                                redis_module: ServerProcess) -> None:
+    a, r = _clients(aikv_module, redis_module)
+    _populate(a)
+    _populate(r)
+    compressed = a.dump("s:long")
+    try:
+        for client in (a, r):
+            assert client.config_get("rdbcompression") == {"rdbcompression": "yes"}
+            client.config_set("rdbcompression", "no")
+        assert a.dump("s:long") != compressed  # the setting is in effect
+        for key in KEYS_DETERMINISTIC:
+            assert a.dump(key) == r.dump(key), key
+    finally:
+        for client in (a, r):
+            client.config_set("rdbcompression", "yes")
+
+
 def test_aikv_dump_restores_in_redis_and_back(aikv_module: ServerProcess,
                                               redis_module: ServerProcess) -> None:
     a, r = _clients(aikv_module, redis_module)
