@@ -22,6 +22,7 @@ SCENARIOS: dict[str, str] = {
     "cluster-ops": "bench.cluster_ops",
     "restart": "bench.restart",
     "bigdata": "bench.bigdata",
+    "bigkeys": "bench.bigkeys",
     "floor": "bench.floor",
 }
 # Run only when asked for with --only: a reference point, not a comparison of AiKv.
