@@ -8,7 +8,7 @@ reads our +OK, so our copy must already be durable.
 
 MIGRATE serialises the keys without LZF (as Redis does with `rdbcompression no`; every
 RESTORE accepts both forms). LZF in Python compresses ~1.5 MB/s, slower than any link it
-could save time on: a 1 MB text value took ~0.4 s to compress, during which the node
+could save time on: a 1 MB text value took ~0.6 s to compress, during which the node
 serves nobody, against ~15 ms for the checksum of the raw bytes.
 
 MIGRATE runs the synchronous exchange of `aikv.migrate.migrate`
