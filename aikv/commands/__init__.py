@@ -7,6 +7,7 @@ import importlib
 FAMILIES = (
     "connection",
     "strings",
+    "bitmaps",
     "keys",
     "transactions",
     "server",

@@ -73,7 +73,7 @@ COMMANDS: dict[bytes, Command] = {}
 # whose categories are all among them is a data command (Command.data); @connection,
 # @pubsub, @transaction, @blocking, @admin, @dangerous, ... make it not one.
 DATA_CATEGORIES = frozenset({"@read", "@write", "@fast", "@slow", "@keyspace", "@string",
-                             "@list", "@hash", "@set", "@sortedset"})
+                             "@list", "@hash", "@set", "@sortedset", "@bitmap"})
 
 _PUBSUB_CONTEXT = {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
                    "sunsubscribe", "ping", "quit", "reset"}

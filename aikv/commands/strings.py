@@ -355,6 +355,7 @@ def setrange(client: Client, argv: list[bytes]) -> bytes:
         if not patch:
             return ZERO
         _check_size(offset + len(patch))
+        client.server.store.ensure_room(offset)
         db.set_string(key, bytes(offset) + patch)
         return integer(offset + len(patch))
     if meta[0] != TYPE_STRING:
@@ -363,6 +364,9 @@ def setrange(client: Client, argv: list[bytes]) -> bytes:
     if not patch:
         return integer(len(value))
     _check_size(offset + len(patch))
+    if offset + len(patch) > len(value):
+        # The zero padding can be far bigger than the request before_write() sized.
+        client.server.store.ensure_room(offset + len(patch) - len(value))
     if offset > len(value):
         value = value + bytes(offset - len(value))
     value = value[:offset] + patch + value[offset + len(patch) :]
