@@ -19,6 +19,7 @@ FAMILIES = (
     "pubsub",
     "cluster",
     "dumprestore",
+    "sort",
 )
 
 

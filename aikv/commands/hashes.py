@@ -201,6 +201,10 @@ def _field(db: Database, meta: bytes, field: bytes) -> bytes | None:
     return raw if raw is None or len(field) <= MAX_INLINE_MEMBER else stored_value(field, raw)
 
 
+# For SORT's BY/GET "key->field" patterns.
+field_value = _field
+
+
 @command("hget", 3, "readonly fast", keys=(1, 1, 1), categories="@read @hash @fast")
 def hget(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
