@@ -8,6 +8,7 @@ FAMILIES = (
     "connection",
     "strings",
     "bitmaps",
+    "lcs",
     "keys",
     "transactions",
     "server",
