@@ -9,6 +9,7 @@ FAMILIES = (
     "strings",
     "bitmaps",
     "lcs",
+    "hyperloglog",
     "keys",
     "transactions",
     "server",
