@@ -81,6 +81,8 @@ class Client(asyncio.Protocol):
         # Set while EXEC (or a script) runs: blocking commands then answer nil at once.
         self.deny_blocking = False
         self.is_migrate_target = False
+        self.monitoring = False  # MONITOR: every command the server runs is copied here
+        self.monitor_echo: bytes | None = None  # this client's own line, after its reply
 
     # ------------------------------------------------------------------ asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -192,6 +194,9 @@ class Client(asyncio.Protocol):
                     and store.write_error is None):
                 reply = (routed and server.redirect(self, cmd, argv)) or server.call(self, cmd, argv)
                 out.append(reply)
+                if self.monitor_echo is not None:
+                    self.write(self.monitor_echo)
+                    self.monitor_echo = None
                 blocking = server.blocking
                 if blocking is not None and blocking.ready:
                     blocking.handle_ready()

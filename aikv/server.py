@@ -26,6 +26,7 @@ from aikv.commands.registry import COMMANDS, Command
 from aikv.config import Config
 from aikv.info import start_sampler
 from aikv.keyspace import Clock, Database
+from aikv.monitor import monitor_args, quote_arg
 from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.resp import QUEUED, CommandError, error
@@ -97,6 +98,8 @@ class Server:
         # Command names as clients spell them -> Command (lookup_command fills both);
         # data_commands has only the data commands (Command.data), for Client._run.
         self.command_cache: dict[bytes, Command] = {}
+        # Clients in MONITOR mode (usually none: call() tests this list's truth only).
+        self.monitors: list[Client] = []
         self.data_commands: dict[bytes, Command] = {}
         self.started_at = time.time()
         self.cluster: Any = None  # aikv.cluster runtime when cluster mode is on
@@ -212,6 +215,7 @@ class Server:
 
     def client_disconnected(self, client: Client) -> None:
         self.clients.pop(client.id, None)
+        self.stop_monitoring(client)
         self.deferred.pop(client.id, None)
         self._unwatch_all(client)
         if self.pubsub is not None:
@@ -302,6 +306,9 @@ class Server:
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
         client.out.append(self.execute(client, argv))
+        if client.monitor_echo is not None:
+            client.write(client.monitor_echo)
+            client.monitor_echo = None
         blocking = self.blocking
         if blocking is not None and blocking.ready:
             # Serve clients blocked on keys this command (or EXEC) gave data to, before
@@ -388,7 +395,35 @@ class Server:
         cmd.usec += (perf_counter_ns() - started) // 1000
         cmd.calls += 1
         self.stat_commands += 1
+        if self.monitors and not cmd.skip_monitor:
+            self.feed_monitors(client, cmd, argv)
         return reply
+
+    # ------------------------------------------------------------------ MONITOR
+    def start_monitoring(self, client: Client) -> None:
+        client.monitoring = True
+        self.monitors.append(client)
+
+    def stop_monitoring(self, client: Client) -> None:
+        if client.monitoring:
+            client.monitoring = False
+            self.monitors.remove(client)
+
+    def feed_monitors(self, client: Client, cmd: Command, argv: list[bytes]) -> None:
+        """Copy a command that just ran to every MONITOR client, in Redis's line format:
+        +<unix time with microseconds> [<db> <ip:port>] "arg" "arg" ..."""
+        now = time.time()
+        shown = monitor_args(cmd, argv)
+        line = b"+%d.%06d [%d %s] %s\r\n" % (
+            int(now), int(now * 1_000_000) % 1_000_000, client.db_index,
+            client.addr.encode(), b" ".join(map(quote_arg, shown)))
+        for watcher in self.monitors:
+            if watcher is client:
+                # Its own command: the line follows the command's reply, as in Redis
+                # (the caller appends the reply after call() returns; see Client._run).
+                client.monitor_echo = line
+            else:
+                watcher.write(line)
 
     def before_write(self, argv: list[bytes]) -> bytes | None:
         """Called before a write command runs; a reply means it must not run."""

@@ -157,7 +157,18 @@ def reset(client: Client, argv: list[bytes]) -> bytes:
     client.asking = False
     client.readonly = False
     client.authenticated = not server.config.requirepass
+    server.stop_monitoring(client)
     return simple("RESET")
+
+
+@command("monitor", 1, "admin noscript loading stale", categories="@admin @slow @dangerous")
+def monitor(client: Client, argv: list[bytes]) -> bytes:
+    if client.deny_blocking:
+        raise CommandError("ERR MONITOR isn't allowed for DENY BLOCKING client")
+    if client.monitoring:
+        return b""  # Redis ignores a second MONITOR: no reply at all
+    client.server.start_monitoring(client)
+    return OK
 
 
 # ---------------------------------------------------------------------- CLIENT
@@ -204,19 +215,19 @@ def client_setinfo(client: Client, argv: list[bytes]) -> bytes:
 
 def describe(c: Client, now: float) -> str:
     """One CLIENT LIST / CLIENT INFO line (without the newline), fields as Redis 7.0."""
-    flags = ""
-    if c.multi is not None:
-        flags += "x"
+    flags = "O" if c.monitoring else ""  # Redis's order: O P x b d c r
     if c.subscriptions or c.patterns or c.shard_subscriptions:
         flags += "P"
+    if c.multi is not None:
+        flags += "x"
     if c.blocked is not None:
         flags += "b"
-    if c.readonly:
-        flags += "r"
-    if c.close_after_reply:
-        flags += "c"
     if c.watch_dirty:
         flags += "d"
+    if c.close_after_reply:
+        flags += "c"
+    if c.readonly:
+        flags += "r"
     flags = flags or "N"
     qbuf = c.parser.buffered
     obl = c.output_buffer_size

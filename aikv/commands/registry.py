@@ -36,6 +36,8 @@ class Command:
     is_write: bool = False
     no_auth: bool = False
     allowed_in_pubsub: bool = False
+    # Not copied to MONITOR clients: Redis hides administrative commands there.
+    skip_monitor: bool = False
     # A data command: one that reads or writes keys and nothing else, so it cannot change
     # its connection's state (authentication, MULTI, subscriptions, database, blocking,
     # closing). Derived from the categories (see DATA_CATEGORIES); the dispatcher runs a
@@ -93,6 +95,7 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             categories=tuple(categories.split()),
             is_write="write" in flag_set, no_auth="no-auth" in flag_set,
             allowed_in_pubsub=name in _PUBSUB_CONTEXT,
+            skip_monitor="admin" in flag_set or "skip-monitor" in flag_set,
             data=bool(categories) and DATA_CATEGORIES.issuperset(categories.split()),
             min_args=abs(arity), max_args=arity if arity > 0 else 1 << 62,
         )
