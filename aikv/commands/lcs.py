@@ -25,27 +25,95 @@ if TYPE_CHECKING:
 
 
 class LcsTable:
-    """LCS(i, j) of a[:i] and b[:j] for all i, j, in O(|a| * |b| / 64) time and
-    |a| * |b| / 8 bytes."""
+    """LCS(i, j) of a[:i] and b[:j] for all i, j, in O(|a| * |b| / 64) big-integer work
+    plus one C-speed pass over the longer string per distinct byte of the shorter, and
+    min(|a|, |b|) * max(|a|, |b|) / 8 bytes.
+
+    The rows run over the shorter string and each row is a bit mask over the longer one,
+    so neither a Python loop over a long string nor one big integer per byte of it is
+    ever needed (LCS of a 1-byte and a 64 MB string stays well under a second)."""
 
     def __init__(self, a: bytes, b: bytes) -> None:
         self.a, self.b = a, b
-        positions: dict[int, int] = {}
-        for k, byte in enumerate(b):
-            positions[byte] = positions.get(byte, 0) | (1 << k)
-        full = (1 << len(b)) - 1
+        self.transposed = len(a) > len(b)
+        short, long_ = (b, a) if self.transposed else (a, b)
+        self.width = len(long_)
+        full = (1 << len(long_)) - 1
+        masks: dict[int, int] = {}
+        for byte in set(short):
+            # Positions of `byte` in the long string as bits (bit k = position k): mark
+            # them with "1" in a text of "0"s, reverse, read it as a binary number.
+            marked = long_.translate(_MARK[byte])
+            masks[byte] = int(marked[::-1], 2) if marked else 0
         v = full
         rows = [v]
-        for byte in a:
-            u = v & positions.get(byte, 0)
+        for byte in short:
+            u = v & masks[byte]
             v = ((v + u) | (v - u)) & full
             rows.append(v)
         self.rows = rows
 
     def length(self, i: int, j: int) -> int:
-        # Bits 0..j-1 of row i stand for b[:j]; each zero among them is one more
-        # character of a common subsequence.
-        return j - (self.rows[i] & ((1 << j) - 1)).bit_count()
+        """LCS(i, j) of a[:i] and b[:j]."""
+        return self.count(j, i) if self.transposed else self.count(i, j)
+
+    def count(self, r: int, c: int) -> int:
+        """The cell at row r (prefix of the shorter string) and column c (prefix of the
+        longer): bits 0..c-1 of row r stand for the first c bytes of the long string,
+        and each zero among them is one more character of a common subsequence."""
+        return c - (self.rows[r] & ((1 << c) - 1)).bit_count()
+
+    def row_bytes(self, r: int) -> bytes:
+        """Row r as little-endian bytes: bit k is byte k >> 3, bit k & 7."""
+        return self.rows[r].to_bytes(self.width // 8 + 1, "little")
+
+
+# _MARK[c] turns byte c into b"1" and every other byte into b"0".
+_MARK = [bytes(0x31 if x == c else 0x30 for x in range(256)) for c in range(256)]
+
+
+class _Cursor:
+    """The two table cells the walk compares at each step, kept up to date as it moves.
+
+    In row/column terms (rows run over the shorter string) the walk needs, at (r, c),
+    the cells (r, c - 1) and (r - 1, c). Moving one column left changes each of them by
+    one bit of its row (O(1) on the row's bytes); moving one row up recounts a prefix
+    of the new row (O(length / 64)), which happens at most once per row. So the whole
+    walk costs about as much as building the table, however long it is (the cell-by-cell
+    version took a second for a 1-byte string against a 100 KB one)."""
+
+    def __init__(self, table: LcsTable, r: int, c: int) -> None:
+        self.table = table
+        self.r, self.c = r, c
+        self.here = table.count(r, c)              # cell (r, c)
+        self.above = table.count(r - 1, c) if r else 0   # cell (r - 1, c)
+        self._bits = {r: table.row_bytes(r)}
+        if r:
+            self._bits[r - 1] = table.row_bytes(r - 1)
+
+    def _zero_at(self, row: int, k: int) -> int:
+        """1 if bit k of `row` is 0 (the k-th byte of the long string extends the LCS)."""
+        bits = self._bits.get(row)
+        if bits is None:
+            bits = self._bits[row] = self.table.row_bytes(row)
+        return 1 - ((bits[k >> 3] >> (k & 7)) & 1)
+
+    def left(self) -> int:
+        """Cell (r, c - 1)."""
+        return self.here - self._zero_at(self.r, self.c - 1)
+
+    def move_left(self) -> None:
+        c = self.c - 1
+        self.here -= self._zero_at(self.r, c)
+        if self.r:
+            self.above -= self._zero_at(self.r - 1, c)
+        self.c = c
+
+    def move_up(self) -> None:
+        self._bits.pop(self.r, None)
+        self.r -= 1
+        self.here = self.above
+        self.above = self.table.count(self.r - 1, self.c) if self.r else 0
 
 
 def lcs_walk(table: LcsTable, min_len: int) -> tuple[bytes, list[tuple[int, int, int, int]]]:
@@ -56,6 +124,8 @@ def lcs_walk(table: LcsTable, min_len: int) -> tuple[bytes, list[tuple[int, int,
     out = bytearray()
     ranges: list[tuple[int, int, int, int]] = []
     open_range: list[int] | None = None  # [a_start, a_end, b_start, b_end]
+    flipped = table.transposed
+    cursor = _Cursor(table, j, i) if flipped else _Cursor(table, i, j)
     while i > 0 and j > 0:
         emit = False
         if a[i - 1] == b[j - 1]:
@@ -71,11 +141,20 @@ def lcs_walk(table: LcsTable, min_len: int) -> tuple[bytes, list[tuple[int, int,
                 emit = True
             i -= 1
             j -= 1
+            cursor.move_left()
+            cursor.move_up()
         else:
-            if table.length(i - 1, j) > table.length(i, j - 1):
+            # Redis: step up (i - 1) if LCS(i - 1, j) > LCS(i, j - 1), else left (j - 1).
+            if flipped:
+                go_up = cursor.left() > cursor.above   # (i-1, j) is left, (i, j-1) above
+            else:
+                go_up = cursor.above > cursor.left()
+            if go_up:
                 i -= 1
+                cursor.move_left() if flipped else cursor.move_up()
             else:
                 j -= 1
+                cursor.move_up() if flipped else cursor.move_left()
             emit = open_range is not None
         if emit and open_range is not None:
             a_start, a_end, b_start, b_end = open_range
