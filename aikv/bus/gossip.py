@@ -96,13 +96,15 @@ class Deliver:
 
 
 @dataclass
-class DropSlotKeys:
-    """Slots that moved away while we still had keys in them: those keys are stale."""
+class SlotsLostWithKeys:
+    """Slots another master's claim took from us while we still hold keys in them.
+    Redis deletes such keys; AiKv keeps them (see ClusterNode._slots_lost_with_keys)."""
 
     slots: list[int]
+    claimant: str
 
 
-Action = Send | Connect | Close | Deliver | DropSlotKeys
+Action = Send | Connect | Close | Deliver | SlotsLostWithKeys
 
 
 @dataclass
@@ -464,7 +466,7 @@ class Gossip:
                 st, sender, hdr.config_epoch, claimed, has_keys_in_slot=self.has_keys_in_slot
             )
             if result.dirty_slots:
-                actions.append(DropSlotKeys(result.dirty_slots))
+                actions.append(SlotsLostWithKeys(result.dirty_slots, sender.node_id))
             if result.new_master is not None:
                 log.warning("lost all our slots to %s: now a replica of it", result.new_master.node_id)
         if dirty:
@@ -516,7 +518,7 @@ class Gossip:
             st, node, msg.config_epoch, msg.slots.bits, has_keys_in_slot=self.has_keys_in_slot
         )
         if result.dirty_slots:
-            actions.append(DropSlotKeys(result.dirty_slots))
+            actions.append(SlotsLostWithKeys(result.dirty_slots, node.node_id))
 
     def _update_address(self, node: NodeRecord, link: Link, hdr: Header, actions: list[Action]) -> bool:
         """Adopt the address a node reaches us from, if it changed (a restart on another

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aikv.bus.gossip import Action, Close, Connect, Deliver, DropSlotKeys, Gossip, Link, Send
+from aikv.bus.gossip import Action, Close, Connect, Deliver, Gossip, Link, Send, SlotsLostWithKeys
 from aikv.bus.link import BusTransport
 from aikv.bus.wire import MSG_TYPE_COUNT, Message
 from aikv.cluster import failure
@@ -294,8 +294,8 @@ class ClusterNode:
                     transport.close(act.link)
             elif isinstance(act, Deliver):
                 self._deliver(act)
-            elif isinstance(act, DropSlotKeys):
-                self._drop_slot_keys(act.slots)
+            elif isinstance(act, SlotsLostWithKeys):
+                self._slots_lost_with_keys(act.slots, act.claimant)
 
     def _deliver(self, act: Deliver) -> None:
         if self.on_publish is not None:
@@ -330,17 +330,23 @@ class ClusterNode:
         db0 = self._db0()
         return bool(db0 is not None and db0.size())
 
-    def _drop_slot_keys(self, slots: list[int]) -> None:
+    def _slots_lost_with_keys(self, slots: list[int], claimant: str) -> None:
+        """Another master's claim (a higher configEpoch, by gossip or UPDATE) took slots
+        we still hold keys in. Redis deletes those keys. AiKv keeps them, on purpose:
+        an AiKv master has no replicas and is never failed over, so such a claim comes
+        from an operator or a race, and these keys may be the only copy. One race is
+        real: redis-cli 7.0's `--cluster fix` runs BUMPEPOCH on a migration's source and
+        then moves the slot to the target; a target that has not yet heard of the new
+        epoch takes the slot without a bump, and a stale claim of the source's arriving
+        next takes it back, so Redis would drop the keys just imported and leave the
+        slot uncovered. Here they stay (not served: the slot is not ours), and
+        `redis-cli --cluster fix` covers the slot with the node that holds them."""
         db0 = self._db0()
-        if db0 is None:
-            return
         for slot in slots:
-            # One pass over a snapshot: deletes land in this tick's write transaction.
-            for key in db0.keys_in_slot(slot, db0.count_in_slot(slot)):
-                db0.delete(key)
-        schedule = getattr(self.server, "schedule_tick", None)
-        if schedule is not None:
-            schedule()
+            count = db0.count_in_slot(slot) if db0 is not None else 0
+            log.warning("Lost hash slot %d to %s while holding %d keys in it: keeping them "
+                        "(redis-cli --cluster fix gives the slot back to the node holding "
+                        "its keys)", slot, claimant, count)
 
     # --- services for commands ---------------------------------------------------------
 
