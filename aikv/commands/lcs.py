@@ -88,6 +88,7 @@ class _Cursor:
         self.here = table.count(r, c)              # cell (r, c)
         self.above = table.count(r - 1, c) if r else 0   # cell (r - 1, c)
         self._bits = {r: table.row_bytes(r)}
+        self._both: bytes | None = None  # rows r and r - 1 ANDed, for skip_left
         if r:
             self._bits[r - 1] = table.row_bytes(r - 1)
 
@@ -111,9 +112,38 @@ class _Cursor:
 
     def move_up(self) -> None:
         self._bits.pop(self.r, None)
+        self._both = None
         self.r -= 1
         self.here = self.above
         self.above = self.table.count(self.r - 1, self.c) if self.r else 0
+
+    def skip_left(self, long_: bytes, want: int) -> int:
+        """After a step left, pass every further column k - 1 where rows r and r - 1
+        both have bit k - 1 set and long_[k - 1] != want: there neither cell changes and
+        nothing matches, so Redis's walk would step left again. Returns how many columns
+        were passed (a run of a million costs two C-level scans, not a million steps)."""
+        c = self.c
+        if c == 0 or self.r == 0:
+            return 0
+        both = self._both
+        if both is None:
+            rows = self.table.rows
+            both = self._both = (rows[self.r] & rows[self.r - 1]).to_bytes(
+                self.table.width // 8 + 1, "little")
+        # The highest position below c whose bit is 0 in both rows' AND.
+        last = c - 1
+        byte = last >> 3
+        low_bits = (2 << (last & 7)) - 1
+        partial = both[byte] & low_bits
+        if partial != low_bits:
+            zero = byte * 8 + ((~partial & low_bits).bit_length() - 1)
+        else:
+            rest = both[:byte].rstrip(b"\xff")
+            zero = (len(rest) - 1) * 8 + ((~rest[-1] & 0xFF).bit_length() - 1) if rest else -1
+        stop = max(zero, long_.rfind(want, 0, c))
+        passed = last - stop
+        self.c = stop + 1
+        return passed
 
 
 def lcs_walk(table: LcsTable, min_len: int) -> tuple[bytes, list[tuple[int, int, int, int]]]:
@@ -151,10 +181,23 @@ def lcs_walk(table: LcsTable, min_len: int) -> tuple[bytes, list[tuple[int, int,
                 go_up = cursor.above > cursor.left()
             if go_up:
                 i -= 1
-                cursor.move_left() if flipped else cursor.move_up()
+                if flipped:
+                    cursor.move_left()
+                    # Over skippable columns the cells stay put, so the walk keeps going
+                    # this way only if it would from here: cell(r, c) > cell(r - 1, c).
+                    if cursor.here > cursor.above:
+                        i -= cursor.skip_left(a, b[j - 1])
+                else:
+                    cursor.move_up()
             else:
                 j -= 1
-                cursor.move_up() if flipped else cursor.move_left()
+                if flipped:
+                    cursor.move_up()
+                else:
+                    cursor.move_left()
+                    # Here a left step wins whenever the row's bit is set (cell(r - 1, c)
+                    # never exceeds cell(r, c)), so skippable columns are always passed.
+                    j -= cursor.skip_left(b, a[i - 1])
             emit = open_range is not None
         if emit and open_range is not None:
             a_start, a_end, b_start, b_end = open_range

@@ -80,3 +80,16 @@ def test_long_strings_are_fast_and_match(differ: Differ) -> None:
     assert mine == differ.r.call("lcs", "a", "b", "idx", "minmatchlen", "6")
     assert elapsed < 20, elapsed  # generous: a shared CI machine; typically ~1 s
     differ.check("lcs", "a", "b", "len")
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    (b"a", b"a" + b"c" * 100_000),
+    (b"a" + b"c" * 100_000, b"a"),
+    (b"ac" * 50, b"a" + b"c" * 100_000 + b"ca"),
+    (b"a" + b"c" * 100_000 + b"ca", b"ac" * 50),
+])
+def test_skewed_long_strings_match_redis(differ: Differ, a: bytes, b: bytes) -> None:
+    # Walks of ~100,000 steps, mostly in runs the walk passes in one go.
+    differ.check("mset", "a", a, "b", b)
+    for opts in ((), ("idx", "withmatchlen"), ("idx", "minmatchlen", "2")):
+        differ.check("lcs", "a", "b", *opts)

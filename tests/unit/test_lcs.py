@@ -88,3 +88,16 @@ def test_random_strings_every_cell() -> None:
 def test_redis_documentation_example() -> None:
     # LCS key1 key2 with "ohmytext" / "mynewtext" answers "mytext" (Redis docs).
     assert lcs_walk(LcsTable(b"ohmytext", b"mynewtext"), 0)[0] == b"mytext"
+
+
+def test_skewed_strings_with_long_runs() -> None:
+    # One string much longer than the other: the walk passes long runs of columns in
+    # one go (skip_left); every answer must still be the plain walk's.
+    rng = random.Random(5)
+    for _ in range(300):
+        alphabet = rng.choice([b"ab", b"abc", b"a", b"acgt"])
+        short = bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 5)))
+        long_ = bytes(rng.choice(alphabet + b"zzzzzz") for _ in range(rng.randrange(50, 200)))
+        for a, b in ((short, long_), (long_, short)):
+            for min_len in (0, 2):
+                assert lcs_walk(LcsTable(a, b), min_len) == plain_walk(a, b, min_len), (a, b)
