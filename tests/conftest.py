@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.harness import ServerProcess, have_redis_server, shared_dir
+from tests.differ import Differ
+from tests.harness import ServerProcess, have_redis_server, serve_all_slots, shared_dir
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +79,24 @@ def oracle(redis_module: ServerProcess) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def differ(aikv_module: ServerProcess, redis_module: ServerProcess) -> Iterator[Differ]:
+    """Raw connections to the module's AiKv and redis-server: the same command to both,
+    replies compared byte for byte. A module may override it (another oracle)."""
+    d = Differ(aikv_module.port, redis_module.port)
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def cluster_differ(spawn: Callable[..., ServerProcess]) -> Iterator[Differ]:
+    """A Differ over two one-node clusters that own every slot: AiKv and redis-server."""
+    mine = spawn("aikv", args=["--cluster-enabled", "yes"])
+    theirs = spawn("redis", args=["--cluster-enabled", "yes"])
+    for server in (mine, theirs):
+        serve_all_slots(server)
+    d = Differ(mine.port, theirs.port)
+    yield d
+    d.close()

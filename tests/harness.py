@@ -182,3 +182,12 @@ def redis_cli(*args: str, timeout: float = 60.0, input_text: str | None = None) 
 
 def have_redis_server() -> bool:
     return shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None
+
+
+def serve_all_slots(server: ServerProcess, timeout: float = 10.0) -> None:
+    """Give a cluster-enabled node (AiKv or redis-server) every slot, alone, and wait for
+    its cluster_state to turn ok."""
+    with server.client() as c:
+        c.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        wait_until(lambda: c.cluster("info")["cluster_state"] == "ok", timeout,
+                   what="cluster_state ok")

@@ -4,9 +4,6 @@ cross-type moves are exercised together."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,13 +12,6 @@ from tests.differ import Differ, parse
 KEYS = ["x0", "x1", "x2", "x3"]
 # Replies whose element order Redis leaves to its hash tables.
 UNORDERED = {"smembers", "hgetall", "hkeys", "hvals", "sinter", "sunion", "sdiff", "keys"}
-
-
-@pytest.fixture(scope="module")
-def differ(aikv_module, redis_module) -> Iterator[Differ]:  # type: ignore[no-untyped-def]
-    d = Differ(aikv_module.port, redis_module.port)
-    yield d
-    d.close()
 
 
 key = st.sampled_from(KEYS)

@@ -4,8 +4,6 @@ included; then stored values, TTLs and WATCH, and random sequences."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,13 +11,6 @@ from hypothesis import strategies as st
 from tests.differ import Differ
 
 KEYS = ["a", "b", "c", "k", "s", "ff", "ones", "e", "d", "l", "f", "newk", "n", "t"]
-
-
-@pytest.fixture(scope="module")
-def differ(aikv_module, redis_module) -> Iterator[Differ]:  # type: ignore[no-untyped-def]
-    d = Differ(aikv_module.port, redis_module.port)
-    yield d
-    d.close()
 
 
 @pytest.fixture(autouse=True)

@@ -16,13 +16,6 @@ from tests.differ import Differ, parse, unordered
 pytestmark = pytest.mark.usefixtures("clean")
 
 
-@pytest.fixture(scope="module")
-def differ(aikv_module, redis_module) -> Iterator[Differ]:  # type: ignore[no-untyped-def]
-    d = Differ(aikv_module.port, redis_module.port)
-    yield d
-    d.close()
-
-
 @pytest.fixture
 def clean(differ: Differ) -> Iterator[None]:
     differ.check("flushall")

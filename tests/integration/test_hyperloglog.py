@@ -14,13 +14,6 @@ from tests.differ import Differ
 KEYS = ("h1", "h2", "h3", "s", "l", "bad", "bad2", "bad3", "t")
 
 
-@pytest.fixture(scope="module")
-def differ(aikv_module, redis_module) -> Iterator[Differ]:  # type: ignore[no-untyped-def]
-    d = Differ(aikv_module.port, redis_module.port)
-    yield d
-    d.close()
-
-
 @pytest.fixture(autouse=True)
 def clean(differ: Differ) -> Iterator[None]:
     differ.both("del", *KEYS)

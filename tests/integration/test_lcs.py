@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.differ import Differ
-
-
-@pytest.fixture(scope="module")
-def differ(aikv_module, redis_module) -> Iterator[Differ]:  # type: ignore[no-untyped-def]
-    d = Differ(aikv_module.port, redis_module.port)
-    yield d
-    d.close()
-
 
 OPTION_SETS = [(), ("len",), ("idx",), ("idx", "withmatchlen"), ("idx", "minmatchlen", "2"),
                ("IDX", "MINMATCHLEN", "-5", "WITHMATCHLEN"), ("minmatchlen", "3", "idx"),

@@ -206,23 +206,10 @@ def test_publish_is_relayed_to_the_cluster_bus() -> None:
     assert publish(client, [b"publish", b"c", b"m"]) == b":0\r\n"  # type: ignore[arg-type]
 
 
-def test_shard_channels_route_like_keys_in_cluster_mode(spawn) -> None:  # type: ignore[no-untyped-def]
-    from tests.harness import wait_until
-
-    mine = spawn("aikv", args=["--cluster-enabled", "yes"])
-    theirs = spawn("redis", args=["--cluster-enabled", "yes"])
-    for server in (mine, theirs):
-        with server.client() as c:
-            c.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-            wait_until(lambda c=c: c.cluster("info")["cluster_state"] == "ok", 10,
-                       what="cluster_state ok")
-    d = Differ(mine.port, theirs.port)
-    try:
-        # "a" and "b" live in different slots: one command may not mix them.
-        for args in (("ssubscribe", "a", "b"), ("sunsubscribe", "a", "b"),
-                     ("ssubscribe", "{t}a", "{t}b"), ("spublish", "{t}a", "m"),
-                     ("pubsub", "shardnumsub", "{t}a", "{t}b"), ("sunsubscribe", "{t}b"),
-                     ("sunsubscribe",), ("pubsub", "shardchannels")):
-            d.check(*args)
-    finally:
-        d.close()
+def test_shard_channels_route_like_keys_in_cluster_mode(cluster_differ: Differ) -> None:
+    # "a" and "b" live in different slots: one command may not mix them.
+    for args in (("ssubscribe", "a", "b"), ("sunsubscribe", "a", "b"),
+                 ("ssubscribe", "{t}a", "{t}b"), ("spublish", "{t}a", "m"),
+                 ("pubsub", "shardnumsub", "{t}a", "{t}b"), ("sunsubscribe", "{t}b"),
+                 ("sunsubscribe",), ("pubsub", "shardchannels")):
+        cluster_differ.check(*args)

@@ -100,13 +100,18 @@ def test_kill9_mid_reshard_then_fix(spawn: Callable[..., ServerProcess], victim_
         # _slots_lost_with_keys) can take a just-imported slot back from the target.
         # Redis would delete its keys; AiKv keeps them, and fix covers the slot again.
         assert "Not all 16384 slots are covered" in check.stdout, check.stdout[-2000:]
-        # Covering a slot asks for a typed "yes" even with --cluster-yes.
-        fix = cli("--cluster", "fix", cluster.addr(cluster.nodes[2]), "--cluster-yes",
-                  input_text="yes\n")
-        assert fix.returncode == 0, fix.stdout[-4000:] + fix.stderr
-        cluster.wait_healthy()
-        assert cluster.check().returncode == 0
+        _cover_with_fix(cluster)
     assert_each_key_once(cluster, expected)
+
+
+def _cover_with_fix(cluster: Cluster) -> None:
+    """`redis-cli --cluster fix` of an uncovered slot; covering one asks for a typed "yes"
+    even with --cluster-yes."""
+    fix = cli("--cluster", "fix", cluster.addr(cluster.nodes[2]), "--cluster-yes",
+              input_text="yes\n")
+    assert fix.returncode == 0, fix.stdout[-4000:] + fix.stderr
+    cluster.wait_healthy()
+    assert cluster.check().returncode == 0
 
 
 def test_keys_survive_losing_their_slot_to_a_higher_epoch(spawn: Callable[..., ServerProcess]) -> None:
@@ -138,12 +143,7 @@ def test_keys_survive_losing_their_slot_to_a_higher_epoch(spawn: Callable[..., S
         c.execute_command("CLUSTER", "DELSLOTS", slot)
     wait_until(lambda: "Not all 16384 slots are covered" in cluster.check().stdout, 20,
                what="check to see the slot uncovered")
-    # Covering a slot asks for a typed "yes" even with --cluster-yes.
-    fix = cli("--cluster", "fix", cluster.addr(cluster.nodes[2]), "--cluster-yes",
-              input_text="yes\n")
-    assert fix.returncode == 0, fix.stdout[-4000:] + fix.stderr
-    cluster.wait_healthy()
-    assert cluster.check().returncode == 0
+    _cover_with_fix(cluster)
     assert_each_key_once(cluster, expected)
     with owner.client() as c:
         assert c.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 10

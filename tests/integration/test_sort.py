@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.differ import Differ
-from tests.harness import ServerProcess, wait_until
+from tests.harness import ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -149,25 +149,14 @@ def test_getkeys_matches_redis(differ: Differ, args: tuple[str, ...]) -> None:
     differ.check("command", "getkeys", *args)
 
 
-def test_cluster_mode_refuses_patterns(spawn) -> None:  # type: ignore[no-untyped-def]
-    mine = spawn("aikv", args=["--cluster-enabled", "yes"])
-    theirs = spawn("redis", args=["--cluster-enabled", "yes"])
-    for server in (mine, theirs):
-        with server.client() as c:
-            c.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-            wait_until(lambda c=c: c.cluster("info")["cluster_state"] == "ok", 10,
-                       what="cluster_state ok")
-    d = Differ(mine.port, theirs.port)
-    try:
-        d.check("rpush", "{t}l", "3", "1", "2")
-        for args in (("sort", "{t}l"), ("sort", "{t}l", "by", "w_*"),
-                     ("sort", "{t}l", "by", "nosort", "desc"), ("sort", "{t}l", "get", "#"),
-                     ("sort", "{t}l", "limit", "0", "1", "get", "x_*"),
-                     ("sort", "{t}l", "store", "{t}out"), ("lrange", "{t}out", "0", "-1"),
-                     ("sort", "{t}l", "store", "out"), ("sort_ro", "{t}l", "by", "x_*")):
-            d.check(*args)
-    finally:
-        d.close()
+def test_cluster_mode_refuses_patterns(cluster_differ: Differ) -> None:
+    cluster_differ.check("rpush", "{t}l", "3", "1", "2")
+    for args in (("sort", "{t}l"), ("sort", "{t}l", "by", "w_*"),
+                 ("sort", "{t}l", "by", "nosort", "desc"), ("sort", "{t}l", "get", "#"),
+                 ("sort", "{t}l", "limit", "0", "1", "get", "x_*"),
+                 ("sort", "{t}l", "store", "{t}out"), ("lrange", "{t}out", "0", "-1"),
+                 ("sort", "{t}l", "store", "out"), ("sort_ro", "{t}l", "by", "x_*")):
+        cluster_differ.check(*args)
 
 
 # --------------------------------------------------------------------- random

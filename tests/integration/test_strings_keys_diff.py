@@ -6,8 +6,6 @@ error texts included.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,13 +13,6 @@ from hypothesis import strategies as st
 from tests.differ import Differ, parse
 
 KEYS = [b"k0", b"k1", b"k2", b"{t}a", b"{t}b"]
-
-
-@pytest.fixture(scope="module")
-def differ(aikv_module, redis_module) -> Iterator[Differ]:  # type: ignore[no-untyped-def]
-    d = Differ(aikv_module.port, redis_module.port)
-    yield d
-    d.close()
 
 
 @pytest.fixture(autouse=True)
