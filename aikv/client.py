@@ -82,7 +82,8 @@ class Client(asyncio.Protocol):
         self.deny_blocking = False
         self.is_migrate_target = False
         self.monitoring = False  # MONITOR: every command the server runs is copied here
-        self.monitor_echo: bytes | None = None  # this client's own line, after its reply
+        # A monitoring client's own lines, sent after the reply of the command (or EXEC).
+        self.monitor_echo: list[bytes] = []
 
     # ------------------------------------------------------------------ asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -194,9 +195,8 @@ class Client(asyncio.Protocol):
                     and store.write_error is None):
                 reply = (routed and server.redirect(self, cmd, argv)) or server.call(self, cmd, argv)
                 out.append(reply)
-                if self.monitor_echo is not None:
-                    self.write(self.monitor_echo)
-                    self.monitor_echo = None
+                if self.monitor_echo:
+                    self.flush_monitor_echo()
                 blocking = server.blocking
                 if blocking is not None and blocking.ready:
                     blocking.handle_ready()
@@ -263,6 +263,11 @@ class Client(asyncio.Protocol):
         self.abort()
 
     # ------------------------------------------------------------------ output
+    def flush_monitor_echo(self) -> None:
+        lines, self.monitor_echo = self.monitor_echo, []
+        for line in lines:
+            self.write(line)
+
     def write(self, reply: bytes) -> None:
         """Queue bytes outside the request path (pub/sub messages, unblocked replies)."""
         if self.closing:

@@ -306,9 +306,8 @@ class Server:
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
         client.out.append(self.execute(client, argv))
-        if client.monitor_echo is not None:
-            client.write(client.monitor_echo)
-            client.monitor_echo = None
+        if client.monitor_echo:
+            client.flush_monitor_echo()
         blocking = self.blocking
         if blocking is not None and blocking.ready:
             # Serve clients blocked on keys this command (or EXEC) gave data to, before
@@ -421,7 +420,7 @@ class Server:
             if watcher is client:
                 # Its own command: the line follows the command's reply, as in Redis
                 # (the caller appends the reply after call() returns; see Client._run).
-                client.monitor_echo = line
+                client.monitor_echo.append(line)
             else:
                 watcher.write(line)
 

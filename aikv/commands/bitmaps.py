@@ -19,7 +19,6 @@ from aikv.resp import NULL3, NULL_BULK, ONE, ZERO, CommandError, array, integer
 
 if TYPE_CHECKING:
     from aikv.client import Client
-    from aikv.keyspace import Database
 
 _WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 _BAD_OFFSET = "ERR bit offset is not an integer or out of range"
@@ -47,15 +46,6 @@ def _bit_offset(client: Client, raw: bytes, field_bits: int = 0) -> int:
     if offset < 0 or (offset >> 3) >= client.server.config.values["proto-max-bulk-len"]:
         raise CommandError(_BAD_OFFSET)
     return offset
-
-
-def _string_or_none(db: Database, key: bytes) -> bytes | None:
-    meta = db.get_meta(key)
-    if meta is None:
-        return None
-    if meta[0] != TYPE_STRING:
-        raise CommandError(_WRONGTYPE)
-    return meta[9:]
 
 
 class _Writable:
@@ -117,7 +107,7 @@ def setbit(client: Client, argv: list[bytes]) -> bytes:
 @command("getbit", 3, "readonly fast", keys=(1, 1, 1), categories="@read @bitmap @fast")
 def getbit(client: Client, argv: list[bytes]) -> bytes:
     offset = _bit_offset(client, argv[2])
-    value = _string_or_none(client.db, argv[1])
+    value = client.db.get_string(argv[1])
     byte = offset >> 3
     if value is None or byte >= len(value):
         return ZERO
@@ -168,7 +158,7 @@ def _edge_mask(first: int, last: int) -> tuple[int, int, int]:
 def bitcount(client: Client, argv: list[bytes]) -> bytes:
     # Redis 7.0 looks the key up before it reads the range arguments: a missing key
     # answers 0 whatever follows it.
-    value = _string_or_none(client.db, argv[1])
+    value = client.db.get_string(argv[1])
     if value is None:
         return ZERO
     argc = len(argv)
@@ -217,7 +207,7 @@ def bitpos(client: Client, argv: list[bytes]) -> bytes:
     bit = parse_int(argv[2])
     if bit not in (0, 1):
         raise CommandError("ERR The bit argument must be 1 or 0.")
-    value = _string_or_none(client.db, argv[1])
+    value = client.db.get_string(argv[1])
     if value is None:
         # An absent key is an endless run of zeros.
         return integer(-1 if bit else 0)
@@ -253,7 +243,7 @@ def bitop(client: Client, argv: list[bytes]) -> bytes:
     if op == b"NOT" and len(argv) != 4:
         raise CommandError("ERR BITOP NOT must be called with a single source key.")
     db = client.db
-    sources = [_string_or_none(db, key) or b"" for key in argv[3:]]
+    sources = [db.get_string(key) or b"" for key in argv[3:]]
     size = max(map(len, sources))
     dest = argv[2]
     if not size:
@@ -390,7 +380,7 @@ def _bitfield(client: Client, argv: list[bytes], read_only: bool) -> bytes:
     value: bytes | bytearray
     target: _Writable | None = None
     if max_bit < 0:
-        value = _string_or_none(client.db, argv[1]) or b""
+        value = client.db.get_string(argv[1]) or b""
     else:
         if read_only:
             raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")

@@ -196,20 +196,16 @@ def hsetnx(client: Client, argv: list[bytes]) -> bytes:
     return integer(1)
 
 
-def _field(db: Database, meta: bytes, field: bytes) -> bytes | None:
+def field_value(db: Database, meta: bytes, field: bytes) -> bytes | None:
     raw = db.store.reader().get(ekey(meta[9:17], field), None, db.store.elements_db)
     return raw if raw is None or len(field) <= MAX_INLINE_MEMBER else stored_value(field, raw)
-
-
-# For SORT's BY/GET "key->field" patterns.
-field_value = _field
 
 
 @command("hget", 3, "readonly fast", keys=(1, 1, 1), categories="@read @hash @fast")
 def hget(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     meta = _lookup(db, argv[1])
-    value = None if meta is None else _field(db, meta, argv[2])
+    value = None if meta is None else field_value(db, meta, argv[2])
     if value is None:
         return NULL3 if client.resp3 else NULL_BULK
     return b"$%d\r\n%s\r\n" % (len(value), value)
@@ -267,7 +263,7 @@ def hlen(client: Client, argv: list[bytes]) -> bytes:
 def hstrlen(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     meta = _lookup(db, argv[1])
-    value = None if meta is None else _field(db, meta, argv[2])
+    value = None if meta is None else field_value(db, meta, argv[2])
     return ZERO if value is None else integer(len(value))
 
 
@@ -275,7 +271,7 @@ def hstrlen(client: Client, argv: list[bytes]) -> bytes:
 def hexists(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     meta = _lookup(db, argv[1])
-    return integer(int(meta is not None and _field(db, meta, argv[2]) is not None))
+    return integer(int(meta is not None and field_value(db, meta, argv[2]) is not None))
 
 
 def _all_items(db: Database, meta: bytes) -> list[tuple[bytes, bytes]]:
@@ -326,7 +322,7 @@ def hincrby(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     key, field = argv[1], argv[2]
     meta = _lookup(db, key)
-    old = None if meta is None else _field(db, meta, field)
+    old = None if meta is None else field_value(db, meta, field)
     if old is None:
         value = 0
     else:
@@ -348,7 +344,7 @@ def hincrbyfloat(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     key, field = argv[1], argv[2]
     meta = _lookup(db, key)
-    old = None if meta is None else _field(db, meta, field)
+    old = None if meta is None else field_value(db, meta, field)
     current = parse_long_double(b"0") if old is None else parse_long_double(
         old, "ERR hash value is not a float")
     raw = format_long_double(add_long_double(current, incr))

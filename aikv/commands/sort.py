@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aikv.commands.args import SYNTAX, parse_int
-from aikv.commands.hashes import field_value as hash_field
+from aikv.commands.hashes import field_value
 from aikv.commands.registry import command
 from aikv.keyspace import VALUE_READERS, VALUE_WRITERS
 from aikv.persist.layout import TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET
@@ -103,7 +103,7 @@ class _Patterns:
             return meta[9:] if meta[0] == TYPE_STRING else None
         if meta[0] != TYPE_HASH:
             return None
-        return hash_field(self.db, meta, field)
+        return field_value(self.db, meta, field)
 
 
 def _limit_range(start: int, count: int, n: int) -> tuple[int, int]:

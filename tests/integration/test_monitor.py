@@ -116,3 +116,21 @@ def test_client_list_flag_and_disconnect(aikv_module) -> None:  # type: ignore[n
     wait_until(lambda: not [c for c in client.client_list() if c["name"] == "watcher"], 5,
                what="the monitor connection to go")
     assert client.set("after", "1")  # feeding no one: nothing breaks
+
+
+def test_own_transaction_lines_follow_exec_reply(aikv_module) -> None:  # type: ignore[no-untyped-def]
+    # Every command EXEC runs is copied, after EXEC's whole reply (Redis writes them into
+    # the middle of that reply, which no client can parse).
+    watcher = RawConnection(aikv_module.port)
+    try:
+        assert watcher.call("monitor") == b"+OK\r\n"
+        assert watcher.call("multi") == b"+OK\r\n"
+        assert _normalise(watcher.read_reply()) == b'+T [0 ADDR] "multi"\r\n'
+        assert watcher.call("set", "tx", "1") == b"+QUEUED\r\n"
+        assert watcher.call("incr", "tx") == b"+QUEUED\r\n"
+        assert watcher.call("exec") == b"*2\r\n+OK\r\n:2\r\n"
+        lines = [_normalise(watcher.read_reply()) for _ in range(3)]
+        assert lines == [b'+T [0 ADDR] "set" "tx" "1"\r\n', b'+T [0 ADDR] "incr" "tx"\r\n',
+                         b'+T [0 ADDR] "exec"\r\n']
+    finally:
+        watcher.close()
