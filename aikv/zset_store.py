@@ -169,6 +169,14 @@ class ScoreRange:
         self.min, self.minex = parse_range_bound(lo)
         self.max, self.maxex = parse_range_bound(hi)
 
+    @classmethod
+    def between(cls, lo: float, hi: float, minex: bool = False, maxex: bool = False
+                ) -> ScoreRange:
+        """A range from numbers rather than command arguments."""
+        rng = cls.__new__(cls)
+        rng.min, rng.minex, rng.max, rng.maxex = lo, minex, hi, maxex
+        return rng
+
     def empty(self) -> bool:
         return self.min > self.max or (self.min == self.max and (self.minex or self.maxex))
 

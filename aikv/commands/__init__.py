@@ -22,6 +22,7 @@ FAMILIES = (
     "cluster",
     "dumprestore",
     "sort",
+    "geo",
 )
 
 

@@ -75,7 +75,8 @@ COMMANDS: dict[bytes, Command] = {}
 # whose categories are all among them is a data command (Command.data); @connection,
 # @pubsub, @transaction, @blocking, @admin, @dangerous, ... make it not one.
 DATA_CATEGORIES = frozenset({"@read", "@write", "@fast", "@slow", "@keyspace", "@string",
-                             "@list", "@hash", "@set", "@sortedset", "@bitmap"})
+                             "@list", "@hash", "@set", "@sortedset", "@bitmap",
+                             "@geo"})
 
 _PUBSUB_CONTEXT = {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
                    "sunsubscribe", "ping", "quit", "reset"}

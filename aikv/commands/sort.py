@@ -28,6 +28,7 @@ from aikv.commands.hashes import field_value
 from aikv.commands.registry import command
 from aikv.keyspace import VALUE_READERS, VALUE_WRITERS
 from aikv.persist.layout import TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET
+from aikv.pqsort import partial_sort
 from aikv.resp import NULL3, NULL_BULK, CommandError, array, bulk, integer
 
 if TYPE_CHECKING:
@@ -183,7 +184,8 @@ def _sort_generic(client: Client, argv: list[bytes], read_only: bool) -> bytes:
         if desc and kind != TYPE_SET:
             members.reverse()  # lists and sorted sets are walked from their tail
     else:
-        members = _sorted(members, patterns, by, alpha, desc, store is not None)
+        members = _sorted(members, patterns, by, alpha, desc, store is not None,
+                          None if by is None or (first == 0 and last == n - 1) else (first, last))
     chosen = members[first : last + 1] if first <= last else []
 
     if store is None:
@@ -210,7 +212,10 @@ def _sort_generic(client: Client, argv: list[bytes], read_only: bool) -> bytes:
 
 
 def _sorted(members: list[bytes], patterns: _Patterns, by: bytes | None, alpha: bool,
-            desc: bool, storing: bool) -> list[bytes]:
+            desc: bool, storing: bool, ranks: tuple[int, int] | None = None) -> list[bytes]:
+    """The members in SORT's order. With `ranks` (BY with a LIMIT) only those ranks are
+    sorted, by Redis's partial quicksort, which leaves equal ALPHA weights in its own order
+    (a full sort is stable, as glibc's merge-sort qsort is)."""
     key: Callable[[bytes], Any]
     if alpha:
         # strcoll() in the C locale: byte order up to the first NUL; STORE compares
@@ -238,7 +243,16 @@ def _sorted(members: list[bytes], patterns: _Patterns, by: bytes | None, alpha: 
 
         def key(element: bytes) -> tuple[float, bytes]:
             return scores[element], element
-    return sorted(members, key=key, reverse=desc)
+    if ranks is None:
+        return sorted(members, key=key, reverse=desc)
+    keyed = [(key(element), element) for element in members]
+    sign = -1 if desc else 1
+
+    def compare(a: tuple[Any, bytes], b: tuple[Any, bytes]) -> int:
+        return sign * ((a[0] > b[0]) - (a[0] < b[0]))
+
+    partial_sort(keyed, compare, *ranks)
+    return [element for _, element in keyed]
 
 
 @command("sort", -2, "write denyoom movablekeys", keys=(1, 1, 1), key_finder=sort_keys,
