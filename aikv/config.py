@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aikv.notify import BAD_CLASS, parse_classes, render_classes
+
 APPENDFSYNC_CHOICES = ("always", "everysec", "no")
 LOGLEVEL_CHOICES = ("debug", "verbose", "notice", "warning")
 
@@ -69,7 +71,7 @@ def render_output_buffer_limits(limits: OutputBufferLimits) -> str:
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    kind: str  # "int", "bool", "str", "enum", "memory", "obuf"
+    kind: str  # "int", "bool", "str", "enum", "memory", "obuf", "events"
     default: Any
     mutable: bool = True
     choices: tuple[str, ...] = ()
@@ -143,7 +145,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("maxmemory-policy", "enum", "noeviction",
               choices=("volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu",
                        "volatile-random", "allkeys-random", "volatile-ttl", "noeviction")),
-    Parameter("notify-keyspace-events", "str", ""),
+    Parameter("notify-keyspace-events", "events", 0),
 )
 BY_NAME: dict[str, Parameter] = {}
 for _p in PARAMETERS:
@@ -191,6 +193,11 @@ def _convert(param: Parameter, text: str) -> Any:
                 f"argument must be between {param.minimum} and {param.maximum} inclusive"
             )
         return value
+    if param.kind == "events":
+        flags = parse_classes(text)
+        if flags is None:
+            raise ConfigError(BAD_CLASS)
+        return flags
     if param.kind == "enum":
         low = text.lower()
         if low not in param.choices:
@@ -204,6 +211,8 @@ def _render(param: Parameter, value: Any) -> str:
         return "yes" if value else "no"
     if param.kind == "obuf":
         return render_output_buffer_limits(value)
+    if param.kind == "events":
+        return render_classes(value)
     return str(value)
 
 

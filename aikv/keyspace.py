@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import lmdb
 
 from aikv.cluster.slots import SLOT_MASK, key_hash_slot
+from aikv.notify import EXPIRED, NEW, KeyEvents
 from aikv.persist import layout
 from aikv.persist.elements import queue_garbage
 from aikv.persist.layout import (
@@ -95,10 +96,11 @@ class Clock:
 
 class Database:
     __slots__ = ("store", "index", "handles", "meta_db", "expires_db",
-                 "clock", "on_modified", "watched")
+                 "clock", "on_modified", "watched", "events")
 
     def __init__(self, store: Store, index: int, clock: Clock,
-                 on_modified: Callable[[int, bytes], None]) -> None:
+                 on_modified: Callable[[int, bytes], None],
+                 events: KeyEvents | None = None) -> None:
         self.store = store
         self.index = index
         self.handles = store.dbs[index]
@@ -108,6 +110,13 @@ class Database:
         self.on_modified = on_modified
         # Keys some client WATCHes in this database; checked on every modification.
         self.watched: set[bytes] = set()
+        self.events = events if events is not None else KeyEvents(lambda channel, message: 0)
+
+    def notify(self, kind: int, event: bytes, key: bytes) -> None:
+        """Publish a keyspace notification (see aikv/notify.py) if its class is on."""
+        events = self.events
+        if events.flags & kind:
+            events.emit(kind, event, key, self.index)
 
     # ------------------------------------------------------------------ lookups
     def get_meta(self, key: bytes) -> bytes | None:
@@ -160,6 +169,8 @@ class Database:
             self.store.count_added(self.index, slot)
             if len(key) > MAX_INLINE_KEY:
                 txn.put(mk, key, db=self.handles.long_keys)
+            if self.events.flags & NEW:
+                self.events.emit(NEW, b"new", key, self.index)
         else:
             old_expire = old[1:9]
             if old_expire != NO_EXPIRE:
@@ -167,6 +178,11 @@ class Database:
                 if int.from_bytes(old_expire, "big") <= self.clock.now_ms:
                     self._drop_elements(txn, slot, key, old)
                     old = None
+                    # Redis deletes the expired key on this write's lookup, then adds
+                    # the new one.
+                    if self.events.flags & (EXPIRED | NEW):
+                        self.events.emit(EXPIRED, b"expired", key, self.index)
+                        self.events.emit(NEW, b"new", key, self.index)
             if old is not None and old[0] != TYPE_STRING:
                 self._drop_elements(txn, slot, key, old)
         new_expire = meta[1:9]
@@ -208,6 +224,8 @@ class Database:
             self._drop_elements(txn, slot, key, old)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
+        if expired and self.events.flags & EXPIRED:
+            self.events.emit(EXPIRED, b"expired", key, self.index)
         return not expired
 
     def set_expire(self, key: bytes, expire_at_ms: int) -> bool:
@@ -324,3 +342,5 @@ class Database:
             self._drop_elements(txn, slot, key, meta)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
+        if self.events.flags & EXPIRED:
+            self.events.emit(EXPIRED, b"expired", key, self.index)

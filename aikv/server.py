@@ -27,8 +27,10 @@ from aikv.config import Config
 from aikv.info import start_sampler
 from aikv.keyspace import Clock, Database
 from aikv.monitor import monitor_args, quote_arg
+from aikv.notify import KeyEvents
 from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
+from aikv.pubsub import get_pubsub
 from aikv.resp import QUEUED, CommandError, error
 
 log = logging.getLogger("aikv")
@@ -105,9 +107,13 @@ class Server:
         self.cluster: Any = None  # aikv.cluster runtime when cluster mode is on
         self.router: Callable[[Client, Command, list[bytes]], bytes | None] | None = None
         self.pubsub: Any = None
+        # Keyspace notifications; flags follow notify-keyspace-events (see _apply).
+        self.key_events = KeyEvents(self._publish_key_event)
+        self.key_events.flags = config.values["notify-keyspace-events"]
         self.blocking: Any = None
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
+        self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
         self.last_save = int(time.time())
         # INFO stats
         self.stat_commands = 0
@@ -130,7 +136,7 @@ class Server:
         started = time.perf_counter()
         self.store.open()
         self.databases = [
-            Database(self.store, i, self.clock, self._key_modified)
+            Database(self.store, i, self.clock, self._key_modified, self.key_events)
             for i in range(self.config.databases)
         ]
         return time.perf_counter() - started
@@ -239,6 +245,9 @@ class Server:
             if client.blocked is not None:
                 self.defer_commands(client, queued[i + 1 :])
                 return
+
+    def _publish_key_event(self, channel: bytes, message: bytes) -> None:
+        get_pubsub(self).publish(channel, message)
 
     # ------------------------------------------------------------------ tick
     def schedule_tick(self) -> None:
@@ -553,7 +562,7 @@ class Server:
 
     def _active_expire(self) -> None:
         """Delete keys whose deadline passed, at most ~25% of a cron period of work."""
-        if self.store.write_error is not None:
+        if self.store.write_error is not None or not self.active_expire_enabled:
             return  # nothing can be committed; expired keys stay invisible meanwhile
         self.clock.refresh()
         deadline = time.perf_counter() + 0.025

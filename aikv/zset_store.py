@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from hashlib import blake2b
 from typing import TYPE_CHECKING
 
+from aikv.notify import GENERIC, ZSET
 from aikv.persist.elements import collection_body
 from aikv.persist.layout import TYPE_ZSET, encode_meta
 from aikv.resp import CommandError
@@ -541,15 +542,19 @@ def zset_or_none(db: Database, key: bytes) -> ZSet | None:
 
 
 def store_result(db: Database, key: bytes, items: dict[bytes, float], max_entries: int,
-                 max_value: int, expire_at_ms: int = 0) -> int:
+                 max_value: int, expire_at_ms: int = 0, event: bytes | None = None) -> int:
     """Replace `key` by a sorted set of `items` (deleting it when empty); the encoding
-    follows the size, as Redis picks it for a STORE result or a loaded value."""
+    follows the size, as Redis picks it for a STORE result or a loaded value. With
+    `event` (a STORE command's) the change is published: that event, or "del"."""
     if not items:
-        db.delete(key)
+        if db.delete(key) and event is not None:
+            db.notify(GENERIC, b"del", key)
         return 0
     big = len(items) > max_entries or any(len(m) > max_value for m in items)
     zs = ZSet.create(db, key, FLAG_SKIPLIST if big else 0, expire_at_ms)
     for member, score in items.items():
         zs.insert(member, score if big or score != 0.0 else 0.0)
     zs.save()
+    if event is not None:
+        db.notify(ZSET, event, key)
     return zs.count

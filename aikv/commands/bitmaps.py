@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.registry import command
+from aikv.notify import GENERIC, STRING
 from aikv.persist.layout import TYPE_STRING
 from aikv.resp import NULL3, NULL_BULK, ONE, ZERO, CommandError, array, integer
 
@@ -101,6 +102,7 @@ def setbit(client: Client, argv: list[bytes]) -> bytes:
         else:
             target.value[byte] &= ~mask & 0xFF
         target.save()
+        client.db.notify(STRING, b"setbit", argv[1])
     return ONE if old else ZERO
 
 
@@ -247,7 +249,8 @@ def bitop(client: Client, argv: list[bytes]) -> bytes:
     size = max(map(len, sources))
     dest = argv[2]
     if not size:
-        db.delete(dest)
+        if db.delete(dest):
+            db.notify(GENERIC, b"del", dest)
         return ZERO
     # Each source as one big-endian integer, zero-padded on the right to `size` bytes.
     numbers = [int.from_bytes(s, "big") << (8 * (size - len(s))) for s in sources]
@@ -264,6 +267,7 @@ def bitop(client: Client, argv: list[bytes]) -> bytes:
         for n in numbers[1:]:
             result ^= n
     db.set_string(dest, result.to_bytes(size, "big"))
+    db.notify(STRING, b"set", dest)
     return integer(size)
 
 
@@ -388,6 +392,7 @@ def _bitfield(client: Client, argv: list[bytes], read_only: bool) -> bytes:
         value = target.value
     replies: list[bytes] = []
     changed = False
+    changes = 0  # writes that grew the string or changed a field (Redis notifies then)
     for opcode, signed, width, offset, amount, op_mode in ops:
         if opcode == _GET:
             replies.append(integer(_get_field(value, offset, width, signed)))
@@ -418,8 +423,12 @@ def _bitfield(client: Client, argv: list[bytes], read_only: bool) -> bytes:
         replies.append(integer(answer))
         _set_field(value, offset, width, new)
         changed = changed or new != old
+        if target is not None and (target.grown or new != old):
+            changes += 1
     if target is not None and (changed or target.grown):
         target.save()
+    if changes:
+        client.db.notify(STRING, b"setbit", argv[1])
     return array(replies)
 
 

@@ -291,6 +291,10 @@ def debug(client: Client, argv: list[bytes]) -> bytes:
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "DIGEST-VALUE <key> [<key> ...]",
             "    Output a hex signature of the values of all the specified keys.",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Setting it to 0 disables expiring keys in background when they are not",
+            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+            "    default.",
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
             "HELP",
@@ -299,6 +303,10 @@ def debug(client: Client, argv: list[bytes]) -> bytes:
     if sub == b"DIGEST-VALUE":
         # Redis's exact per-key digests (see aikv.migrate.digest); zeros for a missing key.
         return array([simple(digest_value(client.db, key)) for key in argv[2:]])
+    if sub == b"SET-ACTIVE-EXPIRE" and len(argv) == 3:
+        # Redis reads the argument with atoi: anything not a number is 0.
+        client.server.active_expire_enabled = _atoi(argv[2]) != 0
+        return OK
     if sub == b"SLEEP" and len(argv) == 3:
         try:
             seconds = float(argv[2])
@@ -309,3 +317,17 @@ def debug(client: Client, argv: list[bytes]) -> bytes:
         return OK
     raise CommandError("ERR unknown subcommand or wrong number of arguments for '%.128s'. "
                        "Try DEBUG HELP." % argv[1].decode(errors="replace"))
+
+
+def _atoi(raw: bytes) -> int:
+    """C's atoi: optional blanks and sign, then digits up to the first non-digit."""
+    text = raw.lstrip(b" \t\n\v\f\r")
+    sign = -1 if text[:1] == b"-" else 1
+    if text[:1] in (b"-", b"+"):
+        text = text[1:]
+    digits = b""
+    for byte in text:
+        if not 48 <= byte <= 57:
+            break
+        digits += bytes([byte])
+    return sign * int(digits) if digits else 0

@@ -41,6 +41,7 @@ from aikv.migrate.values import (
     limits_from_config,
     store_value,
 )
+from aikv.notify import GENERIC
 from aikv.resp import NULL3, NULL_BULK, OK, CommandError, bulk
 
 if TYPE_CHECKING:
@@ -77,19 +78,21 @@ def _restore(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
     # The target side of MIGRATE: durable before +OK leaves (see the module docstring).
     server.store.request_sync()
-    if opts.replace:
-        db.delete(key)
+    deleted = opts.replace and db.delete(key)
     now = db.clock.now_ms
     if ttl and not opts.absttl:
         ttl += now
     if ttl and ttl <= now:
         # Already expired: Redis answers OK without creating the key (the old one, with
         # REPLACE, is gone all the same).
+        if deleted:
+            db.notify(GENERIC, b"del", key)
         return OK
     try:
         store_value(db, key, kind, value, ttl, cleared=opts.replace)
     except MissingTypeSupport as exc:
         raise CommandError(f"ERR {exc}") from None
+    db.notify(GENERIC, b"restore", key)
     if kind in ("list", "zset") and signal_key_ready is not None:
         signal_key_ready(server, client.db_index, key)
     # IDLETIME / FREQ only feed eviction metadata, which AiKv does not keep (no eviction).
@@ -164,5 +167,6 @@ def migrate(client: Client, argv: list[bytes]) -> bytes:
     server.clock.refresh()
     if not req.copy:
         for key in result.acked:
-            db.delete(key)
+            if db.delete(key):
+                db.notify(GENERIC, b"del", key)
     return result.reply

@@ -12,6 +12,7 @@ from aikv.blocking import signal_key_ready
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.registry import command
 from aikv.commands.zsets import _limits, zadd
+from aikv.notify import GENERIC
 from aikv.pqsort import partial_sort
 from aikv.resp import EMPTY_ARRAY, NULL3, NULL_ARRAY, NULL_BULK, ZERO, CommandError, bulk, integer
 from aikv.zset_store import ScoreRange, ZSet, open_zset, parse_score, store_result
@@ -238,7 +239,8 @@ def _search(client: Client, argv: list[bytes], src: int, flags: int) -> bytes:
 
     if zs is None:
         if store_key is not None:
-            db.delete(store_key)
+            if db.delete(store_key):
+                db.notify(GENERIC, b"del", store_key)
             return ZERO
         return EMPTY_ARRAY
     if count and not order and not any_:
@@ -263,7 +265,8 @@ def _search(client: Client, argv: list[bytes], src: int, flags: int) -> bytes:
         items = {member: (dist / unit if store_dist else score)
                  for member, score, _, dist in found}
         max_entries, max_value = _limits(client)
-        stored = store_result(db, store_key, items, max_entries, max_value)
+        stored = store_result(db, store_key, items, max_entries, max_value,
+                              event=b"geosearchstore" if search else b"georadiusstore")
         if stored:
             signal_key_ready(client.server, db.index, store_key)
         return integer(len(found))

@@ -41,6 +41,7 @@ from aikv.commands.args import (
 )
 from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
+from aikv.notify import GENERIC, HASH
 from aikv.persist.layout import TYPE_HASH
 from aikv.resp import (
     EMPTY_ARRAY,
@@ -164,6 +165,7 @@ def _hset_generic(client: Client, argv: list[bytes], name: str) -> int:
     w.count = before + added
     w.changed = True
     w.finish(max_entries)
+    db.notify(HASH, b"hset", key)
     return added
 
 
@@ -193,6 +195,7 @@ def hsetnx(client: Client, argv: list[bytes]) -> bytes:
         w.flags |= FLAG_BIG
     w.set(field, value)
     w.finish(max_entries)
+    db.notify(HASH, b"hset", key)
     return integer(1)
 
 
@@ -250,6 +253,9 @@ def hdel(client: Client, argv: list[bytes]) -> bytes:
             db.delete(key)
         else:
             db.update_meta(key, with_count_flags(meta, count - deleted, meta_flags(meta)))
+        db.notify(HASH, b"hdel", key)
+        if count - deleted == 0:
+            db.notify(GENERIC, b"del", key)
     return integer(deleted)
 
 
@@ -332,6 +338,7 @@ def hincrby(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError("ERR increment or decrement would overflow")
     raw = b"%d" % result
     _store_field(client, db, key, meta, field, raw)
+    db.notify(HASH, b"hincrby", key)
     return integer(result)
 
 
@@ -349,6 +356,7 @@ def hincrbyfloat(client: Client, argv: list[bytes]) -> bytes:
         old, "ERR hash value is not a float")
     raw = format_long_double(add_long_double(current, incr))
     _store_field(client, db, key, meta, field, raw)
+    db.notify(HASH, b"hincrbyfloat", key)
     return bulk(raw)
 
 

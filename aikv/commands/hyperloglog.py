@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from aikv import hyperloglog as hll
 from aikv.commands.registry import command
+from aikv.notify import STRING
 from aikv.persist.layout import TYPE_STRING
 from aikv.resp import OK, ONE, ZERO, CommandError, array, bulk, integer, simple
 
@@ -70,6 +71,7 @@ def pfadd(client: Client, argv: list[bytes]) -> bytes:
     if updated:
         hll.invalidate_card(value)
         _save(db, key, header, value)
+        db.notify(STRING, b"pfadd", key)
     return ONE if updated else ZERO
 
 
@@ -141,6 +143,7 @@ def pfmerge(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError(_CORRUPT) from None
     hll.invalidate_card(dest)
     _save(db, argv[1], dest_header, dest)
+    db.notify(STRING, b"pfadd", argv[1])
     return OK
 
 

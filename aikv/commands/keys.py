@@ -9,6 +9,7 @@ from aikv.cluster.slots import CLUSTER_SLOTS, key_hash_slot
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.registry import command, container
 from aikv.keyspace import ENCODING_HOOKS, Database
+from aikv.notify import GENERIC, NEW
 from aikv.persist import elements, layout
 from aikv.persist.layout import NO_EXPIRE, SLOT_PREFIX, TYPE_BY_NAME, TYPE_NAMES, TYPE_STRING
 from aikv.resp import (
@@ -40,7 +41,12 @@ def _compile(pattern: bytes):
 @command("del", -2, "write", keys=(1, -1, 1), categories="@keyspace @write @slow")
 def del_(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
-    return integer(sum(1 for key in argv[1:] if db.delete(key)))
+    deleted = 0
+    for key in argv[1:]:
+        if db.delete(key):
+            db.notify(GENERIC, b"del", key)
+            deleted += 1
+    return integer(deleted)
 
 
 @command("unlink", -2, "write fast", keys=(1, -1, 1), categories="@keyspace @write @fast")
@@ -110,8 +116,10 @@ def _expire_generic(client: Client, argv: list[bytes], unit_ms: int, absolute: b
         return ZERO
     if when <= client.server.clock.now_ms:
         db.delete(argv[1])
+        db.notify(GENERIC, b"del", argv[1])
     else:
         db.set_expire(argv[1], when)
+        db.notify(GENERIC, b"expire", argv[1])
     return integer(1)
 
 
@@ -173,6 +181,7 @@ def persist(client: Client, argv: list[bytes]) -> bytes:
     if not at:
         return ZERO
     client.db.set_expire(argv[1], 0)
+    client.db.notify(GENERIC, b"persist", argv[1])
     return integer(1)
 
 
@@ -181,7 +190,14 @@ def _transfer(src_db: Database, src: bytes, dst_db: Database, dst: bytes, meta: 
     """Give `src`'s value (and TTL) to `dst`, replacing it. Collections keep their element
     records: only the meta record moves, so this is O(1) whatever the size."""
     src_db.delete(src, drop_elements=False)
-    dst_db.put_meta(dst, meta)
+    _add(dst_db, dst, meta)
+
+
+def _add(db: Database, key: bytes, meta: bytes) -> None:
+    """Store a key the way Redis's dbAdd does after deleting any old one: a replaced key
+    is announced as "new" too (put_meta announces only keys that did not exist)."""
+    if db.put_meta(key, meta) is not None:
+        db.notify(NEW, b"new", key)
 
 
 def _rename(client: Client, argv: list[bytes], nx: bool) -> bytes:
@@ -195,6 +211,8 @@ def _rename(client: Client, argv: list[bytes], nx: bool) -> bytes:
     if nx and db.exists(dst):
         return ZERO
     _transfer(db, src, db, dst, meta)
+    db.notify(GENERIC, b"rename_from", src)
+    db.notify(GENERIC, b"rename_to", dst)
     _signal_ready(client, db.index, dst, meta)
     return integer(1) if nx else OK
 
@@ -258,7 +276,8 @@ def copy(client: Client, argv: list[bytes]) -> bytes:
         version = store.versions.allocate()  # type: ignore[union-attr]
         elements.copy_elements(store, store.writer(), elements.meta_version(meta), version)
         meta = meta[:9] + version.to_bytes(8, "big") + meta[17:]
-    dst_db.put_meta(dst, meta)
+    _add(dst_db, dst, meta)
+    dst_db.notify(GENERIC, b"copy_to", dst)
     _signal_ready(client, dst_db.index, dst, meta)
     return integer(1)
 
@@ -274,6 +293,8 @@ def move(client: Client, argv: list[bytes]) -> bytes:
     if meta is None or dst_db.exists(argv[1]):
         return ZERO
     _transfer(client.db, argv[1], dst_db, argv[1], meta)
+    client.db.notify(GENERIC, b"move_from", argv[1])
+    dst_db.notify(GENERIC, b"move_to", argv[1])
     _signal_ready(client, dst_db.index, argv[1], meta)
     return integer(1)
 

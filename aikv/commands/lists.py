@@ -9,6 +9,7 @@ from aikv.commands.args import LLONG_MIN, SYNTAX, parse_int
 from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS
 from aikv.list_store import ListHandle, encoding, open_list, read_value, write_value
+from aikv.notify import GENERIC, LIST
 from aikv.persist.layout import TYPE_LIST
 from aikv.resp import (
     EMPTY_ARRAY,
@@ -59,7 +60,15 @@ def push_values(client: Client, key: bytes, values: list[bytes], left: bool,
     else:
         handle.push(values, left)
         handle.save()
+    db.notify(LIST, b"lpush" if left else b"rpush", key)
     return handle.count
+
+
+def _popped(db: Database, handle: ListHandle, key: bytes, event: bytes) -> None:
+    """Redis's events after elements left a list: the command's, then "del" if emptied."""
+    db.notify(LIST, event, key)
+    if not handle.count:
+        db.notify(GENERIC, b"del", key)
 
 
 def _push(client: Client, argv: list[bytes], left: bool, only_existing: bool) -> bytes:
@@ -97,14 +106,17 @@ def _pop(client: Client, argv: list[bytes], left: bool) -> bytes:
     handle = open_list(client.db, argv[1])
     if handle is None:
         return _null(client) if count < 0 else _null_array(client)
+    event = b"lpop" if left else b"rpop"
     if count < 0:
         value = handle.pop(1, left)[0]
         handle.save()
+        _popped(client.db, handle, argv[1], event)
         return bulk(value)
     if count == 0:
         return EMPTY_ARRAY
     values = handle.pop(count, left)
     handle.save()
+    _popped(client.db, handle, argv[1], event)
     return bulk_array(values)
 
 
@@ -170,6 +182,7 @@ def lset(client: Client, argv: list[bytes]) -> bytes:
     if not handle.set(index, argv[3]):
         raise CommandError("ERR index out of range")
     handle.save()
+    client.db.notify(LIST, b"lset", argv[1])
     return OK
 
 
@@ -190,6 +203,7 @@ def linsert(client: Client, argv: list[bytes]) -> bytes:
         if value == pivot:
             handle.insert(i + 1 if after else i, argv[4])
             handle.save()
+            client.db.notify(LIST, b"linsert", argv[1])
             return integer(handle.count)
     return integer(-1)
 
@@ -258,6 +272,7 @@ def lrem(client: Client, argv: list[bytes]) -> bytes:
                 kept.append(value)
             handle.rewrite(first, n - first, kept, anchor_tail=False)
     handle.save()
+    _popped(client.db, handle, argv[1], b"lrem")
     return integer(removed)
 
 
@@ -277,6 +292,7 @@ def ltrim(client: Client, argv: list[bytes]) -> bytes:
         start = 0
     handle.trim(start, end)
     handle.save()
+    _popped(client.db, handle, argv[1], b"ltrim")
     return OK
 
 
@@ -351,16 +367,23 @@ def _move(client: Client, db: Database, src: bytes, dst: bytes, from_left: bool,
         return None
     open_list(db, dst)  # type check only, before popping
     value = source.pop(1, from_left)[0]
-    source.save()
-    target = open_list(db, dst)
-    if target is None:
-        target = ListHandle.create(db, dst)
-        target.push([value], to_left)
-        target.save()
-        signal_key_ready(client.server, db.index, dst)
+    if src == dst:  # a rotation: the list never becomes empty on the way
+        source.push([value], to_left)
+        source.save()
     else:
-        target.push([value], to_left)
-        target.save()
+        source.save()
+        target = open_list(db, dst)
+        if target is None:
+            target = ListHandle.create(db, dst)
+            target.push([value], to_left)
+            target.save()
+            signal_key_ready(client.server, db.index, dst)
+        else:
+            target.push([value], to_left)
+            target.save()
+    # Redis announces the push before the pop.
+    db.notify(LIST, b"lpush" if to_left else b"rpush", dst)
+    _popped(db, source, src, b"lpop" if from_left else b"rpop")
     return value
 
 
@@ -431,6 +454,7 @@ def lmpop(client: Client, argv: list[bytes]) -> bytes:
         if handle is not None:
             values = handle.pop(count, left)
             handle.save()
+            _popped(db, handle, key, b"lpop" if left else b"rpop")
             return _mpop_reply(key, values)
     return _null_array(client)
 
@@ -454,6 +478,7 @@ def _blocking_pop(client: Client, argv: list[bytes], left: bool) -> bytes:
         if handle is not None:
             value = handle.pop(1, left)[0]
             handle.save()
+            _popped(db, handle, key, b"lpop" if left else b"rpop")
             return b"*2\r\n" + bulk(key) + bulk(value)
     if not may_block(client):
         return _null_array(client)
@@ -464,6 +489,7 @@ def _blocking_pop(client: Client, argv: list[bytes], left: bool) -> bytes:
             return None
         value = handle.pop(1, left)[0]
         handle.save()
+        _popped(db, handle, key, b"lpop" if left else b"rpop")
         return b"*2\r\n" + bulk(key) + bulk(value)
 
     return get_blocking(client.server).block(client, keys, deadline, serve, argv[0])
@@ -528,6 +554,7 @@ def blmpop(client: Client, argv: list[bytes]) -> bytes:
         if handle is not None:
             values = handle.pop(count, left)
             handle.save()
+            _popped(db, handle, key, b"lpop" if left else b"rpop")
             return _mpop_reply(key, values)
     if not may_block(client):
         return _null_array(client)
@@ -538,6 +565,7 @@ def blmpop(client: Client, argv: list[bytes]) -> bytes:
             return None
         values = handle.pop(count, left)
         handle.save()
+        _popped(db, handle, key, b"lpop" if left else b"rpop")
         return _mpop_reply(key, values)
 
     return get_blocking(client.server).block(client, keys, deadline, serve, argv[0])

@@ -118,6 +118,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         set_level(cfg.loglevel)
     if "appendfsync" in changed:
         server.store.set_appendfsync(cfg.appendfsync)
+    if "notify-keyspace-events" in changed:
+        server.key_events.flags = cfg.values["notify-keyspace-events"]
     if "requirepass" in changed:
         # Connections already open keep their state (Redis keeps them authenticated);
         # clearing the password lets everyone in, as the nopass default user would.

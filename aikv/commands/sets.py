@@ -34,6 +34,7 @@ from aikv.collections_common import (
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
+from aikv.notify import GENERIC, SET
 from aikv.persist.layout import TYPE_SET
 from aikv.resp import (
     EMPTY_ARRAY,
@@ -138,11 +139,15 @@ def _add(client: Client, db: Database, key: bytes, meta: bytes | None,
             db.put_meta(key, collection_meta(TYPE_SET, version, count, flags))
     elif added:
         db.update_meta(key, with_count_flags(meta, count, flags))
+    if added:
+        db.notify(SET, b"sadd", key)
     return added
 
 
-def _remove(db: Database, key: bytes, meta: bytes, members: list[bytes]) -> int:
-    """Remove members; deletes the key when it empties. Returns how many went."""
+def _remove(db: Database, key: bytes, meta: bytes, members: list[bytes],
+            event: bytes | None = b"srem") -> int:
+    """Remove members; deletes the key when it empties. Returns how many went. Publishes
+    `event` (if any) when something went, and "del" when the set is gone."""
     txn = db.store.writer()
     edb = db.store.elements_db
     prefix = meta[9:17]
@@ -158,13 +163,19 @@ def _remove(db: Database, key: bytes, meta: bytes, members: list[bytes]) -> int:
             db.delete(key)
         else:
             db.update_meta(key, with_count_flags(meta, count - removed, meta_flags(meta)))
+        if event is not None:
+            db.notify(SET, event, key)
+        if removed == count:
+            db.notify(GENERIC, b"del", key)
     return removed
 
 
-def _store_set(client: Client, db: Database, key: bytes, members: list[bytes]) -> None:
+def _store_set(client: Client, db: Database, key: bytes, members: list[bytes],
+               event: bytes) -> None:
     """Replace `key` by a new set of `members` (distinct), dropping any TTL, as setKey."""
     if not members:
-        db.delete(key)
+        if db.delete(key):
+            db.notify(GENERIC, b"del", key)
         return
     store = db.store
     store.ensure_room(sum(len(m) for m in members) + RECORD_OVERHEAD * len(members))
@@ -176,6 +187,7 @@ def _store_set(client: Client, db: Database, key: bytes, members: list[bytes]) -
         txn.put(ekey(prefix, m), record_value(m, b""), db=edb)
     flags = _encoding_flag(members, _max_intset(client.server.config.values))
     db.put_meta(key, collection_meta(TYPE_SET, version, len(members), flags))
+    db.notify(SET, event, key)
 
 
 # ---------------------------------------------------------------------- basic commands
@@ -285,7 +297,7 @@ def spop(client: Client, argv: list[bytes]) -> bytes:
     if meta is None:
         return NULL3 if client.resp3 else NULL_BULK
     member = _pick_with_repeats(db, meta, 1)[0]
-    _remove(db, key, meta, [member])
+    _remove(db, key, meta, [member], b"spop")
     return bulk(member)
 
 
@@ -297,21 +309,23 @@ def _spop_count(client: Client, db: Database, key: bytes, raw: bytes) -> bytes:
     if meta is None or count == 0:
         return _empty_set(client.resp3)
     size = int.from_bytes(meta[17:25], "big")
+    db.notify(SET, b"spop", key)
     if count >= size:
         members = _members(db, meta)
         db.delete(key)
+        db.notify(GENERIC, b"del", key)
         return _members_reply(members, client.resp3)
     remaining = size - count
     if remaining * _SPOP_MOVE_STRATEGY_MUL > count:
         popped = _sample(db, meta, count)
-        _remove(db, key, meta, popped)
+        _remove(db, key, meta, popped, None)
         return _members_reply(popped, client.resp3)
     # Redis rebuilds the set from the members that stay (setTypeCreate + setTypeAdd), so
     # its encoding follows what remains: a hashtable can become an intset again here.
     members = _members(db, meta)
     random.shuffle(members)
     popped, kept = members[:count], members[count:]
-    _remove(db, key, meta, popped)
+    _remove(db, key, meta, popped, None)
     new_flags = _encoding_flag(kept, _max_intset(client.server.config.values))
     current = db.get_meta(key)
     if current is not None and meta_flags(current) != new_flags:
@@ -468,7 +482,7 @@ def sintercard(client: Client, argv: list[bytes]) -> bytes:
 def sinterstore(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     members = _inter(db, _lookup_all(db, argv[2:]))
-    _store_set(client, db, argv[1], members)
+    _store_set(client, db, argv[1], members, b"sinterstore")
     return integer(len(members))
 
 
@@ -483,7 +497,7 @@ def sunion(client: Client, argv: list[bytes]) -> bytes:
 def sunionstore(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     members = _union(db, _lookup_all(db, argv[2:]))
-    _store_set(client, db, argv[1], members)
+    _store_set(client, db, argv[1], members, b"sunionstore")
     return integer(len(members))
 
 
@@ -498,7 +512,7 @@ def sdiff(client: Client, argv: list[bytes]) -> bytes:
 def sdiffstore(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     members = _diff(db, _lookup_all(db, argv[2:]))
-    _store_set(client, db, argv[1], members)
+    _store_set(client, db, argv[1], members, b"sdiffstore")
     return integer(len(members))
 
 

@@ -27,6 +27,7 @@ from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.hashes import field_value
 from aikv.commands.registry import command
 from aikv.keyspace import VALUE_READERS, VALUE_WRITERS
+from aikv.notify import GENERIC, LIST
 from aikv.persist.layout import TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET
 from aikv.pqsort import partial_sort
 from aikv.resp import NULL3, NULL_BULK, CommandError, array, bulk, integer
@@ -206,8 +207,9 @@ def _sort_generic(client: Client, argv: list[bytes], read_only: bool) -> bytes:
             result.append(patterns.lookup(pattern, element) or b"")
     if result:
         VALUE_WRITERS["list"](db, store, result, 0)
-    else:
-        db.delete(store)
+        db.notify(LIST, b"sortstore", store)
+    elif db.delete(store):
+        db.notify(GENERIC, b"del", store)
     return integer(len(result))
 
 

@@ -14,6 +14,7 @@ from aikv.commands.args import (
     parse_long_double,
 )
 from aikv.commands.registry import command
+from aikv.notify import GENERIC, STRING
 from aikv.persist.layout import NO_EXPIRE, STRING_HEADER, TYPE_STRING, encode_string_meta
 from aikv.resp import (
     NULL3,
@@ -72,6 +73,8 @@ def set_(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     if len(argv) == 3:
         db.put_meta(key, STRING_HEADER + value)
+        if db.events.flags & STRING:
+            db.notify(STRING, b"set", key)
         return OK
     nx = xx = get_old = keep_ttl = False
     expire_unit: bytes | None = None
@@ -107,6 +110,9 @@ def set_(client: Client, argv: list[bytes]) -> bytes:
     if keep_ttl and meta is not None and meta[1:9] != NO_EXPIRE:
         expire_at = int.from_bytes(meta[1:9], "big")
     db.set_string(key, value, expire_at)
+    db.notify(STRING, b"set", key)
+    if expire_unit:  # KEEPTTL keeps a deadline without announcing one
+        db.notify(GENERIC, b"expire", key)
     if get_old:
         return bulk(old_value) if old_value is not None else null
     return OK
@@ -118,12 +124,16 @@ def setnx(client: Client, argv: list[bytes]) -> bytes:
     if db.exists(argv[1]):
         return ZERO
     db.set_string(argv[1], argv[2])
+    db.notify(STRING, b"set", argv[1])
     return integer(1)
 
 
 def _set_with_ttl(client: Client, argv: list[bytes], unit: bytes, name: str) -> bytes:
     expire_at = _expire_at(client, unit, argv[2], name)
-    client.db.set_string(argv[1], argv[3], expire_at)
+    db = client.db
+    db.set_string(argv[1], argv[3], expire_at)
+    db.notify(STRING, b"set", argv[1])
+    db.notify(GENERIC, b"expire", argv[1])
     return OK
 
 
@@ -139,8 +149,10 @@ def psetex(client: Client, argv: list[bytes]) -> bytes:
 
 @command("getset", 3, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
 def getset(client: Client, argv: list[bytes]) -> bytes:
-    old = client.db.get_string(argv[1])
-    client.db.set_string(argv[1], argv[2])
+    db = client.db
+    old = db.get_string(argv[1])
+    db.set_string(argv[1], argv[2])
+    db.notify(STRING, b"set", argv[1])
     if old is None:
         return NULL3 if client.resp3 else NULL_BULK
     return bulk(old)
@@ -152,6 +164,7 @@ def getdel(client: Client, argv: list[bytes]) -> bytes:
     if old is None:
         return NULL3 if client.resp3 else NULL_BULK
     client.db.delete(argv[1])
+    client.db.notify(GENERIC, b"del", argv[1])
     return bulk(old)
 
 
@@ -179,10 +192,13 @@ def getex(client: Client, argv: list[bytes]) -> bytes:
     if expire_at is not None:
         if expire_at <= client.server.clock.now_ms:
             db.delete(key)
+            db.notify(GENERIC, b"del", key)
         else:
             db.set_expire(key, expire_at)
+            db.notify(GENERIC, b"expire", key)
     elif persist and db.expire_of(key):
         db.set_expire(key, 0)
+        db.notify(GENERIC, b"persist", key)
     return bulk(value)
 
 
@@ -203,6 +219,7 @@ def mset(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     for i in range(1, len(argv), 2):
         db.set_string(argv[i], argv[i + 1])
+        db.notify(STRING, b"set", argv[i])
     return OK
 
 
@@ -216,6 +233,7 @@ def msetnx(client: Client, argv: list[bytes]) -> bytes:
             return ZERO
     for i in range(1, len(argv), 2):
         db.set_string(argv[i], argv[i + 1])
+        db.notify(STRING, b"set", argv[i])
     return integer(1)
 
 
@@ -231,12 +249,14 @@ def append(client: Client, argv: list[bytes]) -> bytes:
     meta = db.get_meta(key)
     if meta is None:
         db.set_string(key, argv[2])
+        db.notify(STRING, b"append", key)
         return integer(len(argv[2]))
     if meta[0] != TYPE_STRING:
         raise CommandError(_WRONGTYPE)
     new_len = len(meta) - 9 + len(argv[2])
     _check_size(new_len)
     db.update_meta(key, meta + argv[2])
+    db.notify(STRING, b"append", key)
     return integer(new_len)
 
 
@@ -263,6 +283,7 @@ def _incr(client: Client, key: bytes, delta: int) -> bytes:
         db.set_string(key, raw)
     else:
         db.update_meta(key, meta[:9] + raw)
+    db.notify(STRING, b"incrby", key)
     return integer(result)
 
 
@@ -307,6 +328,7 @@ def incrbyfloat(client: Client, argv: list[bytes]) -> bytes:
         db.set_string(key, raw)
     else:
         db.update_meta(key, meta[:9] + raw)
+    db.notify(STRING, b"incrbyfloat", key)
     return bulk(raw)
 
 
@@ -357,6 +379,7 @@ def setrange(client: Client, argv: list[bytes]) -> bytes:
         _check_size(offset + len(patch))
         client.server.store.ensure_room(offset)
         db.set_string(key, bytes(offset) + patch)
+        db.notify(STRING, b"setrange", key)
         return integer(offset + len(patch))
     if meta[0] != TYPE_STRING:
         raise CommandError(_WRONGTYPE)
@@ -371,6 +394,7 @@ def setrange(client: Client, argv: list[bytes]) -> bytes:
         value = value + bytes(offset - len(value))
     value = value[:offset] + patch + value[offset + len(patch) :]
     db.update_meta(key, meta[:9] + value)
+    db.notify(STRING, b"setrange", key)
     return integer(len(value))
 
 

@@ -155,7 +155,8 @@ def _setop(client: Client, argv: list[bytes], numkeys_at: int, op: int,
     if dst is not None:
         entries = int(client.server.config.get("zset-max-listpack-entries"))
         value_max = int(client.server.config.get("zset-max-listpack-value"))
-        stored = store_result(db, dst, result, entries, value_max)
+        event = (b"zunionstore", b"zinterstore", b"zdiffstore")[op]
+        stored = store_result(db, dst, result, entries, value_max, event=event)
         if stored:
             signal_key_ready(client.server, db.index, dst)
         return integer(stored)

@@ -10,6 +10,7 @@ from aikv.commands.args import NOT_INTEGER, SYNTAX, parse_int
 from aikv.commands.lists import _mpop_keys, parse_mpop
 from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS
+from aikv.notify import GENERIC, ZSET
 from aikv.persist.layout import TYPE_SET, TYPE_ZSET
 from aikv.resp import EMPTY_ARRAY, NULL3, NULL_ARRAY, NULL_BULK, ZERO, CommandError, bulk, integer
 from aikv.zset_store import (
@@ -159,6 +160,8 @@ def zadd(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError("ERR INCR option supports a single increment-element pair")
     pairs = [(parse_score(argv[j]), argv[j + 1]) for j in range(i, n, 2)]
     added, updated, result = _zadd_core(client, argv[1], pairs, nx, xx, gt, lt, incr)
+    if added or updated:
+        client.db.notify(ZSET, b"zincr" if incr else b"zadd", argv[1])
     if incr:
         return _null(client) if result is None else score_reply(result, client.resp3)
     return integer(added + updated if ch else added)
@@ -167,9 +170,11 @@ def zadd(client: Client, argv: list[bytes]) -> bytes:
 @command("zincrby", 4, "write denyoom fast", keys=(1, 1, 1), categories="@write @sortedset @fast")
 def zincrby(client: Client, argv: list[bytes]) -> bytes:
     delta = parse_score(argv[2])
-    _, _, result = _zadd_core(client, argv[1], [(delta, argv[3])], False, False, False,
-                              False, True)
+    added, updated, result = _zadd_core(client, argv[1], [(delta, argv[3])], False, False,
+                                        False, False, True)
     assert result is not None
+    if added or updated:
+        client.db.notify(ZSET, b"zincr", argv[1])
     return score_reply(result, client.resp3)
 
 
@@ -186,7 +191,15 @@ def zrem(client: Client, argv: list[bytes]) -> bytes:
             removed += 1
     if removed:
         zs.save()
+        _removed(zs, b"zrem")
     return integer(removed)
+
+
+def _removed(zs: ZSet, event: bytes) -> None:
+    """Redis's events after members left a sorted set: the command's, "del" if emptied."""
+    zs.db.notify(ZSET, event, zs.key)
+    if not zs.count:
+        zs.db.notify(GENERIC, b"del", zs.key)
 
 
 @command("zcard", 2, "readonly fast", keys=(1, 1, 1), categories="@read @sortedset @fast")
@@ -333,7 +346,8 @@ def _zrange(client: Client, argv: list[bytes], src_at: int, rangetype: int | Non
                 items = list(zs.by_lex(lex_rng, reverse, offset, limit))
     if store is not None:
         max_entries, max_value = _limits(client)
-        stored = store_result(db, store, dict(items), max_entries, max_value)
+        stored = store_result(db, store, dict(items), max_entries, max_value,
+                              event=b"zrangestore")
         if stored:
             signal_key_ready(client.server, db.index, store)
         return integer(stored)
@@ -378,12 +392,13 @@ def zrevrangebylex(client: Client, argv: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------- ZREMRANGEBY*
-def _remove_items(zs: ZSet, items: Iterable[tuple[bytes, float]]) -> int:
+def _remove_items(zs: ZSet, items: Iterable[tuple[bytes, float]], event: bytes) -> int:
     batch = list(items)  # materialise first: deleting under a live cursor walk is unsafe
     for member, score in batch:
         zs.remove(member, score)
     if batch:
         zs.save()
+        _removed(zs, event)
     return len(batch)
 
 
@@ -397,7 +412,7 @@ def zremrangebyrank(client: Client, argv: list[bytes]) -> bytes:
     span = _normalize_ranks(start, end, zs.count)
     if span is None:
         return ZERO
-    return integer(_remove_items(zs, zs.by_rank(span[0], span[1], False)))
+    return integer(_remove_items(zs, zs.by_rank(span[0], span[1], False), b"zremrangebyrank"))
 
 
 @command("zremrangebyscore", 4, "write", keys=(1, 1, 1), categories="@write @sortedset @slow")
@@ -406,7 +421,7 @@ def zremrangebyscore(client: Client, argv: list[bytes]) -> bytes:
     zs = open_zset(client.db, argv[1])
     if zs is None or rng.empty():
         return ZERO
-    return integer(_remove_items(zs, zs.by_score(rng, False)))
+    return integer(_remove_items(zs, zs.by_score(rng, False), b"zremrangebyscore"))
 
 
 @command("zremrangebylex", 4, "write", keys=(1, 1, 1), categories="@write @sortedset @slow")
@@ -415,7 +430,7 @@ def zremrangebylex(client: Client, argv: list[bytes]) -> bytes:
     zs = open_zset(client.db, argv[1])
     if zs is None or rng.empty():
         return ZERO
-    return integer(_remove_items(zs, zs.by_lex(rng, False)))
+    return integer(_remove_items(zs, zs.by_lex(rng, False), b"zremrangebylex"))
 
 
 # ---------------------------------------------------------------------- pops
@@ -428,6 +443,8 @@ def _pop_items(zs: ZSet, count: int, max_first: bool) -> Items:
     for member, score in items:
         zs.remove(member, score)
     zs.save()
+    if items:
+        _removed(zs, b"zpopmax" if max_first else b"zpopmin")
     return items
 
 
