@@ -78,12 +78,19 @@ class Client(asyncio.Protocol):
         self.patterns: set[bytes] = set()
         self.shard_subscriptions: set[bytes] = set()
         self.blocked: Any = None
+        # Held by CLIENT PAUSE: its commands wait in Server.deferred until the pause ends.
+        self.postponed = False
         # Set while EXEC (or a script) runs: blocking commands then answer nil at once.
         self.deny_blocking = False
         self.is_migrate_target = False
         self.monitoring = False  # MONITOR: every command the server runs is copied here
         # A monitoring client's own lines, sent after the reply of the command (or EXEC).
         self.monitor_echo: list[bytes] = []
+        # CLIENT REPLY: OFF drops every reply; SKIP drops the next command's (SKIP_NEXT
+        # becomes SKIP once the CLIENT REPLY SKIP command itself is done).
+        self.reply_off = False
+        self.reply_skip = False
+        self.reply_skip_next = False
 
     # ------------------------------------------------------------------ asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -171,7 +178,7 @@ class Client(asyncio.Protocol):
 
     def _run(self, commands: list[list[bytes]]) -> None:
         server = self.server
-        if self.blocked is not None:
+        if self.blocked is not None or self.postponed:
             # Redis stops reading from a blocked client: what arrives meanwhile waits.
             server.defer_commands(self, commands)
             return
@@ -205,7 +212,7 @@ class Client(asyncio.Protocol):
                 reply = out[-1]
                 if self.closing or self.close_after_reply:
                     break
-                if self.blocked is not None:
+                if self.blocked is not None or self.postponed:
                     server.defer_commands(self, commands[i + 1 :])
                     break
                 direct = server.data_commands if self._plain() else _NONE
@@ -220,7 +227,9 @@ class Client(asyncio.Protocol):
         arity and (in cluster mode) routing — Server.execute's other checks all pass:
         authenticated, not in MULTI, not subscribed."""
         return (self.authenticated and self.multi is None and not self.subscriptions
-                and not self.patterns and not self.shard_subscriptions)
+                and not self.patterns and not self.shard_subscriptions
+                and not self.reply_off and not self.reply_skip
+                and not self.server.pause_mode)
 
     def _release_held(self) -> None:
         """Run the held commands once the replies before them have drained."""
@@ -270,7 +279,7 @@ class Client(asyncio.Protocol):
 
     def write(self, reply: bytes) -> None:
         """Queue bytes outside the request path (pub/sub messages, unblocked replies)."""
-        if self.closing:
+        if self.closing or self.reply_off:
             return
         self.out.append(reply)
         self.out_bytes += len(reply)

@@ -114,6 +114,12 @@ class Server:
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
         self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
+        # CLIENT PAUSE: PAUSE_WRITE or PAUSE_ALL until pause_end (wall clock, ms), the
+        # clients it holds, and the timer that lifts it.
+        self.pause_mode = PAUSE_OFF
+        self.pause_end = 0
+        self.postponed_clients: list[Client] = []
+        self._pause_timer: asyncio.TimerHandle | None = None
         self.last_save = int(time.time())
         # INFO stats
         self.stat_commands = 0
@@ -223,6 +229,9 @@ class Server:
         self.clients.pop(client.id, None)
         self.stop_monitoring(client)
         self.deferred.pop(client.id, None)
+        if client.postponed:
+            client.postponed = False
+            self.postponed_clients.remove(client)
         self._unwatch_all(client)
         if self.pubsub is not None:
             self.pubsub.client_gone(client)
@@ -242,9 +251,64 @@ class Server:
             self.dispatch(client, argv)
             if client.closing or client.close_after_reply:
                 return
-            if client.blocked is not None:
+            if client.blocked is not None or client.postponed:
                 self.defer_commands(client, queued[i + 1 :])
                 return
+
+    # ------------------------------------------------------------------ CLIENT PAUSE
+    def pause(self, writes_only: bool, end_ms: int) -> None:
+        """CLIENT PAUSE: the stricter mode and the later end win over a pause in force."""
+        self._pause(PAUSE_WRITE if writes_only else PAUSE_ALL, end_ms)
+
+    def _pause(self, mode: int, end_ms: int) -> None:
+        now = int(time.time() * 1000)
+        if self.pause_mode and self.pause_end >= now:
+            mode = max(mode, self.pause_mode)
+            end_ms = max(end_ms, self.pause_end)
+        if end_ms < now:  # a timeout of 0: nothing to pause
+            return
+        self.pause_mode, self.pause_end = mode, end_ms
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+        assert self.loop is not None
+        self._pause_timer = self.loop.call_later((end_ms - now) / 1000 + 0.001, self._pause_expired)
+
+    def unpause(self) -> None:
+        """End the pause and run what the held clients sent, in the order they were held
+        (a command among them may pause again)."""
+        self.pause_mode = PAUSE_OFF
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+            self._pause_timer = None
+        held, self.postponed_clients = self.postponed_clients, []
+        for client in held:
+            client.postponed = False
+            if client.closing:
+                continue
+            self.clock.refresh()
+            self.resume_client(client)
+            if not client.pending:
+                client.pending = True
+                self.pending_clients.append(client)
+        self.schedule_tick()
+
+    def _pause_expired(self) -> None:
+        self._pause_timer = None
+        if int(time.time() * 1000) < self.pause_end:
+            self._pause(self.pause_mode, self.pause_end)  # woke a little early
+            return
+        self.unpause()
+
+    def _pauses(self, client: Client, cmd: Command) -> bool:
+        """Whether the pause in force holds this command (Redis's processCommand test:
+        everything under ALL; under WRITE, writes and may-replicate commands, and an EXEC
+        whose transaction holds one)."""
+        if self.pause_mode == PAUSE_ALL:
+            return True
+        if _may_replicate(cmd):
+            return True
+        return cmd.name == "exec" and client.multi is not None and any(
+            _may_replicate(queued) for queued, _ in client.multi)
 
     def _publish_key_event(self, channel: bytes, message: bytes) -> None:
         get_pubsub(self).publish(channel, message)
@@ -314,7 +378,12 @@ class Server:
         return cmd
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
-        client.out.append(self.execute(client, argv))
+        reply = self.execute(client, argv)
+        if client.reply_off or client.reply_skip:
+            reply = b""  # CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped
+        client.out.append(reply)
+        client.reply_skip = client.reply_skip_next
+        client.reply_skip_next = False
         if client.monitor_echo:
             client.flush_monitor_echo()
         blocking = self.blocking
@@ -356,6 +425,12 @@ class Server:
             return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context" % cmd.full_name)
+        if self.pause_mode and self._pauses(client, cmd):
+            # Held, this command first; the client's later commands wait behind it.
+            client.postponed = True
+            self.postponed_clients.append(client)
+            self.defer_commands(client, [argv])
+            return b""
         multi = client.multi
         if multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if "no-multi" in cmd.flags:
@@ -562,7 +637,8 @@ class Server:
 
     def _active_expire(self) -> None:
         """Delete keys whose deadline passed, at most ~25% of a cron period of work."""
-        if self.store.write_error is not None or not self.active_expire_enabled:
+        if self.store.write_error is not None or not self.active_expire_enabled \
+                or self.pause_mode:
             return  # nothing can be committed; expired keys stay invisible meanwhile
         self.clock.refresh()
         deadline = time.perf_counter() + 0.025
@@ -599,6 +675,14 @@ class Server:
 
     def uptime(self) -> int:
         return int(time.time() - self.started_at)
+
+
+PAUSE_OFF, PAUSE_WRITE, PAUSE_ALL = 0, 1, 2
+
+
+def _may_replicate(cmd: Command) -> bool:
+    flags = cmd.flags
+    return cmd.is_write or "may-replicate" in flags or "may_replicate" in flags
 
 
 def _sanitize(text: str) -> str:

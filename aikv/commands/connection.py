@@ -379,6 +379,50 @@ def client_no_evict(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
+@command("pause", -3, "admin noscript loading stale", parent="client",
+         categories="@admin @slow @dangerous @connection")
+def client_pause(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) > 4:
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for '%.128s'. "
+                           "Try CLIENT HELP." % argv[1].decode(errors="replace"))
+    writes_only = False
+    if len(argv) == 4:
+        word = argv[3].lower()
+        if word == b"write":
+            writes_only = True
+        elif word != b"all":
+            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    timeout = parse_int(argv[2], "ERR timeout is not an integer or out of range")
+    if timeout < 0:
+        raise CommandError("ERR timeout is negative")
+    end = int(time.time() * 1000) + timeout if timeout else 0
+    client.server.pause(writes_only, end)
+    return OK
+
+
+@command("unpause", 2, "admin noscript loading stale", parent="client",
+         categories="@admin @slow @dangerous @connection")
+def client_unpause(client: Client, argv: list[bytes]) -> bytes:
+    client.server.unpause()
+    return OK
+
+
+@command("reply", 3, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_reply(client: Client, argv: list[bytes]) -> bytes:
+    mode = argv[2].lower()
+    if mode == b"on":
+        client.reply_off = client.reply_skip = False
+        return OK
+    if mode == b"off":
+        client.reply_off = True
+        return b""
+    if mode == b"skip":
+        if not client.reply_off:
+            client.reply_skip_next = True
+        return b""
+    raise CommandError("ERR syntax error")
+
+
 @command("help", 2, "loading stale", parent="client", categories="@slow @connection")
 def client_help(client: Client, argv: list[bytes]) -> bytes:
     lines = [
@@ -390,6 +434,10 @@ def client_help(client: Client, argv: list[bytes]) -> bytes:
         "KILL <option> <value> [<option> <value> [...]]",
         "    Kill connections. Options are: ID, TYPE, USER, ADDR, LADDR, SKIPME.",
         "LIST [options ...]", "    Return information about client connections.",
+        "UNPAUSE", "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>", "    Set client meta attr (LIB-NAME, LIB-VER).",
         "NO-EVICT (ON|OFF)", "    Protect the current client connection from eviction.",
