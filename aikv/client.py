@@ -16,6 +16,7 @@ from aikv.resp import error
 if TYPE_CHECKING:
     from aikv.keyspace import Database
     from aikv.server import Server
+    from aikv.tracking import TrackingState
 
 log = logging.getLogger("aikv.client")
 _ids = itertools.count(1)
@@ -80,6 +81,7 @@ class Client(asyncio.Protocol):
         self.blocked: Any = None
         # Held by CLIENT PAUSE: its commands wait in Server.deferred until the pause ends.
         self.postponed = False
+        self.tracking: TrackingState | None = None  # CLIENT TRACKING settings when on
         # Set while EXEC (or a script) runs: blocking commands then answer nil at once.
         self.deny_blocking = False
         self.is_migrate_target = False
@@ -229,7 +231,7 @@ class Client(asyncio.Protocol):
         return (self.authenticated and self.multi is None and not self.subscriptions
                 and not self.patterns and not self.shard_subscriptions
                 and not self.reply_off and not self.reply_skip
-                and not self.server.pause_mode)
+                and not self.server.pause_mode and self.tracking is None)
 
     def _release_held(self) -> None:
         """Run the held commands once the replies before them have drained."""

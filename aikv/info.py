@@ -210,7 +210,7 @@ def _clients(server: Server) -> Fields:
         ("client_recent_max_input_buffer", max_in),
         ("client_recent_max_output_buffer", max_out),
         ("blocked_clients", sum(1 for c in clients if c.blocked is not None)),
-        ("tracking_clients", 0),
+        ("tracking_clients", server.tracking.clients if server.tracking is not None else 0),
         ("clients_in_timeout_table", 0),
     ]
 
@@ -339,6 +339,7 @@ def persistence_state(server: Server) -> PersistenceState:
 
 def _stats(server: Server) -> Fields:
     m = metrics(server)
+    tracking = server.tracking
     clients = list(server.clients.values())
     channels: set[bytes] = set()
     patterns: set[bytes] = set()
@@ -386,9 +387,9 @@ def _stats(server: Server) -> Fields:
         ("active_defrag_key_misses", 0),
         ("total_active_defrag_time", 0),
         ("current_active_defrag_time", 0),
-        ("tracking_total_keys", 0),
-        ("tracking_total_items", 0),
-        ("tracking_total_prefixes", 0),
+        ("tracking_total_keys", len(tracking.table) if tracking is not None else 0),
+        ("tracking_total_items", tracking.items if tracking is not None else 0),
+        ("tracking_total_prefixes", len(tracking.prefixes) if tracking is not None else 0),
         ("unexpected_error_replies", 0),
         ("total_error_replies", server.stat_error_replies),
         ("dump_payload_sanitizations", 0),

@@ -32,6 +32,7 @@ from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
 from aikv.resp import QUEUED, CommandError, error
+from aikv.tracking import Tracking
 
 log = logging.getLogger("aikv")
 
@@ -107,6 +108,7 @@ class Server:
         self.cluster: Any = None  # aikv.cluster runtime when cluster mode is on
         self.router: Callable[[Client, Command, list[bytes]], bytes | None] | None = None
         self.pubsub: Any = None
+        self.tracking: Tracking | None = None  # created by the first CLIENT TRACKING ON
         # Keyspace notifications; flags follow notify-keyspace-events (see _apply).
         self.key_events = KeyEvents(self._publish_key_event)
         self.key_events.flags = config.values["notify-keyspace-events"]
@@ -232,6 +234,8 @@ class Server:
         if client.postponed:
             client.postponed = False
             self.postponed_clients.remove(client)
+        if self.tracking is not None:
+            self.tracking.client_gone(client)
         self._unwatch_all(client)
         if self.pubsub is not None:
             self.pubsub.client_gone(client)
@@ -339,6 +343,8 @@ class Server:
         self._tick_wrote = False
         if self.cluster is not None:
             self.cluster.flush_config()
+        if self.tracking is not None and self.tracking.prefixes:
+            self.tracking.broadcast()  # BCAST invalidations, after this tick's replies
         pending = self.pending_clients
         self.pending_clients = []
         if lost:
@@ -384,6 +390,16 @@ class Server:
         client.out.append(reply)
         client.reply_skip = client.reply_skip_next
         client.reply_skip_next = False
+        tracking = self.tracking
+        if tracking is not None:
+            if tracking.pending:
+                tracking.send_pending(client)
+            state = client.tracking
+            # CLIENT CACHING covers the next command (or the whole transaction); CLIENT
+            # subcommands in between do not spend it.
+            if state is not None and state.caching and client.multi is None \
+                    and argv[0].lower() != b"client":
+                state.caching = False
         if client.monitor_echo:
             client.flush_monitor_echo()
         blocking = self.blocking
@@ -468,10 +484,18 @@ class Server:
             refusal = self.before_write(argv)
             if refusal is not None:
                 return refusal
+        tracking = self.tracking
+        if tracking is not None:
+            tracking.current = client  # whose changes these are (NOLOOP, pending)
         try:
             reply = cmd.handler(client, argv)
         except Exception as exc:
             reply = self.call_failed(cmd, exc)
+        if tracking is not None:
+            tracking.current = None
+            if client.tracking is not None and "readonly" in cmd.flags \
+                    and "pubsub" not in cmd.flags:
+                tracking.remember(client, cmd.keys(argv))
         if client.asking and cmd.name != "asking" and client.multi is None:
             client.asking = False
         # Counted after the call, as Redis does (INFO does not count itself).
@@ -579,7 +603,8 @@ class Server:
                 ids.discard(client.id)
                 if not ids:
                     del self._watchers[entry]
-                    self.databases[entry[0]].watched.discard(entry[1])
+                    if self.tracking is None or entry[1] not in self.tracking.table:
+                        self.databases[entry[0]].watched.discard(entry[1])
         client.watched.clear()
         client.watch_dirty = False
 
@@ -591,6 +616,11 @@ class Server:
             client = self.clients.get(client_id)
             if client is not None:
                 client.watch_dirty = True
+        if self.tracking is not None:
+            self.tracking.key_modified(key)
+
+    def watching(self, db_index: int, key: bytes) -> bool:
+        return (db_index, key) in self._watchers
 
     # ------------------------------------------------------------------ crons
     def _start_crons(self) -> None:

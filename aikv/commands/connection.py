@@ -21,6 +21,7 @@ from aikv.resp import (
     simple,
     verbatim,
 )
+from aikv.tracking import Tracking
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -158,6 +159,9 @@ def reset(client: Client, argv: list[bytes]) -> bytes:
     client.readonly = False
     client.authenticated = not server.config.requirepass
     server.stop_monitoring(client)
+    if server.tracking is not None:
+        server.tracking.disable(client)
+    client.reply_off = client.reply_skip = client.reply_skip_next = False
     return simple("RESET")
 
 
@@ -222,6 +226,12 @@ def describe(c: Client, now: float) -> str:
         flags += "x"
     if c.blocked is not None:
         flags += "b"
+    if c.tracking is not None:
+        flags += "t"
+        if c.tracking.broken_redirect:
+            flags += "R"
+        if c.tracking.bcast:
+            flags += "B"
     if c.watch_dirty:
         flags += "d"
     if c.close_after_reply:
@@ -241,7 +251,8 @@ def describe(c: Client, now: float) -> str:
         f" multi={-1 if c.multi is None else len(c.multi)} qbuf={qbuf}"
         f" qbuf-free={max(0, 20474 - qbuf)} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384"
         f" obl={obl} oll=0 omem={obl} tot-mem={37658 + qbuf + obl} events=r cmd={cmd}"
-        f" user={c.user} redir=-1 resp={3 if c.resp3 else 2}"
+        f" user={c.user} redir={c.tracking.redirect if c.tracking is not None else -1}"
+        f" resp={3 if c.resp3 else 2}"
         + (f" lib-name={c.lib_name.decode()} lib-ver={c.lib_ver.decode()}"
            if c.lib_name or c.lib_ver else "")
     )
@@ -407,6 +418,126 @@ def client_unpause(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
+@command("tracking", -3, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_tracking(client: Client, argv: list[bytes]) -> bytes:
+    server = client.server
+    redirect = 0
+    bcast = optin = optout = noloop = False
+    prefixes: list[bytes] = []
+    i = 3
+    while i < len(argv):
+        word = argv[i].lower()
+        more = i + 1 < len(argv)
+        if word == b"redirect" and more:
+            i += 1
+            if redirect:
+                raise CommandError("ERR A client can only redirect to a single other client")
+            redirect = parse_int(argv[i])
+            if redirect not in server.clients:
+                raise CommandError("ERR The client ID you want redirect to does not exist")
+        elif word == b"bcast":
+            bcast = True
+        elif word == b"optin":
+            optin = True
+        elif word == b"optout":
+            optout = True
+        elif word == b"noloop":
+            noloop = True
+        elif word == b"prefix" and more:
+            i += 1
+            prefixes.append(argv[i])
+        else:
+            raise CommandError("ERR syntax error")
+        i += 1
+    mode = argv[2].lower()
+    if mode == b"on":
+        state = client.tracking
+        if not bcast and prefixes:
+            raise CommandError("ERR PREFIX option requires BCAST mode to be enabled")
+        if state is not None and state.bcast != bcast:
+            raise CommandError("ERR You can't switch BCAST mode on/off before disabling "
+                               "tracking for this client, and then re-enabling it with a "
+                               "different mode.")
+        if bcast and (optin or optout):
+            raise CommandError("ERR OPTIN and OPTOUT are not compatible with BCAST")
+        if optin and optout:
+            raise CommandError("ERR You can't specify both OPTIN mode and OPTOUT mode")
+        if state is not None and ((optin and state.optout) or (optout and state.optin)):
+            raise CommandError("ERR You can't switch OPTIN/OPTOUT mode before disabling "
+                               "tracking for this client, and then re-enabling it with a "
+                               "different mode.")
+        if server.tracking is None:
+            server.tracking = Tracking(server)
+        if bcast:
+            collision = server.tracking.prefix_collision(client, prefixes)
+            if collision is not None:
+                raise CommandError("ERR " + collision)
+        server.tracking.enable(client, redirect, bcast, optin, optout, noloop, prefixes)
+    elif mode == b"off":
+        if server.tracking is not None:
+            server.tracking.disable(client)
+    else:
+        raise CommandError("ERR syntax error")
+    return OK
+
+
+@command("caching", 3, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_caching(client: Client, argv: list[bytes]) -> bytes:
+    state = client.tracking
+    if state is None:
+        raise CommandError("ERR CLIENT CACHING can be called only when the client is in "
+                           "tracking mode with OPTIN or OPTOUT mode enabled")
+    answer = argv[2].lower()
+    if answer == b"yes":
+        if not state.optin:
+            raise CommandError("ERR CLIENT CACHING YES is only valid when tracking is enabled "
+                               "in OPTIN mode.")
+    elif answer == b"no":
+        if not state.optout:
+            raise CommandError("ERR CLIENT CACHING NO is only valid when tracking is enabled "
+                               "in OPTOUT mode.")
+    else:
+        raise CommandError("ERR syntax error")
+    state.caching = True
+    return OK
+
+
+@command("getredir", 2, "noscript loading stale", parent="client", categories="@slow @connection")
+def client_getredir(client: Client, argv: list[bytes]) -> bytes:
+    return integer(client.tracking.redirect if client.tracking is not None else -1)
+
+
+@command("trackinginfo", 2, "noscript loading stale", parent="client",
+         categories="@slow @connection")
+def client_trackinginfo(client: Client, argv: list[bytes]) -> bytes:
+    state = client.tracking
+    flags = [b"on" if state is not None else b"off"]
+    if state is not None:
+        if state.bcast:
+            flags.append(b"bcast")
+        if state.optin:
+            flags.append(b"optin")
+            if state.caching:
+                flags.append(b"caching-yes")
+        if state.optout:
+            flags.append(b"optout")
+            if state.caching:
+                flags.append(b"caching-no")
+        if state.noloop:
+            flags.append(b"noloop")
+        if state.broken_redirect:
+            flags.append(b"broken_redirect")
+    resp3 = client.resp3
+    flag_set = (b"~%d\r\n" if resp3 else b"*%d\r\n") % len(flags) + b"".join(map(bulk, flags))
+    prefixes = state.prefixes if state is not None else []
+    pairs = [
+        (bulk(b"flags"), flag_set),
+        (bulk(b"redirect"), integer(state.redirect if state is not None else -1)),
+        (bulk(b"prefixes"), b"*%d\r\n" % len(prefixes) + b"".join(map(bulk, sorted(prefixes)))),
+    ]
+    return map_reply(pairs, resp3)
+
+
 @command("reply", 3, "noscript loading stale", parent="client", categories="@slow @connection")
 def client_reply(client: Client, argv: list[bytes]) -> bytes:
     mode = argv[2].lower()
@@ -438,6 +569,10 @@ def client_help(client: Client, argv: list[bytes]) -> bytes:
         "PAUSE <timeout> [WRITE|ALL]",
         "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO", "    Report tracking status for the current connection.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>", "    Set client meta attr (LIB-NAME, LIB-VER).",
         "NO-EVICT (ON|OFF)", "    Protect the current client connection from eviction.",

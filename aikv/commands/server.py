@@ -197,6 +197,8 @@ def _flush_mode(argv: list[bytes]) -> None:
 @command("flushdb", -1, "write", categories="@keyspace @write @slow @dangerous")
 def flushdb(client: Client, argv: list[bytes]) -> bytes:
     _flush_mode(argv)
+    if client.server.tracking is not None:
+        client.server.tracking.flushed()
     client.db.flush()
     return OK
 
@@ -204,6 +206,8 @@ def flushdb(client: Client, argv: list[bytes]) -> bytes:
 @command("flushall", -1, "write", categories="@keyspace @write @slow @dangerous")
 def flushall(client: Client, argv: list[bytes]) -> bytes:
     _flush_mode(argv)
+    if client.server.tracking is not None:
+        client.server.tracking.flushed()
     for db in client.server.databases:
         db.flush()
     return OK
