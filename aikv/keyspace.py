@@ -80,6 +80,18 @@ def _slot_and_mk(key: bytes) -> tuple[int, bytes]:
     return slot, _mk(slot, key)
 
 
+class LookupStats:
+    """INFO's keyspace_hits / keyspace_misses: the key lookups of read-only commands, as
+    Redis counts its lookupKeyRead calls. Server.call turns `on` around such a command."""
+
+    __slots__ = ("on", "hits", "misses")
+
+    def __init__(self) -> None:
+        self.on = False
+        self.hits = 0
+        self.misses = 0
+
+
 class Clock:
     """Milliseconds, cached per batch of commands like Redis's per-command mstime: every
     command of one batch sees one `now`, which keeps multi-key commands consistent."""
@@ -96,11 +108,12 @@ class Clock:
 
 class Database:
     __slots__ = ("store", "index", "handles", "meta_db", "expires_db",
-                 "clock", "on_modified", "watched", "events")
+                 "clock", "on_modified", "watched", "events", "lookups")
 
     def __init__(self, store: Store, index: int, clock: Clock,
                  on_modified: Callable[[int, bytes], None],
-                 events: KeyEvents | None = None) -> None:
+                 events: KeyEvents | None = None,
+                 lookups: LookupStats | None = None) -> None:
         self.store = store
         self.index = index
         self.handles = store.dbs[index]
@@ -111,6 +124,7 @@ class Database:
         # Keys some client WATCHes in this database; checked on every modification.
         self.watched: set[bytes] = set()
         self.events = events if events is not None else KeyEvents(lambda channel, message: 0)
+        self.lookups = lookups if lookups is not None else LookupStats()
 
     def notify(self, kind: int, event: bytes, key: bytes) -> None:
         """Publish a keyspace notification (see aikv/notify.py) if its class is on."""
@@ -126,11 +140,28 @@ class Database:
         else:
             mk = _mk(key_hash_slot(key), key)
         meta = self.store.reader().get(mk, None, self.meta_db)
-        if meta is None:
-            return None
-        if meta[1:9] != NO_EXPIRE and int.from_bytes(meta[1:9], "big") <= self.clock.now_ms:
-            return None
+        if meta is not None and meta[1:9] != NO_EXPIRE \
+                and int.from_bytes(meta[1:9], "big") <= self.clock.now_ms:
+            meta = None
+        lookups = self.lookups
+        if lookups.on:
+            if meta is None:
+                lookups.misses += 1
+            else:
+                lookups.hits += 1
         return meta
+
+    def read_meta(self, key: bytes) -> bytes | None:
+        """get_meta counted as a keyspace hit or miss: a write command reading a key the
+        way Redis's lookupKeyRead does (SET ... GET, GETEX, COPY's source)."""
+        lookups = self.lookups
+        if lookups.on:
+            return self.get_meta(key)
+        lookups.on = True
+        try:
+            return self.get_meta(key)
+        finally:
+            lookups.on = False
 
     def get_string(self, key: bytes) -> bytes | None:
         meta = self.get_meta(key)

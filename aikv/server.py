@@ -25,7 +25,7 @@ from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
 from aikv.config import Config
 from aikv.info import start_sampler
-from aikv.keyspace import Clock, Database
+from aikv.keyspace import Clock, Database, LookupStats
 from aikv.monitor import monitor_args, quote_arg
 from aikv.notify import KeyEvents
 from aikv.persist.elements import reclaim
@@ -112,6 +112,7 @@ class Server:
         # Keyspace notifications; flags follow notify-keyspace-events (see _apply).
         self.key_events = KeyEvents(self._publish_key_event)
         self.key_events.flags = config.values["notify-keyspace-events"]
+        self.lookups = LookupStats()
         self.blocking: Any = None
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
@@ -128,8 +129,6 @@ class Server:
         self.stat_connections = 0
         self.stat_rejected_connections = 0
         self.stat_expired_keys = 0
-        self.stat_keyspace_hits = 0
-        self.stat_keyspace_misses = 0
         self.stat_net_input_bytes = 0
         self.stat_net_output_bytes = 0
         self.stat_protocol_errors = 0
@@ -144,7 +143,8 @@ class Server:
         started = time.perf_counter()
         self.store.open()
         self.databases = [
-            Database(self.store, i, self.clock, self._key_modified, self.key_events)
+            Database(self.store, i, self.clock, self._key_modified, self.key_events,
+                     self.lookups)
             for i in range(self.config.databases)
         ]
         return time.perf_counter() - started
@@ -313,6 +313,22 @@ class Server:
             return True
         return cmd.name == "exec" and client.multi is not None and any(
             _may_replicate(queued) for queued, _ in client.multi)
+
+    @property
+    def stat_keyspace_hits(self) -> int:
+        return self.lookups.hits
+
+    @stat_keyspace_hits.setter
+    def stat_keyspace_hits(self, value: int) -> None:
+        self.lookups.hits = value
+
+    @property
+    def stat_keyspace_misses(self) -> int:
+        return self.lookups.misses
+
+    @stat_keyspace_misses.setter
+    def stat_keyspace_misses(self, value: int) -> None:
+        self.lookups.misses = value
 
     def _publish_key_event(self, channel: bytes, message: bytes) -> None:
         get_pubsub(self).publish(channel, message)
@@ -487,10 +503,15 @@ class Server:
         tracking = self.tracking
         if tracking is not None:
             tracking.current = client  # whose changes these are (NOLOOP, pending)
+        reads = cmd.counts_lookups
+        if reads:
+            self.lookups.on = True
         try:
             reply = cmd.handler(client, argv)
         except Exception as exc:
             reply = self.call_failed(cmd, exc)
+        if reads:
+            self.lookups.on = False
         if tracking is not None:
             tracking.current = None
             if client.tracking is not None and "readonly" in cmd.flags \

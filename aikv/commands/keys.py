@@ -265,7 +265,7 @@ def copy(client: Client, argv: list[bytes]) -> bytes:
             raise CommandError(SYNTAX)
     if src == dst and dst_db is client.db:
         raise CommandError("ERR source and destination objects are the same")
-    meta = client.db.get_meta(src)
+    meta = client.db.read_meta(src)
     if meta is None:
         return ZERO
     if dst_db.exists(dst):

@@ -34,6 +34,7 @@ class Command:
     parent: Command | None = None
     # Hot-path booleans, derived from `flags` once.
     is_write: bool = False
+    counts_lookups: bool = False  # its key lookups count as keyspace hits/misses
     no_auth: bool = False
     allowed_in_pubsub: bool = False
     # Not copied to MONITOR clients: Redis hides administrative commands there.
@@ -71,6 +72,17 @@ class Command:
 
 COMMANDS: dict[bytes, Command] = {}
 
+# Read-only commands whose key lookups Redis does not count as keyspace hits/misses
+# (they look the key up without lookupKeyRead).
+_UNCOUNTED_LOOKUPS = frozenset({"usage"})
+# Write commands whose every lookup is one Redis counts (it reads their sources with
+# lookupKeyRead and never looks the destination up); SET ... GET, GETEX and COPY count
+# their reads themselves (Database.read_meta).
+_COUNTED_WRITES = frozenset({
+    "getset", "getdel", "sunionstore", "sinterstore", "sdiffstore", "zunionstore",
+    "zinterstore", "zdiffstore", "zrangestore", "sort", "bitop", "pfmerge", "georadius",
+    "georadiusbymember", "geosearchstore", "migrate"})
+
 # Categories that say only what data a command touches and how fast it is. A command
 # whose categories are all among them is a data command (Command.data); @connection,
 # @pubsub, @transaction, @blocking, @admin, @dangerous, ... make it not one.
@@ -95,6 +107,8 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             first_key=keys[0], last_key=keys[1], step=keys[2], key_finder=key_finder,
             categories=tuple(categories.split()),
             is_write="write" in flag_set, no_auth="no-auth" in flag_set,
+            counts_lookups=("readonly" in flag_set and name not in _UNCOUNTED_LOOKUPS)
+            or name in _COUNTED_WRITES,
             allowed_in_pubsub=name in _PUBSUB_CONTEXT,
             skip_monitor="admin" in flag_set or "skip-monitor" in flag_set,
             data=bool(categories) and DATA_CATEGORIES.issuperset(categories.split()),

@@ -38,11 +38,9 @@ _WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 def get(client: Client, argv: list[bytes]) -> bytes:
     meta = client.db.get_meta(argv[1])  # Database.get_string, inline
     if meta is None:
-        client.server.stat_keyspace_misses += 1
         return NULL3 if client.resp3 else NULL_BULK
     if meta[0] != TYPE_STRING:
         raise CommandError(_WRONGTYPE)
-    client.server.stat_keyspace_hits += 1
     return b"$%d\r\n%s\r\n" % (len(meta) - 9, meta[9:])
 
 
@@ -100,7 +98,7 @@ def set_(client: Client, argv: list[bytes]) -> bytes:
             raise CommandError(SYNTAX)
         i += 1
     expire_at = _expire_at(client, expire_unit, expire_raw, "set") if expire_unit else 0
-    meta = db.get_meta(key)
+    meta = db.read_meta(key) if get_old else db.get_meta(key)
     if get_old and meta is not None and meta[0] != TYPE_STRING:
         raise CommandError(_WRONGTYPE)
     old_value = meta[9:] if meta is not None else None
@@ -186,7 +184,10 @@ def getex(client: Client, argv: list[bytes]) -> bytes:
             i += 1
         else:
             raise CommandError(SYNTAX)
-    value = db.get_string(key)
+    meta = db.read_meta(key)
+    if meta is not None and meta[0] != TYPE_STRING:
+        raise CommandError(_WRONGTYPE)
+    value = meta[9:] if meta is not None else None
     if value is None:
         return NULL3 if client.resp3 else NULL_BULK
     if expire_at is not None:
