@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import lmdb
 
 from aikv.cluster.slots import SLOT_MASK, key_hash_slot
-from aikv.notify import EXPIRED, NEW, KeyEvents
+from aikv.notify import EXPIRED, KEY_MISS, NEW, KeyEvents
 from aikv.persist import layout
 from aikv.persist.elements import queue_garbage
 from aikv.persist.layout import (
@@ -80,14 +80,18 @@ def _slot_and_mk(key: bytes) -> tuple[int, bytes]:
     return slot, _mk(slot, key)
 
 
+QUIET = 2  # LookupStats.on for a command whose misses publish no "keymiss" (OBJECT)
+
+
 class LookupStats:
     """INFO's keyspace_hits / keyspace_misses: the key lookups of read-only commands, as
-    Redis counts its lookupKeyRead calls. Server.call turns `on` around such a command."""
+    Redis counts its lookupKeyRead calls; a miss also publishes "keymiss" (class m).
+    Server.call sets `on` around such a command: True, or QUIET."""
 
     __slots__ = ("on", "hits", "misses")
 
     def __init__(self) -> None:
-        self.on = False
+        self.on: bool | int = False
         self.hits = 0
         self.misses = 0
 
@@ -145,10 +149,12 @@ class Database:
             meta = None
         lookups = self.lookups
         if lookups.on:
-            if meta is None:
-                lookups.misses += 1
-            else:
+            if meta is not None:
                 lookups.hits += 1
+            else:
+                lookups.misses += 1
+                if self.events.flags & KEY_MISS and lookups.on != QUIET:
+                    self.events.emit(KEY_MISS, b"keymiss", key, self.index)
         return meta
 
     def read_meta(self, key: bytes) -> bytes | None:

@@ -5,11 +5,11 @@ configured classes include that event's class, the node publishes it on
 (message: the key), to this node's subscribers only, as Redis does.
 
 Event names, classes and the order of events within a command follow Redis 7.0 (the
-tests compare the published streams with a real redis-server). Not generated: "keymiss"
-(class m: AiKv's lookups do not tell reads from writes) and "evicted" (AiKv never
-evicts). "expired" comes from the active expiry cycle and from writes that find a key
-expired; a read of an expired key does not publish it (Redis deletes on that read), the
-cycle does shortly after.
+tests compare the published streams with a real redis-server). "keymiss" (class m)
+comes from the lookups INFO counts as misses (see keyspace.LookupStats). Not generated:
+"evicted" (AiKv never evicts). "expired" comes from the active expiry cycle and from
+writes that find a key expired; a read of an expired key does not publish it (Redis
+deletes on that read), the cycle does shortly after.
 """
 
 from __future__ import annotations

@@ -505,7 +505,7 @@ class Server:
             tracking.current = client  # whose changes these are (NOLOOP, pending)
         reads = cmd.counts_lookups
         if reads:
-            self.lookups.on = True
+            self.lookups.on = reads
         try:
             reply = cmd.handler(client, argv)
         except Exception as exc:

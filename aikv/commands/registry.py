@@ -34,7 +34,9 @@ class Command:
     parent: Command | None = None
     # Hot-path booleans, derived from `flags` once.
     is_write: bool = False
-    counts_lookups: bool = False  # its key lookups count as keyspace hits/misses
+    # Its key lookups count as keyspace hits/misses: False, True, or keyspace.QUIET (no
+    # "keymiss" event either).
+    counts_lookups: bool | int = False
     no_auth: bool = False
     allowed_in_pubsub: bool = False
     # Not copied to MONITOR clients: Redis hides administrative commands there.
@@ -107,8 +109,9 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             first_key=keys[0], last_key=keys[1], step=keys[2], key_finder=key_finder,
             categories=tuple(categories.split()),
             is_write="write" in flag_set, no_auth="no-auth" in flag_set,
-            counts_lookups=("readonly" in flag_set and name not in _UNCOUNTED_LOOKUPS)
-            or name in _COUNTED_WRITES,
+            counts_lookups=(2 if parent == "object" else  # keyspace.QUIET
+                            ("readonly" in flag_set and name not in _UNCOUNTED_LOOKUPS)
+                            or name in _COUNTED_WRITES),
             allowed_in_pubsub=name in _PUBSUB_CONTEXT,
             skip_monitor="admin" in flag_set or "skip-monitor" in flag_set,
             data=bool(categories) and DATA_CATEGORIES.issuperset(categories.split()),

@@ -308,3 +308,20 @@ def test_random_sequences_publish_like_redis(differ: Differ,
     listeners[0].drain()
     listeners[1].drain()
     _run(differ, listeners, [tuple(c) for c in sequence])
+
+
+def test_keymiss_events_match_redis(differ: Differ, listeners: tuple[Listener, Listener]) -> None:
+    """Class m: a "keymiss" for each lookup INFO counts as a miss (OBJECT's excepted)."""
+    from tests.integration.test_keyspace_stats import READS, SETUP, WRITES
+
+    for cmd in SETUP:
+        differ.check(*cmd)
+    differ.check("config", "set", "notify-keyspace-events", "KEm")
+    mine, theirs = listeners
+    published = 0
+    for cmd in READS + WRITES:
+        differ.both(*cmd)  # some replies are random (RANDOMKEY, SRANDMEMBER ...)
+        got, want = mine.drain(), theirs.drain()
+        assert got == want, (cmd, got, want)
+        published += len(want)
+    assert published > 20
