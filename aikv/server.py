@@ -401,6 +401,11 @@ class Server:
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
         reply = self.execute(client, argv)
+        if client.postponed:
+            # Held by CLIENT PAUSE: it has not run, so the state Redis resets after a
+            # command (CLIENT REPLY SKIP, CLIENT CACHING) waits for it to run.
+            client.out.append(b"")
+            return
         if client.reply_off or client.reply_skip:
             reply = b""  # CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped
         client.out.append(reply)

@@ -58,6 +58,12 @@ def _scenario(port: int) -> list[object]:
         started = time.monotonic()
         replies = [other.read_reply() for _ in range(6)]
         seen.append((replies, time.monotonic() - started > HELD))
+        # CLIENT REPLY SKIP before a held command: the skip applies when that one runs.
+        seen.append(admin.call("client", "pause", str(PAUSE_MS), "write"))
+        other.sock.sendall(b"".join(encode_command(*c) for c in (
+            ("client", "reply", "skip"), ("set", "x", "9"), ("get", "x"))))
+        started = time.monotonic()
+        seen.append((other.read_reply(), time.monotonic() - started > HELD))
         # A stricter or longer pause wins over the one in force; 0 adds nothing.
         seen.append(admin.call("client", "pause", str(PAUSE_MS), "all"))
         seen.append(admin.call("client", "pause", "0", "write"))
