@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aikv import REDIS_VERSION
+from aikv.acllog import acl_log_of
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command, container
 from aikv.resp import (
@@ -61,11 +62,16 @@ def select(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-def _check_password(client: Client, username: bytes, password: bytes) -> None:
+def _check_password(client: Client, username: bytes, password: bytes, command: str) -> None:
+    """AUTH / HELLO AUTH: the only user is "default" (names are case-sensitive); with no
+    requirepass it is nopass and takes any password. A failure goes to ACL LOG."""
     required = client.server.config.requirepass
-    if username.lower() != b"default" or not hmac.compare_digest(password,
-                                                                 required.encode()):
-        raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+    if username == b"default" and (not required or hmac.compare_digest(password,
+                                                                       required.encode())):
+        return
+    acl_log_of(client.server).add_auth_failure(username, command,
+                                               describe(client, time.time()).encode())
+    raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
 
 
 @command("auth", -2, "no-auth fast stale loading noscript allow-busy", categories="@fast @connection")
@@ -76,12 +82,7 @@ def auth(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError("ERR AUTH <password> called without any password configured for "
                            "the default user. Are you sure your configuration is correct?")
     username, password = (b"default", argv[1]) if len(argv) == 2 else (argv[1], argv[2])
-    if not client.server.config.requirepass:
-        # No password: the default user is "nopass" and accepts any password.
-        if username.lower() != b"default":
-            raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
-    else:
-        _check_password(client, username, password)
+    _check_password(client, username, password, "auth")
     client.authenticated = True
     return OK
 
@@ -107,12 +108,7 @@ def hello(client: Client, argv: list[bytes]) -> bytes:
         more = len(argv) - i - 1
         if opt == b"AUTH" and more >= 2:
             username, password = argv[i + 1], argv[i + 2]
-            if client.server.config.requirepass:
-                _check_password(client, username, password)
-            elif username.lower() != b"default":
-                # The nopass default user takes any password; other users do not exist.
-                raise CommandError("WRONGPASS invalid username-password pair or user is "
-                                   "disabled.")
+            _check_password(client, username, password, "hello")
             client.authenticated = True
             i += 3
         elif opt == b"SETNAME" and more >= 1:

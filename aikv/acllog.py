@@ -1,0 +1,46 @@
+"""ACL LOG's entries: failed authentications, newest first, equal ones grouped as Redis
+groups them (same user and command less than a minute apart: one entry, counted)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+LOG_MAX = 128  # acllog-max-len's default
+GROUPING_MS = 60_000
+
+
+@dataclass
+class Entry:
+    username: bytes
+    command: str  # the command that failed to authenticate: "auth" or "hello"
+    client_info: bytes  # the connection, as CLIENT INFO describes it, at the last failure
+    ctime_ms: float
+    count: int = 1
+
+
+class AclLog:
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+
+    def add_auth_failure(self, username: bytes, command: str, client_info: bytes) -> None:
+        now = time.time() * 1000
+        for entry in self.entries:
+            if entry.username == username and entry.command == command \
+                    and now - entry.ctime_ms <= GROUPING_MS:
+                entry.count += 1
+                entry.ctime_ms = now
+                entry.client_info = client_info
+                self.entries.remove(entry)
+                self.entries.insert(0, entry)
+                return
+        self.entries.insert(0, Entry(username, command, client_info, now))
+        del self.entries[LOG_MAX:]
+
+
+def acl_log_of(server: Any) -> AclLog:
+    log = getattr(server, "acl_log", None)
+    if log is None:
+        log = server.acl_log = AclLog()
+    return log
