@@ -184,6 +184,9 @@ class Cluster:
     kind: str
     nodes: list[Node]
     fabric: Fabric
+    # Set when the redis-server reference cluster failed to heal: its later scenarios are
+    # skipped rather than each waiting out the same timeout.
+    broken: str | None = None
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -253,8 +256,10 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 def healed(cluster: Cluster) -> Iterator[Cluster]:
     """Each scenario starts from (and leaves) a healed, agreeing cluster, and checks that
     no epoch went backwards while it ran."""
+    if cluster.broken is not None:
+        pytest.skip(cluster.broken)
     cluster.fabric.heal()
-    wait_for(lambda: healthy(cluster.nodes), 60, "cluster healthy before the scenario")
+    heal_wait(cluster, 60, "cluster healthy before the scenario")
     recorder = EpochRecorder(cluster.nodes)
     recorder.start()
     try:
@@ -262,6 +267,21 @@ def healed(cluster: Cluster) -> Iterator[Cluster]:
     finally:
         cluster.fabric.heal()
     recorder.check()
+
+
+def heal_wait(cluster: Cluster, timeout: float, what: str) -> None:
+    """Wait for every node to agree and be ok. AiKv must get there; the redis-server
+    reference, seen once in a full suite run (blackhole scenario, nothing else running)
+    to stay unhealed for minutes after the fabric healed although each node logged
+    cluster_state ok, is a reference only: its failure to heal skips the rest of its runs
+    instead of failing the suite."""
+    try:
+        wait_for(lambda: healthy(cluster.nodes), timeout, what)
+    except AssertionError as exc:
+        if cluster.kind != "redis":
+            raise
+        cluster.broken = f"redis-server reference cluster did not heal: {exc}"
+        pytest.skip(cluster.broken)
 
 
 def note(cluster: Cluster, text: str) -> None:
@@ -314,7 +334,7 @@ def test_isolated_master_fails_and_recovers(healed: Cluster, how: str) -> None:
     wait_for(lambda: x.state() == "ok", 10, "the minority master to rejoin")
     t_rejoin = time.monotonic() - heal_start
     assert t_rejoin >= 0.8 * NODE_TIMEOUT / 1000
-    wait_for(lambda: healthy(c.nodes), 60, "flags to clear and every node to agree")
+    heal_wait(c, 60, "flags to clear and every node to agree")
     t_heal = time.monotonic() - heal_start
     note(c, f"{how} one master: FAIL on the majority after {t_fail:.2f}s, minority "
             f"cluster_state fail after {t_minority:.2f}s; after heal: it is ok again after "
@@ -339,7 +359,7 @@ def test_majority_without_full_coverage_stays_up(healed: Cluster) -> None:
         owner = c.node("c")
         assert owner.client().set("foo", "v")  # slot 12182 lives on c
         c.fabric.heal()
-        wait_for(lambda: healthy(c.nodes), 60, "heal")
+        heal_wait(c, 60, "heal")
     finally:
         for n in c.nodes:
             n.cmd("CONFIG", "SET", "cluster-require-full-coverage", "yes")
@@ -376,7 +396,7 @@ def test_delay_above_node_timeout_ends_in_fail(healed: Cluster) -> None:
     wait_for(lambda: x.state() == "fail", 5, "c goes fail as a minority")
     heal_start = time.monotonic()
     c.fabric.heal()
-    wait_for(lambda: healthy(c.nodes), 60, "heal")
+    heal_wait(c, 60, "heal")
     note(c, f"700 ms delay on c: FAIL on the majority after {t_fail:.2f}s; agreeing "
             f"{time.monotonic() - heal_start:.2f}s after heal")
 
@@ -412,7 +432,7 @@ def test_one_direction_drop_ends_in_fail(healed: Cluster, direction: str) -> Non
         assert not n.flags_of(c.others(n)[0] if c.others(n)[0] is not x else c.others(n)[1]) & {"fail?", "fail"}
     heal_start = time.monotonic()
     c.fabric.heal()
-    wait_for(lambda: healthy(c.nodes), 60, "heal")
+    heal_wait(c, 60, "heal")
     note(c, f"{direction} c: FAIL on the majority after {t_fail:.2f}s, c fail after "
             f"{t_minority:.2f}s; agreeing {time.monotonic() - heal_start:.2f}s after heal")
 
@@ -450,7 +470,7 @@ def test_five_masters_split_two_three(kind: str, tmp_path: Path) -> None:
                 assert "fail" not in x.flags_of(m)
         heal_start = time.monotonic()
         c.fabric.heal()
-        wait_for(lambda: healthy(c.nodes), 60, "flags to clear and every node to agree")
+        heal_wait(c, 60, "flags to clear and every node to agree")
         note(c, f"5 masters split 2|3: FAIL of both on the majority after {t_fail:.2f}s; "
                 f"agreeing {time.monotonic() - heal_start:.2f}s after heal")
         recorder.check()
