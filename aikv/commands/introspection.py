@@ -48,7 +48,7 @@ _GROUPS = {"strings": "string", "keys": "generic", "hashes": "hash", "lists": "l
            "transactions": "transactions", "connection": "connection", "server": "server",
            "introspection": "server", "cluster": "cluster", "dumprestore": "generic",
            "scripting": "scripting", "hyperloglog": "hyperloglog", "geo": "geo",
-           "streams": "stream", "bitmaps": "bitmap", "sort": "generic",
+           "streams": "stream", "bitmaps": "bitmap", "sort": "generic", "zset_ops": "sorted-set",
            "lcs": "string"}
 
 # Command tips (Redis 7.0's request/response policies and output notes) for commands
@@ -243,8 +243,18 @@ def command_entry(cmd: Command, resp3: bool) -> bytes:
     ])
 
 
+# Commands registered in another family's module than Redis files them under.
+_GROUP_OF = {"monitor": "server", "wait": "generic", "restore-asking": "server"}
+
+
 def docs_group(cmd: Command) -> str:
     top = cmd.parent or cmd
+    if top.name in _GROUP_OF:
+        return _GROUP_OF[top.name]
+    if top.subcommands:
+        # A container's own handler lives in the registry: its family is its
+        # subcommands' module.
+        top = next(iter(top.subcommands.values()))
     module = top.handler.__module__.rsplit(".", 1)[-1]
     return _GROUPS.get(module, "server")
 

@@ -104,3 +104,32 @@ def test_command_is_well_formed_in_resp3(aikv_module: ServerProcess,
         for spec in entry[8]:
             assert isinstance(spec, dict) and {b"flags", b"begin_search",
                                                b"find_keys"} <= set(spec), name
+
+
+def _groups(port: int) -> dict[str, bytes]:
+    """COMMAND DOCS "group" of every command and subcommand."""
+    conn = RawConnection(port)
+    try:
+        reply = parse(conn.call("command", "docs"))
+    finally:
+        conn.close()
+    out: dict[str, bytes] = {}
+
+    def walk(name: bytes, doc: list[Any]) -> None:
+        fields = dict(zip(doc[::2], doc[1::2], strict=True))
+        out[name.decode()] = fields.get(b"group", b"")
+        subs = fields.get(b"subcommands") or []
+        for sub_name, sub_doc in zip(subs[::2], subs[1::2], strict=True):
+            walk(sub_name, sub_doc)
+
+    for name, doc in zip(reply[::2], reply[1::2], strict=True):
+        walk(name, doc)
+    return out
+
+
+def test_docs_groups_match_redis(aikv_module: ServerProcess, redis_module: ServerProcess) -> None:
+    mine, theirs = _groups(aikv_module.port), _groups(redis_module.port)
+    wrong = {name: (group, theirs[name]) for name, group in mine.items()
+             if name in theirs and group != theirs[name]}
+    assert not wrong, wrong
+    assert set(mine) - set(theirs) <= set(EXTENSIONS)
