@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 LOG_MAX = 128  # acllog-max-len's default
 GROUPING_MS = 60_000
@@ -38,9 +37,3 @@ class AclLog:
         self.entries.insert(0, Entry(username, command, client_info, now))
         del self.entries[LOG_MAX:]
 
-
-def acl_log_of(server: Any) -> AclLog:
-    log = getattr(server, "acl_log", None)
-    if log is None:
-        log = server.acl_log = AclLog()
-    return log

@@ -221,26 +221,26 @@ def steps_for_radius(metres: float, lat: float) -> int:
     return min(max(step, 1), STEP_MAX)
 
 
-def _move_lon(bits: int, step: int, d: int) -> int:
-    lon = bits & _ODD
-    lat = bits & _EVEN
-    zz = _EVEN >> (64 - step * 2)
+def _move(bits: int, step: int, d: int, mine: int) -> int:
+    """Step one cell along the coordinate held in the bits of mask `mine` (_ODD:
+    longitude, _EVEN: latitude): add or subtract one in that coordinate with the other
+    coordinate's bits set to ones, so the carry or borrow runs straight through them."""
+    other = _ODD ^ _EVEN ^ mine
+    coord = bits & mine
+    filler = other >> (64 - step * 2)
     if d > 0:
-        lon = lon + (zz + 1)
+        coord = coord + (filler + 1)
     else:
-        lon = (lon | zz) - (zz + 1)
-    return (lon & (_ODD >> (64 - step * 2))) | lat
+        coord = (coord | filler) - (filler + 1)
+    return (coord & (mine >> (64 - step * 2))) | (bits & other)
+
+
+def _move_lon(bits: int, step: int, d: int) -> int:
+    return _move(bits, step, d, _ODD)
 
 
 def _move_lat(bits: int, step: int, d: int) -> int:
-    lon = bits & _ODD
-    lat = bits & _EVEN
-    zz = _ODD >> (64 - step * 2)
-    if d > 0:
-        lat = lat + (zz + 1)
-    else:
-        lat = (lat | zz) - (zz + 1)
-    return (lat & (_EVEN >> (64 - step * 2))) | lon
+    return _move(bits, step, d, _EVEN)
 
 
 def _neighbours(bits: int, step: int) -> list[int]:

@@ -20,6 +20,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from aikv import __version__
+from aikv.acllog import AclLog
 from aikv.client import Client
 from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
@@ -113,6 +114,7 @@ class Server:
         self.key_events = KeyEvents(self._publish_key_event)
         self.key_events.flags = config.values["notify-keyspace-events"]
         self.lookups = LookupStats()
+        self.acl_log = AclLog()  # ACL LOG: failed authentications
         self.blocking: Any = None
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False

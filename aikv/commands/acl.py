@@ -15,11 +15,21 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from aikv.acllog import acl_log_of
-from aikv.commands.args import parse_int
+from aikv.commands.args import parse_int, subcommand_error
 from aikv.commands.introspection import CATEGORY_ORDER, all_commands, categories
 from aikv.commands.registry import COMMANDS, Command, command, container
-from aikv.resp import NULL3, NULL_BULK, OK, CommandError, array, bulk, integer, map_reply, simple
+from aikv.resp import (
+    NULL3,
+    NULL_BULK,
+    OK,
+    CommandError,
+    array,
+    bulk,
+    integer,
+    map_reply,
+    set_reply,
+    simple,
+)
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -63,9 +73,8 @@ def acl_getuser(client: Client, argv: list[bytes]) -> bytes:
         return NULL3 if resp3 else NULL_BULK
     hashes = _password_hashes(client)
     flags = [b"on"] if hashes else [b"on", b"nopass"]
-    flag_set = (b"~%d\r\n" if resp3 else b"*%d\r\n") % len(flags) + b"".join(map(bulk, flags))
     return map_reply([
-        (bulk(b"flags"), flag_set),
+        (bulk(b"flags"), set_reply([bulk(f) for f in flags], resp3)),
         (bulk(b"passwords"), array([bulk(h) for h in hashes])),
         (bulk(b"commands"), bulk(b"+@all")),
         (bulk(b"keys"), bulk(b"~*")),
@@ -77,8 +86,7 @@ def acl_getuser(client: Client, argv: list[bytes]) -> bytes:
 @command("cat", -2, "noscript loading stale", parent="acl", categories="@slow")
 def acl_cat(client: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for "
-                           "'%s'. Try ACL HELP." % argv[1].decode(errors="replace"))
+        raise subcommand_error(argv)
     if len(argv) == 2:
         return array([bulk(name.encode()) for name in CATEGORY_ORDER])
     wanted = argv[2].decode(errors="replace").lower()
@@ -99,8 +107,7 @@ def acl_genpass(client: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 3:
         bits = parse_int(argv[2])
     elif len(argv) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for "
-                           "'%s'. Try ACL HELP." % argv[1].decode(errors="replace"))
+        raise subcommand_error(argv)
     if bits <= 0 or bits > 4096:
         raise CommandError("ERR ACL GENPASS argument must be the number of bits for the "
                            "output password, a positive number up to 4096")
@@ -137,7 +144,7 @@ def _lookup(line: list[bytes]) -> Command | None:
 @command("log", -2, "admin noscript loading stale", parent="acl",
          categories="@admin @slow @dangerous")
 def acl_log(client: Client, argv: list[bytes]) -> bytes:
-    log = acl_log_of(client.server)
+    log = client.server.acl_log
     count = 10
     if len(argv) == 3:
         if argv[2].lower() == b"reset":
@@ -145,8 +152,7 @@ def acl_log(client: Client, argv: list[bytes]) -> bytes:
             return OK
         count = max(parse_int(argv[2]), 0)
     elif len(argv) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for "
-                           "'%s'. Try ACL HELP." % argv[1].decode(errors="replace"))
+        raise subcommand_error(argv)
     now = time.time() * 1000
     resp3 = client.resp3
     rows = []

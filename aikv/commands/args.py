@@ -164,5 +164,12 @@ def parse_expire_option(raw: bytes, command: str) -> int:
     return value
 
 
+def subcommand_error(argv: list[bytes]) -> CommandError:
+    """Redis's reply to a known subcommand called with the wrong arguments."""
+    return CommandError(
+        "ERR unknown subcommand or wrong number of arguments for '%.128s'. Try %s HELP."
+        % (argv[1].decode(errors="replace"), argv[0].decode(errors="replace").upper()))
+
+
 def upper(raw: bytes) -> bytes:
     return raw.upper()

@@ -7,8 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aikv import REDIS_VERSION
-from aikv.acllog import acl_log_of
-from aikv.commands.args import parse_int
+from aikv.commands.args import parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.resp import (
     OK,
@@ -19,6 +18,7 @@ from aikv.resp import (
     bulk_or_null,
     integer,
     map_reply,
+    set_reply,
     simple,
     verbatim,
 )
@@ -69,7 +69,7 @@ def _check_password(client: Client, username: bytes, password: bytes, command: s
     if username == b"default" and (not required or hmac.compare_digest(password,
                                                                        required.encode())):
         return
-    acl_log_of(client.server).add_auth_failure(username, command,
+    client.server.acl_log.add_auth_failure(username, command,
                                                describe(client, time.time()).encode())
     raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
 
@@ -390,8 +390,7 @@ def client_no_evict(client: Client, argv: list[bytes]) -> bytes:
          categories="@admin @slow @dangerous @connection")
 def client_pause(client: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 4:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for '%.128s'. "
-                           "Try CLIENT HELP." % argv[1].decode(errors="replace"))
+        raise subcommand_error(argv)
     writes_only = False
     if len(argv) == 4:
         word = argv[3].lower()
@@ -524,10 +523,9 @@ def client_trackinginfo(client: Client, argv: list[bytes]) -> bytes:
         if state.broken_redirect:
             flags.append(b"broken_redirect")
     resp3 = client.resp3
-    flag_set = (b"~%d\r\n" if resp3 else b"*%d\r\n") % len(flags) + b"".join(map(bulk, flags))
     prefixes = state.prefixes if state is not None else []
     pairs = [
-        (bulk(b"flags"), flag_set),
+        (bulk(b"flags"), set_reply([bulk(f) for f in flags], resp3)),
         (bulk(b"redirect"), integer(state.redirect if state is not None else -1)),
         (bulk(b"prefixes"), b"*%d\r\n" % len(prefixes) + b"".join(map(bulk, sorted(prefixes)))),
     ]

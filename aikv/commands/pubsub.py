@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aikv.commands.args import subcommand_error
 from aikv.commands.registry import command, container
 from aikv.glob import compile_pattern
 from aikv.pubsub import get_pubsub, subscribed_reply, unsubscribed_reply
@@ -131,15 +132,9 @@ def spublish(client: Client, argv: list[bytes]) -> bytes:
 container("pubsub", -2)
 
 
-def _syntax(argv: list[bytes]) -> CommandError:
-    return CommandError(
-        "ERR unknown subcommand or wrong number of arguments for '%.128s'. Try %s HELP."
-        % (argv[1].decode(errors="replace"), argv[0].decode(errors="replace").upper()))
-
-
 def _channel_list(client: Client, argv: list[bytes], shard: bool) -> bytes:
     if len(argv) > 3:
-        raise _syntax(argv)
+        raise subcommand_error(argv)
     channels = get_pubsub(client.server).active_channels(shard)
     if len(argv) == 3:
         matcher = compile_pattern(argv[2])

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from aikv.keyspace import QUIET
+
 if TYPE_CHECKING:
     from aikv.server import Client
 
@@ -109,7 +111,7 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             first_key=keys[0], last_key=keys[1], step=keys[2], key_finder=key_finder,
             categories=tuple(categories.split()),
             is_write="write" in flag_set, no_auth="no-auth" in flag_set,
-            counts_lookups=(2 if parent == "object" else  # keyspace.QUIET
+            counts_lookups=(QUIET if parent == "object" else
                             ("readonly" in flag_set and name not in _UNCOUNTED_LOOKUPS)
                             or name in _COUNTED_WRITES),
             allowed_in_pubsub=name in _PUBSUB_CONTEXT,
