@@ -138,6 +138,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("hash-max-listpack-entries", "int", 512, aliases=("hash-max-ziplist-entries",)),
     Parameter("hash-max-listpack-value", "int", 64, aliases=("hash-max-ziplist-value",)),
     Parameter("set-max-intset-entries", "int", 512),
+    Parameter("stream-node-max-bytes", "memory", 4096, minimum=0, maximum=2**63 - 1),
+    Parameter("stream-node-max-entries", "int", 100, minimum=0, maximum=2**63 - 1),
     Parameter("hll-sparse-max-bytes", "memory", 3000, minimum=0, maximum=2**63 - 1),
     Parameter("zset-max-listpack-entries", "int", 128, aliases=("zset-max-ziplist-entries",)),
     Parameter("zset-max-listpack-value", "int", 64, aliases=("zset-max-ziplist-value",)),

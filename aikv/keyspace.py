@@ -50,6 +50,7 @@ DROP_HOOKS: dict[int, DropHook] = {
     layout.TYPE_SET: queue_garbage,
     layout.TYPE_ZSET: queue_garbage,
     layout.TYPE_HASH: queue_garbage,
+    layout.TYPE_STREAM: queue_garbage,
 }
 
 # Per-type hooks filled in by the type modules:

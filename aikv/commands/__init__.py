@@ -23,6 +23,7 @@ FAMILIES = (
     "dumprestore",
     "sort",
     "geo",
+    "streams",
     "acl",
 )
 

@@ -92,7 +92,7 @@ _COUNTED_WRITES = frozenset({
 # @pubsub, @transaction, @blocking, @admin, @dangerous, ... make it not one.
 DATA_CATEGORIES = frozenset({"@read", "@write", "@fast", "@slow", "@keyspace", "@string",
                              "@list", "@hash", "@set", "@sortedset", "@bitmap",
-                             "@geo"})
+                             "@geo", "@stream"})
 
 _PUBSUB_CONTEXT = {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
                    "sunsubscribe", "ping", "quit", "reset"}

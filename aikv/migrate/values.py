@@ -26,6 +26,7 @@ KIND_BY_TYPE: dict[int, str] = {
     layout.TYPE_SET: "set",
     layout.TYPE_ZSET: "zset",
     layout.TYPE_HASH: "hash",
+    layout.TYPE_STREAM: "stream",
 }
 
 

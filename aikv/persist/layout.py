@@ -27,6 +27,7 @@ TYPE_LIST = 1
 TYPE_SET = 2
 TYPE_ZSET = 3
 TYPE_HASH = 4
+TYPE_STREAM = 5
 
 TYPE_NAMES: dict[int, bytes] = {
     TYPE_STRING: b"string",
@@ -34,6 +35,7 @@ TYPE_NAMES: dict[int, bytes] = {
     TYPE_SET: b"set",
     TYPE_ZSET: b"zset",
     TYPE_HASH: b"hash",
+    TYPE_STREAM: b"stream",
 }
 TYPE_BY_NAME: dict[bytes, int] = {v: k for k, v in TYPE_NAMES.items()}
 

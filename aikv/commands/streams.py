@@ -1,0 +1,789 @@
+"""Stream commands: XADD XLEN XRANGE XREVRANGE XDEL XTRIM XSETID XREAD XINFO STREAM.
+
+A stream is stored as Redis stores it (see aikv/streams.py): one element record per node,
+`version | "N" | master ID (16)` -> the node's listpack, and a meta record
+
+    type | expire(8) | version(8) | length(8) | last ID(16) | first ID(16)
+         | max deleted ID(16) | entries added(8) | node count(8)
+
+so XADD rewrites the tail node and the meta record, XLEN reads the meta only, and a
+range read decodes only the nodes it touches. An empty stream stays a key (XADD MAXLEN 0,
+XDEL of every entry, XTRIM), as in Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import lmdb
+
+from aikv.blocking import get_blocking, may_block, signal_key_ready
+from aikv.collections_common import WRONGTYPE, allocate_version
+from aikv.commands.args import SYNTAX, parse_int, subcommand_error
+from aikv.commands.registry import command, container
+from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
+from aikv.notify import STREAM
+from aikv.persist.layout import TYPE_STREAM, encode_meta
+from aikv.resp import (
+    NULL3,
+    NULL_ARRAY,
+    NULL_BULK,
+    OK,
+    ZERO,
+    CommandError,
+    array,
+    bulk,
+    bulk_array,
+    integer,
+    map_reply,
+    simple,
+)
+from aikv.streams import (
+    LISTPACK_MAX_SIZE,
+    MAX_ID,
+    MIN_ID,
+    Node,
+    StreamID,
+    append_to_node,
+    decr_id,
+    format_id,
+    id_bytes,
+    id_from_bytes,
+    incr_id,
+    last_entry_id,
+    new_node,
+    node_has_room,
+    parse_id,
+    parse_interval,
+    radix_tree_nodes,
+)
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+
+_NODE = b"N"
+_META_BODY = 8 + 8 + 16 + 16 + 16 + 8 + 8
+
+ERR_NO_SUCH_KEY = "ERR no such key"
+# XREAD BLOCK without COUNT serves at most this many entries per key, as Redis does.
+BLOCKED_DEFAULT_COUNT = 1000
+
+
+class StreamHandle:
+    """One stream key's state for the duration of a command."""
+
+    __slots__ = ("db", "key", "meta", "version", "prefix", "length", "last_id", "first_id",
+                 "max_deleted", "entries_added", "nodes")
+
+    def __init__(self, db: Database, key: bytes, meta: bytes | None) -> None:
+        self.db = db
+        self.key = key
+        self.meta = meta
+        if meta is None:
+            self.version = allocate_version(db.store)
+            self.length = 0
+            self.last_id = self.first_id = self.max_deleted = MIN_ID
+            self.entries_added = 0
+            self.nodes = 0
+        else:
+            body = meta[9:]
+            self.version = int.from_bytes(body[0:8], "big")
+            self.length = int.from_bytes(body[8:16], "big")
+            self.last_id = id_from_bytes(body[16:32])
+            self.first_id = id_from_bytes(body[32:48])
+            self.max_deleted = id_from_bytes(body[48:64])
+            self.entries_added = int.from_bytes(body[64:72], "big")
+            self.nodes = int.from_bytes(body[72:80], "big")
+        self.prefix = self.version.to_bytes(8, "big") + _NODE
+
+    # ------------------------------------------------------------------ meta
+    def encode_meta(self, expire_at_ms: int) -> bytes:
+        body = b"".join((
+            self.version.to_bytes(8, "big"), self.length.to_bytes(8, "big"),
+            id_bytes(self.last_id), id_bytes(self.first_id), id_bytes(self.max_deleted),
+            self.entries_added.to_bytes(8, "big"), self.nodes.to_bytes(8, "big"),
+        ))
+        return encode_meta(TYPE_STREAM, expire_at_ms, body)
+
+    def save(self, touch: bool = True) -> None:
+        """Store the meta record: creates the key when new. `touch` False skips the WATCH
+        signal (XSETID: Redis does not signal it)."""
+        if self.meta is None:
+            self.meta = self.encode_meta(0)
+            self.db.put_meta(self.key, self.meta)
+            return
+        expire = int.from_bytes(self.meta[1:9], "big")
+        meta = self.encode_meta(expire)
+        if touch:
+            self.db.update_meta(self.key, meta)
+        else:
+            from aikv.keyspace import _slot_and_mk
+
+            store = self.db.store
+            store.writer().put(_slot_and_mk(self.key)[1], meta, db=self.db.meta_db)
+        self.meta = meta
+
+    # ------------------------------------------------------------------ nodes
+    def _cursor(self) -> lmdb.Cursor:
+        store = self.db.store
+        return store.reader().cursor(db=store.elements_db)
+
+    def iter_nodes(self, start: StreamID = MIN_ID) -> Iterator[tuple[StreamID, bytes]]:
+        """Nodes in ID order from the one that may hold `start`."""
+        base = self.prefix
+        target = base + id_bytes(start)
+        cur = self._cursor()
+        found = cur.set_range(target)
+        if not (found and cur.key() == target):
+            moved = cur.prev() if found else cur.last()
+            if not (moved and cur.key()[:9] == base):
+                if not found:
+                    return
+                cur.set_range(target)
+        for k, v in cur:
+            if k[:9] != base:
+                return
+            yield id_from_bytes(k[9:]), v
+
+    def iter_nodes_rev(self, end: StreamID = MAX_ID) -> Iterator[tuple[StreamID, bytes]]:
+        """Nodes in reverse ID order from the one that may hold `end`."""
+        base = self.prefix
+        target = base + id_bytes(end)
+        cur = self._cursor()
+        found = cur.set_range(target)
+        if not (found and cur.key() == target):
+            if not (cur.prev() if found else cur.last()):
+                return
+        while True:
+            k = cur.key()
+            if k[:9] != base:
+                return
+            yield id_from_bytes(k[9:]), cur.value()
+            if not cur.prev():
+                return
+
+    def tail(self) -> tuple[StreamID, bytes] | None:
+        for node in self.iter_nodes_rev():
+            return node
+        return None
+
+    def put_node(self, master: StreamID, blob: bytes) -> None:
+        store = self.db.store
+        store.writer().put(self.prefix + id_bytes(master), blob, db=store.elements_db)
+
+    def drop_node(self, master: StreamID) -> None:
+        store = self.db.store
+        store.writer().delete(self.prefix + id_bytes(master), db=store.elements_db)
+
+    # ------------------------------------------------------------------ entries
+    def entries(self, start: StreamID, end: StreamID, count: int = 0,
+                rev: bool = False) -> list[tuple[StreamID, list[bytes]]]:
+        """Live entries with start <= ID <= end, at most `count` (0: all)."""
+        out: list[tuple[StreamID, list[bytes]]] = []
+        if start > end:
+            return out
+        if not rev:
+            for master, blob in self.iter_nodes(start):
+                if master > end:
+                    break
+                for entry in Node(master, blob).entries:
+                    if entry.deleted or entry.id < start:
+                        continue
+                    if entry.id > end:
+                        return out
+                    out.append((entry.id, entry.pairs()))
+                    if count and len(out) >= count:
+                        return out
+        else:
+            for master, blob in self.iter_nodes_rev(end):
+                for entry in reversed(Node(master, blob).entries):
+                    if entry.deleted or entry.id > end:
+                        continue
+                    if entry.id < start:
+                        return out
+                    out.append((entry.id, entry.pairs()))
+                    if count and len(out) >= count:
+                        return out
+        return out
+
+    def first_live_id(self) -> StreamID | None:
+        found = self.entries(MIN_ID, MAX_ID, 1)
+        return found[0][0] if found else None
+
+    def last_live_id(self) -> StreamID | None:
+        found = self.entries(MIN_ID, MAX_ID, 1, rev=True)
+        return found[0][0] if found else None
+
+    def append(self, stream_id: StreamID, fields: list[bytes], values: list[bytes],
+               added_bytes: int, max_bytes: int, max_entries: int) -> None:
+        tail = self.tail()
+        if tail is not None and node_has_room(tail[1], added_bytes, max_bytes, max_entries):
+            master, blob = tail
+            self.put_node(master, append_to_node(blob, master, stream_id, fields, values))
+        else:
+            self.put_node(stream_id, new_node(stream_id, fields, values))
+            self.nodes += 1
+        self.length += 1
+        self.entries_added += 1
+        self.last_id = stream_id
+        if self.length == 1:
+            self.first_id = stream_id
+
+    def delete(self, stream_id: StreamID) -> bool:
+        """Mark one live entry deleted (dropping its node with its last live entry)."""
+        for master, blob in self.iter_nodes(stream_id):
+            if master > stream_id:
+                return False
+            node = Node(master, blob)
+            for entry in node.entries:
+                if entry.id == stream_id:
+                    if entry.deleted:
+                        return False
+                    if node.live == 1:
+                        self.drop_node(master)
+                        self.nodes -= 1
+                    else:
+                        node.mark_deleted(entry)
+                        self.put_node(master, node.encode())
+                    self.length -= 1
+                    return True
+                if entry.id > stream_id:
+                    return False
+        return False
+
+    def trim(self, args: TrimArgs) -> int:
+        """Redis's streamTrim: whole nodes from the head, then (exact trimming only)
+        entries of the first node that must stay. Returns how many entries went."""
+        if args.strategy is None:
+            return 0
+        by_len = args.strategy == "maxlen"
+        deleted = 0
+        for master, blob in list(self.iter_nodes()):
+            if by_len and self.length <= args.maxlen:
+                break
+            node = Node(master, blob)
+            live = node.live
+            if args.limit and deleted + live > args.limit:
+                break
+            if by_len:
+                remove = self.length - live >= args.maxlen
+            else:
+                remove = last_entry_id(master, blob) < args.minid
+            if remove:
+                self.drop_node(master)
+                self.nodes -= 1
+                self.length -= live
+                deleted += live
+                continue
+            if args.approx:
+                break
+            for entry in node.entries:
+                stop = self.length <= args.maxlen if by_len else entry.id >= args.minid
+                if stop:
+                    break
+                if not entry.deleted:
+                    node.mark_deleted(entry)
+                    self.length -= 1
+                    deleted += 1
+            self.put_node(master, node.encode())
+            break
+        if self.length == 0:
+            self.first_id = MIN_ID
+        elif deleted:
+            self.first_id = self.first_live_id() or MIN_ID
+        return deleted
+
+    def node_keys(self) -> list[bytes]:
+        return [id_bytes(master) for master, _ in self.iter_nodes()]
+
+
+# ---------------------------------------------------------------------- lookups
+def _lookup(db: Database, key: bytes) -> bytes | None:
+    meta = db.get_meta(key)
+    if meta is not None and meta[0] != TYPE_STREAM:
+        raise CommandError(WRONGTYPE)
+    return meta
+
+
+def open_stream(db: Database, key: bytes) -> StreamHandle | None:
+    meta = _lookup(db, key)
+    return None if meta is None else StreamHandle(db, key, meta)
+
+
+def _node_limits(client: Client) -> tuple[int, int]:
+    values = client.server.config.values
+    return int(values.get("stream-node-max-bytes", 4096)), int(values.get("stream-node-max-entries", 100))
+
+
+# ---------------------------------------------------------------------- replies
+def entry_reply(stream_id: StreamID, pairs: list[bytes]) -> bytes:
+    return b"*2\r\n" + bulk(format_id(stream_id)) + bulk_array(pairs)
+
+
+def entries_reply(entries: list[tuple[StreamID, list[bytes]]]) -> bytes:
+    return b"*%d\r\n" % len(entries) + b"".join(entry_reply(i, p) for i, p in entries)
+
+
+def _null_array(client: Client) -> bytes:
+    return NULL3 if client.resp3 else NULL_ARRAY
+
+
+# ---------------------------------------------------------------------- trimming arguments
+class TrimArgs:
+    __slots__ = ("strategy", "maxlen", "minid", "approx", "limit", "id_pos", "nomkstream")
+
+    def __init__(self) -> None:
+        self.strategy: str | None = None
+        self.maxlen = 0
+        self.minid: StreamID = MIN_ID
+        self.approx = False
+        self.limit = 0
+        self.id_pos = 0
+        self.nomkstream = False
+
+
+def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int) -> TrimArgs:
+    """The options of XADD (up to the ID, whose position is returned in `id_pos`) or of
+    XTRIM, in Redis's order of checks."""
+    args = TrimArgs()
+    limit_given = False
+    argc = len(argv)
+    i = 2
+    while i < argc:
+        more = argc - 1 - i
+        opt = argv[i].lower()
+        if xadd and argv[i] == b"*":
+            break
+        if opt in (b"maxlen", b"minid") and more:
+            if args.strategy is not None:
+                raise CommandError("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
+            args.approx = False
+            nxt = argv[i + 1]
+            if more >= 2 and nxt == b"~":
+                args.approx = True
+                i += 1
+            elif more >= 2 and nxt == b"=":
+                i += 1
+            if opt == b"maxlen":
+                args.maxlen = parse_int(argv[i + 1])
+                if args.maxlen < 0:
+                    raise CommandError("ERR The MAXLEN argument must be >= 0.")
+            else:
+                args.minid = parse_id(argv[i + 1], 0, strict=True)[0]
+            i += 1
+            args.strategy = opt.decode()
+        elif opt == b"limit" and more:
+            args.limit = parse_int(argv[i + 1])
+            if args.limit < 0:
+                raise CommandError("ERR The LIMIT argument must be >= 0.")
+            limit_given = True
+            i += 1
+        elif xadd and opt == b"nomkstream":
+            args.nomkstream = True
+        elif xadd:
+            break  # the ID (parsed by the caller)
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    args.id_pos = i
+    if args.limit and args.strategy is None:
+        raise CommandError("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
+    if not xadd and args.strategy is None:
+        raise CommandError("ERR syntax error, XTRIM must be called with a trimming strategy")
+    if limit_given:
+        if not args.approx:
+            raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
+    elif args.approx:
+        limit = 100 * max_entries
+        args.limit = 10000 if limit <= 0 else min(limit, 1000000)
+    else:
+        args.limit = 0
+    return args
+
+
+# ---------------------------------------------------------------------- XADD
+@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), categories="@write @stream @fast")
+def xadd(client: Client, argv: list[bytes]) -> bytes:
+    max_bytes, max_entries = _node_limits(client)
+    args = parse_trim_args(argv, True, max_entries)
+    id_pos = args.id_pos
+    given: StreamID | None = None
+    seq_given = True
+    if id_pos < len(argv) and argv[id_pos] != b"*":
+        given, seq_given = parse_id(argv[id_pos], 0, strict=True, seq_star=True)
+    field_pos = id_pos + 1
+    nargs = len(argv) - field_pos
+    if nargs < 2 or nargs % 2:
+        raise CommandError("ERR wrong number of arguments for 'xadd' command")
+    if given is not None and seq_given and given == MIN_ID:
+        raise CommandError("ERR The ID specified in XADD must be greater than 0-0")
+    db = client.db
+    key = argv[1]
+    meta = _lookup(db, key)
+    if meta is None and args.nomkstream:
+        return NULL3 if client.resp3 else NULL_BULK
+    handle = StreamHandle(db, key, meta)
+    if handle.last_id == MAX_ID:
+        raise CommandError("ERR The stream has exhausted the last possible ID, unable to add more items")
+    last = handle.last_id
+    new_id: StreamID | None
+    if given is None:
+        now = client.server.clock.now_ms
+        new_id = (now, 0) if now > last[0] else incr_id(last)
+    elif seq_given:
+        new_id = given
+    elif last[0] == given[0]:
+        new_id = None if last[1] == MAX_ID[1] else (last[0], last[1] + 1)
+    else:
+        new_id = given
+    fields = argv[field_pos::2]
+    values = argv[field_pos + 1::2]
+    added = sum(len(a) for a in argv[field_pos:])
+    if new_id is None or added > LISTPACK_MAX_SIZE:
+        # Redis: the sequence of this millisecond is exhausted, or the entry is too big.
+        raise CommandError("ERR Elements are too large to be stored")
+    if new_id <= last:
+        raise CommandError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+    client.db.store.ensure_room(added + 64)
+    handle.append(new_id, fields, values, added, max_bytes, max_entries)
+    handle.save()
+    db.notify(STREAM, b"xadd", key)
+    if args.strategy is not None and handle.trim(args):
+        handle.save()
+        db.notify(STREAM, b"xtrim", key)
+    signal_key_ready(client.server, db.index, key)
+    return bulk(format_id(new_id))
+
+
+# ---------------------------------------------------------------------- reads
+@command("xlen", 2, "readonly fast", keys=(1, 1, 1), categories="@read @stream @fast")
+def xlen(client: Client, argv: list[bytes]) -> bytes:
+    handle = open_stream(client.db, argv[1])
+    return ZERO if handle is None else integer(handle.length)
+
+
+def _range(client: Client, argv: list[bytes], rev: bool) -> bytes:
+    start_arg, end_arg = (argv[3], argv[2]) if rev else (argv[2], argv[3])
+    start, start_ex = parse_interval(start_arg, 0)
+    if start_ex:
+        bumped = incr_id(start)
+        if bumped is None:
+            raise CommandError("ERR invalid start ID for the interval")
+        start = bumped
+    end, end_ex = parse_interval(end_arg, MAX_ID[1])
+    if end_ex:
+        lowered = decr_id(end)
+        if lowered is None:
+            raise CommandError("ERR invalid end ID for the interval")
+        end = lowered
+    count = -1
+    j = 4
+    while j < len(argv):
+        if argv[j].lower() == b"count" and j + 1 < len(argv):
+            count = max(parse_int(argv[j + 1]), 0)
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    handle = open_stream(client.db, argv[1])
+    if handle is None:
+        return b"*0\r\n"
+    if count == 0:
+        return _null_array(client)
+    return entries_reply(handle.entries(start, end, max(count, 0), rev))
+
+
+@command("xrange", -4, "readonly", keys=(1, 1, 1), categories="@read @stream @slow")
+def xrange(client: Client, argv: list[bytes]) -> bytes:
+    return _range(client, argv, False)
+
+
+@command("xrevrange", -4, "readonly", keys=(1, 1, 1), categories="@read @stream @slow")
+def xrevrange(client: Client, argv: list[bytes]) -> bytes:
+    return _range(client, argv, True)
+
+
+def _xread_keys(argv: list[bytes]) -> list[int]:
+    """Key positions of XREAD / XREADGROUP: the first half of what follows STREAMS."""
+    for i in range(1, len(argv)):
+        if argv[i].lower() == b"streams":
+            rest = len(argv) - i - 1
+            return list(range(i + 1, i + 1 + rest // 2))
+    return []
+
+
+def _read_reply(client: Client, served: list[tuple[bytes, bytes]]) -> bytes:
+    if client.resp3:
+        return b"%%%d\r\n" % len(served) + b"".join(bulk(k) + r for k, r in served)
+    return b"*%d\r\n" % len(served) + b"".join(b"*2\r\n" + bulk(k) + r for k, r in served)
+
+
+@command("xread", -4, "readonly blocking movablekeys", key_finder=_xread_keys,
+         categories="@read @stream @slow @blocking")
+def xread(client: Client, argv: list[bytes]) -> bytes:
+    timeout = -1
+    count = 0
+    streams_at = 0
+    argc = len(argv)
+    i = 1
+    while i < argc:
+        more = argc - i - 1
+        opt = argv[i].lower()
+        if opt == b"block" and more:
+            i += 1
+            timeout = parse_int(argv[i], "ERR timeout is not an integer or out of range")
+            if timeout < 0:
+                raise CommandError("ERR timeout is negative")
+        elif opt == b"count" and more:
+            i += 1
+            count = max(parse_int(argv[i]), 0)
+        elif opt == b"streams" and more:
+            streams_at = i + 1
+            if (argc - streams_at) % 2:
+                raise CommandError("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
+            break
+        elif opt == b"group" and more >= 2:
+            raise CommandError("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
+        elif opt == b"noack":
+            raise CommandError("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.")
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    if not streams_at:
+        raise CommandError(SYNTAX)
+    nkeys = (argc - streams_at) // 2
+    keys = argv[streams_at:streams_at + nkeys]
+    db = client.db
+    ids: list[StreamID] = []
+    for key, raw in zip(keys, argv[streams_at + nkeys:], strict=True):
+        handle = open_stream(db, key)
+        if raw == b"$":
+            ids.append(handle.last_id if handle is not None else MIN_ID)
+            continue
+        if raw == b">":
+            raise CommandError("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
+        ids.append(parse_id(raw, 0, strict=True)[0])
+    served: list[tuple[bytes, bytes]] = []
+    for key, gt in zip(keys, ids, strict=True):
+        handle = open_stream(db, key)
+        if handle is None or not handle.length:
+            continue
+        top = handle.last_live_id()
+        if top is None or top <= gt:
+            continue
+        start = incr_id(gt)
+        assert start is not None
+        served.append((key, entries_reply(handle.entries(start, MAX_ID, count))))
+    if served:
+        return _read_reply(client, served)
+    if timeout == -1 or not may_block(client):
+        return _null_array(client)
+    deadline = client.server.clock.now_ms + timeout if timeout > 0 else 0
+    waits: dict[bytes, StreamID] = {}
+    for key, gt in zip(keys, ids, strict=True):
+        waits.setdefault(key, gt)
+    blocked_count = count or BLOCKED_DEFAULT_COUNT
+
+    def serve(key: bytes) -> bytes | None:
+        meta = db.get_meta(key)
+        if meta is None or meta[0] != TYPE_STREAM:
+            return None
+        handle = StreamHandle(db, key, meta)
+        gt = waits[key]
+        if handle.last_id <= gt:
+            return None
+        start = incr_id(gt)
+        assert start is not None
+        return _read_reply(client, [(key, entries_reply(handle.entries(start, MAX_ID, blocked_count)))])
+
+    return get_blocking(client.server).block(client, list(waits), deadline, serve, argv[0])
+
+
+# ---------------------------------------------------------------------- deletion
+@command("xdel", -3, "write fast", keys=(1, 1, 1), categories="@write @stream @fast")
+def xdel(client: Client, argv: list[bytes]) -> bytes:
+    db = client.db
+    key = argv[1]
+    handle = open_stream(db, key)
+    if handle is None:
+        return ZERO
+    ids = [parse_id(raw, 0, strict=True)[0] for raw in argv[2:]]
+    deleted = 0
+    first_gone = False
+    for stream_id in ids:
+        if handle.delete(stream_id):
+            if stream_id == handle.first_id:
+                first_gone = True
+            if stream_id > handle.max_deleted:
+                handle.max_deleted = stream_id
+            deleted += 1
+    if deleted:
+        if handle.length == 0:
+            handle.first_id = MIN_ID
+        elif first_gone:
+            handle.first_id = handle.first_live_id() or MIN_ID
+        handle.save()
+        db.notify(STREAM, b"xdel", key)
+    return integer(deleted)
+
+
+@command("xtrim", -4, "write", keys=(1, 1, 1), categories="@write @stream @slow")
+def xtrim(client: Client, argv: list[bytes]) -> bytes:
+    args = parse_trim_args(argv, False, _node_limits(client)[1])
+    db = client.db
+    key = argv[1]
+    handle = open_stream(db, key)
+    if handle is None:
+        return ZERO
+    deleted = handle.trim(args)
+    if deleted:
+        db.notify(STREAM, b"xtrim", key)
+        handle.save()
+    return integer(deleted)
+
+
+@command("xsetid", -3, "write denyoom fast", keys=(1, 1, 1), categories="@write @stream @fast")
+def xsetid(client: Client, argv: list[bytes]) -> bytes:
+    new_id = parse_id(argv[2], 0, strict=True)[0]
+    entries_added = -1
+    max_deleted = MIN_ID
+    i = 3
+    while i < len(argv):
+        more = len(argv) - 1 - i
+        opt = argv[i].lower()
+        if opt == b"entriesadded" and more:
+            entries_added = parse_int(argv[i + 1])
+            if entries_added < 0:
+                raise CommandError("ERR entries_added must be positive")
+            i += 2
+        elif opt == b"maxdeletedid" and more:
+            max_deleted = parse_id(argv[i + 1], 0, strict=True)[0]
+            if new_id < max_deleted:
+                raise CommandError("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+            i += 2
+        else:
+            raise CommandError(SYNTAX)
+    db = client.db
+    key = argv[1]
+    handle = open_stream(db, key)
+    if handle is None:
+        raise CommandError(ERR_NO_SUCH_KEY)
+    if handle.length > 0:
+        top = handle.last_live_id()
+        if top is not None and new_id < top:
+            raise CommandError("ERR The ID specified in XSETID is smaller than the target stream top item")
+        if entries_added != -1 and handle.length > entries_added:
+            raise CommandError("ERR The entries_added specified in XSETID is smaller than the target stream length")
+    handle.last_id = new_id
+    if entries_added != -1:
+        handle.entries_added = entries_added
+    if max_deleted != MIN_ID:
+        handle.max_deleted = max_deleted
+    handle.save(touch=False)
+    db.notify(STREAM, b"xsetid", key)
+    return OK
+
+
+# ---------------------------------------------------------------------- XINFO
+container("xinfo", -2, "")
+
+
+def _info_handle(client: Client, argv: list[bytes]) -> StreamHandle:
+    handle = open_stream(client.db, argv[2])
+    if handle is None:
+        raise CommandError(ERR_NO_SUCH_KEY)
+    return handle
+
+
+@command("stream", -3, "readonly", keys=(2, 2, 1), parent="xinfo",
+         categories="@read @stream @slow")
+def xinfo_stream(client: Client, argv: list[bytes]) -> bytes:
+    options = argv[3:]
+    full = bool(options)
+    count = 10
+    if options:
+        if len(options) not in (1, 3) or options[0].lower() != b"full":
+            raise subcommand_error(argv)
+        if len(options) == 3:
+            if options[1].lower() != b"count":
+                raise subcommand_error(argv)
+            count = parse_int(options[2])
+            if count < 0:
+                count = 10
+    handle = _info_handle(client, argv)
+    resp3 = client.resp3
+    keys = handle.node_keys()
+    pairs = [
+        (bulk(b"length"), integer(handle.length)),
+        (bulk(b"radix-tree-keys"), integer(len(keys))),
+        (bulk(b"radix-tree-nodes"), integer(radix_tree_nodes(keys))),
+        (bulk(b"last-generated-id"), bulk(format_id(handle.last_id))),
+        (bulk(b"max-deleted-entry-id"), bulk(format_id(handle.max_deleted))),
+        (bulk(b"entries-added"), integer(handle.entries_added)),
+        (bulk(b"recorded-first-entry-id"), bulk(format_id(handle.first_id))),
+    ]
+    null = NULL3 if resp3 else NULL_BULK
+    if not full:
+        first = handle.entries(MIN_ID, MAX_ID, 1)
+        last = handle.entries(MIN_ID, MAX_ID, 1, rev=True)
+        pairs.append((bulk(b"groups"), ZERO))
+        pairs.append((bulk(b"first-entry"), entry_reply(*first[0]) if first else null))
+        pairs.append((bulk(b"last-entry"), entry_reply(*last[0]) if last else null))
+    else:
+        pairs.append((bulk(b"entries"), entries_reply(handle.entries(MIN_ID, MAX_ID, count))))
+        pairs.append((bulk(b"groups"), array([])))
+    return map_reply(pairs, resp3)
+
+
+@command("help", 2, "loading stale", parent="xinfo", categories="@stream @slow")
+def xinfo_help(client: Client, argv: list[bytes]) -> bytes:
+    lines = [
+        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CONSUMERS <key> <groupname>",
+        "    Show consumers of <groupname>.",
+        "GROUPS <key>",
+        "    Show the stream consumer groups.",
+        "STREAM <key> [FULL [COUNT <count>]",
+        "    Show information about the stream.",
+        "HELP",
+        "    Prints this help.",
+    ]
+    return array([simple(line) for line in lines])
+
+
+# ---------------------------------------------------------------------- type hooks
+def stream_encoding(db: Database, key: bytes, meta: bytes) -> bytes:
+    return b"stream"
+
+
+def read_stream(db: Database, key: bytes, meta: bytes) -> object:
+    """The stream as aikv.migrate.streamrdb's StreamData (DUMP / MIGRATE)."""
+    from aikv.migrate.streamrdb import StreamData
+
+    handle = StreamHandle(db, key, meta)
+    return StreamData(
+        nodes=[(id_bytes(master), blob) for master, blob in handle.iter_nodes()],
+        length=handle.length, last_id=handle.last_id, first_id=handle.first_id,
+        max_deleted_id=handle.max_deleted, entries_added=handle.entries_added, groups=[])
+
+
+def write_stream(db: Database, key: bytes, value: object, expire_at_ms: int) -> None:
+    """Store a decoded StreamData under `key` (RESTORE / MIGRATE), replacing the key."""
+    data: Any = value
+    handle = StreamHandle(db, key, None)
+    for raw_master, blob in data.nodes:
+        handle.put_node(id_from_bytes(raw_master), blob)
+    handle.nodes = len(data.nodes)
+    handle.length = data.length
+    handle.last_id = data.last_id
+    handle.first_id = data.first_id
+    handle.max_deleted = data.max_deleted_id
+    handle.entries_added = data.entries_added
+    db.put_meta(key, handle.encode_meta(expire_at_ms))
+
+
+VALUE_READERS[TYPE_STREAM] = read_stream
+VALUE_WRITERS["stream"] = write_stream
+ENCODING_HOOKS[TYPE_STREAM] = stream_encoding
+
+__all__ = ["StreamHandle", "open_stream"]

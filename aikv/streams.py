@@ -1,0 +1,458 @@
+"""Stream IDs and stream nodes, Redis 7.0's representation, pure (no I/O).
+
+A Redis stream is a radix tree of listpack "nodes" keyed by each node's master ID (the ID
+of the entry that opened it, 16 bytes: ms and seq, big-endian). AiKv keeps exactly those
+listpacks, one LMDB record per node, so that DUMP writes what Redis writes, MIGRATE to a
+real redis-server needs no conversion, and whatever depends on the node layout behaves
+as in Redis: approximate trimming (`MAXLEN ~`) removes whole nodes only, and XDEL leaves
+tombstones inside a node until its last live entry goes.
+
+A node's listpack is
+
+    master entry:  count | deleted | nfields | field_1 .. field_n | 0
+    each entry:    flags | ms-delta | seq-delta | [nfields | f_1 v_1 .. f_k v_k] or
+                   [v_1 .. v_n] (flag SAMEFIELDS: the master's fields) | lp-count
+
+`count` is the node's live entries, `deleted` its tombstones; deltas are against the
+master ID in wrapping 64-bit arithmetic stored as signed integers (a seq delta is often
+negative); `lp-count` is the number of elements of the entry before it, so that a reader
+can walk the node backwards. Elements that spell an integer are stored as integers, as
+everywhere in a listpack.
+"""
+
+from __future__ import annotations
+
+from aikv.migrate.listpack import COUNT_UNKNOWN, EMPTY_SIZE, encode_entry
+from aikv.resp import CommandError
+
+StreamID = tuple[int, int]
+
+U64 = (1 << 64) - 1
+MIN_ID: StreamID = (0, 0)
+MAX_ID: StreamID = (U64, U64)
+
+FLAG_DELETED = 1
+FLAG_SAMEFIELDS = 2
+
+INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
+
+# Redis's defaults for stream-node-max-bytes / stream-node-max-entries.
+NODE_MAX_BYTES = 4096
+NODE_MAX_ENTRIES = 100
+# No single node may grow past this, whatever the configuration says.
+LISTPACK_MAX_SIZE = 1 << 30
+
+
+# --------------------------------------------------------------------------- IDs
+def _c_string(raw: bytes) -> bytes:
+    """What C string functions see of an argument: the bytes before the first NUL."""
+    nul = raw.find(b"\0")
+    return raw if nul < 0 else raw[:nul]
+
+
+def _strict_ll(text: bytes) -> int | None:
+    """Redis's string2ll: an optional '-', no leading zeros or spaces, int64 range."""
+    if not text or len(text) > 20:
+        return None
+    body = text[1:] if text[:1] == b"-" else text
+    if not body.isdigit() or not body.isascii():
+        return None
+    if body[:1] == b"0" and (len(body) > 1 or text[:1] == b"-"):
+        return None
+    value = int(text)
+    if not -(1 << 63) <= value < (1 << 63):
+        return None
+    return value
+
+
+def string2ull(text: bytes) -> int | None:
+    """Redis's string2ull: string2ll when it works (negative -> invalid), else C's
+    strtoull over the whole text: leading white space, a sign ('-' wraps around, as in
+    C), at least one digit, nothing after, no overflow."""
+    strict = _strict_ll(text)
+    if strict is not None:
+        return strict if strict >= 0 else None
+    pos = 0
+    while pos < len(text) and text[pos] in b" \t\n\v\f\r":
+        pos += 1
+    negative = False
+    if pos < len(text) and text[pos] in b"+-":
+        negative = text[pos] == 0x2D
+        pos += 1
+    digits = text[pos:]
+    if not digits or not digits.isdigit() or not digits.isascii():
+        return None
+    value = int(digits)
+    if value > U64:
+        return None
+    return (-value) & U64 if negative else value
+
+
+def parse_id(raw: bytes, missing_seq: int = 0, strict: bool = False,
+             seq_star: bool = False) -> tuple[StreamID, bool]:
+    """A stream ID argument -> (id, seq_given); CommandError with Redis's text if invalid.
+
+    `missing_seq` fills in a plain "<ms>"; `strict` refuses "-" and "+"; `seq_star`
+    accepts "<ms>-*" (XADD), which comes back with seq_given False."""
+    if len(raw) > 127:
+        raise CommandError(INVALID_ID)
+    text = _c_string(raw)
+    if text == b"-" or text == b"+":
+        if strict:
+            raise CommandError(INVALID_ID)
+        return (MIN_ID if text == b"-" else MAX_ID), True
+    dash = text.find(b"-")
+    ms_text, seq_text = (text, None) if dash < 0 else (text[:dash], text[dash + 1:])
+    ms = string2ull(ms_text)
+    if ms is None:
+        raise CommandError(INVALID_ID)
+    if seq_text is None:
+        return (ms, missing_seq), True
+    if seq_star and seq_text == b"*":
+        return (ms, 0), False
+    seq = string2ull(seq_text)
+    if seq is None:
+        raise CommandError(INVALID_ID)
+    return (ms, seq), True
+
+
+def parse_interval(raw: bytes, missing_seq: int) -> tuple[StreamID, bool]:
+    """A range bound of XRANGE/XPENDING/XAUTOCLAIM: "(" makes it exclusive -> (id, excluded)."""
+    if len(raw) > 1 and raw[:1] == b"(":
+        return parse_id(raw[1:], missing_seq, strict=True)[0], True
+    return parse_id(raw, missing_seq)[0], False
+
+
+def format_id(stream_id: StreamID) -> bytes:
+    return b"%d-%d" % stream_id
+
+
+def id_bytes(stream_id: StreamID) -> bytes:
+    return stream_id[0].to_bytes(8, "big") + stream_id[1].to_bytes(8, "big")
+
+
+def id_from_bytes(raw: bytes) -> StreamID:
+    return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:16], "big")
+
+
+def incr_id(stream_id: StreamID) -> StreamID | None:
+    """The next ID, None past the last possible one."""
+    ms, seq = stream_id
+    if seq < U64:
+        return ms, seq + 1
+    if ms < U64:
+        return ms + 1, 0
+    return None
+
+
+def decr_id(stream_id: StreamID) -> StreamID | None:
+    """The previous ID, None before 0-0."""
+    ms, seq = stream_id
+    if seq > 0:
+        return ms, seq - 1
+    if ms > 0:
+        return ms - 1, U64
+    return None
+
+
+def _signed(value: int) -> int:
+    value &= U64
+    return value - (1 << 64) if value >> 63 else value
+
+
+# --------------------------------------------------------------------------- listpack
+def read_elements(blob: bytes) -> list[int | bytes]:
+    """Every element of a (valid) listpack: integers as int, strings as bytes."""
+    out: list[int | bytes] = []
+    pos = 6
+    last = len(blob) - 1
+    while pos < last:
+        first = blob[pos]
+        if first < 0x80:
+            out.append(first)
+            size = 1
+        elif first < 0xC0:
+            length = first & 0x3F
+            out.append(blob[pos + 1:pos + 1 + length])
+            size = 1 + length
+        elif first < 0xE0:
+            raw = ((first & 0x1F) << 8) | blob[pos + 1]
+            out.append(raw - 0x2000 if raw >= 0x1000 else raw)
+            size = 2
+        elif first < 0xF0:
+            length = ((first & 0x0F) << 8) | blob[pos + 1]
+            out.append(blob[pos + 2:pos + 2 + length])
+            size = 2 + length
+        elif first == 0xF0:
+            length = int.from_bytes(blob[pos + 1:pos + 5], "little")
+            out.append(blob[pos + 5:pos + 5 + length])
+            size = 5 + length
+        else:
+            width = (2, 3, 4, 8)[first - 0xF1]
+            out.append(int.from_bytes(blob[pos + 1:pos + 1 + width], "little", signed=True))
+            size = 1 + width
+        pos += size + _backlen_size(size)
+    return out
+
+
+def _backlen_size(size: int) -> int:
+    if size <= 127:
+        return 1
+    if size < 16383:
+        return 2
+    if size < 2097151:
+        return 3
+    if size < 268435455:
+        return 4
+    return 5
+
+
+def _pack(entries: list[bytes], count: int) -> bytes:
+    size = EMPTY_SIZE + sum(len(e) for e in entries)
+    header = size.to_bytes(4, "little") + min(count, COUNT_UNKNOWN).to_bytes(2, "little")
+    return b"".join((header, *entries, b"\xff"))
+
+
+def encode_elements(elements: list[int | bytes]) -> bytes:
+    return _pack([encode_entry(e) for e in elements], len(elements))
+
+
+def as_bytes(element: int | bytes) -> bytes:
+    return element if isinstance(element, bytes) else b"%d" % element
+
+
+# --------------------------------------------------------------------------- nodes
+class Entry:
+    """One entry of a node as stored: where its flags element sits in the node's
+    element list, and its absolute ID."""
+
+    __slots__ = ("index", "flags", "id", "fields", "values")
+
+    def __init__(self, index: int, flags: int, stream_id: StreamID, fields: list[int | bytes],
+                 values: list[int | bytes]) -> None:
+        self.index = index
+        self.flags = flags
+        self.id = stream_id
+        self.fields = fields
+        self.values = values
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.flags & FLAG_DELETED)
+
+    def pairs(self) -> list[bytes]:
+        out: list[bytes] = []
+        for field, value in zip(self.fields, self.values, strict=True):
+            out.append(as_bytes(field))
+            out.append(as_bytes(value))
+        return out
+
+
+class Node:
+    """A decoded node: its element list and its entries (tombstones included)."""
+
+    __slots__ = ("master", "elements", "entries")
+
+    def __init__(self, master: StreamID, blob: bytes) -> None:
+        self.master = master
+        elements = self.elements = read_elements(blob)
+        nfields = elements[2]
+        assert isinstance(nfields, int)
+        master_fields = elements[3:3 + nfields]
+        pos = 3 + nfields + 1  # past the master entry's terminating 0
+        entries: list[Entry] = []
+        mms, mseq = master
+        total = len(elements)
+        while pos < total:
+            flags, dms, dseq = elements[pos], elements[pos + 1], elements[pos + 2]
+            assert isinstance(flags, int) and isinstance(dms, int) and isinstance(dseq, int)
+            stream_id = ((mms + dms) & U64, (mseq + dseq) & U64)
+            if flags & FLAG_SAMEFIELDS:
+                start = pos + 3
+                fields = master_fields
+                values = elements[start:start + nfields]
+                end = start + nfields
+            else:
+                count = elements[pos + 3]
+                assert isinstance(count, int)
+                start = pos + 4
+                fields = elements[start:start + 2 * count:2]
+                values = elements[start + 1:start + 2 * count:2]
+                end = start + 2 * count
+            entries.append(Entry(pos, flags, stream_id, fields, values))
+            pos = end + 1  # past lp-count
+        self.entries = entries
+
+    @property
+    def live(self) -> int:
+        value = self.elements[0]
+        assert isinstance(value, int)
+        return value
+
+    @property
+    def tombstones(self) -> int:
+        value = self.elements[1]
+        assert isinstance(value, int)
+        return value
+
+    def mark_deleted(self, entry: Entry) -> None:
+        entry.flags |= FLAG_DELETED
+        self.elements[entry.index] = entry.flags
+        self.elements[0] = self.live - 1
+        self.elements[1] = self.tombstones + 1
+
+    def encode(self) -> bytes:
+        return encode_elements(self.elements)
+
+
+def new_node(stream_id: StreamID, fields: list[bytes], values: list[bytes]) -> bytes:
+    """A node opened by this entry: the entry's fields become the master fields."""
+    n = len(fields)
+    elements: list[int | bytes] = [1, 0, n, *fields, 0, FLAG_SAMEFIELDS, 0, 0, *values, n + 3]
+    return encode_elements(elements)
+
+
+def node_has_room(blob: bytes, added_bytes: int, max_bytes: int, max_entries: int) -> bool:
+    """Whether Redis would append an entry whose fields and values total `added_bytes` to
+    this tail node rather than open a new one."""
+    if max_bytes <= 0 or max_bytes > LISTPACK_MAX_SIZE:
+        max_bytes = LISTPACK_MAX_SIZE
+    if len(blob) + added_bytes >= max_bytes:
+        return False
+    if max_entries:
+        live, deleted, _ = _leading_ints(blob, 2)
+        if live + deleted >= max_entries:
+            return False
+    return True
+
+
+def _leading_ints(blob: bytes, count: int) -> tuple[int, int, int]:
+    """The first `count` integer elements and the offset after them (master entry head)."""
+    pos = 6
+    values = []
+    for _ in range(count):
+        first = blob[pos]
+        if first < 0x80:
+            values.append(first)
+            size = 1
+        elif 0xC0 <= first < 0xE0:
+            raw = ((first & 0x1F) << 8) | blob[pos + 1]
+            values.append(raw - 0x2000 if raw >= 0x1000 else raw)
+            size = 2
+        else:
+            width = (2, 3, 4, 8)[first - 0xF1]
+            values.append(int.from_bytes(blob[pos + 1:pos + 1 + width], "little", signed=True))
+            size = 1 + width
+        pos += size + _backlen_size(size)
+    return values[0], values[1], pos
+
+
+def append_to_node(blob: bytes, master: StreamID, stream_id: StreamID, fields: list[bytes],
+                   values: list[bytes]) -> bytes:
+    """The node with one more entry at its end (and its live count raised), byte for byte
+    what Redis's append makes of it, without re-encoding the existing entries."""
+    live, _, _ = _leading_ints(blob, 2)
+    first_end = _element_end(blob, 6)
+    # Same fields as the master entry (names and order)? Then only the values are stored.
+    elements = read_master_fields(blob)
+    same = elements == fields
+    flags = FLAG_SAMEFIELDS if same else 0
+    added: list[int | bytes] = [flags, _signed(stream_id[0] - master[0]),
+                                _signed(stream_id[1] - master[1])]
+    n = len(fields)
+    if same:
+        added.extend(values)
+        added.append(n + 3)
+    else:
+        added.append(n)
+        for field, value in zip(fields, values, strict=True):
+            added.append(field)
+            added.append(value)
+        added.append(2 * n + 4)
+    new_first = encode_entry(live + 1)
+    tail = b"".join(encode_entry(e) for e in added)
+    body = new_first + blob[first_end:-1] + tail
+    old_count = int.from_bytes(blob[4:6], "little")
+    count = COUNT_UNKNOWN if old_count == COUNT_UNKNOWN else min(old_count + len(added), COUNT_UNKNOWN)
+    size = 7 + len(body)
+    return size.to_bytes(4, "little") + count.to_bytes(2, "little") + body + b"\xff"
+
+
+def _element_end(blob: bytes, pos: int) -> int:
+    first = blob[pos]
+    if first < 0x80:
+        size = 1
+    elif first < 0xC0:
+        size = 1 + (first & 0x3F)
+    elif first < 0xE0:
+        size = 2
+    elif first < 0xF0:
+        size = 2 + (((first & 0x0F) << 8) | blob[pos + 1])
+    elif first == 0xF0:
+        size = 5 + int.from_bytes(blob[pos + 1:pos + 5], "little")
+    else:
+        size = 1 + (2, 3, 4, 8)[first - 0xF1]
+    return pos + size + _backlen_size(size)
+
+
+def read_master_fields(blob: bytes) -> list[bytes]:
+    """The master entry's field names, as bytes."""
+    _, _, pos = _leading_ints(blob, 2)
+    elements: list[bytes] = []
+    nfields = _int_at(blob, pos)
+    pos = _element_end(blob, pos)
+    for _ in range(nfields):
+        end = _element_end(blob, pos)
+        elements.append(as_bytes(read_elements(_single(blob[pos:end]))[0]))
+        pos = end
+    return elements
+
+
+def _int_at(blob: bytes, pos: int) -> int:
+    value = read_elements(_single(blob[pos:_element_end(blob, pos)]))[0]
+    assert isinstance(value, int)
+    return value
+
+
+def _single(entry: bytes) -> bytes:
+    """A one-element listpack around an encoded entry (to reuse the decoder)."""
+    return (len(entry) + 7).to_bytes(4, "little") + b"\x01\x00" + entry + b"\xff"
+
+
+def last_entry_id(master: StreamID, blob: bytes) -> StreamID:
+    """The ID of the node's last entry, tombstone or not (Redis's lpGetEdgeStreamID)."""
+    return Node(master, blob).entries[-1].id
+
+
+# --------------------------------------------------------------------------- radix tree
+def radix_tree_nodes(keys: list[bytes]) -> int:
+    """How many nodes Redis's radix tree has for these node keys (all 16 bytes, sorted):
+    XINFO STREAM's radix-tree-nodes. A rax is a compressed trie: a chain of single-child
+    steps is one node, each branching point one node, each key ends in an empty leaf
+    node; the root exists even when the tree is empty."""
+    if not keys:
+        return 1
+    return _subtree_nodes(keys, 0, 0, len(keys), root=True)
+
+
+def _subtree_nodes(keys: list[bytes], depth: int, lo: int, hi: int, root: bool = False) -> int:
+    width = len(keys[lo])
+    if hi - lo == 1:
+        # One key below this point: its remaining bytes in one node, then the leaf.
+        return 2 if depth < width else 1
+    # Common prefix of the keys in [lo, hi) beyond depth (sorted: compare first and last).
+    first, last = keys[lo], keys[hi - 1]
+    common = depth
+    while common < width and first[common] == last[common]:
+        common += 1
+    total = 1 if common > depth else 0  # the compressed run
+    total += 1  # the branching node
+    start = lo
+    while start < hi:
+        byte = keys[start][common]
+        end = start + 1
+        while end < hi and keys[end][common] == byte:
+            end += 1
+        total += _subtree_nodes(keys, common + 1, start, end)
+        start = end
+    return total
