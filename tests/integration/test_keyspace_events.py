@@ -138,6 +138,11 @@ COLLECTIONS: list[tuple[Any, ...]] = [
     ("geosearchstore", "gs", "g", "fromlonlat", "15", "37", "byradius", "200", "km"),
     ("geosearchstore", "gs", "g", "fromlonlat", "0", "0", "byradius", "1", "km"),
     ("rpush", "srt", "3", "1", "2"), ("sort", "srt", "store", "srt2"), ("sort", "nol", "store", "srt2"),
+    ("xadd", "x", "1-1", "f", "v"), ("xadd", "x", "maxlen", "1", "2-1", "f", "v"),
+    ("xadd", "x", "maxlen", "5", "3-1", "f", "v"), ("xadd", "x", "1-1", "f", "v"),
+    ("xadd", "nox", "nomkstream", "1-1", "f", "v"), ("xdel", "x", "3-1", "9-9"), ("xdel", "x", "9-9"),
+    ("xtrim", "x", "maxlen", "0"), ("xtrim", "x", "maxlen", "0"), ("xsetid", "x", "10-1"),
+    ("xadd", "x2", "maxlen", "0", "1-1", "f", "v"), ("del", "x", "x2"),
     ("del", "l2", "h", "s2", "zu", "g"), ("flushdb",),
 ]
 

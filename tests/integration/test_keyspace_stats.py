@@ -13,7 +13,7 @@ SETUP: list[tuple[Any, ...]] = [
     ("hset", "h", "f", "v", "g", "w"), ("sadd", "t", "a", "b"), ("sadd", "t2", "b", "c"),
     ("zadd", "z", "1", "a", "2", "b"), ("zadd", "z2", "2", "b"), ("pfadd", "hll", "a"),
     ("geoadd", "g", "13.36", "38.11", "P"), ("setbit", "bits", "3", "1"),
-    ("set", "w_a", "1"), ("set", "w_b", "2"),
+    ("set", "w_a", "1"), ("set", "w_b", "2"), ("xadd", "x", "1-1", "f", "v"),
 ]
 
 READS: list[tuple[Any, ...]] = [
@@ -41,7 +41,9 @@ READS: list[tuple[Any, ...]] = [
     ("sort_ro", "l", "alpha"), ("sort_ro", "l", "by", "w_*", "alpha"), ("dump", "s"),
     ("dump", "nokey"), ("object", "encoding", "s"), ("object", "encoding", "nokey"),
     ("memory", "usage", "s"), ("randomkey",), ("dbsize",), ("keys", "nomatch*"),
-    ("scan", "0", "match", "nomatch*"),
+    ("scan", "0", "match", "nomatch*"), ("xlen", "x"), ("xlen", "nokey"),
+    ("xrange", "x", "-", "+"), ("xrevrange", "nokey", "+", "-"), ("xread", "streams", "x", "0"),
+    ("xread", "streams", "x", "nokey", "0", "0"), ("xinfo", "stream", "x"), ("type", "x"),
 ]
 
 WRITES: list[tuple[Any, ...]] = [
@@ -56,6 +58,8 @@ WRITES: list[tuple[Any, ...]] = [
     ("lmove", "l", "l2", "left", "left"), ("smove", "t", "t2", "a"), ("del", "s4", "nokey"),
     ("hincrby", "h", "n", "1"), ("zincrby", "z", "1", "a"), ("expire", "n", "100"),
     ("getdel", "n"), ("setrange", "s", "1", "Q"), ("lset", "l", "0", "q"),
+    ("xadd", "x", "2-1", "f", "v"), ("xdel", "x", "1-1"), ("xtrim", "x", "maxlen", "0"),
+    ("xsetid", "x", "5-5"),
 ]
 
 
