@@ -6,11 +6,13 @@ covering everything before it.
 * :func:`dump_payload` writes what ``DUMP`` on a 7.0 server with default settings writes:
   the same object type (decided by :mod:`aikv.migrate.encoding`), quicklist node splits,
   integer/LZF string forms, and footer version 10. Strings, lists, intsets, listpack
-  hashes/zsets and skiplist zsets come out byte-identical; hashtable sets and hashes
-  differ only in member order, which Redis itself randomises.
+  hashes/zsets, skiplist zsets and streams (``"stream"``: a
+  :class:`~aikv.migrate.streamrdb.StreamData`, written as type 19) come out
+  byte-identical; hashtable sets and hashes differ only in member order, which Redis
+  itself randomises.
 * :func:`load_payload` reads every object type a 7.0 server accepts for the value kinds
   AiKv has (strings, lists, sets, hashes, sorted sets, including the legacy ziplist and
-  zipmap forms) and raises :class:`DumpPayloadError` carrying Redis's exact reply text.
+  zipmap forms, and streams of types 15 and 19, see :mod:`aikv.migrate.streamrdb`) and raises :class:`DumpPayloadError` carrying Redis's exact reply text.
 
 Where 7.0's RESTORE is lenient about the envelope, this reader is lenient the same way so
 that AiKv and Redis agree on every payload: the object body may run into the footer bytes
@@ -47,6 +49,13 @@ from .rdbprim import (
     encode_length,
     encode_string,
     parse_double_text,
+)
+from .streamrdb import (
+    TYPE_STREAM_LISTPACKS,
+    TYPE_STREAM_LISTPACKS_2,
+    StreamData,
+    encode_stream_body,
+    load_stream,
 )
 from .ziplist import decode_ziplist, decode_zipmap
 
@@ -116,6 +125,10 @@ def dump_payload(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMI
         body = _dump_hash(_expect_hash(value), limits)
     elif kind == "zset":
         body = _dump_zset(_expect_zset(value), limits)
+    elif kind == "stream":
+        if not isinstance(value, StreamData):
+            raise ValueError(f"stream value must be StreamData, not {type(value).__name__}")
+        body = encode_stream_body(value, limits.rdb_compression)
     else:
         raise ValueError(f"unknown value kind {kind!r}")
     return _seal(body)
@@ -434,8 +447,17 @@ def _non_empty(collection: _Collection) -> _Collection:
     return collection
 
 
-# Module (6, 7) and stream (15, 19) payloads are valid for Redis but AiKv has no such
-# types, so they fall through to "Bad data format" like an unknown type does.
+def _load_stream_v1(reader: PayloadReader) -> TypedValue:
+    return "stream", load_stream(reader, TYPE_STREAM_LISTPACKS)
+
+
+def _load_stream_v2(reader: PayloadReader) -> TypedValue:
+    return "stream", load_stream(reader, TYPE_STREAM_LISTPACKS_2)
+
+
+# Module payloads (6, 7) are valid for Redis but AiKv has no such type, so they fall
+# through to "Bad data format" like an unknown type does; so does 7.2's stream type 21,
+# which 7.0 does not know either.
 _LOADERS: dict[int, Callable[[PayloadReader], TypedValue]] = {
     TYPE_STRING: _load_string,
     TYPE_LIST: _load_list_plain,
@@ -452,4 +474,6 @@ _LOADERS: dict[int, Callable[[PayloadReader], TypedValue]] = {
     TYPE_HASH_LISTPACK: _load_hash_listpack,
     TYPE_ZSET_LISTPACK: _load_zset_listpack,
     TYPE_LIST_QUICKLIST_2: _load_list_quicklist_2,
+    TYPE_STREAM_LISTPACKS: _load_stream_v1,
+    TYPE_STREAM_LISTPACKS_2: _load_stream_v2,
 }
