@@ -17,7 +17,7 @@ from aikv.commands.registry import command, container
 from aikv.info import metrics, process_rss
 from aikv.migrate.digest import digest_value
 from aikv.persist.elements import element_prefix, meta_count, meta_version
-from aikv.persist.layout import META_HEADER, TYPE_STRING
+from aikv.persist.layout import META_HEADER, TYPE_STREAM, TYPE_STRING
 from aikv.resp import (
     EMPTY_ARRAY,
     OK,
@@ -57,6 +57,9 @@ def estimate_usage(client: Client, key: bytes, samples: int) -> int | None:
         return _round8(base + len(meta) - META_HEADER)
     store = client.server.store
     count = meta_count(meta)
+    if meta[0] == TYPE_STREAM:
+        # A stream's records are its nodes (up to 100 entries each): extrapolate to them.
+        count = int.from_bytes(meta[81:89], "big")
     prefix = element_prefix(meta_version(meta))
     cursor = store.reader().cursor(db=store.elements_db)
     seen = total = 0

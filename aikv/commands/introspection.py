@@ -60,6 +60,8 @@ TIPS: dict[str, tuple[str, ...]] = {
     "config|set": ("request_policy:all_nodes", "response_policy:all_succeeded"),
     "time": ("nondeterministic_output",),
     "lastsave": ("nondeterministic_output",),
+    "xadd": ("nondeterministic_output",),
+    "xtrim": ("nondeterministic_output",),
     "dbsize": ("request_policy:all_shards", "response_policy:agg_sum"),
     "flushdb": ("request_policy:all_shards", "response_policy:all_succeeded"),
     "flushall": ("request_policy:all_shards", "response_policy:all_succeeded"),

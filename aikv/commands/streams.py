@@ -14,7 +14,7 @@ XDEL of every entry, XTRIM), as in Redis.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import lmdb
 
@@ -23,6 +23,8 @@ from aikv.collections_common import WRONGTYPE, allocate_version
 from aikv.commands.args import SYNTAX, parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
+from aikv.migrate.streamrdb import StreamData
+from aikv.migrate.values import MissingTypeSupport
 from aikv.notify import STREAM
 from aikv.persist.layout import TYPE_STREAM, encode_meta
 from aikv.resp import (
@@ -47,6 +49,7 @@ from aikv.streams import (
     StreamID,
     append_to_node,
     decr_id,
+    encode_elements,
     format_id,
     id_bytes,
     id_from_bytes,
@@ -57,6 +60,7 @@ from aikv.streams import (
     parse_id,
     parse_interval,
     radix_tree_nodes,
+    read_elements,
 )
 
 if TYPE_CHECKING:
@@ -756,10 +760,8 @@ def stream_encoding(db: Database, key: bytes, meta: bytes) -> bytes:
     return b"stream"
 
 
-def read_stream(db: Database, key: bytes, meta: bytes) -> object:
-    """The stream as aikv.migrate.streamrdb's StreamData (DUMP / MIGRATE)."""
-    from aikv.migrate.streamrdb import StreamData
-
+def read_stream(db: Database, key: bytes, meta: bytes) -> StreamData:
+    """The stream as a payload model (DUMP / MIGRATE)."""
     handle = StreamHandle(db, key, meta)
     return StreamData(
         nodes=[(id_bytes(master), blob) for master, blob in handle.iter_nodes()],
@@ -768,17 +770,24 @@ def read_stream(db: Database, key: bytes, meta: bytes) -> object:
 
 
 def write_stream(db: Database, key: bytes, value: object, expire_at_ms: int) -> None:
-    """Store a decoded StreamData under `key` (RESTORE / MIGRATE), replacing the key."""
-    data: Any = value
+    """Store a decoded payload under `key` (RESTORE / MIGRATE), replacing the key."""
+    if not isinstance(value, StreamData):
+        raise TypeError("not a stream payload")
+    if value.groups:
+        # Refused rather than dropped: the key stays where it is (a MIGRATE source keeps it).
+        raise MissingTypeSupport("consumer groups are not supported yet, cannot restore "
+                                 "a stream that has them")
     handle = StreamHandle(db, key, None)
-    for raw_master, blob in data.nodes:
-        handle.put_node(id_from_bytes(raw_master), blob)
-    handle.nodes = len(data.nodes)
-    handle.length = data.length
-    handle.last_id = data.last_id
-    handle.first_id = data.first_id
-    handle.max_deleted = data.max_deleted_id
-    handle.entries_added = data.entries_added
+    for raw_master, blob in value.nodes:
+        # Re-encoded: a crafted payload may spell integers as listpack strings, which
+        # Redis accepts; AiKv's node code reads them as integers.
+        handle.put_node(id_from_bytes(raw_master), encode_elements(read_elements(blob)))
+    handle.nodes = len(value.nodes)
+    handle.length = value.length
+    handle.last_id = value.last_id
+    handle.first_id = value.first_id
+    handle.max_deleted = value.max_deleted_id
+    handle.entries_added = value.entries_added
     db.put_meta(key, handle.encode_meta(expire_at_ms))
 
 

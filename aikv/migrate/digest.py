@@ -18,7 +18,7 @@ from aikv.persist.layout import NO_EXPIRE
 
 ZERO_DIGEST = "0" * 40
 _EXPIRE_MARK = b"!!expire!!"
-_TYPE_CODES = {"string": 0, "list": 1, "set": 2, "zset": 3, "hash": 4}
+_TYPE_CODES = {"string": 0, "list": 1, "set": 2, "zset": 3, "hash": 4, "stream": 6}
 
 
 def _mix(digest: bytes, data: bytes) -> bytes:
@@ -67,6 +67,18 @@ def object_digest(kind: str, value: object, has_expire: bool) -> bytes:
         for field, val in value.items():
             element = _mix(_mix(bytes(20), field), val)
             digest = _xor(digest, element)
+    elif kind == "stream":
+        # Live entries in ID order: "<ms>.<seq>", then each field and value (groups are
+        # not part of it, as in Redis).
+        from aikv.streams import Node, id_from_bytes
+
+        for raw_master, blob in getattr(value, "nodes"):  # noqa: B009 (StreamData)
+            for entry in Node(id_from_bytes(raw_master), blob).entries:
+                if entry.deleted:
+                    continue
+                digest = _mix(digest, b"%d.%d" % entry.id)
+                for item in entry.pairs():
+                    digest = _mix(digest, item)
     if has_expire:
         digest = _xor(digest, _EXPIRE_MARK)
     return digest
