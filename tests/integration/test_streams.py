@@ -316,3 +316,13 @@ def test_dump_restore_migrate_and_digest(spawn: Callable[..., ServerProcess]) ->
     finally:
         a.close()
         r.close()
+
+
+def test_cluster_mode_routing(cluster_differ: Differ) -> None:
+    """In cluster mode the keys of XREAD are routed like any multi-key command."""
+    for cmd in [("xadd", "{a}1", "1-1", "f", "v"), ("xadd", "{a}2", "1-1", "f", "v"),
+                ("xread", "streams", "{a}1", "{a}2", "0", "0"),
+                ("xread", "streams", "{a}1", "{b}2", "0", "0"),
+                ("xread", "count", "1", "streams", "a", "b", "c", "0", "0", "0"),
+                ("xinfo", "stream", "{a}1"), ("del", "{a}1", "{a}2")]:
+        cluster_differ.check(*cmd)
