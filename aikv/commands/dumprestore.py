@@ -93,7 +93,7 @@ def _restore(client: Client, argv: list[bytes]) -> bytes:
     except MissingTypeSupport as exc:
         raise CommandError(f"ERR {exc}") from None
     db.notify(GENERIC, b"restore", key)
-    if kind in ("list", "zset") and signal_key_ready is not None:
+    if kind in ("list", "zset", "stream") and signal_key_ready is not None:
         signal_key_ready(server, client.db_index, key)
     # IDLETIME / FREQ only feed eviction metadata, which AiKv does not keep (no eviction).
     return OK

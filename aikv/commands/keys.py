@@ -218,8 +218,8 @@ def _rename(client: Client, argv: list[bytes], nx: bool) -> bytes:
 
 
 def _signal_ready(client: Client, db_index: int, key: bytes, meta: bytes) -> None:
-    """A list or zset appeared under `key`: blocked clients may be served."""
-    if meta[0] in (layout.TYPE_LIST, layout.TYPE_ZSET):
+    """A list, zset or stream appeared under `key`: blocked clients may be served."""
+    if meta[0] in (layout.TYPE_LIST, layout.TYPE_ZSET, layout.TYPE_STREAM):
         try:
             from aikv.blocking import signal_key_ready
         except ImportError:

@@ -255,10 +255,16 @@ def test_blocking_xread(differ: Differ, aikv_module: ServerProcess,
                                            b"*2\r\n$1\r\nf\r\n$1\r\nv\r\n")
             waiter.sock.sendall(encode_command("xread", "block", "30", "streams", "t", "$"))
             assert waiter.read_reply() == b"*-1\r\n"
+            # A stream renamed onto the awaited key serves the waiter too (Redis signals
+            # the key when a stream appears there, whatever brought it).
+            waiter.sock.sendall(encode_command("xread", "block", "5000", "streams", "w", "0"))
+            writer.sock.sendall(encode_command("rename", "t", "w"))
+            assert writer.read_reply() == b"+OK\r\n"
+            assert waiter.read_reply().startswith(b"*1\r\n*2\r\n$1\r\nw\r\n*1\r\n")
         finally:
             waiter.close()
             writer.close()
-            differ.both("del", "s", "t", "u")
+            differ.both("del", "s", "t", "u", "w")
 
 
 def _fill(conn: RawConnection, key: str, rng: random.Random, n: int) -> None:
