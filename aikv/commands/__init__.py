@@ -24,6 +24,7 @@ FAMILIES = (
     "sort",
     "geo",
     "streams",
+    "stream_groups",
     "acl",
 )
 

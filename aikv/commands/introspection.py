@@ -48,7 +48,8 @@ _GROUPS = {"strings": "string", "keys": "generic", "hashes": "hash", "lists": "l
            "transactions": "transactions", "connection": "connection", "server": "server",
            "introspection": "server", "cluster": "cluster", "dumprestore": "generic",
            "scripting": "scripting", "hyperloglog": "hyperloglog", "geo": "geo",
-           "streams": "stream", "bitmaps": "bitmap", "sort": "generic", "zset_ops": "sorted-set",
+           "streams": "stream", "stream_groups": "stream",
+           "bitmaps": "bitmap", "sort": "generic", "zset_ops": "sorted-set",
            "lcs": "string"}
 
 # Command tips (Redis 7.0's request/response policies and output notes) for commands

@@ -1,4 +1,5 @@
-"""Stream commands: XADD XLEN XRANGE XREVRANGE XDEL XTRIM XSETID XREAD XINFO STREAM.
+"""Stream commands: XADD XLEN XRANGE XREVRANGE XDEL XTRIM XSETID XINFO STREAM, and the
+stream storage (consumer-group commands and XREAD: stream_groups.py).
 
 A stream is stored as Redis stores it (see aikv/streams.py): one element record per node,
 `version | "N" | master ID (16)` -> the node's listpack, and a meta record
@@ -13,18 +14,18 @@ XDEL of every entry, XTRIM), as in Redis.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import lmdb
 
-from aikv.blocking import get_blocking, may_block, signal_key_ready
+from aikv.blocking import signal_key_ready
 from aikv.collections_common import WRONGTYPE, allocate_version
 from aikv.commands.args import SYNTAX, parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
-from aikv.migrate.streamrdb import StreamData
-from aikv.migrate.values import MissingTypeSupport
+from aikv.migrate.streamrdb import StreamConsumerData, StreamData, StreamGroupData, StreamNack
 from aikv.notify import STREAM
 from aikv.persist.layout import TYPE_STREAM, encode_meta
 from aikv.resp import (
@@ -67,7 +68,51 @@ if TYPE_CHECKING:
     from aikv.client import Client
 
 _NODE = b"N"
-_META_BODY = 8 + 8 + 16 + 16 + 16 + 8 + 8
+_GROUP = b"G"
+_CONSUMER = b"C"
+_PENDING = b"P"
+# Names longer than this are stored under a head + SHA-256 form (LMDB keys are short).
+_MAX_INLINE_NAME = 400
+INVALID_ENTRIES_READ = -1
+
+
+def _name_key(name: bytes) -> bytes:
+    if len(name) <= _MAX_INLINE_NAME:
+        return name
+    return name[:360] + b"\xff\xfe" + hashlib.sha256(name).digest()
+
+
+def _i64(value: int) -> bytes:
+    return value.to_bytes(8, "big", signed=True)
+
+
+def _read_i64(raw: bytes) -> int:
+    return int.from_bytes(raw, "big", signed=True)
+
+
+class Group:
+    """A consumer group: `gid` numbers its consumer and pending records."""
+
+    __slots__ = ("name", "gid", "last_id", "entries_read")
+
+    def __init__(self, name: bytes, gid: int, last_id: StreamID, entries_read: int) -> None:
+        self.name = name
+        self.gid = gid
+        self.last_id = last_id
+        self.entries_read = entries_read
+
+
+class Pending:
+    """One entry of a group's pending entries list."""
+
+    __slots__ = ("id", "delivery_time", "delivery_count", "consumer")
+
+    def __init__(self, stream_id: StreamID, delivery_time: int, delivery_count: int,
+                 consumer: bytes) -> None:
+        self.id = stream_id
+        self.delivery_time = delivery_time
+        self.delivery_count = delivery_count
+        self.consumer = consumer
 
 ERR_NO_SUCH_KEY = "ERR no such key"
 # XREAD BLOCK without COUNT serves at most this many entries per key, as Redis does.
@@ -77,8 +122,8 @@ BLOCKED_DEFAULT_COUNT = 1000
 class StreamHandle:
     """One stream key's state for the duration of a command."""
 
-    __slots__ = ("db", "key", "meta", "version", "prefix", "length", "last_id", "first_id",
-                 "max_deleted", "entries_added", "nodes")
+    __slots__ = ("db", "key", "meta", "version", "base", "prefix", "length", "last_id",
+                 "first_id", "max_deleted", "entries_added", "nodes", "next_gid")
 
     def __init__(self, db: Database, key: bytes, meta: bytes | None) -> None:
         self.db = db
@@ -90,6 +135,7 @@ class StreamHandle:
             self.last_id = self.first_id = self.max_deleted = MIN_ID
             self.entries_added = 0
             self.nodes = 0
+            self.next_gid = 1
         else:
             body = meta[9:]
             self.version = int.from_bytes(body[0:8], "big")
@@ -99,7 +145,9 @@ class StreamHandle:
             self.max_deleted = id_from_bytes(body[48:64])
             self.entries_added = int.from_bytes(body[64:72], "big")
             self.nodes = int.from_bytes(body[72:80], "big")
-        self.prefix = self.version.to_bytes(8, "big") + _NODE
+            self.next_gid = int.from_bytes(body[80:88], "big") if len(body) >= 88 else 1
+        self.base = self.version.to_bytes(8, "big")
+        self.prefix = self.base + _NODE
 
     # ------------------------------------------------------------------ meta
     def encode_meta(self, expire_at_ms: int) -> bytes:
@@ -107,6 +155,7 @@ class StreamHandle:
             self.version.to_bytes(8, "big"), self.length.to_bytes(8, "big"),
             id_bytes(self.last_id), id_bytes(self.first_id), id_bytes(self.max_deleted),
             self.entries_added.to_bytes(8, "big"), self.nodes.to_bytes(8, "big"),
+            self.next_gid.to_bytes(8, "big"),
         ))
         return encode_meta(TYPE_STREAM, expire_at_ms, body)
 
@@ -300,6 +349,175 @@ class StreamHandle:
 
     def node_keys(self) -> list[bytes]:
         return [id_bytes(master) for master, _ in self.iter_nodes()]
+
+
+    # ------------------------------------------------------------------ lag
+    def range_has_tombstones(self, start: StreamID | None) -> bool:
+        """Redis's streamRangeHasTombstones(start, end=+): may a deleted entry lie at or
+        after `start`?"""
+        if not self.length or self.max_deleted == MIN_ID:
+            return False
+        if self.first_id > self.max_deleted:
+            return False
+        return (start or MIN_ID) <= self.max_deleted
+
+    def estimate_read_counter(self, stream_id: StreamID) -> int:
+        """Redis's streamEstimateDistanceFromFirstEverEntry: the entries_read value of a
+        group whose last delivered ID is `stream_id`, or INVALID_ENTRIES_READ."""
+        if not self.entries_added:
+            return 0
+        if not self.length and stream_id <= self.last_id:
+            return self.entries_added
+        if stream_id == self.last_id:
+            return self.entries_added
+        if stream_id > self.last_id:
+            return INVALID_ENTRIES_READ
+        if self.max_deleted == MIN_ID or self.max_deleted < self.first_id:
+            if stream_id < self.first_id:
+                return self.entries_added - self.length
+            if stream_id == self.first_id:
+                return self.entries_added - self.length + 1
+        return INVALID_ENTRIES_READ
+
+    def lag(self, group: Group) -> int | None:
+        if not self.entries_added:
+            return 0
+        if group.entries_read != INVALID_ENTRIES_READ and not self.range_has_tombstones(group.last_id):
+            return self.entries_added - group.entries_read
+        read = self.estimate_read_counter(group.last_id)
+        return None if read == INVALID_ENTRIES_READ else self.entries_added - read
+
+    def entry(self, stream_id: StreamID) -> list[bytes] | None:
+        """A live entry's fields and values, None if absent or deleted."""
+        found = self.entries(stream_id, stream_id, 1)
+        return found[0][1] if found else None
+
+    # ------------------------------------------------------------------ groups
+    def _elements(self) -> tuple[lmdb.Transaction, Any]:
+        store = self.db.store
+        return store.writer(), store.elements_db
+
+    def groups(self) -> list[Group]:
+        base = self.base + _GROUP
+        out = []
+        cur = self._cursor()
+        if cur.set_range(base):
+            for k, v in cur:
+                if k[:9] != base:
+                    break
+                out.append(Group(v[32:], int.from_bytes(v[:8], "big"), id_from_bytes(v[8:24]),
+                                 _read_i64(v[24:32])))
+        return out
+
+    def group(self, name: bytes) -> Group | None:
+        store = self.db.store
+        v = store.reader().get(self.base + _GROUP + _name_key(name), None, store.elements_db)
+        if v is None or v[32:] != name:
+            return None
+        return Group(name, int.from_bytes(v[:8], "big"), id_from_bytes(v[8:24]), _read_i64(v[24:32]))
+
+    def create_group(self, name: bytes, last_id: StreamID, entries_read: int) -> Group:
+        group = Group(name, self.next_gid, last_id, entries_read)
+        self.next_gid += 1
+        self.save_group(group)
+        return group
+
+    def save_group(self, group: Group) -> None:
+        txn, edb = self._elements()
+        txn.put(self.base + _GROUP + _name_key(group.name),
+                group.gid.to_bytes(8, "big") + id_bytes(group.last_id)
+                + _i64(group.entries_read) + group.name, db=edb)
+
+    def _drop_range(self, prefix: bytes) -> None:
+        txn, edb = self._elements()
+        cur = txn.cursor(db=edb)
+        keys = []
+        if cur.set_range(prefix):
+            for k in cur.iternext(keys=True, values=False):
+                if not k.startswith(prefix):
+                    break
+                keys.append(k)
+        for k in keys:
+            txn.delete(k, db=edb)
+
+    def drop_group(self, group: Group) -> None:
+        txn, edb = self._elements()
+        txn.delete(self.base + _GROUP + _name_key(group.name), db=edb)
+        gid = group.gid.to_bytes(8, "big")
+        self._drop_range(self.base + _CONSUMER + gid)
+        self._drop_range(self.base + _PENDING + gid)
+
+    # ------------------------------------------------------------------ consumers
+    def consumers(self, group: Group) -> list[tuple[bytes, int]]:
+        """(name, seen time) of the group's consumers, in name order."""
+        base = self.base + _CONSUMER + group.gid.to_bytes(8, "big")
+        out = []
+        cur = self._cursor()
+        if cur.set_range(base):
+            for k, v in cur:
+                if not k.startswith(base):
+                    break
+                out.append((v[8:], _read_i64(v[:8])))
+        return out
+
+    def _consumer_key(self, group: Group, name: bytes) -> bytes:
+        return self.base + _CONSUMER + group.gid.to_bytes(8, "big") + _name_key(name)
+
+    def consumer_seen(self, group: Group, name: bytes) -> int | None:
+        store = self.db.store
+        v = store.reader().get(self._consumer_key(group, name), None, store.elements_db)
+        if v is None or v[8:] != name:
+            return None
+        return _read_i64(v[:8])
+
+    def save_consumer(self, group: Group, name: bytes, seen_time: int) -> None:
+        txn, edb = self._elements()
+        txn.put(self._consumer_key(group, name), _i64(seen_time) + name, db=edb)
+
+    def drop_consumer(self, group: Group, name: bytes) -> int:
+        """Delete a consumer and its pending entries; returns how many it had."""
+        txn, edb = self._elements()
+        txn.delete(self._consumer_key(group, name), db=edb)
+        mine = [p.id for p in self.pending(group) if p.consumer == name]
+        for stream_id in mine:
+            self.drop_pending(group, stream_id)
+        return len(mine)
+
+    # ------------------------------------------------------------------ pending entries
+    def _pending_key(self, group: Group, stream_id: StreamID) -> bytes:
+        return self.base + _PENDING + group.gid.to_bytes(8, "big") + id_bytes(stream_id)
+
+    def pending(self, group: Group, start: StreamID = MIN_ID,
+                end: StreamID = MAX_ID) -> Iterator[Pending]:
+        """The group's pending entries with start <= ID <= end, in ID order."""
+        base = self.base + _PENDING + group.gid.to_bytes(8, "big")
+        cur = self._cursor()
+        if not cur.set_range(base + id_bytes(start)):
+            return
+        for k, v in cur:
+            if not k.startswith(base):
+                return
+            stream_id = id_from_bytes(k[17:])
+            if stream_id > end:
+                return
+            yield Pending(stream_id, _read_i64(v[:8]), int.from_bytes(v[8:16], "big"), v[16:])
+
+    def pending_entry(self, group: Group, stream_id: StreamID) -> Pending | None:
+        store = self.db.store
+        v = store.reader().get(self._pending_key(group, stream_id), None, store.elements_db)
+        if v is None:
+            return None
+        return Pending(stream_id, _read_i64(v[:8]), int.from_bytes(v[8:16], "big"), v[16:])
+
+    def save_pending(self, group: Group, nack: Pending) -> None:
+        txn, edb = self._elements()
+        txn.put(self._pending_key(group, nack.id),
+                _i64(nack.delivery_time) + nack.delivery_count.to_bytes(8, "big") + nack.consumer,
+                db=edb)
+
+    def drop_pending(self, group: Group, stream_id: StreamID) -> bool:
+        txn, edb = self._elements()
+        return bool(txn.delete(self._pending_key(group, stream_id), db=edb))
 
 
 # ---------------------------------------------------------------------- lookups
@@ -507,102 +725,6 @@ def xrevrange(client: Client, argv: list[bytes]) -> bytes:
     return _range(client, argv, True)
 
 
-def _xread_keys(argv: list[bytes]) -> list[int]:
-    """Key positions of XREAD / XREADGROUP: the first half of what follows STREAMS."""
-    for i in range(1, len(argv)):
-        if argv[i].lower() == b"streams":
-            rest = len(argv) - i - 1
-            return list(range(i + 1, i + 1 + rest // 2))
-    return []
-
-
-def _read_reply(client: Client, served: list[tuple[bytes, bytes]]) -> bytes:
-    if client.resp3:
-        return b"%%%d\r\n" % len(served) + b"".join(bulk(k) + r for k, r in served)
-    return b"*%d\r\n" % len(served) + b"".join(b"*2\r\n" + bulk(k) + r for k, r in served)
-
-
-@command("xread", -4, "readonly blocking movablekeys", key_finder=_xread_keys,
-         categories="@read @stream @slow @blocking")
-def xread(client: Client, argv: list[bytes]) -> bytes:
-    timeout = -1
-    count = 0
-    streams_at = 0
-    argc = len(argv)
-    i = 1
-    while i < argc:
-        more = argc - i - 1
-        opt = argv[i].lower()
-        if opt == b"block" and more:
-            i += 1
-            timeout = parse_int(argv[i], "ERR timeout is not an integer or out of range")
-            if timeout < 0:
-                raise CommandError("ERR timeout is negative")
-        elif opt == b"count" and more:
-            i += 1
-            count = max(parse_int(argv[i]), 0)
-        elif opt == b"streams" and more:
-            streams_at = i + 1
-            if (argc - streams_at) % 2:
-                raise CommandError("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
-            break
-        elif opt == b"group" and more >= 2:
-            raise CommandError("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
-        elif opt == b"noack":
-            raise CommandError("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.")
-        else:
-            raise CommandError(SYNTAX)
-        i += 1
-    if not streams_at:
-        raise CommandError(SYNTAX)
-    nkeys = (argc - streams_at) // 2
-    keys = argv[streams_at:streams_at + nkeys]
-    db = client.db
-    ids: list[StreamID] = []
-    for key, raw in zip(keys, argv[streams_at + nkeys:], strict=True):
-        handle = open_stream(db, key)
-        if raw == b"$":
-            ids.append(handle.last_id if handle is not None else MIN_ID)
-            continue
-        if raw == b">":
-            raise CommandError("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
-        ids.append(parse_id(raw, 0, strict=True)[0])
-    served: list[tuple[bytes, bytes]] = []
-    for key, gt in zip(keys, ids, strict=True):
-        handle = open_stream(db, key)
-        if handle is None or not handle.length:
-            continue
-        top = handle.last_live_id()
-        if top is None or top <= gt:
-            continue
-        start = incr_id(gt)
-        assert start is not None
-        served.append((key, entries_reply(handle.entries(start, MAX_ID, count))))
-    if served:
-        return _read_reply(client, served)
-    if timeout == -1 or not may_block(client):
-        return _null_array(client)
-    deadline = client.server.clock.now_ms + timeout if timeout > 0 else 0
-    waits: dict[bytes, StreamID] = {}
-    for key, gt in zip(keys, ids, strict=True):
-        waits.setdefault(key, gt)
-    blocked_count = count or BLOCKED_DEFAULT_COUNT
-
-    def serve(key: bytes) -> bytes | None:
-        meta = db.get_meta(key)
-        if meta is None or meta[0] != TYPE_STREAM:
-            return None
-        handle = StreamHandle(db, key, meta)
-        gt = waits[key]
-        if handle.last_id <= gt:
-            return None
-        start = incr_id(gt)
-        assert start is not None
-        return _read_reply(client, [(key, entries_reply(handle.entries(start, MAX_ID, blocked_count)))])
-
-    return get_blocking(client.server).block(client, list(waits), deadline, serve, argv[0])
-
-
 # ---------------------------------------------------------------------- deletion
 @command("xdel", -3, "write fast", keys=(1, 1, 1), categories="@write @stream @fast")
 def xdel(client: Client, argv: list[bytes]) -> bytes:
@@ -730,13 +852,46 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> bytes:
     if not full:
         first = handle.entries(MIN_ID, MAX_ID, 1)
         last = handle.entries(MIN_ID, MAX_ID, 1, rev=True)
-        pairs.append((bulk(b"groups"), ZERO))
+        pairs.append((bulk(b"groups"), integer(len(handle.groups()))))
         pairs.append((bulk(b"first-entry"), entry_reply(*first[0]) if first else null))
         pairs.append((bulk(b"last-entry"), entry_reply(*last[0]) if last else null))
     else:
         pairs.append((bulk(b"entries"), entries_reply(handle.entries(MIN_ID, MAX_ID, count))))
-        pairs.append((bulk(b"groups"), array([])))
+        pairs.append((bulk(b"groups"), array([_full_group(handle, g, count, resp3)
+                                                for g in handle.groups()])))
     return map_reply(pairs, resp3)
+
+
+def _full_group(handle: StreamHandle, group: Group, count: int, resp3: bool) -> bytes:
+    """One group of XINFO STREAM FULL: its counters, PEL and consumers with their PELs
+    (COUNT caps each PEL listing; 0 lists all)."""
+    null = NULL3 if resp3 else NULL_BULK
+    pel = list(handle.pending(group))
+    listed = pel if not count else pel[:count]
+    lag = handle.lag(group)
+    consumers = []
+    for name, seen in handle.consumers(group):
+        own = [p for p in pel if p.consumer == name]
+        shown = own if not count else own[:count]
+        consumers.append(map_reply([
+            (bulk(b"name"), bulk(name)),
+            (bulk(b"seen-time"), integer(seen)),
+            (bulk(b"pel-count"), integer(len(own))),
+            (bulk(b"pending"), array([b"*3\r\n" + bulk(format_id(p.id)) + integer(p.delivery_time)
+                                      + integer(p.delivery_count) for p in shown])),
+        ], resp3))
+    return map_reply([
+        (bulk(b"name"), bulk(group.name)),
+        (bulk(b"last-delivered-id"), bulk(format_id(group.last_id))),
+        (bulk(b"entries-read"), null if group.entries_read == INVALID_ENTRIES_READ
+         else integer(group.entries_read)),
+        (bulk(b"lag"), null if lag is None else integer(lag)),
+        (bulk(b"pel-count"), integer(len(pel))),
+        (bulk(b"pending"), array([b"*4\r\n" + bulk(format_id(p.id)) + bulk(p.consumer)
+                                  + integer(p.delivery_time) + integer(p.delivery_count)
+                                  for p in listed])),
+        (bulk(b"consumers"), array(consumers)),
+    ], resp3)
 
 
 @command("help", 2, "loading stale", parent="xinfo", categories="@stream @slow")
@@ -763,20 +918,24 @@ def stream_encoding(db: Database, key: bytes, meta: bytes) -> bytes:
 def read_stream(db: Database, key: bytes, meta: bytes) -> StreamData:
     """The stream as a payload model (DUMP / MIGRATE)."""
     handle = StreamHandle(db, key, meta)
+    groups = []
+    for group in handle.groups():
+        pel = list(handle.pending(group))
+        groups.append(StreamGroupData(
+            name=group.name, last_id=group.last_id, entries_read=group.entries_read,
+            pel=[StreamNack(p.id, p.delivery_time, p.delivery_count, p.consumer) for p in pel],
+            consumers=[StreamConsumerData(name, seen, [p.id for p in pel if p.consumer == name])
+                       for name, seen in handle.consumers(group)]))
     return StreamData(
         nodes=[(id_bytes(master), blob) for master, blob in handle.iter_nodes()],
         length=handle.length, last_id=handle.last_id, first_id=handle.first_id,
-        max_deleted_id=handle.max_deleted, entries_added=handle.entries_added, groups=[])
+        max_deleted_id=handle.max_deleted, entries_added=handle.entries_added, groups=groups)
 
 
 def write_stream(db: Database, key: bytes, value: object, expire_at_ms: int) -> None:
     """Store a decoded payload under `key` (RESTORE / MIGRATE), replacing the key."""
     if not isinstance(value, StreamData):
         raise TypeError("not a stream payload")
-    if value.groups:
-        # Refused rather than dropped: the key stays where it is (a MIGRATE source keeps it).
-        raise MissingTypeSupport("consumer groups are not supported yet, cannot restore "
-                                 "a stream that has them")
     handle = StreamHandle(db, key, None)
     for raw_master, blob in value.nodes:
         # Re-encoded: a crafted payload may spell integers as listpack strings, which
@@ -788,6 +947,13 @@ def write_stream(db: Database, key: bytes, value: object, expire_at_ms: int) -> 
     handle.first_id = value.first_id
     handle.max_deleted = value.max_deleted_id
     handle.entries_added = value.entries_added
+    for data in value.groups:
+        group = handle.create_group(data.name, data.last_id, data.entries_read)
+        for consumer in data.consumers:
+            handle.save_consumer(group, consumer.name, consumer.seen_time_ms)
+        for nack in data.pel:
+            handle.save_pending(group, Pending(nack.entry_id, nack.delivery_time_ms,
+                                               nack.delivery_count, nack.consumer))
     db.put_meta(key, handle.encode_meta(expire_at_ms))
 
 
