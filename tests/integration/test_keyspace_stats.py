@@ -14,6 +14,7 @@ SETUP: list[tuple[Any, ...]] = [
     ("zadd", "z", "1", "a", "2", "b"), ("zadd", "z2", "2", "b"), ("pfadd", "hll", "a"),
     ("geoadd", "g", "13.36", "38.11", "P"), ("setbit", "bits", "3", "1"),
     ("set", "w_a", "1"), ("set", "w_b", "2"), ("xadd", "x", "1-1", "f", "v"),
+    ("xgroup", "create", "x", "g", "0"),
 ]
 
 READS: list[tuple[Any, ...]] = [
@@ -59,7 +60,11 @@ WRITES: list[tuple[Any, ...]] = [
     ("hincrby", "h", "n", "1"), ("zincrby", "z", "1", "a"), ("expire", "n", "100"),
     ("getdel", "n"), ("setrange", "s", "1", "Q"), ("lset", "l", "0", "q"),
     ("xadd", "x", "2-1", "f", "v"), ("xdel", "x", "1-1"), ("xtrim", "x", "maxlen", "0"),
-    ("xsetid", "x", "5-5"),
+    ("xsetid", "x", "5-5"), ("xreadgroup", "group", "g", "c", "streams", "x", ">"),
+    ("xreadgroup", "group", "g", "c", "streams", "x", "nokey", "0", ">"),
+    ("xack", "x", "g", "2-1"), ("xack", "nokey", "g", "1-1"), ("xclaim", "x", "g", "c", "0", "1-1"),
+    ("xautoclaim", "x", "g", "c", "0", "0"), ("xgroup", "createconsumer", "x", "g", "d"),
+    ("xgroup", "destroy", "x", "g"),
 ]
 
 
