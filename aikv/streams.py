@@ -22,6 +22,8 @@ everywhere in a listpack.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from aikv.migrate.listpack import COUNT_UNKNOWN, EMPTY_SIZE, encode_entry
 from aikv.resp import CommandError
 
@@ -305,6 +307,111 @@ class Node:
         return encode_elements(self.elements)
 
 
+def _element(blob: bytes, pos: int) -> tuple[int | bytes, int]:
+    """The element at `pos` and the position of the next one."""
+    first = blob[pos]
+    if first < 0x80:
+        return first, pos + 2
+    if first < 0xC0:
+        length = first & 0x3F
+        end = pos + 1 + length
+        return blob[pos + 1:end], end + _backlen_size(1 + length)
+    if first < 0xE0:
+        raw = ((first & 0x1F) << 8) | blob[pos + 1]
+        return (raw - 0x2000 if raw >= 0x1000 else raw), pos + 3
+    if first < 0xF0:
+        length = ((first & 0x0F) << 8) | blob[pos + 1]
+        end = pos + 2 + length
+        return blob[pos + 2:end], end + _backlen_size(2 + length)
+    if first == 0xF0:
+        length = int.from_bytes(blob[pos + 1:pos + 5], "little")
+        end = pos + 5 + length
+        return blob[pos + 5:end], end + _backlen_size(5 + length)
+    width = (2, 3, 4, 8)[first - 0xF1]
+    end = pos + 1 + width
+    return int.from_bytes(blob[pos + 1:end], "little", signed=True), end + 1
+
+
+def _header(blob: bytes) -> tuple[list[int | bytes], int]:
+    """A node's master fields and the position of its first entry."""
+    _, pos = _element(blob, 6)  # live count
+    _, pos = _element(blob, pos)  # tombstones
+    nfields, pos = _element(blob, pos)
+    assert isinstance(nfields, int)
+    master_fields: list[int | bytes] = []
+    for _ in range(nfields):
+        field, pos = _element(blob, pos)
+        master_fields.append(field)
+    _, pos = _element(blob, pos)  # the master entry's terminating 0
+    return master_fields, pos
+
+
+def _entry_at(blob: bytes, pos: int, master: StreamID,
+              master_fields: list[int | bytes]) -> tuple[Entry, int]:
+    """The entry whose flags element is at `pos`, and the position after it."""
+    flags, pos = _element(blob, pos)
+    dms, pos = _element(blob, pos)
+    dseq, pos = _element(blob, pos)
+    assert isinstance(flags, int) and isinstance(dms, int) and isinstance(dseq, int)
+    values: list[int | bytes] = []
+    if flags & FLAG_SAMEFIELDS:
+        fields = master_fields
+        for _ in range(len(master_fields)):
+            value, pos = _element(blob, pos)
+            values.append(value)
+    else:
+        count, pos = _element(blob, pos)
+        assert isinstance(count, int)
+        fields = []
+        for _ in range(count):
+            field, pos = _element(blob, pos)
+            value, pos = _element(blob, pos)
+            fields.append(field)
+            values.append(value)
+    _, pos = _element(blob, pos)  # lp-count
+    stream_id = ((master[0] + dms) & U64, (master[1] + dseq) & U64)
+    return Entry(-1, flags, stream_id, fields, values), pos
+
+
+def _element_before(blob: bytes, pos: int) -> int:
+    """Where the element that ends at `pos` starts: its backlen, read right to left."""
+    size = shift = 0
+    q = pos - 1
+    while True:
+        byte = blob[q]
+        size |= (byte & 127) << shift
+        if not byte & 128:
+            break
+        shift += 7
+        q -= 1
+    return q - size
+
+
+def iter_entries(master: StreamID, blob: bytes) -> Iterator[Entry]:
+    """A node's entries in order, tombstones included, decoded one at a time: a range
+    read that stops after a few entries does not pay for the whole node (Node does)."""
+    master_fields, pos = _header(blob)
+    end = len(blob) - 1
+    while pos < end:
+        entry, pos = _entry_at(blob, pos, master, master_fields)
+        yield entry
+
+
+def iter_entries_rev(master: StreamID, blob: bytes) -> Iterator[Entry]:
+    """A node's entries from the last, walking back over each entry's lp-count."""
+    master_fields, first = _header(blob)
+    pos = len(blob) - 1
+    while pos > first:
+        count_at = _element_before(blob, pos)
+        count, _ = _element(blob, count_at)
+        assert isinstance(count, int)
+        start = count_at
+        for _ in range(count):
+            start = _element_before(blob, start)
+        yield _entry_at(blob, start, master, master_fields)[0]
+        pos = start
+
+
 def new_node(stream_id: StreamID, fields: list[bytes], values: list[bytes]) -> bytes:
     """A node opened by this entry: the entry's fields become the master fields."""
     n = len(fields)
@@ -421,7 +528,7 @@ def _single(entry: bytes) -> bytes:
 
 def last_entry_id(master: StreamID, blob: bytes) -> StreamID:
     """The ID of the node's last entry, tombstone or not (Redis's lpGetEdgeStreamID)."""
-    return Node(master, blob).entries[-1].id
+    return next(iter_entries_rev(master, blob)).id
 
 
 # --------------------------------------------------------------------------- radix tree

@@ -55,6 +55,8 @@ from aikv.streams import (
     id_bytes,
     id_from_bytes,
     incr_id,
+    iter_entries,
+    iter_entries_rev,
     last_entry_id,
     new_node,
     node_has_room,
@@ -240,7 +242,7 @@ class StreamHandle:
             for master, blob in self.iter_nodes(start):
                 if master > end:
                     break
-                for entry in Node(master, blob).entries:
+                for entry in iter_entries(master, blob):
                     if entry.deleted or entry.id < start:
                         continue
                     if entry.id > end:
@@ -250,7 +252,7 @@ class StreamHandle:
                         return out
         else:
             for master, blob in self.iter_nodes_rev(end):
-                for entry in reversed(Node(master, blob).entries):
+                for entry in iter_entries_rev(master, blob):
                     if entry.deleted or entry.id > end:
                         continue
                     if entry.id < start:

@@ -57,6 +57,8 @@ def _pending_rows(raw: bytes) -> Any:
 def _idle_fields(raw: bytes) -> Any:
     """XINFO CONSUMERS / STREAM FULL: "idle" and time values normalised."""
     def walk(value: Any) -> Any:
+        if isinstance(value, dict):  # a RESP3 map
+            return {k: "I" if k in (b"idle", b"seen-time") else walk(v) for k, v in value.items()}
         if isinstance(value, list):
             out = []
             skip = False

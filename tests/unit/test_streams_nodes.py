@@ -21,6 +21,8 @@ from aikv.streams import (
     format_id,
     id_from_bytes,
     incr_id,
+    iter_entries,
+    iter_entries_rev,
     new_node,
     parse_id,
     parse_interval,
@@ -52,6 +54,9 @@ def test_nodes_decode_and_reencode_byte_for_byte(name: str, data: StreamData,
         assert node.encode() == blob
         assert node.live == sum(1 for e in node.entries if not e.flags & FLAG_DELETED)
         assert node.tombstones == len(node.entries) - node.live
+        whole = [(e.id, e.flags, e.pairs()) for e in node.entries]
+        assert [(e.id, e.flags, e.pairs()) for e in iter_entries(node.master, blob)] == whole
+        assert [(e.id, e.flags, e.pairs()) for e in iter_entries_rev(node.master, blob)] == whole[::-1]
         live += node.live
     assert live == redis["length"] == data.length
 
