@@ -156,6 +156,9 @@ SCRIPT: list[tuple[object, ...]] = [
     ("xreadgroup", "group", "g", "alice", "streams", "s", "0"),
     ("xadd", "s", "50-1", "f", "v"), ("xinfo", "groups", "s"),
     ("xreadgroup", "group", "g2", "amy", "streams", "s", ">"), ("xinfo", "groups", "s"),
+    ("copy", "s", "copy"), ("xinfo", "groups", "copy"), ("xpending", "copy", "g2"),
+    ("xack", "copy", "g2", "50-1"), ("xpending", "s", "g2"), ("sort", "s"), ("lrange", "s", "0", "1"),
+    ("hget", "s", "f"), ("object", "encoding", "copy"), ("del", "copy"), ("xinfo", "groups", "copy"),
 ]
 
 
