@@ -235,12 +235,14 @@ class Database:
             return self.put_meta(key, layout.encode_string_meta(value, expire_at_ms))
         return self.put_meta(key, STRING_HEADER + value)
 
-    def update_meta(self, key: bytes, meta: bytes, slot: int | None = None) -> None:
+    def update_meta(self, key: bytes, meta: bytes, slot: int | None = None,
+                    touch: bool = True) -> None:
         """Rewrite the meta of an existing, live key of the same type (e.g. a collection's
-        count) without touching counters or elements; the expiry must be unchanged."""
+        count) without touching counters or elements; the expiry must be unchanged.
+        `touch` False: a change Redis does not signal to WATCH (stream group state)."""
         mk = _slot_and_mk(key)[1] if slot is None else _mk(slot, key)
         self.store.writer().put(mk, meta, True, True, False, self.meta_db)
-        if self.watched and key in self.watched:
+        if touch and self.watched and key in self.watched:
             self.on_modified(self.index, key)
 
     def delete(self, key: bytes, drop_elements: bool = True) -> bool:

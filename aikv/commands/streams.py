@@ -5,10 +5,12 @@ A stream is stored as Redis stores it (see aikv/streams.py): one element record 
 `version | "N" | master ID (16)` -> the node's listpack, and a meta record
 
     type | expire(8) | version(8) | length(8) | last ID(16) | first ID(16)
-         | max deleted ID(16) | entries added(8) | node count(8)
+         | max deleted ID(16) | entries added(8) | node count(8) | next group number(8)
 
 so XADD rewrites the tail node and the meta record, XLEN reads the meta only, and a
-range read decodes only the nodes it touches. An empty stream stays a key (XADD MAXLEN 0,
+range read decodes only the nodes it touches. Consumer groups add `"G" | name`,
+`"C" | group number | consumer` and `"P" | group number | entry ID` records under the same
+version (see stream_groups.py). An empty stream stays a key (XADD MAXLEN 0,
 XDEL of every entry, XTRIM), as in Redis.
 """
 
@@ -168,15 +170,8 @@ class StreamHandle:
             self.meta = self.encode_meta(0)
             self.db.put_meta(self.key, self.meta)
             return
-        expire = int.from_bytes(self.meta[1:9], "big")
-        meta = self.encode_meta(expire)
-        if touch:
-            self.db.update_meta(self.key, meta)
-        else:
-            from aikv.keyspace import _slot_and_mk
-
-            store = self.db.store
-            store.writer().put(_slot_and_mk(self.key)[1], meta, db=self.db.meta_db)
+        meta = self.encode_meta(int.from_bytes(self.meta[1:9], "big"))
+        self.db.update_meta(self.key, meta, touch=touch)
         self.meta = meta
 
     # ------------------------------------------------------------------ nodes
