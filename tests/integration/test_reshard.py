@@ -139,6 +139,11 @@ def populate(client: Any, slots: Iterable[int], per_slot: int = 10, ttl: bool = 
             target.sadd(f"{{{tag}}}set", *[f"m{i}" for i in range(30)])
             target.hset(f"{{{tag}}}hash", mapping={f"f{i}": f"v{i}" for i in range(30)})
             target.zadd(f"{{{tag}}}zset", {f"z{i}": i * 0.5 for i in range(30)})
+            # A stream with a consumer group and pending entries (MIGRATE carries both).
+            for i in range(1, 6):
+                target.xadd(f"{{{tag}}}stream", {"n": str(i), "w": "x" * i}, id=f"{i}-1")
+            target.xgroup_create(f"{{{tag}}}stream", "workers", id="0")
+            target.xreadgroup("workers", "w1", {f"{{{tag}}}stream": ">"}, count=2)
             if ttl:
                 target.set(f"{{{tag}}}ttl", "short-lived", px=900_000)
         if pipe is not None and len(pipe) > 500:
@@ -161,6 +166,9 @@ def snapshot(client: Any, keys: Iterable[bytes]) -> dict[bytes, Any]:
             out[key] = sorted(client.hgetall(key).items())
         elif kind == b"zset":
             out[key] = client.zrange(key, 0, -1, withscores=True)
+        elif kind == b"stream":
+            out[key] = (client.xrange(key), client.xinfo_groups(key),
+                        client.xpending(key, "workers"))
         else:
             out[key] = kind
         if key.endswith(b"ttl"):
