@@ -427,46 +427,34 @@ def node_has_room(blob: bytes, added_bytes: int, max_bytes: int, max_entries: in
     if len(blob) + added_bytes >= max_bytes:
         return False
     if max_entries:
-        live, deleted, _ = _leading_ints(blob, 2)
+        live, pos = _element(blob, 6)
+        deleted, _ = _element(blob, pos)
+        assert isinstance(live, int) and isinstance(deleted, int)
         if live + deleted >= max_entries:
             return False
     return True
-
-
-def _leading_ints(blob: bytes, count: int) -> tuple[int, int, int]:
-    """The first `count` integer elements and the offset after them (master entry head)."""
-    pos = 6
-    values = []
-    for _ in range(count):
-        first = blob[pos]
-        if first < 0x80:
-            values.append(first)
-            size = 1
-        elif 0xC0 <= first < 0xE0:
-            raw = ((first & 0x1F) << 8) | blob[pos + 1]
-            values.append(raw - 0x2000 if raw >= 0x1000 else raw)
-            size = 2
-        else:
-            width = (2, 3, 4, 8)[first - 0xF1]
-            values.append(int.from_bytes(blob[pos + 1:pos + 1 + width], "little", signed=True))
-            size = 1 + width
-        pos += size + _backlen_size(size)
-    return values[0], values[1], pos
 
 
 def append_to_node(blob: bytes, master: StreamID, stream_id: StreamID, fields: list[bytes],
                    values: list[bytes]) -> bytes:
     """The node with one more entry at its end (and its live count raised), byte for byte
     what Redis's append makes of it, without re-encoding the existing entries."""
-    live, _, _ = _leading_ints(blob, 2)
-    first_end = _element_end(blob, 6)
-    # Same fields as the master entry (names and order)? Then only the values are stored.
-    elements = read_master_fields(blob)
-    same = elements == fields
-    flags = FLAG_SAMEFIELDS if same else 0
-    added: list[int | bytes] = [flags, _signed(stream_id[0] - master[0]),
-                                _signed(stream_id[1] - master[1])]
+    live, first_end = _element(blob, 6)
+    assert isinstance(live, int)
+    _, pos = _element(blob, first_end)  # tombstones
+    nfields, pos = _element(blob, pos)
+    # Same field names, in the same order, as the master entry? Then only values are kept.
+    same = nfields == len(fields)
+    if same:
+        for field in fields:
+            master_field, pos = _element(blob, pos)
+            if as_bytes(master_field) != field:
+                same = False
+                break
     n = len(fields)
+    added: list[int | bytes] = [FLAG_SAMEFIELDS if same else 0,
+                                _signed(stream_id[0] - master[0]),
+                                _signed(stream_id[1] - master[1])]
     if same:
         added.extend(values)
         added.append(n + 3)
@@ -476,54 +464,11 @@ def append_to_node(blob: bytes, master: StreamID, stream_id: StreamID, fields: l
             added.append(field)
             added.append(value)
         added.append(2 * n + 4)
-    new_first = encode_entry(live + 1)
-    tail = b"".join(encode_entry(e) for e in added)
-    body = new_first + blob[first_end:-1] + tail
+    body = b"".join((encode_entry(live + 1), blob[first_end:-1],
+                     *[encode_entry(e) for e in added], b"\xff"))
     old_count = int.from_bytes(blob[4:6], "little")
-    count = COUNT_UNKNOWN if old_count == COUNT_UNKNOWN else min(old_count + len(added), COUNT_UNKNOWN)
-    size = 7 + len(body)
-    return size.to_bytes(4, "little") + count.to_bytes(2, "little") + body + b"\xff"
-
-
-def _element_end(blob: bytes, pos: int) -> int:
-    first = blob[pos]
-    if first < 0x80:
-        size = 1
-    elif first < 0xC0:
-        size = 1 + (first & 0x3F)
-    elif first < 0xE0:
-        size = 2
-    elif first < 0xF0:
-        size = 2 + (((first & 0x0F) << 8) | blob[pos + 1])
-    elif first == 0xF0:
-        size = 5 + int.from_bytes(blob[pos + 1:pos + 5], "little")
-    else:
-        size = 1 + (2, 3, 4, 8)[first - 0xF1]
-    return pos + size + _backlen_size(size)
-
-
-def read_master_fields(blob: bytes) -> list[bytes]:
-    """The master entry's field names, as bytes."""
-    _, _, pos = _leading_ints(blob, 2)
-    elements: list[bytes] = []
-    nfields = _int_at(blob, pos)
-    pos = _element_end(blob, pos)
-    for _ in range(nfields):
-        end = _element_end(blob, pos)
-        elements.append(as_bytes(read_elements(_single(blob[pos:end]))[0]))
-        pos = end
-    return elements
-
-
-def _int_at(blob: bytes, pos: int) -> int:
-    value = read_elements(_single(blob[pos:_element_end(blob, pos)]))[0]
-    assert isinstance(value, int)
-    return value
-
-
-def _single(entry: bytes) -> bytes:
-    """A one-element listpack around an encoded entry (to reuse the decoder)."""
-    return (len(entry) + 7).to_bytes(4, "little") + b"\x01\x00" + entry + b"\xff"
+    count = min(old_count + len(added), COUNT_UNKNOWN)
+    return (6 + len(body)).to_bytes(4, "little") + count.to_bytes(2, "little") + body
 
 
 def last_entry_id(master: StreamID, blob: bytes) -> StreamID:
