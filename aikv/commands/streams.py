@@ -821,6 +821,7 @@ def _info_handle(client: Client, argv: list[bytes]) -> StreamHandle:
 @command("stream", -3, "readonly", keys=(2, 2, 1), parent="xinfo",
          categories="@read @stream @slow")
 def xinfo_stream(client: Client, argv: list[bytes]) -> bytes:
+    handle = _info_handle(client, argv)  # Redis looks the key up before the options
     options = argv[3:]
     full = bool(options)
     count = 10
@@ -833,7 +834,6 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> bytes:
             count = parse_int(options[2])
             if count < 0:
                 count = 10
-    handle = _info_handle(client, argv)
     resp3 = client.resp3
     keys = handle.node_keys()
     pairs = [
