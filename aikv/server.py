@@ -740,7 +740,7 @@ PAUSE_OFF, PAUSE_WRITE, PAUSE_ALL = 0, 1, 2
 
 def _may_replicate(cmd: Command) -> bool:
     flags = cmd.flags
-    return cmd.is_write or "may-replicate" in flags or "may_replicate" in flags
+    return cmd.is_write or "may-replicate" in flags
 
 
 def _sanitize(text: str) -> str:

@@ -75,7 +75,7 @@ def pfadd(client: Client, argv: list[bytes]) -> bytes:
     return ONE if updated else ZERO
 
 
-@command("pfcount", -2, "readonly may_replicate", keys=(1, -1, 1),
+@command("pfcount", -2, "readonly may-replicate", keys=(1, -1, 1),
          categories="@read @hyperloglog @slow")
 def pfcount(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
