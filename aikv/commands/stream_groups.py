@@ -15,7 +15,7 @@ import time
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from aikv.blocking import get_blocking, may_block
+from aikv.blocking import get_blocking, may_block, signal_key_ready
 from aikv.collections_common import WRONGTYPE
 from aikv.commands.args import SYNTAX, parse_int, subcommand_error
 from aikv.commands.registry import command, container
@@ -45,7 +45,16 @@ from aikv.resp import (
     map_reply,
     simple,
 )
-from aikv.streams import MAX_ID, MIN_ID, StreamID, format_id, incr_id, parse_id, parse_interval
+from aikv.streams import (
+    MAX_ID,
+    MIN_ID,
+    StreamID,
+    decr_id,
+    format_id,
+    incr_id,
+    parse_id,
+    parse_interval,
+)
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -382,8 +391,6 @@ def xgroup_destroy(client: Client, argv: list[bytes]) -> bytes:
     handle.drop_group(group)
     client.db.notify(STREAM, b"xgroup-destroy", argv[2])
     # XREADGROUP clients blocked on this group get NOGROUP.
-    from aikv.blocking import signal_key_ready
-
     signal_key_ready(client.server, client.db.index, argv[2])
     return ONE
 
@@ -475,8 +482,6 @@ def xpending(client: Client, argv: list[bytes]) -> bytes:
             start = bumped
         end, excluded = parse_interval(argv[at + 1], MAX_ID[1])
         if excluded:
-            from aikv.streams import decr_id
-
             lowered = decr_id(end)
             if lowered is None:
                 raise CommandError("ERR invalid end ID for the interval")
@@ -519,13 +524,23 @@ def xpending(client: Client, argv: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------- XCLAIM / XAUTOCLAIM
-def _claim(handle: StreamHandle, group: Group, nack: Pending, consumer: bytes,
-           state: dict[str, bool]) -> None:
-    """Give `nack` to `consumer`, creating the consumer on first use in this command."""
-    if not state.get("consumer"):
-        touch_consumer(handle, group, consumer)
-        state["consumer"] = True
-    nack.consumer = consumer
+class _Claimant:
+    """The consumer XCLAIM / XAUTOCLAIM hand entries to: looked up (or created, with its
+    event) when the first entry is actually claimed, as Redis does."""
+
+    __slots__ = ("handle", "group", "name", "ready")
+
+    def __init__(self, handle: StreamHandle, group: Group, name: bytes) -> None:
+        self.handle = handle
+        self.group = group
+        self.name = name
+        self.ready = False
+
+    def take(self, nack: Pending) -> None:
+        if not self.ready:
+            touch_consumer(self.handle, self.group, self.name)
+            self.ready = True
+        nack.consumer = self.name
 
 
 @command("xclaim", -6, "write fast", keys=(1, 1, 1), categories="@write @stream @fast")
@@ -575,8 +590,7 @@ def xclaim(client: Client, argv: list[bytes]) -> bytes:
         handle.save_group(group)
     if delivery == -1 or delivery < 0 or delivery > now:
         delivery = now
-    consumer = argv[3]
-    state: dict[str, bool] = {}
+    claimant = _Claimant(handle, group, argv[3])
     out = []
     for stream_id in ids:
         nack = handle.pending_entry(group, stream_id)
@@ -593,7 +607,7 @@ def xclaim(client: Client, argv: list[bytes]) -> bytes:
             continue
         if not fresh and min_idle and now - nack.delivery_time < min_idle:
             continue
-        _claim(handle, group, nack, consumer, state)
+        claimant.take(nack)
         nack.delivery_time = delivery
         if retry >= 0:
             nack.delivery_count = retry
@@ -635,8 +649,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError(f"NOGROUP No such key '{_text(argv[1])}' or consumer group '{_text(argv[2])}'")
     attempts = count * 10
     now = _now()
-    consumer = argv[3]
-    state: dict[str, bool] = {}
+    claimant = _Claimant(handle, group, argv[3])
     claimed: list[bytes] = []
     deleted: list[StreamID] = []
     # Read ahead only as far as this call may go (plus one for the cursor); the records
@@ -656,7 +669,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
             continue
         if min_idle and now - nack.delivery_time < min_idle:
             continue
-        _claim(handle, group, nack, consumer, state)
+        claimant.take(nack)
         nack.delivery_time = now
         if not justid:
             nack.delivery_count += 1
