@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -112,6 +113,28 @@ class KeyHistory:
     ever_written: bool = False
 
 
+@dataclasses.dataclass
+class StreamHistory:
+    """XADDs to one stream key: every acknowledged entry must survive (each carries its
+    sequence number); entries whose XADD failed may or may not be there."""
+
+    acked: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    uncertain: set[int] = dataclasses.field(default_factory=set)
+
+
+STREAMS_PER_WRITER = 6
+STREAM_WRITE_SHARE = 0.1
+
+
+def stream_keys(keys: list[str], wid: int) -> list[str]:
+    """Stream keys of one writer, in the slots of some of its string keys (hot ones too)."""
+    out = []
+    for key in keys[1:2 * STREAMS_PER_WRITER:2]:
+        tag = key.split("{")[1].split("}")[0] if "{" in key else key.split(":")[1]
+        out.append(f"chaos:{{{tag}}}:x{wid}-{len(out)}")
+    return out
+
+
 class Writer(threading.Thread):
     def __init__(self, wid: int, keys: list[str], ports: list[int], seed: int,
                  stop: threading.Event) -> None:
@@ -122,6 +145,8 @@ class Writer(threading.Thread):
         self.rng = random.Random(seed * 1000 + wid)
         self.stop_event = stop
         self.history: dict[str, KeyHistory] = {k: KeyHistory() for k in keys}
+        self.streams = stream_keys(keys, wid)
+        self.stream_history: dict[str, StreamHistory] = {k: StreamHistory() for k in self.streams}
         self.attempts = 0
         self.acked = 0
         self.uncertain = 0
@@ -154,6 +179,12 @@ class Writer(threading.Thread):
             if self.rng.random() < 0.2:
                 self._read_check(rc, key)
                 continue
+            if self.streams and self.rng.random() < STREAM_WRITE_SHARE:
+                seq += 1
+                if not self._xadd(rc, self.rng.choice(self.streams), seq):
+                    rc.close()
+                    rc = None
+                continue
             seq += 1
             value = f"w{self.wid}:{seq}"
             hist = self.history[key]
@@ -178,6 +209,25 @@ class Writer(threading.Thread):
             self.last_ack = now
         if rc is not None:
             rc.close()
+
+    def _xadd(self, rc: RedisCluster, key: str, seq: int) -> bool:
+        """One XADD with the sequence number in the entry; False if the client should be
+        made afresh."""
+        hist = self.stream_history[key]
+        self.attempts += 1
+        try:
+            rc.xadd(key, {"w": str(self.wid), "s": str(seq)})
+        except Exception as exc:  # noqa: BLE001 - any failure: outcome unknown
+            hist.uncertain.add(seq)
+            self.uncertain += 1
+            self.errors["xadd:" + type(exc).__name__] += 1
+            self.stop_event.wait(0.05)
+            return self.errors["xadd:" + type(exc).__name__] % 20 != 0
+        now = time.monotonic()
+        hist.acked.append((seq, now))
+        self.acked += 1
+        self.last_ack = now
+        return True
 
     def _read_check(self, rc: RedisCluster, key: str) -> None:
         """Read-your-writes while the chaos goes on: with one writer per key and no
@@ -386,6 +436,8 @@ class Result:
     keys_seen: int = 0
     accepted_uncertain: int = 0
     everysec_window_losses: int = 0
+    streams_verified: int = 0
+    stream_entries: int = 0
     problems: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
@@ -404,7 +456,9 @@ class Result:
             f"{self.dead_copies} dead copies of interrupted MIGRATEs dropped before a fix",
             f"chaos keys verified: {self.keys_verified} written keys checked against their "
             f"last acknowledged value ({self.accepted_uncertain} hold a later uncertain "
-            f"write), {self.keys_seen} keys scanned on the masters",
+            f"write), {self.keys_seen} keys scanned on the masters; {self.streams_verified} "
+            f"streams holding {self.stream_entries} entries checked against their "
+            f"acknowledged XADDs",
             "chaos assertion: strict (every acknowledged write present with its last "
             "acknowledged value or a later uncertain one) for appendfsync "
             f"{self.appendfsync}; losses inside the everysec window: "
@@ -712,8 +766,9 @@ class ChaosRun:
         owner_of_slot = {s: port_of.get(nid, -1) for nid, slots in reference.items()
                          for s in slots}
 
-        # Every key on every master, with its value.
+        # Every key on every master, with its value (a stream's entries kept aside).
         found: dict[str, list[tuple[int, bytes | None]]] = {}
+        stream_found: dict[str, list[Any]] = {}
         for node in c.nodes:
             with node.client(socket_timeout=30) as cl:
                 keys = list(cl.scan_iter(count=1000))
@@ -722,10 +777,16 @@ class ChaosRun:
                     # Plain GETs in a pipeline: MGET across slots is CROSSSLOT on a node.
                     pipe = cl.pipeline(transaction=False)
                     for k in chunk:
-                        pipe.get(k)
+                        if b":x" in k:
+                            pipe.xrange(k)
+                        else:
+                            pipe.get(k)
                     for k, v in zip(chunk, pipe.execute(raise_on_error=False), strict=True):
                         if isinstance(v, Exception):
-                            r.problems.append(f"GET {k!r} on {node.port}: {v}")
+                            r.problems.append(f"read of {k!r} on {node.port}: {v}")
+                            v = None
+                        if isinstance(v, list):
+                            stream_found[k.decode()] = v
                             v = None
                         found.setdefault(k.decode(), []).append((node.port, v))
         r.keys_seen = len(found)
@@ -738,12 +799,18 @@ class ChaosRun:
                                   f"{owner_of_slot.get(slot)}")
 
         histories: dict[str, tuple[int, KeyHistory]] = {}
+        streams: dict[str, tuple[int, StreamHistory]] = {}
         for w in self.writers:
             for key, h in w.history.items():
                 histories[key] = (w.wid, h)
+            for key, sh in w.stream_history.items():
+                streams[key] = (w.wid, sh)
         for key in found:
-            if key not in histories:
+            if key not in histories and key not in streams:
                 r.problems.append(f"key {key} was never written by the chaos writers")
+        for key, (wid, sh) in streams.items():
+            if sh.acked or sh.uncertain:
+                self._verify_stream(key, wid, sh, stream_found.get(key, []))
         for key, (wid, h) in histories.items():
             if not h.ever_written:
                 continue
@@ -781,6 +848,38 @@ class ChaosRun:
             r.everysec_window_losses += 1
         found = value.decode() if value is not None else "missing"
         r.problems.append(f"key {key}: holds {found}, last acknowledged w{wid}:{last}"
+                          + (" (inside the everysec window of a crash)" if excused else ""))
+
+
+    def _verify_stream(self, key: str, wid: int, h: StreamHistory, entries: list[Any]) -> None:
+        """Every acknowledged XADD is in the stream, once, in order; nothing else but
+        entries whose XADD failed."""
+        r = self.result
+        seqs = []
+        for _, fields in entries:
+            if fields.get(b"w") != str(wid).encode():
+                r.problems.append(f"stream {key}: foreign entry {fields!r}")
+                return
+            seqs.append(int(fields[b"s"]))
+        r.streams_verified += 1
+        r.stream_entries += len(seqs)
+        if seqs != sorted(seqs) or len(set(seqs)) != len(seqs):
+            r.problems.append(f"stream {key}: entries out of order or repeated")
+        present = set(seqs)
+        acked = {s for s, _ in h.acked}
+        extra = present - acked - h.uncertain
+        if extra:
+            r.problems.append(f"stream {key}: entries never written {sorted(extra)[:5]}")
+        lost = [(s, t) for s, t in h.acked if s not in present]
+        if not lost:
+            return
+        slot = key_hash_slot(key.encode())
+        excused = all(any(c.at - EVERYSEC_WINDOW <= t <= c.at and slot in c.slots
+                          for c in self.crashes) for _, t in lost)
+        if excused:
+            r.everysec_window_losses += 1
+        r.problems.append(f"stream {key}: {len(lost)} acknowledged entries missing "
+                          f"(first {lost[0][0]})"
                           + (" (inside the everysec window of a crash)" if excused else ""))
 
 
