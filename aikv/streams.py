@@ -346,33 +346,6 @@ def _header(blob: bytes) -> tuple[list[int | bytes], int]:
     return master_fields, pos
 
 
-def _entry_at(blob: bytes, pos: int, master: StreamID,
-              master_fields: list[int | bytes]) -> tuple[Entry, int]:
-    """The entry whose flags element is at `pos`, and the position after it."""
-    flags, pos = _element(blob, pos)
-    dms, pos = _element(blob, pos)
-    dseq, pos = _element(blob, pos)
-    assert isinstance(flags, int) and isinstance(dms, int) and isinstance(dseq, int)
-    values: list[int | bytes] = []
-    if flags & FLAG_SAMEFIELDS:
-        fields = master_fields
-        for _ in range(len(master_fields)):
-            value, pos = _element(blob, pos)
-            values.append(value)
-    else:
-        count, pos = _element(blob, pos)
-        assert isinstance(count, int)
-        fields = []
-        for _ in range(count):
-            field, pos = _element(blob, pos)
-            value, pos = _element(blob, pos)
-            fields.append(field)
-            values.append(value)
-    _, pos = _element(blob, pos)  # lp-count
-    stream_id = ((master[0] + dms) & U64, (master[1] + dseq) & U64)
-    return Entry(-1, flags, stream_id, fields, values), pos
-
-
 def _element_before(blob: bytes, pos: int) -> int:
     """Where the element that ends at `pos` starts: its backlen, read right to left."""
     size = shift = 0
@@ -387,19 +360,52 @@ def _element_before(blob: bytes, pos: int) -> int:
     return q - size
 
 
-def iter_entries(master: StreamID, blob: bytes) -> Iterator[Entry]:
-    """A node's entries in order, tombstones included, decoded one at a time: a range
-    read that stops after a few entries does not pay for the whole node (Node does)."""
-    master_fields, pos = _header(blob)
-    end = len(blob) - 1
-    while pos < end:
-        entry, pos = _entry_at(blob, pos, master, master_fields)
-        yield entry
+def _bulk(element: int | bytes) -> bytes:
+    data = element if isinstance(element, bytes) else b"%d" % element
+    return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-def iter_entries_rev(master: StreamID, blob: bytes) -> Iterator[Entry]:
-    """A node's entries from the last, walking back over each entry's lp-count."""
+def _reply_at(blob: bytes, pos: int, master: StreamID, master_bulks: list[bytes]
+              ) -> tuple[int, StreamID, bytes, int]:
+    """The entry at `pos` as (flags, ID, its field-value pairs as a RESP array, next
+    position): range replies are built straight from the listpack."""
+    flags, pos = _element(blob, pos)
+    dms, pos = _element(blob, pos)
+    dseq, pos = _element(blob, pos)
+    assert isinstance(flags, int) and isinstance(dms, int) and isinstance(dseq, int)
+    if flags & FLAG_SAMEFIELDS:
+        parts = [b"*%d\r\n" % (2 * len(master_bulks))]
+        for name in master_bulks:
+            value, pos = _element(blob, pos)
+            parts.append(name)
+            parts.append(_bulk(value))
+    else:
+        count, pos = _element(blob, pos)
+        assert isinstance(count, int)
+        parts = [b"*%d\r\n" % (2 * count)]
+        for _ in range(count):
+            field, pos = _element(blob, pos)
+            value, pos = _element(blob, pos)
+            parts.append(_bulk(field))
+            parts.append(_bulk(value))
+    _, pos = _element(blob, pos)  # lp-count
+    stream_id = ((master[0] + dms) & U64, (master[1] + dseq) & U64)
+    return flags, stream_id, b"".join(parts), pos
+
+
+def iter_replies(master: StreamID, blob: bytes, reverse: bool = False
+                 ) -> Iterator[tuple[int, StreamID, bytes]]:
+    """(flags, ID, RESP array of fields and values) of a node's entries, tombstones
+    included, first to last or (reverse) last to first, decoded one at a time."""
     master_fields, first = _header(blob)
+    bulks = [_bulk(f) for f in master_fields]
+    if not reverse:
+        pos = first
+        end = len(blob) - 1
+        while pos < end:
+            flags, stream_id, reply, pos = _reply_at(blob, pos, master, bulks)
+            yield flags, stream_id, reply
+        return
     pos = len(blob) - 1
     while pos > first:
         count_at = _element_before(blob, pos)
@@ -408,7 +414,7 @@ def iter_entries_rev(master: StreamID, blob: bytes) -> Iterator[Entry]:
         start = count_at
         for _ in range(count):
             start = _element_before(blob, start)
-        yield _entry_at(blob, start, master, master_fields)[0]
+        yield _reply_at(blob, start, master, bulks)[:3]
         pos = start
 
 
@@ -473,7 +479,7 @@ def append_to_node(blob: bytes, master: StreamID, stream_id: StreamID, fields: l
 
 def last_entry_id(master: StreamID, blob: bytes) -> StreamID:
     """The ID of the node's last entry, tombstone or not (Redis's lpGetEdgeStreamID)."""
-    return next(iter_entries_rev(master, blob)).id
+    return next(iter_replies(master, blob, reverse=True))[1]
 
 
 # --------------------------------------------------------------------------- radix tree

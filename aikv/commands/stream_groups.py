@@ -102,7 +102,7 @@ def touch_consumer(handle: StreamHandle, group: Group, name: bytes, refresh: boo
 
 
 def deliver(handle: StreamHandle, group: Group, consumer: bytes, start: StreamID,
-            count: int, noack: bool) -> list[tuple[StreamID, list[bytes]]]:
+            count: int, noack: bool) -> list[tuple[StreamID, bytes]]:
     """New entries from `start` to a group's consumer (Redis's streamReplyWithRange with a
     group): the group's last ID and read counter move, and each entry becomes (or is
     reassigned as) pending for this consumer unless NOACK."""

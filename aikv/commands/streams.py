@@ -39,12 +39,12 @@ from aikv.resp import (
     CommandError,
     array,
     bulk,
-    bulk_array,
     integer,
     map_reply,
     simple,
 )
 from aikv.streams import (
+    FLAG_DELETED,
     LISTPACK_MAX_SIZE,
     MAX_ID,
     MIN_ID,
@@ -57,8 +57,7 @@ from aikv.streams import (
     id_bytes,
     id_from_bytes,
     incr_id,
-    iter_entries,
-    iter_entries_rev,
+    iter_replies,
     last_entry_id,
     new_node,
     node_has_room,
@@ -228,31 +227,32 @@ class StreamHandle:
 
     # ------------------------------------------------------------------ entries
     def entries(self, start: StreamID, end: StreamID, count: int = 0,
-                rev: bool = False) -> list[tuple[StreamID, list[bytes]]]:
-        """Live entries with start <= ID <= end, at most `count` (0: all)."""
-        out: list[tuple[StreamID, list[bytes]]] = []
+                rev: bool = False) -> list[tuple[StreamID, bytes]]:
+        """Live entries with start <= ID <= end, at most `count` (0: all), each as its ID
+        and its fields and values already encoded as a RESP array."""
+        out: list[tuple[StreamID, bytes]] = []
         if start > end:
             return out
         if not rev:
             for master, blob in self.iter_nodes(start):
                 if master > end:
                     break
-                for entry in iter_entries(master, blob):
-                    if entry.deleted or entry.id < start:
+                for flags, stream_id, pairs in iter_replies(master, blob):
+                    if flags & FLAG_DELETED or stream_id < start:
                         continue
-                    if entry.id > end:
+                    if stream_id > end:
                         return out
-                    out.append((entry.id, entry.pairs()))
+                    out.append((stream_id, pairs))
                     if count and len(out) >= count:
                         return out
         else:
             for master, blob in self.iter_nodes_rev(end):
-                for entry in iter_entries_rev(master, blob):
-                    if entry.deleted or entry.id > end:
+                for flags, stream_id, pairs in iter_replies(master, blob, reverse=True):
+                    if flags & FLAG_DELETED or stream_id > end:
                         continue
-                    if entry.id < start:
+                    if stream_id < start:
                         return out
-                    out.append((entry.id, entry.pairs()))
+                    out.append((stream_id, pairs))
                     if count and len(out) >= count:
                         return out
         return out
@@ -384,8 +384,8 @@ class StreamHandle:
         read = self.estimate_read_counter(group.last_id)
         return None if read == INVALID_ENTRIES_READ else self.entries_added - read
 
-    def entry(self, stream_id: StreamID) -> list[bytes] | None:
-        """A live entry's fields and values, None if absent or deleted."""
+    def entry(self, stream_id: StreamID) -> bytes | None:
+        """A live entry's fields and values as a RESP array, None if absent or deleted."""
         found = self.entries(stream_id, stream_id, 1)
         return found[0][1] if found else None
 
@@ -536,11 +536,12 @@ def _node_limits(client: Client) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------- replies
-def entry_reply(stream_id: StreamID, pairs: list[bytes]) -> bytes:
-    return b"*2\r\n" + bulk(format_id(stream_id)) + bulk_array(pairs)
+def entry_reply(stream_id: StreamID, pairs: bytes) -> bytes:
+    """An entry as Redis replies it: [ID, [field, value, ...]] (`pairs` already RESP)."""
+    return b"*2\r\n" + bulk(format_id(stream_id)) + pairs
 
 
-def entries_reply(entries: list[tuple[StreamID, list[bytes]]]) -> bytes:
+def entries_reply(entries: list[tuple[StreamID, bytes]]) -> bytes:
     return b"*%d\r\n" % len(entries) + b"".join(entry_reply(i, p) for i, p in entries)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from aikv.migrate.rdb import load_payload
 from aikv.migrate.streamrdb import StreamData
-from aikv.resp import CommandError
+from aikv.resp import CommandError, bulk_array
 from aikv.streams import (
     FLAG_DELETED,
     MAX_ID,
@@ -21,8 +21,7 @@ from aikv.streams import (
     format_id,
     id_from_bytes,
     incr_id,
-    iter_entries,
-    iter_entries_rev,
+    iter_replies,
     new_node,
     parse_id,
     parse_interval,
@@ -54,9 +53,9 @@ def test_nodes_decode_and_reencode_byte_for_byte(name: str, data: StreamData,
         assert node.encode() == blob
         assert node.live == sum(1 for e in node.entries if not e.flags & FLAG_DELETED)
         assert node.tombstones == len(node.entries) - node.live
-        whole = [(e.id, e.flags, e.pairs()) for e in node.entries]
-        assert [(e.id, e.flags, e.pairs()) for e in iter_entries(node.master, blob)] == whole
-        assert [(e.id, e.flags, e.pairs()) for e in iter_entries_rev(node.master, blob)] == whole[::-1]
+        whole = [(e.flags, e.id, bulk_array(e.pairs())) for e in node.entries]
+        assert list(iter_replies(node.master, blob)) == whole
+        assert list(iter_replies(node.master, blob, reverse=True)) == whole[::-1]
         live += node.live
     assert live == redis["length"] == data.length
 
