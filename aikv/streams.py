@@ -441,6 +441,74 @@ def node_has_room(blob: bytes, added_bytes: int, max_bytes: int, max_entries: in
     return True
 
 
+def _skip(blob: bytes, pos: int) -> int:
+    """The position after the element at `pos` (nothing is decoded)."""
+    first = blob[pos]
+    if first < 0x80:
+        return pos + 2
+    if first < 0xC0:
+        size = 1 + (first & 0x3F)
+    elif first < 0xE0:
+        return pos + 3
+    elif first < 0xF0:
+        size = 2 + (((first & 0x0F) << 8) | blob[pos + 1])
+    elif first == 0xF0:
+        size = 5 + int.from_bytes(blob[pos + 1:pos + 5], "little")
+    else:
+        return pos + 2 + (2, 3, 4, 8)[first - 0xF1]
+    return pos + size + _backlen_size(size)
+
+
+def entry_flags(master: StreamID, blob: bytes) -> Iterator[tuple[int, int, StreamID]]:
+    """(position of the flags element, flags, ID) of a node's entries in order, skipping
+    over fields and values without decoding them: what XDEL and exact trimming need to
+    mark entries deleted in place."""
+    pos = _skip(blob, _skip(blob, 6))  # live count, tombstones
+    nfields, pos = _element(blob, pos)
+    assert isinstance(nfields, int)
+    for _ in range(nfields + 1):  # the master fields and the terminating 0
+        pos = _skip(blob, pos)
+    end = len(blob) - 1
+    mms, mseq = master
+    while pos < end:
+        at = pos
+        flags, pos = _element(blob, pos)
+        dms, pos = _element(blob, pos)
+        dseq, pos = _element(blob, pos)
+        assert isinstance(flags, int) and isinstance(dms, int) and isinstance(dseq, int)
+        if flags & FLAG_SAMEFIELDS:
+            skip = nfields
+        else:
+            count, pos = _element(blob, pos)
+            assert isinstance(count, int)
+            skip = 2 * count
+        for _ in range(skip + 1):  # values (and fields), then lp-count
+            pos = _skip(blob, pos)
+        yield at, flags, ((mms + dms) & U64, (mseq + dseq) & U64)
+
+
+def mark_deleted(blob: bytes, flag_positions: list[int]) -> bytes:
+    """The node with the entries whose flags sit at these positions marked deleted and
+    its live / tombstone counts moved, as Redis's in-place integer replacements leave
+    it (flags 0..3 are one-byte elements; only the counts may change size)."""
+    out = bytearray(blob)
+    for at in flag_positions:
+        out[at] |= FLAG_DELETED
+    live, pos = _element(blob, 6)
+    tombstones, rest = _element(blob, pos)
+    assert isinstance(live, int) and isinstance(tombstones, int)
+    n = len(flag_positions)
+    body = encode_entry(live - n) + encode_entry(tombstones + n) + bytes(out[rest:])
+    return (6 + len(body)).to_bytes(4, "little") + blob[4:6] + body
+
+
+def node_live(blob: bytes) -> int:
+    """A node's live entry count (the master entry's first element)."""
+    live, _ = _element(blob, 6)
+    assert isinstance(live, int)
+    return live
+
+
 def append_to_node(blob: bytes, master: StreamID, stream_id: StreamID, fields: list[bytes],
                    values: list[bytes]) -> bytes:
     """The node with one more entry at its end (and its live count raised), byte for byte

@@ -48,19 +48,21 @@ from aikv.streams import (
     LISTPACK_MAX_SIZE,
     MAX_ID,
     MIN_ID,
-    Node,
     StreamID,
     append_to_node,
     decr_id,
     encode_elements,
+    entry_flags,
     format_id,
     id_bytes,
     id_from_bytes,
     incr_id,
     iter_replies,
     last_entry_id,
+    mark_deleted,
     new_node,
     node_has_room,
+    node_live,
     parse_id,
     parse_interval,
     radix_tree_nodes,
@@ -116,6 +118,7 @@ class Pending:
         self.delivery_time = delivery_time
         self.delivery_count = delivery_count
         self.consumer = consumer
+
 
 ERR_NO_SUCH_KEY = "ERR no such key"
 # XREAD BLOCK without COUNT serves at most this many entries per key, as Redis does.
@@ -258,8 +261,11 @@ class StreamHandle:
         return out
 
     def first_live_id(self) -> StreamID | None:
-        found = self.entries(MIN_ID, MAX_ID, 1)
-        return found[0][0] if found else None
+        for master, blob in self.iter_nodes():
+            for _, flags, entry_id in entry_flags(master, blob):
+                if not flags & FLAG_DELETED:
+                    return entry_id
+        return None
 
     def last_live_id(self) -> StreamID | None:
         found = self.entries(MIN_ID, MAX_ID, 1, rev=True)
@@ -285,35 +291,36 @@ class StreamHandle:
         for master, blob in self.iter_nodes(stream_id):
             if master > stream_id:
                 return False
-            node = Node(master, blob)
-            for entry in node.entries:
-                if entry.id == stream_id:
-                    if entry.deleted:
+            for at, flags, entry_id in entry_flags(master, blob):
+                if entry_id == stream_id:
+                    if flags & FLAG_DELETED:
                         return False
-                    if node.live == 1:
+                    if node_live(blob) == 1:
                         self.drop_node(master)
                         self.nodes -= 1
                     else:
-                        node.mark_deleted(entry)
-                        self.put_node(master, node.encode())
+                        self.put_node(master, mark_deleted(blob, [at]))
                     self.length -= 1
                     return True
-                if entry.id > stream_id:
+                if entry_id > stream_id:
                     return False
         return False
 
     def trim(self, args: TrimArgs) -> int:
         """Redis's streamTrim: whole nodes from the head, then (exact trimming only)
-        entries of the first node that must stay. Returns how many entries went."""
+        entries of the first node that must stay. Returns how many entries went. Reads
+        only the head nodes it needs; the changes are written after the walk."""
         if args.strategy is None:
             return 0
         by_len = args.strategy == "maxlen"
         deleted = 0
-        for master, blob in list(self.iter_nodes()):
+        dropped: list[StreamID] = []
+        rewritten: tuple[StreamID, bytes] | None = None
+        first_live: StreamID | None = None
+        for master, blob in self.iter_nodes():
             if by_len and self.length <= args.maxlen:
                 break
-            node = Node(master, blob)
-            live = node.live
+            live = node_live(blob)
             if args.limit and deleted + live > args.limit:
                 break
             if by_len:
@@ -321,32 +328,50 @@ class StreamHandle:
             else:
                 remove = last_entry_id(master, blob) < args.minid
             if remove:
-                self.drop_node(master)
-                self.nodes -= 1
+                dropped.append(master)
                 self.length -= live
                 deleted += live
                 continue
             if args.approx:
                 break
-            for entry in node.entries:
-                stop = self.length <= args.maxlen if by_len else entry.id >= args.minid
-                if stop:
-                    break
-                if not entry.deleted:
-                    node.mark_deleted(entry)
+            marked: list[int] = []
+            stopped = False
+            for at, flags, entry_id in entry_flags(master, blob):
+                if not stopped:
+                    stopped = self.length <= args.maxlen if by_len else entry_id >= args.minid
+                if stopped:
+                    if not flags & FLAG_DELETED:
+                        first_live = entry_id  # spares the walk over the new tombstones
+                        break
+                    continue
+                if not flags & FLAG_DELETED:
+                    marked.append(at)
                     self.length -= 1
                     deleted += 1
-            self.put_node(master, node.encode())
+            rewritten = (master, mark_deleted(blob, marked))
             break
+        for master in dropped:
+            self.drop_node(master)
+        self.nodes -= len(dropped)
+        if rewritten is not None:
+            self.put_node(*rewritten)
         if self.length == 0:
             self.first_id = MIN_ID
         elif deleted:
-            self.first_id = self.first_live_id() or MIN_ID
+            self.first_id = first_live or self.first_live_id() or MIN_ID
         return deleted
 
     def node_keys(self) -> list[bytes]:
-        return [id_bytes(master) for master, _ in self.iter_nodes()]
-
+        """The node keys (master IDs, 16 bytes), without reading the nodes."""
+        base = self.prefix
+        cur = self._cursor()
+        out: list[bytes] = []
+        if cur.set_range(base):
+            for k in cur.iternext(keys=True, values=False):
+                if k[:9] != base:
+                    break
+                out.append(k[9:])
+        return out
 
     # ------------------------------------------------------------------ lag
     def range_has_tombstones(self, start: StreamID | None) -> bool:
