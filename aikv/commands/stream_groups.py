@@ -26,6 +26,7 @@ from aikv.commands.streams import (
     StreamHandle,
     entries_reply,
     entry_reply,
+    info_handle,
     open_stream,
 )
 from aikv.keyspace import Database
@@ -88,17 +89,14 @@ def _text(raw: bytes) -> str:
 
 
 # ---------------------------------------------------------------------- consumers
-def touch_consumer(handle: StreamHandle, group: Group, name: bytes, refresh: bool = True) -> bool:
-    """Look a consumer up (refreshing its seen time) or create it with the
+def touch_consumer(handle: StreamHandle, group: Group, name: bytes) -> bool:
+    """Look a consumer up, refreshing its seen time, or create it with the
     xgroup-createconsumer event. Returns True when it was created."""
-    seen = handle.consumer_seen(group, name)
-    if seen is not None:
-        if refresh:
-            handle.save_consumer(group, name, _now())
-        return False
+    created = handle.consumer_seen(group, name) is None
     handle.save_consumer(group, name, _now())
-    handle.db.notify(STREAM, b"xgroup-createconsumer", handle.key)
-    return True
+    if created:
+        handle.db.notify(STREAM, b"xgroup-createconsumer", handle.key)
+    return created
 
 
 def deliver(handle: StreamHandle, group: Group, consumer: bytes, start: StreamID,
@@ -401,7 +399,7 @@ def xgroup_createconsumer(client: Client, argv: list[bytes]) -> bytes:
     handle, group, _, _ = _xgroup_target(client, argv, False, False)
     assert handle is not None and group is not None
     if handle.consumer_seen(group, argv[4]) is not None:
-        return ZERO
+        return ZERO  # an existing consumer is left as it is (its seen time too)
     touch_consumer(handle, group, argv[4])
     return ONE
 
@@ -684,17 +682,10 @@ def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
 # (XINFO itself and XINFO STREAM are registered in streams.py, imported above.)
 
 
-def _info_handle(client: Client, argv: list[bytes]) -> StreamHandle:
-    handle = open_stream(client.db, argv[2])
-    if handle is None:
-        raise CommandError("ERR no such key")
-    return handle
-
-
 @command("groups", 3, "readonly", keys=(2, 2, 1), parent="xinfo",
          categories="@read @stream @slow")
 def xinfo_groups(client: Client, argv: list[bytes]) -> bytes:
-    handle = _info_handle(client, argv)
+    handle = info_handle(client, argv)
     resp3 = client.resp3
     null = NULL3 if resp3 else NULL_BULK
     rows = []
@@ -715,7 +706,7 @@ def xinfo_groups(client: Client, argv: list[bytes]) -> bytes:
 @command("consumers", 4, "readonly", keys=(2, 2, 1), parent="xinfo",
          categories="@read @stream @slow")
 def xinfo_consumers(client: Client, argv: list[bytes]) -> bytes:
-    handle = _info_handle(client, argv)
+    handle = info_handle(client, argv)
     group = handle.group(argv[3])
     if group is None:
         raise CommandError(f"NOGROUP No such consumer group '{_text(argv[3])}' for key name "

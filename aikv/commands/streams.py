@@ -121,8 +121,6 @@ class Pending:
 
 
 ERR_NO_SUCH_KEY = "ERR no such key"
-# XREAD BLOCK without COUNT serves at most this many entries per key, as Redis does.
-BLOCKED_DEFAULT_COUNT = 1000
 
 
 class StreamHandle:
@@ -837,7 +835,8 @@ def xsetid(client: Client, argv: list[bytes]) -> bytes:
 container("xinfo", -2, "")
 
 
-def _info_handle(client: Client, argv: list[bytes]) -> StreamHandle:
+def info_handle(client: Client, argv: list[bytes]) -> StreamHandle:
+    """The stream of an XINFO subcommand (argv[2]): "no such key" when absent."""
     handle = open_stream(client.db, argv[2])
     if handle is None:
         raise CommandError(ERR_NO_SUCH_KEY)
@@ -847,7 +846,7 @@ def _info_handle(client: Client, argv: list[bytes]) -> StreamHandle:
 @command("stream", -3, "readonly", keys=(2, 2, 1), parent="xinfo",
          categories="@read @stream @slow")
 def xinfo_stream(client: Client, argv: list[bytes]) -> bytes:
-    handle = _info_handle(client, argv)  # Redis looks the key up before the options
+    handle = info_handle(client, argv)  # Redis looks the key up before the options
     options = argv[3:]
     full = bool(options)
     count = 10
@@ -984,4 +983,4 @@ VALUE_READERS[TYPE_STREAM] = read_stream
 VALUE_WRITERS["stream"] = write_stream
 ENCODING_HOOKS[TYPE_STREAM] = stream_encoding
 
-__all__ = ["StreamHandle", "open_stream"]
+__all__ = ["StreamHandle", "info_handle", "open_stream"]
