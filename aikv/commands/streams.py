@@ -574,7 +574,8 @@ def _null_array(client: Client) -> bytes:
 
 # ---------------------------------------------------------------------- trimming arguments
 class TrimArgs:
-    __slots__ = ("strategy", "maxlen", "minid", "approx", "limit", "id_pos", "nomkstream")
+    __slots__ = ("strategy", "maxlen", "minid", "approx", "limit", "id_pos", "nomkstream",
+                 "id", "seq_given")
 
     def __init__(self) -> None:
         self.strategy: str | None = None
@@ -584,6 +585,8 @@ class TrimArgs:
         self.limit = 0
         self.id_pos = 0
         self.nomkstream = False
+        self.id: StreamID | None = None  # XADD's explicit ID (None: "*")
+        self.seq_given = True
 
 
 def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int) -> TrimArgs:
@@ -625,7 +628,9 @@ def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int) -> TrimArgs
         elif xadd and opt == b"nomkstream":
             args.nomkstream = True
         elif xadd:
-            break  # the ID (parsed by the caller)
+            # The ID, parsed here as Redis does: its error comes before the checks below.
+            args.id, args.seq_given = parse_id(argv[i], 0, strict=True, seq_star=True)
+            break
         else:
             raise CommandError(SYNTAX)
         i += 1
@@ -650,12 +655,8 @@ def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int) -> TrimArgs
 def xadd(client: Client, argv: list[bytes]) -> bytes:
     max_bytes, max_entries = _node_limits(client)
     args = parse_trim_args(argv, True, max_entries)
-    id_pos = args.id_pos
-    given: StreamID | None = None
-    seq_given = True
-    if id_pos < len(argv) and argv[id_pos] != b"*":
-        given, seq_given = parse_id(argv[id_pos], 0, strict=True, seq_star=True)
-    field_pos = id_pos + 1
+    given, seq_given = args.id, args.seq_given
+    field_pos = args.id_pos + 1
     nargs = len(argv) - field_pos
     if nargs < 2 or nargs % 2:
         raise CommandError("ERR wrong number of arguments for 'xadd' command")

@@ -88,6 +88,7 @@ SCRIPT: list[tuple[object, ...]] = [
     ("xadd", "t", "minid", "-", "5-2", "f", "v"), ("xadd", "t", "minid", "x", "5-2", "f", "v"),
     ("xadd", "t", "minid", "=", "5", "6-1", "f", "v"), ("xrange", "t", "-", "+"),
     ("xadd", "t", "bogus", "7-1", "f", "v"), ("xadd", "t", "maxlen"),
+    ("xadd", "t", "limit", "0", "c", "f", "v"), ("xadd", "t", "limit", "5", "bad", "f"),
     ("xadd", "t", "maxlen", "1"), ("xadd", "t", "nomkstream"), ("xadd", "t", "*"),
     ("xdel", "t", "6-1", "x"), ("xdel", "t", "6-1", "6-1", "99-1"), ("xrange", "t", "-", "+"),
     ("xinfo", "stream", "t"), ("xlen", "t"), ("exists", "t"), ("xdel", "nokey", "1-1"),
