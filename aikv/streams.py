@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from aikv.migrate.listpack import COUNT_UNKNOWN, EMPTY_SIZE, encode_entry
+from aikv.migrate.listpack import COUNT_UNKNOWN, encode_entry, encode_listpack
 from aikv.resp import CommandError
 
 StreamID = tuple[int, int]
@@ -37,10 +37,10 @@ FLAG_DELETED = 1
 FLAG_SAMEFIELDS = 2
 
 INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
+# A consumer group's entries-read counter when it cannot be known (Redis's
+# SCG_INVALID_ENTRIES_READ).
+INVALID_ENTRIES_READ = -1
 
-# Redis's defaults for stream-node-max-bytes / stream-node-max-entries.
-NODE_MAX_BYTES = 4096
-NODE_MAX_ENTRIES = 100
 # No single node may grow past this, whatever the configuration says.
 LISTPACK_MAX_SIZE = 1 << 30
 
@@ -125,6 +125,50 @@ def parse_interval(raw: bytes, missing_seq: int) -> tuple[StreamID, bool]:
     return parse_id(raw, missing_seq)[0], False
 
 
+def range_start(raw: bytes) -> StreamID:
+    """The lower bound of an ID range (XRANGE, XPENDING, XAUTOCLAIM): "(" excludes it."""
+    start, excluded = parse_interval(raw, 0)
+    if not excluded:
+        return start
+    bumped = incr_id(start)
+    if bumped is None:
+        raise CommandError("ERR invalid start ID for the interval")
+    return bumped
+
+
+def range_end(raw: bytes) -> StreamID:
+    """The upper bound of an ID range: a bare "<ms>" means its last sequence."""
+    end, excluded = parse_interval(raw, U64)
+    if not excluded:
+        return end
+    lowered = decr_id(end)
+    if lowered is None:
+        raise CommandError("ERR invalid end ID for the interval")
+    return lowered
+
+
+def estimate_read_counter(entries_added: int, length: int, last_id: StreamID,
+                          first_id: StreamID, max_deleted: StreamID,
+                          stream_id: StreamID) -> int:
+    """Redis's streamEstimateDistanceFromFirstEverEntry: the entries-read counter of a
+    group whose last delivered ID is `stream_id`, or INVALID_ENTRIES_READ when the
+    stream's tombstones make it unknowable."""
+    if not entries_added:
+        return 0
+    if not length and stream_id <= last_id:
+        return entries_added
+    if stream_id == last_id:
+        return entries_added
+    if stream_id > last_id:
+        return INVALID_ENTRIES_READ
+    if max_deleted == MIN_ID or max_deleted < first_id:
+        if stream_id < first_id:
+            return entries_added - length
+        if stream_id == first_id:
+            return entries_added - length + 1
+    return INVALID_ENTRIES_READ
+
+
 def format_id(stream_id: StreamID) -> bytes:
     return b"%d-%d" % stream_id
 
@@ -163,40 +207,6 @@ def _signed(value: int) -> int:
 
 
 # --------------------------------------------------------------------------- listpack
-def read_elements(blob: bytes) -> list[int | bytes]:
-    """Every element of a (valid) listpack: integers as int, strings as bytes."""
-    out: list[int | bytes] = []
-    pos = 6
-    last = len(blob) - 1
-    while pos < last:
-        first = blob[pos]
-        if first < 0x80:
-            out.append(first)
-            size = 1
-        elif first < 0xC0:
-            length = first & 0x3F
-            out.append(blob[pos + 1:pos + 1 + length])
-            size = 1 + length
-        elif first < 0xE0:
-            raw = ((first & 0x1F) << 8) | blob[pos + 1]
-            out.append(raw - 0x2000 if raw >= 0x1000 else raw)
-            size = 2
-        elif first < 0xF0:
-            length = ((first & 0x0F) << 8) | blob[pos + 1]
-            out.append(blob[pos + 2:pos + 2 + length])
-            size = 2 + length
-        elif first == 0xF0:
-            length = int.from_bytes(blob[pos + 1:pos + 5], "little")
-            out.append(blob[pos + 5:pos + 5 + length])
-            size = 5 + length
-        else:
-            width = (2, 3, 4, 8)[first - 0xF1]
-            out.append(int.from_bytes(blob[pos + 1:pos + 1 + width], "little", signed=True))
-            size = 1 + width
-        pos += size + _backlen_size(size)
-    return out
-
-
 def _backlen_size(size: int) -> int:
     if size <= 127:
         return 1
@@ -209,104 +219,11 @@ def _backlen_size(size: int) -> int:
     return 5
 
 
-def _pack(entries: list[bytes], count: int) -> bytes:
-    size = EMPTY_SIZE + sum(len(e) for e in entries)
-    header = size.to_bytes(4, "little") + min(count, COUNT_UNKNOWN).to_bytes(2, "little")
-    return b"".join((header, *entries, b"\xff"))
-
-
-def encode_elements(elements: list[int | bytes]) -> bytes:
-    return _pack([encode_entry(e) for e in elements], len(elements))
-
-
 def as_bytes(element: int | bytes) -> bytes:
     return element if isinstance(element, bytes) else b"%d" % element
 
 
 # --------------------------------------------------------------------------- nodes
-class Entry:
-    """One entry of a node as stored: where its flags element sits in the node's
-    element list, and its absolute ID."""
-
-    __slots__ = ("index", "flags", "id", "fields", "values")
-
-    def __init__(self, index: int, flags: int, stream_id: StreamID, fields: list[int | bytes],
-                 values: list[int | bytes]) -> None:
-        self.index = index
-        self.flags = flags
-        self.id = stream_id
-        self.fields = fields
-        self.values = values
-
-    @property
-    def deleted(self) -> bool:
-        return bool(self.flags & FLAG_DELETED)
-
-    def pairs(self) -> list[bytes]:
-        out: list[bytes] = []
-        for field, value in zip(self.fields, self.values, strict=True):
-            out.append(as_bytes(field))
-            out.append(as_bytes(value))
-        return out
-
-
-class Node:
-    """A decoded node: its element list and its entries (tombstones included)."""
-
-    __slots__ = ("master", "elements", "entries")
-
-    def __init__(self, master: StreamID, blob: bytes) -> None:
-        self.master = master
-        elements = self.elements = read_elements(blob)
-        nfields = elements[2]
-        assert isinstance(nfields, int)
-        master_fields = elements[3:3 + nfields]
-        pos = 3 + nfields + 1  # past the master entry's terminating 0
-        entries: list[Entry] = []
-        mms, mseq = master
-        total = len(elements)
-        while pos < total:
-            flags, dms, dseq = elements[pos], elements[pos + 1], elements[pos + 2]
-            assert isinstance(flags, int) and isinstance(dms, int) and isinstance(dseq, int)
-            stream_id = ((mms + dms) & U64, (mseq + dseq) & U64)
-            if flags & FLAG_SAMEFIELDS:
-                start = pos + 3
-                fields = master_fields
-                values = elements[start:start + nfields]
-                end = start + nfields
-            else:
-                count = elements[pos + 3]
-                assert isinstance(count, int)
-                start = pos + 4
-                fields = elements[start:start + 2 * count:2]
-                values = elements[start + 1:start + 2 * count:2]
-                end = start + 2 * count
-            entries.append(Entry(pos, flags, stream_id, fields, values))
-            pos = end + 1  # past lp-count
-        self.entries = entries
-
-    @property
-    def live(self) -> int:
-        value = self.elements[0]
-        assert isinstance(value, int)
-        return value
-
-    @property
-    def tombstones(self) -> int:
-        value = self.elements[1]
-        assert isinstance(value, int)
-        return value
-
-    def mark_deleted(self, entry: Entry) -> None:
-        entry.flags |= FLAG_DELETED
-        self.elements[entry.index] = entry.flags
-        self.elements[0] = self.live - 1
-        self.elements[1] = self.tombstones + 1
-
-    def encode(self) -> bytes:
-        return encode_elements(self.elements)
-
-
 def _element(blob: bytes, pos: int) -> tuple[int | bytes, int]:
     """The element at `pos` and the position of the next one."""
     first = blob[pos]
@@ -422,7 +339,7 @@ def new_node(stream_id: StreamID, fields: list[bytes], values: list[bytes]) -> b
     """A node opened by this entry: the entry's fields become the master fields."""
     n = len(fields)
     elements: list[int | bytes] = [1, 0, n, *fields, 0, FLAG_SAMEFIELDS, 0, 0, *values, n + 3]
-    return encode_elements(elements)
+    return encode_listpack(elements)
 
 
 def node_has_room(blob: bytes, added_bytes: int, max_bytes: int, max_entries: int) -> bool:

@@ -5,6 +5,7 @@ compare the raw reply bytes (or a normalised form for replies whose order is uns
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -105,3 +106,14 @@ def unordered(raw: bytes) -> Any:
     if isinstance(value, list):
         return sorted(value, key=repr)
     return value
+
+
+def wait_blocked(conn: RawConnection, count: int = 1, timeout: float = 10.0) -> None:
+    """Poll INFO clients until `count` clients are blocked (the waiter's command has run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = parse(conn.call("info", "clients"))
+        if f"blocked_clients:{count}\r\n".encode() in info:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the waiting client never blocked")

@@ -16,7 +16,6 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from aikv.blocking import get_blocking, may_block, signal_key_ready
-from aikv.collections_common import WRONGTYPE
 from aikv.commands.args import SYNTAX, parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.commands.streams import (
@@ -26,10 +25,10 @@ from aikv.commands.streams import (
     StreamHandle,
     entries_reply,
     entry_reply,
+    group_counters,
     info_handle,
     open_stream,
 )
-from aikv.keyspace import Database
 from aikv.notify import STREAM
 from aikv.persist.layout import TYPE_STREAM
 from aikv.resp import (
@@ -44,17 +43,18 @@ from aikv.resp import (
     bulk,
     integer,
     map_reply,
+    null_array,
     simple,
 )
 from aikv.streams import (
     MAX_ID,
     MIN_ID,
     StreamID,
-    decr_id,
     format_id,
     incr_id,
     parse_id,
-    parse_interval,
+    range_end,
+    range_start,
 )
 
 if TYPE_CHECKING:
@@ -68,20 +68,6 @@ _LONG_MAX = 2**63 - 1
 def _now() -> int:
     """Redis stamps deliveries and consumer activity with mstime(), the wall clock."""
     return int(time.time() * 1000)
-
-
-def _read_lookup(db: Database, key: bytes) -> StreamHandle | None:
-    """A stream looked up as Redis's lookupKeyRead does (counted as a hit or miss)."""
-    meta = db.read_meta(key)
-    if meta is None:
-        return None
-    if meta[0] != TYPE_STREAM:
-        raise CommandError(WRONGTYPE)
-    return StreamHandle(db, key, meta)
-
-
-def _null_array(client: Client) -> bytes:
-    return NULL3 if client.resp3 else NULL_ARRAY
 
 
 def _text(raw: bytes) -> str:
@@ -204,7 +190,7 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
     ids: list[StreamID] = []
     groups: list[Group | None] = []
     for key, raw in zip(keys, argv[streams_at + nkeys:], strict=True):
-        handle = _read_lookup(db, key)
+        handle = open_stream(db, key, counted=True)
         group = None
         if with_group:
             group = handle.group(group_name) if handle is not None else None
@@ -228,7 +214,7 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
             ids.append(parse_id(raw, 0, strict=True)[0])
     served: list[tuple[bytes, bytes]] = []
     for index, key in enumerate(keys):
-        handle = _read_lookup(db, key)
+        handle = open_stream(db, key, counted=True)
         if handle is None:
             continue
         gt = ids[index]
@@ -264,7 +250,7 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
     if served:
         return _read_reply(client, served)
     if timeout == -1 or not may_block(client):
-        return _null_array(client)
+        return null_array(client.resp3)
     deadline = client.server.clock.now_ms + timeout if timeout > 0 else 0
     waits: dict[bytes, StreamID] = {}
     for key, gt in zip(keys, ids, strict=True):
@@ -443,7 +429,7 @@ def xgroup_help(client: Client, argv: list[bytes]) -> bytes:
 # ---------------------------------------------------------------------- XACK / XPENDING
 @command("xack", -4, "write fast", keys=(1, 1, 1), categories="@write @stream @fast")
 def xack(client: Client, argv: list[bytes]) -> bytes:
-    handle = _read_lookup(client.db, argv[1])
+    handle = open_stream(client.db, argv[1], counted=True)
     group = handle.group(argv[2]) if handle is not None else None
     if handle is None or group is None:
         return ZERO
@@ -472,21 +458,11 @@ def xpending(client: Client, argv: list[bytes]) -> bytes:
                 raise CommandError(SYNTAX)
             at += 2
         count = max(parse_int(argv[at + 2]), 0)
-        start, excluded = parse_interval(argv[at], 0)
-        if excluded:
-            bumped = incr_id(start)
-            if bumped is None:
-                raise CommandError("ERR invalid start ID for the interval")
-            start = bumped
-        end, excluded = parse_interval(argv[at + 1], MAX_ID[1])
-        if excluded:
-            lowered = decr_id(end)
-            if lowered is None:
-                raise CommandError("ERR invalid end ID for the interval")
-            end = lowered
+        start = range_start(argv[at])
+        end = range_end(argv[at + 1])
         if at + 3 < argc:
             consumer = argv[at + 3]
-    handle = _read_lookup(client.db, argv[1])
+    handle = open_stream(client.db, argv[1], counted=True)
     group = handle.group(argv[2]) if handle is not None else None
     if handle is None or group is None:
         raise CommandError(f"NOGROUP No such key '{_text(argv[1])}' or consumer group '{_text(argv[2])}'")
@@ -495,7 +471,7 @@ def xpending(client: Client, argv: list[bytes]) -> bytes:
         pel = list(handle.pending(group))
         if not pel:
             null = NULL3 if resp3 else NULL_BULK
-            return b"*4\r\n" + ZERO + null + null + _null_array(client)
+            return b"*4\r\n" + ZERO + null + null + null_array(client.resp3)
         owners: dict[bytes, int] = {}
         for nack in pel:
             owners[nack.consumer] = owners.get(nack.consumer, 0) + 1
@@ -543,7 +519,7 @@ class _Claimant:
 
 @command("xclaim", -6, "write fast", keys=(1, 1, 1), categories="@write @stream @fast")
 def xclaim(client: Client, argv: list[bytes]) -> bytes:
-    handle = _read_lookup(client.db, argv[1])
+    handle = open_stream(client.db, argv[1], counted=True)
     group = handle.group(argv[2]) if handle is not None else None
     if handle is None or group is None:
         raise CommandError(f"NOGROUP No such key '{_text(argv[1])}' or consumer group '{_text(argv[2])}'")
@@ -619,12 +595,7 @@ def xclaim(client: Client, argv: list[bytes]) -> bytes:
 @command("xautoclaim", -6, "write fast", keys=(1, 1, 1), categories="@write @stream @fast")
 def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
     min_idle = max(parse_int(argv[4], "ERR Invalid min-idle-time argument for XAUTOCLAIM"), 0)
-    start, excluded = parse_interval(argv[5], 0)
-    if excluded:
-        bumped = incr_id(start)
-        if bumped is None:
-            raise CommandError("ERR invalid start ID for the interval")
-        start = bumped
+    start = range_start(argv[5])
     count = 100
     justid = False
     j = 6
@@ -641,7 +612,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
         else:
             raise CommandError(SYNTAX)
         j += 1
-    handle = _read_lookup(client.db, argv[1])
+    handle = open_stream(client.db, argv[1], counted=True)
     group = handle.group(argv[2]) if handle is not None else None
     if handle is None or group is None:
         raise CommandError(f"NOGROUP No such key '{_text(argv[1])}' or consumer group '{_text(argv[2])}'")
@@ -687,18 +658,16 @@ def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
 def xinfo_groups(client: Client, argv: list[bytes]) -> bytes:
     handle = info_handle(client, argv)
     resp3 = client.resp3
-    null = NULL3 if resp3 else NULL_BULK
     rows = []
     for group in handle.groups():
-        lag = handle.lag(group)
+        entries_read, lag = group_counters(handle, group, resp3)
         rows.append(map_reply([
             (bulk(b"name"), bulk(group.name)),
             (bulk(b"consumers"), integer(len(handle.consumers(group)))),
             (bulk(b"pending"), integer(sum(1 for _ in handle.pending(group)))),
             (bulk(b"last-delivered-id"), bulk(format_id(group.last_id))),
-            (bulk(b"entries-read"), null if group.entries_read == INVALID_ENTRIES_READ
-             else integer(group.entries_read)),
-            (bulk(b"lag"), null if lag is None else integer(lag)),
+            (bulk(b"entries-read"), entries_read),
+            (bulk(b"lag"), lag),
         ], resp3))
     return array(rows)
 

@@ -27,12 +27,12 @@ from aikv.collections_common import WRONGTYPE, allocate_version
 from aikv.commands.args import SYNTAX, parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
+from aikv.migrate.listpack import decode_listpack, encode_listpack
 from aikv.migrate.streamrdb import StreamConsumerData, StreamData, StreamGroupData, StreamNack
 from aikv.notify import STREAM
 from aikv.persist.layout import TYPE_STREAM, encode_meta
 from aikv.resp import (
     NULL3,
-    NULL_ARRAY,
     NULL_BULK,
     OK,
     ZERO,
@@ -41,18 +41,19 @@ from aikv.resp import (
     bulk,
     integer,
     map_reply,
+    null_array,
     simple,
 )
 from aikv.streams import (
     FLAG_DELETED,
+    INVALID_ENTRIES_READ,
     LISTPACK_MAX_SIZE,
     MAX_ID,
     MIN_ID,
     StreamID,
     append_to_node,
-    decr_id,
-    encode_elements,
     entry_flags,
+    estimate_read_counter,
     format_id,
     id_bytes,
     id_from_bytes,
@@ -64,9 +65,9 @@ from aikv.streams import (
     node_has_room,
     node_live,
     parse_id,
-    parse_interval,
     radix_tree_nodes,
-    read_elements,
+    range_end,
+    range_start,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +79,6 @@ _CONSUMER = b"C"
 _PENDING = b"P"
 # Names longer than this are stored under a head + SHA-256 form (LMDB keys are short).
 _MAX_INLINE_NAME = 400
-INVALID_ENTRIES_READ = -1
 
 
 def _name_key(name: bytes) -> bytes:
@@ -382,22 +382,8 @@ class StreamHandle:
         return (start or MIN_ID) <= self.max_deleted
 
     def estimate_read_counter(self, stream_id: StreamID) -> int:
-        """Redis's streamEstimateDistanceFromFirstEverEntry: the entries_read value of a
-        group whose last delivered ID is `stream_id`, or INVALID_ENTRIES_READ."""
-        if not self.entries_added:
-            return 0
-        if not self.length and stream_id <= self.last_id:
-            return self.entries_added
-        if stream_id == self.last_id:
-            return self.entries_added
-        if stream_id > self.last_id:
-            return INVALID_ENTRIES_READ
-        if self.max_deleted == MIN_ID or self.max_deleted < self.first_id:
-            if stream_id < self.first_id:
-                return self.entries_added - self.length
-            if stream_id == self.first_id:
-                return self.entries_added - self.length + 1
-        return INVALID_ENTRIES_READ
+        return estimate_read_counter(self.entries_added, self.length, self.last_id,
+                                     self.first_id, self.max_deleted, stream_id)
 
     def lag(self, group: Group) -> int | None:
         if not self.entries_added:
@@ -541,21 +527,20 @@ class StreamHandle:
 
 
 # ---------------------------------------------------------------------- lookups
-def _lookup(db: Database, key: bytes) -> bytes | None:
-    meta = db.get_meta(key)
-    if meta is not None and meta[0] != TYPE_STREAM:
+def open_stream(db: Database, key: bytes, counted: bool = False) -> StreamHandle | None:
+    """The stream at `key` (None if absent; WRONGTYPE for another type). `counted`: a
+    write command's lookup that Redis makes with lookupKeyRead (a keyspace hit or miss)."""
+    meta = db.read_meta(key) if counted else db.get_meta(key)
+    if meta is None:
+        return None
+    if meta[0] != TYPE_STREAM:
         raise CommandError(WRONGTYPE)
-    return meta
-
-
-def open_stream(db: Database, key: bytes) -> StreamHandle | None:
-    meta = _lookup(db, key)
-    return None if meta is None else StreamHandle(db, key, meta)
+    return StreamHandle(db, key, meta)
 
 
 def _node_limits(client: Client) -> tuple[int, int]:
     values = client.server.config.values
-    return int(values.get("stream-node-max-bytes", 4096)), int(values.get("stream-node-max-entries", 100))
+    return int(values["stream-node-max-bytes"]), int(values["stream-node-max-entries"])
 
 
 # ---------------------------------------------------------------------- replies
@@ -566,10 +551,6 @@ def entry_reply(stream_id: StreamID, pairs: bytes) -> bytes:
 
 def entries_reply(entries: list[tuple[StreamID, bytes]]) -> bytes:
     return b"*%d\r\n" % len(entries) + b"".join(entry_reply(i, p) for i, p in entries)
-
-
-def _null_array(client: Client) -> bytes:
-    return NULL3 if client.resp3 else NULL_ARRAY
 
 
 # ---------------------------------------------------------------------- trimming arguments
@@ -664,10 +645,11 @@ def xadd(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError("ERR The ID specified in XADD must be greater than 0-0")
     db = client.db
     key = argv[1]
-    meta = _lookup(db, key)
-    if meta is None and args.nomkstream:
-        return NULL3 if client.resp3 else NULL_BULK
-    handle = StreamHandle(db, key, meta)
+    handle = open_stream(db, key)
+    if handle is None:
+        if args.nomkstream:
+            return NULL3 if client.resp3 else NULL_BULK
+        handle = StreamHandle(db, key, None)
     if handle.last_id == MAX_ID:
         raise CommandError("ERR The stream has exhausted the last possible ID, unable to add more items")
     last = handle.last_id
@@ -709,18 +691,8 @@ def xlen(client: Client, argv: list[bytes]) -> bytes:
 
 def _range(client: Client, argv: list[bytes], rev: bool) -> bytes:
     start_arg, end_arg = (argv[3], argv[2]) if rev else (argv[2], argv[3])
-    start, start_ex = parse_interval(start_arg, 0)
-    if start_ex:
-        bumped = incr_id(start)
-        if bumped is None:
-            raise CommandError("ERR invalid start ID for the interval")
-        start = bumped
-    end, end_ex = parse_interval(end_arg, MAX_ID[1])
-    if end_ex:
-        lowered = decr_id(end)
-        if lowered is None:
-            raise CommandError("ERR invalid end ID for the interval")
-        end = lowered
+    start = range_start(start_arg)
+    end = range_end(end_arg)
     count = -1
     j = 4
     while j < len(argv):
@@ -733,7 +705,7 @@ def _range(client: Client, argv: list[bytes], rev: bool) -> bytes:
     if handle is None:
         return b"*0\r\n"
     if count == 0:
-        return _null_array(client)
+        return null_array(client.resp3)
     return entries_reply(handle.entries(start, end, max(count, 0), rev))
 
 
@@ -885,13 +857,21 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> bytes:
     return map_reply(pairs, resp3)
 
 
+def group_counters(handle: StreamHandle, group: Group, resp3: bool) -> tuple[bytes, bytes]:
+    """A group's entries-read and lag replies (XINFO GROUPS, STREAM FULL): null where
+    Redis cannot tell."""
+    null = NULL3 if resp3 else NULL_BULK
+    lag = handle.lag(group)
+    return (null if group.entries_read == INVALID_ENTRIES_READ else integer(group.entries_read),
+            null if lag is None else integer(lag))
+
+
 def _full_group(handle: StreamHandle, group: Group, count: int, resp3: bool) -> bytes:
     """One group of XINFO STREAM FULL: its counters, PEL and consumers with their PELs
     (COUNT caps each PEL listing; 0 lists all)."""
-    null = NULL3 if resp3 else NULL_BULK
     pel = list(handle.pending(group))
     listed = pel if not count else pel[:count]
-    lag = handle.lag(group)
+    entries_read, lag = group_counters(handle, group, resp3)
     consumers = []
     for name, seen in handle.consumers(group):
         own = [p for p in pel if p.consumer == name]
@@ -906,9 +886,8 @@ def _full_group(handle: StreamHandle, group: Group, count: int, resp3: bool) -> 
     return map_reply([
         (bulk(b"name"), bulk(group.name)),
         (bulk(b"last-delivered-id"), bulk(format_id(group.last_id))),
-        (bulk(b"entries-read"), null if group.entries_read == INVALID_ENTRIES_READ
-         else integer(group.entries_read)),
-        (bulk(b"lag"), null if lag is None else integer(lag)),
+        (bulk(b"entries-read"), entries_read),
+        (bulk(b"lag"), lag),
         (bulk(b"pel-count"), integer(len(pel))),
         (bulk(b"pending"), array([b"*4\r\n" + bulk(format_id(p.id)) + bulk(p.consumer)
                                   + integer(p.delivery_time) + integer(p.delivery_count)
@@ -963,7 +942,7 @@ def write_stream(db: Database, key: bytes, value: object, expire_at_ms: int) -> 
     for raw_master, blob in value.nodes:
         # Re-encoded: a crafted payload may spell integers as listpack strings, which
         # Redis accepts; AiKv's node code reads them as integers.
-        handle.put_node(id_from_bytes(raw_master), encode_elements(read_elements(blob)))
+        handle.put_node(id_from_bytes(raw_master), encode_listpack(decode_listpack(blob)))
     handle.nodes = len(value.nodes)
     handle.length = value.length
     handle.last_id = value.last_id
@@ -984,4 +963,5 @@ VALUE_READERS[TYPE_STREAM] = read_stream
 VALUE_WRITERS["stream"] = write_stream
 ENCODING_HOOKS[TYPE_STREAM] = stream_encoding
 
-__all__ = ["StreamHandle", "info_handle", "open_stream"]
+__all__ = ["INVALID_ENTRIES_READ", "StreamHandle", "group_counters", "info_handle",
+           "open_stream"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 
 from aikv.keyspace import Database
+from aikv.migrate.streamrdb import STREAM_ITEM_FLAG_DELETED, StreamData, stream_node_entries
 from aikv.migrate.values import read_value
 from aikv.persist.layout import NO_EXPIRE
 
@@ -70,14 +71,13 @@ def object_digest(kind: str, value: object, has_expire: bool) -> bytes:
     elif kind == "stream":
         # Live entries in ID order: "<ms>.<seq>", then each field and value (groups are
         # not part of it, as in Redis).
-        from aikv.streams import Node, id_from_bytes
-
-        for raw_master, blob in getattr(value, "nodes"):  # noqa: B009 (StreamData)
-            for entry in Node(id_from_bytes(raw_master), blob).entries:
-                if entry.deleted:
+        assert isinstance(value, StreamData)
+        for raw_master, blob in value.nodes:
+            for entry_id, flags, pairs in stream_node_entries(raw_master, blob):
+                if flags & STREAM_ITEM_FLAG_DELETED:
                     continue
-                digest = _mix(digest, b"%d.%d" % entry.id)
-                for item in entry.pairs():
+                digest = _mix(digest, b"%d.%d" % entry_id)
+                for item in pairs:
                     digest = _mix(digest, item)
     if has_expire:
         digest = _xor(digest, _EXPIRE_MARK)

@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from aikv.streams import estimate_read_counter
+
 from .encoding import canonical_int
 from .errors import bad_data
 from .listpack import decode_listpack, encode_listpack
@@ -351,31 +353,6 @@ def _read_time(reader: PayloadReader) -> int:
     return int.from_bytes(reader.read_exact(_TIME_SIZE), "little", signed=True)
 
 
-def _estimate_entries_read(
-    entries_added: int,
-    length: int,
-    last_id: StreamID,
-    first_id: StreamID,
-    max_deleted_id: StreamID,
-    group_id: StreamID,
-) -> int:
-    """A pre-7.0 group's read counter, derived from its last ID as 7.0 derives it."""
-    if not entries_added:
-        return 0
-    if not length and group_id <= last_id:
-        return entries_added
-    if group_id == last_id:
-        return entries_added
-    if group_id > last_id:
-        return SCG_INVALID_ENTRIES_READ
-    if max_deleted_id == (0, 0) or max_deleted_id < first_id:
-        if group_id < first_id:
-            return entries_added - length
-        if group_id == first_id:
-            return entries_added - length + 1
-    return SCG_INVALID_ENTRIES_READ
-
-
 def _load_nodes(reader: PayloadReader) -> tuple[list[tuple[bytes, bytes]], list[StreamID]]:
     """Read and check every node; return them sorted, with the live IDs in stream order."""
     count = reader.read_count(2)
@@ -416,7 +393,7 @@ def _load_groups(
             if entries_read >= 1 << 63:  # Redis keeps it as a signed long long
                 entries_read -= 1 << 64
         else:
-            entries_read = _estimate_entries_read(
+            entries_read = estimate_read_counter(
                 stream.entries_added,
                 stream.length,
                 stream.last_id,

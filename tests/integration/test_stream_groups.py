@@ -7,13 +7,12 @@ idle times, which come from each server's clock and are normalised."""
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tests.differ import Differ, RawConnection, encode_command, parse
+from tests.differ import Differ, RawConnection, encode_command, parse, wait_blocked
 from tests.harness import ServerProcess
 
 KEYS = ("s", "t", "str", "nokey", "copy")
@@ -25,16 +24,6 @@ def clean(differ: Differ) -> Iterator[None]:
     yield
     differ.both("hello", "2")
 
-
-def wait_blocked(conn: RawConnection, count: int = 1, timeout: float = 10.0) -> None:
-    """Poll INFO clients until `count` clients are blocked (the waiter's command has run)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = parse(conn.call("info", "clients"))
-        if f"blocked_clients:{count}\r\n".encode() in info:
-            return
-        time.sleep(0.005)
-    raise AssertionError("the waiting client never blocked")
 
 
 def _times(value: Any) -> Any:

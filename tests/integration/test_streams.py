@@ -6,26 +6,15 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.differ import Differ, RawConnection, encode_command, parse
+from tests.differ import Differ, RawConnection, encode_command, parse, wait_blocked
 from tests.harness import ServerProcess
 
 KEYS = ("s", "t", "u", "str", "dst", "big")
 
-
-def wait_blocked(conn: RawConnection, count: int = 1, timeout: float = 10.0) -> None:
-    """Poll INFO clients until `count` clients are blocked (the waiter's command has run)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = parse(conn.call("info", "clients"))
-        if f"blocked_clients:{count}\r\n".encode() in info:
-            return
-        time.sleep(0.005)
-    raise AssertionError("the waiting client never blocked")
 
 
 @pytest.fixture(autouse=True)
