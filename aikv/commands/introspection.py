@@ -1,18 +1,25 @@
-"""COMMAND and its subcommands: the command table as Redis 7.0 describes it.
+"""COMMAND and its subcommands: the command table as Redis 7.0.15 describes it.
 
-Everything here is derived from the registrations in `registry.COMMANDS`: flags are
-printed in Redis's order with Redis's spellings, ACL categories get the implicit ones
-Redis adds (write -> @write, admin -> @admin @dangerous, not fast -> @slow, ...), and
-key specifications are synthesised from (first, last, step) or, for commands with a
-key finder, declared "unknown" and flagged `movablekeys` so cluster clients ask
-COMMAND GETKEYS instead of guessing.
+COMMAND INFO and COMMAND DOCS print each command's entry in `redis_table` (Redis's own
+description of the command: flags, key specifications, tips, arguments, documentation),
+for the commands and subcommands AiKv registers, in Redis's reply shapes for RESP2 and
+RESP3. COMMAND GETKEYS[ANDFLAGS] follows the key specifications and Redis's argument
+parsers (`redis_table.find_keys`). Encoded entries are cached: the table never changes
+while the server runs.
+
+The dispatcher keeps using the registrations (`registry.command`); `derived` restates a
+registration in the table's terms, both for a command the table lacks (a new command,
+before tools/gen-command-table is run again) and for the unit test that keeps the
+registrations and the table in agreement.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aikv import glob
+from aikv.commands import redis_table
+from aikv.commands.redis_table import Entry, KeyRef
 from aikv.commands.registry import COMMANDS, Command, command
 from aikv.resp import (
     EMPTY_ARRAY,
@@ -42,153 +49,52 @@ CATEGORY_ORDER = ("keyspace", "read", "write", "set", "sortedset", "list", "hash
                   "scripting")
 _CATEGORY_RANK = {name: i for i, name in enumerate(CATEGORY_ORDER)}
 
-# COMMAND DOCS "group", from the module a command is registered in.
-_GROUPS = {"strings": "string", "keys": "generic", "hashes": "hash", "lists": "list",
-           "sets": "set", "zsets": "sorted-set", "pubsub": "pubsub",
-           "transactions": "transactions", "connection": "connection", "server": "server",
-           "introspection": "server", "cluster": "cluster", "dumprestore": "generic",
-           "scripting": "scripting", "hyperloglog": "hyperloglog", "geo": "geo",
-           "streams": "stream", "stream_groups": "stream",
-           "bitmaps": "bitmap", "sort": "generic", "zset_ops": "sorted-set",
-           "lcs": "string"}
 
-# Command tips (Redis 7.0's request/response policies and output notes) for commands
-# whose tips cluster-aware clients act on; other commands have none.
-_LATENCY_TIPS = ("nondeterministic_output", "request_policy:all_nodes",
-                 "response_policy:special")
-TIPS: dict[str, tuple[str, ...]] = {
-    "info": ("nondeterministic_output", "request_policy:all_shards", "response_policy:special"),
-    "config|set": ("request_policy:all_nodes", "response_policy:all_succeeded"),
-    "time": ("nondeterministic_output",),
-    "lastsave": ("nondeterministic_output",),
-    "xadd": ("nondeterministic_output",),
-    "xtrim": ("nondeterministic_output",),
-    "dbsize": ("request_policy:all_shards", "response_policy:agg_sum"),
-    "flushdb": ("request_policy:all_shards", "response_policy:all_succeeded"),
-    "flushall": ("request_policy:all_shards", "response_policy:all_succeeded"),
-    "wait": ("request_policy:all_shards", "response_policy:agg_min"),
-    "mget": ("request_policy:multi_shard",),
-    "mset": ("request_policy:multi_shard", "response_policy:all_succeeded"),
-    "del": ("request_policy:multi_shard", "response_policy:agg_sum"),
-    "unlink": ("request_policy:multi_shard", "response_policy:agg_sum"),
-    "exists": ("request_policy:multi_shard", "response_policy:agg_sum"),
-    "touch": ("request_policy:multi_shard", "response_policy:agg_sum"),
-    "keys": ("request_policy:all_shards", "nondeterministic_output_order"),
-    "scan": ("nondeterministic_output", "request_policy:special"),
-    "randomkey": ("request_policy:all_shards", "nondeterministic_output"),
-    "command": ("nondeterministic_output_order",),
-    "command|docs": ("nondeterministic_output_order",),
-    "command|info": ("nondeterministic_output_order",),
-    "command|list": ("nondeterministic_output_order",),
-    "slowlog|get": ("request_policy:all_nodes", "nondeterministic_output"),
-    "slowlog|len": ("request_policy:all_nodes", "response_policy:agg_sum",
-                    "nondeterministic_output"),
-    "slowlog|reset": ("request_policy:all_nodes", "response_policy:all_succeeded"),
-    "memory|doctor": ("nondeterministic_output", "request_policy:all_shards",
-                      "response_policy:special"),
-    "memory|stats": ("nondeterministic_output", "request_policy:all_shards",
-                     "response_policy:special"),
-    "memory|malloc-stats": ("nondeterministic_output", "request_policy:all_shards",
-                            "response_policy:special"),
-    "latency|doctor": _LATENCY_TIPS,
-    "latency|graph": _LATENCY_TIPS,
-    "latency|history": _LATENCY_TIPS,
-    "latency|latest": _LATENCY_TIPS,
-    "latency|histogram": _LATENCY_TIPS,
-    "latency|reset": ("request_policy:all_nodes", "response_policy:all_succeeded"),
-    "memory|purge": ("request_policy:all_shards", "response_policy:all_succeeded"),
-}
-
-# COMMAND DOCS text for the commands of this family and the server family; other
-# commands report their group only, which is a well-formed (module-style) entry.
-DOCS: dict[str, tuple[str, str, str]] = {
-    # name: (summary, since, complexity)
-    "info": ("Report information and statistics about the server", "1.0.0", "O(1)"),
-    "config": ("Configuration commands (get, set, rewrite, reset statistics)", "2.0.0",
-               "Depends on subcommand."),
-    "config|get": ("Read configuration parameters matching glob patterns", "2.0.0",
-                   "O(N) when N is the number of configuration parameters provided"),
-    "config|set": ("Change configuration parameters at run time", "2.0.0",
-                   "O(N) when N is the number of configuration parameters provided"),
-    "config|resetstat": ("Zero the statistics INFO reports", "2.0.0", "O(1)"),
-    "config|rewrite": ("Write the running configuration back to the config file",
-                       "2.8.0", "O(1)"),
-    "config|help": ("List the CONFIG subcommands", "5.0.0", "O(1)"),
-    "command": ("Describe every command of the server", "2.8.13",
-                "O(N) where N is the total number of commands"),
-    "command|count": ("Number of commands the server has", "2.8.13", "O(1)"),
-    "command|info": ("Describe the given commands", "2.8.13",
-                     "O(N) where N is the number of commands to look up"),
-    "command|docs": ("Documentation of the given commands", "7.0.0",
-                     "O(N) where N is the number of commands to look up"),
-    "command|getkeys": ("Key arguments of a full command line", "2.8.13",
-                        "O(N) where N is the number of arguments to the command"),
-    "command|getkeysandflags": ("Key arguments of a full command line with their access "
-                                "flags", "7.0.0",
-                                "O(N) where N is the number of arguments to the command"),
-    "command|list": ("Names of the commands, optionally filtered", "7.0.0",
-                     "O(N) where N is the total number of commands"),
-    "command|help": ("List the COMMAND subcommands", "5.0.0", "O(1)"),
-    "time": ("Server time as seconds and microseconds", "2.6.0", "O(1)"),
-    "dbsize": ("Number of keys in the selected database", "1.0.0", "O(1)"),
-    "flushdb": ("Delete every key of the selected database", "1.0.0",
-                "O(N) where N is the number of keys in the selected database"),
-    "flushall": ("Delete every key of every database", "1.0.0",
-                 "O(N) where N is the total number of keys in all databases"),
-    "save": ("Flush all committed data to disk now", "1.0.0", "O(N)"),
-    "bgsave": ("Flush all committed data to disk", "1.0.0", "O(1)"),
-    "lastsave": ("Unix time of the last successful flush to disk", "1.0.0", "O(1)"),
-    "shutdown": ("Flush data to disk and stop the server", "1.0.0",
-                 "O(N) when saving, where N is the total number of keys in all databases"),
-    "role": ("Replication role of this node", "2.8.12", "O(1)"),
-    "wait": ("Wait for replicas to acknowledge writes (none here: returns 0)", "3.0.0",
-             "O(1)"),
-}
-
-
-# ---------------------------------------------------------------------- derivations
-def reply_flags(cmd: Command) -> list[str]:
+# ---------------------------------------------------------------------- registrations
+def derived(cmd: Command) -> Entry:
+    """A registration as a table entry: arity, the flags and ACL categories COMMAND INFO
+    would print (with the implicit ones Redis adds: write -> @write, admin -> @admin
+    @dangerous, not fast -> @slow, ...), and the legacy key triple. It has no key specs
+    or documentation; GETKEYS uses the registration's key positions."""
     names = {f.replace("-", "_") for f in cmd.flags}
-    if is_movable(cmd):
+    if cmd.key_finder is not None:
         names.add("movablekeys")
-    return [f for f in FLAG_ORDER if f in names]
+    cats = {c.lstrip("@").lower() for c in cmd.categories}
+    implicit = {"write": ("write",), "readonly": ("read",), "admin": ("admin", "dangerous"),
+                "pubsub": ("pubsub",), "fast": ("fast",), "blocking": ("blocking",)}
+    for flag, added in implicit.items():
+        if flag in cmd.flags and not (flag == "readonly" and "scripting" in cats):
+            cats.update(added)
+    if "fast" not in cats:
+        cats.add("slow")
+    if cmd.key_finder is not None and cmd.first_key == 0:
+        keys = [0, 0, 0]
+    else:
+        keys = [cmd.first_key, cmd.last_key, cmd.step]
+    return {
+        "arity": cmd.arity,
+        "flags": [f for f in FLAG_ORDER if f in names],
+        "keys": keys,
+        "acl": ["@" + c for c in sorted(cats, key=lambda c: (_CATEGORY_RANK.get(c, 99), c))],
+        "tips": [],
+        "specs": [],
+        "docs": {"group": "server"},
+        "registry": True,
+    }
 
 
-def is_movable(cmd: Command) -> bool:
-    return cmd.key_finder is not None
+def describe(cmd: Command) -> Entry:
+    """The command's table entry (its registration's, if the table lacks it)."""
+    return redis_table.entry(cmd.full_name) or derived(cmd)
 
 
 def categories(cmd: Command) -> list[str]:
-    """The command's ACL categories with the implicit ones Redis adds, in Redis's order."""
-    cats = {c.lstrip("@").lower() for c in cmd.categories}
-    flags = cmd.flags
-    if "write" in flags:
-        cats.add("write")
-    if "readonly" in flags and "scripting" not in cats:
-        cats.add("read")
-    if "admin" in flags:
-        cats |= {"admin", "dangerous"}
-    if "pubsub" in flags:
-        cats.add("pubsub")
-    if "fast" in flags:
-        cats.add("fast")
-    if "blocking" in flags:
-        cats.add("blocking")
-    if "fast" not in cats:
-        cats.add("slow")
-    return ["@" + c for c in sorted(cats, key=lambda c: (_CATEGORY_RANK.get(c, 99), c))]
+    """The command's ACL categories, "@read" ..., in Redis's order."""
+    acl: list[str] = describe(cmd)["acl"]
+    return acl
 
 
-def key_access_flags(cmd: Command) -> list[str]:
-    """Key-spec flags. Registrations only say read or write, so writes are reported as
-    the conservative RW + update, reads as RO + access."""
-    if "write" in cmd.flags:
-        return ["RW", "update"]
-    if "readonly" in cmd.flags:
-        return ["RO", "access"]
-    return ["RO"]
-
-
+# ---------------------------------------------------------------------- encoding
 def _kv(pairs: list[tuple[str, bytes]], resp3: bool) -> bytes:
     """A map of names to encoded values (a flat array in RESP2)."""
     return map_reply([(bulk(name.encode()), value) for name, value in pairs], resp3)
@@ -198,85 +104,113 @@ def _flag_set(names: list[str], resp3: bool) -> bytes:
     return set_reply([simple(n) for n in names], resp3)
 
 
-def key_specs(cmd: Command, resp3: bool) -> bytes:
-    specs: list[bytes] = []
-    flags = _flag_set(key_access_flags(cmd), resp3)
-    if cmd.first_key > 0:
-        last = cmd.last_key - cmd.first_key if cmd.last_key >= 0 else cmd.last_key
-        specs.append(_kv([
-            ("flags", flags),
-            ("begin_search", _kv([("type", bulk(b"index")),
-                                  ("spec", _kv([("index", integer(cmd.first_key))], resp3))],
-                                 resp3)),
-            ("find_keys", _kv([("type", bulk(b"range")),
-                               ("spec", _kv([("lastkey", integer(last)),
-                                             ("keystep", integer(cmd.step or 1)),
-                                             ("limit", integer(0))], resp3))], resp3)),
-        ], resp3))
-    if is_movable(cmd):
-        empty = map_reply([], resp3)
-        specs.append(_kv([
-            ("notes", bulk(b"Keys are found by parsing the arguments (COMMAND GETKEYS)")),
-            ("flags", flags),
-            ("begin_search", _kv([("type", bulk(b"unknown")), ("spec", empty)], resp3)),
-            ("find_keys", _kv([("type", bulk(b"unknown")), ("spec", empty)], resp3)),
-        ], resp3))
-    return set_reply(specs, resp3)
+def _text(value: str) -> bytes:
+    return bulk(value.encode())
+
+
+def _key_spec(spec: dict[str, Any], resp3: bool) -> bytes:
+    pairs: list[tuple[str, bytes]] = []
+    if "notes" in spec:
+        pairs.append(("notes", _text(spec["notes"])))
+    pairs.append(("flags", _flag_set(spec["flags"], resp3)))
+    bs, fk = spec["bs"], spec["fk"]
+    if bs[0] == "index":
+        bs_spec = [("index", integer(bs[1]))]
+    elif bs[0] == "keyword":
+        bs_spec = [("keyword", _text(bs[1])), ("startfrom", integer(bs[2]))]
+    else:
+        bs_spec = []
+    if fk[0] == "range":
+        fk_spec = [("lastkey", integer(fk[1])), ("keystep", integer(fk[2])),
+                   ("limit", integer(fk[3]))]
+    elif fk[0] == "keynum":
+        fk_spec = [("keynumidx", integer(fk[1])), ("firstkey", integer(fk[2])),
+                   ("keystep", integer(fk[3]))]
+    else:
+        fk_spec = []
+    pairs.append(("begin_search", _kv([("type", _text(bs[0])),
+                                       ("spec", _kv(bs_spec, resp3))], resp3)))
+    pairs.append(("find_keys", _kv([("type", _text(fk[0])),
+                                    ("spec", _kv(fk_spec, resp3))], resp3)))
+    return _kv(pairs, resp3)
+
+
+_info_cache: dict[tuple[str, bool], bytes] = {}
+_docs_cache: dict[tuple[str, bool], bytes] = {}
 
 
 def command_entry(cmd: Command, resp3: bool) -> bytes:
     """The 10-element COMMAND INFO entry of Redis 7."""
-    if is_movable(cmd) and cmd.first_key == 0:
-        first = last = step = 0
+    cached = _info_cache.get((cmd.full_name, resp3))
+    if cached is not None:
+        return cached
+    ent = describe(cmd)
+    first, last, step = ent["keys"]
+    if cmd.subcommands:
+        subs = array([command_entry(s, resp3) for s in cmd.subcommands.values()])
     else:
-        first, last, step = cmd.first_key, cmd.last_key, cmd.step
-    tips = TIPS.get(cmd.full_name, ())
-    subs = [command_entry(s, resp3) for s in cmd.subcommands.values()]
-    return array([
+        subs = set_reply([], resp3)
+    encoded = array([
         bulk(cmd.full_name.encode()),
-        integer(cmd.arity),
-        _flag_set(reply_flags(cmd), resp3),
+        integer(ent["arity"]),
+        _flag_set(ent["flags"], resp3),
         integer(first),
         integer(last),
         integer(step),
-        _flag_set(categories(cmd), resp3),
-        set_reply([bulk(t.encode()) for t in tips], resp3),
-        key_specs(cmd, resp3),
-        set_reply(subs, resp3),
+        _flag_set(ent["acl"], resp3),
+        set_reply([_text(t) for t in ent["tips"]], resp3),
+        set_reply([_key_spec(s, resp3) for s in ent["specs"]], resp3),
+        subs,
     ])
+    _info_cache[(cmd.full_name, resp3)] = encoded
+    return encoded
 
 
-# Commands registered in another family's module than Redis files them under.
-_GROUP_OF = {"monitor": "server", "wait": "generic", "restore-asking": "server"}
+def _arguments(args: list[dict[str, Any]], resp3: bool) -> bytes:
+    out = []
+    for arg in args:
+        pairs: list[tuple[str, bytes]] = []
+        for name, value in arg.items():
+            if name == "key_spec_index":
+                pairs.append((name, integer(value)))
+            elif name == "flags":
+                pairs.append((name, _flag_set(value, resp3)))
+            elif name == "arguments":
+                pairs.append((name, _arguments(value, resp3)))
+            else:
+                pairs.append((name, _text(value)))
+        out.append(_kv(pairs, resp3))
+    return array(out)
 
 
-def docs_group(cmd: Command) -> str:
-    top = cmd.parent or cmd
-    if top.name in _GROUP_OF:
-        return _GROUP_OF[top.name]
-    if top.subcommands:
-        # A container's own handler lives in the registry: its family is its
-        # subcommands' module.
-        top = next(iter(top.subcommands.values()))
-    module = top.handler.__module__.rsplit(".", 1)[-1]
-    return _GROUPS.get(module, "server")
+# COMMAND DOCS fields in reply order ("subcommands" comes last, from the registry).
+_DOC_TEXT = ("summary", "since", "group", "complexity")
 
 
 def docs_entry(cmd: Command, resp3: bool) -> bytes:
-    pairs: list[tuple[bytes, bytes]] = []
-    known = DOCS.get(cmd.full_name)
-    if known is not None:
-        summary, since, complexity = known
-        pairs.append((bulk(b"summary"), bulk(summary.encode())))
-        pairs.append((bulk(b"since"), bulk(since.encode())))
-    pairs.append((bulk(b"group"), bulk(docs_group(cmd).encode())))
-    if known is not None:
-        pairs.append((bulk(b"complexity"), bulk(known[2].encode())))
+    cached = _docs_cache.get((cmd.full_name, resp3))
+    if cached is not None:
+        return cached
+    docs = describe(cmd)["docs"]
+    pairs: list[tuple[str, bytes]] = [(f, _text(docs[f])) for f in _DOC_TEXT if f in docs]
+    if "doc_flags" in docs:
+        pairs.append(("doc_flags", _flag_set(docs["doc_flags"], resp3)))
+    for field in ("deprecated_since", "replaced_by"):
+        if field in docs:
+            pairs.append((field, _text(docs[field])))
+    if "history" in docs:
+        pairs.append(("history", set_reply(
+            [array([_text(since), _text(change)]) for since, change in docs["history"]],
+            resp3)))
+    if "arguments" in docs:
+        pairs.append(("arguments", _arguments(docs["arguments"], resp3)))
     if cmd.subcommands:
         subs = [(bulk(s.full_name.encode()), docs_entry(s, resp3))
                 for s in cmd.subcommands.values()]
-        pairs.append((bulk(b"subcommands"), map_reply(subs, resp3)))
-    return map_reply(pairs, resp3)
+        pairs.append(("subcommands", map_reply(subs, resp3)))
+    encoded = _kv(pairs, resp3)
+    _docs_cache[(cmd.full_name, resp3)] = encoded
+    return encoded
 
 
 def lookup(argv: list[bytes]) -> Command | None:
@@ -337,42 +271,47 @@ def command_docs(client: Client, argv: list[bytes]) -> bytes:
     return map_reply(pairs, client.resp3)
 
 
-def _keys_of(argv: list[bytes]) -> tuple[Command, list[int]]:
-    """COMMAND GETKEYS's checks, with Redis's error texts."""
+def _keys_of(argv: list[bytes]) -> list[KeyRef]:
+    """COMMAND GETKEYS's checks and key search, with Redis's error texts, in its order."""
     target = argv[2:]
     cmd = lookup(target)
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
+    ent = describe(cmd)
+    if "registry" in ent:
+        has_keys = bool(cmd.first_key) or cmd.key_finder is not None
+    else:
+        has_keys = redis_table.has_keys(ent)
+    if not has_keys:
+        raise CommandError("ERR The command has no key arguments")
     n = len(target)
     if (cmd.arity > 0 and cmd.arity != n) or n < -cmd.arity:
         raise CommandError("ERR Invalid number of arguments specified for command")
-    if not cmd.first_key and not is_movable(cmd):
-        raise CommandError("ERR The command has no key arguments")
-    try:
-        positions = cmd.key_positions(target)
-    except CommandError:
-        positions = []
-    positions = [p for p in positions if 0 < p < n]
-    if not positions and "no-mandatory-keys" not in cmd.flags \
-            and "no_mandatory_keys" not in cmd.flags:
+    refs: list[KeyRef]
+    if "registry" in ent:
+        try:
+            refs = [(p, ()) for p in cmd.key_positions(target) if 0 < p < n]
+        except CommandError:
+            refs = []
+    else:
+        refs = redis_table.find_keys(ent, target)
+    if not refs and "no_mandatory_keys" not in ent["flags"]:
         raise CommandError("ERR Invalid arguments specified for command")
-    return cmd, positions
+    return refs
 
 
 @command("getkeys", -4, "loading stale", parent="command", categories="@slow @connection")
 def command_getkeys(client: Client, argv: list[bytes]) -> bytes:
-    _, positions = _keys_of(argv)
     target = argv[2:]
-    return array([bulk(target[p]) for p in positions])
+    return array([bulk(target[p]) for p, _ in _keys_of(argv)])
 
 
 @command("getkeysandflags", -4, "loading stale", parent="command",
          categories="@slow @connection")
 def command_getkeysandflags(client: Client, argv: list[bytes]) -> bytes:
-    cmd, positions = _keys_of(argv)
     target = argv[2:]
-    flags = _flag_set(key_access_flags(cmd), client.resp3)
-    return array([array([bulk(target[p]), flags]) for p in positions])
+    return array([array([bulk(target[p]), _flag_set(list(flags), client.resp3)])
+                  for p, flags in _keys_of(argv)])
 
 
 @command("list", -2, "loading stale", parent="command", categories="@slow @connection")

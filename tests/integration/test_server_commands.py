@@ -333,11 +333,9 @@ def test_command_info_matches_redis_for_server_family(differ: Differ) -> None:
         mine, theirs = differ.both("command", "info", container)
         (m,), (t,) = parse(mine), parse(theirs)
         assert m[:9] == t[:9], container
-        # Subcommands in any order; their key-spec access flags are AiKv's conservative
-        # RO/RW guesses, so only the number of key specs is compared.
-        mine_subs = sorted((s[:8], len(s[8])) for s in m[9])
-        their_subs = sorted((s[:8], len(s[8])) for s in t[9])
-        assert mine_subs == their_subs, container
+        # Subcommands in any order: Redis's order comes from a randomly seeded hash table.
+        # (test_command_introspection.py compares every command byte for byte.)
+        assert sorted(m[9]) == sorted(t[9]), container
 
 
 @needs_redis
