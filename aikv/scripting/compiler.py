@@ -219,6 +219,7 @@ class Compiler:
     def __init__(self, rt: Runtime, res: Resolver) -> None:
         self.rt = rt
         self.res = res
+        self._cur_a_slot: int | None = None
 
     # ---------------------------------------------------------------- functions
     def function(self, fn: A.Function) -> Callable[[list[Any]], Any]:
@@ -238,6 +239,46 @@ class Compiler:
             upv = [parent[ref] if kind == "local" else parent[0][ref] for kind, ref in upspec]
             template: list[Any] = [None] * nslots
             template[0] = upv
+
+            if not is_vararg and not captured_params and nparams <= 2:
+                if nparams == 0:
+                    def lua_fn0(*args: Any) -> list[Any]:
+                        f = template.copy()
+                        if len(stack) >= MAX_DEPTH:
+                            raise rt.error("stack overflow")
+                        stack.append(rt.line)
+                        r = body(f)
+                        rt.line = stack.pop()
+                        return EMPTY if r is None else r
+                    return lua_fn0
+                if nparams == 1:
+                    def lua_fn1(*args: Any) -> list[Any]:
+                        f = template.copy()
+                        if args:
+                            f[2] = args[0]
+                        if len(stack) >= MAX_DEPTH:
+                            raise rt.error("stack overflow")
+                        stack.append(rt.line)
+                        r = body(f)
+                        rt.line = stack.pop()
+                        return EMPTY if r is None else r
+                    return lua_fn1
+
+                def lua_fn2(*args: Any) -> list[Any]:
+                    f = template.copy()
+                    n = len(args)
+                    if n >= 2:
+                        f[2] = args[0]
+                        f[3] = args[1]
+                    elif n:
+                        f[2] = args[0]
+                    if len(stack) >= MAX_DEPTH:
+                        raise rt.error("stack overflow")
+                    stack.append(rt.line)
+                    r = body(f)
+                    rt.line = stack.pop()
+                    return EMPTY if r is None else r
+                return lua_fn2
 
             def lua_fn(*args: Any) -> list[Any]:
                 f = template.copy()
@@ -535,7 +576,19 @@ class Compiler:
                 step = 1.0
             i = start
             n = 0
-            if step > 0:
+            if step > 0 and not captured:
+                while i <= stop:
+                    f[slot] = i
+                    r = body(f)
+                    if r is not None:
+                        if r is BREAK:
+                            return None
+                        return r
+                    i += step
+                    n += 1
+                    if not n & 1023:
+                        rt.check_time()
+            elif step > 0:
                 while i <= stop:
                     f[slot] = Cell(i) if captured else i
                     r = body(f)
@@ -688,6 +741,14 @@ class Compiler:
         return adjust
 
     # ---------------------------------------------------------------- expressions
+    def local_slot(self, e: A.Node) -> int | None:
+        """The frame slot of a plain (uncaptured) local, read inline by hot closures."""
+        if type(e) is A.Name:
+            kind, ref = self.res.names[id(e)]
+            if kind == "local" and not ref.captured:
+                return ref.slot
+        return None
+
     def desc(self, e: A.Node) -> str | None:
         """How Lua names the value of `e` in an error message."""
         t = type(e)
@@ -802,6 +863,18 @@ class Compiler:
                 return R.index(rt, o, ck, line, desc)
             return field
         ek = self.expr(e.key)
+        so = self.local_slot(e.obj)
+        sk = self.local_slot(e.key)
+        if so is not None and sk is not None:
+            def index_ll(f: list[Any]) -> Any:
+                o = f[so]
+                k = f[sk]
+                if type(o) is LuaTable:
+                    v = o.get(k)
+                    if v is not None or o.meta is None:
+                        return v
+                return R.index(rt, o, k, line, desc)
+            return index_ll
 
         def index(f: list[Any]) -> Any:
             o = eo(f)
@@ -1024,6 +1097,9 @@ class Compiler:
                 swapped = False
             slow = R.lt if op in ("<", ">") else R.le
             strict = op in ("<", ">")
+            fast_cmp = self.compare_fast(op, e, slow, line)
+            if fast_cmp is not None:
+                return fast_cmp
             first_, second = (eb, ea) if swapped else (ea, eb)
 
             if strict:
@@ -1046,12 +1122,86 @@ class Compiler:
                     return bool(a <= b)
                 return slow(rt, a, b, line)
             return less_eq
+        self._cur_a_slot = self.local_slot(e.a)
         return self.arith(op, ea, eb, da, db, line, e.b)
+
+    def compare_fast(self, op: str, e: A.BinOp, slow: Any, line: int) -> Ev | None:
+        """a < b and friends where a is a plain local and b a number or a plain local."""
+        rt = self.rt
+        sa = self.local_slot(e.a)
+        if sa is None:
+            return None
+        sb = self.local_slot(e.b)
+        if type(e.b) is A.Number:
+            c = e.b.value
+            py = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__,
+                  ">=": float.__ge__}[op]
+
+            def cmp_lc(f: list[Any]) -> bool:
+                a = f[sa]
+                if type(a) is float:
+                    return py(a, c)
+                if op in ("<", "<="):
+                    return slow(rt, a, c, line)
+                return slow(rt, c, a, line)
+            return cmp_lc
+        if sb is not None:
+            swapped = op in (">", ">=")
+            strict = op in ("<", ">")
+
+            def cmp_ll(f: list[Any]) -> bool:
+                a = f[sa]
+                b = f[sb]
+                if swapped:
+                    a, b = b, a
+                ta = type(a)
+                if ta is type(b) and (ta is float or ta is bytes):
+                    return bool(a < b) if strict else bool(a <= b)
+                return slow(rt, a, b, line)
+            return cmp_ll
+        return None
 
     def arith(self, op: str, ea: Ev, eb: Ev, da: str | None, db: str | None, line: int,
               b_node: A.Node) -> Ev:
         rt = self.rt
         slow = R.arith
+        sa = self._cur_a_slot
+        sb = self.local_slot(b_node)
+        if sa is not None and op in ("+", "-", "*"):
+            fast = {"+": float.__add__, "-": float.__sub__, "*": float.__mul__}[op]
+            if type(b_node) is A.Number:
+                c = b_node.value
+                if op == "+":
+                    def add_lc(f: list[Any]) -> Any:
+                        a = f[sa]
+                        if type(a) is float:
+                            return a + c
+                        return slow(rt, op, a, c, line, da, db)
+                    return add_lc
+                if op == "-":
+                    def sub_lc(f: list[Any]) -> Any:
+                        a = f[sa]
+                        if type(a) is float:
+                            return a - c
+                        return slow(rt, op, a, c, line, da, db)
+                    return sub_lc
+            if sb is not None:
+                if op == "+":
+                    def add_ll(f: list[Any]) -> Any:
+                        a = f[sa]
+                        b = f[sb]
+                        if type(a) is float and type(b) is float:
+                            return a + b
+                        return slow(rt, op, a, b, line, da, db)
+                    return add_ll
+
+                def arith_ll(f: list[Any]) -> Any:
+                    a = f[sa]
+                    b = f[sb]
+                    if type(a) is float and type(b) is float:
+                        return fast(a, b)
+                    return slow(rt, op, a, b, line, da, db)
+                return arith_ll
         if type(b_node) is A.Number and op in ("+", "-", "*"):
             c = b_node.value
             if op == "+":
@@ -1127,8 +1277,11 @@ class Compiler:
             def concat2(f: list[Any]) -> Any:
                 a = ea(f)
                 b = eb(f)
-                if type(a) is bytes and type(b) is bytes:
-                    return a + b
+                if type(a) is bytes:
+                    if type(b) is bytes:
+                        return a + b
+                    if type(b) is float:
+                        return a + fmt_number(b)
                 return R.concat2(rt, a, b, line, da, db)
             return concat2
 

@@ -196,6 +196,8 @@ def type_name(v: Any) -> str:
 
 def fmt_number(v: float) -> bytes:
     """Lua 5.1's tostring of a number: "%.14g"."""
+    if -1e14 < v < 1e14 and v == int(v) and (v or math.copysign(1.0, v) > 0):
+        return b"%d" % v
     if v != v:
         return b"nan" if math.copysign(1.0, v) > 0 else b"-nan"
     if v == math.inf:
