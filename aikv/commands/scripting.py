@@ -202,6 +202,7 @@ def _run(client: Client, argv: list[bytes], by_sha: bool, ro: bool) -> bytes:
 
 
 _EVAL_FLAGS = "noscript stale skip-monitor no-mandatory-keys may-replicate"
+_RO_FLAGS = "readonly noscript stale skip-monitor no-mandatory-keys"
 
 
 @command("eval", -3, _EVAL_FLAGS, key_finder=eval_keys, categories="@slow @scripting")
@@ -214,13 +215,13 @@ def evalsha(client: Client, argv: list[bytes]) -> bytes:
     return _run(client, argv, True, False)
 
 
-@command("eval_ro", -3, "readonly " + _EVAL_FLAGS, key_finder=eval_keys,
+@command("eval_ro", -3, _RO_FLAGS, key_finder=eval_keys,
          categories="@slow @scripting")
 def eval_ro(client: Client, argv: list[bytes]) -> bytes:
     return _run(client, argv, False, True)
 
 
-@command("evalsha_ro", -3, "readonly " + _EVAL_FLAGS, key_finder=eval_keys,
+@command("evalsha_ro", -3, _RO_FLAGS, key_finder=eval_keys,
          categories="@slow @scripting")
 def evalsha_ro(client: Client, argv: list[bytes]) -> bytes:
     return _run(client, argv, True, True)
