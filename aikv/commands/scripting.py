@@ -52,6 +52,7 @@ def _script_client(server: Server) -> Client:
         fake.laddr = "lua"
         fake.name = b""
         fake.deny_blocking = True
+        fake.in_script = True  # type: ignore[attr-defined]
         server.script_client = fake  # type: ignore[attr-defined]
     return fake
 

@@ -145,7 +145,7 @@ def tokenize(src: bytes, chunk: str = "user_script") -> list[Token]:
                         val = int(src[i:j])
                         if val > 255:
                             raise fail("escape sequence too large",
-                                       src[start:j].decode("latin-1"))
+                                       src[start:i - 1].decode("latin-1"))
                         buf.append(val)
                         i = j
                         continue
@@ -177,11 +177,8 @@ def tokenize(src: bytes, chunk: str = "user_script") -> list[Token]:
             toks.append(Token(two, two, line, two))
             i += 2
             continue
+        # Any other character is a token of its own (llex.c), for the parser to refuse.
         one = chr(c)
-        if one in _SYMBOLS1 or one == "~":
-            if one == "~":
-                raise fail("unexpected symbol", "~")
-            toks.append(Token(one, one, line, one))
-            i += 1
-            continue
-        raise fail("unexpected symbol", chr(c) if c < 128 else "?")
+        raw = one if 32 < c < 127 else f"char({c})"
+        toks.append(Token(one, one, line, raw))
+        i += 1

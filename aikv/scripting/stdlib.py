@@ -127,7 +127,10 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
         raise LuaError(msg, rt.line)
 
     def pcall(*args: Any) -> list[Any]:
-        fn = L.check_any(args, 0, "pcall")
+        if not args:
+            # Redis's pcall wrapper calls "argc - 1" values: its own placeholder, true.
+            return [False, b"attempt to call a boolean value"]
+        fn = args[0]
         depth, line = len(stack), rt.line
         try:
             r = R.call(rt, fn, args[1:], 0)
@@ -167,6 +170,9 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
 
     def tostring(*args: Any) -> list[Any]:
         v = L.check_any(args, 0, "tostring")
+        h = R.metamethod(rt, v, b"__tostring")
+        if h is not None:
+            return [R.first(R.call(rt, h, (v,), 0))]  # whatever it returns, as luaL_callmeta
         return [R.tostring(rt, v)]
 
     def tonumber(*args: Any) -> list[Any]:
@@ -294,6 +300,22 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
         except LuaSyntaxError as exc:
             return [None, str(exc).encode()]
 
+    def load(*args: Any) -> list[Any]:
+        fn = L.check_any(args, 0, "load")
+        name = L.opt_str(args, 1, "load", b"=(load)")
+        pieces = []
+        while True:
+            piece = R.first(R.call(rt, fn, (), 0))
+            if piece is None or piece == b"":
+                break
+            if type(piece) is not bytes:
+                return [None, b"reader function must return a string"]
+            pieces.append(piece)
+        try:
+            return [compile_fn(b"".join(pieces), name.decode(errors="replace"))]
+        except LuaSyntaxError as exc:
+            return [None, str(exc).encode()]
+
     def collectgarbage(*args: Any) -> list[Any]:
         return [0.0]
 
@@ -310,7 +332,8 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
                      ("select", select), ("unpack", unpack), ("rawget", rawget),
                      ("rawset", rawset), ("rawequal", rawequal),
                      ("setmetatable", setmetatable), ("getmetatable", getmetatable),
-                     ("loadstring", loadstring), ("collectgarbage", collectgarbage),
+                     ("loadstring", loadstring), ("load", load),
+                     ("collectgarbage", collectgarbage),
                      ("gcinfo", gcinfo)]:
         G.hash[name.encode()] = _builtin(fn)
     G.hash[b"next"] = next_b
@@ -446,7 +469,16 @@ def install_string(rt: Runtime) -> LuaTable:
                 iv = int(v) if v == v and not math.isinf(v) else -(2**63)
                 iv %= 2**64
                 letter = b"d" if conv == 117 else bytes([conv])
-                out += (b"%" + spec + letter) % iv
+                if conv == 111 and b"#" in spec:
+                    # C's alternate octal form is a leading 0, Python's is 0o.
+                    text = (b"%" + spec.replace(b"#", b"") + b"o") % iv
+                    stripped = text.lstrip(b" ")
+                    if not stripped.startswith(b"0"):
+                        pad = len(text) - len(stripped)
+                        text = b" " * max(pad - 1, 0) + b"0" + stripped
+                    out += text
+                else:
+                    out += (b"%" + spec + letter) % iv
             elif conv in (101, 69, 102, 103, 71):  # e E f g G
                 v = L.check_num(args, arg, "format")
                 text = (b"%" + spec + bytes([conv])) % v
@@ -793,11 +825,15 @@ def install_math(rt: Runtime) -> LuaTable:
 
     def floor(*args: Any) -> list[Any]:
         x = L.check_num(args, 0, "floor")
-        return [float(math.floor(x)) if not (math.isinf(x) or x != x) else x]
+        if math.isinf(x) or x != x:
+            return [x]
+        return [float(math.floor(x)) or math.copysign(0.0, x)]
 
     def ceil(*args: Any) -> list[Any]:
         x = L.check_num(args, 0, "ceil")
-        return [float(math.ceil(x)) if not (math.isinf(x) or x != x) else x]
+        if math.isinf(x) or x != x:
+            return [x]
+        return [float(math.ceil(x)) or math.copysign(0.0, x)]
 
     def fmod(*args: Any) -> list[Any]:
         a = L.check_num(args, 0, "fmod")

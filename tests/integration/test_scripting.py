@@ -29,6 +29,11 @@ def test_pure_lua_matches_redis(fresh: Differ, src: str) -> None:
     fresh.check(*C.ev(src))
 
 
+@pytest.mark.parametrize("src", C.MORE, ids=[f"more{i}" for i in range(len(C.MORE))])
+def test_more_lua_matches_redis(fresh: Differ, src: str) -> None:
+    fresh.check(*C.ev(src))
+
+
 @pytest.mark.parametrize("case", C.DATA, ids=[f"data{i}" for i in range(len(C.DATA))])
 def test_data_scripts_match_redis(fresh: Differ, case: C.Case) -> None:
     for cmd in case:
@@ -43,8 +48,8 @@ def test_real_world_scripts_match_redis(fresh: Differ, case: C.Case) -> None:
 
 
 def test_case_count() -> None:
-    commands = len(C.PURE) + sum(len(c) for c in C.DATA) + sum(len(c) for c in C.REAL_WORLD)
-    assert commands >= 600
+    commands = len(C.PURE) + len(C.MORE) + sum(len(c) for c in C.DATA) + sum(len(c) for c in C.REAL_WORLD)
+    assert commands >= 900
 
 
 def test_resp3_caller_matches_redis(fresh: Differ) -> None:
