@@ -20,7 +20,7 @@ EMPTY: list[Any] = []
 # The NaN x86 arithmetic produces (sign bit set: Lua prints it "-nan", as Redis shows).
 NAN = math.inf - math.inf
 CHUNK = "user_script"
-MAX_DEPTH = 200  # nested Lua calls (Lua's C stack limit LUAI_MAXCCALLS is 200)
+MAX_DEPTH = 1000  # nested Lua calls; deeper recursion is "stack overflow"
 
 
 class Cell:

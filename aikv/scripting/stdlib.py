@@ -673,8 +673,6 @@ def install_table(rt: Runtime) -> LuaTable:
         pos = L.opt_int(args, 1, "remove", e)
         if e == 0:
             return EMPTY
-        if pos == e and t.arr and len(t.arr) == e:
-            return [t.arr.pop()] if True else EMPTY
         v = t.get(float(pos))
         for i in range(pos, e):
             t.set(float(i), t.get(float(i + 1)))

@@ -171,3 +171,23 @@ def test_cluster_redis_call_to_foreign_slot(spawn: Callable[..., ServerProcess])
         d.check("eval", "return redis.call('get', 'b')", "0")
     finally:
         d.close()
+
+
+def test_script_writes_notify_keyspace_events(aikv_module: ServerProcess,
+                                              redis_module: ServerProcess) -> None:
+    events = {}
+    for server in (aikv_module, redis_module):
+        conn, sub = RawConnection(server.port), RawConnection(server.port)
+        try:
+            conn.call("config", "set", "notify-keyspace-events", "KEA")
+            sub.call("psubscribe", "__keyevent@0__:*")
+            conn.call("eval", "redis.call('set', KEYS[1], 'v') redis.call('expire', KEYS[1], 9) "
+                      "redis.call('del', KEYS[1]) return 1", "1", "nk")
+            events[server.kind] = [parse(sub.read_reply()) for _ in range(3)]
+        finally:
+            conn.call("config", "set", "notify-keyspace-events", "")
+            conn.close()
+            sub.close()
+    assert events["aikv"] == events["redis"]
+    assert [e[2] for e in events["aikv"]] == [b"__keyevent@0__:set", b"__keyevent@0__:expire",
+                                            b"__keyevent@0__:del"]
