@@ -137,13 +137,6 @@ class RunContext(CallContext):
                             b"slot")
         return None
 
-    def log(self, level: int, text: str) -> None:
-        import logging
-
-        logging.getLogger("aikv").log(
-            {0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO}.get(level, logging.WARNING),
-            "%s", text)
-
 
 def _numkeys(argv: list[bytes]) -> int:
     numkeys = parse_int(argv[2])

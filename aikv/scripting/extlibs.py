@@ -16,8 +16,7 @@ def _tobit(x: float) -> int:
     """LuaBitOp's normalisation: the number modulo 2^32, as a signed 32-bit integer."""
     if x != x or math.isinf(x):
         return 0
-    n = int(math.floor(x + 0.5)) if False else int(x) if x == int(x) else int(round(x))
-    n &= 0xFFFFFFFF
+    n = int(round(x)) & 0xFFFFFFFF  # round half to even, as the FPU does in bit.c
     return n - (1 << 32) if n & 0x80000000 else n
 
 
