@@ -26,6 +26,7 @@ FAMILIES = (
     "streams",
     "stream_groups",
     "acl",
+    "scripting",
 )
 
 

@@ -156,6 +156,10 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
         more = argc - i - 1
         opt = argv[i].lower()
         if opt == b"block" and more:
+            if getattr(client, "in_script", False):
+                # Redis keeps this error for Lua rather than answering as if not blocking.
+                raise CommandError("ERR %s command is not allowed with BLOCK option from "
+                                   "scripts" % argv[0].decode(errors="replace"))
             i += 1
             timeout = parse_int(argv[i], "ERR timeout is not an integer or out of range")
             if timeout < 0:

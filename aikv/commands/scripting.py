@@ -1,0 +1,290 @@
+"""EVAL / EVALSHA / EVAL_RO / EVALSHA_RO and SCRIPT: Lua 5.1 scripts (aikv.scripting).
+
+A script runs inside its EVAL call: redis.call goes through Server.call with a client of
+its own (as Redis's Lua client), so its commands join the tick's write transaction and
+behave as when sent by a client (WRONGTYPE, keyspace notifications, WATCH, stats,
+MONITOR lines "[db lua]"). The checks Redis makes before each redis.call (script.c
+scriptCall) are made here in the same order, with the same texts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aikv.cluster.slots import key_hash_slot
+from aikv.commands.args import parse_int
+from aikv.commands.registry import Command, command, container
+from aikv.resp import OK, CommandError, array, bulk, integer, simple
+from aikv.scripting.convert import error_table, resp_to_lua
+from aikv.scripting.engine import (
+    FLAG_ALLOW_CROSS_SLOT,
+    FLAG_COMPAT,
+    FLAG_NO_CLUSTER,
+    FLAG_NO_WRITES,
+    CallContext,
+    Engine,
+    Script,
+    ScriptError,
+)
+
+if TYPE_CHECKING:
+    from aikv.client import Client
+    from aikv.server import Server
+
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+
+
+def engine_of(server: Server) -> Engine:
+    engine: Engine | None = getattr(server, "scripting", None)
+    if engine is None:
+        engine = Engine()
+        server.scripting = engine  # type: ignore[attr-defined]
+    return engine
+
+
+def _script_client(server: Server) -> Client:
+    fake: Client | None = getattr(server, "script_client", None)
+    if fake is None:
+        from aikv.client import Client
+
+        fake = Client(server)
+        fake.addr = "lua"
+        fake.laddr = "lua"
+        fake.name = b""
+        fake.deny_blocking = True
+        fake.in_script = True  # type: ignore[attr-defined]
+        server.script_client = fake  # type: ignore[attr-defined]
+    return fake
+
+
+def eval_keys(argv: list[bytes]) -> list[int]:
+    """Key positions of EVAL-like commands: numkeys at 2, the keys after it."""
+    try:
+        n = int(argv[2])
+    except (ValueError, IndexError):
+        return []
+    if n <= 0 or 3 + n > len(argv):
+        return []
+    return list(range(3, 3 + n))
+
+
+class RunContext(CallContext):
+    """One script run: redis.call's checks and dispatch (scriptCall)."""
+
+    def __init__(self, server: Server, caller: Client, fake: Client, read_only: bool,
+                 cross_slot_ok: bool, slot: int) -> None:
+        self.server = server
+        self.caller = caller
+        self.fake = fake
+        self.read_only = read_only
+        self.cross_slot_ok = cross_slot_ok
+        self.slot = slot
+        self.dirty = False
+        self.resp3 = False
+
+    def execute(self, argv: list[bytes], raise_error: bool) -> Any:
+        server = self.server
+        cmd: Command | None = server.lookup_command(argv[0])
+        if cmd is not None and cmd.subcommands and len(argv) >= 2:
+            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower())
+        if cmd is None:
+            return error_table(b"Unknown Redis command called from script")
+        n = len(argv)
+        if (cmd.arity > 0 and n != cmd.arity) or n < -cmd.arity:
+            return error_table(b"Wrong number of args calling Redis command from script")
+        flags = cmd.flags
+        if "noscript" in flags:
+            return error_table(b"This Redis command is not allowed from script")
+        if self.read_only and (cmd.is_write or "may-replicate" in flags):
+            return error_table(b"Write commands are not allowed from read-only scripts.")
+        if cmd.is_write:
+            if not self.dirty and server.store.write_error is not None:
+                from aikv.server import disk_error_reply
+
+                return error_table(disk_error_reply(server.store.write_error).encode())
+            self.dirty = True
+        fake = self.fake
+        if server.router is not None:
+            refusal = self._cluster_check(cmd, argv)
+            if refusal is not None:
+                return error_table(refusal)
+        fake.resp3 = self.resp3
+        reply = server.call(fake, cmd, argv)
+        return resp_to_lua(reply)
+
+    def _cluster_check(self, cmd: Command, argv: list[bytes]) -> bytes | None:
+        """scriptVerifyClusterState."""
+        server = self.server
+        fake, caller = self.fake, self.caller
+        fake.readonly = caller.readonly
+        fake.asking = caller.asking
+        assert server.router is not None
+        redirect = server.router(fake, cmd, argv)
+        if redirect is not None:
+            if redirect.startswith(b"-CLUSTERDOWN The cluster is down and only accepts read"):
+                return (b"Script attempted to execute a write command while the cluster is "
+                        b"down and readonly")
+            if redirect.startswith(b"-CLUSTERDOWN The cluster is down"):
+                return b"Script attempted to execute a command while the cluster is down"
+            return b"Script attempted to access a non local key in a cluster node"
+        if not self.cross_slot_ok:
+            for key in cmd.keys(argv):
+                slot = key_hash_slot(key)
+                if self.slot == -1:
+                    self.slot = slot
+                elif self.slot != slot:
+                    return (b"Script attempted to access keys that do not hash to the same "
+                            b"slot")
+        return None
+
+
+def _numkeys(argv: list[bytes]) -> int:
+    numkeys = parse_int(argv[2])
+    if numkeys > len(argv) - 3:
+        raise CommandError("ERR Number of keys can't be greater than number of args")
+    if numkeys < 0:
+        raise CommandError("ERR Number of keys can't be negative")
+    return numkeys
+
+
+def _run(client: Client, argv: list[bytes], by_sha: bool, ro: bool) -> bytes:
+    server = client.server
+    if server.monitors:
+        # Fed here, so the script's own commands follow it (evalCommand does the same).
+        cmd = server.lookup_command(argv[0])
+        if cmd is not None:
+            server.feed_monitors(client, cmd, argv)
+    engine = engine_of(server)
+    if by_sha and len(argv[1]) != 40:
+        raise CommandError(NOSCRIPT)
+    numkeys = _numkeys(argv)
+    script: Script | None
+    if by_sha:
+        script = engine.scripts.get(argv[1].decode(errors="replace").lower())
+        if script is None:
+            raise CommandError(NOSCRIPT)
+    else:
+        try:
+            script = engine.load(argv[1])
+        except ScriptError as exc:
+            raise CommandError(str(exc)) from None
+    flags = script.flags
+    compat = bool(flags & FLAG_COMPAT)
+    if not compat:
+        if flags & FLAG_NO_CLUSTER and server.config.cluster_enabled:
+            raise CommandError("ERR Can not run script on cluster, 'no-cluster' flag is set.")
+        if not flags & FLAG_NO_WRITES:
+            if server.store.write_error is not None:
+                raise CommandError(
+                    "MISCONF Redis is configured to persist data to AOF, but it's currently "
+                    "unable to persist to disk. Writable scripts are blocked. Use 'no-writes' "
+                    "flag for read only scripts. AOF error: " + server.store.write_error)
+            if ro:
+                raise CommandError(
+                    "ERR Can not execute a script with write flag using *_ro command.")
+    keys = argv[3:3 + numkeys]
+    args = argv[3 + numkeys:]
+    fake = _script_client(server)
+    fake.db_index = client.db_index
+    fake.db = client.db
+    fake.authenticated = True
+    slot = key_hash_slot(keys[0]) if keys and server.router is not None else -1
+    ctx = RunContext(server, client, fake, ro or bool(not compat and flags & FLAG_NO_WRITES),
+                     compat or bool(flags & FLAG_ALLOW_CROSS_SLOT), slot)
+    limit = int(server.config.values.get("lua-time-limit", 5000))
+    return engine.run(script, keys, args, ctx, client.resp3, limit)
+
+
+_EVAL_FLAGS = "noscript stale skip-monitor no-mandatory-keys may-replicate"
+_RO_FLAGS = "readonly noscript stale skip-monitor no-mandatory-keys"
+
+
+@command("eval", -3, _EVAL_FLAGS, key_finder=eval_keys, categories="@slow @scripting")
+def eval_(client: Client, argv: list[bytes]) -> bytes:
+    return _run(client, argv, False, False)
+
+
+@command("evalsha", -3, _EVAL_FLAGS, key_finder=eval_keys, categories="@slow @scripting")
+def evalsha(client: Client, argv: list[bytes]) -> bytes:
+    return _run(client, argv, True, False)
+
+
+@command("eval_ro", -3, _RO_FLAGS, key_finder=eval_keys,
+         categories="@slow @scripting")
+def eval_ro(client: Client, argv: list[bytes]) -> bytes:
+    return _run(client, argv, False, True)
+
+
+@command("evalsha_ro", -3, _RO_FLAGS, key_finder=eval_keys,
+         categories="@slow @scripting")
+def evalsha_ro(client: Client, argv: list[bytes]) -> bytes:
+    return _run(client, argv, True, True)
+
+
+# ---------------------------------------------------------------------- SCRIPT
+container("script", -2)
+
+HELP_LINES = [
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+    "HELP",
+    "    Prints this help.",
+]
+
+
+@command("help", 2, "loading stale", parent="script", categories="@slow @scripting")
+def script_help(client: Client, argv: list[bytes]) -> bytes:
+    return array([simple(line) for line in HELP_LINES])
+
+
+@command("flush", -2, "noscript", parent="script", categories="@slow @scripting")
+def script_flush(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"sync", b"async")):
+        raise CommandError("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+    engine_of(client.server).flush()
+    return OK
+
+
+@command("exists", -3, "noscript", parent="script", categories="@slow @scripting")
+def script_exists(client: Client, argv: list[bytes]) -> bytes:
+    scripts = engine_of(client.server).scripts
+    return array([integer(1 if sha.decode(errors="replace").lower() in scripts else 0)
+                  for sha in argv[2:]])
+
+
+@command("load", 3, "noscript stale", parent="script", categories="@slow @scripting")
+def script_load(client: Client, argv: list[bytes]) -> bytes:
+    try:
+        script = engine_of(client.server).load(argv[2])
+    except ScriptError as exc:
+        raise CommandError(str(exc)) from None
+    return bulk(script.sha.encode())
+
+
+@command("kill", 2, "noscript allow-busy", parent="script", categories="@slow @scripting")
+def script_kill(client: Client, argv: list[bytes]) -> bytes:
+    # A script runs to completion inside its EVAL call: none can be running now.
+    raise CommandError("NOTBUSY No scripts in execution right now.")
+
+
+@command("debug", 3, "noscript", parent="script", categories="@slow @scripting")
+def script_debug(client: Client, argv: list[bytes]) -> bytes:
+    mode = argv[2].lower()
+    if mode == b"no":
+        return OK
+    if mode in (b"yes", b"sync"):
+        raise CommandError("ERR AiKv has no Lua debugger (SCRIPT DEBUG YES/SYNC)")
+    raise CommandError("ERR Use SCRIPT DEBUG YES/SYNC/NO")

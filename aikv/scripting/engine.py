@@ -1,0 +1,397 @@
+"""One Lua state per server, the script cache, and running a script.
+
+As in Redis, every script is compiled once into a function kept by its SHA1; globals are
+read-only once the libraries are loaded (a script cannot create globals, and reading a
+missing one is an error); KEYS and ARGV are set as globals before each run. The reply and
+error texts follow redis-server 7.0.15 (eval.c, script_lua.c).
+
+A script runs to completion inside the EVAL call, on the event loop: nothing else runs
+meanwhile, so SCRIPT KILL cannot reach it. Instead a script that runs longer than
+`lua-time-limit` milliseconds (Redis's busy-reply-threshold, 5000 by default; 0 turns
+the guard off) is stopped where it stands, with an error that pcall cannot catch; the
+writes it made before stay, as after any script error in Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aikv.scripting import convert
+from aikv.scripting.compiler import compile_chunk
+from aikv.scripting.parser import parse
+from aikv.scripting.runtime import EMPTY, Runtime
+from aikv.scripting.stdlib import (
+    _builtin,
+    install_base,
+    install_math,
+    install_string,
+    install_table,
+)
+from aikv.scripting.values import (
+    LuaError,
+    LuaSyntaxError,
+    LuaTable,
+    ScriptTimeout,
+    str2number,
+    type_name,
+)
+
+log = logging.getLogger("aikv")
+
+FLAG_NO_WRITES = 1
+FLAG_ALLOW_OOM = 2
+FLAG_ALLOW_STALE = 4
+FLAG_NO_CLUSTER = 8
+FLAG_COMPAT = 16
+FLAG_ALLOW_CROSS_SLOT = 32
+_FLAG_NAMES = {b"no-writes": FLAG_NO_WRITES, b"allow-oom": FLAG_ALLOW_OOM,
+               b"allow-stale": FLAG_ALLOW_STALE, b"no-cluster": FLAG_NO_CLUSTER,
+               b"allow-cross-slot-keys": FLAG_ALLOW_CROSS_SLOT}
+REDIS_VERSION = b"7.0.15"
+REDIS_VERSION_NUM = float(0x00070000 | (0 << 8) | 15)
+LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO, 3: logging.WARNING}
+
+
+class ScriptError(Exception):
+    """EVAL fails before running: args[0] is the error reply text (without '-')."""
+
+
+class Script:
+    __slots__ = ("sha", "body", "flags", "fn")
+
+    def __init__(self, sha: str, body: bytes, flags: int, fn: Callable[..., list[Any]]) -> None:
+        self.sha = sha
+        self.body = body
+        self.flags = flags
+        self.fn = fn
+
+
+def sha1hex(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def split_shebang(body: bytes) -> tuple[int, int]:
+    """evalExtractShebangFlags: (flags, length of the shebang line to skip)."""
+    if not body.startswith(b"#!"):
+        return FLAG_COMPAT, 0
+    end = body.find(b"\n")
+    if end < 0:
+        raise ScriptError("ERR Invalid script shebang")
+    parts = body[:end].split()
+    if not parts:
+        raise ScriptError("ERR Invalid engine in script shebang")
+    if parts[0] != b"#!lua":
+        raise ScriptError("ERR Unexpected engine in script shebang: "
+                          + parts[0].decode(errors="replace"))
+    flags = 0
+    for part in parts[1:]:
+        if not part.startswith(b"flags="):
+            raise ScriptError("ERR Unknown lua shebang option: " + part.decode(errors="replace"))
+        for name in part[6:].split(b","):
+            if not name:
+                continue
+            bit = _FLAG_NAMES.get(name)
+            if bit is None:
+                raise ScriptError("ERR Unexpected flag in script shebang: "
+                                  + name.decode(errors="replace"))
+            flags |= bit
+    return flags, end
+
+
+class CallContext:
+    """What redis.call needs from the server while a script runs (see commands/scripting)."""
+
+    resp3 = False
+
+    def execute(self, argv: list[bytes], raise_error: bool) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def log(self, level: int, text: str) -> None:
+        log.log(LOG_LEVELS.get(level, logging.INFO), "%s", text)
+
+
+class Engine:
+    def __init__(self) -> None:
+        self.scripts: dict[str, Script] = {}
+        self.rt = self._new_runtime()
+        self.running: Script | None = None
+
+    # ---------------------------------------------------------------- setup
+    def _new_runtime(self) -> Runtime:
+        rt = Runtime()
+        G = rt.G
+        install_base(rt, self._loadstring)
+        strlib = install_string(rt)
+        rt.strlib = strlib
+        G.hash[b"string"] = strlib
+        smeta = LuaTable()
+        smeta.hash[b"__index"] = strlib
+        rt.string_meta = smeta
+        G.hash[b"table"] = install_table(rt)
+        G.hash[b"math"] = install_math(rt)
+        from aikv.scripting.extlibs import install_bit, install_cjson
+
+        G.hash[b"bit"] = install_bit(rt)
+        G.hash[b"cjson"] = install_cjson(rt)
+        G.hash[b"redis"] = self._redis_lib(rt)
+        G.hash[b"__redis__err__handler"] = _builtin(lambda *a: [a[0] if a else None])
+
+        def nonexistent(*args: Any) -> list[Any]:
+            name = args[1] if len(args) > 1 else None
+            shown = name if type(name) is bytes else convert.fmt_number(name) \
+                if type(name) is float else b"?"
+            raise rt.error(b"Script attempted to access nonexistent global variable '%s'" % shown)
+
+        gmeta = LuaTable()
+        gmeta.hash[b"__index"] = _builtin(nonexistent)
+        G.meta = gmeta
+        _protect(G, set())
+        return rt
+
+    def _loadstring(self, src: bytes, name: str) -> Callable[..., list[Any]]:
+        return compile_chunk(self.rt, parse(src, name))
+
+    def _redis_lib(self, rt: Runtime) -> LuaTable:
+        redis = LuaTable()
+        h = redis.hash
+
+        def generic(args: tuple[Any, ...], raise_error: bool) -> list[Any]:
+            ctx = rt.ctx
+            if ctx is None:
+                raise rt.error("redis.call/pcall can only be called inside a script invocation")
+            if not args:
+                err = convert.error_table(
+                    b"Please specify at least one argument for this redis lib call")
+                if raise_error:
+                    raise LuaError(err, rt.line)
+                return [err]
+            argv = []
+            for a in args:
+                b = convert.arg_bytes(a)
+                if b is None:
+                    err = convert.error_table(
+                        b"Lua redis lib command arguments must be strings or integers")
+                    if raise_error:
+                        raise LuaError(err, rt.line)
+                    return [err]
+                argv.append(b)
+            value = ctx.execute(argv, raise_error)
+            if raise_error and type(value) is LuaTable and type(value.hash.get(b"err")) is bytes:
+                raise LuaError(value, rt.line)
+            return [value]
+
+        def call(*args: Any) -> list[Any]:
+            return generic(args, True)
+
+        def pcall(*args: Any) -> list[Any]:
+            return generic(args, False)
+
+        def sha1hex_(*args: Any) -> list[Any]:
+            if len(args) != 1:
+                raise LuaError(convert.error_table(b"wrong number of arguments"), rt.line)
+            s = convert.arg_bytes(args[0])
+            return [sha1hex(s or b"").encode()]
+
+        def single(field: bytes) -> Callable[..., list[Any]]:
+            def reply(*args: Any) -> list[Any]:
+                if len(args) != 1 or type(args[0]) is not bytes:
+                    return [convert.error_table(b"wrong number or type of arguments")]
+                t = LuaTable()
+                t.hash[field] = args[0]
+                return [t]
+            return reply
+
+        def error_reply(*args: Any) -> list[Any]:
+            if len(args) != 1 or type(args[0]) is not bytes:
+                return [convert.error_table(b"wrong number or type of arguments")]
+            text = args[0]
+            return [convert.error_table(text if text[:1] == b"-" else b"-" + text)]
+
+        def log_(*args: Any) -> list[Any]:
+            if len(args) < 2:
+                raise LuaError(convert.error_table(b"redis.log() requires two arguments or more."),
+                               rt.line)
+            level = args[0]
+            if type(level) is bytes:
+                level = str2number(level)
+            if type(level) is not float:
+                raise LuaError(convert.error_table(b"First argument must be a number (log level)."),
+                               rt.line)
+            lvl = int(level)
+            if not 0 <= lvl <= 3:
+                raise LuaError(convert.error_table(b"Invalid debug level."), rt.line)
+            parts = [convert.arg_bytes(a) for a in args[1:]]
+            text = b" ".join(p for p in parts if p is not None).decode(errors="replace")
+            if rt.ctx is not None:
+                rt.ctx.log(lvl, text)
+            return EMPTY
+
+        def setresp(*args: Any) -> list[Any]:
+            ctx = rt.ctx
+            if ctx is None:
+                raise rt.error("redis.setresp can only be called inside a script invocation")
+            if len(args) != 1:
+                raise LuaError(convert.error_table(b"redis.setresp() requires one argument."),
+                               rt.line)
+            v = args[0]
+            n = int(v) if type(v) is float and math.isfinite(v) else 0
+            if n not in (2, 3):
+                raise LuaError(convert.error_table(b"RESP version must be 2 or 3."), rt.line)
+            ctx.resp3 = n == 3
+            return EMPTY
+
+        def set_repl(*args: Any) -> list[Any]:
+            if rt.ctx is None:
+                raise rt.error("redis.set_repl can only be called inside a script invocation")
+            if len(args) != 1:
+                raise LuaError(convert.error_table(b"redis.set_repl() requires two arguments."),
+                               rt.line)
+            v = args[0]
+            flags = int(v) if type(v) is float and math.isfinite(v) else 0
+            if flags & ~3:
+                raise LuaError(convert.error_table(
+                    b"Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or "
+                    b"REPL_NONE."), rt.line)
+            return EMPTY
+
+        def replicate_commands(*args: Any) -> list[Any]:
+            return [True]
+
+        def breakpoint_(*args: Any) -> list[Any]:
+            return [False]
+
+        def debug(*args: Any) -> list[Any]:
+            return EMPTY
+
+        for name, fn in [("call", call), ("pcall", pcall), ("sha1hex", sha1hex_),
+                         ("error_reply", error_reply), ("status_reply", single(b"ok")),
+                         ("log", log_), ("setresp", setresp), ("set_repl", set_repl),
+                         ("replicate_commands", replicate_commands),
+                         ("breakpoint", breakpoint_), ("debug", debug)]:
+            h[name.encode()] = _builtin(fn)
+        for name, value in [("LOG_DEBUG", 0), ("LOG_VERBOSE", 1), ("LOG_NOTICE", 2),
+                            ("LOG_WARNING", 3), ("REPL_NONE", 0), ("REPL_AOF", 1),
+                            ("REPL_SLAVE", 2), ("REPL_REPLICA", 2), ("REPL_ALL", 3)]:
+            h[name.encode()] = float(value)
+        h[b"REDIS_VERSION"] = REDIS_VERSION
+        h[b"REDIS_VERSION_NUM"] = REDIS_VERSION_NUM
+        return redis
+
+    # ---------------------------------------------------------------- cache
+    def load(self, body: bytes) -> Script:
+        """luaCreateFunction: compile (once) and cache; ScriptError on failure."""
+        sha = sha1hex(body)
+        script = self.scripts.get(sha)
+        if script is not None:
+            return script
+        flags, skip = split_shebang(body)
+        # The shebang line is skipped but its newline kept, so line numbers stay right.
+        try:
+            fn = compile_chunk(self.rt, parse(body[skip:]))
+        except LuaSyntaxError as exc:
+            raise ScriptError("ERR Error compiling script (new function): %s" % exc) from None
+        except RecursionError:
+            raise ScriptError("ERR Error compiling script (new function): user_script: "
+                              "chunk has too many syntax levels") from None
+        script = Script(sha, body, flags, fn)
+        self.scripts[sha] = script
+        return script
+
+    def flush(self) -> None:
+        """SCRIPT FLUSH: a new Lua state, as scriptingReset does."""
+        self.scripts.clear()
+        self.rt = self._new_runtime()
+
+    # ---------------------------------------------------------------- run
+    def run(self, script: Script, keys: list[bytes], args: list[bytes], ctx: CallContext,
+            resp3: bool, time_limit_ms: int) -> bytes:
+        rt = self.rt
+        G = rt.G.hash
+        G[b"KEYS"] = _array(keys)
+        G[b"ARGV"] = _array(args)
+        rt.ctx = ctx
+        rt.line = 0
+        rt.stack.clear()
+        rt.deadline = (time.monotonic() + time_limit_ms / 1000) if time_limit_ms > 0 else math.inf
+        rt.timeout_ms = time_limit_ms
+        self.running = script
+        old_limit = sys.getrecursionlimit()
+        if old_limit < 20000:
+            sys.setrecursionlimit(20000)
+        try:
+            results = script.fn()
+        except LuaError as exc:
+            return _error_reply(exc.value, exc.line or rt.line, script.sha)
+        except RecursionError:
+            return _error_reply(b"user_script:%d: stack overflow" % rt.line, rt.line, script.sha)
+        except ScriptTimeout:
+            log.warning("Lua script stopped: it ran for more than %d ms (lua-time-limit). "
+                        "Script SHA: %s.", time_limit_ms, script.sha)
+            return (b"-ERR Script killed: it ran for more than %d milliseconds (lua-time-limit) "
+                    b"script: %s, on @user_script:%d.\r\n"
+                    % (time_limit_ms, script.sha.encode(), rt.line))
+        finally:
+            rt.ctx = None
+            self.running = None
+            rt.stack.clear()
+            if old_limit < 20000:
+                sys.setrecursionlimit(old_limit)
+        out: list[bytes] = []
+        convert.lua_to_resp(results[0] if results else None, resp3, ctx.resp3, out)
+        return b"".join(out)
+
+
+def _array(values: list[bytes]) -> LuaTable:
+    t = LuaTable()
+    t.arr = list(values)
+    return t
+
+
+def _protect(t: LuaTable, seen: set[int]) -> None:
+    """luaSetTableProtectionRecursively: every table reachable from the globals (and
+    their metatables) becomes read-only."""
+    if id(t) in seen:
+        return
+    seen.add(id(t))
+    t.readonly = True
+    for _, v in t.items():
+        if type(v) is LuaTable:
+            _protect(v, seen)
+    if t.meta is not None:
+        _protect(t.meta, seen)
+
+
+def _error_reply(value: Any, line: int, sha: str) -> bytes:
+    """The reply for a script that raised `value`: the error handler turns a non-table
+    into {err='ERR ' .. tostring(err)} and adds source and line."""
+    if type(value) is LuaTable:
+        err = value.hash.get(b"err")
+        if type(err) is not bytes:
+            err = b"ERR " + _tostring_plain(value)
+    else:
+        err = b"ERR " + _tostring_plain(value)
+    text = b"%s script: %s, on @user_script:%d." % (err, sha.encode(), line)
+    if text[:1] == b"-":
+        text = text[1:]
+    return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+
+
+def _tostring_plain(v: Any) -> bytes:
+    t = type(v)
+    if t is bytes:
+        return v
+    if t is float:
+        return convert.fmt_number(v)
+    if v is None:
+        return b"nil"
+    if v is True:
+        return b"true"
+    if v is False:
+        return b"false"
+    return b"%s: %#x" % (type_name(v).encode(), id(v))
