@@ -210,7 +210,7 @@ def _georadius(argv: list[bytes]) -> list[KeyRef]:
     return [(1, _NO_FLAGS)] + ([(store, _NO_FLAGS)] if store else [])
 
 
-def _xread(argv: list[bytes]) -> list[KeyRef]:
+def xread_key_refs(argv: list[bytes]) -> list[KeyRef]:
     streams = 0
     i = 1
     while i < len(argv):
@@ -260,7 +260,7 @@ PARSERS: dict[str, Callable[[list[bytes]], list[KeyRef]]] = {
     "sort_ro": _sort_ro,
     "migrate": _migrate,
     "georadius": _georadius,
-    "xread": _xread,
+    "xread": xread_key_refs,
     "set": _set,
     "bitfield": _bitfield,
     "numkeys_at_1": partial(_numkeys, 1, 2, 0),

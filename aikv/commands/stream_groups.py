@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from aikv.blocking import get_blocking, may_block, signal_key_ready
 from aikv.commands.args import SYNTAX, parse_int, subcommand_error
+from aikv.commands.redis_table import entry as command_entry
+from aikv.commands.redis_table import find_keys, xread_key_refs
 from aikv.commands.registry import command, container
 from aikv.commands.streams import (
     INVALID_ENTRIES_READ,
@@ -130,12 +132,15 @@ def history(handle: StreamHandle, group: Group, consumer: bytes, start: StreamID
 
 # ---------------------------------------------------------------------- XREAD / XREADGROUP
 def _xread_keys(argv: list[bytes]) -> list[int]:
-    """Key positions of XREAD / XREADGROUP: the first half of what follows STREAMS."""
-    for i in range(1, len(argv)):
-        if argv[i].lower() == b"streams":
-            rest = len(argv) - i - 1
-            return list(range(i + 1, i + 1 + rest // 2))
-    return []
+    """Key positions of XREAD / XREADGROUP, found as Redis finds them for COMMAND GETKEYS
+    and cluster routing alike: by the command's key spec (STREAMS searched from the
+    spec's start, so XREADGROUP's group and consumer are never taken for it; half of
+    what follows), falling back to Redis's argument parser."""
+    name = "xreadgroup" if len(argv[0]) == 10 else "xread"
+    ent = command_entry(name)
+    if ent is None:  # no table (a registration without a generator run): parse
+        return [pos for pos, _ in xread_key_refs(argv)]
+    return [pos for pos, _ in find_keys(ent, argv)]
 
 
 def _read_reply(client: Client, served: list[tuple[bytes, bytes]]) -> bytes:
