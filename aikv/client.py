@@ -84,6 +84,7 @@ class Client(asyncio.Protocol):
         self.tracking: TrackingState | None = None  # CLIENT TRACKING settings when on
         # Set while EXEC (or a script) runs: blocking commands then answer nil at once.
         self.deny_blocking = False
+        self.in_script = False  # the client a script's redis.call commands run as
         self.is_migrate_target = False
         self.monitoring = False  # MONITOR: every command the server runs is copied here
         # A monitoring client's own lines, sent after the reply of the command (or EXEC).

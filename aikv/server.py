@@ -109,6 +109,10 @@ class Server:
         self.cluster: Any = None  # aikv.cluster runtime when cluster mode is on
         self.router: Callable[[Client, Command, list[bytes]], bytes | None] | None = None
         self.pubsub: Any = None
+        # EVAL: the script engine (aikv.scripting.engine.Engine) and the client its
+        # redis.call commands run as; both made by the first script.
+        self.scripting: Any = None
+        self.script_client: Client | None = None
         self.tracking: Tracking | None = None  # created by the first CLIENT TRACKING ON
         # Keyspace notifications; flags follow notify-keyspace-events (see _apply).
         self.key_events = KeyEvents(self._publish_key_event)

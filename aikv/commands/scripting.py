@@ -35,15 +35,14 @@ NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 
 
 def engine_of(server: Server) -> Engine:
-    engine: Engine | None = getattr(server, "scripting", None)
+    engine: Engine | None = server.scripting
     if engine is None:
-        engine = Engine()
-        server.scripting = engine  # type: ignore[attr-defined]
+        engine = server.scripting = Engine()
     return engine
 
 
 def _script_client(server: Server) -> Client:
-    fake: Client | None = getattr(server, "script_client", None)
+    fake: Client | None = server.script_client
     if fake is None:
         from aikv.client import Client
 
@@ -52,8 +51,8 @@ def _script_client(server: Server) -> Client:
         fake.laddr = "lua"
         fake.name = b""
         fake.deny_blocking = True
-        fake.in_script = True  # type: ignore[attr-defined]
-        server.script_client = fake  # type: ignore[attr-defined]
+        fake.in_script = True
+        server.script_client = fake
     return fake
 
 

@@ -161,7 +161,7 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
         more = argc - i - 1
         opt = argv[i].lower()
         if opt == b"block" and more:
-            if getattr(client, "in_script", False):
+            if client.in_script:
                 # Redis keeps this error for Lua rather than answering as if not blocking.
                 raise CommandError("ERR %s command is not allowed with BLOCK option from "
                                    "scripts" % argv[0].decode(errors="replace"))
