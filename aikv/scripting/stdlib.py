@@ -503,7 +503,7 @@ def install_string(rt: Runtime) -> LuaTable:
             init = len(s)
         plain = _arg(args, 3)
         if find and ((plain is not None and plain is not False)
-                     or not any(c in SPECIALS for c in p)):
+                     or not any(c in SPECIALS for c in p.partition(b"\0")[0])):
             pos = s.find(p, init)
             if pos < 0:
                 return [None]
@@ -593,9 +593,8 @@ def install_string(rt: Runtime) -> LuaTable:
                                     else:
                                         cap = ms.get_capture(d - 49, s, e)
                                         out += cap if type(cap) is bytes else fmt_number(cap)
-                                else:
-                                    if j < rl:
-                                        out.append(d)
+                                else:  # (a '%' last adds the NUL that ends Lua's string)
+                                    out.append(d)
                             else:
                                 out.append(c)
                             j += 1

@@ -836,3 +836,145 @@ MORE = [
     "return collectgarbage('count') >= 0",
     'return type(collectgarbage())',
 ]
+
+# ------------------------------------------------------------------ Lua patterns
+# string.find/match/gmatch/gsub corners: anchors, sets, classes, quantifiers and their
+# backtracking order, captures (nested, position, back references), %b, %f, gsub's three
+# kinds of replacement, NUL bytes in patterns, and errors, including the ones Lua raises
+# only when the matcher reaches the bad item.
+_SER = ("local function ser(...) local t = {} for i = 1, select('#', ...) do "
+        "local v = select(i, ...) t[#t+1] = type(v) .. ':' .. tostring(v) end "
+        "return table.concat(t, '|') end ")
+
+
+def _all(call: str) -> str:
+    """A script that returns every value of call (nils and types included) as one string."""
+    return _SER + "return ser(" + call + ")"
+
+
+def _words(s: str, p: str) -> str:
+    return ("local o = {} for a, b in string.gmatch(" + s + ", " + p + ") do "
+            "o[#o+1] = tostring(a) .. '/' .. tostring(b) end return table.concat(o, ',')")
+
+
+PATTERNS = [
+    # anchors
+    _all("string.find('hello', '^h')"), _all("string.find('hello', '^e')"),
+    _all("string.find('hello', 'o$')"), _all("string.find('hello', 'l$')"),
+    _all("string.find('hello', '^hello$')"), _all("string.find('', '^$')"),
+    _all("string.find('abc', '^', 2)"), _all("string.find('abc', '$', 2)"),
+    _all("string.find('a$b', 'a$b')"), _all("string.find('a^b', 'a^b')"),
+    _all("string.find('^x', '^^x')"), _all("string.find('ab$', '%$$')"),
+    _all("string.match('aaa', '^(a-)$')"), _all("string.find('abab', '^ab', 3)"),
+    _all("string.find('x$', '$$')"), _all("string.find('$$$', '$*$')"),
+    _words("'^a^b^'", "'^.'"), _words("'hello world from lua'", "'%a+$'"),
+    _all("string.gsub('aaa', '^a', 'b')"), _all("string.gsub('aaa', 'a$', 'b')"),
+    _all("string.gsub('hello', '^', '>')"), _all("string.gsub('hello', '$', '<')"),
+    _all("string.gsub('abc', '^$', 'x')"), _all("string.gsub('', '^$', 'x')"),
+    # sets, ranges and classes
+    _all("string.match('foo_bar-baz 1', '[%a_-]+')"), _all("string.match('  x y', '[^%s]+')"),
+    _all("string.match('a]b]c', '[]]+')"), _all("string.match('a]b^c', '[^]]+')"),
+    _all("string.match('x-y', '[a-]+', 2)"), _all("string.match('a-z', '[%a-]+')"),
+    _all("string.match('--a', '[-a]+')"), _all("string.match('^^a', '[%^a]+')"),
+    _all("string.match('ab%', '[%%]')"), _all("string.match('x[y]', '[%[%]]')"),
+    _all("string.match('09az', '[0-9a-f]+')"), _all("string.match('zyx', '[z-a]')"),
+    _all("string.match('AbC1', '%u%l%u%d')"), _all("string.match('a.b', '%.')"),
+    _all("string.match('tab\\tnl\\n', '%c+')"), _all("string.match('hi, there!', '%p+')"),
+    _all("string.match('3fFg', '%x+')"), _all("string.match('ab12', '%W*%w+')"),
+    _all("string.match('A b', '%S+%s%S')"), _all("string.match('abc123', '%D+')"),
+    _all("string.match('abcDEF', '%L+')"), _all("string.match('abc', '%U+')"),
+    _all("string.match('a\\0b', '%z')"), _all("string.match('a\\0b', '%Z+')"),
+    _all("string.match('x\\200\\255y', '[\\128-\\255]+')"),
+    _all("string.match('abc', '[%w%p]+')"), _all("string.match('a1', '[^%d]')"),
+    _all("string.match('word', '%q')"), _all("string.match('%q', '%%q')"),
+    # quantifiers and backtracking order
+    _all("string.match('aaab', 'a*ab')"), _all("string.match('aaab', 'a-ab')"),
+    _all("string.match('aaab', '(a*)(a*)')"), _all("string.match('aaab', '(a-)(a*)')"),
+    _all("string.match('aaab', '(a+)(a+)')"), _all("string.match('aaab', '(a-)(a-)b')"),
+    _all("string.match('ab', 'a?b?c?')"), _all("string.match('b', 'a?b')"),
+    _all("string.match('aab', '(a?)(a?)(a?)b')"), _all("string.match('<a><b>', '<(.-)>')"),
+    _all("string.match('<a><b>', '<(.*)>')"), _all("string.match('xyz', '.-$')"),
+    _all("string.match('key = value # c', '^(%w+)%s*=%s*(.-)%s*#')"),
+    _all("string.find('aaa', 'a-', 2)"), _all("string.find('aaa', 'a*', 4)"),
+    _all("string.find('abc', 'b*')"), _all("string.find('abc', 'x?c')"),
+    _all("string.match('*+?', '%*%+%?')"), _all("string.match('a*b', 'a*%*b')"),
+    _all("string.match('-x-', '%-(.)%-')"), _all("string.match('++', '++')"),
+    _all("string.match('**', '**')"), _all("string.match('a?', '??')"),
+    _all("string.match(string.rep('a', 300), string.rep('a?', 300))"),
+    # captures: nested, position, back references
+    _all("string.match('hello world', '((h)(e)(l+))')"),
+    _all("string.match('abc', '(a(b(c)))')"), _all("string.find('abc', '(a)(b)(c)')"),
+    _all("string.match('abc', '()a()b()c()')"), _all("string.find('abc', '()(b)()')"),
+    _all("string.match('', '()')"), _all("string.match('xyz', '()$')"),
+    _all("string.match('x=\"q\"', '([\"\\'])(.-)%1')"),
+    _all("string.match('abab cdcd', '(%a%a)%1 (%a%a)%2')"),
+    _all("string.match('aa', '(a*)%1')"), _all("string.match('aaaa', '^(a-)%1$')"),
+    _all("string.match('abcabc', '()a%1')"), _all("string.find('abcabc', '(()a)%1')"),
+    _all("string.match('xx', '((x)%2)')"),
+    _all("string.match('k1=v1;k2=v2', '(%w+)=(%w+);(%w+)=(%w+)')"),
+    _all("string.find('abc', '((()))')"),
+    _all("string.match(string.rep('a', 40), string.rep('(a)', 32))"),
+    # %b and %f
+    _all("string.find('x(a(b)c)y(d)', '%b()')"), _all("string.match('[[x]][y]', '%b[]')"),
+    _all("string.match('(unclosed', '%b()')"), _all("string.match('f(a)(b)', '%b()%b()')"),
+    _all("string.match('\"a\" \"b\"', '%b\"\"')"), _all("string.match('<<a>', '%b<>')"),
+    _all("string.match('(x)', '%b)(')"), _all("string.match('a(b)*', '%b()*')"),
+    _all("string.gsub('f(x) + g(y, (z))', '%b()', '(...)')"),
+    _all("string.find('THE (quick) fox', '%f[%a]%a+')"),
+    _all("string.gsub('hello world, hi', '%f[%w]%w+', string.upper)"),
+    _all("string.gsub('the cat concat', '%f[%a]cat%f[%A]', 'dog')"),
+    _all("string.find('abc', '%f[%l]')"), _all("string.find('abc', '%f[%z]')"),
+    _all("string.find('abc', '%f[^%z]')"), _all("string.find('a b', '%f[%s]')"),
+    _all("string.find('', '%f[%z]')"), _words("'one two  three'", "'%f[%w]()%w+()'"),
+    # gmatch
+    _words("'a=1, b=22, c=333'", "'(%w+)=(%d+)'"), _words("'abc'", "'()'"),
+    _words("'a,b,,c'", "'([^,]*)'"), _words("'abc'", "'.-'"), _words("'aaa'", "'a*'"),
+    _words("'x1y22z333'", "'%a(%d+)'"), _words("'(a)(b)'", "'%b()'"),
+    _words("'ab'", "''"), _words("'hello'", "'(l)(l?)'"),
+    # gsub replacements: strings with %0..%9, tables, functions, counts
+    _all("string.gsub('hello world', '(o)', '[%1%1]')"),
+    _all("string.gsub('abc', '%w', '%0%0')"), _all("string.gsub('abc', '', '%0-')"),
+    _all("string.gsub('hello world', '(%w+) (%w+)', '%2 %1 %0')"),
+    _all("string.gsub('a.b', '%.', '%%')"), _all("string.gsub('abc', 'b', '%')"),
+    _all("string.gsub('abc', 'b', '%x%')"), _all("string.gsub('abc', '()b', '%1')"),
+    _all("string.gsub('a1b2', '(%a)(%d)', '%2%1')"),
+    _all("string.gsub('abc', '(a)(b)(c)', '%3%2%1%0')"),
+    _all("string.gsub('x', '(((((((((x)))))))))', '%9%8%1')"),
+    _all("string.gsub('hello', 'l', {l='L'})"), _all("string.gsub('hello', '(h)(e)', {h=1})"),
+    _all("string.gsub('a b', '%w', {a=false, b='B'})"),
+    _all("string.gsub('a-b', '(%w)', function(x) return nil end)"),
+    _all("string.gsub('abc', '()', function(p) return p end)"),
+    _all("string.gsub('k=v', '(%w)=(%w)', function(k, v) return v .. '=' .. k end)"),
+    _all("string.gsub('aaa', 'a', 'b', 2)"), _all("string.gsub('aaa', 'a', 'b', 0)"),
+    _all("string.gsub('aaa', 'a', 'b', -1)"), _all("string.gsub('abc', '.', 1.5)"),
+    _all("string.gsub('abc', 'x*', '-')"), _all("string.gsub('abc', 'b-', '.')"),
+    _all("string.gsub('hello world', '%s+', '')"),
+    # NUL bytes: a pattern ends at its first NUL, as in Lua 5.1
+    _all("string.find('a\\0bc', 'a\\0b')"), _all("string.find('a\\0bc', 'a\\0.')"),
+    _all("string.find('a\\0bc', '.\\0b')"), _all("string.find('a\\0bc', 'b\\0.')"),
+    _all("string.gsub('a\\0b', '\\0', 'z')"), _all("string.gsub('a\\0b', '%z', 'z')"),
+    _all("pcall(string.find, 'xa\\0bc', '[a\\0]b')"), _all("string.find('a$', 'a$\\0x')"),
+    # errors, and the bad items that are never reached
+    _all("pcall(string.find, 'abc', '[a')"), _all("pcall(string.find, 'abc', '[')"),
+    _all("pcall(string.find, 'abc', '[]')"), _all("pcall(string.find, 'abc', '[^]')"),
+    _all("pcall(string.find, 'abc', '[a%]')"), _all("pcall(string.find, 'abc', '%')"),
+    _all("pcall(string.find, 'abc', 'a%')"), _all("pcall(string.find, 'abc', 'x%')"),
+    _all("pcall(string.find, 'abc', 'x[')"), _all("pcall(string.find, 'abc', 'c[')"),
+    _all("pcall(string.find, 'abc', '%f')"), _all("pcall(string.find, 'abc', '%fa')"),
+    _all("pcall(string.find, 'abc', '%f[a')"), _all("pcall(string.find, 'abc', 'x%f')"),
+    _all("pcall(string.find, 'abc', '%b')"), _all("pcall(string.find, 'abc', '%ba')"),
+    _all("pcall(string.find, 'abc', 'x%b')"), _all("pcall(string.find, 'abc', '%1')"),
+    _all("pcall(string.find, 'abc', '%0')"), _all("pcall(string.find, 'abc', '(a)%2')"),
+    _all("pcall(string.find, 'abc', '(a%1)')"), _all("pcall(string.find, 'abc', 'x(a)%2')"),
+    _all("pcall(string.find, 'abc', 'a*)')"), _all("pcall(string.find, 'abc', '(a))')"),
+    _all("pcall(string.find, 'abc', 'x*)')"), _all("pcall(string.match, 'abc', '(a')"),
+    _all("pcall(string.match, 'abc', '((a)')"), _all("pcall(string.match, 'abc', 'x(')"),
+    _all("pcall(string.find, 'abc', string.rep('()', 33))"),
+    _all("pcall(string.find, 'abc', 'x' .. string.rep('()', 33))"),
+    _all("pcall(string.gsub, 'abc', '(a', '%1')"), _all("pcall(string.gsub, 'abc', 'b', '%1')"),
+    _all("pcall(string.gsub, 'abc', 'b', '%2')"), _all("pcall(string.gsub, 'abc', '(b)', '%3')"),
+    _all("pcall(string.gsub, 'abc', '%w', function() return {} end)"),
+    _words("'abc'", "'x['"), _all("pcall(string.gmatch('abc', 'b['))"),
+    "return string.find('abc', '[a')",
+    "return string.gsub('abc', '%', 'x')",
+]

@@ -34,6 +34,11 @@ def test_more_lua_matches_redis(fresh: Differ, src: str) -> None:
     fresh.check(*C.ev(src))
 
 
+@pytest.mark.parametrize("src", C.PATTERNS, ids=[f"pattern{i}" for i in range(len(C.PATTERNS))])
+def test_lua_patterns_match_redis(fresh: Differ, src: str) -> None:
+    fresh.check(*C.ev(src))
+
+
 @pytest.mark.parametrize("case", C.DATA, ids=[f"data{i}" for i in range(len(C.DATA))])
 def test_data_scripts_match_redis(fresh: Differ, case: C.Case) -> None:
     for cmd in case:
@@ -48,7 +53,7 @@ def test_real_world_scripts_match_redis(fresh: Differ, case: C.Case) -> None:
 
 
 def test_case_count() -> None:
-    commands = len(C.PURE) + len(C.MORE) + sum(len(c) for c in C.DATA) + sum(len(c) for c in C.REAL_WORLD)
+    commands = len(C.PURE) + len(C.MORE) + len(C.PATTERNS) + sum(len(c) for c in C.DATA) + sum(len(c) for c in C.REAL_WORLD)
     assert commands >= 900
 
 
