@@ -112,6 +112,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     # AiKv-specific: LMDB writes through its memory map, which is then allocated on disk
     # whole (see aikv/persist/store.py); the default keeps data.mdb sparse (pwrite).
     Parameter("lmdb-writemap", "bool", False, mutable=False),
+    # AiKv-specific: the tick log (see aikv/persist/ticklog.py). Each tick's changes are
+    # appended to a log file in --dir and LMDB commits only at checkpoints, at most every
+    # lmdb-tick-log-checkpoint-ms milliseconds.
+    Parameter("lmdb-tick-log", "bool", False, mutable=False),
+    Parameter("lmdb-tick-log-checkpoint-ms", "int", 100, mutable=False, minimum=1,
+              maximum=3_600_000),
     Parameter("hz", "int", 10, minimum=1, maximum=500),
     Parameter("save", "str", ""),
     Parameter("dbfilename", "str", "dump.rdb"),

@@ -83,7 +83,8 @@ class Server:
         self.config = config
         self.loop: asyncio.AbstractEventLoop | None = None
         self.store = Store(config.dir, config.databases, config.appendfsync,
-                           config.lmdb_initial_map_size, config.lmdb_writemap)
+                           config.lmdb_initial_map_size, config.lmdb_writemap,
+                           config.lmdb_tick_log, config.lmdb_tick_log_checkpoint_ms)
         self.clock = Clock()
         self.databases: list[Database] = []
         self.clients: dict[int, Client] = {}
@@ -348,9 +349,10 @@ class Server:
 
     def nothing_to_commit(self) -> bool:
         """True when replies produced now would not wait for anything at the end of the
-        tick: no write transaction is open (so no reply can show uncommitted data) and no
-        cluster configuration change awaits its save."""
-        if self.store.in_write or self._tick_lost:
+        tick: no write transaction is open (with the tick log: no change of this tick
+        awaits its frame), so no reply can show data not yet durable, and no cluster
+        configuration change awaits its save."""
+        if self.store.tick_pending() or self._tick_lost:
             return False
         cluster = self.cluster
         return cluster is None or not cluster.state.save_needed
@@ -661,6 +663,8 @@ class Server:
         def expire_cron() -> None:
             try:
                 self._active_expire()
+                if self.store.checkpoint_due():  # tick log: checkpoint an idle node too
+                    self.store.checkpoint_quietly()
             except Exception:
                 log.exception("expiry cycle failed")
             # Re-read hz every time: CONFIG SET hz takes effect at the next run.

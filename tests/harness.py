@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -101,8 +102,11 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         if self.kind == "aikv":
+            # AIKV_TEST_SERVER_ARGS (e.g. "--lmdb-tick-log yes") goes to every aikv-server
+            # started here, before the test's own arguments (which may override it).
+            common = shlex.split(os.environ.get("AIKV_TEST_SERVER_ARGS", ""))
             return [sys.executable, "-m", "aikv.cli", "--port", str(self.port),
-                    "--dir", str(self.dir), *self.extra_args]
+                    "--dir", str(self.dir), *common, *self.extra_args]
         return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.dir), "--save", "", "--appendonly", "no",
                 "--protected-mode", "no", *self.extra_args]
