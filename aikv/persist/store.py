@@ -138,7 +138,8 @@ class Store:
         self._log_offset = 0
         self._log_path = Path()
         self._log_seq = 0  # the last sequence number issued (never reused)
-        self._since_checkpoint: list[bytes] = []  # frame bodies not yet checkpointed
+        # (sequence, body) of the frames not yet checkpointed
+        self._since_checkpoint: list[tuple[int, bytes]] = []
         self._next_checkpoint = 0.0
         self._log_blocked = False  # a frame write failed: no logging until a checkpoint
         self._checkpoint_gen = 0
@@ -260,6 +261,8 @@ class Store:
         self._recover_log()
         self.versions = VersionAllocator(self)
         self._load_counts()
+        if self._since_checkpoint:  # a replay the disk refused (see _recover_log)
+            self._restore()
         self._used_bytes = self._measure_used()
         self._update_tick_limit()
 
@@ -510,12 +513,17 @@ class Store:
         room for what was lost plus a margin, and a small commit succeeds."""
         if self.env is None:
             return False
-        if self._free_space() < (1 << 20) + min(self._failed_bytes, 64 << 20):
+        # With the tick log, _failed_bytes counts every write since the last checkpoint
+        # (up to a checkpoint interval of them), far more than the pages the checkpoint
+        # has left to write: asking for that much room could keep a small file system
+        # refusing for good. A checkpoint that still does not fit only fails again.
+        lost = min(self._failed_bytes, (1 << 20) if self.tick_log else 64 << 20)
+        if self._free_space() < (1 << 20) + lost:
             return False
         if self.tick_log and self._write_txn is not None:
-            try:
-                self.checkpoint()  # the acknowledged ticks kept in the open transaction
-            except (lmdb.Error, OSError):
+            # The acknowledged ticks kept in the open transaction: a tick per commit, as
+            # the default mode would have committed them (see checkpoint_due).
+            if not self._commit_frame_by_frame():
                 return False
         if self._write_txn is not None:
             return False
@@ -592,7 +600,10 @@ class Store:
             self.checkpoint_quietly()
 
     def checkpoint_due(self) -> bool:
-        return (self.tick_log and self._write_txn is not None
+        # Not while writes are refused: a checkpoint that does not fit writes pages until
+        # the file system is full again, so retrying it on a timer would keep the disk
+        # full for good. probe_write() commits the logged ticks a frame at a time instead.
+        return (self.tick_log and self._write_txn is not None and self.write_error is None
                 and time.monotonic() >= self._next_checkpoint)
 
     def checkpoint_quietly(self) -> None:
@@ -626,7 +637,7 @@ class Store:
             self._log_failed(exc)
             raise
         self._log_offset += len(frame)
-        self._since_checkpoint.append(body)
+        self._since_checkpoint.append((self._log_seq, body))
         self.dirty_since_sync += 1
 
     def _log_failed(self, exc: OSError) -> None:
@@ -664,6 +675,10 @@ class Store:
             self.write_error = self._diagnose(exc)
             self._restore()
             raise
+        self._checkpointed()
+
+    def _checkpointed(self) -> None:
+        """Bookkeeping once every logged tick is committed to LMDB."""
         self._log_blocked = False
         self._since_checkpoint = []
         self._checkpoint_gen += 1
@@ -682,6 +697,37 @@ class Store:
         self._update_tick_limit()
         if self._used_bytes * 2 > self._map_size:
             self._grow_after_commit()
+
+    def _commit_frame_by_frame(self) -> bool:
+        """After a checkpoint the disk refused: commit the logged ticks one frame per
+        commit, as the default mode commits one tick at a time, so a file system with
+        room for a tick but not for a whole checkpoint interval of them becomes writable
+        again. Stops at the first commit refused (the frames left are rebuilt into the
+        open transaction by _restore) and says whether every frame is committed."""
+        assert self.env is not None
+        old = self._write_txn
+        self._write_txn = None
+        if old is not None:
+            old.raw.abort()
+        self._drop_read_txn()
+        frames = self._since_checkpoint
+        done = 0
+        try:
+            for seq, body in frames:
+                with self.env.begin(write=True) as txn:
+                    touched: set[tuple[int, bytes]] = set()
+                    ticklog.apply_ops(txn, self._log_handles, body, touched)
+                    self._mark_stale(txn, touched)
+                    txn.put(CHECKPOINT_KEY, seq.to_bytes(8, "big"), db=self.misc_db)
+                done += 1
+        except lmdb.Error as exc:
+            self.last_commit_error = exc
+            self._since_checkpoint = frames[done:]
+            self._restore()
+            return False
+        self._load_counts()  # the stale slots marked above are recounted
+        self._checkpointed()
+        return True
 
     def _rotate(self) -> None:
         """Start a new log file at the next frame: the current one is covered by the
@@ -734,7 +780,7 @@ class Store:
         touched: set[tuple[int, bytes]] = set()
         try:
             raw = self.env.begin(write=True)
-            for body in self._since_checkpoint:
+            for _, body in self._since_checkpoint:
                 ticklog.apply_ops(raw, self._log_handles, body, touched)
         except lmdb.Error as exc:
             # Serving on would show reads without acknowledged writes: stop; the next
@@ -800,6 +846,21 @@ class Store:
                     txn.abort()
                     self._map_size *= 2
                     self.env.set_mapsize(self._map_size)
+                except lmdb.Error as exc:
+                    # The disk refuses the replay (full, I/O error). Start anyway: the
+                    # frames stay in their files and in memory, and open() rebuilds the
+                    # write transaction from them once the counts are loaded, so reads see
+                    # every acknowledged write. The first checkpoint then fails like any
+                    # other (writes refused with MISCONF until probe_write() has committed
+                    # the frames), unless the disk has room again by then.
+                    txn.abort()
+                    self.last_commit_error = exc
+                    self._since_checkpoint = frames
+                    self._log_seq = frames[-1][0]
+                    log.warning("Could not commit %d replayed tick-log frames (%s): serving "
+                                "them from memory until a checkpoint stands", len(frames),
+                                exc)
+                    return
             self._log_seq = frames[-1][0]
             log.warning("Replayed %d tick-log frames (sequence %d to %d)", len(frames),
                         frames[0][0], frames[-1][0])
