@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from aikv.blocking import get_blocking, may_block, signal_key_ready
 from aikv.commands.args import SYNTAX, parse_int, subcommand_error
 from aikv.commands.redis_table import entry as command_entry
-from aikv.commands.redis_table import find_keys, xread_key_refs
+from aikv.commands.redis_table import find_keys
 from aikv.commands.registry import command, container
 from aikv.commands.streams import (
     INVALID_ENTRIES_READ,
@@ -136,10 +136,8 @@ def _xread_keys(argv: list[bytes]) -> list[int]:
     and cluster routing alike: by the command's key spec (STREAMS searched from the
     spec's start, so XREADGROUP's group and consumer are never taken for it; half of
     what follows), falling back to Redis's argument parser."""
-    name = "xreadgroup" if len(argv[0]) == 10 else "xread"
-    ent = command_entry(name)
-    if ent is None:  # no table (a registration without a generator run): parse
-        return [pos for pos, _ in xread_key_refs(argv)]
+    ent = command_entry("xreadgroup" if len(argv[0]) == 10 else "xread")
+    assert ent is not None  # both are in the table (a unit test checks every command)
     return [pos for pos, _ in find_keys(ent, argv)]
 
 
