@@ -29,7 +29,12 @@ synced) and `no` (nothing is promised), otherwise after the everysec thread's ne
 Opening the store replays the frames after the checkpointed sequence (a torn or corrupt
 frame ends its file, a gap in the sequence ends the replay), marks every slot whose meta
 records were replayed stale (so the recount below makes the counts exact), commits, syncs,
-then deletes the logs. Failures:
+then deletes the logs. A tick is logged only when data.mdb has room allocated for the
+pages its checkpoint will write (see _room_for_tick: an estimate, reserved with fallocate
+past LMDB's last page, up to RESERVE_LIMIT); otherwise it is committed to LMDB at once, as
+in the default mode, so a filling disk refuses writes before the log holds more than LMDB
+can take. The price is disk: data.mdb carries up to the pages in use plus RESERVE_LIMIT of
+allocated room. Failures:
 - A frame write (or its fdatasync) fails: the tick is lost as with a failed commit (its
   clients get MISCONF), its sequence number is burnt, the transaction is rebuilt from the
   frames since the last checkpoint (kept in memory), and nothing more is logged until a
@@ -102,6 +107,13 @@ COUNT_FLUSH_SLOTS = 1024
 CHECKPOINT_KEY = b"ticklog-seq"
 # A meta-database DROP (FLUSHDB) replayed from the tick log: every slot is recounted.
 _ALL = -1
+# Tick log: the most disk (bytes of new LMDB pages, see Store._room_for_tick) the ticks
+# logged since the last checkpoint may need; past it the store checkpoints instead.
+RESERVE_LIMIT = 64 << 20
+# ... the reservation in data.mdb grows by at least this much at a time (one fallocate
+# per step, not per tick), and this much is kept for the checkpoint's own records.
+RESERVE_STEP = 8 << 20
+RESERVE_MARGIN = 256 << 10
 
 
 class StoreFullError(RuntimeError):
@@ -149,6 +161,14 @@ class Store:
         self._retired: list[tuple[int, int | None, Path]] = []
         self._log_index: dict[Any, int] = {}
         self._log_handles: dict[int, Any] = {}
+        # Disk reserved for the next checkpoint (see _room_for_tick): data.mdb has blocks
+        # allocated up to _reserved_end; the logged ticks since the checkpoint need at most
+        # min(_pending_copied, used) + _pending_new bytes of new pages.
+        self._reserve_fd: int | None = None
+        self._reserved_end = 0
+        self._pending_copied = 0
+        self._pending_new = 0
+        self._tree_depth = 1
         self.writemap = writemap  # asked for; open() may turn it off (see the module doc)
         self._data_fd: int | None = None
         self.databases = databases
@@ -258,13 +278,22 @@ class Store:
         self._log_handles = dict(enumerate(handles))
         self._log_handles[0xFFFF] = None  # the main database (unused by AiKv)
         self._log_index = {db: i for i, db in self._log_handles.items()}
+        if self.tick_log and not self.writemap:
+            # (A write map is allocated on disk whole: nothing more to reserve.)
+            self._reserve_fd = os.open(data_file, os.O_RDWR | os.O_CLOEXEC)
         self._recover_log()
         self.versions = VersionAllocator(self)
         self._load_counts()
         if self._since_checkpoint:  # a replay the disk refused (see _recover_log)
             self._restore()
+            # Their pages were never reserved in this run: log nothing more until a
+            # checkpoint has committed them (see _room_for_tick).
+            self._pending_copied = self._pending_new = RESERVE_LIMIT
         self._used_bytes = self._measure_used()
+        self._reserved_end = self._used_bytes
         self._update_tick_limit()
+        if self.tick_log:
+            self._measure_depth()
 
     @staticmethod
     def _pages_in_use(path: Path, file_size: int) -> int:
@@ -364,6 +393,9 @@ class Store:
         if self._data_fd is not None:
             os.close(self._data_fd)
             self._data_fd = None
+        if self._reserve_fd is not None:
+            os.close(self._reserve_fd)
+            self._reserve_fd = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -593,6 +625,14 @@ class Store:
                 # stands (only lazy expirations get here; writes are refused).
                 self.checkpoint()
                 return
+            if not self._room_for_tick(txn):
+                # LMDB might not find room for this tick at the next checkpoint: commit
+                # it now instead, as the default mode commits a tick (a failure loses
+                # this tick only; its clients get MISCONF).
+                self.checkpoint(log_rest=False)
+                if sync and self.appendfsync != "always":
+                    self.sync()
+                return
             self._log_tick(sync)
         elif sync and self._log_fd is not None:
             os.fdatasync(self._log_fd)
@@ -615,6 +655,73 @@ class Store:
             log.warning("Checkpoint failed: %s (%s). Write commands are refused until the "
                         "disk accepts writes again.", self.write_error, exc)
 
+    def _room_for_tick(self, txn: RecordingTxn) -> bool:
+        """Whether the tick in `txn` may be logged: a logged tick is acknowledged before
+        LMDB has written its pages, so the disk those pages will need at the checkpoint
+        is reserved first (allocated in data.mdb past LMDB's last page, where new pages
+        go). Without it a full disk refused the checkpoint of ticks already acknowledged,
+        and writes stayed refused until more room came back than the default mode needs.
+
+        The estimate, in pages:
+        - copied: an operation copies at most its root-to-leaf path (depth + 1, with one
+          level of growth allowed for), and LMDB copies a page once per transaction, so
+          all of them together copy at most the pages in use;
+        - new: an operation that grows a tree (see RecordingTxn.grows) splits at most
+          one leaf; large values take overflow pages, at most twice the logged bytes;
+        - the free list's records (1/256 of the rest) and a margin for the checkpoint's
+          own records.
+        It leaves out branch splits (one per hundreds of leaf splits). Should a
+        checkpoint still not fit, nothing acknowledged is lost: it fails as before, and
+        writes are refused until probe_write() commits the logged ticks. A write map is
+        on disk whole (nothing to reserve), and a file system without fallocate leaves
+        the log unguarded (see _reserve)."""
+        if self._reserve_fd is None:
+            return True
+        page = self._page_size
+        copied = self._pending_copied + txn.ops * (self._tree_depth + 2) * page
+        new = self._pending_new + txn.grows * page + 2 * len(txn.buf)
+        need = min(copied, self._used_bytes) + new
+        need += need // 256 + RESERVE_MARGIN
+        if need > RESERVE_LIMIT:
+            return False
+        if self._used_bytes + need > self._reserved_end \
+                and not self._reserve(self._used_bytes + need):
+            return False
+        self._pending_copied = copied
+        self._pending_new = new
+        return True
+
+    def _reserve(self, end: int) -> bool:
+        """Allocate data.mdb's blocks up to at least `end` (a step more when the disk
+        allows). False when the file system has no room."""
+        fd = self._reserve_fd
+        assert fd is not None
+        start = self._reserved_end
+        page = self._page_size
+        end = -(-end // page) * page
+        for target in (end + RESERVE_STEP, end):
+            try:
+                os.posix_fallocate(fd, start, target - start)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    continue
+                log.warning("Cannot reserve disk for tick-log checkpoints (%s): the tick "
+                            "log is not guarded against a full disk on this file system",
+                            os.strerror(exc.errno or errno.EIO))
+                os.close(fd)
+                self._reserve_fd = None
+                return True
+            self._reserved_end = target
+            return True
+        return False
+
+    def _measure_depth(self) -> None:
+        """The deepest B-tree of the environment, for _room_for_tick's bound."""
+        assert self.env is not None
+        with self.env.begin() as txn:
+            self._tree_depth = max(txn.stat(db)["depth"]
+                                   for db in self._log_handles.values() if db is not None)
+
     def _log_tick(self, sync: bool = False) -> None:
         """Append the changes recorded since the last frame as one frame (one write()),
         fdatasync'ed in `always` mode or when asked. A failure loses this tick (the
@@ -622,6 +729,7 @@ class Store:
         txn = self._write_txn
         body = bytes(txn.buf)
         txn.buf = bytearray()
+        txn.ops = txn.grows = 0
         self._log_seq += 1  # burnt even if the write fails: never reused
         frame = ticklog.encode_frame(self._log_seq, body)
         try:
@@ -652,16 +760,18 @@ class Store:
         log.warning("Could not write the tick log: %s", self.write_error)
         self._restore()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, log_rest: bool = True) -> None:
         """Commit the open transaction (it holds every logged tick since the last
-        checkpoint) with the last logged sequence number. On failure LMDB aborted the
-        transaction: the logged ticks are replayed from memory into a new one (reads
-        keep seeing every acknowledged write), write_error is set (writes refused with
-        MISCONF until probe_write() checkpoints again), and the error is raised."""
+        checkpoint) with the last logged sequence number. Changes not yet logged are
+        logged first, unless `log_rest` is False: then the commit alone makes them
+        durable. On failure LMDB aborted the transaction: the logged ticks are replayed
+        from memory into a new one (reads keep seeing every acknowledged write; the
+        unlogged rest is lost), write_error is set (writes refused with MISCONF until
+        probe_write() checkpoints again), and the error is raised."""
         txn = self._write_txn
         if txn is None:
             return
-        if txn.buf and not self._log_blocked:
+        if txn.buf and not self._log_blocked and log_rest:
             self._log_tick()
         raw = txn.raw
         self._write_dirty_counts(raw)
@@ -681,6 +791,7 @@ class Store:
         """Bookkeeping once every logged tick is committed to LMDB."""
         self._log_blocked = False
         self._since_checkpoint = []
+        self._pending_copied = self._pending_new = 0
         self._checkpoint_gen += 1
         self._rotate()
         if self.appendfsync != "everysec":
@@ -694,6 +805,7 @@ class Store:
         self._next_checkpoint = time.monotonic() + self.checkpoint_interval
         self._tick_bytes = 0
         self._used_bytes = self._measure_used()
+        self._measure_depth()
         self._update_tick_limit()
         if self._used_bytes * 2 > self._map_size:
             self._grow_after_commit()

@@ -163,7 +163,10 @@ class RecordingCursor:
     def put(self, key: bytes, value: bytes, dupdata: bool = True, overwrite: bool = True,
             append: bool = False) -> bool:
         if self._cur.put(key, value, dupdata, overwrite, append):
-            encode_op(self._owner.buf, PUT, self._dbi, key, value)
+            owner = self._owner
+            owner.ops += 1
+            owner.grows += 1
+            encode_op(owner.buf, PUT, self._dbi, key, value)
             return True
         return False
 
@@ -174,6 +177,8 @@ class RecordingCursor:
             added = sum(self.put(k, v, dupdata, False, append) for k, v in items)
             return len(items), added
         result = self._cur.putmulti(items, dupdata, overwrite, append)
+        self._owner.ops += len(items)
+        self._owner.grows += len(items)
         buf = self._owner.buf
         for key, value in items:
             encode_op(buf, PUT, self._dbi, key, value)
@@ -181,19 +186,27 @@ class RecordingCursor:
 
     def replace(self, key: bytes, value: bytes) -> bytes | None:
         old = self._cur.replace(key, value)
-        encode_op(self._owner.buf, PUT, self._dbi, key, value)
+        owner = self._owner
+        owner.ops += 1
+        if old is None or len(old) < len(value):
+            owner.grows += 1
+        encode_op(owner.buf, PUT, self._dbi, key, value)
         return old
 
     def pop(self, key: bytes) -> bytes | None:
         old = self._cur.pop(key)
         if old is not None:
-            encode_op(self._owner.buf, DELETE, self._dbi, key)
+            owner = self._owner
+            owner.ops += 1
+            encode_op(owner.buf, DELETE, self._dbi, key)
         return old
 
     def delete(self, dupdata: bool = False) -> bool:
         key = self._cur.key()
         if self._cur.delete(dupdata):
-            encode_op(self._owner.buf, DELETE, self._dbi, key)
+            owner = self._owner
+            owner.ops += 1
+            encode_op(owner.buf, DELETE, self._dbi, key)
             return True
         return False
 
@@ -201,12 +214,17 @@ class RecordingCursor:
 class RecordingTxn:
     """An lmdb.Transaction (write) that appends each change to `buf` (encoded
     operations, see the module doc). `index` maps a database handle to its number in
-    the log; `raw` is the transaction itself, for writes that must not be logged."""
+    the log; `raw` is the transaction itself, for writes that must not be logged. `ops`
+    counts the operations in `buf`, `grows` those that may have grown a B-tree (a put,
+    except a replace by a value no longer than the old one): the store bounds the LMDB
+    pages they can need by them (see Store._room_for_tick)."""
 
     def __init__(self, txn: lmdb.Transaction, index: dict[Any, int]) -> None:
         self.raw = txn
         self.index = index
         self.buf = bytearray()
+        self.ops = 0
+        self.grows = 0
         self.get = txn.get  # the hot read, without a Python call in between
 
     def __getattr__(self, name: str) -> Any:
@@ -217,23 +235,30 @@ class RecordingTxn:
     def put(self, key: bytes, value: bytes, dupdata: bool = True, overwrite: bool = True,
             append: bool = False, db: Any = None) -> bool:
         if self.raw.put(key, value, dupdata, overwrite, append, db):
+            self.ops += 1
+            self.grows += 1
             encode_op(self.buf, PUT, self.index[db], key, value)
             return True
         return False
 
     def replace(self, key: bytes, value: bytes, db: Any = None) -> bytes | None:
         old = self.raw.replace(key, value, db)
+        self.ops += 1
+        if old is None or len(old) < len(value):
+            self.grows += 1
         encode_op(self.buf, PUT, self.index[db], key, value)
         return old
 
     def pop(self, key: bytes, db: Any = None) -> bytes | None:
         old = self.raw.pop(key, db)
         if old is not None:
+            self.ops += 1
             encode_op(self.buf, DELETE, self.index[db], key)
         return old
 
     def delete(self, key: bytes, value: bytes = b"", db: Any = None) -> bool:
         if self.raw.delete(key, value, db):
+            self.ops += 1
             encode_op(self.buf, DELETE, self.index[db], key)
             return True
         return False
@@ -242,6 +267,7 @@ class RecordingTxn:
         if delete:
             raise ValueError("the tick log cannot record deleting a database handle")
         self.raw.drop(db, delete=False)
+        self.ops += 1
         encode_op(self.buf, DROP, self.index[db], b"")
 
     def cursor(self, db: Any = None) -> RecordingCursor:

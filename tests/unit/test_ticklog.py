@@ -105,6 +105,10 @@ def test_recording_txn_captures_every_write(tmp_path: Path) -> None:
     txn.drop(b, delete=False)
     txn.put(b"after-drop", b"1", db=b)
     body = bytes(txn.buf)
+    # Counted for the store's disk reservation: every logged operation, and the puts
+    # that may grow a tree (all but the replace of old06 by a value as long as before).
+    assert txn.ops == len(list(ticklog.decode_ops(body))) == 14
+    assert txn.grows == 7
     raw.commit()
     with dst.begin(write=True) as t:
         ticklog.apply_ops(t, ddbs, body)
