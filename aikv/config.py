@@ -114,8 +114,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("lmdb-writemap", "bool", False, mutable=False),
     # AiKv-specific: the tick log (see aikv/persist/ticklog.py). Each tick's changes are
     # appended to a log file in --dir and LMDB commits only at checkpoints, at most every
-    # lmdb-tick-log-checkpoint-ms milliseconds.
-    Parameter("lmdb-tick-log", "bool", False, mutable=False),
+    # lmdb-tick-log-checkpoint-ms milliseconds; "no" commits LMDB at every tick.
+    Parameter("lmdb-tick-log", "bool", True, mutable=False),
     Parameter("lmdb-tick-log-checkpoint-ms", "int", 100, mutable=False, minimum=1,
               maximum=3_600_000),
     Parameter("hz", "int", 10, minimum=1, maximum=500),

@@ -15,7 +15,7 @@ appendfsync:
   an operating-system crash can lose about the last second, with LMDB's NOSYNC caveats.
 - `no`: the OS decides when pages reach the disk.
 
-Tick log (`lmdb-tick-log yes`, off by default; see ticklog.py): the write transaction
+Tick log (`lmdb-tick-log yes`, the server's default; see ticklog.py): the write transaction
 stays open across ticks. At the end of a tick that changed anything, the changes
 (recorded by the RecordingTxn that writer() hands out) are appended to the log file as one
 frame with one write(); with `always` (or after request_sync()) the log is fdatasync'ed

@@ -127,14 +127,18 @@ def check_acked(port: int, acked: dict[bytes, bytes]) -> None:
 
 
 @pytest.mark.parametrize("writemap", ["no", "yes"])
-def test_disk_full_refuses_writes_keeps_reads_and_recovers(small_fs: Path, writemap: str) -> None:
+@pytest.mark.parametrize("tick_log", ["yes", "no"])
+def test_disk_full_refuses_writes_keeps_reads_and_recovers(small_fs: Path, writemap: str,
+                                                           tick_log: str) -> None:
     """With lmdb-writemap yes a write into an unallocated map page would be SIGBUS: the
     map is allocated before use, so the same refusals must come from a map that cannot
-    grow."""
+    grow. With the tick log (the default) a tick is logged only once room for its
+    checkpoint is reserved, so writes resume as soon as they do with a commit per tick."""
     node = ServerProcess("aikv", small_fs / "node",
                          # A tiny initial map: the map is grown while the disk fills up.
                          args=["--set", "lmdb-initial-map-size=1mb",
-                               "--set", f"lmdb-writemap={writemap}"])
+                               "--set", f"lmdb-writemap={writemap}",
+                               "--set", f"lmdb-tick-log={tick_log}"])
     # The log goes elsewhere: it must not need space on the full file system.
     node.log_path = small_fs.parent / "aikv.log"
     filler = small_fs / "filler"

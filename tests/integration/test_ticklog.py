@@ -151,8 +151,11 @@ def _cluster_node(spawn, args: list[str], directory: Path | None = None) -> Serv
 
 
 @pytest.mark.parametrize("fsync", ["everysec", "always"])
-def test_kill9_keeps_every_acknowledged_write(spawn, fsync: str) -> None:
-    args = ["--appendfsync", fsync, "--set", "lmdb-tick-log-checkpoint-ms=50"]
+@pytest.mark.parametrize("log", ["yes", "no"])
+def test_kill9_keeps_every_acknowledged_write(spawn, fsync: str, log: str) -> None:
+    """Both storage modes: the tick log (the default) and a commit per tick."""
+    args = ["--appendfsync", fsync, "--set", "lmdb-tick-log-checkpoint-ms=50",
+            "--set", f"lmdb-tick-log={log}"]
     node = _cluster_node(spawn, args)
     r = node.client()
     serve_all_slots(node)
