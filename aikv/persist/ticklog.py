@@ -43,6 +43,7 @@ DROP = 3
 
 HEADER = struct.Struct("<IIQ")
 OP = struct.Struct("<BHII")
+_OP_PACK = OP.pack
 _SEQ = struct.Struct("<Q")
 PREFIX = "ticklog-"
 SUFFIX = ".log"
@@ -226,6 +227,7 @@ class RecordingTxn:
         self.ops = 0
         self.grows = 0
         self.get = txn.get  # the hot read, without a Python call in between
+        self._replacers: dict[Any, lmdb.Cursor] = {}
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self.raw, name)
@@ -242,11 +244,21 @@ class RecordingTxn:
         return False
 
     def replace(self, key: bytes, value: bytes, db: Any = None) -> bytes | None:
-        old = self.raw.replace(key, value, db)
+        # Through a cursor kept per database for the transaction's life: the
+        # transaction's own replace() opens and frees a cursor on every call (SET's
+        # write; ~0.15-0.2 us of its ~1 us), and the log holds one transaction open
+        # across many ticks.
+        cursor = self._replacers.get(db)
+        if cursor is None:
+            cursor = self._replacers[db] = self.raw.cursor(db=db)
+        old = cursor.replace(key, value)
         self.ops += 1
         if old is None or len(old) < len(value):
             self.grows += 1
-        encode_op(self.buf, PUT, self.index[db], key, value)
+        buf = self.buf
+        buf += _OP_PACK(PUT, self.index[db], len(key), len(value))  # encode_op, inline
+        buf += key
+        buf += value
         return old
 
     def pop(self, key: bytes, db: Any = None) -> bytes | None:
