@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aikv.commands import load_all
+from aikv.commands import all_commands
 from aikv.commands.redis_table import table
 from aikv.commands.registry import COMMANDS
 from tests.differ import RawConnection
@@ -94,16 +94,7 @@ def normal_docs(doc: Typed, theirs: bool) -> Typed:
     return (kind, out)
 
 
-def _registered() -> list[str]:
-    load_all()
-    names = []
-    for top in COMMANDS.values():
-        names.append(top.full_name)
-        names.extend(sub.full_name for sub in top.subcommands.values())
-    return names
-
-
-REGISTERED = set(_registered())
+REGISTERED = set(all_commands())
 COMPARED = sorted(REGISTERED - EXTENSIONS)
 
 

@@ -13,22 +13,11 @@ from typing import Any
 
 import pytest
 
-from aikv.commands import load_all
-from aikv.commands.registry import COMMANDS
+from aikv.commands import all_commands
 from tests.differ import RawConnection, parse
 from tests.harness import ServerProcess
 
-
-def _registered() -> list[str]:
-    load_all()
-    names = []
-    for top in COMMANDS.values():
-        names.append(top.full_name)
-        names.extend(sub.full_name for sub in top.subcommands.values())
-    return sorted(names)
-
-
-REGISTERED = _registered()
+REGISTERED = sorted(all_commands())
 
 # Commands AiKv has on purpose although Redis 7.0.15 does not.
 EXTENSIONS = {

@@ -15,24 +15,12 @@ import time
 
 import pytest
 
-from aikv.commands import load_all, redis_table
+from aikv.commands import all_commands, redis_table
 from aikv.commands.introspection import derived, lookup
 from aikv.commands.redis_table import PARSERS, find_keys, has_keys, keys_from_specs, table
-from aikv.commands.registry import COMMANDS, Command
 from aikv.resp import CommandError
 
-
-def _registered() -> dict[str, Command]:
-    load_all()
-    out = {}
-    for top in COMMANDS.values():
-        out[top.full_name] = top
-        for sub in top.subcommands.values():
-            out[sub.full_name] = sub
-    return out
-
-
-REGISTERED = _registered()
+REGISTERED = all_commands()
 TABLE = table()
 
 # Registered with key positions so the cluster router sends them to the channel's shard,
