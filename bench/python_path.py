@@ -76,6 +76,8 @@ async def measure(server: Server, command: str, pipeline: int, rounds: int) -> f
         for start in range(0, KEYS, 1000):
             clients[0].data_received(b"".join(request("set", k) for k in keys[start:start + 1000]))
             await asyncio.sleep(0)
+        if server.store.key_totals[0] != KEYS:  # the requests must really have run
+            raise RuntimeError(f"{server.store.key_totals[0]} keys stored, not {KEYS}")
         rng = random.Random(1)
         batches = [b"".join(request(command, rng.choice(keys)) for _ in range(pipeline))
                    for _ in range(BATCHES)]

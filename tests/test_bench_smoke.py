@@ -40,3 +40,16 @@ def test_quick_throughput_set_get(tmp_path: Path) -> None:
     # The table went to stdout; every temporary server directory was removed.
     assert "AiKv/Redis" in proc.stdout
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("aikv-bench-")]
+
+
+def test_python_path_tool_runs() -> None:
+    """bench/python_path.py: an in-process server fed requests through fake transports;
+    the tool fails unless the 100,000 keys it stores first are there, and must print a
+    positive CPU time."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.python_path", "get", "--rounds", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("GET pipeline 1: "), line
+    assert float(line.split(": ")[1].split()[0]) > 0, line
