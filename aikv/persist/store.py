@@ -31,10 +31,10 @@ frame ends its file, a gap in the sequence ends the replay), marks every slot wh
 records were replayed stale (so the recount below makes the counts exact), commits, syncs,
 then deletes the logs. A tick is logged only when data.mdb has room allocated for the
 pages its checkpoint will write (see _room_for_tick: an estimate, reserved with fallocate
-past LMDB's last page, up to RESERVE_LIMIT); otherwise it is committed to LMDB at once, as
-in the default mode, so a filling disk refuses writes before the log holds more than LMDB
-can take. The price is disk: data.mdb carries up to the pages in use plus RESERVE_LIMIT of
-allocated room. Failures:
+past LMDB's last page, up to RESERVE_LIMIT); otherwise it is committed to LMDB at once,
+as `lmdb-tick-log no` commits every tick, so a filling disk refuses writes before the log
+holds more than LMDB can take. The price is disk: data.mdb carries up to the pages in use
+plus RESERVE_LIMIT of allocated room. Failures:
 - A frame write (or its fdatasync) fails: the tick is lost as with a failed commit (its
   clients get MISCONF), its sequence number is burnt, the transaction is rebuilt from the
   frames since the last checkpoint (kept in memory), and nothing more is logged until a
@@ -554,7 +554,7 @@ class Store:
             return False
         if self.tick_log and self._write_txn is not None:
             # The acknowledged ticks kept in the open transaction: a tick per commit, as
-            # the default mode would have committed them (see checkpoint_due).
+            # lmdb-tick-log no would have committed them (see checkpoint_due).
             if not self._commit_frame_by_frame():
                 return False
         if self._write_txn is not None:
@@ -627,7 +627,7 @@ class Store:
                 return
             if not self._room_for_tick(txn):
                 # LMDB might not find room for this tick at the next checkpoint: commit
-                # it now instead, as the default mode commits a tick (a failure loses
+                # it now instead, as lmdb-tick-log no commits every tick (a failure loses
                 # this tick only; its clients get MISCONF).
                 self.checkpoint(log_rest=False)
                 if sync and self.appendfsync != "always":
@@ -660,7 +660,7 @@ class Store:
         LMDB has written its pages, so the disk those pages will need at the checkpoint
         is reserved first (allocated in data.mdb past LMDB's last page, where new pages
         go). Without it a full disk refused the checkpoint of ticks already acknowledged,
-        and writes stayed refused until more room came back than the default mode needs.
+        and writes stayed refused until more room came back than a commit per tick needs.
 
         The estimate, in pages:
         - copied: an operation copies at most its root-to-leaf path (depth + 1, with one
@@ -812,7 +812,7 @@ class Store:
 
     def _commit_frame_by_frame(self) -> bool:
         """After a checkpoint the disk refused: commit the logged ticks one frame per
-        commit, as the default mode commits one tick at a time, so a file system with
+        commit, as lmdb-tick-log no commits one tick at a time, so a file system with
         room for a tick but not for a whole checkpoint interval of them becomes writable
         again. Stops at the first commit refused (the frames left are rebuilt into the
         open transaction by _restore) and says whether every frame is committed."""
