@@ -217,7 +217,7 @@ class RecordingTxn:
     operations, see the module doc). `index` maps a database handle to its number in
     the log; `raw` is the transaction itself, for writes that must not be logged. `ops`
     counts the operations in `buf`, `grows` those that may have grown a B-tree (a put,
-    except a replace by a value no longer than the old one): the store bounds the LMDB
+    except a replace by a value no longer than the old one): the store estimates the LMDB
     pages they can need by them (see Store._room_for_tick)."""
 
     def __init__(self, txn: lmdb.Transaction, index: dict[Any, int]) -> None:
