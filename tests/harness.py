@@ -102,7 +102,7 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         if self.kind == "aikv":
-            # AIKV_TEST_SERVER_ARGS (e.g. "--lmdb-tick-log yes") goes to every aikv-server
+            # AIKV_TEST_SERVER_ARGS (e.g. "--set lmdb-tick-log=no") goes to every aikv-server
             # started here, before the test's own arguments (which may override it).
             common = shlex.split(os.environ.get("AIKV_TEST_SERVER_ARGS", ""))
             return [sys.executable, "-m", "aikv.cli", "--port", str(self.port),

@@ -135,7 +135,7 @@ def _xread_keys(argv: list[bytes]) -> list[int]:
     """Key positions of XREAD / XREADGROUP, found as Redis finds them for COMMAND GETKEYS
     and cluster routing alike: by the command's key spec (STREAMS searched from the
     spec's start, so XREADGROUP's group and consumer are never taken for it; half of
-    what follows), falling back to Redis's argument parser."""
+    what follows)."""
     ent = command_entry("xreadgroup" if len(argv[0]) == 10 else "xread")
     assert ent is not None  # both are in the table (a unit test checks every command)
     return [pos for pos, _ in find_keys(ent, argv)]

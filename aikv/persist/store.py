@@ -80,6 +80,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +293,7 @@ class Store:
         self._used_bytes = self._measure_used()
         self._reserved_end = self._used_bytes
         self._update_tick_limit()
-        if self.tick_log:
+        if self._reserve_fd is not None:
             self._measure_depth()
 
     @staticmethod
@@ -328,10 +329,10 @@ class Store:
         return False
 
     @staticmethod
-    def _allocate(fd: int, size: int) -> int | None:
-        """posix_fallocate [0, size) of fd; the errno on failure."""
+    def _allocate(fd: int, size: int, start: int = 0) -> int | None:
+        """posix_fallocate [start, size) of fd; the errno on failure."""
         try:
-            os.posix_fallocate(fd, 0, size)
+            os.posix_fallocate(fd, start, size - start)
         except OSError as exc:
             return exc.errno or errno.EIO
         return None
@@ -345,7 +346,7 @@ class Store:
         self._dirty_slots = []
         self._stale_slots = []
         self._stale_bitmaps = []
-        with self.env.begin() if in_txn is None else _Borrowed(in_txn) as txn:
+        with self.env.begin() if in_txn is None else nullcontext(in_txn) as txn:
             for handles in self.dbs:
                 counts = [0] * CLUSTER_SLOTS
                 for raw_slot, raw_count in txn.cursor(db=handles.counts):
@@ -700,14 +701,13 @@ class Store:
         page = self._page_size
         end = -(-end // page) * page
         for target in (end + RESERVE_STEP, end):
-            try:
-                os.posix_fallocate(fd, start, target - start)
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:
-                    continue
+            error = self._allocate(fd, target, start)
+            if error == errno.ENOSPC:
+                continue
+            if error is not None:
                 log.warning("Cannot reserve disk for tick-log checkpoints (%s): the tick "
                             "log is not guarded against a full disk on this file system",
-                            os.strerror(exc.errno or errno.EIO))
+                            os.strerror(error))
                 os.close(fd)
                 self._reserve_fd = None
                 return True
@@ -805,7 +805,8 @@ class Store:
         self._next_checkpoint = time.monotonic() + self.checkpoint_interval
         self._tick_bytes = 0
         self._used_bytes = self._measure_used()
-        self._measure_depth()
+        if self._reserve_fd is not None:  # only _room_for_tick's estimate uses it
+            self._measure_depth()
         self._update_tick_limit()
         if self._used_bytes * 2 > self._map_size:
             self._grow_after_commit()
@@ -825,12 +826,9 @@ class Store:
         frames = self._since_checkpoint
         done = 0
         try:
-            for seq, body in frames:
+            for frame in frames:
                 with self.env.begin(write=True) as txn:
-                    touched: set[tuple[int, bytes]] = set()
-                    ticklog.apply_ops(txn, self._log_handles, body, touched)
-                    self._mark_stale(txn, touched)
-                    txn.put(CHECKPOINT_KEY, seq.to_bytes(8, "big"), db=self.misc_db)
+                    self._replay(txn, [frame])
                 done += 1
         except lmdb.Error as exc:
             self.last_commit_error = exc
@@ -910,6 +908,15 @@ class Store:
             self.versions._limit = 0
         self.has_garbage = True
 
+    def _replay(self, txn: lmdb.Transaction, frames: list[tuple[int, bytes]]) -> None:
+        """Redo `frames` in `txn` as a checkpoint of the last one: their operations, the
+        slots they touched marked stale, and the checkpointed sequence number."""
+        touched: set[tuple[int, bytes]] = set()
+        for _, body in frames:
+            ticklog.apply_ops(txn, self._log_handles, body, touched)
+        self._mark_stale(txn, touched)
+        txn.put(CHECKPOINT_KEY, frames[-1][0].to_bytes(8, "big"), db=self.misc_db)
+
     def _mark_stale(self, txn: lmdb.Transaction, touched: set[tuple[int, bytes]]) -> None:
         """Mark in the stale bitmaps (in `txn`) every slot whose meta records the
         (db index, key) pairs of `touched` changed, so counting recounts them."""
@@ -946,12 +953,7 @@ class Store:
             while True:
                 txn = self.env.begin(write=True)
                 try:
-                    touched: set[tuple[int, bytes]] = set()
-                    for _, body in frames:
-                        ticklog.apply_ops(txn, self._log_handles, body, touched)
-                    self._mark_stale(txn, touched)
-                    txn.put(CHECKPOINT_KEY, frames[-1][0].to_bytes(8, "big"),
-                            db=self.misc_db)
+                    self._replay(txn, frames)
                     txn.commit()
                     break
                 except lmdb.MapFullError:
@@ -1078,19 +1080,6 @@ class Store:
     def file_size(self) -> int:
         data_file = self.directory / DATA_SUBDIR / "data.mdb"
         return data_file.stat().st_size if data_file.exists() else 0
-
-
-class _Borrowed:
-    """`with` on a transaction that someone else ends."""
-
-    def __init__(self, txn: lmdb.Transaction) -> None:
-        self.txn = txn
-
-    def __enter__(self) -> lmdb.Transaction:
-        return self.txn
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _stale_key(index: int) -> bytes:
