@@ -100,6 +100,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("timeout", "int", 0, minimum=0, maximum=2**31 - 1),
     Parameter("tcp-keepalive", "int", 300, minimum=0),
     Parameter("protected-mode", "bool", True),
+    # As in Redis (MODULE LOAD/LOADEX/UNLOAD's gate); AiKv loads no module either way.
+    Parameter("enable-module-command", "enum", "no", mutable=False,
+              choices=("no", "yes", "local")),
     Parameter("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, minimum=1024 * 1024,
               maximum=2**63 - 1),
     Parameter("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024,

@@ -285,11 +285,11 @@ def _persistence(server: Server) -> Fields:
         ("aof_enabled", 1),
         ("aof_rewrite_in_progress", 0),
         ("aof_rewrite_scheduled", 0),
-        ("aof_last_rewrite_time_sec", -1),
+        ("aof_last_rewrite_time_sec", state.last_aof_rewrite_seconds),
         ("aof_current_rewrite_time_sec", -1),
-        ("aof_last_bgrewrite_status", "ok"),
-        ("aof_rewrites", 0),
-        ("aof_rewrites_consecutive_failures", 0),
+        ("aof_last_bgrewrite_status", "ok" if state.last_aof_rewrite_ok else "err"),
+        ("aof_rewrites", state.aof_rewrites),
+        ("aof_rewrites_consecutive_failures", state.aof_rewrite_failures),
         ("aof_last_write_status", "ok" if write_ok else "err"),
         ("aof_last_cow_size", 0),
         ("module_fork_in_progress", 0),
@@ -316,6 +316,11 @@ class PersistenceState:
         self.bgsave_started: float | None = None
         self.last_bgsave_ok = True
         self.last_bgsave_seconds = -1
+        # BGREWRITEAOF: here a checkpoint of the tick log into LMDB plus a sync.
+        self.aof_rewrites = 0
+        self.aof_rewrite_failures = 0  # consecutive
+        self.last_aof_rewrite_ok = True
+        self.last_aof_rewrite_seconds = -1
 
     @property
     def bgsave_running(self) -> bool:

@@ -31,6 +31,9 @@ FAMILIES = (
     "stream_groups",
     "acl",
     "scripting",
+    "replication",
+    "modules",
+    "functions",
 )
 
 

@@ -49,6 +49,14 @@ def _max_bytes(client: Client) -> int:
     return int(client.server.config.values["hll-sparse-max-bytes"])
 
 
+@command("pfselftest", 1, "admin", categories="@hyperloglog @admin @slow @dangerous")
+def pfselftest(client: Client, argv: list[bytes]) -> bytes:
+    failure = hll.self_test()
+    if failure is not None:
+        raise CommandError(failure)
+    return OK
+
+
 @command("pfadd", -2, "write denyoom fast", keys=(1, 1, 1),
          categories="@write @hyperloglog @fast")
 def pfadd(client: Client, argv: list[bytes]) -> bytes:

@@ -111,6 +111,14 @@ class RunContext(CallContext):
         reply = server.call(fake, cmd, argv)
         return resp_to_lua(reply)
 
+    def may_run(self, argv: list[bytes]) -> bool | None:
+        # lookupCommand: a container's subcommand when one is named. AiKv's one user,
+        # default, may run every command (see commands/acl.py).
+        cmd: Command | None = self.server.lookup_command(argv[0])
+        if cmd is not None and cmd.subcommands and len(argv) >= 2:
+            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower())
+        return None if cmd is None else True
+
     def _cluster_check(self, cmd: Command, argv: list[bytes]) -> bytes | None:
         """scriptVerifyClusterState."""
         server = self.server
@@ -137,7 +145,7 @@ class RunContext(CallContext):
         return None
 
 
-def _numkeys(argv: list[bytes]) -> int:
+def parse_numkeys(argv: list[bytes]) -> int:
     numkeys = parse_int(argv[2])
     if numkeys > len(argv) - 3:
         raise CommandError("ERR Number of keys can't be greater than number of args")
@@ -156,7 +164,7 @@ def _run(client: Client, argv: list[bytes], by_sha: bool, ro: bool) -> bytes:
     engine = engine_of(server)
     if by_sha and len(argv[1]) != 40:
         raise CommandError(NOSCRIPT)
-    numkeys = _numkeys(argv)
+    numkeys = parse_numkeys(argv)
     script: Script | None
     if by_sha:
         script = engine.scripts.get(argv[1].decode(errors="replace").lower())
@@ -167,7 +175,17 @@ def _run(client: Client, argv: list[bytes], by_sha: bool, ro: bool) -> bytes:
             script = engine.load(argv[1])
         except ScriptError as exc:
             raise CommandError(str(exc)) from None
-    flags = script.flags
+    keys = argv[3:3 + numkeys]
+    args = argv[3 + numkeys:]
+    ctx = prepare_run(client, script.flags, ro, keys)
+    return engine.run(script, keys, args, ctx, client.resp3, time_limit_ms(server))
+
+
+def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunContext:
+    """scriptPrepareForRun: refuse a run its flags forbid here, else the context its
+    redis.call commands run in. Shared by EVAL (shebang flags; FLAG_COMPAT without a
+    shebang) and FCALL (the function's flags)."""
+    server = client.server
     compat = bool(flags & FLAG_COMPAT)
     if not compat:
         if flags & FLAG_NO_CLUSTER and server.config.cluster_enabled:
@@ -181,17 +199,17 @@ def _run(client: Client, argv: list[bytes], by_sha: bool, ro: bool) -> bytes:
             if ro:
                 raise CommandError(
                     "ERR Can not execute a script with write flag using *_ro command.")
-    keys = argv[3:3 + numkeys]
-    args = argv[3 + numkeys:]
     fake = _script_client(server)
     fake.db_index = client.db_index
     fake.db = client.db
     fake.authenticated = True
     slot = key_hash_slot(keys[0]) if keys and server.router is not None else -1
-    ctx = RunContext(server, client, fake, ro or bool(not compat and flags & FLAG_NO_WRITES),
-                     compat or bool(flags & FLAG_ALLOW_CROSS_SLOT), slot)
-    limit = int(server.config.values.get("lua-time-limit", 5000))
-    return engine.run(script, keys, args, ctx, client.resp3, limit)
+    return RunContext(server, client, fake, ro or bool(not compat and flags & FLAG_NO_WRITES),
+                      compat or bool(flags & FLAG_ALLOW_CROSS_SLOT), slot)
+
+
+def time_limit_ms(server: Server) -> int:
+    return int(server.config.values.get("lua-time-limit", 5000))
 
 
 _EVAL_FLAGS = "noscript stale skip-monitor no-mandatory-keys may-replicate"

@@ -270,6 +270,35 @@ def bgsave(client: Client, argv: list[bytes]) -> bytes:
     return simple("Background saving started")
 
 
+@command("bgrewriteaof", 1, "admin noscript no-async-loading",
+         categories="@admin @slow @dangerous")
+def bgrewriteaof(client: Client, argv: list[bytes]) -> bytes:
+    """Redis rewrites its AOF into a compact base file. AiKv's counterpart of the AOF
+    is the tick log (or nothing, with lmdb-tick-log no), and its base is LMDB: the
+    rewrite checkpoints the logged ticks into LMDB and syncs it, which lets the log
+    files go. Done before the reply (a checkpoint takes milliseconds, not a fork)."""
+    server = client.server
+    state = persistence_state(server)
+    started = time.monotonic()
+    store = server.store
+    try:
+        store.commit()
+        store.sync()
+    except Exception as exc:
+        log.warning("Background append only file rewriting failed: %s", exc)
+        state.last_aof_rewrite_ok = False
+        state.aof_rewrite_failures += 1
+        raise CommandError("ERR Can't execute an AOF background rewriting. Please check "
+                           "the server logs for more information.") from None
+    store.dirty_since_sync = 0
+    state.aof_rewrites += 1
+    state.aof_rewrite_failures = 0
+    state.last_aof_rewrite_ok = True
+    state.last_aof_rewrite_seconds = int(time.monotonic() - started)
+    log.info("Background AOF rewrite finished successfully")
+    return simple("Background append only file rewriting started")
+
+
 @command("lastsave", 1, "loading stale fast", categories="@admin @fast @dangerous")
 def lastsave(client: Client, argv: list[bytes]) -> bytes:
     return integer(client.server.last_save)

@@ -106,6 +106,9 @@ DATA_SUBDIR = "lmdb"
 COUNT_FLUSH_SLOTS = 1024
 # misc record: the last tick-log sequence number a checkpoint covers.
 CHECKPOINT_KEY = b"ticklog-seq"
+# misc record: the FUNCTION libraries, as one FUNCTION DUMP payload (absent: none). In the
+# node-wide misc database, so FLUSHALL/FLUSHDB leave them, as Redis does.
+FUNCTIONS_KEY = b"functions"
 # A meta-database DROP (FLUSHDB) replayed from the tick log: every slot is recounted.
 _ALL = -1
 # Tick log: the most disk (bytes of new LMDB pages, see Store._room_for_tick) the ticks
@@ -614,6 +617,21 @@ class Store:
         txn.delete(_stale_key(index), db=self.misc_db)
         stale.clear()
         self._stale_bitmaps[index] = bytearray(SLOT_BITMAP_BYTES)
+
+    # ----------------------------------------------------------------- functions
+    def read_functions(self) -> bytes | None:
+        """The stored FUNCTION libraries payload, or None when none is stored."""
+        raw = self.reader().get(FUNCTIONS_KEY, db=self.misc_db)
+        return None if raw is None else bytes(raw)
+
+    def write_functions(self, payload: bytes | None) -> None:
+        """Store the FUNCTION libraries payload (None: delete it) in the tick's write
+        transaction, so it is as durable as the data of any write command of the tick."""
+        txn = self.writer()
+        if payload is None:
+            txn.delete(FUNCTIONS_KEY, db=self.misc_db)
+        else:
+            txn.put(FUNCTIONS_KEY, payload, db=self.misc_db)
 
     # ----------------------------------------------------------------- tick log
     def _end_tick_logged(self) -> None:

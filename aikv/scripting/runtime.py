@@ -36,7 +36,10 @@ class Runtime:
     """One Lua state: globals, the string metatable, the call-line stack used for error
     positions, and the time budget of the running script."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk: str = CHUNK) -> None:
+        # The chunk name errors are prefixed with: "user_script" for EVAL, "user_function"
+        # for FUNCTION libraries (each kind of code lives in a Lua state of its own).
+        self.chunk = chunk
         self.line = 0                      # line of the last call made from Lua code
         self.stack: list[int] = []         # call lines of the active Lua functions
         self.G = LuaTable()
@@ -51,13 +54,13 @@ class Runtime:
     # -------------------------------------------------------------- errors
     def error(self, msg: str | bytes, line: int | None = None) -> LuaError:
         """A runtime error at `line` (default: the current call line), with the
-        `user_script:<line>: ` prefix luaG_runerror / luaL_error give it."""
+        `<chunk>:<line>: ` prefix luaG_runerror / luaL_error give it."""
         if line is None:
             line = self.line
         if isinstance(msg, str):
             msg = msg.encode()
         if line > 0:
-            return LuaError(b"%s:%d: %s" % (CHUNK.encode(), line, msg), line)
+            return LuaError(b"%s:%d: %s" % (self.chunk.encode(), line, msg), line)
         return LuaError(msg, line)
 
     def check_time(self) -> None:

@@ -123,7 +123,7 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
             line = rt.line if level == 1 else (
                 stack[-(level - 1)] if level - 1 <= len(stack) else 0)
             if line > 0:
-                msg = b"user_script:%d: %s" % (line, msg)
+                msg = b"%s:%d: %s" % (rt.chunk.encode(), line, msg)
         raise LuaError(msg, rt.line)
 
     def pcall(*args: Any) -> list[Any]:
@@ -625,7 +625,8 @@ def install_string(rt: Runtime) -> LuaTable:
                 if anchor:
                     break
         except LuaError as exc:
-            if exc.value.startswith(b"user_script:") if type(exc.value) is bytes else True:
+            if exc.value.startswith(rt.chunk.encode() + b":") \
+                    if type(exc.value) is bytes else True:
                 raise
             raise rt.error(exc.value) from None
         out += src[s:]
