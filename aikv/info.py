@@ -234,12 +234,27 @@ def _memory(server: Server) -> Fields:
         ("used_memory_peak_perc", f"{100.0 * rss / peak if peak else 100.0:.2f}%"),
         ("total_system_memory", system),
         ("total_system_memory_human", bytes_to_human(system)),
+        *_scripting_counts(server),
         ("maxmemory", maxmemory),
         ("maxmemory_human", bytes_to_human(maxmemory)),
         ("maxmemory_policy", server.config.maxmemory_policy),
         ("mem_fragmentation_ratio", "1.00"),
         ("mem_allocator", "libc"),
         ("lazyfree_pending_objects", _garbage_entries(server)),
+    ]
+
+
+def _scripting_counts(server: Server) -> Fields:
+    """EVAL's cached scripts and FUNCTION's libraries, as Redis's memory section counts
+    them (the first INFO after a start loads the stored libraries to count them)."""
+    from aikv.commands.functions import functions_of
+
+    engine = server.scripting
+    live = functions_of(server).live
+    return [
+        ("number_of_cached_scripts", len(engine.scripts) if engine is not None else 0),
+        ("number_of_functions", live.function_count()),
+        ("number_of_libraries", len(live.libraries)),
     ]
 
 

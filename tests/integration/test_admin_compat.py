@@ -100,3 +100,29 @@ def test_cluster_mode_refuses_replicaof_and_failover(cluster_differ: Differ) -> 
     for args in (("replicaof", "no", "one"), ("replicaof", "127.0.0.1", "1"),
                  ("failover",), ("failover", "abort"), ("failover", "x")):
         cluster_differ.check(*args)
+
+
+def _script_counts(raw: bytes) -> dict[str, str]:
+    fields = dict(line.split(":", 1) for line in parse(raw).decode().split("\r\n")
+                  if ":" in line)
+    return {name: fields[name] for name in
+            ("number_of_cached_scripts", "number_of_functions", "number_of_libraries")}
+
+
+def test_info_counts_scripts_and_functions(differ: Differ) -> None:
+    differ.both("script", "flush")
+    differ.both("function", "flush")
+    assert _script_counts(differ.check("info", "memory", normalize=_script_counts)) == {
+        "number_of_cached_scripts": "0", "number_of_functions": "0",
+        "number_of_libraries": "0"}
+    differ.check("script", "load", "return 1")
+    differ.check("eval", "return 2", "0")
+    differ.check("function", "load", "#!lua name=lib1\n"
+                 "redis.register_function('f1', function() return 1 end)\n"
+                 "redis.register_function('f2', function() return 2 end)")
+    differ.check("function", "load", "#!lua name=lib2\n"
+                 "redis.register_function('f3', function() return 3 end)")
+    assert _script_counts(differ.check("info", "memory", normalize=_script_counts)) == {
+        "number_of_cached_scripts": "2", "number_of_functions": "3",
+        "number_of_libraries": "2"}
+    differ.both("function", "flush")
