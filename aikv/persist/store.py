@@ -172,7 +172,7 @@ class Store:
         self._reserved_end = 0
         self._pending_copied = 0
         self._pending_new = 0
-        self._tree_depth = 1
+        self._shared_pages = 0  # see _measure_trees
         self.writemap = writemap  # asked for; open() may turn it off (see the module doc)
         self._data_fd: int | None = None
         self.databases = databases
@@ -297,7 +297,7 @@ class Store:
         self._reserved_end = self._used_bytes
         self._update_tick_limit()
         if self._reserve_fd is not None:
-            self._measure_depth()
+            self._measure_trees()
 
     @staticmethod
     def _pages_in_use(path: Path, file_size: int) -> int:
@@ -682,24 +682,32 @@ class Store:
         and writes stayed refused until more room came back than a commit per tick needs.
 
         The estimate, in pages:
-        - copied: an operation copies at most its root-to-leaf path (depth + 1, with one
-          level of growth allowed for), and LMDB copies a page once per transaction, so
-          all of them together copy at most the pages in use;
+        - copied: LMDB copies a page once per transaction, the first time it is
+          changed. An operation changes its root-to-leaf path, whose branch pages are
+          shared by every operation (all of them together copy at most every branch
+          page: _shared_pages), and at most two leaves (its own and, for a delete that
+          rebalances, a sibling). So: 2 per operation plus the branch pages (and the
+          small trees written at the checkpoint itself: counts, misc), and never more
+          than the pages in use;
         - new: an operation that grows a tree (see RecordingTxn.grows) splits at most
-          one leaf; large values take overflow pages, at most twice the logged bytes;
+          one leaf, and one branch split is allowed for every 32 of those (a branch
+          holds hundreds of keys); large values take overflow pages, at most twice the
+          logged bytes;
         - the free list's records (1/256 of the rest) and a margin for the checkpoint's
           own records.
-        It leaves out branch splits (one per hundreds of leaf splits). Should a
-        checkpoint still not fit, nothing acknowledged is lost: it fails as before, and
-        writes are refused until probe_write() commits the logged ticks. A write map is
-        on disk whole (nothing to reserve), and a file system without fallocate leaves
-        the log unguarded (see _reserve)."""
+        Pages LMDB reuses from its free list are not counted as saved: the estimate may
+        only err on the large side. Should a checkpoint still not fit, nothing
+        acknowledged is lost: it fails as before, and writes are refused until
+        probe_write() commits the logged ticks. A write map is on disk whole (nothing to
+        reserve), and a file system without fallocate leaves the log unguarded (see
+        _reserve)."""
         if self._reserve_fd is None:
             return True
         page = self._page_size
-        copied = self._pending_copied + txn.ops * (self._tree_depth + 2) * page
-        new = self._pending_new + txn.grows * page + 2 * len(txn.buf)
-        need = min(copied, self._used_bytes) + new
+        copied = self._pending_copied + 2 * txn.ops * page
+        new = (self._pending_new + (txn.grows + txn.grows // 32 + 1) * page
+               + 2 * len(txn.buf))
+        need = min(copied + self._shared_pages * page, self._used_bytes) + new
         need += need // 256 + RESERVE_MARGIN
         if need > RESERVE_LIMIT:
             return False
@@ -733,12 +741,19 @@ class Store:
             return True
         return False
 
-    def _measure_depth(self) -> None:
-        """The deepest B-tree of the environment, for _room_for_tick's bound."""
+    def _measure_trees(self) -> None:
+        """_room_for_tick's shared pages: every branch page of the environment, and the
+        whole of the trees a checkpoint writes itself (counts, misc)."""
         assert self.env is not None
+        whole = {self.misc_db, *(handles.counts for handles in self.dbs)}
+        shared = 0
         with self.env.begin() as txn:
-            self._tree_depth = max(txn.stat(db)["depth"]
-                                   for db in self._log_handles.values() if db is not None)
+            for db in self._log_handles.values():
+                stat = txn.stat(db) if db is not None else self.env.stat()
+                shared += stat["branch_pages"]
+                if db in whole:
+                    shared += stat["leaf_pages"]
+        self._shared_pages = shared
 
     def _log_tick(self, sync: bool = False) -> None:
         """Append the changes recorded since the last frame as one frame (one write()),
@@ -824,7 +839,7 @@ class Store:
         self._tick_bytes = 0
         self._used_bytes = self._measure_used()
         if self._reserve_fd is not None:  # only _room_for_tick's estimate uses it
-            self._measure_depth()
+            self._measure_trees()
         self._update_tick_limit()
         if self._used_bytes * 2 > self._map_size:
             self._grow_after_commit()

@@ -136,3 +136,47 @@ def test_reopening_replays_into_the_reserved_room(tmp_path: Path) -> None:
             store.env = None
             store.close()
     assert len(set(sizes)) == 1, sizes
+
+
+@pytest.mark.parametrize("pattern", ["overwrite", "insert", "delete", "mixed"])
+def test_the_estimate_bounds_what_the_checkpoint_writes(tmp_path: Path, pattern: str) -> None:
+    """The pages a checkpoint adds past LMDB's last page never exceed what was reserved
+    for its ticks (random keys over a tree of ~1,000 leaves in a keyspace database: the
+    worst case for sharing; the first round has no free pages to reuse)."""
+    import random
+
+    store = open_store(tmp_path)
+    try:
+        db = store.dbs[0].meta
+        rng = random.Random(7)
+        keys = [b"k%08d" % i for i in range(40_000)]
+        txn = store.writer()
+        for key in keys:
+            txn.put(key, b"v" * 40, db=db)
+        store.checkpoint()  # the tree is in LMDB; its pages are now "in use"
+        page = store._page_size
+        for _round in range(3):
+            store._next_checkpoint = float("inf")  # checkpoint() re-armed the timer
+            before = store.used_bytes()
+            for _tick in range(5):
+                txn = store.writer()
+                for _ in range(300):
+                    key = rng.choice(keys)
+                    op = pattern if pattern != "mixed" else rng.choice(
+                        ["overwrite", "insert", "delete"])
+                    if op == "overwrite":
+                        txn.put(key, b"w" * rng.randrange(20, 60), db=db)
+                    elif op == "insert":
+                        txn.put(key + b"+%d" % rng.randrange(1000), b"x" * 40, db=db)
+                    else:
+                        txn.delete(key, db=db)
+                store.end_tick()
+            assert len(store._since_checkpoint) == 5, "every tick must have been logged"
+            estimate = (min(store._pending_copied + store._shared_pages * page,
+                            store.used_bytes()) + store._pending_new)
+            assert store._shared_pages * 10 < store.used_bytes() // page  # not the bulk
+            store.checkpoint()
+            grown = store.used_bytes() - before
+            assert grown <= estimate, (pattern, grown, estimate)
+    finally:
+        store.close()
