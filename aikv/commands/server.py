@@ -232,17 +232,22 @@ def swapdb(client: Client, argv: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------- persistence
-def _save(server: Server) -> None:
-    """Commit the tick's writes so far and fsync the store."""
+def _commit_and_sync(server: Server) -> None:
+    """Commit the tick's writes so far (with the tick log: a checkpoint) and fsync the
+    store: what SAVE, BGSAVE and BGREWRITEAOF all come down to here."""
     store = server.store
+    store.commit()
+    store.sync()
+    store.dirty_since_sync = 0
+
+
+def _save(server: Server) -> None:
     try:
-        store.commit()
-        store.sync()
+        _commit_and_sync(server)
     except Exception as exc:
         log.warning("Failed saving the DB: %s", exc)
         persistence_state(server).last_bgsave_ok = False
         raise CommandError("ERR") from None
-    store.dirty_since_sync = 0
     state = persistence_state(server)
     state.saves += 1
     state.last_bgsave_ok = True
@@ -280,17 +285,14 @@ def bgrewriteaof(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
     state = persistence_state(server)
     started = time.monotonic()
-    store = server.store
     try:
-        store.commit()
-        store.sync()
+        _commit_and_sync(server)
     except Exception as exc:
         log.warning("Background append only file rewriting failed: %s", exc)
         state.last_aof_rewrite_ok = False
         state.aof_rewrite_failures += 1
         raise CommandError("ERR Can't execute an AOF background rewriting. Please check "
                            "the server logs for more information.") from None
-    store.dirty_since_sync = 0
     state.aof_rewrites += 1
     state.aof_rewrite_failures = 0
     state.last_aof_rewrite_ok = True
