@@ -246,15 +246,20 @@ def _memory(server: Server) -> Fields:
 
 def _scripting_counts(server: Server) -> Fields:
     """EVAL's cached scripts and FUNCTION's libraries, as Redis's memory section counts
-    them (the first INFO after a start loads the stored libraries to count them)."""
+    them. Counting functions means running the libraries' code, so the first INFO after
+    a start loads stored libraries; with none stored, INFO builds no Lua state."""
     from aikv.commands.functions import functions_of
 
     engine = server.scripting
-    live = functions_of(server).live
+    functions, libraries = 0, 0
+    if (engine is not None and engine.functions is not None) \
+            or server.store.read_functions() is not None:
+        live = functions_of(server).live
+        functions, libraries = live.function_count(), len(live.libraries)
     return [
         ("number_of_cached_scripts", len(engine.scripts) if engine is not None else 0),
-        ("number_of_functions", live.function_count()),
-        ("number_of_libraries", len(live.libraries)),
+        ("number_of_functions", functions),
+        ("number_of_libraries", libraries),
     ]
 
 

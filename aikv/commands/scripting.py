@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aikv.cluster.slots import key_hash_slot
 from aikv.commands.args import parse_int
+from aikv.commands.introspection import lookup
 from aikv.commands.registry import Command, command, container
 from aikv.resp import OK, CommandError, array, bulk, integer, simple
 from aikv.scripting.convert import error_table, resp_to_lua
@@ -112,12 +113,8 @@ class RunContext(CallContext):
         return resp_to_lua(reply)
 
     def may_run(self, argv: list[bytes]) -> bool | None:
-        # lookupCommand: a container's subcommand when one is named. AiKv's one user,
-        # default, may run every command (see commands/acl.py).
-        cmd: Command | None = self.server.lookup_command(argv[0])
-        if cmd is not None and cmd.subcommands and len(argv) >= 2:
-            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower())
-        return None if cmd is None else True
+        # AiKv's one user, default, may run every command (see commands/acl.py).
+        return None if lookup(argv) is None else True
 
     def _cluster_check(self, cmd: Command, argv: list[bytes]) -> bytes | None:
         """scriptVerifyClusterState."""

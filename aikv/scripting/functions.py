@@ -297,9 +297,8 @@ class FunctionEngine:
         for code in codes:
             self.create(code, False, incoming)
         if policy == "flush":
+            self.flush()
             self.live = incoming
-            self.kept = []
-            self.unreadable = False
             return
         live = self.live
         replaced = [live.libraries[name] for name in incoming.libraries
