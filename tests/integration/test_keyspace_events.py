@@ -253,6 +253,29 @@ def test_expired_events_reach_subscribers(spawn: Callable[..., ServerProcess]) -
         differ.check("lrange", "gone2", "0", "-1")
         differ.check("del", "gone2")
         assert mine.drain() == theirs.drain()
+        # RESTORE (no REPLACE) of a string over an expired key of each type: the old key
+        # is expired first ("expired", then "new" and "restore"), and nothing of it is
+        # left behind (a list or hash made again under the name holds only what is new).
+        differ.check("set", "src", "payload-value")
+        payload = parse(differ.check("dump", "src"))
+        for make in (("set", "old", "x"), ("rpush", "old", "a", "b"), ("hset", "old", "f", "v")):
+            differ.check("del", "old")
+            differ.check(*make)
+            differ.check("pexpire", "old", "1")
+            time.sleep(0.05)
+            assert mine.drain() == theirs.drain()
+            differ.check("restore", "old", "0", payload)
+            assert mine.drain() == theirs.drain(), make
+            differ.check("get", "old")
+            differ.check("dbsize")
+            differ.check("del", "old")
+            if make[0] == "rpush":
+                differ.check("rpush", "old", "new")
+                assert parse(differ.check("lrange", "old", "0", "-1")) == [b"new"]
+            elif make[0] == "hset":
+                differ.check("hset", "old", "new", "new")
+                assert parse(differ.check("hgetall", "old")) == [b"new", b"new"]
+        assert mine.drain() == theirs.drain()
     finally:
         mine.close()
         theirs.close()
