@@ -24,6 +24,7 @@ redis = pytest.importorskip("redis")
 
 from aikv.migrate.encoding import EncodingLimits, object_encoding  # noqa: E402
 from aikv.migrate.rdb import DumpPayloadError, dump_payload, load_payload  # noqa: E402
+from aikv.migrate.rdbprim import LZF_EXACT_LIMIT  # noqa: E402
 from tests.unit.test_rdb_properties import CORPUS  # noqa: E402
 from tests.unit.test_rdb_types import LOADABLE, seal  # noqa: E402
 
@@ -253,6 +254,42 @@ def test_redis_dump_loads_in_aikv(r: Any, kind: str, value: Any) -> None:
         assert ours[0] == redis_payload[0] and len(ours) == len(redis_payload)
     else:
         assert ours.hex() == redis_payload.hex()
+
+
+def _lzf_strings(seed: int) -> Iterator[bytes]:
+    """Strings whose LZF form exercises every branch of liblzf's matcher: short and long
+    matches, matches cut by the end of the input (where liblzf's unrolled compare may run
+    2 bytes past its limit), references near the 8 KB reach, literal runs of every
+    length, and text that compresses poorly."""
+    rng = random.Random(seed)
+    for size in (21, 22, 23, 24, 30, 35, 36, 37, 38, 40, 50, 100, 300, 1000):
+        yield (b"ab" * size)[:size]
+        yield bytes(rng.choice(b"0123456789 ") for _ in range(size))
+    for _ in range(60):
+        unit = rng.randbytes(rng.randint(1, 40))
+        tail = rng.randbytes(rng.randint(0, 30))
+        yield unit * rng.randint(2, 80) + tail
+    for _ in range(20):
+        yield b" ".join(b"%d" % rng.randrange(10**rng.randint(1, 9)) for _ in range(rng.randint(5, 3000)))
+    for _ in range(10):
+        yield b"".join(b'{"id":%d,"name":"user%d","score":%d.%d},' % (
+            i, rng.randrange(1000), rng.randrange(1000), i % 10) for i in range(rng.randint(1, 600)))
+    for gap in (8190, 8191, 8192, 8193, 8194):
+        block = rng.randbytes(40)
+        yield block + rng.randbytes(gap - 40) + block + rng.randbytes(10)
+
+
+def test_lzf_strings_dump_byte_for_byte_like_redis(r: Any) -> None:
+    checked = compressed = 0
+    for value in _lzf_strings(11):
+        assert len(value) <= LZF_EXACT_LIMIT  # past it AiKv probes the head first
+        r.set("k", value)
+        theirs = r.dump("k")
+        ours = dump_payload("string", value)
+        assert ours.hex() == theirs.hex(), value[:60]
+        checked += 1
+        compressed += theirs[0] == 0 and theirs[1] == 0xC3  # RDB_ENC_LZF
+    assert checked == 123 and compressed > 100, (checked, compressed)
 
 
 @pytest.mark.parametrize(
