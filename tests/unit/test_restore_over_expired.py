@@ -14,23 +14,7 @@ import pytest
 from aikv.client import Client
 from aikv.config import Config
 from aikv.server import Server
-
-
-class _Transport:
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 6379) if name in ("peername", "sockname") else default
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        pass
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+from bench.python_path import FakeTransport
 
 
 def _entries(server: Server, db: Any) -> int:
@@ -58,7 +42,7 @@ def test_string_restore_over_expired_key_leaves_nothing(tmp_path: Path, make: li
     server.open_storage()
     try:
         client = Client(server)
-        client.connection_made(_Transport())  # type: ignore[arg-type]
+        client.connection_made(FakeTransport())  # type: ignore[arg-type]
         db = server.databases[0]
         assert server.execute(client, make) in (b"+OK\r\n", b":1\r\n", b":2\r\n", b":3\r\n")
         assert server.execute(client, [b"SET", b"src", b"restored"]) == b"+OK\r\n"
