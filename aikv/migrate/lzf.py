@@ -100,14 +100,10 @@ def compress(data: bytes, max_out: int) -> bytes | None:
     scan_end = size - 2
     max_offset, max_match, max_literal = _MAX_OFFSET, _MAX_MATCH, _MAX_LITERAL  # locals: hot loop
     match_length = _match_length
-    base = 0
-    slots = _slots(data, 0, min(scan_end, _SLOT_BLOCK))
-    block_end = len(slots)
+    base, slots, block_end = _slot_block(data, 0, scan_end)
     while ip < scan_end:
         if ip >= block_end:
-            base = ip
-            slots = _slots(data, base, min(scan_end, base + _SLOT_BLOCK))
-            block_end = base + len(slots)
+            base, slots, block_end = _slot_block(data, ip, scan_end)
         slot = slots[ip - base]
         ref = table[slot]
         table[slot] = ip
@@ -149,9 +145,7 @@ def compress(data: bytes, max_out: int) -> bytes | None:
             # Hash only the last two positions inside the match, as liblzf's VERY_FAST does
             # (both are at or past the block's start: a match begins inside the block).
             if ip - 1 >= block_end:
-                base = ip - 2
-                slots = _slots(data, base, min(scan_end, base + _SLOT_BLOCK))
-                block_end = base + len(slots)
+                base, slots, block_end = _slot_block(data, ip - 2, scan_end)
             table[slots[ip - 2 - base]] = ip - 2
             table[slots[ip - 1 - base]] = ip - 1
         else:
@@ -186,6 +180,12 @@ def compress(data: bytes, max_out: int) -> bytes | None:
 _SLOT_BLOCK = 16384
 _SLOT_OFFSETS = int.from_bytes(b"\x00\x00\x05\x00" * _SLOT_BLOCK, "little")
 _SLOT_MASKS = int.from_bytes(b"\xff\xff\x00\x00" * _SLOT_BLOCK, "little")
+
+
+def _slot_block(data: bytes, start: int, scan_end: int) -> tuple[int, list[int], int]:
+    """The next block of slots: (its first position, the slots, the position after it)."""
+    slots = _slots(data, start, min(scan_end, start + _SLOT_BLOCK))
+    return start, slots, start + len(slots)
 
 
 def _slots(data: bytes, start: int, end: int) -> list[int]:
