@@ -293,14 +293,17 @@ def cluster_setslot(client: Client, argv: list[bytes]) -> bytes:
         st.migrating_to.pop(slot, None)
         st.importing_from.pop(slot, None)
     elif action == "node" and argc == 5:
-        _setslot_node(node, slot, argv[4])
+        if _setslot_node(node, slot, argv[4]):
+            return OK  # already saved, before the PONG that announced it
     else:
         raise CommandError(ERR_SETSLOT_SYNTAX)
     st.mark_dirty(update_state=True)
     return OK
 
 
-def _setslot_node(node: ClusterNode, slot: int, raw_id: bytes) -> None:
+def _setslot_node(node: ClusterNode, slot: int, raw_id: bytes) -> bool:
+    """Bind the slot; True when the binding was already saved (a completed import,
+    broadcast at once), so the end of the tick need not write nodes.conf again."""
     st = node.state
     myself = st.myself
     target = _lookup(st, raw_id)
@@ -331,6 +334,8 @@ def _setslot_node(node: ClusterNode, slot: int, raw_id: bytes) -> None:
         # process).
         st.mark_dirty(update_state=True)
         node.broadcast_pong()
+        return True
+    return False
 
 
 # --- membership and epochs ----------------------------------------------------------------

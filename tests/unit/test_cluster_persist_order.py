@@ -99,3 +99,32 @@ def test_bus_event_changes_are_written_before_the_replies(tmp_path: Path, monkey
     # Written in place at once (safe against a crash of this process); the durable
     # copy follows from the cron, still before any later message could matter.
     assert events == ["save", "send"]
+
+
+def test_a_completed_import_is_written_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The save before the PONG is the command's save: nothing is left for the end of
+    the tick to write again (a reshard makes one such call per slot)."""
+    events: list[str] = []
+    node, peer = make_node(tmp_path, events, monkeypatch)
+    st = node.state
+    st.add_slot(peer, 8)
+    st.importing_from[8] = peer
+    st.save_needed = st.fsync_needed = False
+
+    assert _setslot_node(node, 8, st.myself.node_id.encode()) is True
+    assert events.count("save") == 1
+    assert not st.save_needed and not st.state_eval_needed
+
+
+def test_a_plain_binding_is_left_for_the_end_of_the_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an import to finish nothing is broadcast, so the command's caller marks
+    the change and the end of the tick saves it before the reply leaves."""
+    events: list[str] = []
+    node, peer = make_node(tmp_path, events, monkeypatch)
+    st = node.state
+    st.add_slot(st.myself, 9)
+    st.save_needed = st.fsync_needed = False
+
+    assert _setslot_node(node, 9, peer.node_id.encode()) is False
+    assert st.slot_owner[9] is peer
+    assert events == []
