@@ -193,10 +193,12 @@ class Database:
         return int.from_bytes(meta[1:9], "big")
 
     # ------------------------------------------------------------------ writes
-    def put_meta(self, key: bytes, meta: bytes, slot: int | None = None) -> bytes | None:
+    def put_meta(self, key: bytes, meta: bytes, slot: int | None = None,
+                 touch: bool = True) -> bytes | None:
         """Store `meta` for `key`, replacing whatever was there (any type). Returns the
         previous live meta (None if absent or expired). Keeps counters, the expiry index
-        and element records consistent."""
+        and element records consistent. `touch` False: a write Redis does not signal to
+        WATCH and tracking (see update_meta)."""
         if slot is None:
             slot, mk = _slot_and_mk(key)
         else:
@@ -226,7 +228,7 @@ class Database:
         new_expire = meta[1:9]
         if new_expire != NO_EXPIRE:
             txn.put(new_expire + mk, b"", True, True, False, self.expires_db)
-        if self.watched and key in self.watched:
+        if self.watched and touch and key in self.watched:
             self.on_modified(self.index, key)
         return old
 

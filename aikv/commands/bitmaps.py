@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.registry import command
 from aikv.notify import GENERIC, STRING
-from aikv.persist.layout import TYPE_STRING
+from aikv.persist.layout import STRING_HEADER, TYPE_STRING
 from aikv.resp import NULL3, NULL_BULK, ONE, ZERO, CommandError, array, integer
 
 if TYPE_CHECKING:
@@ -79,11 +79,14 @@ class _Writable:
         self.db = db
         self.key = key
 
-    def save(self) -> None:
+    def save(self, signal: bool = True) -> None:
+        """Store the value. `signal` False: BITFIELD whose every write failed (OVERFLOW
+        FAIL) still keeps the created or padded string, as Redis does, but Redis then
+        counts no change and tells neither WATCH nor client tracking."""
         if self.header is None:
-            self.db.set_string(self.key, bytes(self.value))
+            self.db.put_meta(self.key, STRING_HEADER + bytes(self.value), touch=signal)
         else:
-            self.db.update_meta(self.key, self.header + self.value)
+            self.db.update_meta(self.key, self.header + self.value, touch=signal)
 
 
 # --------------------------------------------------------------------- SETBIT / GETBIT
@@ -426,7 +429,7 @@ def _bitfield(client: Client, argv: list[bytes], read_only: bool) -> bytes:
         if target is not None and (target.grown or new != old):
             changes += 1
     if target is not None and (changed or target.grown):
-        target.save()
+        target.save(signal=changes > 0)
     if changes:
         client.db.notify(STRING, b"setbit", argv[1])
     return array(replies)

@@ -164,6 +164,39 @@ def test_watch_sees_only_real_changes(aikv_module) -> None:  # type: ignore[no-u
             pipe.execute()
 
 
+# BITFIELD creates or pads the string before it runs its operations, as Redis's
+# lookupStringForBitCommand does, and keeps it even when every write fails with OVERFLOW
+# FAIL; but Redis then counts no change, so neither WATCH nor tracking hears of it.
+WATCH_CASES = [
+    (None, ["BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "300"]),  # created
+    (b"\x05", ["BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "100", "300"]),  # padded
+    (b"\x05", ["BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "300"]),  # nothing
+    (None, ["BITFIELD", "k", "SET", "u8", "0", "0"]),  # created by a write that counts
+    (b"\x05", ["BITFIELD", "k", "SET", "u8", "0", "5"]),  # same value
+    (b"\x05", ["BITFIELD", "k", "INCRBY", "u8", "0", "1"]),  # a real change
+    (None, ["BITFIELD", "k", "GET", "u8", "0"]),
+]
+
+
+@pytest.mark.parametrize("initial,command", WATCH_CASES)
+def test_bitfield_watch_and_stored_value_match_redis(aikv_module, redis_module, initial, command) -> None:  # type: ignore[no-untyped-def]
+    seen = []
+    for proc in (aikv_module, redis_module):
+        watcher, writer = proc.client(), proc.client()
+        watcher.delete("k")
+        if initial is not None:
+            watcher.set("k", initial)
+        watcher.execute_command("WATCH", "k")
+        reply = writer.execute_command(*command)
+        watcher.execute_command("MULTI")
+        watcher.execute_command("PING")
+        outcome = watcher.execute_command("EXEC")  # None: WATCH saw a change
+        seen.append((reply, outcome, watcher.exists("k"), watcher.get("k")))
+        watcher.close()
+        writer.close()
+    assert seen[0] == seen[1]
+
+
 # --------------------------------------------------------------------- random
 key = st.sampled_from(["a", "b", "c"])
 index = st.sampled_from(["-20", "-9", "-8", "-1", "0", "1", "2", "7", "8", "9", "15", "16",
