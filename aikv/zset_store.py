@@ -33,6 +33,7 @@ import random
 import struct
 from collections.abc import Iterator
 from hashlib import blake2b
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from aikv.notify import GENERIC, ZSET
@@ -446,39 +447,64 @@ class ZSet:
             limit -= 1
             yield member, score
 
-    def by_lex(self, rng: LexRange, reverse: bool, offset: int = 0, limit: int = -1
-               ) -> Iterator[tuple[bytes, float]]:
-        """Lex ranges assume equal scores (as Redis documents). When the first and last
-        elements share their score the walk seeks straight to the bound; otherwise it
-        scans from the end like Redis's listpack code."""
-        seek: bytes | None = None
+    def by_lex(self, rng: LexRange, reverse: bool, offset: int = 0, limit: int = -1,
+               checked: bool = True) -> Iterator[tuple[bytes, float]]:
+        """Lex ranges assume equal scores, as Redis documents; with mixed scores Redis's
+        answer comes from how it walks, and this walks the same way:
+
+        1. (`checked`) the range is empty unless the last element is >= min and the first
+           <= max (zzlIsInLexRange / zslIsInLexRange; ZREMRANGEBYLEX on a skiplist skips
+           this check, hence `checked` False there);
+        2. the start: forward, the first element from the front that is >= min; in
+           reverse, a listpack takes the first element from the back that is <= max,
+           while a skiplist walks from the front as long as elements are <= max (its
+           descent through the levels; the walk with every node at level 1, Redis's
+           usual case, is what is mirrored) and takes the last one; the range is empty
+           if the start fails the other bound;
+        3. `offset` elements are stepped over unchecked, then elements are taken while
+           they pass the far bound (<= max forward, >= min in reverse), `limit` at most.
+
+        With a single score the storage order is the lex order and the walk seeks straight
+        to the bound, which gives the same answer."""
         first = next(self._walk(True), None)
         last = next(self._walk(False), None)
-        if first is not None and last is not None and first[1] == last[1]:
+        if first is None or last is None:
+            return
+        if checked and not (rng.gte_min(last[0]) and rng.lte_max(first[0])):
+            return
+        starts = rng.lte_max if reverse else rng.gte_min
+        within = rng.gte_min if reverse else rng.lte_max
+        it: Iterator[tuple[bytes, float]]
+        if first[1] == last[1]:
+            seek: bytes | None = None
             base = sortable(first[1])
-            if reverse:
-                if not rng.max_inf:
-                    # Just past every member <= max (members sort as bytes).
-                    seek = base + rng.max + b"\x00"
-            elif not rng.min_inf:
+            if reverse and not rng.max_inf:
+                seek = base + rng.max + b"\x00"  # just past every member <= max
+            elif not reverse and not rng.min_inf:
                 seek = base + rng.min
-        it = self._walk(not reverse, seek)
-        started = False
-        for member, score in it:
-            if not started:
-                if reverse and not rng.lte_max(member):
-                    continue
-                if not reverse and not rng.gte_min(member):
-                    continue
-                started = True
-            if reverse and not rng.gte_min(member):
+            it = self._walk(not reverse, seek)
+        elif reverse and self.skiplist:
+            run: list[tuple[bytes, float]] = []
+            for item in self._walk(True):
+                if not rng.lte_max(item[0]):
+                    break
+                run.append(item)
+            it = reversed(run)
+        else:
+            it = self._walk(not reverse)
+        for item in it:
+            if starts(item[0]):
+                break
+        else:
+            return
+        if not within(item[0]):
+            return
+        pending: Iterator[tuple[bytes, float]] = chain((item,), it)
+        for _ in range(offset):
+            if next(pending, None) is None:
                 return
-            if not reverse and not rng.lte_max(member):
-                return
-            if offset:
-                offset -= 1
-                continue
-            if limit == 0:
+        for member, score in pending:
+            if limit == 0 or not within(member):
                 return
             limit -= 1
             yield member, score

@@ -430,7 +430,9 @@ def zremrangebylex(client: Client, argv: list[bytes]) -> bytes:
     zs = open_zset(client.db, argv[1])
     if zs is None or rng.empty():
         return ZERO
-    return integer(_remove_items(zs, zs.by_lex(rng, False), b"zremrangebylex"))
+    # A skiplist's zslDeleteRangeByLex does not check the range against the ends first.
+    items = zs.by_lex(rng, False, checked=not zs.skiplist)
+    return integer(_remove_items(zs, items, b"zremrangebylex"))
 
 
 # ---------------------------------------------------------------------- pops
