@@ -272,6 +272,17 @@ class ZSet:
     def skiplist(self) -> bool:
         return bool(self.flags & FLAG_SKIPLIST)
 
+    def to_skiplist(self) -> None:
+        """Take the skiplist encoding for good, as SORT and SORT_RO do to a sorted set in
+        Redis 7.0 (sortCommandGeneric converts it before sorting, whatever follows).
+        Redis does not signal that conversion, so neither does this write; with the disk
+        refusing writes it is skipped (only the reported encoding is at stake)."""
+        if self.flags & FLAG_SKIPLIST or self.store.write_error is not None:
+            return
+        self.flags |= FLAG_SKIPLIST
+        self.meta = self.meta[:25] + bytes((self.flags,))
+        self.db.update_meta(self.key, self.meta, touch=False)
+
     def grow_check(self, max_entries: int, max_value: int, member_len: int) -> None:
         """Before adding a member: leave the listpack encoding when Redis would (sticky)."""
         if not self.flags & FLAG_SKIPLIST and (self.count + 1 > max_entries

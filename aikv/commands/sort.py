@@ -31,6 +31,7 @@ from aikv.notify import GENERIC, LIST
 from aikv.persist.layout import TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET
 from aikv.pqsort import partial_sort
 from aikv.resp import NULL3, NULL_BULK, CommandError, array, bulk, integer
+from aikv.zset_store import open_zset
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -170,6 +171,10 @@ def _sort_generic(client: Client, argv: list[bytes], read_only: bool) -> bytes:
 
     db = client.db
     kind, value = _load(db, argv[1])
+    if kind == TYPE_ZSET:
+        zset = open_zset(db, argv[1])
+        if zset is not None:
+            zset.to_skiplist()
     if dont_sort and kind == TYPE_SET and store is not None:
         # Redis's rule: a set's own order is not reproducible, so it is sorted ALPHA.
         dont_sort, alpha, by = False, True, None

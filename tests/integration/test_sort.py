@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterator
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -115,6 +116,42 @@ SCRIPTED: dict[str, list[tuple[str, ...]]] = {
         ("sort", "str", "foo"), ("sort", "ids", "limit", "1", "x", "foo"),
     ],
 }
+
+
+# Redis 7.0 converts a sorted set to the skiplist encoding before any SORT or SORT_RO
+# sorts it, for good (until a restart reloads it), without signalling WATCH: OBJECT
+# ENCODING and the DUMP payload show it.
+SORTED_SET_CONVERSION: list[tuple[str, ...]] = [
+    ("zadd", "z1", "1", "a", "2", "b", "0", "c"), ("object", "encoding", "z1"),
+    ("sort", "z1", "alpha"), ("object", "encoding", "z1"), ("dump", "z1"),
+    ("zadd", "z2", "1", "a"), ("sort_ro", "z2", "by", "nosort"), ("object", "encoding", "z2"),
+    ("dump", "z2"),
+    ("zadd", "z3", "1", "x"), ("sort", "z3"), ("object", "encoding", "z3"),  # sort fails
+    ("zadd", "z4", "1", "a"), ("sort", "z4", "foo"), ("object", "encoding", "z4"),  # syntax
+    ("zadd", "z5", "1", "a"), ("sort", "z5", "alpha", "store", "out"),
+    ("object", "encoding", "z5"), ("lrange", "out", "0", "-1"),
+]
+
+
+def test_sort_converts_a_sorted_set_like_redis(differ: Differ) -> None:
+    for cmd in SORTED_SET_CONVERSION:
+        differ.check(*_b(cmd))
+
+
+def test_sort_conversion_does_not_fire_watch(differ: Differ) -> None:
+    for conn in (differ.a, differ.r):
+        port = conn.sock.getpeername()[1]
+        watcher, other = redis.Redis(port=port), redis.Redis(port=port)
+        watcher.zadd("zw", {"a": 1, "b": 2})
+        with watcher.pipeline() as pipe:
+            pipe.watch("zw")
+            other.sort("zw", alpha=True)
+            pipe.multi()
+            pipe.zcard("zw")
+            assert pipe.execute() == [2]
+        assert watcher.object("encoding", "zw") == b"skiplist"
+        watcher.close()
+        other.close()
 
 
 @pytest.mark.parametrize("group", list(SCRIPTED))
