@@ -110,12 +110,21 @@ def test_watch_aborts_on_concurrent_change(aikv_module, redis_module) -> None:  
 _key = st.sampled_from(KEYS)
 _small_int = st.integers(min_value=-5, max_value=5).map(str)
 _value = st.one_of(st.sampled_from(["", "0", "1", "-1", "10", "abc", "1.5", "007", "x y"]), _small_int)
-_ttl = st.integers(min_value=100, max_value=10**6).map(str)
+_ttl = st.integers(min_value=100, max_value=10**6).map(str)  # seconds
+# Milliseconds for PX: none may expire while a sequence runs, on one server and not yet
+# on the other (a loaded machine can pause for 100 ms between the two).
+_pttl = st.integers(min_value=100_000, max_value=10**9).map(str)
+# GT and LT compare the new expiry time with the old one. With relative TTLs the answer
+# would depend on the clock: the same TTL given twice compares equal only if both
+# commands ran in the same millisecond (a flaky failure hypothesis found). Absolute times
+# far beyond any relative TTL here keep every comparison fixed.
+_at = st.integers(min_value=4_102_444_800, max_value=4_102_444_800 + 10**6).map(str)
 
 _commands = st.one_of(
     st.tuples(st.just("set"), _key, _value),
     st.tuples(st.just("set"), _key, _value, st.sampled_from(["nx", "xx", "get", "keepttl"])),
-    st.tuples(st.just("set"), _key, _value, st.sampled_from(["ex", "px"]), _ttl),
+    st.tuples(st.just("set"), _key, _value, st.just("ex"), _ttl),
+    st.tuples(st.just("set"), _key, _value, st.just("px"), _pttl),
     st.tuples(st.just("get"), _key),
     st.tuples(st.sampled_from(["incr", "decr", "strlen", "getdel", "type", "persist", "ttl",
                                "exists", "del"]), _key),
@@ -124,7 +133,8 @@ _commands = st.one_of(
     st.tuples(st.just("append"), _key, _value),
     st.tuples(st.just("getrange"), _key, _small_int, _small_int),
     st.tuples(st.just("setrange"), _key, st.integers(0, 8).map(str), _value),
-    st.tuples(st.just("expire"), _key, _ttl, st.sampled_from(["nx", "xx", "gt", "lt"])),
+    st.tuples(st.just("expire"), _key, _ttl, st.sampled_from(["nx", "xx"])),
+    st.tuples(st.just("expireat"), _key, _at, st.sampled_from(["nx", "xx", "gt", "lt"])),
     st.tuples(st.just("expire"), _key, _ttl),
     st.tuples(st.just("rename"), _key, _key),
     st.tuples(st.just("renamenx"), _key, _key),
