@@ -60,13 +60,16 @@ def test_end_of_import_saves_before_the_pong_leaves(tmp_path: Path, monkeypatch:
     st.importing_from[8] = peer
     st.save_needed = st.fsync_needed = False
 
-    _setslot_node(node, 8, st.myself.node_id.encode())
+    # True: already saved, so the end of the tick does not write the file again (a
+    # reshard makes one such call per slot).
+    assert _setslot_node(node, 8, st.myself.node_id.encode()) is True
 
     assert st.slot_owner[8] is st.myself and 8 not in st.importing_from
     assert "send" in events
-    # The binding is written before anything went out (in place: the epoch did not
-    # move, so, as in Redis, there is no fsync; a process crash cannot lose it).
-    assert events[0] == "save" and events.index("send") > 0
+    # The binding is written once, before anything went out (in place: the epoch did
+    # not move, so, as in Redis, there is no fsync; a process crash cannot lose it).
+    assert events[0] == "save" and events.index("send") > 0 and events.count("save") == 1
+    assert not st.save_needed and not st.state_eval_needed
 
 
 def test_an_epoch_bump_is_fsynced_before_the_pong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,21 +102,6 @@ def test_bus_event_changes_are_written_before_the_replies(tmp_path: Path, monkey
     # Written in place at once (safe against a crash of this process); the durable
     # copy follows from the cron, still before any later message could matter.
     assert events == ["save", "send"]
-
-
-def test_a_completed_import_is_written_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The save before the PONG is the command's save: nothing is left for the end of
-    the tick to write again (a reshard makes one such call per slot)."""
-    events: list[str] = []
-    node, peer = make_node(tmp_path, events, monkeypatch)
-    st = node.state
-    st.add_slot(peer, 8)
-    st.importing_from[8] = peer
-    st.save_needed = st.fsync_needed = False
-
-    assert _setslot_node(node, 8, st.myself.node_id.encode()) is True
-    assert events.count("save") == 1
-    assert not st.save_needed and not st.state_eval_needed
 
 
 def test_a_plain_binding_is_left_for_the_end_of_the_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
