@@ -489,10 +489,17 @@ class ZSet:
         if first[1] == last[1]:
             seek: bytes | None = None
             base = sortable(first[1])
+            # A member longer than INLINE is stored under its first INLINE bytes and a
+            # digest, so a longer bound is cut there: the seek then lands before (after,
+            # in reverse) every member sharing those bytes, and the walk, which orders
+            # such members by their full bytes, finds the exact start.
             if reverse and not rng.max_inf:
-                seek = base + rng.max + b"\x00"  # just past every member <= max
+                if len(rng.max) <= INLINE:
+                    seek = base + rng.max + b"\x00"  # just past every member <= max
+                else:
+                    seek = base + rng.max[:INLINE] + b"\xff" * 17  # past any digest
             elif not reverse and not rng.min_inf:
-                seek = base + rng.min
+                seek = base + rng.min[:INLINE]
             it = self._walk(not reverse, seek)
         elif reverse and self.skiplist:
             run: list[tuple[bytes, float]] = []
