@@ -468,10 +468,10 @@ class ZSet:
            this check, hence `checked` False there);
         2. the start: forward, the first element from the front that is >= min; in
            reverse, a listpack takes the first element from the back that is <= max,
-           while a skiplist walks from the front as long as elements are <= max (its
-           descent through the levels; the walk with every node at level 1, Redis's
-           usual case, is what is mirrored) and takes the last one; the range is empty
-           if the start fails the other bound;
+           while a skiplist walks from the front as long as elements are <= max and
+           takes the last one (Redis descends through its random node levels, so its
+           answer varies; this is the walk as if every node had level 1); the range is
+           empty if the start fails the other bound;
         3. `offset` elements are stepped over unchecked, then elements are taken while
            they pass the far bound (<= max forward, >= min in reverse), `limit` at most.
 
