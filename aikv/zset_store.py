@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 FLAG_SKIPLIST = 1
 INLINE = 470
+# Bytes of the blake2b digest that follows the first INLINE bytes of a longer member in
+# its order record.
+ORDER_DIGEST = 16
 HASH_MASK = (1 << 63) - 1
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
@@ -94,7 +97,7 @@ def _order_value(score: float, member: bytes) -> bytes:
 def _order_subkey(score: float, member: bytes) -> bytes:
     if len(member) <= INLINE:
         return _ORDER + sortable(score) + member
-    return _ORDER + sortable(score) + member[:INLINE] + blake2b(member, digest_size=16).digest()
+    return _ORDER + sortable(score) + member[:INLINE] + blake2b(member, digest_size=ORDER_DIGEST).digest()
 
 
 # ---------------------------------------------------------------------- score text
@@ -497,7 +500,7 @@ class ZSet:
                 if len(rng.max) <= INLINE:
                     seek = base + rng.max + b"\x00"  # just past every member <= max
                 else:
-                    seek = base + rng.max[:INLINE] + b"\xff" * 17  # past any digest
+                    seek = base + rng.max[:INLINE] + b"\xff" * (ORDER_DIGEST + 1)  # past any digest
             elif not reverse and not rng.min_inf:
                 seek = base + rng.min[:INLINE]
             it = self._walk(not reverse, seek)

@@ -31,7 +31,7 @@ from aikv.notify import GENERIC, LIST
 from aikv.persist.layout import TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET
 from aikv.pqsort import partial_sort
 from aikv.resp import NULL3, NULL_BULK, CommandError, array, bulk, integer
-from aikv.zset_store import open_zset
+from aikv.zset_store import ZSet
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -120,13 +120,14 @@ def _limit_range(start: int, count: int, n: int) -> tuple[int, int]:
     return first, min(last, n - 1)
 
 
-def _load(db: Database, key: bytes) -> tuple[int, Any]:
+def _load(db: Database, key: bytes) -> tuple[int, Any, bytes | None]:
+    """(type, value, meta) of the key to sort; a missing key sorts as an empty list."""
     meta = db.get_meta(key)
     if meta is None:
-        return TYPE_LIST, []
+        return TYPE_LIST, [], None
     if meta[0] not in (TYPE_LIST, TYPE_SET, TYPE_ZSET):
         raise CommandError(_WRONGTYPE)
-    return meta[0], VALUE_READERS[meta[0]](db, key, meta)
+    return meta[0], VALUE_READERS[meta[0]](db, key, meta), meta
 
 
 def _sort_generic(client: Client, argv: list[bytes], read_only: bool) -> bytes:
@@ -170,11 +171,9 @@ def _sort_generic(client: Client, argv: list[bytes], read_only: bool) -> bytes:
         i += 1
 
     db = client.db
-    kind, value = _load(db, argv[1])
-    if kind == TYPE_ZSET:
-        zset = open_zset(db, argv[1])
-        if zset is not None:
-            zset.to_skiplist()
+    kind, value, meta = _load(db, argv[1])
+    if kind == TYPE_ZSET and meta is not None:
+        ZSet(db, argv[1], meta).to_skiplist()
     if dont_sort and kind == TYPE_SET and store is not None:
         # Redis's rule: a set's own order is not reproducible, so it is sorted ALPHA.
         dont_sort, alpha, by = False, True, None
