@@ -23,8 +23,8 @@ from aikv.persist.layout import (
     MAX_INLINE_KEY,
     NO_EXPIRE,
     SLOT_PREFIX,
+    STRING_CODES,
     STRING_HEADER,
-    TYPE_STRING,
     is_long_meta_key,
     long_key_form,
 )
@@ -174,7 +174,7 @@ class Database:
         meta = self.get_meta(key)
         if meta is None:
             return None
-        if meta[0] != TYPE_STRING:
+        if meta[0] not in STRING_CODES:
             raise CommandError(WRONGTYPE)
         return meta[9:]
 
@@ -223,7 +223,7 @@ class Database:
                     if self.events.flags & (EXPIRED | NEW):
                         self.events.emit(EXPIRED, b"expired", key, self.index)
                         self.events.emit(NEW, b"new", key, self.index)
-            if old is not None and old[0] != TYPE_STRING:
+            if old is not None and old[0] not in STRING_CODES:
                 self._drop_elements(txn, slot, key, old)
         new_expire = meta[1:9]
         if new_expire != NO_EXPIRE:
@@ -262,7 +262,7 @@ class Database:
         if old[1:9] != NO_EXPIRE:
             txn.delete(old[1:9] + mk, b"", self.expires_db)
             expired = int.from_bytes(old[1:9], "big") <= self.clock.now_ms
-        if old[0] != TYPE_STRING and (drop_elements or expired):
+        if old[0] not in STRING_CODES and (drop_elements or expired):
             self._drop_elements(txn, slot, key, old)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
@@ -306,7 +306,7 @@ class Database:
         # Collections' element records become garbage, reclaimed in the background.
         cursor = txn.cursor(db=self.meta_db)
         for _, meta in cursor:
-            if meta[0] != TYPE_STRING:
+            if meta[0] not in STRING_CODES:
                 queue_garbage(self, txn, 0, b"", meta)
         for db in (self.meta_db, self.expires_db, self.handles.long_keys):
             txn.drop(db, delete=False)
@@ -380,7 +380,7 @@ class Database:
             txn.delete(mk, db=self.handles.long_keys)
         txn.delete(mk, db=self.meta_db)
         self.store.count_removed(self.index, slot)
-        if meta[0] != TYPE_STRING:
+        if meta[0] not in STRING_CODES:
             self._drop_elements(txn, slot, key, meta)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)

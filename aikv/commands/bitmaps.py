@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.registry import command
 from aikv.notify import GENERIC, STRING
-from aikv.persist.layout import STRING_HEADER, TYPE_STRING
+from aikv.persist.layout import (
+    RAW_STRING_HEADER,
+    STRING_CODES,
+    TYPE_STRING_RAW,
+    as_raw_string,
+)
 from aikv.resp import NULL3, NULL_BULK, ONE, ZERO, CommandError, array, integer
 
 if TYPE_CHECKING:
@@ -53,15 +58,17 @@ class _Writable:
     """A string value being edited by a bit command: created, or zero-padded so that
     `max_bit` is addressable (Redis's lookupStringForBitCommand). `grown` is Redis's
     `dirty`: the key was created or lengthened, which counts as a change even when no
-    bit flips."""
+    bit flips. Like Redis's, the edited string is raw from then on (TYPE_STRING_RAW), even
+    when nothing in it changes."""
 
-    __slots__ = ("db", "key", "header", "value", "grown")
+    __slots__ = ("db", "key", "header", "value", "grown", "raw")
 
     def __init__(self, client: Client, key: bytes, max_bit: int) -> None:
         db = client.db
         meta = db.get_meta(key)
-        if meta is not None and meta[0] != TYPE_STRING:
+        if meta is not None and meta[0] not in STRING_CODES:
             raise CommandError(_WRONGTYPE)
+        self.raw = meta is not None and meta[0] == TYPE_STRING_RAW
         need = (max_bit >> 3) + 1
         if meta is None:
             self.header = None
@@ -84,9 +91,16 @@ class _Writable:
         FAIL) still keeps the created or padded string, as Redis does, but Redis then
         counts no change and tells neither WATCH nor client tracking."""
         if self.header is None:
-            self.db.put_meta(self.key, STRING_HEADER + bytes(self.value), touch=signal)
+            self.db.put_meta(self.key, RAW_STRING_HEADER + bytes(self.value), touch=signal)
         else:
-            self.db.update_meta(self.key, self.header + self.value, touch=signal)
+            self.db.update_meta(self.key, as_raw_string(self.header) + self.value,
+                                touch=signal)
+
+    def unchanged(self) -> None:
+        """No bit changed and nothing grew: Redis still made the string raw before the
+        edit, silently (no WATCH or tracking signal)."""
+        if not self.raw:
+            self.save(signal=False)
 
 
 # --------------------------------------------------------------------- SETBIT / GETBIT
@@ -106,6 +120,8 @@ def setbit(client: Client, argv: list[bytes]) -> bytes:
             target.value[byte] &= ~mask & 0xFF
         target.save()
         client.db.notify(STRING, b"setbit", argv[1])
+    else:
+        target.unchanged()
     return ONE if old else ZERO
 
 
@@ -269,7 +285,7 @@ def bitop(client: Client, argv: list[bytes]) -> bytes:
     else:
         for n in numbers[1:]:
             result ^= n
-    db.set_string(dest, result.to_bytes(size, "big"))
+    db.put_meta(dest, RAW_STRING_HEADER + result.to_bytes(size, "big"))  # raw, as in Redis
     db.notify(STRING, b"set", dest)
     return integer(size)
 
@@ -428,8 +444,11 @@ def _bitfield(client: Client, argv: list[bytes], read_only: bool) -> bytes:
         changed = changed or new != old
         if target is not None and (target.grown or new != old):
             changes += 1
-    if target is not None and (changed or target.grown):
-        target.save(signal=changes > 0)
+    if target is not None:
+        if changed or target.grown:
+            target.save(signal=changes > 0)
+        else:
+            target.unchanged()
     if changes:
         client.db.notify(STRING, b"setbit", argv[1])
     return array(replies)

@@ -17,7 +17,7 @@ from aikv.commands.registry import command, container
 from aikv.info import metrics, process_rss
 from aikv.migrate.digest import digest_value
 from aikv.persist.elements import element_prefix, meta_count, meta_version
-from aikv.persist.layout import META_HEADER, TYPE_STREAM, TYPE_STRING
+from aikv.persist.layout import META_HEADER, STRING_CODES, TYPE_STREAM
 from aikv.resp import (
     EMPTY_ARRAY,
     OK,
@@ -53,7 +53,7 @@ def estimate_usage(client: Client, key: bytes, samples: int) -> int | None:
     if meta is None:
         return None
     base = _OBJECT_OVERHEAD + len(key)
-    if meta[0] == TYPE_STRING:
+    if meta[0] in STRING_CODES:
         return _round8(base + len(meta) - META_HEADER)
     store = client.server.store
     count = meta_count(meta)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from aikv import hyperloglog as hll
 from aikv.commands.registry import command
 from aikv.notify import STRING
-from aikv.persist.layout import TYPE_STRING
+from aikv.persist.layout import RAW_STRING_HEADER, STRING_CODES, TYPE_STRING_RAW, as_raw_string
 from aikv.resp import OK, ONE, ZERO, CommandError, array, bulk, integer, simple
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def _load(db: Database, key: bytes) -> tuple[bytes | None, bytearray | None]:
     meta = db.get_meta(key)
     if meta is None:
         return None, None
-    if meta[0] != TYPE_STRING:
+    if meta[0] not in STRING_CODES:
         raise CommandError(_WRONGTYPE)
     value = meta[9:]
     if not hll.is_hll(value):
@@ -39,10 +39,19 @@ def _load(db: Database, key: bytes) -> tuple[bytes | None, bytearray | None]:
 
 
 def _save(db: Database, key: bytes, header: bytes | None, value: bytearray) -> None:
+    """Store an edited HLL. Like Redis, which edits its own copy of the string (created
+    or unshared before any change), the value is a raw string from then on."""
     if header is None:
-        db.set_string(key, bytes(value))
+        db.put_meta(key, RAW_STRING_HEADER + value)
     else:
-        db.update_meta(key, header + value)  # keeps the TTL
+        db.update_meta(key, as_raw_string(header) + value)  # keeps the TTL
+
+
+def _unshare(db: Database, key: bytes, header: bytes, value: bytearray) -> None:
+    """The value is left as it was, but Redis made its string raw (unshared it) before
+    looking: do the same, silently (no WATCH or tracking signal)."""
+    if header[0] != TYPE_STRING_RAW:
+        db.update_meta(key, as_raw_string(header) + value, touch=False)
 
 
 def _max_bytes(client: Client) -> int:
@@ -75,11 +84,15 @@ def pfadd(client: Client, argv: list[bytes]) -> bytes:
     except hll.InvalidHll:
         if updated:  # Redis edits in place: what changed before the bad opcode stays
             _save(db, key, header, value)
+        elif header is not None:
+            _unshare(db, key, header, value)
         raise CommandError(_CORRUPT) from None
     if updated:
         hll.invalidate_card(value)
         _save(db, key, header, value)
         db.notify(STRING, b"pfadd", key)
+    elif header is not None:
+        _unshare(db, key, header, value)
     return ONE if updated else ZERO
 
 
@@ -100,16 +113,19 @@ def pfcount(client: Client, argv: list[bytes]) -> bytes:
                 raise CommandError(_CORRUPT) from None
         return integer(hll.estimate(hll.histogram_of(maxima)))
     header, value = _load(db, argv[1])
-    if value is None:
+    if value is None or header is None:
         return ZERO
     card = hll.cached_card(value)
     if card is None:
         try:
             card = hll.estimate(hll.histogram(value))
         except hll.InvalidHll:
+            _unshare(db, argv[1], header, value)
             raise CommandError(_CORRUPT) from None
         hll.set_cached_card(value, card)
         _save(db, argv[1], header, value)
+    else:
+        _unshare(db, argv[1], header, value)
     return integer(card)
 
 
@@ -161,8 +177,9 @@ def pfdebug(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     name = argv[1].decode(errors="replace")
     header, value = _load(db, argv[2])
-    if value is None:
+    if value is None or header is None:
         raise CommandError("ERR The specified key does not exist")
+    _unshare(db, argv[2], header, value)  # before the subcommand is even checked, as Redis
     sub = argv[1].lower()
     if sub not in (b"getreg", b"decode", b"encoding", b"todense"):
         raise CommandError(f"ERR Unknown PFDEBUG subcommand '{name}'")

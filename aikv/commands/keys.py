@@ -9,9 +9,21 @@ from aikv.cluster.slots import CLUSTER_SLOTS, key_hash_slot
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.registry import command, container
 from aikv.keyspace import ENCODING_HOOKS, Database
+from aikv.migrate.encoding import EMBSTR_SIZE_LIMIT, canonical_int
 from aikv.notify import GENERIC, NEW
 from aikv.persist import elements, layout
-from aikv.persist.layout import NO_EXPIRE, SLOT_PREFIX, TYPE_BY_NAME, TYPE_NAMES, TYPE_STRING
+from aikv.persist.layout import (
+    NO_EXPIRE,
+    SLOT_PREFIX,
+    STRING_CODES,
+    TYPE_BY_NAME,
+    TYPE_NAMES,
+    TYPE_STRING,
+    TYPE_STRING_OWN_INT,
+    TYPE_STRING_RAW,
+    TYPE_STRING_TEXT,
+    with_string_code,
+)
 from aikv.resp import (
     NULL3,
     NULL_BULK,
@@ -28,8 +40,10 @@ from aikv.resp import (
 
 if TYPE_CHECKING:
     from aikv.client import Client
+    from aikv.server import Server
 
 _LLONG_MAX = 2**63 - 1
+_SHARED_REFCOUNT = 2**31 - 1  # what Redis reports for its shared objects (INT_MAX)
 
 
 def _compile(pattern: bytes):
@@ -271,7 +285,10 @@ def copy(client: Client, argv: list[bytes]) -> bytes:
     if dst_db.exists(dst):
         if not replace:
             return ZERO
-    if meta[0] != TYPE_STRING:
+    if meta[0] == TYPE_STRING and canonical_int(meta[9:]) is not None:
+        # Redis duplicates an integer into an object of its own (never the shared one).
+        meta = with_string_code(meta, TYPE_STRING_OWN_INT)
+    elif meta[0] not in STRING_CODES:
         store = client.db.store
         version = store.versions.allocate()  # type: ignore[union-attr]
         elements.copy_elements(store, store.writer(), elements.meta_version(meta), version)
@@ -348,7 +365,7 @@ def scan(client: Client, argv: list[bytes]) -> bytes:
     cursor = parse_cursor(argv[1])
     count = 10
     match = None
-    type_filter: int | None = None
+    type_filter: frozenset[int] | None = None
     i = 2
     while i < len(argv):
         opt = argv[i].upper()
@@ -362,7 +379,8 @@ def scan(client: Client, argv: list[bytes]) -> bytes:
             if argv[i + 1] != b"*":
                 match = _compile(argv[i + 1])
         elif opt == b"TYPE":
-            type_filter = TYPE_BY_NAME.get(argv[i + 1].lower(), -1)
+            code = TYPE_BY_NAME.get(argv[i + 1].lower(), -1)
+            type_filter = STRING_CODES if code == TYPE_STRING else frozenset((code,))
         else:
             raise CommandError(SYNTAX)
         i += 2
@@ -386,7 +404,7 @@ def scan(client: Client, argv: list[bytes]) -> bytes:
         last_prefix = (int.from_bytes(mk[:2], "big"), key[:_PREFIX_BYTES])  # type: ignore[assignment]
         if match is not None and not match(db.key_of(mk)):
             continue
-        if type_filter is not None and meta[0] != type_filter:
+        if type_filter is not None and meta[0] not in type_filter:
             continue
         out.append(db.key_of(mk))
     return array([bulk(b"%d" % next_cursor), bulk_array(out)])
@@ -433,15 +451,26 @@ def dbsize(client: Client, argv: list[bytes]) -> bytes:
 container("object", -2, "")
 
 
-def string_encoding(value: bytes) -> bytes:
-    if len(value) <= 20 and value and (value.isdigit() or (value[:1] == b"-" and value[1:].isdigit())):
-        try:
-            number = int(value)
-        except ValueError:
-            number = None
-        if number is not None and -(2**63) <= number < 2**63 and b"%d" % number == value:
-            return b"int"
-    return b"embstr" if len(value) <= 44 else b"raw"
+def string_encoding(value: bytes, code: int = TYPE_STRING) -> bytes:
+    """OBJECT ENCODING of a string stored under type `code` (see layout.STRING_CODES)."""
+    if code == TYPE_STRING_RAW:
+        return b"raw"
+    if code != TYPE_STRING_TEXT and canonical_int(value) is not None:
+        return b"int"
+    return b"embstr" if len(value) <= EMBSTR_SIZE_LIMIT else b"raw"
+
+
+def _shared_integer(server: Server, meta: bytes) -> bool:
+    """Whether Redis would hold this string as one of its shared integers (0-9999): made
+    by a command that encodes its value, while the maxmemory setup allows sharing
+    (Redis shares none with a maxmemory limit under an LRU or LFU policy)."""
+    value = meta[9:]
+    if meta[0] != TYPE_STRING or len(value) > 4 or canonical_int(value) is None \
+            or value[0] == 0x2D:  # '-'
+        return False
+    values = server.config.values
+    return not values["maxmemory"] or "lru" not in values["maxmemory-policy"] \
+        and "lfu" not in values["maxmemory-policy"]
 
 
 @command("encoding", 3, "readonly", keys=(2, 2, 1), parent="object",
@@ -450,8 +479,8 @@ def object_encoding(client: Client, argv: list[bytes]) -> bytes:
     meta = client.db.get_meta(argv[2])
     if meta is None:
         return NULL3 if client.resp3 else NULL_BULK
-    if meta[0] == TYPE_STRING:
-        return bulk(string_encoding(meta[9:]))
+    if meta[0] in STRING_CODES:
+        return bulk(string_encoding(meta[9:], meta[0]))
     hook = ENCODING_HOOKS.get(meta[0])
     if hook is None:
         raise CommandError("ERR encoding of this type is not available")
@@ -461,9 +490,10 @@ def object_encoding(client: Client, argv: list[bytes]) -> bytes:
 @command("refcount", 3, "readonly", keys=(2, 2, 1), parent="object",
          categories="@keyspace @read @slow")
 def object_refcount(client: Client, argv: list[bytes]) -> bytes:
-    if client.db.get_meta(argv[2]) is None:
+    meta = client.db.get_meta(argv[2])
+    if meta is None:
         return NULL3 if client.resp3 else NULL_BULK
-    return integer(1)
+    return integer(_SHARED_REFCOUNT if _shared_integer(client.server, meta) else 1)
 
 
 @command("idletime", 3, "readonly", keys=(2, 2, 1), parent="object",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.registry import command
-from aikv.persist.layout import TYPE_STRING
+from aikv.persist.layout import STRING_CODES
 from aikv.resp import CommandError, array, bulk, integer, map_reply
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def lcs(client: Client, argv: list[bytes]) -> bytes:
     values = []
     for key in argv[1:3]:
         meta = db.get_meta(key)
-        if meta is not None and meta[0] != TYPE_STRING:
+        if meta is not None and meta[0] not in STRING_CODES:
             raise CommandError("ERR The specified keys must contain string values")
         values.append(b"" if meta is None else meta[9:])
     a, b = values

@@ -28,7 +28,7 @@ from aikv.commands.hashes import field_value
 from aikv.commands.registry import command
 from aikv.keyspace import VALUE_READERS, VALUE_WRITERS
 from aikv.notify import GENERIC, LIST
-from aikv.persist.layout import TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET
+from aikv.persist.layout import STRING_CODES, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_ZSET
 from aikv.pqsort import partial_sort
 from aikv.resp import NULL3, NULL_BULK, CommandError, array, bulk, integer
 from aikv.zset_store import ZSet
@@ -103,7 +103,7 @@ class _Patterns:
         if meta is None:
             return None
         if field is None:
-            return meta[9:] if meta[0] == TYPE_STRING else None
+            return meta[9:] if meta[0] in STRING_CODES else None
         if meta[0] != TYPE_HASH:
             return None
         return field_value(self.db, meta, field)

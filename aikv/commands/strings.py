@@ -15,7 +15,17 @@ from aikv.commands.args import (
 )
 from aikv.commands.registry import command
 from aikv.notify import GENERIC, STRING
-from aikv.persist.layout import NO_EXPIRE, STRING_HEADER, TYPE_STRING, encode_string_meta
+from aikv.persist.layout import (
+    NO_EXPIRE,
+    RAW_STRING_HEADER,
+    STRING_CODES,
+    STRING_HEADER,
+    TYPE_STRING,
+    TYPE_STRING_TEXT,
+    as_raw_string,
+    encode_string_meta,
+    with_string_code,
+)
 from aikv.resp import (
     NULL3,
     NULL_BULK,
@@ -39,7 +49,7 @@ def get(client: Client, argv: list[bytes]) -> bytes:
     meta = client.db.get_meta(argv[1])  # Database.get_string, inline
     if meta is None:
         return NULL3 if client.resp3 else NULL_BULK
-    if meta[0] != TYPE_STRING:
+    if meta[0] not in STRING_CODES:
         raise CommandError(_WRONGTYPE)
     return b"$%d\r\n%s\r\n" % (len(meta) - 9, meta[9:])
 
@@ -99,7 +109,7 @@ def set_(client: Client, argv: list[bytes]) -> bytes:
         i += 1
     expire_at = _expire_at(client, expire_unit, expire_raw, "set") if expire_unit else 0
     meta = db.read_meta(key) if get_old else db.get_meta(key)
-    if get_old and meta is not None and meta[0] != TYPE_STRING:
+    if get_old and meta is not None and meta[0] not in STRING_CODES:
         raise CommandError(_WRONGTYPE)
     old_value = meta[9:] if meta is not None else None
     null = NULL3 if client.resp3 else NULL_BULK
@@ -185,7 +195,7 @@ def getex(client: Client, argv: list[bytes]) -> bytes:
         else:
             raise CommandError(SYNTAX)
     meta = db.read_meta(key)
-    if meta is not None and meta[0] != TYPE_STRING:
+    if meta is not None and meta[0] not in STRING_CODES:
         raise CommandError(_WRONGTYPE)
     value = meta[9:] if meta is not None else None
     if value is None:
@@ -209,7 +219,7 @@ def mget(client: Client, argv: list[bytes]) -> bytes:
     values: list[bytes | None] = []
     for key in argv[1:]:
         meta = db.get_meta(key)
-        values.append(meta[9:] if meta is not None and meta[0] == TYPE_STRING else None)
+        values.append(meta[9:] if meta is not None and meta[0] in STRING_CODES else None)
     return bulk_array(values, client.resp3)
 
 
@@ -252,11 +262,11 @@ def append(client: Client, argv: list[bytes]) -> bytes:
         db.set_string(key, argv[2])
         db.notify(STRING, b"append", key)
         return integer(len(argv[2]))
-    if meta[0] != TYPE_STRING:
+    if meta[0] not in STRING_CODES:
         raise CommandError(_WRONGTYPE)
     new_len = len(meta) - 9 + len(argv[2])
     _check_size(new_len)
-    db.update_meta(key, meta + argv[2])
+    db.update_meta(key, as_raw_string(meta) + argv[2])  # raw from now on, as in Redis
     db.notify(STRING, b"append", key)
     return integer(new_len)
 
@@ -273,7 +283,7 @@ def _incr(client: Client, key: bytes, delta: int) -> bytes:
     if meta is None:
         current = 0
     else:
-        if meta[0] != TYPE_STRING:
+        if meta[0] not in STRING_CODES:
             raise CommandError(_WRONGTYPE)
         current = parse_int(meta[9:])
     result = current + delta
@@ -282,8 +292,8 @@ def _incr(client: Client, key: bytes, delta: int) -> bytes:
     raw = b"%d" % result
     if meta is None:
         db.set_string(key, raw)
-    else:
-        db.update_meta(key, meta[:9] + raw)
+    else:  # a new object in Redis, even where the old one was raw
+        db.update_meta(key, with_string_code(meta[:9], TYPE_STRING) + raw)
     db.notify(STRING, b"incrby", key)
     return integer(result)
 
@@ -321,14 +331,15 @@ def incrbyfloat(client: Client, argv: list[bytes]) -> bytes:
     if meta is None:
         current = parse_long_double(b"0")
     else:
-        if meta[0] != TYPE_STRING:
+        if meta[0] not in STRING_CODES:
             raise CommandError(_WRONGTYPE)
         current = parse_long_double(meta[9:])
     raw = format_long_double(add_long_double(current, increment))
+    # Redis makes the result from its text with no integer check: embstr or raw, never int.
     if meta is None:
-        db.set_string(key, raw)
+        db.put_meta(key, with_string_code(STRING_HEADER, TYPE_STRING_TEXT) + raw)
     else:
-        db.update_meta(key, meta[:9] + raw)
+        db.update_meta(key, with_string_code(meta[:9], TYPE_STRING_TEXT) + raw)
     db.notify(STRING, b"incrbyfloat", key)
     return bulk(raw)
 
@@ -379,10 +390,10 @@ def setrange(client: Client, argv: list[bytes]) -> bytes:
             return ZERO
         _check_size(offset + len(patch))
         client.server.store.ensure_room(offset)
-        db.set_string(key, bytes(offset) + patch)
+        db.put_meta(key, RAW_STRING_HEADER + bytes(offset) + patch)
         db.notify(STRING, b"setrange", key)
         return integer(offset + len(patch))
-    if meta[0] != TYPE_STRING:
+    if meta[0] not in STRING_CODES:
         raise CommandError(_WRONGTYPE)
     value = meta[9:]
     if not patch:
@@ -394,7 +405,7 @@ def setrange(client: Client, argv: list[bytes]) -> bytes:
     if offset > len(value):
         value = value + bytes(offset - len(value))
     value = value[:offset] + patch + value[offset + len(patch) :]
-    db.update_meta(key, meta[:9] + value)
+    db.update_meta(key, as_raw_string(meta[:9]) + value)
     db.notify(STRING, b"setrange", key)
     return integer(len(value))
 

@@ -15,13 +15,13 @@ from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
 from aikv.migrate.encoding import EncodingLimits
 from aikv.migrate.rdb import dump_payload
 from aikv.persist import layout
-from aikv.persist.layout import NO_EXPIRE, TYPE_STRING
+from aikv.persist.layout import NO_EXPIRE, STRING_CODES
 
 if TYPE_CHECKING:
     from aikv.config import Config
 
 KIND_BY_TYPE: dict[int, str] = {
-    layout.TYPE_STRING: "string",
+    **{code: "string" for code in layout.STRING_CODES},
     layout.TYPE_LIST: "list",
     layout.TYPE_SET: "set",
     layout.TYPE_ZSET: "zset",
@@ -46,7 +46,8 @@ def _write_string(db: Database, key: bytes, value: object, expire_at_ms: int) ->
     db.set_string(key, bytes(value), expire_at_ms)
 
 
-VALUE_READERS.setdefault(TYPE_STRING, _read_string)
+for _code in STRING_CODES:  # the codes differ in encoding only; DUMP writes the same bytes
+    VALUE_READERS.setdefault(_code, _read_string)
 VALUE_WRITERS.setdefault("string", _write_string)
 
 

@@ -29,15 +29,35 @@ TYPE_ZSET = 3
 TYPE_HASH = 4
 TYPE_STREAM = 5
 
+# More codes for strings, telling what Redis's object for the value would be; they differ
+# only in OBJECT ENCODING and OBJECT REFCOUNT. TYPE_STRING is the usual one: a value stored
+# whole (SET, INCR, RESTORE, ...), encoded as Redis's tryObjectEncoding would (int, with
+# small ones shared; embstr; raw). The others:
+# - RAW: a buffer a command edited in place (APPEND, SETRANGE, SETBIT, BITFIELD, PFADD,
+#   BITOP's result): raw whatever its length or content;
+# - TEXT: made from text with no integer check (INCRBYFLOAT's result): embstr or raw by
+#   length only;
+# - OWN_INT: an integer in an object of its own, never the shared one (COPY's duplicate).
+# A command that stores a new value writes TYPE_STRING again, as Redis makes a new object.
+TYPE_STRING_RAW = 6
+TYPE_STRING_TEXT = 7
+TYPE_STRING_OWN_INT = 8
+STRING_CODES = frozenset((TYPE_STRING, TYPE_STRING_RAW, TYPE_STRING_TEXT, TYPE_STRING_OWN_INT))
+
 TYPE_NAMES: dict[int, bytes] = {
     TYPE_STRING: b"string",
+    TYPE_STRING_RAW: b"string",
+    TYPE_STRING_TEXT: b"string",
+    TYPE_STRING_OWN_INT: b"string",
     TYPE_LIST: b"list",
     TYPE_SET: b"set",
     TYPE_ZSET: b"zset",
     TYPE_HASH: b"hash",
     TYPE_STREAM: b"stream",
 }
-TYPE_BY_NAME: dict[bytes, int] = {v: k for k, v in TYPE_NAMES.items()}
+# Name -> the main code of that type (SCAN TYPE filters; see STRING_CODES for strings).
+TYPE_BY_NAME: dict[bytes, int] = {
+    v: k for k, v in TYPE_NAMES.items() if k == TYPE_STRING or k not in STRING_CODES}
 
 META_HEADER = 9
 NO_EXPIRE = bytes(8)
@@ -77,12 +97,22 @@ def encode_meta(type_code: int, expire_at_ms: int, body: bytes) -> bytes:
 
 # The meta header of a string without expiry: its meta is STRING_HEADER + value.
 STRING_HEADER = bytes([TYPE_STRING]) + NO_EXPIRE
+RAW_STRING_HEADER = bytes([TYPE_STRING_RAW]) + NO_EXPIRE
 
 
 def encode_string_meta(value: bytes, expire_at_ms: int = 0) -> bytes:
     if expire_at_ms:
         return b"\x00" + expire_at_ms.to_bytes(8, "big") + value
     return STRING_HEADER + value
+
+
+def with_string_code(meta: bytes, code: int) -> bytes:
+    """A string's meta under another of the STRING_CODES, expiry and value kept."""
+    return _TYPE_BYTE[code] + meta[1:]
+
+
+def as_raw_string(meta: bytes) -> bytes:
+    return _TYPE_BYTE[TYPE_STRING_RAW] + meta[1:]
 
 
 def meta_expire(meta: bytes) -> int:

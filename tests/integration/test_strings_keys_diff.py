@@ -143,9 +143,11 @@ _commands = st.one_of(
     st.tuples(st.just("mset"), _key, _value, _key, _value),
     st.tuples(st.just("getset"), _key, _value),
     st.tuples(st.just("getex"), _key, st.sampled_from(["persist", "ex"]), _ttl),
-    # OBJECT ENCODING is left out here: after APPEND/SETRANGE Redis keeps a string "raw"
-    # whatever its length, a history AiKv does not record (a documented difference);
-    # the scripted test covers encodings of values set directly.
+    st.tuples(st.just("setbit"), _key, st.integers(0, 20).map(str), st.sampled_from(["0", "1"])),
+    st.tuples(st.just("bitop"), st.sampled_from(["and", "or", "not"]), _key, _key),
+    # The encoding a string's history leaves (raw after an edit in place, embstr after
+    # INCRBYFLOAT, an unshared integer after COPY) and shared small integers.
+    st.tuples(st.just("object"), st.sampled_from(["encoding", "refcount"]), _key),
 )
 
 
