@@ -19,6 +19,7 @@ from typing import Any
 from aikv.scripting import ast as A
 from aikv.scripting import runtime as R
 from aikv.scripting.runtime import EMPTY, MAX_DEPTH, Cell, Runtime
+from aikv.scripting.table_order import fb2int, int2fb
 from aikv.scripting.values import LuaError, LuaTable, fmt_number
 
 Ev = Callable[[list[Any]], Any]
@@ -987,6 +988,14 @@ class Compiler:
         line = e.line
         if pos is None and not keyed:
             return lambda f: LuaTable()
+        # The size hints Lua's compiler gives OP_NEWTABLE (they decide where keys land in
+        # the table, so the order pairs() sees): the fields, and the positional values
+        # except a trailing call or `...`, each rounded as a "floating point byte".
+        counted = len(positional)
+        if positional and isinstance(positional[-1], A.Call | A.Method | A.Vararg):
+            counted -= 1
+        array_hint = fb2int(int2fb(counted))
+        hash_hint = fb2int(int2fb(len(keyed)))
 
         def table(f: list[Any]) -> LuaTable:
             t = LuaTable()
@@ -998,16 +1007,21 @@ class Compiler:
                     t.set(k, ev(f))
                 except LuaError as exc:
                     raise rt.error(exc.value, line) from None
+            stored = 0
             if pos is not None:
                 vals = pos(f)
+                stored = len(vals)
                 if not keyed:
                     arr = list(vals)
                     while arr and arr[-1] is None:
                         arr.pop()
                     t.arr = arr
+                    if None in arr:
+                        t.sparse = True
                 else:
                     for i, v in enumerate(vals):
                         t.set(float(i + 1), v)
+            t.hint = (array_hint, hash_hint, stored)
             return t
         return table
 

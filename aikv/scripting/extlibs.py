@@ -108,6 +108,10 @@ def _encode_string(s: bytes, out: bytearray) -> None:
     out.append(0x22)
 
 
+_INT_MAX = 2**31 - 1
+_INT_MIN = -(2**31)  # what x86-64 stores converting an out-of-range double to int
+
+
 def install_cjson(rt: Runtime) -> LuaTable:
     L = Lib(rt)
 
@@ -127,11 +131,15 @@ def install_cjson(rt: Runtime) -> LuaTable:
             if depth > 1000:
                 raise rt.error("Cannot serialise, excessive nesting (1001)")
             items = v.items()
+            # lua_array_length, in next() order: the largest key is kept in a C int, so
+            # a key past INT_MAX (or inf) stores INT_MIN and the table becomes an object
+            # unless a later key is larger than that.
             max_index = 0
             is_array = True
             for k, _ in items:
-                if type(k) is float and k >= 1 and k == int(k):
-                    max_index = max(max_index, int(k))
+                if type(k) is float and k >= 1 and (k == math.inf or k % 1.0 == 0.0):
+                    if k > max_index:
+                        max_index = int(k) if k <= _INT_MAX else _INT_MIN
                 else:
                     is_array = False
                     break
@@ -144,8 +152,6 @@ def install_cjson(rt: Runtime) -> LuaTable:
                         out.append(0x2C)
                     encode_value(v.get(float(i)), out, depth + 1)
                 out.append(0x5D)
-            elif is_array:
-                out += b"{}"
             else:
                 out.append(0x7B)
                 first = True
@@ -156,6 +162,8 @@ def install_cjson(rt: Runtime) -> LuaTable:
                     if type(k) is bytes:
                         _encode_string(k, out)
                     elif type(k) is float:
+                        if math.isinf(k):  # NaN is never a key
+                            raise rt.error("Cannot serialise number: must not be NaN or Inf")
                         _encode_string(fmt_number(k), out)
                     else:
                         raise rt.error("Cannot serialise %s: table key must be a number or "

@@ -47,7 +47,8 @@ from tests.unit.lua_helpers import run, value
     ("local s = '' for k, v in pairs({10, 20, 30}) do s = s .. k .. v end return s",
      b"110220330"),
     # tables
-    ("local t = {} t[1] = 'a' t[2] = 'b' t[4] = 'd' return #t", b"2"),
+    # Lua's border search, as redis-server 7.0.15 answers (t[4] is in the array part).
+    ("local t = {} t[1] = 'a' t[2] = 'b' t[4] = 'd' return #t", b"4"),
     ("local t = {10, 20, 30} table.remove(t, 1) return t[1] + #t", b"22"),
     ("local t = {3, 1, 2} table.sort(t) return table.concat(t, ',')", b"1,2,3"),
     ("local t = {'b', 'a', 'c'} table.sort(t, function(x, y) return x > y end) "
