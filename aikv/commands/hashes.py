@@ -2,11 +2,23 @@
 collections_common.py), so a field operation costs the same on a hash of ten fields and
 on one of ten million; the meta record carries the field count and the sticky
 listpack -> hashtable flag that OBJECT ENCODING reports.
+
+Field order. Redis lists a listpack-encoded hash in the order its fields were added (an
+HSET of an existing field keeps its place, HDEL closes the gap): HGETALL, HKEYS, HVALS,
+HSCAN, DUMP. The element records are keyed by a hash of the field, so a compact hash
+keeps that order at the end of its meta record (after the flags byte): the fields, each
+after its 4-byte length. The meta is rewritten anyway when a field is added or removed
+(its count), so keeping the order costs no extra record; it is at most the size of the
+listpack Redis would hold. A hashtable-encoded hash (FLAG_BIG) keeps none: Redis lists
+those in its dict's order, which depends on a per-process seed, and AiKv in storage
+order.
 """
 
 from __future__ import annotations
 
 import random
+import struct
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from aikv.collections_common import (
@@ -86,12 +98,48 @@ def _lookup(db: Database, key: bytes) -> bytes | None:
     return meta
 
 
+_FIELD_LEN = struct.Struct(">I")
+
+
+def encode_order(fields: list[bytes]) -> bytes:
+    pack = _FIELD_LEN.pack
+    if len(fields) == 1:  # the usual HSET of one new field
+        return pack(len(fields[0])) + fields[0]
+    return b"".join([pack(len(f)) + f for f in fields])
+
+
+def decode_order(raw: bytes) -> list[bytes]:
+    fields = []
+    at, end = 0, len(raw)
+    while at + 4 <= end:
+        (n,) = _FIELD_LEN.unpack_from(raw, at)
+        fields.append(raw[at + 4:at + 4 + n])
+        at += 4 + n
+    return fields
+
+
+_ORDER_AT = 26  # after type, expiry, version, count and flags
+
+
+def items_in_order(db: Database, meta: bytes) -> list[tuple[bytes, bytes]]:
+    """(field, value) of every field, in Redis's order for a compact hash (see the module
+    docstring), in storage order for a hashtable-encoded one."""
+    items = list(iter_items(db.store.reader(), db.store.elements_db, meta[9:17]))
+    raw = meta[_ORDER_AT:]
+    if not raw or meta_flags(meta) & FLAG_BIG:
+        return items
+    values = dict(items)
+    ordered = [(f, values.pop(f)) for f in decode_order(raw) if f in values]
+    # Fields the record does not list were stored before it existed (older data): first.
+    return list(values.items()) + ordered if values else ordered
+
+
 class _Writer:
     """The state of one write to one hash: its version, count and flags, and the meta
     record to store at the end (created if the key is new)."""
 
     __slots__ = ("db", "key", "meta", "version", "prefix", "count", "flags", "txn", "edb",
-                 "changed")
+                 "changed", "added")
 
     def __init__(self, db: Database, key: bytes, meta: bytes | None, nbytes: int) -> None:
         store = db.store
@@ -112,6 +160,7 @@ class _Writer:
             self.flags = meta_flags(meta)
         self.prefix = self.version.to_bytes(8, "big")
         self.changed = False
+        self.added: list[bytes] = []  # new fields, in order (for the order record)
 
     def set(self, field: bytes, value: bytes) -> bool:
         """Store a field; True if it is new."""
@@ -119,6 +168,7 @@ class _Writer:
         if self.txn.replace(ekey(self.prefix, field), record_value(field, value),
                             self.edb) is None:
             self.count += 1
+            self.added.append(field)
             return True
         return False
 
@@ -126,12 +176,19 @@ class _Writer:
         if self.count > max_entries:
             self.flags |= FLAG_BIG
         meta = self.meta
+        big = self.flags & FLAG_BIG
         if meta is None:
             if self.count:
                 self.db.put_meta(self.key, collection_meta(TYPE_HASH, self.version, self.count,
-                                                           self.flags))
+                                                           self.flags)
+                                 + (b"" if big else encode_order(self.added)))
         elif self.count != int.from_bytes(meta[17:25], "big") or self.flags != meta_flags(meta):
-            self.db.update_meta(self.key, with_count_flags(meta, self.count, self.flags))
+            updated = with_count_flags(meta, self.count, self.flags)
+            if big:  # hashtable now: no order kept
+                updated = updated[:_ORDER_AT]
+            elif self.added:
+                updated += encode_order(self.added)
+            self.db.update_meta(self.key, updated)
         elif self.changed:
             self.db.touch_modified(self.key)
 
@@ -162,6 +219,7 @@ def _hset_generic(client: Client, argv: list[bytes], name: str) -> int:
     for i in range(2, n, 2):
         if replace(ekey(prefix, argv[i]), record_value(argv[i], argv[i + 1]), edb) is None:
             added += 1
+            w.added.append(argv[i])
     w.count = before + added
     w.changed = True
     w.finish(max_entries)
@@ -242,21 +300,27 @@ def hdel(client: Client, argv: list[bytes]) -> bytes:
     prefix = meta[9:17]
     edb = store.elements_db
     count = int.from_bytes(meta[17:25], "big")
-    deleted = 0
+    deleted: list[bytes] = []
     for field in argv[2:]:
         if txn.delete(ekey(prefix, field), b"", edb):
-            deleted += 1
-            if count - deleted == 0:
+            deleted.append(field)
+            if count - len(deleted) == 0:
                 break
     if deleted:
-        if count - deleted == 0:
+        left = count - len(deleted)
+        if left == 0:
             db.delete(key)
         else:
-            db.update_meta(key, with_count_flags(meta, count - deleted, meta_flags(meta)))
+            updated = with_count_flags(meta, left, meta_flags(meta))
+            if len(meta) > _ORDER_AT:
+                gone = set(deleted)
+                updated = updated[:_ORDER_AT] + encode_order(
+                    [f for f in decode_order(meta[_ORDER_AT:]) if f not in gone])
+            db.update_meta(key, updated)
         db.notify(HASH, b"hdel", key)
-        if count - deleted == 0:
+        if left == 0:
             db.notify(GENERIC, b"del", key)
-    return integer(deleted)
+    return integer(len(deleted))
 
 
 @command("hlen", 2, "readonly fast", keys=(1, 1, 1), categories="@read @hash @fast")
@@ -280,10 +344,6 @@ def hexists(client: Client, argv: list[bytes]) -> bytes:
     return integer(int(meta is not None and field_value(db, meta, argv[2]) is not None))
 
 
-def _all_items(db: Database, meta: bytes) -> list[tuple[bytes, bytes]]:
-    return list(iter_items(db.store.reader(), db.store.elements_db, meta[9:17]))
-
-
 @command("hkeys", 2, "readonly", keys=(1, 1, 1), categories="@read @hash @slow")
 def hkeys(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
@@ -291,7 +351,12 @@ def hkeys(client: Client, argv: list[bytes]) -> bytes:
     if meta is None:
         return EMPTY_ARRAY
     parts = [b"*%d\r\n" % int.from_bytes(meta[17:25], "big")]
-    for f in iter_subkeys(db.store.reader(), db.store.elements_db, meta[9:17]):
+    if meta_flags(meta) & FLAG_BIG:
+        fields: Iterable[bytes] = iter_subkeys(db.store.reader(), db.store.elements_db,
+                                               meta[9:17])
+    else:
+        fields = (f for f, _ in items_in_order(db, meta))
+    for f in fields:
         parts.append(b"$%d\r\n%s\r\n" % (len(f), f))
     return b"".join(parts)
 
@@ -303,7 +368,7 @@ def hvals(client: Client, argv: list[bytes]) -> bytes:
     if meta is None:
         return EMPTY_ARRAY
     parts = [b"*%d\r\n" % int.from_bytes(meta[17:25], "big")]
-    for _, v in iter_items(db.store.reader(), db.store.elements_db, meta[9:17]):
+    for _, v in items_in_order(db, meta):
         parts.append(b"$%d\r\n%s\r\n" % (len(v), v))
     return b"".join(parts)
 
@@ -317,7 +382,7 @@ def hgetall(client: Client, argv: list[bytes]) -> bytes:
         return b"%0\r\n" if resp3 else EMPTY_ARRAY
     n = int.from_bytes(meta[17:25], "big")
     parts = [b"%%%d\r\n" % n if resp3 else b"*%d\r\n" % (2 * n)]
-    for f, v in iter_items(db.store.reader(), db.store.elements_db, meta[9:17]):
+    for f, v in items_in_order(db, meta):
         parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(f), f, len(v), v))
     return b"".join(parts)
 
@@ -425,7 +490,7 @@ def _hrandfield_count(client: Client, db: Database, key: bytes, count: int,
             picker = RandomPicker(txn, edb, prefix)
             items = [picker.pick() for _ in range(n)]
     elif count >= size:
-        items = list(iter_items(txn, edb, prefix))
+        items = items_in_order(db, meta)
     elif count * 3 > size or size <= _SMALL:
         items = random.sample(list(iter_items(txn, edb, prefix)), count)
     else:
@@ -460,7 +525,7 @@ def hscan(client: Client, argv: list[bytes]) -> bytes:
         next_cursor, items = scan_items(txn, edb, meta[9:17], cursor, count)
     else:
         # Listpack in Redis: the whole hash in one reply, cursor 0.
-        next_cursor, items = 0, list(iter_items(txn, edb, meta[9:17]))
+        next_cursor, items = 0, items_in_order(db, meta)
     encoded = []
     for f, v in items:
         if matcher is None or matcher(f):
@@ -471,7 +536,7 @@ def hscan(client: Client, argv: list[bytes]) -> bytes:
 
 # ---------------------------------------------------------------------- type hooks
 def read_hash(db: Database, key: bytes, meta: bytes) -> dict[bytes, bytes]:
-    return dict(iter_items(db.store.reader(), db.store.elements_db, meta[9:17]))
+    return dict(items_in_order(db, meta))
 
 
 def write_hash(db: Database, key: bytes, value: object, expire_at_ms: int) -> None:
@@ -494,7 +559,7 @@ def write_hash(db: Database, key: bytes, value: object, expire_at_ms: int) -> No
         if len(f) > max_value or len(v) > max_value:
             big = True
     db.put_meta(key, collection_meta(TYPE_HASH, version, len(value), FLAG_BIG if big else 0,
-                                     expire_at_ms))
+                                     expire_at_ms) + (b"" if big else encode_order(list(value))))
 
 
 def hash_encoding(db: Database, key: bytes, meta: bytes) -> bytes:
