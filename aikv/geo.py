@@ -181,6 +181,8 @@ class Shape:
         return lon, lat, distance(self.lon, self.lat, lon, lat)
 
     def bounding_box(self) -> tuple[float, float, float, float]:
+        # An infinite radius or box (BYRADIUS inf) makes these NaN, as in C, where every
+        # comparison with them is false and the search covers the whole world.
         """(min lon, min lat, max lon, max lat) around the shape."""
         if self.radius is not None:
             height = self.unit * self.radius
@@ -189,8 +191,8 @@ class Shape:
             height = self.unit * (self.height / 2)
             width = self.unit * (self.width / 2)
         lat_delta = _rad_deg(height / EARTH_RADIUS)
-        lon_delta_top = _rad_deg(width / EARTH_RADIUS / math.cos(_deg_rad(self.lat + lat_delta)))
-        lon_delta_bottom = _rad_deg(width / EARTH_RADIUS / math.cos(_deg_rad(self.lat - lat_delta)))
+        lon_delta_top = _rad_deg(width / EARTH_RADIUS / _cos(_deg_rad(self.lat + lat_delta)))
+        lon_delta_bottom = _rad_deg(width / EARTH_RADIUS / _cos(_deg_rad(self.lat - lat_delta)))
         # The wider side of the box is the one nearer the equator.
         lon_delta = lon_delta_bottom if self.lat < 0 else lon_delta_top
         return (self.lon - lon_delta, self.lat - lat_delta,
@@ -328,3 +330,8 @@ def format_coordinate(value: float) -> bytes:
     if b"." in text:
         text = text.rstrip(b"0").rstrip(b".")
     return b"0" if text == b"-0" else text
+
+
+def _cos(x: float) -> float:
+    """C's cos(): NaN for an infinite argument (Python's raises)."""
+    return math.cos(x) if math.isfinite(x) else math.nan

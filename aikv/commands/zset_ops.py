@@ -8,7 +8,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aikv.blocking import signal_key_ready
-from aikv.collections_common import EMPTY_SCAN, parse_scan_cursor, parse_scan_options, scan_reply
+from aikv.collections_common import (
+    EMPTY_SCAN,
+    MAX_RANDOM_REPLY,
+    parse_scan_cursor,
+    parse_scan_options,
+    scan_reply,
+)
 from aikv.commands.args import NOT_INTEGER, SYNTAX, parse_int
 from aikv.commands.registry import command
 from aikv.keyspace import VALUE_READERS
@@ -242,6 +248,8 @@ def zrandmember(client: Client, argv: list[bytes]) -> bytes:
         if zs is None or count == 0:
             return EMPTY_ARRAY
         if count < 0 or count == 1:
+            if -count > MAX_RANDOM_REPLY:  # as SRANDMEMBER and HRANDFIELD: not a node's worth
+                raise CommandError("ERR value is out of range")
             items = zs.random_members(-count if count < 0 else 1)
         elif count >= zs.count:
             # Redis walks the whole set from its tail here (its set-operation iterator).

@@ -270,3 +270,24 @@ def test_count_with_tied_distances_matches_redis(differ: Differ) -> None:
         differ.check("georadius", "g", "1", "1", "100", "km", "count", count, order, "withdist")
         differ.check("geosearch", "g", "fromlonlat", "1", "1", "bybox", "500", "500", "km",
                      "count", count)
+
+
+def test_infinite_and_huge_shapes_match_redis(differ: Differ) -> None:
+    """An infinite radius or box side makes Redis's bounding box NaN (C's cos(inf)): the
+    search covers the whole world and every member matches. AiKv raised an internal error."""
+    differ.check("geoadd", "G", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669",
+                 "Catania", "0", "0", "zero", "-120", "-60", "south", "170", "80", "north")
+    for query in (
+        ("geosearch", "G", "fromlonlat", "15", "37", "byradius", "inf", "km"),
+        ("geosearch", "G", "fromlonlat", "15", "37", "byradius", "1e308", "km", "withdist"),
+        ("geosearch", "G", "fromlonlat", "15", "37", "bybox", "400", "inf", "km"),
+        ("geosearch", "G", "fromlonlat", "15", "37", "bybox", "inf", "inf", "km", "asc"),
+        ("geosearch", "G", "fromlonlat", "15", "80", "byradius", "+inf", "m", "withcoord"),
+        ("georadius", "G", "15", "37", "+inf", "km"),
+        ("georadius_ro", "G", "-170", "-85", "inf", "mi", "count", "3", "desc"),
+        ("georadiusbymember", "G", "Palermo", "inf", "m", "count", "2"),
+        ("geosearchstore", "G2", "G", "frommember", "zero", "byradius", "inf", "km"),
+        ("zrange", "G2", "0", "-1", "withscores"),
+    ):
+        differ.check(*query)
+    differ.both("del", "G", "G2")

@@ -330,6 +330,12 @@ def test_zrandmember_shapes(r: redis.Redis) -> None:
     assert r.zrandmember("z") in {f"m{i}".encode() for i in range(500)}
     # Hash-ordered random seeks should reach most of the set over many picks.
     assert len(set(r.zrandmember("z", -5000))) > 400
+    # A reply of more picks than MAX_RANDOM_REPLY is refused, as by SRANDMEMBER and
+    # HRANDFIELD, instead of growing the node until the kernel kills it.
+    for count in (-100_000_000, -9223372036854775807):
+        with pytest.raises(redis.ResponseError, match="value is out of range"):
+            r.zrandmember("z", count)
+    assert r.ping()
 
 
 def test_redis_py_zset_api(r: redis.Redis) -> None:
