@@ -18,6 +18,7 @@ from aikv.collections_common import (
 from aikv.commands.args import NOT_INTEGER, SYNTAX, parse_int
 from aikv.commands.registry import command
 from aikv.keyspace import VALUE_READERS
+from aikv.migrate.rdbprim import double_text
 from aikv.persist.layout import TYPE_SET, TYPE_ZSET
 from aikv.resp import EMPTY_ARRAY, NULL3, NULL_BULK, CommandError, bulk, integer
 from aikv.zset_store import WRONGTYPE, ZSet, format_score, open_zset, parse_score, store_result
@@ -285,11 +286,14 @@ def zscan(client: Client, argv: list[bytes]) -> bytes:
     count, matcher = parse_scan_options(argv, 3)
     if zs.skiplist:
         next_cursor, items = zs.scan(cursor, count)
+        text = format_score
     else:
         next_cursor, items = 0, list(zs.items())
+        # The listpack's own entries: integral scores up to 2^62 stored as integers.
+        text = double_text
     encoded: list[bytes] = []
     for member, score in items:
         if matcher is None or matcher(member):
             encoded.append(bulk(member))
-            encoded.append(bulk(format_score(score)))
+            encoded.append(bulk(text(score)))
     return scan_reply(next_cursor, encoded)

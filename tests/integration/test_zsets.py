@@ -458,3 +458,18 @@ def test_random_zset_sequences(aikv_module, redis_module, ops) -> None:  # type:
             differ.check("object", "encoding", key)
     finally:
         differ.close()
+
+
+def test_zscan_of_a_listpack_prints_its_entries(differ: Differ) -> None:
+    """ZSCAN of a small set returns the listpack's own entries: integral scores up to
+    2^62 were stored as integers (d2string), unlike ZRANGE's %.17g."""
+    differ.check("del", "zl", "zb")
+    differ.check("zadd", "zl", "-0", "m", "1e17", "e", "123456789012345678", "f",
+                 "4611686018427387904", "g", "4611686018427387903", "h", "2.5", "i",
+                 "9223372036854775807", "j", "-1e18", "k", "inf", "l")
+    differ.check("zscan", "zl", "0")
+    differ.check("zrange", "zl", "0", "-1", "withscores")
+    differ.check("zadd", "zb", *[x for i in range(200) for x in (str(i * 1e16), f"m{i}")])
+    differ.check("zscan", "zb", "0", "match", "m1*", "count", "1000",
+                 normalize=lambda raw: sorted(parse(raw)[1]))
+    differ.check("del", "zl", "zb")
