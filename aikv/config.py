@@ -71,7 +71,7 @@ def render_output_buffer_limits(limits: OutputBufferLimits) -> str:
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    kind: str  # "int", "bool", "str", "enum", "memory", "obuf", "events"
+    kind: str  # "int", "bool", "str", "enum", "memory", "obuf", "events", "save"
     default: Any
     mutable: bool = True
     choices: tuple[str, ...] = ()
@@ -98,7 +98,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     # appear in its "argument must be between" errors.
     Parameter("maxclients", "int", 10000, minimum=1, maximum=2**32 - 1),
     Parameter("timeout", "int", 0, minimum=0, maximum=2**31 - 1),
-    Parameter("tcp-keepalive", "int", 300, minimum=0),
+    Parameter("tcp-keepalive", "int", 300, minimum=0, maximum=2**31 - 1),
     Parameter("protected-mode", "bool", True),
     # As in Redis (MODULE LOAD/LOADEX/UNLOAD's gate); AiKv loads no module either way.
     Parameter("enable-module-command", "enum", "no", mutable=False,
@@ -108,7 +108,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024,
               maximum=2**63 - 1),
     Parameter("client-output-buffer-limit", "obuf", DEFAULT_OUTPUT_BUFFER_LIMITS),
-    Parameter("maxmemory", "memory", 0),
+    Parameter("maxmemory", "memory", 0, minimum=0, maximum=2**64 - 1),
     # AiKv-specific: the initial LMDB map size. The map grows on its own (doubling ahead
     # of need), so this only matters for tests that want to exercise growth.
     Parameter("lmdb-initial-map-size", "memory", 1 << 30, mutable=False, minimum=1 << 16),
@@ -121,15 +121,16 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("lmdb-tick-log", "bool", True, mutable=False),
     Parameter("lmdb-tick-log-checkpoint-ms", "int", 100, mutable=False, minimum=1,
               maximum=3_600_000),
-    Parameter("hz", "int", 10, minimum=1, maximum=500),
-    Parameter("save", "str", ""),
+    # Redis accepts 0..INT_MAX and then clamps to 1..500 (CONFIG GET shows the clamp).
+    Parameter("hz", "int", 10, minimum=0, maximum=2**31 - 1),
+    Parameter("save", "save", ""),
     Parameter("dbfilename", "str", "dump.rdb"),
     # AiKv writes no RDB file; this decides, as in Redis, whether DUMP LZF-compresses
     # strings longer than 20 bytes (MIGRATE never does, see aikv/commands/dumprestore.py).
     Parameter("rdbcompression", "bool", True),
     Parameter("cluster-enabled", "bool", False, mutable=False),
     Parameter("cluster-config-file", "str", "nodes.conf", mutable=False),
-    Parameter("cluster-node-timeout", "int", 15000, minimum=1),
+    Parameter("cluster-node-timeout", "int", 15000, minimum=0, maximum=2**63 - 1),
     Parameter("cluster-port", "int", 0, mutable=False, minimum=0, maximum=65535),
     Parameter("cluster-require-full-coverage", "bool", True),
     Parameter("cluster-allow-reads-when-down", "bool", False),
@@ -141,18 +142,23 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("cluster-announce-hostname", "str", ""),
     Parameter("cluster-preferred-endpoint-type", "enum", "ip",
               choices=("ip", "hostname", "unknown-endpoint")),
-    Parameter("slowlog-log-slower-than", "int", 10000),
-    Parameter("slowlog-max-len", "int", 128),
-    Parameter("list-max-listpack-size", "int", -2, aliases=("list-max-ziplist-size",)),
-    Parameter("hash-max-listpack-entries", "int", 512, aliases=("hash-max-ziplist-entries",)),
-    Parameter("hash-max-listpack-value", "int", 64, aliases=("hash-max-ziplist-value",)),
-    Parameter("set-max-intset-entries", "int", 512),
+    Parameter("slowlog-log-slower-than", "int", 10000, minimum=-1, maximum=2**63 - 1),
+    Parameter("slowlog-max-len", "int", 128, minimum=0, maximum=2**63 - 1),
+    Parameter("list-max-listpack-size", "int", -2, minimum=-2**31, maximum=2**31 - 1,
+              aliases=("list-max-ziplist-size",)),
+    Parameter("hash-max-listpack-entries", "int", 512, minimum=0, maximum=2**63 - 1,
+              aliases=("hash-max-ziplist-entries",)),
+    Parameter("hash-max-listpack-value", "memory", 64, minimum=0, maximum=2**63 - 1,
+              aliases=("hash-max-ziplist-value",)),
+    Parameter("set-max-intset-entries", "int", 512, minimum=0, maximum=2**63 - 1),
     Parameter("stream-node-max-bytes", "memory", 4096, minimum=0, maximum=2**63 - 1),
     Parameter("stream-node-max-entries", "int", 100, minimum=0, maximum=2**63 - 1),
     Parameter("hll-sparse-max-bytes", "memory", 3000, minimum=0, maximum=2**63 - 1),
-    Parameter("zset-max-listpack-entries", "int", 128, aliases=("zset-max-ziplist-entries",)),
-    Parameter("zset-max-listpack-value", "int", 64, aliases=("zset-max-ziplist-value",)),
-    Parameter("lua-time-limit", "int", 5000),
+    Parameter("zset-max-listpack-entries", "int", 128, minimum=0, maximum=2**63 - 1,
+              aliases=("zset-max-ziplist-entries",)),
+    Parameter("zset-max-listpack-value", "memory", 64, minimum=0, maximum=2**63 - 1,
+              aliases=("zset-max-ziplist-value",)),
+    Parameter("lua-time-limit", "int", 5000, minimum=0, maximum=2**63 - 1),
     Parameter("maxmemory-policy", "enum", "noeviction",
               choices=("volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu",
                        "volatile-random", "allkeys-random", "volatile-ttl", "noeviction")),
@@ -165,20 +171,45 @@ for _p in PARAMETERS:
         BY_NAME[_alias] = _p
 
 
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
+                 "g": 1000**3, "gb": 1024**3}
+
+
 def parse_memory(text: str) -> int:
-    """Redis memory units: 1k = 1000, 1kb = 1024, and so on; case-insensitive."""
-    t = text.strip().lower()
-    units = {"k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
-    for suffix in ("kb", "mb", "gb", "k", "m", "g", "b"):
-        if t.endswith(suffix):
-            number = t[: -len(suffix)]
-            mult = 1 if suffix == "b" else units[suffix]
-            break
-    else:
-        number, mult = t, 1
-    if not number or not number.lstrip("-").isdigit():
+    """Redis's memtoull: digits then an optional unit (1k = 1000, 1kb = 1024, ...; any
+    case); no sign, no spaces; no digits at all reads as 0."""
+    digits_end = 0
+    while digits_end < len(text) and "0" <= text[digits_end] <= "9":
+        digits_end += 1
+    unit = text[digits_end:].lower()
+    if unit not in _MEMORY_UNITS or digits_end >= 128:
         raise ConfigError("argument must be a memory value")
-    return int(number) * mult
+    value = int(text[:digits_end] or "0") * _MEMORY_UNITS[unit]
+    if value >= 2**64:
+        raise ConfigError("argument must be a memory value")
+    return value
+
+
+def _string2ll(text: str) -> int | None:
+    """Redis's string2ll: optional '-', digits without a leading zero (but "0"), 64-bit."""
+    body = text[1:] if text[:1] == "-" else text
+    if not body or not body.isascii() or not body.isdigit() or (len(body) > 1 and body[0] == "0") \
+            or text == "-0":
+        return None
+    value = int(text)
+    return value if -2**63 <= value < 2**63 else None
+
+
+def _check_save(text: str) -> str:
+    """setConfigSaveOption: "" or pairs of <seconds >= 1> <changes >= 0>."""
+    words = text.split()
+    if len(words) % 2:
+        raise ConfigError("Invalid save parameters")
+    for i, word in enumerate(words):
+        digits = word[1:] if word[:1] in "+-" else word
+        if not digits.isascii() or not digits.isdigit() or int(word) < (1 - i % 2):
+            raise ConfigError("Invalid save parameters")
+    return " ".join(str(int(word)) for word in words)
 
 
 def _convert(param: Parameter, text: str) -> Any:
@@ -193,17 +224,21 @@ def _convert(param: Parameter, text: str) -> Any:
         if param.kind == "memory":
             value = parse_memory(text)
         else:
-            try:
-                value = int(text)
-            except ValueError:
-                raise ConfigError("argument couldn't be parsed into an integer") from None
+            parsed = _string2ll(text)
+            if parsed is None:
+                raise ConfigError("argument couldn't be parsed into an integer")
+            value = parsed
         if param.minimum is not None and value < param.minimum or (
             param.maximum is not None and value > param.maximum
         ):
             raise ConfigError(
                 f"argument must be between {param.minimum} and {param.maximum} inclusive"
             )
+        if param.name == "hz":  # updateHZ's clamp
+            value = min(max(value, 1), 500)
         return value
+    if param.kind == "save":
+        return _check_save(text)
     if param.kind == "events":
         flags = parse_classes(text)
         if flags is None:

@@ -469,7 +469,7 @@ class Server:
                 and not client.resp3 and not cmd.allowed_in_pubsub:
             return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
-                                "context" % cmd.full_name)
+                                "context" % cmd.full_name, cmd)
         if self.pause_mode and self._pauses(client, cmd):
             # Held, this command first; the client's later commands wait behind it.
             client.postponed = True
@@ -479,7 +479,7 @@ class Server:
         multi = client.multi
         if multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if "no-multi" in cmd.flags:
-                return self._reject(client, "ERR Command not allowed inside a transaction")
+                return self._reject(client, "ERR Command not allowed inside a transaction", cmd)
             multi.append((cmd, argv))
             return QUEUED
         return self.call(client, cmd, argv)

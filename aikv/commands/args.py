@@ -33,6 +33,16 @@ def parse_int(raw: bytes, message: str = NOT_INTEGER) -> int:
     return value
 
 
+def parse_c_int(raw: bytes, message: str | None = None) -> int:
+    """getIntFromObjectOrReply: a 64-bit integer that must also fit a C int. With a
+    `message`, that text answers both failures, as in Redis."""
+    value = parse_int(raw, message or NOT_INTEGER)
+    if not -2**31 <= value < 2**31:
+        raise CommandError(message or "ERR value is out of range, value must between "
+                           "-2147483648 and 2147483647")
+    return value
+
+
 def try_int(raw: bytes) -> int | None:
     try:
         return parse_int(raw)

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aikv import REDIS_VERSION
-from aikv.commands.args import parse_int, subcommand_error
+from aikv.commands.args import parse_c_int, parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.resp import (
     OK,
@@ -51,7 +51,7 @@ def quit_(client: Client, argv: list[bytes]) -> bytes:
 
 @command("select", 2, "loading stale fast", categories="@fast @connection")
 def select(client: Client, argv: list[bytes]) -> bytes:
-    index = parse_int(argv[1])
+    index = parse_c_int(argv[1])
     server = client.server
     if server.config.cluster_enabled and index != 0:
         raise CommandError("ERR SELECT is not allowed in cluster mode")
@@ -267,7 +267,7 @@ def client_list(client: Client, argv: list[bytes]) -> bytes:
         opt = argv[2].upper()
         if opt == b"TYPE" and len(argv) == 4:
             kind = argv[3].lower()
-            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+            if kind not in _CLIENT_TYPES:
                 raise CommandError(f"ERR Unknown client type '{argv[3].decode(errors='replace')}'")
             if kind == b"pubsub":
                 clients = [c for c in clients if c.subscriptions or c.patterns
@@ -292,6 +292,9 @@ def client_list(client: Client, argv: list[bytes]) -> bytes:
     return verbatim(text.encode(), client.resp3)
 
 
+_CLIENT_TYPES = (b"normal", b"master", b"replica", b"slave", b"pubsub")
+
+
 @command("kill", -3, "admin noscript loading stale", parent="client",
          categories="@admin @slow @dangerous @connection")
 def client_kill(client: Client, argv: list[bytes]) -> bytes:
@@ -314,7 +317,15 @@ def client_kill(client: Client, argv: list[bytes]) -> bytes:
             if ident <= 0:
                 raise CommandError("ERR client-id should be greater than 0")
             filters.append((opt, value))
-        elif opt in (b"ADDR", b"LADDR", b"USER", b"TYPE"):
+        elif opt == b"TYPE":
+            if value.lower() not in _CLIENT_TYPES:
+                raise CommandError(f"ERR Unknown client type '{value.decode(errors='replace')}'")
+            filters.append((opt, value))
+        elif opt == b"USER":
+            if value != b"default":  # the only ACL user AiKv has
+                raise CommandError(f"ERR No such user '{value.decode(errors='replace')}'")
+            filters.append((opt, value))
+        elif opt in (b"ADDR", b"LADDR"):
             filters.append((opt, value))
         elif opt == b"SKIPME":
             low = value.lower()

@@ -6,7 +6,8 @@ import random
 from typing import TYPE_CHECKING
 
 from aikv.cluster.slots import CLUSTER_SLOTS, key_hash_slot
-from aikv.commands.args import SYNTAX, parse_int
+from aikv.collections_common import parse_scan_cursor
+from aikv.commands.args import SYNTAX, parse_c_int, parse_int
 from aikv.commands.registry import command, container
 from aikv.keyspace import ENCODING_HOOKS, Database
 from aikv.migrate.encoding import EMBSTR_SIZE_LIMIT, canonical_int
@@ -252,7 +253,7 @@ def renamenx(client: Client, argv: list[bytes]) -> bytes:
 
 
 def _target_db(client: Client, raw: bytes) -> Database:
-    index = parse_int(raw)
+    index = parse_c_int(raw)
     if index < 0 or index >= len(client.server.databases):
         raise CommandError("ERR DB index is out of range")
     return client.server.databases[index]
@@ -355,9 +356,8 @@ def decode_cursor(cursor: int) -> bytes:
 
 
 def parse_cursor(raw: bytes) -> int:
-    if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
-        raise CommandError("ERR invalid cursor")
-    return int(raw)
+    """As for HSCAN and the others: strtoul's reading (a sign wraps, no spaces)."""
+    return parse_scan_cursor(raw)
 
 
 @command("scan", -2, "readonly", categories="@keyspace @read @slow")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aikv.blocking import get_blocking, may_block, parse_timeout, signal_key_ready
-from aikv.commands.args import LLONG_MIN, SYNTAX, parse_int
+from aikv.commands.args import LLONG_MIN, NOT_INTEGER, SYNTAX, parse_int
 from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS
 from aikv.list_store import ListHandle, encoding, open_list, read_value, write_value
@@ -165,21 +165,19 @@ def lrange(client: Client, argv: list[bytes]) -> bytes:
 
 @command("lindex", 3, "readonly", keys=(1, 1, 1), categories="@read @list @slow")
 def lindex(client: Client, argv: list[bytes]) -> bytes:
-    index = parse_int(argv[2])
-    handle = open_list(client.db, argv[1])
+    handle = open_list(client.db, argv[1])  # the key and its type before the index
     if handle is None:
         return _null(client)
-    value = handle.get(index)
+    value = handle.get(parse_int(argv[2]))
     return _null(client) if value is None else bulk(value)
 
 
 @command("lset", 4, "write denyoom", keys=(1, 1, 1), categories="@write @list @slow")
 def lset(client: Client, argv: list[bytes]) -> bytes:
-    index = parse_int(argv[2])
-    handle = open_list(client.db, argv[1])
+    handle = open_list(client.db, argv[1])  # the key and its type before the index
     if handle is None:
         raise CommandError("ERR no such key")
-    if not handle.set(index, argv[3]):
+    if not handle.set(parse_int(argv[2]), argv[3]):
         raise CommandError("ERR index out of range")
     handle.save()
     client.db.notify(LIST, b"lset", argv[1])
@@ -306,7 +304,10 @@ def lpos(client: Client, argv: list[bytes]) -> bytes:
         opt = argv[i].upper()
         if i + 1 >= len(argv) or opt not in (b"RANK", b"COUNT", b"MAXLEN"):
             raise CommandError(SYNTAX)
-        value = parse_int(argv[i + 1])
+        # COUNT and MAXLEN give their own message for a non-number too (Redis's
+        # getPositiveLongFromObjectOrReply with a message).
+        value = parse_int(argv[i + 1], NOT_INTEGER if opt == b"RANK" else
+                          f"ERR {opt.decode()} can't be negative")
         if opt == b"RANK":
             if value == 0:
                 raise CommandError(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from aikv import glob
 from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG, LATENCY, DEBUG
-from aikv.commands.args import parse_int
+from aikv.commands.args import parse_c_int, parse_int
 from aikv.commands.registry import command, container
 from aikv.config import BY_NAME, ConfigError
 from aikv.info import info_text, persistence_state, reset_stats, select_sections
@@ -218,8 +218,8 @@ def swapdb(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
     if server.config.cluster_enabled:
         raise CommandError("ERR SWAPDB is not allowed in cluster mode")
-    first = parse_int(argv[1], "ERR invalid first DB index")
-    second = parse_int(argv[2], "ERR invalid second DB index")
+    first = parse_c_int(argv[1], "ERR invalid first DB index")
+    second = parse_c_int(argv[2], "ERR invalid second DB index")
     count = len(server.databases)
     if not (0 <= first < count and 0 <= second < count):
         raise CommandError("ERR DB index is out of range")

@@ -153,6 +153,7 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
     streams_at = 0
     noack = False
     group_name = consumer = b""
+    group_given = False  # an empty group name is still a name (NOGROUP later, as Redis)
     argc = len(argv)
     i = 1
     while i < argc:
@@ -179,6 +180,7 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
             if not with_group:
                 raise CommandError("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
             group_name, consumer = argv[i + 1], argv[i + 2]
+            group_given = True
             i += 2
         elif opt == b"noack":
             if not with_group:
@@ -189,7 +191,7 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
         i += 1
     if not streams_at:
         raise CommandError(SYNTAX)
-    if with_group and not group_name:
+    if with_group and not group_given:
         raise CommandError("ERR Missing GROUP option for XREADGROUP")
     nkeys = (argc - streams_at) // 2
     keys = argv[streams_at:streams_at + nkeys]

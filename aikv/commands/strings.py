@@ -99,8 +99,8 @@ def set_(client: Client, argv: list[bytes]) -> bytes:
             get_old = True
         elif opt == b"KEEPTTL" and expire_unit is None:
             keep_ttl = True
-        elif opt in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_unit is None and not keep_ttl \
-                and has_next:
+        elif opt in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_unit in (None, opt) \
+                and not keep_ttl and has_next:  # a repeat is allowed: the last value counts
             expire_unit = opt
             expire_raw = argv[i + 1]
             i += 1
@@ -180,26 +180,31 @@ def getdel(client: Client, argv: list[bytes]) -> bytes:
 def getex(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     key = argv[1]
-    expire_at: int | None = None
+    # As Redis: the options' syntax first, then the key, its type, and only then the
+    # expire value. An option may repeat (the last value counts), but not mix with another
+    # expiry option or PERSIST.
+    expire_unit: bytes | None = None
+    expire_raw = b""
     persist = False
     i = 2
     while i < len(argv):
         opt = argv[i].upper()
-        if opt in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_at is None and not persist \
-                and i + 1 < len(argv):
-            expire_at = _expire_at(client, opt, argv[i + 1], "getex")
+        if opt in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_unit in (None, opt) \
+                and not persist and i + 1 < len(argv):
+            expire_unit, expire_raw = opt, argv[i + 1]
             i += 2
-        elif opt == b"PERSIST" and expire_at is None and not persist:
+        elif opt == b"PERSIST" and expire_unit is None:
             persist = True
             i += 1
         else:
             raise CommandError(SYNTAX)
     meta = db.read_meta(key)
-    if meta is not None and meta[0] not in STRING_CODES:
-        raise CommandError(_WRONGTYPE)
-    value = meta[9:] if meta is not None else None
-    if value is None:
+    if meta is None:
         return NULL3 if client.resp3 else NULL_BULK
+    if meta[0] not in STRING_CODES:
+        raise CommandError(_WRONGTYPE)
+    value = meta[9:]
+    expire_at = _expire_at(client, expire_unit, expire_raw, "getex") if expire_unit else None
     if expire_at is not None:
         if expire_at <= client.server.clock.now_ms:
             db.delete(key)
@@ -327,13 +332,14 @@ def incrbyfloat(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     key = argv[1]
     meta = db.get_meta(key)
-    increment = parse_long_double(argv[2])
+    # Redis checks the type and reads the current value before the increment.
     if meta is None:
         current = parse_long_double(b"0")
     else:
         if meta[0] not in STRING_CODES:
             raise CommandError(_WRONGTYPE)
         current = parse_long_double(meta[9:])
+    increment = parse_long_double(argv[2])
     raw = format_long_double(add_long_double(current, increment))
     # Redis makes the result from its text with no integer check: embstr or raw, never int.
     if meta is None:

@@ -288,7 +288,6 @@ def _zrange(client: Client, argv: list[bytes], src_at: int, rangetype: int | Non
     are preset by the legacy commands (then the matching options are syntax errors)."""
     withscores = False
     offset, limit = 0, -1
-    limit_given = False
     j = src_at + 3
     n = len(argv)
     while j < n:
@@ -299,7 +298,6 @@ def _zrange(client: Client, argv: list[bytes], src_at: int, rangetype: int | Non
         elif opt == b"limit" and left >= 2:
             offset = parse_int(argv[j + 1])
             limit = parse_int(argv[j + 2])
-            limit_given = True
             j += 2
         elif reverse is None and opt == b"rev":
             reverse = True
@@ -312,7 +310,7 @@ def _zrange(client: Client, argv: list[bytes], src_at: int, rangetype: int | Non
         j += 1
     reverse = bool(reverse)
     rangetype = RANK if rangetype is None else rangetype
-    if limit_given and rangetype == RANK:
+    if limit != -1 and rangetype == RANK:  # as Redis: LIMIT o -1 passes this check
         raise CommandError("ERR syntax error, LIMIT is only supported in combination with "
                            "either BYSCORE or BYLEX")
     if withscores and rangetype == LEX:
