@@ -131,8 +131,10 @@ def _sanitize(text: bytes) -> bytes:
 
 
 def _double(v: float, resp3: bool) -> bytes:
-    if math.isinf(v) or v != v:
-        text = b"inf" if v > 0 else (b"-inf" if v < 0 else b"nan")
+    if math.isinf(v):
+        text = b"inf" if v > 0 else b"-inf"
+    elif v != v:  # "%.17g" of a NaN shows its sign: 0/0 on x86 is "-nan"
+        text = b"-nan" if math.copysign(1.0, v) < 0 else b"nan"
     else:
         text = b"%.17g" % v
     if resp3:

@@ -63,7 +63,8 @@ def test_resp3_caller_matches_redis(fresh: Differ) -> None:
         for src in ["return true", "return false", "return nil", "return {1, 'x', false}",
                     # (a RESP3 false, "#f", is what hiredis reports as "no reply yet")
                     "redis.setresp(3) return true", "redis.setresp(3) return {1, false}",
-                    "return {double=3.5}", "return {map={a=1}}", "return {set={x=true}}",
+                    "return {double=3.5}", "return {double=0/0}", "return {double=-(0/0)}",
+                    "return {map={a=1}}", "return {set={x=true}}",
                     "return {big_number='12345678901234567890'}",
                     "return {verbatim_string={format='txt', string='hi'}}",
                     "redis.setresp(3) redis.call('hset', 'h', 'f', 'v') "
