@@ -15,7 +15,7 @@ import click
 from aikv import REDIS_VERSION, __version__
 from aikv.config import APPENDFSYNC_CHOICES, LOGLEVEL_CHOICES, Config, ConfigError
 from aikv.logging_setup import setup_logging
-from aikv.persist.store import StoreLockedError
+from aikv.persist.store import StoreLayoutError, StoreLockedError
 
 log = logging.getLogger("aikv")
 
@@ -83,14 +83,14 @@ def run(config: Config) -> int:
     server = Server(config)
     try:
         took = server.open_storage()
-    except StoreLockedError as exc:
+    except (StoreLockedError, StoreLayoutError) as exc:
         log.warning("Fatal: %s. Exiting.", exc)
         return 1
     except OSError as exc:
         log.warning("Fatal: can't open the data directory %s: %s", config.dir, exc)
         return 1
     log.info("Data directory %s opened in %.3f seconds: %d keys in db 0",
-             os.path.abspath(config.dir), took, server.store.key_totals[0])
+             os.path.abspath(config.dir), took, server.databases[0].size())
 
     async def serve() -> None:
         await server.start()

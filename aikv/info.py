@@ -489,7 +489,7 @@ def _keyspace(server: Server) -> Fields:
         return fields
     txn = store.reader()
     for db in server.databases:
-        keys = store.key_totals[db.index]
+        keys = db.size()
         if keys <= 0:
             continue
         # Entries of the expiry index: every key with a TTL, including expired keys not

@@ -112,7 +112,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("store", "index", "handles", "meta_db", "expires_db",
+    __slots__ = ("store", "index", "stored", "handles", "meta_db", "expires_db",
                  "clock", "on_modified", "watched", "events", "lookups")
 
     def __init__(self, store: Store, index: int, clock: Clock,
@@ -120,16 +120,22 @@ class Database:
                  events: KeyEvents | None = None,
                  lookups: LookupStats | None = None) -> None:
         self.store = store
-        self.index = index
-        self.handles = store.dbs[index]
-        self.meta_db = self.handles.meta
-        self.expires_db = self.handles.expires
+        self.index = index  # the SELECT index: WATCH, notifications, blocking
+        self.show(store.db_order[index])
         self.clock = clock
         self.on_modified = on_modified
         # Keys some client WATCHes in this database; checked on every modification.
         self.watched: set[bytes] = set()
         self.events = events if events is not None else KeyEvents(lambda channel, message: 0)
         self.lookups = lookups if lookups is not None else LookupStats()
+
+    def show(self, stored: int) -> None:
+        """Serve the stored database `stored` (its sub-databases and counts) under this
+        SELECT index; SWAPDB exchanges two."""
+        self.stored = stored
+        self.handles = self.store.dbs[stored]
+        self.meta_db = self.handles.meta
+        self.expires_db = self.handles.expires
 
     def notify(self, kind: int, event: bytes, key: bytes) -> None:
         """Publish a keyspace notification (see aikv/notify.py) if its class is on."""
@@ -206,7 +212,7 @@ class Database:
         txn = self.store.writer()
         old = txn.replace(mk, meta, self.meta_db)
         if old is None:
-            self.store.count_added(self.index, slot)
+            self.store.count_added(self.stored, slot)
             if len(key) > MAX_INLINE_KEY:
                 txn.put(mk, key, db=self.handles.long_keys)
             if self.events.flags & NEW:
@@ -255,7 +261,7 @@ class Database:
         old = txn.pop(mk, self.meta_db)
         if old is None:
             return False
-        self.store.count_removed(self.index, slot)
+        self.store.count_removed(self.stored, slot)
         if len(key) > MAX_INLINE_KEY:
             txn.delete(mk, db=self.handles.long_keys)
         expired = False
@@ -299,7 +305,7 @@ class Database:
 
     # ------------------------------------------------------------------ whole database
     def size(self) -> int:
-        return self.store.key_totals[self.index]
+        return self.store.key_totals[self.stored]
 
     def flush(self) -> None:
         txn = self.store.writer()
@@ -310,7 +316,7 @@ class Database:
                 queue_garbage(self, txn, 0, b"", meta)
         for db in (self.meta_db, self.expires_db, self.handles.long_keys):
             txn.drop(db, delete=False)
-        self.store.reset_counts(self.index)
+        self.store.reset_counts(self.stored)
         for key in list(self.watched):
             self.on_modified(self.index, key)
 
@@ -349,7 +355,7 @@ class Database:
         return full if full is not None else mk[2:]
 
     def count_in_slot(self, slot: int) -> int:
-        return self.store.slot_counts[self.index][slot]
+        return self.store.slot_counts[self.stored][slot]
 
     # ------------------------------------------------------------------ expiry cycle
     def expire_due(self, limit: int) -> int:
@@ -379,7 +385,7 @@ class Database:
         if is_long_meta_key(mk):
             txn.delete(mk, db=self.handles.long_keys)
         txn.delete(mk, db=self.meta_db)
-        self.store.count_removed(self.index, slot)
+        self.store.count_removed(self.stored, slot)
         if meta[0] not in STRING_CODES:
             self._drop_elements(txn, slot, key, meta)
         if self.watched and key in self.watched:

@@ -656,6 +656,26 @@ class Server:
     def watching(self, db_index: int, key: bytes) -> bool:
         return (db_index, key) in self._watchers
 
+    def swap_databases(self, first: int, second: int) -> None:
+        """SWAPDB: the two SELECT indexes exchange their data (the stored databases they
+        show, see Store.swap_databases); clients stay on their index, as in Redis."""
+        one, two = self.databases[first], self.databases[second]
+        # As Redis's touchAllWatchedKeysInDb: a watched key that exists on either side
+        # changes (it appears, disappears or gets another value).
+        for db, other in ((one, two), (two, one)):
+            for key in list(db.watched):
+                if db.exists(key) or other.exists(key):
+                    self._key_modified(db.index, key)
+        stored_one, stored_two = self.store.swap_databases(first, second)
+        one.show(stored_one)
+        two.show(stored_two)
+        # Clients blocked on keys of either index look again (scanDatabaseForReadyKeys).
+        blocking = self.blocking
+        if blocking is not None:
+            for entry in list(blocking.waiting):
+                if entry[0] in (first, second):
+                    blocking.ready[entry] = None
+
     # ------------------------------------------------------------------ crons
     def _start_crons(self) -> None:
         assert self.loop is not None

@@ -423,7 +423,7 @@ def random_key(db: Database) -> bytes | None:
     total = db.size()
     if total == 0:
         return None
-    counts = db.store.slot_counts[db.index]
+    counts = db.store.slot_counts[db.stored]
     for _ in range(8):
         target = random.randrange(total)
         slot = 0

@@ -223,12 +223,9 @@ def swapdb(client: Client, argv: list[bytes]) -> bytes:
     count = len(server.databases)
     if not (0 <= first < count and 0 <= second < count):
         raise CommandError("ERR DB index is out of range")
-    if first == second:
-        return OK
-    # Each database lives in LMDB sub-databases named after its index; swapping them
-    # durably would need a persistent index->name map. Not worth it for a rarely used
-    # command: refuse clearly rather than swap in memory and un-swap at restart.
-    raise CommandError("ERR SWAPDB is not supported by AiKv")
+    if first != second:
+        server.swap_databases(first, second)
+    return OK
 
 
 # ---------------------------------------------------------------------- persistence

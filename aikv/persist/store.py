@@ -109,6 +109,9 @@ CHECKPOINT_KEY = b"ticklog-seq"
 # misc record: the FUNCTION libraries, as one FUNCTION DUMP payload (absent: none). In the
 # node-wide misc database, so FLUSHALL/FLUSHDB leave them, as Redis does.
 FUNCTIONS_KEY = b"functions"
+# Which stored database (the m<n>/x<n>/c<n>/l<n> sub-databases) each SELECT index shows,
+# as 2-byte big-endian numbers: written by SWAPDB; absent means the identity.
+DB_ORDER_KEY = b"db-order"
 # A meta-database DROP (FLUSHDB) replayed from the tick log: every slot is recounted.
 _ALL = -1
 # Tick log: the most disk (bytes of new LMDB pages, see Store._room_for_tick) the ticks
@@ -122,6 +125,10 @@ RESERVE_MARGIN = 256 << 10
 
 class StoreFullError(RuntimeError):
     """The map cannot grow for this write: the disk has no room to back it."""
+
+
+class StoreLayoutError(RuntimeError):
+    """The data directory cannot be opened with this configuration."""
 
 
 class StoreLockedError(RuntimeError):
@@ -176,6 +183,7 @@ class Store:
         self.writemap = writemap  # asked for; open() may turn it off (see the module doc)
         self._data_fd: int | None = None
         self.databases = databases
+        self.db_order: list[int] = list(range(databases))  # see DB_ORDER_KEY
         self.appendfsync = appendfsync
         self.env: lmdb.Environment | None = None
         self.dbs: list[DatabaseHandles] = []
@@ -286,6 +294,7 @@ class Store:
             # (A write map is allocated on disk whole: nothing more to reserve.)
             self._reserve_fd = os.open(data_file, os.O_RDWR | os.O_CLOEXEC)
         self._recover_log()
+        self.db_order = self._read_db_order()
         self.versions = VersionAllocator(self)
         self._load_counts()
         if self._since_checkpoint:  # a replay the disk refused (see _recover_log)
@@ -339,6 +348,32 @@ class Store:
         except OSError as exc:
             return exc.errno or errno.EIO
         return None
+
+    def _read_db_order(self) -> list[int]:
+        """The stored database each SELECT index shows (see DB_ORDER_KEY)."""
+        assert self.env is not None
+        with self.env.begin() as txn:
+            raw = txn.get(DB_ORDER_KEY, None, self.misc_db)
+        order = list(range(self.databases))
+        if raw is None:
+            return order
+        stored = [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw), 2)]
+        head = stored[:self.databases]
+        if sorted(head) != list(range(len(head))):
+            raise StoreLayoutError(
+                f"SWAPDB moved data into databases this node no longer has (started with "
+                f"databases {self.databases}, swapped with {len(stored)}): start it with "
+                f"databases {len(stored)} or more")
+        return head + order[len(head):]
+
+    def swap_databases(self, first: int, second: int) -> tuple[int, int]:
+        """SWAPDB: SELECT indexes `first` and `second` exchange their stored databases,
+        durably with the tick's other writes. Returns their new stored indexes."""
+        order = self.db_order
+        order[first], order[second] = order[second], order[first]
+        self.writer().put(DB_ORDER_KEY, b"".join(i.to_bytes(2, "big") for i in order),
+                          db=self.misc_db)
+        return order[first], order[second]
 
     def _load_counts(self, in_txn: lmdb.Transaction | None = None) -> None:
         """Counts as committed (or as in `in_txn`): the counts database, with every slot
