@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import hiredis
@@ -90,6 +90,15 @@ class Differ:
 
     def both(self, *args: Any) -> tuple[bytes, bytes]:
         return self.a.call(*args), self.r.call(*args)
+
+    def mismatches(self, commands: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Run each command on both servers; (command, mine, theirs) where replies differ."""
+        out = []
+        for cmd in commands:
+            mine, theirs = self.both(*cmd)
+            if mine != theirs:
+                out.append((cmd, mine, theirs))
+        return out
 
     def check(self, *args: Any, normalize: Callable[[bytes], Any] | None = None) -> bytes:
         mine, theirs = self.both(*args)

@@ -162,14 +162,7 @@ class LuaTable:
         j = self._model().asize
         get = self.get
         if j > 0 and get(float(j)) is None:
-            i = 0
-            while j - i > 1:
-                m = (i + j) // 2
-                if get(float(m)) is None:
-                    j = m
-                else:
-                    i = m
-            return i
+            return _border_between(get, 0, j)
         if self._model().dummy:  # no hash part in Lua (AiKv's hash may still be empty)
             return j
         # unbound_search: double past the array part, then bisect.
@@ -183,13 +176,7 @@ class LuaTable:
                 while get(float(i)) is not None:
                     i += 1
                 return i - 1
-        while j - i > 1:
-            m = (i + j) // 2
-            if get(float(m)) is None:
-                j = m
-            else:
-                i = m
-        return i
+        return _border_between(get, i, j)
 
     def lua_order(self) -> list[Any]:
         """The keys (as stored) in the order Lua 5.1's next() visits them in Redis (see
@@ -303,6 +290,17 @@ class LuaTable:
         value_at = self._value_at
         return [(unkey(key), value) for key in self.lua_order()
                 if (value := value_at(key)) is not None]
+
+
+def _border_between(get: Callable[[Any], Any], i: int, j: int) -> int:
+    """Lua's bisection for a border, given t[i] present (or i == 0) and t[j] absent."""
+    while j - i > 1:
+        m = (i + j) // 2
+        if get(float(m)) is None:
+            j = m
+        else:
+            i = m
+    return i
 
 
 def _bool_of(key: Any) -> Any:

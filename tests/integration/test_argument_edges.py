@@ -66,11 +66,7 @@ SCRIPTED: list[tuple[Any, ...]] = [
 
 
 def test_scripted_matches_redis(differ: Differ) -> None:
-    mismatches = []
-    for cmd in SCRIPTED:
-        mine, theirs = differ.both(*cmd)
-        if mine != theirs:
-            mismatches.append((cmd, mine, theirs))
+    mismatches = differ.mismatches(SCRIPTED)
     assert not mismatches, "\n".join(map(repr, mismatches))
 
 

@@ -80,11 +80,7 @@ SCRIPTED: list[tuple[str, ...]] = [
 
 
 def test_scripted_sequence(differ: Differ) -> None:
-    mismatches = []
-    for cmd in SCRIPTED:
-        mine, theirs = differ.both(*cmd)
-        if mine != theirs:
-            mismatches.append((cmd, mine, theirs))
+    mismatches = differ.mismatches(SCRIPTED)
     assert not mismatches, "\n".join(map(repr, mismatches))
 
 
