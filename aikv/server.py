@@ -33,6 +33,7 @@ from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
 from aikv.resp import QUEUED, CommandError, error
+from aikv.slowlog import SlowLog
 from aikv.tracking import Tracking
 
 log = logging.getLogger("aikv")
@@ -141,6 +142,9 @@ class Server:
         self.stat_protocol_errors = 0
         self.stat_error_replies = 0
         self.error_counts: dict[str, int] = {}
+        self.slowlog = SlowLog()
+        self.slowlog_threshold = 0  # see set_slowlog_threshold
+        self.set_slowlog_threshold()
         # WATCHed (db, key) -> ids of the clients watching it.
         self._watchers: dict[tuple[int, bytes], set[int]] = {}
 
@@ -533,8 +537,11 @@ class Server:
         if client.asking and cmd.name != "asking" and client.multi is None:
             client.asking = False
         # Counted after the call, as Redis does (INFO does not count itself).
-        cmd.usec += (perf_counter_ns() - started) // 1000
+        took = (perf_counter_ns() - started) // 1000
+        cmd.usec += took
         cmd.calls += 1
+        if took >= self.slowlog_threshold and not cmd.skip_slowlog and client.blocked is None:
+            self.slowlog.push(client, cmd, argv, took, self.config.values["slowlog-max-len"])
         self.stat_commands += 1
         if self.monitors and not cmd.skip_monitor:
             self.feed_monitors(client, cmd, argv)
@@ -652,6 +659,12 @@ class Server:
                 client.watch_dirty = True
         if self.tracking is not None:
             self.tracking.key_modified(key)
+
+    def set_slowlog_threshold(self) -> None:
+        """Cache slowlog-log-slower-than for Server.call: one comparison per command
+        (a negative setting turns the log off)."""
+        threshold = self.config.values["slowlog-log-slower-than"]
+        self.slowlog_threshold = threshold if threshold >= 0 else 1 << 63
 
     def watching(self, db_index: int, key: bytes) -> bool:
         return (db_index, key) in self._watchers

@@ -434,7 +434,9 @@ class ClusterNode:
             is_write=is_write,
             key_exists=(lambda key: bool(db0.exists(key))) if db0 is not None else (lambda key: False),
             asking=bool(getattr(client, "asking", False)) or cmd.name == "restore-asking",
-            readonly=bool(getattr(client, "readonly", False)),
+            # An AiKv replica holds no copy of its master's data (AiKv does not replicate):
+            # READONLY reads are sent to the master (MOVED), never answered from nothing.
+            readonly=False,
             is_migrate=cmd.name == "migrate",
             allow_reads_when_down=allow_when_down,
         )

@@ -1,9 +1,9 @@
 """Diagnostics: MEMORY, SLOWLOG, LATENCY, DEBUG and LOLWUT.
 
 Split from `server.py` (which imports this module so the commands are registered with
-the server family). AiKv does not time commands individually nor track latency events
-yet, so SLOWLOG and LATENCY keep Redis's reply shapes and argument checks with no
-entries, which is what a Redis with those monitors idle replies.
+the server family). SLOWLOG reads the log Server.call keeps (aikv/slowlog.py). AiKv does
+not track latency events yet, so LATENCY keeps Redis's reply shapes and argument checks
+with no entries, which is what a Redis with its monitor idle replies.
 """
 
 from __future__ import annotations
@@ -144,8 +144,7 @@ def _help(lines: list[str]) -> bytes:
 
 
 # ---------------------------------------------------------------------- SLOWLOG
-# Commands are not timed individually yet, so the slow log stays empty; the replies keep
-# Redis's shapes and argument checks so tools that poll it work.
+# The entries are recorded by Server.call (see aikv/slowlog.py).
 container("slowlog", -2)
 
 
@@ -153,24 +152,35 @@ container("slowlog", -2)
          categories="@admin @slow @dangerous")
 def slowlog_get(client: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'get'. "
-                           "Try SLOWLOG HELP.")
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for '%s'. "
+                           "Try SLOWLOG HELP." % argv[1].decode(errors="replace"))
+    entries = client.server.slowlog.entries
+    count = 10
     if len(argv) == 3:
         count = parse_int(argv[2], "ERR count should be greater than or equal to -1")
         if count < -1:
             raise CommandError("ERR count should be greater than or equal to -1")
-    return EMPTY_ARRAY
+        if count == -1:
+            count = len(entries)
+    out = []
+    for ident, when, duration, args, peer, name in list(entries)[:count]:
+        out.append(b"*6\r\n:%d\r\n:%d\r\n:%d\r\n" % (ident, when, duration)
+                   + b"*%d\r\n" % len(args)
+                   + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+                   + b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(peer), peer, len(name), name))
+    return b"*%d\r\n" % len(out) + b"".join(out)
 
 
 @command("len", 2, "admin loading stale", parent="slowlog",
          categories="@admin @slow @dangerous")
 def slowlog_len(client: Client, argv: list[bytes]) -> bytes:
-    return integer(0)
+    return integer(len(client.server.slowlog.entries))
 
 
 @command("reset", 2, "admin loading stale", parent="slowlog",
          categories="@admin @slow @dangerous")
 def slowlog_reset(client: Client, argv: list[bytes]) -> bytes:
+    client.server.slowlog.entries.clear()
     return OK
 
 

@@ -43,6 +43,7 @@ class Command:
     allowed_in_pubsub: bool = False
     # Not copied to MONITOR clients: Redis hides administrative commands there.
     skip_monitor: bool = False
+    skip_slowlog: bool = False  # EXEC (its commands are logged one by one)
     # A data command: one that reads or writes keys and nothing else, so it cannot change
     # its connection's state (authentication, MULTI, subscriptions, database, blocking,
     # closing). Derived from the categories (see DATA_CATEGORIES); the dispatcher runs a
@@ -116,6 +117,7 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
                             or name in _COUNTED_WRITES),
             allowed_in_pubsub=name in _PUBSUB_CONTEXT,
             skip_monitor="admin" in flag_set or "skip-monitor" in flag_set,
+            skip_slowlog="skip-slowlog" in flag_set,
             data=bool(categories) and DATA_CATEGORIES.issuperset(categories.split()),
             min_args=abs(arity), max_args=arity if arity > 0 else 1 << 62,
         )

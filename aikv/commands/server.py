@@ -118,6 +118,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         set_level(cfg.loglevel)
     if "appendfsync" in changed:
         server.store.set_appendfsync(cfg.appendfsync)
+    if "slowlog-log-slower-than" in changed:
+        server.set_slowlog_threshold()
     if "notify-keyspace-events" in changed:
         server.key_events.flags = cfg.values["notify-keyspace-events"]
     if "requirepass" in changed:
