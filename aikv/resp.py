@@ -151,3 +151,11 @@ def encode_value(value: object, resp3: bool = False) -> bytes:
 
 def join_lines(lines: Iterable[str]) -> bytes:
     return "".join(line + "\r\n" for line in lines).encode()
+
+
+class CountedError(bytes):
+    """An error reply whose error INFO's errorstats already counted where it arose (a
+    command a script ran): Server.call does not count it again, but still counts the
+    command as failed, as Redis does for its ERR_REPLY_FLAG_NO_STATS_UPDATE replies."""
+
+    __slots__ = ()

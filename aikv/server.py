@@ -141,6 +141,7 @@ class Server:
         self.stat_net_output_bytes = 0
         self.stat_protocol_errors = 0
         self.stat_error_replies = 0
+        self._errors_seen = 0  # stat_error_replies when the last command finished
         self.error_counts: dict[str, int] = {}
         self.slowlog = SlowLog()
         self.slowlog_threshold = 0  # see set_slowlog_threshold
@@ -380,6 +381,7 @@ class Server:
             # data that never reached the disk: each client gets the disk error instead of
             # them, and is closed, since its other requests got no reply.
             refusal = self._error_reply(disk_error_reply(self.store.write_error or "?"))
+            self._errors_seen = self.stat_error_replies
             for client in pending:
                 client.out.clear()
                 client.out.append(refusal)
@@ -516,6 +518,8 @@ class Server:
         if cmd.is_write:
             refusal = self.before_write(argv)
             if refusal is not None:
+                cmd.rejected_calls += 1  # refused before it ran, as Redis's MISCONF
+                self._errors_seen = self.stat_error_replies
                 return refusal
         tracking = self.tracking
         if tracking is not None:
@@ -527,6 +531,17 @@ class Server:
             reply = cmd.handler(client, argv)
         except Exception as exc:
             reply = self.call_failed(cmd, exc)
+        else:
+            if reply[:1] == b"-":  # an error given as a value (a script's)
+                if type(reply) is bytes:
+                    self._count_error(reply[1:reply.find(b" ")].decode(errors="replace"))
+                else:  # CountedError: counted where it arose, but this command failed
+                    cmd.failed_calls += 1
+        # As Redis's incrCommandStatsOnError: the command failed if errors were counted
+        # since the last command (a nested one included) finished.
+        if self.stat_error_replies > self._errors_seen:
+            cmd.failed_calls += 1
+        self._errors_seen = self.stat_error_replies
         if reads:
             self.lookups.on = False
         if tracking is not None:
@@ -590,8 +605,7 @@ class Server:
         return None
 
     def call_failed(self, cmd: Command, exc: Exception) -> bytes:
-        """The reply for a handler that raised."""
-        cmd.failed_calls += 1
+        """The reply for a handler that raised (call() counts the command as failed)."""
         if isinstance(exc, CommandError):
             return self._error_reply(str(exc))
         # A bug must cost one reply, not the connection or node.
@@ -617,16 +631,30 @@ class Server:
             client.multi_error = False
             self.unwatch_all(client)
             reason = text[4:] if text.startswith("ERR ") else text
-            return self._error_reply("EXECABORT Transaction discarded because of: " + reason)
+            reply = self._error_reply("EXECABORT Transaction discarded because of: " + reason)
+            self._errors_seen = self.stat_error_replies
+            return reply
         if client.multi is not None:
             client.multi_error = True
-        return self._error_reply(text)
+        reply = self._error_reply(text)
+        self._errors_seen = self.stat_error_replies  # a refusal is not the next command's
+        return reply
 
     def _error_reply(self, text: str) -> bytes:
-        self.stat_error_replies += 1
-        code = text.split(" ", 1)[0]
-        self.error_counts[code] = self.error_counts.get(code, 0) + 1
+        self._count_error(text.split(" ", 1)[0])
         return error(text)
+
+    def count_rejection(self, cmd: Command | None, code: str) -> None:
+        """An error refusing `cmd` before it ran (a script's redis.call checks)."""
+        self._count_error(code)
+        if cmd is not None:
+            cmd.rejected_calls += 1
+        self._errors_seen = self.stat_error_replies
+
+    def _count_error(self, code: str) -> None:
+        """INFO's total_error_replies and errorstats, by the reply's first word."""
+        self.stat_error_replies += 1
+        self.error_counts[code] = self.error_counts.get(code, 0) + 1
 
     # ------------------------------------------------------------------ WATCH
     def watch(self, client: Client, key: bytes) -> None:

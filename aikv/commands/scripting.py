@@ -22,11 +22,13 @@ from aikv.scripting.engine import (
     FLAG_COMPAT,
     FLAG_NO_CLUSTER,
     FLAG_NO_WRITES,
+    IGNORE_STATS,
     CallContext,
     Engine,
     Script,
     ScriptError,
 )
+from aikv.scripting.values import LuaTable
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -88,29 +90,40 @@ class RunContext(CallContext):
         if cmd is not None and cmd.subcommands and len(argv) >= 2:
             cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower())
         if cmd is None:
-            return error_table(b"Unknown Redis command called from script")
+            return self._refused(None, b"Unknown Redis command called from script")
         n = len(argv)
         if (cmd.arity > 0 and n != cmd.arity) or n < -cmd.arity:
-            return error_table(b"Wrong number of args calling Redis command from script")
+            return self._refused(cmd, b"Wrong number of args calling Redis command from script")
         flags = cmd.flags
         if "noscript" in flags:
-            return error_table(b"This Redis command is not allowed from script")
+            return self._refused(cmd, b"This Redis command is not allowed from script")
         if self.read_only and (cmd.is_write or "may-replicate" in flags):
-            return error_table(b"Write commands are not allowed from read-only scripts.")
+            return self._refused(cmd, b"Write commands are not allowed from read-only scripts.")
         if cmd.is_write:
             if not self.dirty and server.store.write_error is not None:
                 from aikv.server import disk_error_reply
 
-                return error_table(disk_error_reply(server.store.write_error).encode())
+                return self._refused(cmd, disk_error_reply(server.store.write_error).encode())
             self.dirty = True
         fake = self.fake
         if server.router is not None:
             refusal = self._cluster_check(cmd, argv)
             if refusal is not None:
-                return error_table(refusal)
+                return self._refused(cmd, refusal)
         fake.resp3 = self.resp3
-        reply = server.call(fake, cmd, argv)
-        return resp_to_lua(reply)
+        value = resp_to_lua(server.call(fake, cmd, argv))
+        if type(value) is LuaTable and b"err" in value.hash:
+            value.hash[IGNORE_STATS] = True  # counted by Server.call already
+        return value
+
+    def _refused(self, cmd: Command | None, text: bytes) -> LuaTable:
+        """scriptCall's refusals: the error counts (and the command as rejected) here,
+        not again in the script's reply."""
+        table = error_table(text)
+        err = table.hash[b"err"]
+        self.server.count_rejection(cmd, err[:err.find(b" ")].decode(errors="replace"))
+        table.hash[IGNORE_STATS] = True
+        return table
 
     def may_run(self, argv: list[bytes]) -> bool | None:
         # AiKv's one user, default, may run every command (see commands/acl.py).

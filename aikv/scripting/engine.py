@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aikv.resp import CountedError
 from aikv.scripting import convert
 from aikv.scripting.compiler import compile_chunk
 from aikv.scripting.parser import parse
@@ -406,8 +407,9 @@ def call_lua(rt: Runtime, fn: Callable[..., list[Any]], fn_args: tuple[Any, ...]
         rt.deadline = math.inf
         sys.setrecursionlimit(old_limit)
     out: list[bytes] = []
-    convert.lua_to_resp(results[0] if results else None, resp3, ctx.resp3, out)
-    return b"".join(out)
+    value = results[0] if results else None
+    convert.lua_to_resp(value, resp3, ctx.resp3, out)
+    return CountedError(out[0]) if _counted(value) else b"".join(out)
 
 
 def raise_recursion_limit() -> int:
@@ -442,6 +444,11 @@ def protect(t: LuaTable, seen: set[int] | None = None) -> None:
         protect(t.meta, seen)
 
 
+# Set (true) in the error table of a command's error reply: its error was counted when
+# the command ran, so the script's reply does not count it again (Redis's field name).
+IGNORE_STATS = b"ignore_error_stats_update"
+
+
 def _error_reply(value: Any, line: int, label: bytes, source: bytes) -> bytes:
     """The reply for a script that raised `value`: the error handler turns a non-table
     into {err='ERR ' .. tostring(err)} and adds source and line (none: `source` empty)."""
@@ -454,7 +461,12 @@ def _error_reply(value: Any, line: int, label: bytes, source: bytes) -> bytes:
     text = b"%s script: %s, on %s:%d." % (err, label, source, line) if source else err
     if text[:1] == b"-":
         text = text[1:]
-    return b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+    reply = b"-" + text.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+    return CountedError(reply) if _counted(value) else reply
+
+
+def _counted(value: Any) -> bool:
+    return type(value) is LuaTable and value.hash.get(IGNORE_STATS) is True
 
 
 def _tostring_plain(v: Any) -> bytes:

@@ -6,6 +6,7 @@ the time limit, and cluster routing by the declared keys."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -197,3 +198,30 @@ def test_script_writes_notify_keyspace_events(aikv_module: ServerProcess,
     assert events["aikv"] == events["redis"]
     assert [e[2] for e in events["aikv"]] == [b"__keyevent@0__:set", b"__keyevent@0__:expire",
                                             b"__keyevent@0__:del"]
+
+
+def test_error_stats_of_scripts_match_redis(fresh: Differ) -> None:
+    """An error counts once in INFO errorstats, where it arose: a command a script ran
+    counts its own, and the script's reply that passes it on does not count it again
+    (Redis's ignore_error_stats_update, a field scripts can see); failed_calls follow."""
+    fresh.check("config", "resetstat")
+    for cmd in (("set", "str", "x"), ("eval", "return {err='MYERR x'}", "0"),
+                ("eval", "return redis.error_reply('FOO bar')", "0"),
+                ("eval", "return redis.call('nosuch')", "0"),
+                ("eval", "return redis.call('lpush', 'str', '1')", "0"),
+                ("eval", "return redis.pcall('lpush', 'str', '1')", "0"),
+                ("eval", "local ok = pcall(redis.call, 'lpush', 'str', '1') return 1", "0"),
+                ("eval", "return redis.call('get')", "0"),
+                ("eval", "return cjson.encode(redis.pcall('lpush', 'str', '1'))", "0"),
+                ("lpush", "str", "1"), ("get", "str"), ("nosuchcmd",), ("get",)):
+        fresh.check(*cmd)
+
+    def stats(raw: bytes) -> list[bytes]:
+        lines = parse(raw).split(b"\r\n")
+        return sorted(re.sub(rb"usec=\d+,usec_per_call=[\d.]+,", b"", line) for line in lines
+                      if line.startswith((b"errorstat_", b"cmdstat_eval", b"cmdstat_lpush",
+                                          b"cmdstat_get", b"total_error_replies")))
+
+    fresh.check("info", "errorstats", normalize=stats)
+    fresh.check("info", "commandstats", normalize=stats)
+    fresh.check("info", "stats", normalize=stats)
