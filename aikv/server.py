@@ -539,9 +539,10 @@ class Server:
                     cmd.failed_calls += 1
         # As Redis's incrCommandStatsOnError: the command failed if errors were counted
         # since the last command (a nested one included) finished.
-        if self.stat_error_replies > self._errors_seen:
-            cmd.failed_calls += 1
-        self._errors_seen = self.stat_error_replies
+        if self.stat_error_replies != self._errors_seen:
+            if self.stat_error_replies > self._errors_seen:
+                cmd.failed_calls += 1
+            self._errors_seen = self.stat_error_replies
         if reads:
             self.lookups.on = False
         if tracking is not None:
