@@ -69,6 +69,7 @@ class Client(asyncio.Protocol):
         self.last_command: Any = b"NULL"  # the last Command run (CLIENT LIST cmd=)
         # MULTI: None when not in a transaction, else the queued argument vectors.
         self.multi: list[Any] | None = None
+        self.in_exec = 0  # while EXEC runs: how many commands it runs (CLIENT LIST's multi=)
         self.multi_error = False
         self.watched: set[tuple[int, bytes]] = set()
         self.watch_dirty = False

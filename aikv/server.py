@@ -487,6 +487,7 @@ class Server:
             if "no-multi" in cmd.flags:
                 return self._reject(client, "ERR Command not allowed inside a transaction", cmd)
             multi.append((cmd, argv))
+            client.last_command = cmd  # CLIENT LIST's cmd= shows a queued command, as Redis
             return QUEUED
         return self.call(client, cmd, argv)
 

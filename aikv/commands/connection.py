@@ -218,7 +218,7 @@ def describe(c: Client, now: float) -> str:
     flags = "O" if c.monitoring else ""  # Redis's order: O P x b d c r
     if c.subscriptions or c.patterns or c.shard_subscriptions:
         flags += "P"
-    if c.multi is not None:
+    if c.multi is not None or c.in_exec:  # EXEC runs with the transaction's flag on
         flags += "x"
     if c.blocked is not None:
         flags += "b"
@@ -238,13 +238,14 @@ def describe(c: Client, now: float) -> str:
     qbuf = c.parser.buffered
     obl = c.output_buffer_size
     last = c.last_command
-    cmd = last.decode(errors="replace") if isinstance(last, bytes) else last.full_name
+    cmd = "exec" if c.in_exec else (
+        last.decode(errors="replace") if isinstance(last, bytes) else last.full_name)
     return (
         f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={c.name.decode(errors='replace')}"
         f" age={int(now - c.created)} idle={int(now - c.last_interaction)} flags={flags}"
         f" db={c.db_index} sub={len(c.subscriptions)} psub={len(c.patterns)}"
         f" ssub={len(c.shard_subscriptions)}"
-        f" multi={-1 if c.multi is None else len(c.multi)} qbuf={qbuf}"
+        f" multi={len(c.multi) if c.multi is not None else c.in_exec or -1} qbuf={qbuf}"
         f" qbuf-free={max(0, 20474 - qbuf)} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384"
         f" obl={obl} oll=0 omem={obl} tot-mem={37658 + qbuf + obl} events=r cmd={cmd}"
         f" user={c.user} redir={c.tracking.redirect if c.tracking is not None else -1}"

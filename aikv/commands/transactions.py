@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aikv.commands.registry import command
+from aikv.commands.registry import COMMANDS, command
 from aikv.resp import OK, CommandError
 
 if TYPE_CHECKING:
@@ -54,11 +54,14 @@ def exec_(client: Client, argv: list[bytes]) -> bytes:
     server.unwatch_all(client)
     replies = [b"*%d\r\n" % len(queued)]
     client.deny_blocking = True
+    client.in_exec = len(queued)
     try:
         for cmd, cmd_argv in queued:
             replies.append(server.call(client, cmd, cmd_argv))
     finally:
         client.deny_blocking = False
+        client.in_exec = 0
+    client.last_command = COMMANDS[b"exec"]  # as Redis's lastcmd: EXEC, not its last command
     client.asking = False
     return b"".join(replies)
 

@@ -667,3 +667,34 @@ def test_bytes_to_human_and_section_selection() -> None:
     assert select_sections([b"default", b"commandstats"]) == DEFAULT | {"commandstats"}
     assert select_sections([b"nosuch"]) == frozenset()
     assert "commandstats" not in DEFAULT and "latencystats" not in DEFAULT
+
+
+def test_client_fields_in_a_transaction_match_redis(aikv_module: ServerProcess,
+                                                    redis_module: ServerProcess) -> None:
+    """CLIENT INFO run by EXEC shows the transaction (flags x, multi=, cmd=exec); CLIENT
+    LIST shows a queued command as the client's last one."""
+    def fields(raw: bytes) -> list[str]:
+        return [f for f in raw.decode(errors="replace").split()
+                if f.split("=")[0] in ("flags", "multi", "cmd")]
+
+    seen = []
+    for proc in (aikv_module, redis_module):
+        a, b = RawConnection(proc.port), RawConnection(proc.port)
+        try:
+            ident = a.call("client", "id")[1:-2].decode()
+            a.call("multi")
+            a.call("client", "info")
+            during = fields(a.call("exec"))
+            after = fields(a.call("client", "info"))
+            a.call("multi")
+            a.call("set", "k", "v")
+            listing = b.call("client", "list").decode(errors="replace")
+            queued = [fields(line.encode()) for line in listing.split("\n")
+                      if line.startswith(f"id={ident} ")]
+            assert len(queued) == 1
+            a.call("discard")
+            seen.append((during, after, queued))
+        finally:
+            a.close()
+            b.close()
+    assert seen[0] == seen[1], seen
