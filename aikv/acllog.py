@@ -13,9 +13,9 @@ GROUPING_MS = 60_000
 @dataclass
 class Entry:
     username: bytes
-    command: str  # the command that failed to authenticate: "auth" or "hello"
+    command: str  # the command that failed to authenticate, as the client spelled it
     client_info: bytes  # the connection, as CLIENT INFO describes it, at the last failure
-    ctime_ms: float
+    ctime_ms: int
     count: int = 1
 
 
@@ -24,7 +24,7 @@ class AclLog:
         self.entries: list[Entry] = []
 
     def add_auth_failure(self, username: bytes, command: str, client_info: bytes) -> None:
-        now = time.time() * 1000
+        now = int(time.time() * 1000)  # milliseconds, as Redis's entries keep time
         for entry in self.entries:
             if entry.username == username and entry.command == command \
                     and now - entry.ctime_ms <= GROUPING_MS:

@@ -153,7 +153,7 @@ def acl_log(client: Client, argv: list[bytes]) -> bytes:
         count = max(parse_int(argv[2]), 0)
     elif len(argv) > 3:
         raise subcommand_error(argv)
-    now = time.time() * 1000
+    now = int(time.time() * 1000)
     resp3 = client.resp3
     rows = []
     for entry in log.entries[:count]:

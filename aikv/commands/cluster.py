@@ -138,6 +138,7 @@ def cluster_links(client: Client, argv: list[bytes]) -> bytes:
 
 @command("keyslot", 3, "stale", parent="cluster", categories="@slow")
 def cluster_keyslot(client: Client, argv: list[bytes]) -> bytes:
+    _node(client)  # like every CLUSTER subcommand: an error outside cluster mode
     return integer(key_hash_slot(argv[2]))
 
 
@@ -472,6 +473,7 @@ def cluster_bumpepoch(client: Client, argv: list[bytes]) -> bytes:
 
 @command("help", 2, "loading stale", parent="cluster", categories="@slow")
 def cluster_help(client: Client, argv: list[bytes]) -> bytes:
+    _node(client)
     return array([simple(line) for line in HELP_LINES])
 
 

@@ -82,7 +82,7 @@ def auth(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError("ERR AUTH <password> called without any password configured for "
                            "the default user. Are you sure your configuration is correct?")
     username, password = (b"default", argv[1]) if len(argv) == 2 else (argv[1], argv[2])
-    _check_password(client, username, password, "auth")
+    _check_password(client, username, password, argv[0].decode(errors="replace"))
     client.authenticated = True
     return OK
 
@@ -108,7 +108,7 @@ def hello(client: Client, argv: list[bytes]) -> bytes:
         more = len(argv) - i - 1
         if opt == b"AUTH" and more >= 2:
             username, password = argv[i + 1], argv[i + 2]
-            _check_password(client, username, password, "hello")
+            _check_password(client, username, password, argv[0].decode(errors="replace"))
             client.authenticated = True
             i += 3
         elif opt == b"SETNAME" and more >= 1:
@@ -281,7 +281,7 @@ def client_list(client: Client, argv: list[bytes]) -> bytes:
         elif opt == b"ID" and len(argv) >= 4:
             wanted = set()
             for raw in argv[3:]:
-                value = parse_int(raw)
+                value = parse_int(raw, "ERR Invalid client ID")
                 if value <= 0:
                     raise CommandError("ERR Invalid client ID")
                 wanted.add(value)

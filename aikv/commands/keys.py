@@ -501,7 +501,15 @@ def object_refcount(client: Client, argv: list[bytes]) -> bytes:
 def object_idletime(client: Client, argv: list[bytes]) -> bytes:
     if client.db.get_meta(argv[2]) is None:
         return NULL3 if client.resp3 else NULL_BULK
+    if _lfu(client):
+        raise CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. "
+                           "Please note that when switching between policies at runtime LRU "
+                           "and LFU data will take some time to adjust.")
     return integer(0)  # access times are not tracked: reads would become writes in LMDB
+
+
+def _lfu(client: Client) -> bool:
+    return "lfu" in client.server.config.values["maxmemory-policy"]
 
 
 @command("freq", 3, "readonly", keys=(2, 2, 1), parent="object",
@@ -509,6 +517,8 @@ def object_idletime(client: Client, argv: list[bytes]) -> bytes:
 def object_freq(client: Client, argv: list[bytes]) -> bytes:
     if client.db.get_meta(argv[2]) is None:
         return NULL3 if client.resp3 else NULL_BULK
+    if _lfu(client):
+        return integer(0)  # access frequencies are not tracked (see OBJECT IDLETIME)
     raise CommandError("ERR An LFU maxmemory policy is not selected, access frequency not "
                        "tracked. Please note that when switching between policies at runtime "
                        "LRU and LFU data will take some time to adjust.")

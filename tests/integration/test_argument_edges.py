@@ -59,6 +59,11 @@ SCRIPTED: list[tuple[Any, ...]] = [
     ("client", "kill", "type", "master"), ("client", "kill", "type", "pubsub", "skipme", "yes"),
     # SCAN reads its cursor as strtoul does.
     ("scan", " 1"), ("scan", "1x"), ("scan", "-"), ("scan", "+"),
+    # CLUSTER outside cluster mode, CLIENT LIST ID, OBJECT FREQ/IDLETIME and the policy.
+    ("cluster", "keyslot", "foo"), ("cluster", "help"), ("client", "list", "id", "abc"),
+    ("object", "freq", "s"), ("object", "idletime", "s"),
+    ("config", "set", "maxmemory-policy", "allkeys-lfu"), ("object", "freq", "s"),
+    ("object", "idletime", "s"), ("config", "set", "maxmemory-policy", "noeviction"),
     # An empty group name is a name.
     ("xadd", "X", "1-1", "f", "v"), ("xreadgroup", "group", "", "c1", "streams", "X", ">"),
     ("xreadgroup", "group", "g", "c1", "streams", "nokey", ">"),
@@ -122,3 +127,16 @@ def test_config_set_checks_values_as_redis(differ: Differ) -> None:
                             ("hash-max-listpack-value", "64"), ("timeout", "0")):
             differ.both("config", "set", name, value)
     assert not mismatches, "\n".join(map(repr, mismatches))
+
+
+def test_acl_log_names_the_command_as_sent(differ: Differ) -> None:
+    differ.check("acl", "log", "reset")
+    for cmd in (("AUTH", "nouser", "pw"), ("auth", "nouser", "pw"),
+                ("HELLO", "3", "AUTH", "nouser", "pw"), ("hello", "2", "auth", "nouser", "x")):
+        differ.check(*cmd, normalize=lambda raw: raw.split(b" ", 1)[0])
+
+    def objects(raw: bytes) -> list[Any]:
+        return [(e[1], e[3], e[5], e[7], e[9]) for e in parse(raw)]  # count, reason, ...
+
+    differ.check("acl", "log", normalize=objects)
+    differ.check("acl", "log", "reset")
