@@ -535,7 +535,8 @@ class Server:
         else:
             if reply[:1] == b"-":  # an error given as a value (a script's)
                 if type(reply) is bytes:
-                    self._count_error(reply[1:reply.find(b" ")].decode(errors="replace"))
+                    self._count_error(reply[1:].split(b" ", 1)[0].rstrip(b"\r\n")
+                                      .decode(errors="replace"))
                 else:  # CountedError: counted where it arose, but this command failed
                     cmd.failed_calls += 1
         # As Redis's incrCommandStatsOnError: the command failed if errors were counted
@@ -633,10 +634,8 @@ class Server:
             client.multi_error = False
             self.unwatch_all(client)
             reason = text[4:] if text.startswith("ERR ") else text
-            reply = self._error_reply("EXECABORT Transaction discarded because of: " + reason)
-            self._errors_seen = self.stat_error_replies
-            return reply
-        if client.multi is not None:
+            text = "EXECABORT Transaction discarded because of: " + reason
+        elif client.multi is not None:
             client.multi_error = True
         reply = self._error_reply(text)
         self._errors_seen = self.stat_error_replies  # a refusal is not the next command's

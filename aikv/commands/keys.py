@@ -468,9 +468,8 @@ def _shared_integer(server: Server, meta: bytes) -> bool:
     if meta[0] != TYPE_STRING or len(value) > 4 or canonical_int(value) is None \
             or value[0] == 0x2D:  # '-'
         return False
-    values = server.config.values
-    return not values["maxmemory"] or "lru" not in values["maxmemory-policy"] \
-        and "lfu" not in values["maxmemory-policy"]
+    policy = server.config.values["maxmemory-policy"]
+    return not server.config.values["maxmemory"] or not ("lru" in policy or "lfu" in policy)
 
 
 @command("encoding", 3, "readonly", keys=(2, 2, 1), parent="object",

@@ -112,7 +112,7 @@ def with_string_code(meta: bytes, code: int) -> bytes:
 
 
 def as_raw_string(meta: bytes) -> bytes:
-    return _TYPE_BYTE[TYPE_STRING_RAW] + meta[1:]
+    return with_string_code(meta, TYPE_STRING_RAW)
 
 
 def meta_expire(meta: bytes) -> int:

@@ -19,7 +19,6 @@ that are tables or functions hash by address in Lua, so their place cannot be ma
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
 from typing import Any
 
 MAXBITS = 26  # the array part holds at most 2^26 slots
@@ -288,12 +287,3 @@ def _compute_sizes(nums: list[int], narray: int) -> tuple[int, int]:
         twotoi *= 2
     return na, n
 
-
-def next_order(keys: Iterable[Any], narray: int = 0, nhash: int = 0,
-               bool_value: Any = None) -> list[Any]:
-    """The next() order of a table created with size hints (narray, nhash) (0, 0 for
-    `{}` and lua_newtable) and then given `keys` in this order."""
-    model = TableModel(narray, nhash, bool_value)
-    for key in keys:
-        model.insert(key)
-    return model.order()

@@ -203,22 +203,17 @@ class LuaTable:
                 return cached[2]
         keys = tuple(h)
         added = self._added_order(keys)
-        hint = self.hint
-        if hint is None:
-            model = TableModel(0, 0, _bool_of)
-            for key in added:
-                model.insert(key)
-        else:
-            # A constructor sets its keyed fields first, then stores its positional values
-            # (growing the array part if a trailing call returned more than it counted).
-            narray, nhash, stored = hint
-            model = TableModel(narray, nhash, _bool_of)
-            for key in added[:nhash]:
-                model.insert(key)
-            if stored > narray:
-                model.resize(stored, model.node_count())
-            for key in added[nhash:]:
-                model.insert(key)
+        # A constructor sets its keyed fields first, then stores its positional values
+        # (growing the array part if a trailing call returned more than it counted); a
+        # table made otherwise starts as `{}` does, with no hints.
+        narray, nhash, stored = self.hint or (0, 0, 0)
+        model = TableModel(narray, nhash, _bool_of)
+        for key in added[:nhash]:
+            model.insert(key)
+        if stored > narray:
+            model.resize(stored, model.node_count())
+        for key in added[nhash:]:
+            model.insert(key)
         self._layout = (n, set(added), model, model.order())
         return model
 
