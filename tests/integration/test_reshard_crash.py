@@ -50,15 +50,21 @@ def test_kill9_mid_reshard_then_fix(spawn: Callable[..., ServerProcess], victim_
          "--cluster-to", target_id, "--cluster-slots", str(SLOTS), "--cluster-yes",
          "--cluster-pipeline", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    victim = cluster.nodes[victim_index]
+    peer_id = target_id if victim is source else source_id
+    arrow = "->-" if victim is source else "-<-"
     try:
-        # Kill once a third of the keys have moved, and while a slot is open.
+        # Kill once a third of the keys have moved, and while the victim itself has its
+        # half of a slot's migration open. (The target's IMPORTING mark comes before the
+        # source's MIGRATING one and outlives it: waiting on the target's alone could kill
+        # the source between two slots, with nothing open.)
         def midway() -> bool:
             with target.client(socket_timeout=2) as c:
                 moved = c.dbsize()
-            return moved > total // 3 and bool(_open_marks(target))
+            return moved > total // 3 and any(arrow + peer_id in m
+                                               for m in _open_marks(victim))
 
-        wait_until(midway, 120, interval=0.005, what="a reshard in progress")
-        victim = cluster.nodes[victim_index]
+        wait_until(midway, 120, interval=0.002, what="a reshard in progress")
         victim.kill9()
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -70,8 +76,6 @@ def test_kill9_mid_reshard_then_fix(spawn: Callable[..., ServerProcess], victim_
     victim.start()
     # It comes back with its half of the open migration (nodes.conf kept the mark).
     marks = _open_marks(victim)
-    peer_id = target_id if victim is source else source_id
-    arrow = "->-" if victim is source else "-<-"
     assert any(arrow + peer_id in m for m in marks), marks
     wait_until(lambda: cluster.check().returncode != 0 and "open" in cluster.check().stdout, 30,
                what="check to see the open slot")
