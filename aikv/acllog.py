@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-LOG_MAX = 128  # acllog-max-len's default
 GROUPING_MS = 60_000
 
 
@@ -23,7 +22,10 @@ class AclLog:
     def __init__(self) -> None:
         self.entries: list[Entry] = []
 
-    def add_auth_failure(self, username: bytes, command: str, client_info: bytes) -> None:
+    def add_auth_failure(self, username: bytes, command: str, client_info: bytes,
+                         max_len: int) -> None:
+        """Record one failure; a new entry trims the log to `max_len` (acllog-max-len),
+        as Redis trims only when it adds."""
         now = int(time.time() * 1000)  # milliseconds, as Redis's entries keep time
         for entry in self.entries:
             if entry.username == username and entry.command == command \
@@ -35,5 +37,5 @@ class AclLog:
                 self.entries.insert(0, entry)
                 return
         self.entries.insert(0, Entry(username, command, client_info, now))
-        del self.entries[LOG_MAX:]
+        del self.entries[max_len:]
 

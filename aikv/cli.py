@@ -6,9 +6,11 @@ syntax is read first and the flags override it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +18,9 @@ from aikv import REDIS_VERSION, __version__
 from aikv.config import APPENDFSYNC_CHOICES, LOGLEVEL_CHOICES, Config, ConfigError
 from aikv.logging_setup import setup_logging
 from aikv.persist.store import StoreLayoutError, StoreLockedError
+
+if TYPE_CHECKING:
+    from aikv.server import Server
 
 log = logging.getLogger("aikv")
 
@@ -73,8 +78,6 @@ def main(config_file: str | None, extra: tuple[str, ...], **flags: object) -> No
 
 
 def run(config: Config) -> int:
-    import uvloop
-
     from aikv.server import Server
 
     log.info("oO0OoO0OoO0Oo AiKv is starting oO0OoO0OoO0Oo")
@@ -91,6 +94,25 @@ def run(config: Config) -> int:
         return 1
     log.info("Data directory %s opened in %.3f seconds: %d keys in db 0",
              os.path.abspath(config.dir), took, server.databases[0].size())
+    # Written once the directory's lock is ours (so a second server refused for the same
+    # directory leaves the first one's file alone); a failure is only logged, as in Redis.
+    pidfile = config.values["pidfile"]
+    if pidfile:
+        try:
+            with open(pidfile, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        except OSError as exc:
+            log.warning("Failed to write PID file: %s", exc)
+    try:
+        return _serve(server, config)
+    finally:
+        if pidfile:
+            with contextlib.suppress(OSError):
+                os.unlink(pidfile)
+
+
+def _serve(server: Server, config: Config) -> int:
+    import uvloop
 
     async def serve() -> None:
         await server.start()

@@ -63,6 +63,7 @@ class Client(asyncio.Protocol):
         self.user = "default"
         self.addr = "?"
         self.laddr = "?"
+        self.unix = False
         self.fd = -1
         self.created = time.time()
         self.last_interaction = self.created
@@ -108,8 +109,13 @@ class Client(asyncio.Protocol):
                 pass
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
-        self.addr = _fmt_addr(peer)
-        self.laddr = _fmt_addr(local)
+        if isinstance(local, str) and local:
+            # A Unix-socket connection: Redis names both ends "<unixsocket>:0".
+            self.unix = True
+            self.addr = self.laddr = f"{local}:0"
+        else:
+            self.addr = _fmt_addr(peer)
+            self.laddr = _fmt_addr(local)
         if self.transport is not None:
             self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.server.client_connected(self, peer[0] if isinstance(peer, tuple) else None)

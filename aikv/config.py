@@ -17,7 +17,7 @@ from typing import Any
 
 from aikv.notify import BAD_CLASS, parse_classes, render_classes
 
-APPENDFSYNC_CHOICES = ("always", "everysec", "no")
+APPENDFSYNC_CHOICES = ("everysec", "always", "no")  # config.c's order (its error lists them)
 LOGLEVEL_CHOICES = ("debug", "verbose", "notice", "warning")
 
 
@@ -68,16 +68,33 @@ def render_output_buffer_limits(limits: OutputBufferLimits) -> str:
                      ("pubsub", limits["pubsub"])))
 
 
+_INT_MAX = 2**31 - 1
+_LONG_MAX = 2**63 - 1
+# shutdown-on-sigint/sigterm: config.c's flag words and bits (default is no flag).
+SHUTDOWN_FLAGS = ("default", "save", "nosave", "now", "force")
+SHUTDOWN_SAVE, SHUTDOWN_NOSAVE, SHUTDOWN_NOW, SHUTDOWN_FORCE = 1, 2, 4, 8
+_SHUTDOWN_BITS = {"default": 0, "save": SHUTDOWN_SAVE, "nosave": SHUTDOWN_NOSAVE,
+                  "now": SHUTDOWN_NOW, "force": SHUTDOWN_FORCE}
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    kind: str  # "int", "bool", "str", "enum", "memory", "obuf", "events", "save"
+    # "int", "bool", "str", "enum", "memory", "obuf", "events", "save", and the special
+    # shapes of _convert: "octal", "memory-percent", "flags" (an enum of several words),
+    # "oom-values", "percentiles", "replicaof", "basename", "proc-title".
+    kind: str
     default: Any
     mutable: bool = True
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
     aliases: tuple[str, ...] = ()
+    # Redis's PROTECTED_CONFIG: CONFIG SET refuses it unless enable-protected-configs
+    # allows the connection.
+    protected: bool = False
+    # Redis's HIDDEN_CONFIG: CONFIG GET lists it only when asked by its exact name.
+    hidden: bool = False
 
     @property
     def attr(self) -> str:
@@ -87,7 +104,7 @@ class Parameter:
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter("port", "int", 6379, mutable=False, minimum=0, maximum=65535),
     Parameter("bind", "str", "127.0.0.1", mutable=False),
-    Parameter("dir", "str", "./data", mutable=False),
+    Parameter("dir", "str", "./data", mutable=False, protected=True),
     Parameter("appendfsync", "enum", "everysec", choices=APPENDFSYNC_CHOICES),
     Parameter("appendonly", "bool", True, mutable=False),
     Parameter("requirepass", "str", ""),
@@ -124,7 +141,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     # Redis accepts 0..INT_MAX and then clamps to 1..500 (CONFIG GET shows the clamp).
     Parameter("hz", "int", 10, minimum=0, maximum=2**31 - 1),
     Parameter("save", "save", ""),
-    Parameter("dbfilename", "str", "dump.rdb"),
+    Parameter("dbfilename", "basename", "dump.rdb", protected=True),
     # AiKv writes no RDB file; this decides, as in Redis, whether DUMP LZF-compresses
     # strings longer than 20 bytes (MIGRATE never does, see aikv/commands/dumprestore.py).
     Parameter("rdbcompression", "bool", True),
@@ -139,7 +156,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("cluster-announce-ip", "str", ""),
     Parameter("cluster-announce-port", "int", 0, minimum=0, maximum=65535),
     Parameter("cluster-announce-bus-port", "int", 0, minimum=0, maximum=65535),
-    Parameter("cluster-announce-hostname", "str", ""),
+    Parameter("cluster-announce-hostname", "hostname", ""),
     Parameter("cluster-preferred-endpoint-type", "enum", "ip",
               choices=("ip", "hostname", "unknown-endpoint")),
     Parameter("slowlog-log-slower-than", "int", 10000, minimum=-1, maximum=2**63 - 1),
@@ -158,11 +175,161 @@ PARAMETERS: tuple[Parameter, ...] = (
               aliases=("zset-max-ziplist-entries",)),
     Parameter("zset-max-listpack-value", "memory", 64, minimum=0, maximum=2**63 - 1,
               aliases=("zset-max-ziplist-value",)),
-    Parameter("lua-time-limit", "int", 5000, minimum=0, maximum=2**63 - 1),
+    Parameter("busy-reply-threshold", "int", 5000, minimum=0, maximum=_LONG_MAX,
+              aliases=("lua-time-limit",)),
     Parameter("maxmemory-policy", "enum", "noeviction",
-              choices=("volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu",
-                       "volatile-random", "allkeys-random", "volatile-ttl", "noeviction")),
+              choices=("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+                       "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")),
     Parameter("notify-keyspace-events", "events", 0),
+    # --- Applied by AiKv (see where each is read) ---
+    # Writes are refused with NOREPLICAS while both are non-zero: AiKv has no replication
+    # links, so it never has a good replica (Server.execute, Client._plain).
+    Parameter("min-replicas-to-write", "int", 0, minimum=0, maximum=_INT_MAX,
+              aliases=("min-slaves-to-write",)),
+    Parameter("min-replicas-max-lag", "int", 10, minimum=0, maximum=_INT_MAX,
+              aliases=("min-slaves-max-lag",)),
+    Parameter("acllog-max-len", "int", 128, minimum=0, maximum=_LONG_MAX),
+    Parameter("tcp-backlog", "int", 511, mutable=False, minimum=0, maximum=_INT_MAX),
+    Parameter("pidfile", "str", "", mutable=False),
+    Parameter("oom-score-adj", "enum", "no", choices=("no", "yes", "relative", "absolute")),
+    Parameter("oom-score-adj-values", "oom-values", (0, 200, 800)),
+    Parameter("enable-protected-configs", "enum", "no", mutable=False,
+              choices=("no", "yes", "local")),
+    Parameter("enable-debug-command", "enum", "no", mutable=False,
+              choices=("no", "yes", "local")),
+    # "yes" is refused with Redis's text for a build without its defragmenting allocator.
+    Parameter("activedefrag", "bool", False),
+    # Startup refuses a master (AiKv does not replicate) and a TLS port (no TLS).
+    Parameter("replicaof", "replicaof", "", mutable=False, aliases=("slaveof",)),
+    Parameter("tls-port", "int", 0, minimum=0, maximum=65535),
+    # --- Accepted, validated and reported as Redis does, with nothing to act on in AiKv:
+    # replication, TLS (without tls-port), AOF/RDB files, allocator and process tuning,
+    # and knobs of Redis internals that AiKv does not share.
+    Parameter("rdbchecksum", "bool", True, mutable=False),
+    Parameter("daemonize", "bool", False, mutable=False),
+    Parameter("io-threads-do-reads", "bool", False, mutable=False),
+    Parameter("always-show-logo", "bool", False, mutable=False),
+    Parameter("rdb-del-sync-files", "bool", False),
+    Parameter("activerehashing", "bool", True),
+    Parameter("stop-writes-on-bgsave-error", "bool", True),
+    Parameter("set-proc-title", "bool", True, mutable=False),
+    Parameter("dynamic-hz", "bool", True),
+    Parameter("lazyfree-lazy-eviction", "bool", False),
+    Parameter("lazyfree-lazy-expire", "bool", False),
+    Parameter("lazyfree-lazy-server-del", "bool", False),
+    Parameter("lazyfree-lazy-user-del", "bool", False),
+    Parameter("lazyfree-lazy-user-flush", "bool", False),
+    Parameter("repl-disable-tcp-nodelay", "bool", False),
+    Parameter("repl-diskless-sync", "bool", True),
+    Parameter("aof-rewrite-incremental-fsync", "bool", True),
+    Parameter("no-appendfsync-on-rewrite", "bool", False),
+    Parameter("rdb-save-incremental-fsync", "bool", True),
+    Parameter("aof-load-truncated", "bool", True),
+    Parameter("aof-use-rdb-preamble", "bool", True),
+    Parameter("aof-timestamp-enabled", "bool", False),
+    Parameter("cluster-replica-no-failover", "bool", False,
+              aliases=("cluster-slave-no-failover",)),
+    Parameter("replica-lazy-flush", "bool", False, aliases=("slave-lazy-flush",)),
+    Parameter("replica-serve-stale-data", "bool", True, aliases=("slave-serve-stale-data",)),
+    Parameter("replica-read-only", "bool", True, aliases=("slave-read-only",)),
+    Parameter("replica-ignore-maxmemory", "bool", True, aliases=("slave-ignore-maxmemory",)),
+    Parameter("jemalloc-bg-thread", "bool", True),
+    Parameter("syslog-enabled", "bool", False, mutable=False),
+    Parameter("crash-log-enabled", "bool", True),
+    Parameter("crash-memcheck-enabled", "bool", True),
+    Parameter("use-exit-on-panic", "bool", False, hidden=True),
+    Parameter("disable-thp", "bool", True, mutable=False),
+    Parameter("replica-announced", "bool", True),
+    Parameter("latency-tracking", "bool", True),
+    Parameter("aof-disable-auto-gc", "bool", False),
+    Parameter("replica-ignore-disk-write-errors", "bool", False),
+    Parameter("aclfile", "str", "", mutable=False),
+    Parameter("unixsocket", "str", "", mutable=False),
+    Parameter("replica-announce-ip", "str", "", aliases=("slave-announce-ip",)),
+    Parameter("masteruser", "str", ""),
+    Parameter("masterauth", "str", ""),
+    Parameter("syslog-ident", "str", "redis", mutable=False),
+    Parameter("appendfilename", "basename", "appendonly.aof", mutable=False),
+    Parameter("appenddirname", "basename", "appendonlydir", mutable=False),
+    Parameter("server_cpulist", "str", "", mutable=False),
+    Parameter("bio_cpulist", "str", "", mutable=False),
+    Parameter("aof_rewrite_cpulist", "str", "", mutable=False),
+    Parameter("bgsave_cpulist", "str", "", mutable=False),
+    Parameter("ignore-warnings", "str", ""),
+    Parameter("proc-title-template", "proc-title", "{title} {listen-addr} {server-mode}"),
+    Parameter("bind-source-addr", "str", ""),
+    Parameter("supervised", "enum", "no", mutable=False,
+              choices=("upstart", "systemd", "auto", "no")),
+    Parameter("syslog-facility", "enum", "local0", mutable=False,
+              choices=("user", "local0", "local1", "local2", "local3", "local4", "local5",
+                       "local6", "local7")),
+    Parameter("repl-diskless-load", "enum", "disabled",
+              choices=("disabled", "on-empty-db", "swapdb")),
+    Parameter("acl-pubsub-default", "enum", "resetchannels",
+              choices=("allchannels", "resetchannels")),
+    # AiKv decodes every RESTORE payload whole before it stores it, whatever this says.
+    Parameter("sanitize-dump-payload", "enum", "no", choices=("no", "yes", "clients")),
+    Parameter("propagation-error-behavior", "enum", "ignore",
+              choices=("ignore", "panic", "panic-on-replicas")),
+    Parameter("shutdown-on-sigint", "flags", 0, choices=SHUTDOWN_FLAGS),
+    Parameter("shutdown-on-sigterm", "flags", 0, choices=SHUTDOWN_FLAGS),
+    Parameter("io-threads", "int", 1, mutable=False, minimum=1, maximum=128),
+    Parameter("auto-aof-rewrite-percentage", "int", 100, minimum=0, maximum=_INT_MAX),
+    Parameter("cluster-replica-validity-factor", "int", 10, minimum=0, maximum=_INT_MAX,
+              aliases=("cluster-slave-validity-factor",)),
+    Parameter("cluster-migration-barrier", "int", 1, minimum=0, maximum=_INT_MAX),
+    Parameter("active-defrag-cycle-min", "int", 1, minimum=1, maximum=99),
+    Parameter("active-defrag-cycle-max", "int", 25, minimum=1, maximum=99),
+    Parameter("active-defrag-threshold-lower", "int", 10, minimum=0, maximum=1000),
+    Parameter("active-defrag-threshold-upper", "int", 100, minimum=0, maximum=1000),
+    Parameter("lfu-log-factor", "int", 10, minimum=0, maximum=_INT_MAX),
+    Parameter("lfu-decay-time", "int", 1, minimum=0, maximum=_INT_MAX),
+    Parameter("replica-priority", "int", 100, minimum=0, maximum=_INT_MAX,
+              aliases=("slave-priority",)),
+    Parameter("repl-diskless-sync-delay", "int", 5, minimum=0, maximum=_INT_MAX),
+    Parameter("maxmemory-samples", "int", 5, minimum=1, maximum=_INT_MAX),
+    Parameter("maxmemory-eviction-tenacity", "int", 10, minimum=0, maximum=100),
+    Parameter("replica-announce-port", "int", 0, minimum=0, maximum=65535,
+              aliases=("slave-announce-port",)),
+    Parameter("cluster-announce-tls-port", "int", 0, minimum=0, maximum=65535),
+    Parameter("repl-timeout", "int", 60, minimum=1, maximum=_INT_MAX),
+    Parameter("repl-ping-replica-period", "int", 10, minimum=1, maximum=_INT_MAX,
+              aliases=("repl-ping-slave-period",)),
+    Parameter("list-compress-depth", "int", 0, minimum=0, maximum=_INT_MAX),
+    Parameter("rdb-key-save-delay", "int", 0, minimum=-_INT_MAX - 1, maximum=_INT_MAX,
+              hidden=True),
+    Parameter("key-load-delay", "int", 0, minimum=-_INT_MAX - 1, maximum=_INT_MAX, hidden=True),
+    Parameter("active-expire-effort", "int", 1, minimum=1, maximum=10),
+    Parameter("watchdog-period", "int", 0, minimum=0, maximum=_INT_MAX, hidden=True),
+    Parameter("shutdown-timeout", "int", 10, minimum=0, maximum=_INT_MAX),
+    Parameter("repl-diskless-sync-max-replicas", "int", 0, minimum=0, maximum=_INT_MAX),
+    Parameter("unixsocketperm", "octal", 0, mutable=False, minimum=0, maximum=0o777),
+    Parameter("socket-mark-id", "int", 0, mutable=False, minimum=0, maximum=2**32 - 1),
+    Parameter("active-defrag-max-scan-fields", "int", 1000, minimum=1, maximum=_LONG_MAX),
+    Parameter("latency-monitor-threshold", "int", 0, minimum=0, maximum=_LONG_MAX),
+    Parameter("repl-backlog-size", "memory", 1024 * 1024, minimum=1, maximum=_LONG_MAX),
+    Parameter("cluster-link-sendbuf-limit", "memory", 0, minimum=0, maximum=2**64 - 1),
+    Parameter("active-defrag-ignore-bytes", "memory", 100 << 20, minimum=1, maximum=_LONG_MAX),
+    Parameter("tracking-table-max-keys", "int", 1_000_000, minimum=0, maximum=_LONG_MAX),
+    # A percentage is kept as its negative, as config.c keeps it.
+    Parameter("maxmemory-clients", "memory-percent", 0, minimum=-100, maximum=_LONG_MAX),
+    Parameter("repl-backlog-ttl", "int", 3600, minimum=0, maximum=_LONG_MAX),
+    Parameter("auto-aof-rewrite-min-size", "memory", 64 << 20, minimum=0, maximum=_LONG_MAX),
+    Parameter("loading-process-events-interval-bytes", "int", 2 << 20, minimum=1024,
+              maximum=_INT_MAX, hidden=True),
+    Parameter("latency-tracking-info-percentiles", "percentiles", (50.0, 99.0, 99.9)),
+    Parameter("tls-session-cache-size", "int", 20 * 1024, minimum=0, maximum=_INT_MAX),
+    Parameter("tls-session-cache-timeout", "int", 300, minimum=0, maximum=_INT_MAX),
+    Parameter("tls-cluster", "bool", False),
+    Parameter("tls-replication", "bool", False),
+    Parameter("tls-auth-clients", "enum", "yes", choices=("no", "yes", "optional")),
+    Parameter("tls-prefer-server-ciphers", "bool", False),
+    Parameter("tls-session-caching", "bool", True),
+    *(Parameter(name, "str", "") for name in (
+        "tls-cert-file", "tls-key-file", "tls-key-file-pass", "tls-client-cert-file",
+        "tls-client-key-file", "tls-client-key-file-pass", "tls-dh-params-file",
+        "tls-ca-cert-file", "tls-ca-cert-dir", "tls-protocols", "tls-ciphers",
+        "tls-ciphersuites")),
 )
 BY_NAME: dict[str, Parameter] = {}
 for _p in PARAMETERS:
@@ -212,28 +379,163 @@ def _check_save(text: str) -> str:
     return " ".join(str(int(word)) for word in words)
 
 
+def _multi_args(text: str) -> list[str]:
+    """A multi-word value cut as config.c cuts it: at every single space, so two spaces in
+    a row make an empty word; an empty value is no words."""
+    return text.split(" ") if text else []
+
+
+def _strtoll_whole(text: str) -> int | None:
+    """strtoll(text, &end, 10) with *end == '\\0' required: leading blanks and a sign
+    allowed; no digits at all reads 0 only when the text is empty."""
+    if not text:
+        return 0
+    body = text.lstrip(" \t\n\v\f\r")
+    digits = body[1:] if body[:1] in "+-" else body
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return None
+    return max(-2**63, min(int(body), 2**63 - 1))
+
+
+def _check_proc_title(template: str) -> str:
+    """validateProcTitleTemplate: every {variable} known, braces closed ('{{' is a literal
+    brace), and something left once expanded with an empty title and trimmed."""
+    known = {"title": "", "listen-addr": "*:0", "server-mode": "", "config-file": "-",
+             "port": "0", "tls-port": "0", "unixsocket": ""}
+    out, i = [], 0
+    while i < len(template):
+        start = template.find("{", i)
+        if start < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:start])
+        if start + 1 >= len(template):
+            raise ConfigError(_BAD_TITLE)
+        if template[start + 1] == "{":
+            out.append("{")
+            i = start + 2
+            continue
+        end = template.find("}", start + 1)
+        if end < 0 or template[start + 1:end] not in known:
+            raise ConfigError(_BAD_TITLE)
+        out.append(known[template[start + 1:end]])
+        i = end + 1
+    if not "".join(out).strip(" "):
+        raise ConfigError(_BAD_TITLE)
+    return template
+
+
+_BAD_TITLE = "template format is invalid or contains unknown variables"
+
+
+def _convert_special(param: Parameter, text: str) -> Any:
+    kind = param.kind
+    if kind == "flags":
+        bits = 0
+        words = _multi_args(text)
+        if not words or any(word.lower() not in _SHUTDOWN_BITS for word in words):
+            raise ConfigError("argument(s) must be one of the following: "
+                              + ", ".join(param.choices))
+        for word in words:
+            bits |= _SHUTDOWN_BITS[word.lower()]
+        if bits & SHUTDOWN_SAVE and bits & SHUTDOWN_NOSAVE:
+            raise ConfigError("shutdown options SAVE and NOSAVE can't be used simultaneously")
+        return bits
+    if kind == "oom-values":
+        words = _multi_args(text)
+        if len(words) != 3:
+            raise ConfigError("wrong number of arguments")
+        values = [_strtoll_whole(word) for word in words]
+        if any(v is None or not -2000 <= v <= 2000 for v in values):
+            raise ConfigError("Invalid oom-score-adj-values, elements must be between -2000 "
+                              "and 2000.")
+        return tuple(values)
+    if kind == "percentiles":
+        from aikv.resp import CommandError
+        from aikv.zset_store import parse_score  # string2d's rules
+
+        percentiles = []
+        for word in _multi_args(text):
+            try:
+                value = parse_score(word.encode())
+            except CommandError:
+                raise ConfigError("Invalid latency-tracking-info-percentiles parameters") \
+                    from None
+            if not 0.0 <= value <= 100.0:
+                raise ConfigError("latency-tracking-info-percentiles parameters should sit "
+                                  "between [0.0,100.0]")
+            percentiles.append(value)
+        return tuple(percentiles)
+    if kind == "replicaof":
+        words = _multi_args(text)
+        if len(words) != 2:
+            raise ConfigError("wrong number of arguments")
+        if words[0].lower() == "no" and words[1].lower() == "one":
+            return ""
+        port = _strtoll_whole(words[1])
+        if port is None or not 0 <= port <= 65535:
+            raise ConfigError("Invalid master port")
+        return f"{words[0]} {port}"
+    if kind == "basename":
+        if param.name != "dbfilename" and not text:
+            raise ConfigError(f"{param.name} can't be empty")
+        if "/" in text or "\\" in text:
+            what = "dirname" if param.name == "appenddirname" else "filename"
+            raise ConfigError(f"{param.name} can't be a path, just a {what}")
+        return text
+    if kind == "hostname":
+        if len(text) >= 256:
+            raise ConfigError("Hostnames must be less than 256 characters")
+        if any(not (c.isascii() and (c.isalnum() or c in "-.")) for c in text):
+            raise ConfigError("Hostnames may only contain alphanumeric characters, hyphens "
+                              "or dots")
+        return text
+    if kind == "proc-title":
+        return _check_proc_title(text)
+    raise AssertionError(kind)
+
+
+# Settings AiKv cannot honour: any value but the default is refused, at startup and by
+# CONFIG SET, rather than accepted and ignored.
+_UNSUPPORTED = {
+    # Redis's own text for a build without its defragmenting allocator.
+    "activedefrag": "Active defragmentation cannot be enabled: it requires a Redis server "
+                    "compiled with a modified Jemalloc like the one shipped by default with "
+                    "the Redis source distribution",
+    "replicaof": "AiKv does not implement replication",
+    "tls-port": "AiKv does not implement TLS",
+    "daemonize": "AiKv does not daemonize itself: run it under a supervisor (systemd, "
+                 "a container) instead",
+}
+
+
+_SPECIAL_KINDS = frozenset({"flags", "oom-values", "percentiles", "replicaof", "basename",
+                            "hostname", "proc-title"})
+
+
 def _convert(param: Parameter, text: str) -> Any:
     if param.kind == "bool":
-        low = text.lower()
-        if low in ("yes", "1", "true"):
+        low = text.lower()  # yesnotoi: nothing but yes and no
+        if low == "yes":
             return True
-        if low in ("no", "0", "false"):
+        if low == "no":
             return False
         raise ConfigError("argument must be 'yes' or 'no'")
-    if param.kind in ("int", "memory"):
-        if param.kind == "memory":
-            value = parse_memory(text)
-        else:
-            parsed = _string2ll(text)
-            if parsed is None:
-                raise ConfigError("argument couldn't be parsed into an integer")
-            value = parsed
-        if param.minimum is not None and value < param.minimum or (
+    if param.kind in _SPECIAL_KINDS:
+        return _convert_special(param, text)
+    if param.kind in ("int", "memory", "octal", "memory-percent"):
+        value = _parse_number(param, text)
+        if param.kind == "memory-percent" and value < 0:
+            if param.minimum is not None and value < param.minimum:
+                raise ConfigError(f"percentage argument must be less or equal to "
+                                  f"{-param.minimum}")
+        elif param.minimum is not None and value < param.minimum or (
             param.maximum is not None and value > param.maximum
         ):
-            raise ConfigError(
-                f"argument must be between {param.minimum} and {param.maximum} inclusive"
-            )
+            lower, upper = param.minimum, param.maximum
+            if param.kind == "octal":
+                raise ConfigError(f"argument must be between {lower:o} and {upper:o} inclusive")
+            raise ConfigError(f"argument must be between {lower} and {upper} inclusive")
         if param.name == "hz":  # updateHZ's clamp
             value = min(max(value, 1), 500)
         return value
@@ -252,9 +554,65 @@ def _convert(param: Parameter, text: str) -> Any:
     return text
 
 
+def _parse_number(param: Parameter, text: str) -> int:
+    """numericParseString: a memory value, then "<n>%" (kept negative), then octal, each
+    where the parameter allows it; plain integers otherwise."""
+    kind = param.kind
+    if kind in ("memory", "memory-percent"):
+        try:
+            return parse_memory(text)
+        except ConfigError:
+            if kind == "memory":
+                raise
+        percent = _string2ll(text[:-1]) if len(text) > 1 and text[-1] == "%" else None
+        if percent is None or percent < 0:
+            raise ConfigError("argument must be a memory or percent value")
+        return -percent
+    if kind == "octal":
+        body = text.lstrip(" \t\n\v\f\r")
+        digits = body[1:] if body[:1] in "+-" else body
+        if not digits or any(c not in "01234567" for c in digits):
+            raise ConfigError("argument couldn't be parsed as an octal number")
+        return int(body, 8)
+    parsed = _string2ll(text)
+    if parsed is None:
+        raise ConfigError("argument couldn't be parsed into an integer")
+    return parsed
+
+
+def _render_percentile(value: float) -> str:
+    text = "%f" % value  # then trimDoubleString: no trailing zeros, no bare point
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _render_flags(param: Parameter, bits: int) -> str:
+    """configEnumGetName for a several-word enum: a value one word names exactly is that
+    word, otherwise the words whose bits it holds, in declaration order."""
+    names, unmatched = [], bits
+    for name in param.choices:
+        flag = _SHUTDOWN_BITS[name]
+        if bits == flag:
+            return name
+        if flag and unmatched & flag == flag:
+            names.append(name)
+            unmatched &= ~flag
+    return " ".join(names) if names and not unmatched else "unknown"
+
+
 def _render(param: Parameter, value: Any) -> str:
-    if param.kind == "bool":
+    kind = param.kind
+    if kind == "bool":
         return "yes" if value else "no"
+    if kind == "octal":
+        return f"{value:o}"
+    if kind == "memory-percent" and value < 0:
+        return f"{-value}%"
+    if kind == "flags":
+        return _render_flags(param, value)
+    if kind == "oom-values":
+        return " ".join(str(v) for v in value)
+    if kind == "percentiles":
+        return " ".join(_render_percentile(v) for v in value)
     if param.kind == "obuf":
         return render_output_buffer_limits(value)
     if param.kind == "events":
@@ -284,14 +642,26 @@ class Config:
         if param.kind == "obuf":  # partial: classes not named keep their limits
             self.values[param.name] = parse_output_buffer_limits(text, self.values[param.name])
             return
-        self.values[param.name] = _convert(param, text)
+        value = _convert(param, text)
+        refusal = _UNSUPPORTED.get(param.name)
+        if refusal is not None and value != param.default:
+            raise ConfigError(refusal)
+        self.values[param.name] = value
 
     def get(self, name: str) -> Any:
         return self.values[BY_NAME[name].name]
 
+    def render(self, name: str) -> str:
+        param = BY_NAME[name]
+        return _render(param, self.values[param.name])
+
     def matching(self, pattern: str) -> list[tuple[str, str]]:
+        """Every listed name and alias that matches (hidden parameters are listed only by
+        their exact names, see config_get)."""
         out = []
         for param in PARAMETERS:
+            if param.hidden:
+                continue
             for candidate in (param.name, *param.aliases):
                 if fnmatch.fnmatchcase(candidate, pattern.lower()):
                     out.append((candidate, _render(param, self.values[param.name])))

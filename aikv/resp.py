@@ -27,6 +27,12 @@ class CommandError(Exception):
     (e.g. "ERR syntax error", "WRONGTYPE ..."), sent as a RESP error."""
 
 
+class CommandRejected(CommandError):
+    """Refused before the command ran, where Redis refuses it in processCommand (a
+    flagged script's NOREPLICAS, for one): Server.call counts a rejected call, not a
+    call that failed."""
+
+
 def error(text: str) -> bytes:
     return b"-" + text.encode() + b"\r\n"
 

@@ -10,6 +10,7 @@ never sees an acknowledgement for data that is not committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -29,10 +30,11 @@ from aikv.info import start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.monitor import monitor_args, quote_arg
 from aikv.notify import KeyEvents
+from aikv.oom import OomScore
 from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
-from aikv.resp import QUEUED, CommandError, error
+from aikv.resp import QUEUED, CommandError, CommandRejected, error
 from aikv.slowlog import SlowLog
 from aikv.tracking import Tracking
 
@@ -78,6 +80,9 @@ def disk_error_reply(text: str) -> str:
     return f"MISCONF Errors writing to the AOF file: {text}"
 
 
+NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
+
+
 class Server:
     def __init__(self, config: Config) -> None:
         load_all()
@@ -92,6 +97,7 @@ class Server:
         self.pending_clients: list[Client] = []
         self._tick_scheduled = False
         self._server: asyncio.AbstractServer | None = None
+        self._unix_server: asyncio.AbstractServer | None = None
         self._stopping: asyncio.Event | None = None
         self._sync_thread: threading.Thread | None = None
         self._sync_stop = threading.Event()
@@ -146,6 +152,10 @@ class Server:
         self.slowlog = SlowLog()
         self.slowlog_threshold = 0  # see set_slowlog_threshold
         self.set_slowlog_threshold()
+        self.replicas_required = False  # see set_replica_requirement
+        self.set_replica_requirement()
+        self.oom_score = OomScore()
+        self.oom_score.apply(config.values["oom-score-adj"], config.values["oom-score-adj-values"])
         # WATCHed (db, key) -> ids of the clients watching it.
         self._watchers: dict[tuple[int, bytes], set[int]] = {}
 
@@ -168,13 +178,15 @@ class Server:
             from aikv.cluster.runtime import start_cluster
 
             await start_cluster(self)
+        backlog = self.config.values["tcp-backlog"]
         self._server = await self.loop.create_server(
             lambda: Client(self), host=self.config.bind or None, port=self.config.port,
-            reuse_address=True, backlog=511,
+            reuse_address=True, backlog=backlog,
         )
         if self.config.port == 0:
             sock = self._server.sockets[0]
             self.config.set("port", str(sock.getsockname()[1]), startup=True)
+        await self._listen_unix(backlog)
         self._start_crons()
         start_sampler(self)  # INFO's instantaneous_* rates, sampled every 100 ms
         # Always started: CONFIG SET appendfsync can switch to everysec at run time, and
@@ -187,6 +199,22 @@ class Server:
                 self.loop.add_signal_handler(sig, self.request_shutdown)
             except (NotImplementedError, RuntimeError):
                 pass
+
+    async def _listen_unix(self, backlog: int) -> None:
+        """`unixsocket`: also accept clients on a Unix socket, as Redis does: a stale file
+        at the path is removed first, `unixsocketperm` (octal, 0 = leave the umask's) is
+        applied, and the file goes at shutdown."""
+        path = self.config.values["unixsocket"]
+        if not path:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self._unix_server = await asyncio.get_running_loop().create_unix_server(
+            lambda: Client(self), path=path, backlog=backlog)
+        perm = self.config.values["unixsocketperm"]
+        if perm:
+            os.chmod(path, perm)
+        log.info("The server is now ready to accept connections at %s", path)
 
     async def serve_until_stopped(self) -> None:
         assert self._stopping is not None
@@ -206,6 +234,10 @@ class Server:
             self._clients_cron.cancel()
         if self._server is not None:
             self._server.close()
+        if self._unix_server is not None:
+            self._unix_server.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.values["unixsocket"])
         self._end_tick()
         for client in list(self.clients.values()):
             client.close()
@@ -409,7 +441,7 @@ class Server:
             cmd = COMMANDS.get(name.lower())
             if cmd is not None and len(self.command_cache) < _NAME_CACHE_MAX:
                 self.command_cache[name] = cmd
-                if cmd.data:
+                if cmd.data and not (cmd.is_write and self.replicas_required):
                     self.data_commands[name] = cmd
         return cmd
 
@@ -471,6 +503,10 @@ class Server:
             refusal = self._refuse_for_disk(client, cmd)
             if refusal is not None:
                 return refusal
+        if self.replicas_required and (cmd.is_write or (
+                cmd.name == "exec" and client.multi is not None
+                and any(queued.is_write for queued, _ in client.multi))):
+            return self._reject(client, NOREPLICAS, cmd)
         if (client.subscriptions or client.patterns or client.shard_subscriptions) \
                 and not client.resp3 and not cmd.allowed_in_pubsub:
             return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
@@ -530,6 +566,8 @@ class Server:
             self.lookups.on = reads
         try:
             reply = cmd.handler(client, argv)
+        except CommandRejected as exc:
+            return self._rejected_in_call(client, cmd, str(exc))
         except Exception as exc:
             reply = self.call_failed(cmd, exc)
         else:
@@ -563,6 +601,17 @@ class Server:
         self.stat_commands += 1
         if self.monitors and not cmd.skip_monitor:
             self.feed_monitors(client, cmd, argv)
+        return reply
+
+    def _rejected_in_call(self, client: Client, cmd: Command, text: str) -> bytes:
+        """A handler refused to start (CommandRejected): counted and answered as a
+        refusal before the call, so not a call, not timed, not logged or monitored."""
+        self.lookups.on = False
+        if self.tracking is not None:
+            self.tracking.current = None
+        cmd.rejected_calls += 1
+        reply = self._error_reply(text)
+        self._errors_seen = self.stat_error_replies
         return reply
 
     # ------------------------------------------------------------------ MONITOR
@@ -694,6 +743,19 @@ class Server:
         (a negative setting turns the log off)."""
         threshold = self.config.values["slowlog-log-slower-than"]
         self.slowlog_threshold = threshold if threshold >= 0 else 1 << 63
+
+    def set_replica_requirement(self) -> None:
+        """min-replicas-to-write and min-replicas-max-lag both set: Redis then refuses
+        writes unless that many replicas acknowledged within the lag. AiKv has no
+        replication links, so every write is refused (NOREPLICAS) while they are set. The
+        name caches are emptied so that Client._run's direct path, which skips execute(),
+        no longer holds write commands (lookup_command leaves them out while this holds)."""
+        values = self.config.values
+        required = bool(values["min-replicas-to-write"] and values["min-replicas-max-lag"])
+        if required != self.replicas_required:
+            self.replicas_required = required
+            self.command_cache.clear()
+            self.data_commands.clear()
 
     def watching(self, db_index: int, key: bytes) -> bool:
         return (db_index, key) in self._watchers

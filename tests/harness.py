@@ -105,8 +105,11 @@ class ServerProcess:
             # AIKV_TEST_SERVER_ARGS (e.g. "--set lmdb-tick-log=no") goes to every aikv-server
             # started here, before the test's own arguments (which may override it).
             common = shlex.split(os.environ.get("AIKV_TEST_SERVER_ARGS", ""))
+            # DEBUG is off by default (enable-debug-command no, as in Redis 7); the tests
+            # use it from loopback, as Redis's own test suite enables it.
             return [sys.executable, "-m", "aikv.cli", "--port", str(self.port),
-                    "--dir", str(self.dir), *common, *self.extra_args]
+                    "--dir", str(self.dir), "--set", "enable-debug-command=local",
+                    *common, *self.extra_args]
         return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.dir), "--save", "", "--appendonly", "no",
                 "--protected-mode", "no", *self.extra_args]

@@ -69,8 +69,9 @@ def _check_password(client: Client, username: bytes, password: bytes, command: s
     if username == b"default" and (not required or hmac.compare_digest(password,
                                                                        required.encode())):
         return
-    client.server.acl_log.add_auth_failure(username, command,
-                                               describe(client, time.time()).encode())
+    server = client.server
+    server.acl_log.add_auth_failure(username, command, describe(client, time.time()).encode(),
+                                    server.config.values["acllog-max-len"])
     raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
 
 
@@ -215,7 +216,7 @@ def client_setinfo(client: Client, argv: list[bytes]) -> bytes:
 
 def describe(c: Client, now: float) -> str:
     """One CLIENT LIST / CLIENT INFO line (without the newline), fields as Redis 7.0."""
-    flags = "O" if c.monitoring else ""  # Redis's order: O P x b d c r
+    flags = "O" if c.monitoring else ""  # Redis's order: O P x b t R B d c U r
     if c.subscriptions or c.patterns or c.shard_subscriptions:
         flags += "P"
     if c.multi is not None or c.in_exec:  # EXEC runs with the transaction's flag on
@@ -232,6 +233,8 @@ def describe(c: Client, now: float) -> str:
         flags += "d"
     if c.close_after_reply:
         flags += "c"
+    if c.unix:
+        flags += "U"
     if c.readonly:
         flags += "r"
     flags = flags or "N"

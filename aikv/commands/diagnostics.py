@@ -279,8 +279,16 @@ def lolwut(client: Client, argv: list[bytes]) -> bytes:
     return verbatim(f"Redis ver. {REDIS_VERSION}\n".encode(), client.resp3)
 
 
-def _is_local(client: Client) -> bool:
-    return client.addr.startswith(("127.", "[::1]", "/")) or client.addr == "?"
+def is_local_client(client: Client) -> bool:
+    """islocalClient: a unix-socket connection, or a peer at exactly 127.0.0.1 or ::1."""
+    host = client.addr.rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "::1", "[::1]") or client.addr.startswith("/")
+
+
+def allow_protected_action(setting: str, client: Client) -> bool:
+    """enable-debug-command / enable-protected-configs / enable-module-command: "yes"
+    allows every connection, "local" loopback (and unix-socket) ones."""
+    return setting == "yes" or (setting == "local" and is_local_client(client))
 
 
 # Subcommands that only read: allowed from any connection, because redis-cli --cluster
@@ -290,11 +298,12 @@ _READ_ONLY_DEBUG = {b"DIGEST-VALUE", b"HELP"}
 
 @command("debug", -2, "admin noscript loading stale", categories="@admin @slow @dangerous")
 def debug(client: Client, argv: list[bytes]) -> bytes:
-    # Redis 7 refuses DEBUG unless enable-debug-command allows it. AiKv has only harmless
-    # subcommands: the read-only ones work everywhere, the others (SLEEP stops the node)
-    # as with enable-debug-command "local", from loopback connections only.
+    # Redis 7 refuses DEBUG unless enable-debug-command allows it (default "no"). AiKv
+    # keeps the read-only subcommands open to every connection (see _READ_ONLY_DEBUG);
+    # the others (SLEEP stops the node) follow the parameter.
     sub = argv[1].upper()
-    if sub not in _READ_ONLY_DEBUG and not _is_local(client):
+    if sub not in _READ_ONLY_DEBUG and not allow_protected_action(
+            client.server.config.values["enable-debug-command"], client):
         raise CommandError(
             "ERR DEBUG command not allowed. If the enable-debug-command option is set to "
             "\"local\", you can run it from a local connection, otherwise you need to set "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from aikv.commands.diagnostics import allow_protected_action
 from aikv.commands.registry import command, container
 from aikv.resp import CommandError, array, simple
 
@@ -44,15 +45,8 @@ HELP_LINES = [
 
 def _check_allowed(client: Client) -> None:
     """Redis's gate for LOAD, LOADEX and UNLOAD (enable-module-command)."""
-    mode = client.server.config.values.get("enable-module-command", "no")
-    if mode == "yes" or (mode == "local" and _is_local(client)):
-        return
-    raise CommandError(_NOT_ALLOWED)
-
-
-def _is_local(client: Client) -> bool:
-    host = client.addr.rsplit(":", 1)[0]
-    return host in ("127.0.0.1", "::1", "[::1]") or client.addr.startswith("/")
+    if not allow_protected_action(client.server.config.values["enable-module-command"], client):
+        raise CommandError(_NOT_ALLOWED)
 
 
 @command("help", 2, "loading stale", parent="module", categories="@slow")

@@ -15,7 +15,7 @@ from aikv.cluster.slots import key_hash_slot
 from aikv.commands.args import parse_int
 from aikv.commands.introspection import lookup
 from aikv.commands.registry import Command, command, container
-from aikv.resp import OK, CommandError, array, bulk, integer, simple
+from aikv.resp import OK, CommandError, CommandRejected, array, bulk, integer, simple
 from aikv.scripting.convert import error_table, resp_to_lua
 from aikv.scripting.engine import (
     FLAG_ALLOW_CROSS_SLOT,
@@ -100,10 +100,19 @@ class RunContext(CallContext):
         if self.read_only and (cmd.is_write or "may-replicate" in flags):
             return self._refused(cmd, b"Write commands are not allowed from read-only scripts.")
         if cmd.is_write:
-            if not self.dirty and server.store.write_error is not None:
-                from aikv.server import disk_error_reply
+            if not self.dirty:
+                # Only until the script's first write: after it, failing would leave the
+                # script half done (scriptVerifyWriteCommandAllow).
+                # Both texts keep their own error codes ("-CODE msg", luaPushError).
+                if server.store.write_error is not None:
+                    from aikv.server import disk_error_reply
 
-                return self._refused(cmd, disk_error_reply(server.store.write_error).encode())
+                    return self._refused(
+                        cmd, b"-" + disk_error_reply(server.store.write_error).encode())
+                if server.replicas_required:
+                    from aikv.server import NOREPLICAS
+
+                    return self._refused(cmd, b"-" + NOREPLICAS.encode())
             self.dirty = True
         fake = self.fake
         if server.router is not None:
@@ -206,6 +215,11 @@ def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunC
                     "MISCONF Redis is configured to persist data to AOF, but it's currently "
                     "unable to persist to disk. Writable scripts are blocked. Use 'no-writes' "
                     "flag for read only scripts. AOF error: " + server.store.write_error)
+            if server.replicas_required:
+                from aikv.server import NOREPLICAS
+
+                # Redis refuses it before the call: such a script counts as a write.
+                raise CommandRejected(NOREPLICAS)
             if ro:
                 raise CommandError(
                     "ERR Can not execute a script with write flag using *_ro command.")
@@ -219,7 +233,7 @@ def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunC
 
 
 def time_limit_ms(server: Server) -> int:
-    return int(server.config.values.get("lua-time-limit", 5000))
+    return int(server.config.values["busy-reply-threshold"])  # alias lua-time-limit
 
 
 _EVAL_FLAGS = "noscript stale skip-monitor no-mandatory-keys may-replicate"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from aikv import glob
 from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG, LATENCY, DEBUG
 from aikv.commands.args import parse_c_int, parse_int
+from aikv.commands.diagnostics import allow_protected_action
 from aikv.commands.registry import command, container
 from aikv.config import BY_NAME, ConfigError
 from aikv.info import info_text, persistence_state, reset_stats, select_sections
@@ -54,15 +55,16 @@ container("config", -2)
          categories="@admin @slow @dangerous")
 def config_get(client: Client, argv: list[bytes]) -> bytes:
     cfg = client.server.config
-    values = dict(cfg.matching("*"))  # every name and alias -> rendered value
+    values = dict(cfg.matching("*"))  # every listed name and alias -> rendered value
     found: dict[str, tuple[str, str]] = {}  # lower-cased name -> (name replied, value)
     for raw in argv[2:]:
         pattern = raw.decode(errors="replace")
         if not any(ch in pattern for ch in "*?["):
-            # An exact name is looked up (aliases too) and echoed as the caller wrote it.
+            # An exact name is looked up (aliases and hidden parameters too) and echoed as
+            # the caller wrote it.
             low = pattern.lower()
-            if low in values and low not in found:
-                found[low] = (pattern, values[low])
+            if low in BY_NAME and low not in found:
+                found[low] = (pattern, cfg.render(low))
             continue
         for name, value in values.items():
             if name not in found and glob.match(raw, name.encode(), nocase=True):
@@ -93,11 +95,16 @@ def config_set(client: Client, argv: list[bytes]) -> bytes:
         if param is None:
             raise CommandError("ERR Unknown option or number of arguments for CONFIG SET - "
                                f"'{name}'")
+        if param.protected and not allow_protected_action(
+                cfg.values["enable-protected-configs"], client):
+            raise _set_failed(name, "can't set protected config")
         if not param.mutable:
             raise _set_failed(name, "can't set immutable config")
-        if param.name in seen:
+        # By the name given: Redis keeps an alias as a parameter of its own here, so an
+        # alias beside its parameter is no duplicate (the later value wins).
+        if name.lower() in seen:
             raise _set_failed(name, "duplicate parameter")
-        seen.add(param.name)
+        seen.add(name.lower())
     # Second pass: convert every value; any failure restores all of them (atomic).
     backup = dict(cfg.values)
     for name, text in pairs:
@@ -106,9 +113,24 @@ def config_set(client: Client, argv: list[bytes]) -> bytes:
         except ConfigError as exc:
             cfg.values.clear()
             cfg.values.update(backup)
-            raise _set_failed(BY_NAME[name.lower()].name, str(exc)) from None
-    _apply(server, {BY_NAME[n.lower()].name for n, _ in pairs})
+            # Under the name given, alias or not (Redis registers each alias on its own).
+            raise _set_failed(name.lower(), str(exc)) from None
+    changed = [BY_NAME[n.lower()].name for n, _ in pairs]
+    if not _apply_oom(server, changed):
+        cfg.values.clear()
+        cfg.values.update(backup)
+        _apply_oom(server, changed)
+        raise _set_failed(next(n for n in changed if n.startswith("oom-score-adj")),
+                          "Failed to set current oom_score_adj. Check server logs.")
+    _apply(server, set(changed))
     return OK
+
+
+def _apply_oom(server: Server, changed: list[str]) -> bool:
+    if "oom-score-adj" not in changed and "oom-score-adj-values" not in changed:
+        return True
+    values = server.config.values
+    return server.oom_score.apply(values["oom-score-adj"], values["oom-score-adj-values"])
 
 
 def _apply(server: Server, changed: set[str]) -> None:
@@ -120,6 +142,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         server.store.set_appendfsync(cfg.appendfsync)
     if "slowlog-log-slower-than" in changed:
         server.set_slowlog_threshold()
+    if changed & {"min-replicas-to-write", "min-replicas-max-lag"}:
+        server.set_replica_requirement()
     if "notify-keyspace-events" in changed:
         server.key_events.flags = cfg.values["notify-keyspace-events"]
     if "requirepass" in changed:

@@ -219,7 +219,8 @@ def test_config_get_resp3_map_and_multiple_patterns(aikv_module: ServerProcess) 
 # Defaults that differ on purpose: every node has its own port and directory, AiKv
 # always persists every write (so appendonly is yes, see INFO aof_enabled), and the
 # harness starts redis-server with protected-mode off.
-_INTENDED_DEFAULTS = {"port", "dir", "appendonly", "protected-mode"}
+_INTENDED_DEFAULTS = {"port", "dir", "appendonly", "protected-mode",
+                      "enable-debug-command"}  # the harness gives AiKv "local"
 
 
 @needs_redis

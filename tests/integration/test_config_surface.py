@@ -1,0 +1,329 @@
+"""Redis 7.0's whole configuration surface: every parameter listed, validated and rendered
+as redis-server does it, and the ones AiKv applies (NOREPLICAS, acllog-max-len,
+enable-debug-command, protected configs, unixsocket, pidfile, oom-score-adj).
+
+The differential tests use this module's own pair of servers, so what they set stays here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.differ import Differ, RawConnection, parse
+from tests.harness import REPO, ServerProcess, redis_cli
+
+# AiKv's own parameters (the LMDB store); Redis has none of these names.
+_AIKV_ONLY_PREFIX = "lmdb-"
+
+
+def _names(conn: RawConnection) -> set[str]:
+    pairs = parse(conn.call("config", "get", "*"))
+    return {pairs[i].decode() for i in range(0, len(pairs), 2)}
+
+
+def test_config_get_lists_the_same_parameters(differ: Differ) -> None:
+    mine, theirs = _names(differ.a), _names(differ.r)
+    assert len(theirs) > 180
+    assert theirs - mine == set()
+    assert {name for name in mine - theirs if not name.startswith(_AIKV_ONLY_PREFIX)} == set()
+
+
+# (name, value) pairs sent to both servers by CONFIG SET, each followed by a CONFIG GET
+# of the name: errors, accepted values and how they read back must match.
+_SETS = [
+    # yes/no only (yesnotoi), immutable and protected parameters.
+    ("activerehashing", "maybe"), ("lazyfree-lazy-expire", "1"), ("protected-mode", "true"),
+    ("io-threads", "2"), ("tcp-backlog", "5"), ("supervised", "no"), ("daemonize", "no"),
+    ("unixsocket", "/tmp/x"), ("unixsocketperm", "700"), ("replicaof", "no one"),
+    ("enable-debug-command", "yes"), ("enable-protected-configs", "yes"),
+    ("appendfilename", "x"), ("set-proc-title", "no"), ("syslog-facility", "user"),
+    ("dbfilename", "other.rdb"), ("dir", "/tmp"),
+    # Integer ranges, signed and unsigned, and plain integers.
+    ("active-expire-effort", "0"), ("active-expire-effort", "11"),
+    ("active-expire-effort", "7"), ("maxmemory-eviction-tenacity", "101"),
+    ("repl-timeout", "0"), ("lfu-log-factor", "-1"), ("tracking-table-max-keys", "-1"),
+    ("acllog-max-len", "x"), ("acllog-max-len", "64"), ("maxmemory-samples", "0"),
+    ("active-defrag-cycle-max", "100"), ("replica-priority", "007"),
+    ("latency-monitor-threshold", "-1"), ("latency-monitor-threshold", "100"),
+    # Memory values and the memory-or-percent one.
+    ("repl-backlog-size", "0"), ("repl-backlog-size", "1x"), ("repl-backlog-size", "2mb"),
+    ("active-defrag-ignore-bytes", "0"), ("cluster-link-sendbuf-limit", "-1"),
+    ("cluster-link-sendbuf-limit", "1gb"), ("maxmemory-clients", "10%"),
+    ("maxmemory-clients", "101%"), ("maxmemory-clients", "-5"), ("maxmemory-clients", "%"),
+    ("maxmemory-clients", "abc"), ("maxmemory-clients", "1mb"), ("maxmemory-clients", "0"),
+    # The several-word enum.
+    ("shutdown-on-sigterm", "save now"), ("shutdown-on-sigterm", "save nosave"),
+    ("shutdown-on-sigterm", ""), ("shutdown-on-sigterm", "default save"),
+    ("shutdown-on-sigterm", "save  now"), ("shutdown-on-sigint", "NOW force"),
+    ("shutdown-on-sigint", "now force save"), ("shutdown-on-sigint", "default"),
+    # Special shapes.
+    ("oom-score-adj-values", "1 2"), ("oom-score-adj-values", "1 2 x"),
+    ("oom-score-adj-values", "0 2001 0"), ("oom-score-adj-values", "-1 +2 3"),
+    ("oom-score-adj-values", "0 200 800"),
+    ("latency-tracking-info-percentiles", "50 99.90 100"),
+    ("latency-tracking-info-percentiles", "101"),
+    ("latency-tracking-info-percentiles", "abc"),
+    ("latency-tracking-info-percentiles", " 50"),
+    ("latency-tracking-info-percentiles", ""),
+    ("latency-tracking-info-percentiles", "0.0000001 33.5"),
+    ("latency-tracking-info-percentiles", "50 99 99.9"),
+    ("proc-title-template", "{x}"), ("proc-title-template", "{"),
+    ("proc-title-template", "{{"), ("proc-title-template", ""),
+    ("proc-title-template", "  {server-mode} "), ("proc-title-template", "{title} {port}"),
+    ("proc-title-template", "{title} {listen-addr} {server-mode}"),
+    ("cluster-announce-hostname", "bad_host!"), ("cluster-announce-hostname", "a" * 300),
+    ("cluster-announce-hostname", "node-1.example"), ("cluster-announce-hostname", ""),
+    # Enums: every choice listed in Redis's order.
+    ("repl-diskless-load", "x"), ("acl-pubsub-default", "x"), ("sanitize-dump-payload", "x"),
+    ("propagation-error-behavior", "x"), ("tls-auth-clients", "x"), ("oom-score-adj", "x"),
+    ("maxmemory-policy", "x"), ("appendfsync", "x"), ("repl-diskless-load", "SWAPDB"),
+    # No defragmenting allocator in either (Debian's redis-server has none either).
+    ("activedefrag", "yes"), ("activedefrag", "no"),
+    # Aliases read and write their parameter.
+    ("lua-time-limit", "100"), ("busy-reply-threshold", "5000"), ("slave-priority", "50"),
+    ("replica-priority", "100"), ("min-slaves-max-lag", "20"), ("min-replicas-max-lag", "10"),
+    # Inert in AiKv, accepted and reported as Redis does.
+    ("repl-ping-replica-period", "5"), ("lazyfree-lazy-user-flush", "yes"),
+    ("tls-ciphers", "DEFAULT"), ("masterauth", "secret"), ("ignore-warnings", "ARM64-COW-BUG"),
+]
+
+
+# Read back differently because the test harness starts the two servers differently.
+_SET_BY_HARNESS = {"protected-mode", "dir", "enable-debug-command"}
+
+
+def test_config_set_and_get_match_redis(differ: Differ) -> None:
+    commands: list[tuple[str, ...]] = []
+    for name, value in _SETS:
+        commands.append(("config", "set", name, value))
+        if name not in _SET_BY_HARNESS:
+            commands.append(("config", "get", name))
+    # Several-word values on one CONFIG SET, an alias and its parameter named together.
+    commands += [
+        ("config", "set", "maxmemory-clients", "5%", "shutdown-on-sigterm", "bogus"),
+        ("config", "get", "maxmemory-clients"),
+        ("config", "set", "lua-time-limit", "10", "busy-reply-threshold", "20"),
+        ("config", "get", "busy-reply-threshold"),
+        # Hidden parameters: only an exact name lists them.
+        ("config", "get", "watchdog-period"), ("config", "get", "watchdog*"),
+        ("config", "get", "key-load-delay"), ("config", "get", "*-load-delay"),
+        ("config", "set", "rdb-key-save-delay", "-5"), ("config", "get", "rdb-key-save-delay"),
+        ("config", "set", "rdb-key-save-delay", "0"),
+    ]
+    assert differ.mismatches(commands) == []
+    # A pattern's matches come in hash order in Redis: compared as maps.
+    for pattern in ("shutdown-*", "tls-*", "*replica*", "*"):
+        differ.check("config", "get", pattern, normalize=_as_map)
+
+
+def _as_map(raw: bytes) -> dict[bytes, bytes]:
+    pairs = parse(raw)
+    found = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    for name in _SET_BY_HARNESS | {"port", "appendonly", "logfile", "bind", "pidfile"}:
+        found.pop(name.encode(), None)
+    return {k: v for k, v in found.items() if not k.startswith(_AIKV_ONLY_PREFIX.encode())}
+
+
+def test_noreplicas_matches_redis(differ: Differ) -> None:
+    """min-replicas-to-write with min-replicas-max-lag: Redis refuses writes without that
+    many good replicas; AiKv never has one."""
+    write_script = "#!lua\nreturn redis.call('set', KEYS[1], 'v')"
+    read_script = "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])"
+    library = "#!lua name=nr\nredis.register_function('f', function() return 1 end)"
+    commands: list[tuple[str, ...]] = [
+        ("set", "nr", "before"),
+        ("config", "set", "min-replicas-to-write", "1"),
+        ("set", "nr", "x"), ("get", "nr"), ("incr", "nr:n"), ("del", "nr"),
+        ("mset", "nr", "1", "nr2", "2"), ("flushall",),
+        ("eval", "return redis.call('set', KEYS[1], 'v')", "1", "nr"),
+        ("eval", "return redis.pcall('set', KEYS[1], 'v')", "1", "nr"),
+        ("eval", "return redis.call('get', KEYS[1])", "1", "nr"),
+        ("eval", write_script, "1", "nr"), ("eval_ro", write_script, "1", "nr"),
+        ("eval", read_script, "1", "nr"),
+        ("function", "load", library),
+        ("multi",), ("set", "nr", "y"), ("exec",),
+        ("multi",), ("get", "nr"), ("exec",),
+        ("config", "set", "min-replicas-max-lag", "0"),  # either one at 0 lifts it
+        ("set", "nr", "z"), ("get", "nr"),
+        ("config", "set", "min-replicas-max-lag", "10"),
+        ("multi",), ("get", "nr"), ("config", "set", "min-replicas-to-write", "0"),
+        ("exec",),
+        ("set", "nr", "after"), ("get", "nr"),
+        ("info", "errorstats"),
+    ]
+    differ.check("config", "resetstat")
+    assert differ.mismatches(commands) == []
+    # The per-command counters: a refused command is a rejected call, not a failed one.
+    assert _counters(differ.a) == _counters(differ.r)
+
+
+def _counters(conn: RawConnection) -> dict[str, tuple[str, ...]]:
+    """INFO commandstats without the timings: command -> (calls, rejected, failed)."""
+    text = parse(conn.call("info", "commandstats")).decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, fields = line.partition(":")
+            values = dict(item.split("=") for item in fields.split(","))
+            out[name] = (values["calls"], values["rejected_calls"], values["failed_calls"])
+    return out
+
+
+def test_acllog_max_len_matches_redis(differ: Differ) -> None:
+    commands: list[tuple[str, ...]] = [("acl", "log", "reset"), ("config", "set", "acllog-max-len", "2")]
+    for user in ("u1", "u2", "u3"):
+        commands.append(("auth", user, "wrong"))
+    commands += [("config", "set", "acllog-max-len", "0"), ("auth", "u4", "wrong"),
+                 ("config", "set", "acllog-max-len", "128")]
+    assert differ.mismatches(commands) == []
+    mine, theirs = parse(differ.a.call("acl", "log")), parse(differ.r.call("acl", "log"))
+    assert len(mine) == len(theirs) == 0  # trimmed to 0 by the last failure
+
+
+def test_acllog_keeps_at_most_its_length(r: redis.Redis) -> None:
+    r.execute_command("acl", "log", "reset")
+    r.config_set("acllog-max-len", "3")
+    try:
+        for i in range(5):
+            with pytest.raises(redis.AuthenticationError):
+                r.execute_command("auth", f"user{i}", "wrong")
+        entries = r.acl_log()
+        assert [entry["username"] for entry in entries] == ["user4", "user3", "user2"]
+    finally:
+        r.config_set("acllog-max-len", "128")
+
+
+def test_debug_follows_enable_debug_command(spawn: Callable[..., ServerProcess]) -> None:
+    # The harness starts AiKv with "local"; a later --set overrides it.
+    mine = spawn("aikv", args=["--set", "enable-debug-command=no"])
+    theirs = spawn("redis")
+    d = Differ(mine.port, theirs.port)
+    try:
+        refused = d.check("debug", "sleep", "0")
+        assert refused.startswith(b"-ERR DEBUG command not allowed.")
+        d.check("config", "get", "enable-debug-command")
+        # AiKv's one deviation: DIGEST-VALUE stays open (redis-cli --cluster fix uses it).
+        assert d.a.call("debug", "digest-value", "nokey") == (
+            b"*1\r\n+0000000000000000000000000000000000000000\r\n")
+    finally:
+        d.close()
+    allowed = spawn("aikv", args=["--set", "enable-debug-command=yes"])
+    assert allowed.client().execute_command("debug", "sleep", "0") == b"OK"
+
+
+def test_protected_configs_can_be_enabled(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv", args=["--set", "enable-protected-configs=local"])
+    c = node.client()
+    assert c.config_set("dbfilename", "other.rdb")
+    assert c.config_get("dbfilename") == {"dbfilename": "other.rdb"}
+    with pytest.raises(redis.ResponseError, match="can't be a path, just a filename"):
+        c.config_set("dbfilename", "a/b.rdb")
+    # dir stays fixed in AiKv (the data lives there): immutable, not protected.
+    with pytest.raises(redis.ResponseError, match="can't set immutable config"):
+        c.config_set("dir", "/tmp")
+
+
+def test_unix_socket(spawn: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    path = tmp_path / "aikv.sock"
+    node = spawn("aikv", args=["--set", f"unixsocket={path}", "--set", "unixsocketperm=700"])
+    assert stat.S_ISSOCK(path.stat().st_mode)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+    assert redis_cli("-s", str(path), "set", "via", "unix").stdout.strip() == "OK"
+    assert redis_cli("-p", str(node.port), "get", "via").stdout.strip() == "unix"
+    info = redis_cli("-s", str(path), "client", "info").stdout
+    fields = dict(item.split("=", 1) for item in info.split())
+    assert fields["addr"] == fields["laddr"] == f"{path}:0"
+    assert fields["flags"] == "U"
+    with redis.Redis(unix_socket_path=str(path), socket_timeout=10) as c:
+        c.execute_command("multi")
+        line = c.execute_command("client", "info")
+        # In MULTI the command is queued; EXEC's reply carries the line.
+        assert line == b"QUEUED"
+        executed = c.execute_command("exec")[0].decode()
+        assert " flags=xU " in f" {executed} "
+    node.stop()
+    assert not path.exists()  # removed at shutdown, as Redis does
+
+
+def test_unix_socket_flags_match_redis(spawn: Callable[..., ServerProcess],
+                                       tmp_path: Path) -> None:
+    lines = []
+    for kind in ("aikv", "redis"):
+        path = tmp_path / f"{kind}.sock"
+        option = ["--set", f"unixsocket={path}"] if kind == "aikv" else ["--unixsocket", str(path)]
+        spawn(kind, args=option)
+        info = redis_cli("-s", str(path), "client", "info").stdout
+        fields = dict(item.split("=", 1) for item in info.split())
+        lines.append((fields["flags"], fields["addr"] == fields["laddr"] == f"{path}:0"))
+    assert lines[0] == lines[1] == ("U", True)
+
+
+def test_pidfile(spawn: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    pidfile = tmp_path / "aikv.pid"
+    node = spawn("aikv", args=["--set", f"pidfile={pidfile}"])
+    assert node.proc is not None
+    assert pidfile.read_text() == f"{node.proc.pid}\n"
+    node.stop()
+    assert not pidfile.exists()
+
+
+def _oom_score(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/oom_score_adj").read_text())
+
+
+@pytest.mark.skipif(not Path("/proc/self/oom_score_adj").exists(), reason="no /proc oom_score_adj")
+def test_oom_score_adj(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv")
+    assert node.proc is not None
+    pid = node.proc.pid
+    c = node.client()
+    base = _oom_score(pid)
+    # Raising the score is allowed to every process (lowering it needs privileges).
+    assert c.config_set("oom-score-adj-values", "7 200 800")
+    assert _oom_score(pid) == base  # "no": untouched
+    assert c.config_set("oom-score-adj", "absolute")
+    assert _oom_score(pid) == 7
+    assert c.config_set("oom-score-adj", "relative")
+    assert _oom_score(pid) == min(1000, base + 7)
+    c.execute_command("config", "set", "oom-score-adj", "absolute", "oom-score-adj-values",
+                      "2000 2000 2000")
+    assert _oom_score(pid) == 1000  # clamped
+    assert c.config_set("oom-score-adj", "no")
+    assert _oom_score(pid) == base  # restored
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("replicaof=127.0.0.1 6379", "AiKv does not implement replication"),
+    ("daemonize=yes", "AiKv does not daemonize itself"),
+    ("tls-port=6380", "AiKv does not implement TLS"),
+    ("activedefrag=yes", "Active defragmentation cannot be enabled"),
+    ("replicaof=127.0.0.1 70000", "Invalid master port"),
+])
+def test_unsupported_settings_refuse_to_start(tmp_path: Path, setting: str,
+                                              message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "aikv.cli", "--port", "0", "--dir",
+                           str(tmp_path), "--set", setting],
+                          capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1
+    assert message in done.stderr
+
+
+def test_tcp_backlog_is_applied(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv", args=["--set", "tcp-backlog=37"])
+    assert node.client().config_get("tcp-backlog") == {"tcp-backlog": "37"}
+    # ss shows a listening socket's accept-queue limit in its Send-Q column.
+    try:
+        ss = subprocess.run(["ss", "-ltnH", f"sport = :{node.port}"], capture_output=True,
+                            text=True, timeout=10)
+    except FileNotFoundError:
+        pytest.skip("ss (iproute2) is not installed")
+    assert ss.stdout.split()[2] == "37", ss.stdout
