@@ -103,10 +103,19 @@ class Client(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.fd = sock.fileno()
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                keepalive = self.server.config.values["tcp-keepalive"]
+                if keepalive:
+                    # anetKeepAlive: probes after `keepalive` idle seconds, then every
+                    # third of it, dropped after three unanswered.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, keepalive)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL,
+                                    max(1, keepalive // 3))
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
             except OSError:
-                pass
+                pass  # a Unix socket has no TCP options
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
         if isinstance(local, str) and local:

@@ -9,9 +9,10 @@ from aikv.bus.protocol import MSG_STAT_NAMES, MSG_TYPE_COUNT
 from aikv.cluster import failure
 from aikv.cluster import nodeflags as nf
 from aikv.cluster.confmodel import file_text, reply_bytes
+from aikv.cluster.routing import preferred_endpoint
 from aikv.cluster.slots import CLUSTER_SLOTS
 from aikv.cluster.state import ClusterState, NodeRecord
-from aikv.resp import array, bulk, integer, map_reply
+from aikv.resp import NULL3, NULL_BULK, array, bulk, integer, map_reply
 
 if TYPE_CHECKING:
     from aikv.cluster.runtime import ClusterNode
@@ -46,17 +47,26 @@ def cluster_info_text(node: ClusterNode) -> str:
     return "".join(line + "\r\n" for line in lines)
 
 
-def _node_metadata(node: NodeRecord, resp3: bool) -> bytes:
-    if node.hostname:
-        return map_reply([(bulk(b"hostname"), bulk(_raw(node.hostname)))], resp3)
-    return map_reply([], resp3)
+def _slots_node(node: NodeRecord, resp3: bool, endpoint_type: str) -> bytes:
+    """One node of a CLUSTER SLOTS range: the preferred endpoint (cluster-preferred-
+    endpoint-type; a hostname-less node is "?", unknown-endpoint a null), port, id, then
+    the networking facts the endpoint did not already give."""
+    if endpoint_type == "ip":
+        endpoint = bulk(_raw(node.ip))
+    elif endpoint_type == "hostname":
+        endpoint = bulk(_raw(node.hostname) if node.hostname else b"?")
+    else:
+        endpoint = NULL3 if resp3 else NULL_BULK
+    metadata = []
+    if endpoint_type != "ip":
+        metadata.append((bulk(b"ip"), bulk(_raw(node.ip))))
+    if endpoint_type != "hostname" and node.hostname:
+        metadata.append((bulk(b"hostname"), bulk(_raw(node.hostname))))
+    return array([endpoint, integer(node.port), bulk(node.node_id.encode()),
+                  map_reply(metadata, resp3)])
 
 
-def _slots_node(node: NodeRecord, resp3: bool) -> bytes:
-    return array([bulk(_raw(node.ip)), integer(node.port), bulk(node.node_id.encode()), _node_metadata(node, resp3)])
-
-
-def slots_reply(st: ClusterState, resp3: bool) -> bytes:
+def slots_reply(st: ClusterState, resp3: bool, endpoint_type: str = "ip") -> bytes:
     """CLUSTER SLOTS: one entry per run of slots with the same owner, in slot order."""
     entries: list[bytes] = []
     start = 0
@@ -68,20 +78,20 @@ def slots_reply(st: ClusterState, resp3: bool) -> bytes:
         if owner is not None:
             # Idle or failed replicas cannot serve reads; clients should not be sent there.
             replicas = [r for r in st.replicas_of(owner) if not r.flags & nf.FAIL and r.repl_offset]
-            parts = [integer(start), integer(slot - 1), _slots_node(owner, resp3)]
-            parts.extend(_slots_node(r, resp3) for r in replicas)
+            parts = [integer(start), integer(slot - 1), _slots_node(owner, resp3, endpoint_type)]
+            parts.extend(_slots_node(r, resp3, endpoint_type) for r in replicas)
             entries.append(array(parts))
         start = slot
         owner = current
     return array(entries)
 
 
-def shard_node(node: NodeRecord, resp3: bool) -> bytes:
+def shard_node(node: NodeRecord, resp3: bool, endpoint_type: str = "ip") -> bytes:
     pairs = [(bulk(b"id"), bulk(node.node_id.encode()))]
     if node.port:
         pairs.append((bulk(b"port"), integer(node.port)))
     pairs.append((bulk(b"ip"), bulk(_raw(node.ip))))
-    pairs.append((bulk(b"endpoint"), bulk(_raw(node.ip))))
+    pairs.append((bulk(b"endpoint"), bulk(_raw(preferred_endpoint(node, endpoint_type)))))
     if node.hostname:
         pairs.append((bulk(b"hostname"), bulk(_raw(node.hostname))))
     pairs.append((bulk(b"role"), bulk(b"replica" if node.is_replica else b"master")))

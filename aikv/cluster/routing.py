@@ -20,16 +20,23 @@ ERR_DOWN_READONLY = "CLUSTERDOWN The cluster is down and only accepts read comma
 ERR_TRYAGAIN = "TRYAGAIN Multiple keys request during rehashing of slot"
 
 
-def node_endpoint(node: NodeRecord) -> str:
-    return f"{node.ip}:{node.port}"
+def preferred_endpoint(node: NodeRecord, endpoint_type: str = "ip") -> str:
+    """cluster-preferred-endpoint-type: what clients are told to connect to (MOVED, ASK,
+    CLUSTER SHARDS' endpoint): the address, the hostname ("?" when the node announced
+    none), or nothing at all ("unknown-endpoint": connect to where the reply came from)."""
+    if endpoint_type == "ip":
+        return node.ip
+    if endpoint_type == "hostname":
+        return node.hostname or "?"
+    return ""
 
 
-def moved_error(slot: int, node: NodeRecord) -> str:
-    return f"MOVED {slot} {node_endpoint(node)}"
+def moved_error(slot: int, node: NodeRecord, endpoint_type: str = "ip") -> str:
+    return f"MOVED {slot} {preferred_endpoint(node, endpoint_type)}:{node.port}"
 
 
-def ask_error(slot: int, node: NodeRecord) -> str:
-    return f"ASK {slot} {node_endpoint(node)}"
+def ask_error(slot: int, node: NodeRecord, endpoint_type: str = "ip") -> str:
+    return f"ASK {slot} {preferred_endpoint(node, endpoint_type)}:{node.port}"
 
 
 def route(
@@ -42,11 +49,13 @@ def route(
     readonly: bool = False,
     is_migrate: bool = False,
     allow_reads_when_down: bool = False,
+    endpoint_type: str = "ip",
 ) -> str | None:
     """None when this node serves the command, else the error text to reply with.
 
     `asking` is true when the client sent ASKING just before (or the command is
-    RESTORE-ASKING); `readonly` when the client sent READONLY."""
+    RESTORE-ASKING); `readonly` when the client sent READONLY; `endpoint_type` is
+    cluster-preferred-endpoint-type."""
     if not keys:
         return None
     first_key = keys[0]
@@ -87,7 +96,7 @@ def route(
         # so the client retries once the migration of this slot has progressed.
         if existing:
             return ERR_TRYAGAIN
-        return ask_error(slot, state.migrating_to[slot])
+        return ask_error(slot, state.migrating_to[slot], endpoint_type)
 
     if importing and asking:
         if multiple_keys and missing:
@@ -98,11 +107,12 @@ def route(
         return None
 
     if owner is not myself:
-        return moved_error(slot, owner)
+        return moved_error(slot, owner, endpoint_type)
     return None
 
 
-def blocked_client_error(state: ClusterState, keys: Sequence[bytes]) -> str | None:
+def blocked_client_error(state: ClusterState, keys: Sequence[bytes],
+                         endpoint_type: str = "ip") -> str | None:
     """For a client blocked on `keys` (BLPOP & co.): the error that should unblock it now,
     or None to keep waiting. Checked periodically by the server."""
     if not state.state_ok:
@@ -116,5 +126,5 @@ def blocked_client_error(state: ClusterState, keys: Sequence[bytes]) -> str | No
             myself = state.myself
             if myself.is_replica and myself.master_id == owner.node_id:
                 continue
-            return moved_error(slot, owner)
+            return moved_error(slot, owner, endpoint_type)
     return None

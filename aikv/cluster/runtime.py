@@ -112,6 +112,11 @@ class ClusterNode:
             self.lock.release()
             self.lock = None
 
+    def config_changed(self) -> None:
+        """CONFIG SET of a cluster-* parameter: applied before the reply, as Redis's
+        apply functions do (CLUSTER NODES/SLOTS/SHARDS show a new hostname at once)."""
+        self._apply_config()
+
     def _apply_config(self) -> None:
         st = self.state
         st.node_timeout = int(self.config.cluster_node_timeout)
@@ -247,7 +252,8 @@ class ClusterNode:
         if blocking is None:
             return
         for client, keys in blocking.waiting_clients():
-            err = blocked_client_error(self.state, keys)
+            err = blocked_client_error(self.state, keys,
+                                       self.config.values["cluster-preferred-endpoint-type"])
             if err is not None:
                 blocking.fail(client, error(err))
         self.server.schedule_tick()
@@ -439,6 +445,7 @@ class ClusterNode:
             readonly=False,
             is_migrate=cmd.name == "migrate",
             allow_reads_when_down=allow_when_down,
+            endpoint_type=self.config.values["cluster-preferred-endpoint-type"],
         )
         if decision is None:
             return None

@@ -51,6 +51,10 @@ def _state(client: Client) -> ClusterState:
     return _node(client).state
 
 
+def _endpoint_type(client: Client) -> str:
+    return str(client.server.config.values["cluster-preferred-endpoint-type"])
+
+
 def _slot_arg(raw: bytes) -> int:
     try:
         slot = int(raw)
@@ -97,7 +101,7 @@ def info_section(server: Any) -> str:
 
 @command("slots", 2, "stale", parent="cluster", categories="@slow")
 def cluster_slots(client: Client, argv: list[bytes]) -> bytes:
-    return slots_reply(_state(client), client.resp3)
+    return slots_reply(_state(client), client.resp3, _endpoint_type(client))
 
 
 @command("shards", 2, "stale", parent="cluster", categories="@slow")
@@ -111,7 +115,7 @@ def cluster_shards(client: Client, argv: list[bytes]) -> bytes:
         for lo, hi in st.node_slot_ranges(master):
             slot_items += [integer(lo), integer(hi)]
         members = [master, *st.replicas_of(master)]
-        nodes = array([shard_node(n, client.resp3) for n in members])
+        nodes = array([shard_node(n, client.resp3, _endpoint_type(client)) for n in members])
         shards.append(map_reply([(bulk(b"slots"), array(slot_items)), (bulk(b"nodes"), nodes)], client.resp3))
     return array(shards)
 

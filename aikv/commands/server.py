@@ -144,6 +144,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         server.set_slowlog_threshold()
     if changed & {"min-replicas-to-write", "min-replicas-max-lag"}:
         server.set_replica_requirement()
+    if server.cluster is not None and any(name.startswith("cluster-") for name in changed):
+        server.cluster.config_changed()
     if "notify-keyspace-events" in changed:
         server.key_events.flags = cfg.values["notify-keyspace-events"]
     if "requirepass" in changed:

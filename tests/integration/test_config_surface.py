@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from tests.differ import Differ, RawConnection, parse
-from tests.harness import REPO, ServerProcess, redis_cli
+from tests.harness import REPO, ServerProcess, redis_cli, wait_until
 
 # AiKv's own parameters (the LMDB store); Redis has none of these names.
 _AIKV_ONLY_PREFIX = "lmdb-"
@@ -327,3 +327,64 @@ def test_tcp_backlog_is_applied(spawn: Callable[..., ServerProcess]) -> None:
     except FileNotFoundError:
         pytest.skip("ss (iproute2) is not installed")
     assert ss.stdout.split()[2] == "37", ss.stdout
+
+
+def test_cluster_preferred_endpoint_type_matches_redis(cluster_differ: Differ) -> None:
+    """CLUSTER SLOTS and SHARDS under each endpoint type, on one-node clusters that own
+    every slot (ids and ports differ between the two and are masked)."""
+    d = cluster_differ
+    masks = []
+    for conn in (d.a, d.r):
+        node_id = parse(conn.call("cluster", "myid"))
+        port = parse(conn.call("config", "get", "port"))[1]
+        masks.append((node_id, port))
+
+    def masked(conn: RawConnection, mask: tuple[bytes, bytes], *args: str) -> bytes:
+        raw = conn.call(*args)
+        node_id, port = mask
+        return raw.replace(node_id, b"<id>").replace(b":" + port + b"\r\n", b":<port>\r\n")
+
+    try:
+        for hostname in ("", "node-1.example"):
+            d.check("config", "set", "cluster-announce-hostname", hostname)
+            for endpoint_type in ("ip", "hostname", "unknown-endpoint"):
+                d.check("config", "set", "cluster-preferred-endpoint-type", endpoint_type)
+                for protocol in ("2", "3"):
+                    d.both("hello", protocol)  # client ids differ
+                    for args in (("cluster", "slots"), ("cluster", "shards")):
+                        mine = masked(d.a, masks[0], *args)
+                        theirs = masked(d.r, masks[1], *args)
+                        assert mine == theirs, (hostname, endpoint_type, protocol, args)
+    finally:
+        d.both("hello", "2")
+        d.both("config", "set", "cluster-preferred-endpoint-type", "ip")
+        d.both("config", "set", "cluster-announce-hostname", "")
+
+
+def _server_side_timer(port: int) -> str:
+    """ss's timer column for the server end of the established connection on `port`."""
+    done = subprocess.run(["ss", "-tnoH", "state", "established", f"sport = :{port}"],
+                          capture_output=True, text=True, timeout=10)
+    return done.stdout
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("300", "keepalive,4min"), ("0", None)])
+def test_tcp_keepalive_is_applied(spawn: Callable[..., ServerProcess], setting: str,
+                                  expected: str | None) -> None:
+    try:
+        subprocess.run(["ss", "-V"], capture_output=True, timeout=10)
+    except FileNotFoundError:
+        pytest.skip("ss (iproute2) is not installed")
+    node = spawn("aikv", args=["--set", f"tcp-keepalive={setting}"])
+    with node.client() as c:
+        c.ping()
+        if expected is None:
+            # No keepalive: once the reply's retransmission timer is gone, no timer at all.
+            def idle_without_timers() -> bool:
+                shown = _server_side_timer(node.port)
+                return f":{node.port} " in shown and "timer:" not in shown
+
+            wait_until(idle_without_timers, 10, 0.05, "an idle connection without timers")
+        else:
+            wait_until(lambda: expected in _server_side_timer(node.port), 10, 0.05,
+                       f"a keepalive timer ({_server_side_timer(node.port)!r})")

@@ -198,3 +198,35 @@ def test_cluster_parameters_set_at_run_time_reach_the_state() -> None:
     node._apply_config()
     assert not node.state.require_full_coverage
     assert node.state.node_timeout == 1500
+
+
+def test_preferred_endpoint_type_in_slots_shards_and_redirects() -> None:
+    from aikv.cluster.routing import ask_error, moved_error
+
+    named = make_node(cluster_announce_hostname="node-1.example",
+                      cluster_announce_ip="10.0.0.9")
+    anonymous = make_node(cluster_announce_ip="10.0.0.8")
+    for node in (named, anonymous):
+        for slot in range(0, 10):
+            node.state.add_slot(node.state.myself, slot)
+    me, nobody = named.state.myself, anonymous.state.myself
+    node_id = me.node_id.encode()
+    # ip (default): the address first, the hostname in the metadata map.
+    assert slots_reply(named.state, False, "ip") == (
+        b"*1\r\n*3\r\n:0\r\n:9\r\n*4\r\n$8\r\n10.0.0.9\r\n:7001\r\n$40\r\n" + node_id
+        + b"\r\n*2\r\n$8\r\nhostname\r\n$14\r\nnode-1.example\r\n")
+    # hostname: the hostname first, the address in the map; "?" without a hostname.
+    assert slots_reply(named.state, True, "hostname").endswith(
+        b"$14\r\nnode-1.example\r\n:7001\r\n$40\r\n" + node_id
+        + b"\r\n%1\r\n$2\r\nip\r\n$8\r\n10.0.0.9\r\n")
+    assert b"*4\r\n$1\r\n?\r\n:7001\r\n" in slots_reply(anonymous.state, False, "hostname")
+    # unknown-endpoint: a null, then both facts.
+    assert slots_reply(named.state, False, "unknown-endpoint").endswith(
+        b"*4\r\n$-1\r\n:7001\r\n$40\r\n" + node_id + b"\r\n*4\r\n$2\r\nip\r\n$8\r\n10.0.0.9\r\n"
+        b"$8\r\nhostname\r\n$14\r\nnode-1.example\r\n")
+    assert b"$8\r\nendpoint\r\n$14\r\nnode-1.example\r\n" in shard_node(me, False, "hostname")
+    assert b"$8\r\nendpoint\r\n$0\r\n\r\n" in shard_node(me, False, "unknown-endpoint")
+    assert moved_error(5, me, "ip") == "MOVED 5 10.0.0.9:7001"
+    assert moved_error(5, me, "hostname") == "MOVED 5 node-1.example:7001"
+    assert moved_error(5, nobody, "hostname") == "MOVED 5 ?:7001"
+    assert ask_error(5, me, "unknown-endpoint") == "ASK 5 :7001"

@@ -1,0 +1,161 @@
+"""The configuration object on its own: parsing and rendering of each parameter shape,
+the refusals, the config file and CONFIG REWRITE round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aikv.config import BY_NAME, PARAMETERS, Config, ConfigError
+
+
+def _set(name: str, text: str) -> str:
+    config = Config()
+    config.set(name, text)
+    return config.render(name)
+
+
+def test_every_parameter_renders_its_default_and_takes_it_back() -> None:
+    config = Config()
+    for param in PARAMETERS:
+        # Partial updates, and "no master" which reads back as "" but is set as "no one".
+        if param.kind in ("obuf", "replicaof"):
+            continue
+        text = config.render(param.name)
+        again = Config()
+        again.set(param.name, text, startup=True)
+        assert again.values[param.name] == param.default, param.name
+
+
+def test_names_and_aliases_are_unique() -> None:
+    names = [n for p in PARAMETERS for n in (p.name, *p.aliases)]
+    assert len(names) == len(set(names)) == len(BY_NAME)
+
+
+def test_booleans_take_yes_and_no_only() -> None:
+    assert _set("activerehashing", "NO") == "no"
+    for text in ("1", "true", "0", ""):
+        with pytest.raises(ConfigError, match="argument must be 'yes' or 'no'"):
+            _set("activerehashing", text)
+
+
+def test_shutdown_flags() -> None:
+    assert _set("shutdown-on-sigterm", "now SAVE") == "save now"
+    assert _set("shutdown-on-sigterm", "default save") == "save"
+    assert _set("shutdown-on-sigterm", "force") == "force"
+    assert _set("shutdown-on-sigterm", "default") == "default"
+    with pytest.raises(ConfigError, match="SAVE and NOSAVE"):
+        _set("shutdown-on-sigterm", "save nosave")
+    for text in ("", "save  now", "later"):
+        with pytest.raises(ConfigError, match="must be one of the following: default, save, "
+                                              "nosave, now, force"):
+            _set("shutdown-on-sigterm", text)
+
+
+def test_memory_or_percent() -> None:
+    assert _set("maxmemory-clients", "10%") == "10%"
+    assert _set("maxmemory-clients", "0%") == "0"
+    assert _set("maxmemory-clients", "2kb") == "2048"
+    with pytest.raises(ConfigError, match="less or equal to 100"):
+        _set("maxmemory-clients", "101%")
+    for text in ("-1%", "%", "x", "-5"):
+        with pytest.raises(ConfigError, match="memory or percent value"):
+            _set("maxmemory-clients", text)
+
+
+def test_octal() -> None:
+    config = Config()
+    config.set("unixsocketperm", "750", startup=True)
+    assert config.values["unixsocketperm"] == 0o750
+    assert config.render("unixsocketperm") == "750"
+    with pytest.raises(ConfigError, match="parsed as an octal number"):
+        config.set("unixsocketperm", "789", startup=True)
+    with pytest.raises(ConfigError, match="between 0 and 777 inclusive"):
+        config.set("unixsocketperm", "1000", startup=True)
+
+
+def test_oom_values_and_percentiles() -> None:
+    assert _set("oom-score-adj-values", "-1 +2 3") == "-1 2 3"
+    assert _set("oom-score-adj-values", "1  2") == "1 0 2"  # strtoll reads "" as 0
+    with pytest.raises(ConfigError, match="wrong number of arguments"):
+        _set("oom-score-adj-values", "1 2")
+    with pytest.raises(ConfigError, match="between -2000 and 2000"):
+        _set("oom-score-adj-values", "1 2 2001")
+    assert _set("latency-tracking-info-percentiles", "50 99.90 100") == "50 99.9 100"
+    assert _set("latency-tracking-info-percentiles", "0.0000001") == "0"
+    assert _set("latency-tracking-info-percentiles", "") == ""
+    with pytest.raises(ConfigError, match=r"should sit between \[0.0,100.0\]"):
+        _set("latency-tracking-info-percentiles", "-1")
+    with pytest.raises(ConfigError, match="Invalid latency-tracking-info-percentiles"):
+        _set("latency-tracking-info-percentiles", "50 x")
+
+
+def test_proc_title_template() -> None:
+    assert _set("proc-title-template", "{title} {port}") == "{title} {port}"
+    assert _set("proc-title-template", "{{") == "{{"
+    for text in ("{nope}", "{", "{title", "", "  {server-mode} {title} "):
+        with pytest.raises(ConfigError, match="template format is invalid"):
+            _set("proc-title-template", text)
+
+
+def test_file_names_and_hostnames() -> None:
+    config = Config()
+    config.set("dbfilename", "", startup=True)  # allowed empty, as in Redis
+    with pytest.raises(ConfigError, match="dbfilename can't be a path, just a filename"):
+        config.set("dbfilename", "a/b", startup=True)
+    with pytest.raises(ConfigError, match="appenddirname can't be empty"):
+        config.set("appenddirname", "", startup=True)
+    with pytest.raises(ConfigError, match="just a dirname"):
+        config.set("appenddirname", "a\\b", startup=True)
+    with pytest.raises(ConfigError, match="only contain alphanumeric"):
+        config.set("cluster-announce-hostname", "a_b")
+    with pytest.raises(ConfigError, match="less than 256 characters"):
+        config.set("cluster-announce-hostname", "a" * 256)
+
+
+def test_replicaof_parses_but_is_refused() -> None:
+    config = Config()
+    config.set("replicaof", "no one", startup=True)
+    assert config.render("slaveof") == ""
+    with pytest.raises(ConfigError, match="wrong number of arguments"):
+        config.set("replicaof", "host", startup=True)
+    with pytest.raises(ConfigError, match="Invalid master port"):
+        config.set("replicaof", "host 65536", startup=True)
+    with pytest.raises(ConfigError, match="AiKv does not implement replication"):
+        config.set("replicaof", "host 6379", startup=True)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("tls-port", "6380"), ("daemonize", "yes"), ("activedefrag", "yes"),
+])
+def test_unsupported_values_are_refused(name: str, value: str) -> None:
+    config = Config()
+    with pytest.raises(ConfigError):
+        config.set(name, value, startup=True)
+    assert config.values[name] == BY_NAME[name].default
+    config.set(name, config.render(name), startup=True)  # the default itself is fine
+
+
+def test_hidden_parameters_are_not_listed_by_patterns() -> None:
+    names = {name for name, _ in Config().matching("*")}
+    assert "watchdog-period" not in names and "key-load-delay" not in names
+    assert "lua-time-limit" in names and "busy-reply-threshold" in names
+
+
+def test_rewrite_round_trips_the_special_shapes(tmp_path: Path) -> None:
+    path = tmp_path / "aikv.conf"
+    path.write_text("# mine\nport 7000\n")
+    config = Config()
+    config.load_file(str(path))
+    changes = {"shutdown-on-sigterm": "save now", "oom-score-adj-values": "1 2 3",
+               "latency-tracking-info-percentiles": "50 99.5", "maxmemory-clients": "5%",
+               "proc-title-template": "{title} {port}", "min-replicas-to-write": "2"}
+    for name, value in changes.items():
+        config.set(name, value)
+    config.rewrite()
+    again = Config()
+    again.load_file(str(path))
+    for name, value in changes.items():
+        assert again.render(name) == value, name
+    assert path.read_text().startswith("# mine\nport 7000\n")
