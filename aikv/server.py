@@ -28,6 +28,7 @@ from aikv.commands.registry import COMMANDS, Command
 from aikv.config import Config
 from aikv.info import start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
+from aikv.latency import LatencyMonitor
 from aikv.monitor import monitor_args, quote_arg
 from aikv.notify import KeyEvents
 from aikv.oom import OomScore
@@ -152,6 +153,9 @@ class Server:
         self.slowlog = SlowLog()
         self.slowlog_threshold = 0  # see set_slowlog_threshold
         self.set_slowlog_threshold()
+        self.latency = LatencyMonitor()
+        self.latency_threshold_us = 0  # see set_latency_threshold
+        self.set_latency_threshold()
         self.replicas_required = False  # see set_replica_requirement
         self.set_replica_requirement()
         self.oom_score = OomScore()
@@ -598,6 +602,9 @@ class Server:
         cmd.calls += 1
         if took >= self.slowlog_threshold and not cmd.skip_slowlog and client.blocked is None:
             self.slowlog.push(client, cmd, argv, took, self.config.values["slowlog-max-len"])
+        if took >= self.latency_threshold_us and client.blocked is None:
+            self.latency.add(b"fast-command" if "fast" in cmd.flags else b"command",
+                             took // 1000)
         self.stat_commands += 1
         if self.monitors and not cmd.skip_monitor:
             self.feed_monitors(client, cmd, argv)
@@ -744,6 +751,12 @@ class Server:
         threshold = self.config.values["slowlog-log-slower-than"]
         self.slowlog_threshold = threshold if threshold >= 0 else 1 << 63
 
+    def set_latency_threshold(self) -> None:
+        """Cache latency-monitor-threshold (ms) for Server.call as microseconds: a command
+        is an event when its run time, truncated to milliseconds, reaches it; 0 is off."""
+        threshold = self.config.values["latency-monitor-threshold"]
+        self.latency_threshold_us = threshold * 1000 if threshold else 1 << 63
+
     def set_replica_requirement(self) -> None:
         """min-replicas-to-write and min-replicas-max-lag both set: Redis then refuses
         writes unless that many replicas acknowledged within the lag. AiKv has no
@@ -831,7 +844,8 @@ class Server:
                 or self.pause_mode:
             return  # nothing can be committed; expired keys stay invisible meanwhile
         self.clock.refresh()
-        deadline = time.perf_counter() + 0.025
+        started = time.perf_counter()
+        deadline = started + 0.025
         removed = 0
         for db in self.databases:
             while True:
@@ -839,6 +853,11 @@ class Server:
                 removed += n
                 if n < 200 or time.perf_counter() > deadline:
                     break
+        threshold = self.config.values["latency-monitor-threshold"]
+        if threshold:
+            elapsed_ms = int((time.perf_counter() - started) * 1000)
+            if elapsed_ms >= threshold:
+                self.latency.add(b"expire-cycle", elapsed_ms)
         if removed:
             self.stat_expired_keys += removed
             self.schedule_tick()

@@ -203,7 +203,8 @@ def slowlog_help(client: Client, argv: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------- LATENCY
-# Latency monitoring is off (Redis's default threshold is 0 = disabled too): no events.
+# The latency monitor (aikv/latency.py): events recorded while latency-monitor-threshold
+# is set. Event names are compared as given (case-sensitive), as Redis's dictionary does.
 container("latency", -2)
 
 _LATENCY_FLAGS = "admin noscript loading stale"
@@ -212,28 +213,41 @@ _LATENCY_CATS = "@admin @slow @dangerous"
 
 @command("latest", 2, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
 def latency_latest(client: Client, argv: list[bytes]) -> bytes:
-    return EMPTY_ARRAY
+    rows = []
+    for name, event in client.server.latency.events.items():
+        when, latency = event.latest()
+        rows.append(array([bulk(name), integer(when), integer(latency), integer(event.max)]))
+    return array(rows)
 
 
 @command("history", 3, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
 def latency_history(client: Client, argv: list[bytes]) -> bytes:
-    return EMPTY_ARRAY
+    event = client.server.latency.events.get(argv[2])
+    if event is None:
+        return EMPTY_ARRAY
+    return array([array([integer(when), integer(latency)])
+                  for when, latency in event.samples()])
 
 
 @command("reset", -2, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
 def latency_reset(client: Client, argv: list[bytes]) -> bytes:
-    return integer(0)
+    return integer(client.server.latency.reset(argv[2:] if len(argv) > 2 else None))
 
 
 @command("graph", 3, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
 def latency_graph(client: Client, argv: list[bytes]) -> bytes:
-    raise CommandError("ERR No samples available for event '%s'"
-                       % argv[2].decode(errors="replace"))
+    chart = client.server.latency.graph(argv[2])
+    if chart is None:
+        raise CommandError("ERR No samples available for event '%s'"
+                           % argv[2].decode(errors="replace"))
+    return verbatim(chart, client.resp3)
 
 
 @command("doctor", 2, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
 def latency_doctor(client: Client, argv: list[bytes]) -> bytes:
-    text = "Latency monitoring is not enabled in this AiKv instance: no events recorded.\n"
+    values = client.server.config.values
+    text = client.server.latency.doctor(values["latency-monitor-threshold"],
+                                        values["slowlog-log-slower-than"])
     return verbatim(text.encode(), client.resp3)
 
 

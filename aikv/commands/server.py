@@ -142,6 +142,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         server.store.set_appendfsync(cfg.appendfsync)
     if "slowlog-log-slower-than" in changed:
         server.set_slowlog_threshold()
+    if "latency-monitor-threshold" in changed:
+        server.set_latency_threshold()
     if changed & {"min-replicas-to-write", "min-replicas-max-lag"}:
         server.set_replica_requirement()
     if server.cluster is not None and any(name.startswith("cluster-") for name in changed):
