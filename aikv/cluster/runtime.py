@@ -19,6 +19,7 @@ from aikv.bus.gossip import Action, Close, Connect, Deliver, Gossip, Link, Send,
 from aikv.bus.link import BusTransport
 from aikv.bus.wire import MSG_TYPE_COUNT, Message
 from aikv.cluster import failure
+from aikv.cluster import nodeflags as nf
 from aikv.cluster.announce import Announce
 from aikv.cluster.confmodel import from_nodes_conf, nodes_conf_text
 from aikv.cluster.routing import blocked_client_error, route
@@ -122,6 +123,13 @@ class ClusterNode:
         st.node_timeout = int(self.config.cluster_node_timeout)
         st.require_full_coverage = bool(self.config.cluster_require_full_coverage)
         st.allow_replica_migration = bool(self.config.cluster_allow_replica_migration)
+        # clusterUpdateMyselfFlags: cluster-replica-no-failover shows as our "nofailover"
+        # flag (CLUSTER NODES, nodes.conf, every header we send), whatever our role.
+        wanted = nf.NOFAILOVER if self.config.values["cluster-replica-no-failover"] else 0
+        me = st.myself
+        if me.flags & nf.NOFAILOVER != wanted:
+            me.flags = (me.flags & ~nf.NOFAILOVER) | wanted
+            st.mark_dirty(update_state=True)
         self._apply_announce()
 
     def _apply_announce(self) -> None:

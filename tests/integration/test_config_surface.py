@@ -418,3 +418,41 @@ def test_latency_monitor_matches_redis(differ: Differ) -> None:
     finally:
         d.both("config", "set", "latency-monitor-threshold", "0")
         d.both("latency", "reset")
+
+
+def test_cluster_replica_no_failover_flag_matches_redis(cluster_differ: Differ) -> None:
+    """The setting is our own "nofailover" flag, shown in CLUSTER NODES at once."""
+    d = cluster_differ
+
+    def flags(conn: RawConnection) -> bytes:
+        return parse(conn.call("cluster", "nodes")).split()[2]
+
+    try:
+        d.check("config", "set", "cluster-replica-no-failover", "yes")
+        assert flags(d.a) == flags(d.r) == b"myself,master,nofailover"
+        d.check("config", "set", "cluster-slave-no-failover", "no")
+        assert flags(d.a) == flags(d.r) == b"myself,master"
+    finally:
+        d.both("config", "set", "cluster-replica-no-failover", "no")
+
+
+def test_nofailover_is_saved_and_reaches_peers(
+        spawn: Callable[..., ServerProcess]) -> None:
+    a = spawn("aikv", args=["--cluster-enabled", "yes"])
+    b = spawn("aikv", args=["--cluster-enabled", "yes"])
+    ca, cb = a.client(), b.client()
+    a_id = ca.execute_command("cluster", "myid").decode()
+    ca.config_set("cluster-replica-no-failover", "yes")
+    assert cb.execute_command("cluster", "meet", "127.0.0.1", str(a.port))
+
+    def b_sees_nofailover() -> bool:
+        for line in cb.execute_command("cluster", "nodes").decode().splitlines():
+            if line.startswith(a_id):
+                return "nofailover" in line.split()[2]
+        return False
+
+    wait_until(b_sees_nofailover, 20, 0.05, "the peer to learn the nofailover flag")
+    nodes_conf = (a.dir / "nodes.conf").read_text()
+    assert f"{a_id} " in nodes_conf
+    mine = next(line for line in nodes_conf.splitlines() if line.startswith(a_id))
+    assert "myself,master,nofailover" in mine
