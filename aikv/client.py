@@ -141,6 +141,7 @@ class Client(asyncio.Protocol):
         server.clock.now_ms = int(now * 1000)  # Clock.refresh
         self.last_interaction = now
         server.stat_net_input_bytes += len(data)
+        server.stat_reads_processed += 1
         parser = self.parser
         values = server.config.values
         # Read on every read rather than once: CONFIG SET proto-max-bulk-len applies to
@@ -319,7 +320,9 @@ class Client(asyncio.Protocol):
         if self.out and transport is not None and not self.closing:
             data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
             self.out.clear()
-            self.server.stat_net_output_bytes += len(data)
+            server = self.server
+            server.stat_net_output_bytes += len(data)
+            server.stat_writes_processed += 1
             transport.write(data)
             # What the socket did not take stays in the transport: normal clients are
             # held to their class's limits here (pub/sub pushes also in write()).

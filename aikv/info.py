@@ -418,8 +418,13 @@ def _stats(server: Server) -> Fields:
         ("unexpected_error_replies", 0),
         ("total_error_replies", server.stat_error_replies),
         ("dump_payload_sanitizations", 0),
+        ("total_reads_processed", server.stat_reads_processed),
+        ("total_writes_processed", server.stat_writes_processed),
         ("io_threaded_reads_processed", 0),
         ("io_threaded_writes_processed", 0),
+        # Redis grows and shrinks each client's reply buffer; AiKv has no such buffer.
+        ("reply_buffer_shrinks", 0),
+        ("reply_buffer_expands", 0),
     ]
 
 
@@ -536,6 +541,8 @@ def reset_stats(server: Server) -> None:
     server.stat_keyspace_misses = 0
     server.stat_net_input_bytes = 0
     server.stat_net_output_bytes = 0
+    server.stat_reads_processed = 0
+    server.stat_writes_processed = 0
     server.stat_protocol_errors = 0
     server.stat_error_replies = 0
     server.error_counts.clear()

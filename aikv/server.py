@@ -146,6 +146,9 @@ class Server:
         self.stat_expired_keys = 0
         self.stat_net_input_bytes = 0
         self.stat_net_output_bytes = 0
+        # Socket reads that brought data, and reply writes (INFO total_*_processed).
+        self.stat_reads_processed = 0
+        self.stat_writes_processed = 0
         self.stat_protocol_errors = 0
         self.stat_error_replies = 0
         self._errors_seen = 0  # stat_error_replies when the last command finished

@@ -456,3 +456,26 @@ def test_nofailover_is_saved_and_reaches_peers(
     assert f"{a_id} " in nodes_conf
     mine = next(line for line in nodes_conf.splitlines() if line.startswith(a_id))
     assert "myself,master,nofailover" in mine
+
+
+def _stat(conn: RawConnection, name: bytes) -> int:
+    text = parse(conn.call("info", "stats"))
+    return int(text.split(name + b":")[1].split(b"\r\n")[0])
+
+
+def test_reads_and_writes_processed_match_redis(spawn: Callable[..., ServerProcess]) -> None:
+    mine, theirs = spawn("aikv"), spawn("redis")
+    deltas = []
+    for server in (mine, theirs):
+        conn = RawConnection(server.port)
+        try:
+            reads, writes = (_stat(conn, b"total_reads_processed"),
+                             _stat(conn, b"total_writes_processed"))
+            for _ in range(10):
+                conn.call("ping")
+            deltas.append((_stat(conn, b"total_reads_processed") - reads,
+                           _stat(conn, b"total_writes_processed") - writes))
+        finally:
+            conn.close()
+    assert deltas[0] == deltas[1]
+    assert deltas[0][0] == 12  # the second INFO, ten PINGs, the third INFO
