@@ -15,7 +15,7 @@ from aikv import REDIS_VERSION
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command, container
 from aikv.info import metrics, process_rss
-from aikv.migrate.digest import digest_value
+from aikv.migrate.digest import dataset_digest, digest_value
 from aikv.persist.elements import element_prefix, meta_count, meta_version
 from aikv.persist.layout import META_HEADER, STRING_CODES, TYPE_STREAM
 from aikv.resp import (
@@ -325,6 +325,8 @@ def debug(client: Client, argv: list[bytes]) -> bytes:
     if sub == b"HELP" and len(argv) == 2:
         return _help([
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DIGEST",
+            "    The digest of all keys of all databases, in hex.",
             "DIGEST-VALUE <key> [<key> ...]",
             "    Output a hex signature of the values of all the specified keys.",
             "SET-ACTIVE-EXPIRE <0|1>",
@@ -334,6 +336,9 @@ def debug(client: Client, argv: list[bytes]) -> bytes:
             "HELP",
             "    Prints this help.",
         ])
+    if sub == b"DIGEST" and len(argv) == 2:
+        # The whole dataset's digest, Redis's exactly (see aikv.migrate.digest).
+        return simple(dataset_digest(client.server.databases))
     if sub == b"DIGEST-VALUE":
         # Redis's exact per-key digests (see aikv.migrate.digest); zeros for a missing key.
         return array([simple(digest_value(client.db, key)) for key in argv[2:]])

@@ -44,9 +44,9 @@ def score_text(score: float) -> bytes:
     return (b"%.17g" % score)
 
 
-def object_digest(kind: str, value: object, has_expire: bool) -> bytes:
-    digest = bytes(20)
-    digest = _mix(digest, _TYPE_CODES[kind].to_bytes(4, "big"))
+def object_digest(kind: str, value: object, has_expire: bool,
+                  start: bytes = bytes(20)) -> bytes:
+    digest = _mix(start, _TYPE_CODES[kind].to_bytes(4, "big"))
     if kind == "string":
         assert isinstance(value, bytes)
         digest = _mix(digest, value)
@@ -82,6 +82,27 @@ def object_digest(kind: str, value: object, has_expire: bool) -> bytes:
     if has_expire:
         digest = _xor(digest, _EXPIRE_MARK)
     return digest
+
+
+def dataset_digest(databases: list[Database]) -> str:
+    """DEBUG DIGEST (computeDatasetDigest): per database that has keys, its index mixed
+    in, then each key's digest (the key mixed in first, then its value as above) XORed
+    in as a SHA-1, so the order of keys within a database does not matter. Forty zeros
+    for an empty dataset. Keys past their deadline count only once deleted in Redis
+    (which still holds them until then); AiKv counts the live keys."""
+    final = bytes(20)
+    for index, db in enumerate(databases):
+        entries = list(db.iter_keys())
+        if not entries:
+            continue
+        final = _mix(final, index.to_bytes(4, "big"))
+        for mk, meta in entries:
+            key = db.key_of(mk)
+            kind, value = read_value(db, key, meta)
+            key_digest = object_digest(kind, value, meta[1:9] != NO_EXPIRE,
+                                       start=_mix(bytes(20), key))
+            final = _xor(final, key_digest)
+    return final.hex()
 
 
 def digest_value(db: Database, key: bytes) -> str:

@@ -4,10 +4,14 @@ cross-type moves are exercised together."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.differ import Differ, parse
+from tests.harness import ServerProcess, have_redis_server
 
 KEYS = ["x0", "x1", "x2", "x3"]
 # Replies whose element order Redis leaves to its hash tables.
@@ -64,6 +68,20 @@ def normalise(cmd: tuple[str, ...], raw: bytes) -> object:
     return value
 
 
+@pytest.fixture(scope="module")
+def redis_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The oracle, with DEBUG on: each sequence ends with both datasets' DEBUG DIGEST."""
+    if not have_redis_server():
+        pytest.skip("redis-server is not installed")
+    proc = ServerProcess("redis", tmp_path_factory.mktemp("redis-module"),
+                         args=["--enable-debug-command", "yes"])
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+
+
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(commands, min_size=1, max_size=30))
@@ -78,3 +96,6 @@ def test_random_sequences_over_all_types(differ: Differ, sequence: list[tuple[st
                 continue
         mine, theirs = differ.both(*cmd)
         assert normalise(cmd, mine) == normalise(cmd, theirs), (cmd, mine, theirs, sequence)
+    # Whatever the replies showed, the whole datasets must be equal too.
+    mine, theirs = differ.both("debug", "digest")
+    assert mine == theirs, ("debug digest", mine, theirs, sequence)
