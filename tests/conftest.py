@@ -57,7 +57,9 @@ def redis_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     """One real redis-server 7.0 shared by the tests of a module: the oracle."""
     if not have_redis_server():
         pytest.skip("redis-server is not installed")
-    proc = ServerProcess("redis", tmp_path_factory.mktemp("redis-module"))
+    # DEBUG on, as the harness gives AiKv: DEBUG DIGEST(-VALUE) compares whole values.
+    proc = ServerProcess("redis", tmp_path_factory.mktemp("redis-module"),
+                         args=["--enable-debug-command", "yes"])
     try:
         proc.start()
         yield proc

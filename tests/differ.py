@@ -100,6 +100,12 @@ class Differ:
                 out.append((cmd, mine, theirs))
         return out
 
+    def assert_same_values(self, *keys: bytes | str) -> None:
+        """The keys hold equal values on both servers, compared whole by Redis's own
+        per-key digest (DEBUG DIGEST-VALUE: type, every element, whether it expires)."""
+        mine, theirs = self.both("debug", "digest-value", *keys)
+        assert mine == theirs, ("digest-value", keys, mine, theirs)
+
     def check(self, *args: Any, normalize: Callable[[bytes], Any] | None = None) -> bytes:
         mine, theirs = self.both(*args)
         if normalize is not None:

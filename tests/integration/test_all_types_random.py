@@ -4,14 +4,10 @@ cross-type moves are exercised together."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.differ import Differ, parse
-from tests.harness import ServerProcess, have_redis_server
 
 KEYS = ["x0", "x1", "x2", "x3"]
 # Replies whose element order Redis leaves to its hash tables.
@@ -66,20 +62,6 @@ def normalise(cmd: tuple[str, ...], raw: bytes) -> object:
             return sorted(zip(value[::2], value[1::2], strict=True))
         return sorted(value, key=repr)
     return value
-
-
-@pytest.fixture(scope="module")
-def redis_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The oracle, with DEBUG on: each sequence ends with both datasets' DEBUG DIGEST."""
-    if not have_redis_server():
-        pytest.skip("redis-server is not installed")
-    proc = ServerProcess("redis", tmp_path_factory.mktemp("redis-module"),
-                         args=["--enable-debug-command", "yes"])
-    try:
-        proc.start()
-        yield proc
-    finally:
-        proc.stop()
 
 
 @settings(max_examples=300, deadline=None,

@@ -251,5 +251,6 @@ def test_random_list_sequences(aikv_module, redis_module, ops) -> None:  # type:
             differ.check(*op)
         differ.check("lrange", "l1", "0", "-1")
         differ.check("lrange", "l2", "0", "-1")
+        differ.assert_same_values("l1", "l2")
     finally:
         differ.close()

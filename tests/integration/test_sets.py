@@ -291,6 +291,7 @@ def test_random_sequences_match_redis(differ: Differ, commands: list[tuple[Any, 
     for cmd in commands:
         args = _flatten(cmd)
         differ.check(*args, normalize=_normalizer(args[0]))
+    differ.assert_same_values(*_KEYS)
 
 
 def test_long_members_beyond_lmdb_key_limit_match_redis(differ: Differ) -> None:

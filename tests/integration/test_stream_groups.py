@@ -301,6 +301,7 @@ def test_random_group_sequences(differ: Differ) -> None:
                 differ.check("xinfo", "groups", "s")
         differ.check("xpending", "s", "g", "-", "+", "100", normalize=_pending_rows)
         differ.check("xinfo", "stream", "s", "full", normalize=_idle_fields)
+        differ.assert_same_values("s")
 
 
 def test_dump_restore_with_groups(spawn: Callable[..., ServerProcess]) -> None:

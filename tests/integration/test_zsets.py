@@ -456,6 +456,7 @@ def test_random_zset_sequences(aikv_module, redis_module, ops) -> None:  # type:
         for key in ("z1", "z2", "z3", "zl"):
             differ.check("zrange", key, "0", "-1", "WITHSCORES")
             differ.check("object", "encoding", key)
+        differ.assert_same_values("z1", "z2", "z3", "zl")
     finally:
         differ.close()
 
