@@ -803,6 +803,8 @@ class Server:
         def expire_cron() -> None:
             try:
                 self._active_expire()
+                if self.tracking is not None:
+                    self.tracking.limit_keys(self.config.values["tracking-table-max-keys"])
                 if self.store.checkpoint_due():  # tick log: checkpoint an idle node too
                     self.store.checkpoint_quietly()
             except Exception:

@@ -70,6 +70,7 @@ class Tracking:
         # Invalidations for the client whose command is running: sent after its reply.
         self.pending: list[bytes | None] = []
         self.current: Client | None = None
+        self.runs_over_limit = 0  # see limit_keys
 
     # ------------------------------------------------------------------ on / off
     def enable(self, client: Client, redirect: int, bcast: bool, optin: bool, optout: bool,
@@ -155,6 +156,10 @@ class Tracking:
         for prefix, (_, changed) in self.prefixes.items():
             if key.startswith(prefix):
                 changed[key] = current.id if current is not None else None
+        self._invalidate(key, current)
+
+    def _invalidate(self, key: bytes, current: Client | None) -> None:
+        """Forget `key` and tell every default-mode client that read it."""
         ids = self.table.pop(key, None)
         if ids is None:
             return
@@ -175,6 +180,24 @@ class Tracking:
                 self.pending.append(key)  # after the command's own reply
                 continue
             self._send(target, b"*1\r\n" + bulk(key))
+
+    def limit_keys(self, max_keys: int) -> None:
+        """tracking-table-max-keys, from the cron (trackingLimitUsedSlots): while the table
+        holds more keys, invalidate keys until it does not, with an effort of 100 keys per
+        run that grows by 100 for every run that ended still over the limit. Redis picks
+        the keys by a random walk; AiKv takes the longest-tracked ones first."""
+        table = self.table
+        if not max_keys or len(table) <= max_keys:
+            self.runs_over_limit = 0
+            return
+        effort = 100 * (self.runs_over_limit + 1)
+        while effort > 0 and table:
+            effort -= 1
+            self._invalidate(next(iter(table)), None)
+            if len(table) <= max_keys:
+                self.runs_over_limit = 0
+                return
+        self.runs_over_limit += 1
 
     def flushed(self) -> None:
         """FLUSHDB / FLUSHALL: a null invalidation to every tracking client."""

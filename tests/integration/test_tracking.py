@@ -232,3 +232,34 @@ def test_expired_keys_are_invalidated(aikv_module: ServerProcess,
         return seen
 
     _both(aikv_module, redis_module, scenario)
+
+
+def test_tracking_table_max_keys(aikv_module: ServerProcess,
+                                 redis_module: ServerProcess) -> None:
+    """Over tracking-table-max-keys, the cron invalidates keys until the table fits:
+    the same number in both (which ones Redis picks is random; AiKv takes the oldest)."""
+    outcomes = []
+    for server in (aikv_module, redis_module):
+        a, admin = Peer(server.port), Peer(server.port)
+        try:
+            a.call("hello", "3")
+            a.call("client", "tracking", "on")
+            admin.call("config", "set", "tracking-table-max-keys", "3")
+            for i in range(10):
+                a.call("get", f"key:{i}")
+            invalidated: list[bytes] = []
+            deadline = time.monotonic() + 10
+            while len(invalidated) < 7 and time.monotonic() < deadline:
+                for push in a.sync():
+                    invalidated += parse(push)[1]
+                time.sleep(0.02)
+            stats = parse(admin.call("info", "stats"))
+            total = int(stats.split(b"tracking_total_keys:")[1].split(b"\r\n")[0])
+            outcomes.append((len(invalidated), len(set(invalidated)), total))
+            if server is aikv_module:
+                assert sorted(invalidated) == [b"key:%d" % i for i in range(7)]
+        finally:
+            admin.call("config", "set", "tracking-table-max-keys", "1000000")
+            a.close()
+            admin.close()
+    assert outcomes[0] == outcomes[1] == (7, 7, 3)
