@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from aikv import REDIS_VERSION, __version__
-from aikv.config import APPENDFSYNC_CHOICES, LOGLEVEL_CHOICES, Config, ConfigError
+from aikv.config import APPENDFSYNC_CHOICES, BY_NAME, LOGLEVEL_CHOICES, Config, ConfigError
 from aikv.logging_setup import setup_logging
 from aikv.persist.store import StoreLayoutError, StoreLockedError
 
@@ -29,7 +29,7 @@ def _yes_no(value: str | None) -> str | None:
     return value
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(name="aikv-server", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("config_file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--port", type=int, help="Client port (default 6379; 0 picks a free port).")
 @click.option("--bind", help="Address to listen on (default 127.0.0.1).")
@@ -52,9 +52,10 @@ def _yes_no(value: str | None) -> str | None:
 @click.option("--cluster-require-full-coverage", type=click.Choice(["yes", "no"]))
 @click.option("--protected-mode", type=click.Choice(["yes", "no"]))
 @click.option("--set", "extra", multiple=True, metavar="NAME=VALUE",
-              help="Any other directive, e.g. --set hz=20 (repeatable).")
+              help="Any other directive, e.g. --set hz=20 (repeatable); redis-server's "
+                   "form --hz 20 works too.")
 @click.version_option(__version__, prog_name="aikv-server")
-def main(config_file: str | None, extra: tuple[str, ...], **flags: object) -> None:
+def server_command(config_file: str | None, extra: tuple[str, ...], **flags: object) -> None:
     """Run an AiKv node: a Redis-compatible server whose data lives in LMDB."""
     config = Config()
     try:
@@ -129,6 +130,36 @@ def _serve(server: Server, config: Config) -> int:
         server.store.close()
         return 1
     return 0
+
+
+def redis_style_args(args: list[str], known: set[str]) -> list[str]:
+    """redis-server's command line, `--<directive> <value words...>` up to the next
+    `--`, for every directive that has no option of its own here: rewritten as
+    `--set directive=words joined by spaces`. Options this command defines, and anything
+    that is not a directive, pass through unchanged (click then judges them)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name = arg[2:].lower() if arg.startswith("--") else ""
+        if not name or arg in known or "=" in name or name not in BY_NAME:
+            out.append(arg)
+            i += 1
+            continue
+        words = []
+        i += 1
+        while i < len(args) and not args[i].startswith("--"):
+            words.append(args[i])
+            i += 1
+        out += ["--set", f"{name}={' '.join(words)}"]
+    return out
+
+
+def main(args: list[str] | None = None) -> None:
+    """The `aikv-server` entry point."""
+    known = {opt for param in server_command.params for opt in getattr(param, "opts", ())}
+    server_command.main(args=redis_style_args(sys.argv[1:] if args is None else args, known),
+                        prog_name="aikv-server")
 
 
 if __name__ == "__main__":

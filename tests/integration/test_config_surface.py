@@ -479,3 +479,12 @@ def test_reads_and_writes_processed_match_redis(spawn: Callable[..., ServerProce
             conn.close()
     assert deltas[0] == deltas[1]
     assert deltas[0][0] == 12  # the second INFO, ten PINGs, the third INFO
+
+
+def test_redis_server_style_arguments(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv", args=["--maxmemory-policy", "allkeys-lru", "--shutdown-on-sigint",
+                               "save", "now", "--save", "", "--latency-monitor-threshold",
+                               "100"])
+    got = node.client().config_get("*")
+    assert (got["maxmemory-policy"], got["shutdown-on-sigint"], got["save"],
+            got["latency-monitor-threshold"]) == ("allkeys-lru", "save now", "", "100")
