@@ -71,6 +71,8 @@ def server_command(config_file: str | None, extra: tuple[str, ...], **flags: obj
             if not sep:
                 raise ConfigError(f"--set expects NAME=VALUE, got {item!r}")
             config.set(name, value, startup=True)
+        if config.values["cluster-enabled"] and config.values["replicaof"]:
+            raise ConfigError("replicaof directive not allowed in cluster mode")
     except ConfigError as exc:
         click.echo(f"*** FATAL CONFIG FILE ERROR (AiKv {__version__}) ***\n{exc}", err=True)
         sys.exit(1)

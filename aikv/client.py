@@ -88,6 +88,7 @@ class Client(asyncio.Protocol):
         self.deny_blocking = False
         self.in_script = False  # the client a script's redis.call commands run as
         self.is_migrate_target = False
+        self.is_master = False  # the replication link's client: its writes always run
         self.monitoring = False  # MONITOR: every command the server runs is copied here
         # A monitoring client's own lines, sent after the reply of the command (or EXEC).
         self.monitor_echo: list[bytes] = []

@@ -199,7 +199,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               choices=("no", "yes", "local")),
     # "yes" is refused with Redis's text for a build without its defragmenting allocator.
     Parameter("activedefrag", "bool", False),
-    # Startup refuses a master (AiKv does not replicate) and a TLS port (no TLS).
+    # A master to follow at start-up (aikv/replica.py); REPLICAOF changes it. Startup
+    # refuses a TLS port (no TLS).
     Parameter("replicaof", "replicaof", "", mutable=False, aliases=("slaveof",)),
     Parameter("tls-port", "int", 0, minimum=0, maximum=65535),
     # --- Accepted, validated and reported as Redis does, with nothing to act on in AiKv:
@@ -502,7 +503,6 @@ _UNSUPPORTED = {
     "activedefrag": "Active defragmentation cannot be enabled: it requires a Redis server "
                     "compiled with a modified Jemalloc like the one shipped by default with "
                     "the Redis source distribution",
-    "replicaof": "AiKv does not implement replication",
     "tls-port": "AiKv does not implement TLS",
     "daemonize": "AiKv does not daemonize itself: run it under a supervisor (systemd, "
                  "a container) instead",

@@ -429,13 +429,16 @@ def _stats(server: Server) -> Fields:
 
 
 def _replication(server: Server) -> Fields:
+    link = server.replica
+    head: Fields = [("role", "master")] if link is None else [("role", "slave"),
+                                                               *link.info_fields()]
     return [
-        ("role", "master"),
+        *head,
         ("connected_slaves", 0),
         ("master_failover_state", "no-failover"),
-        ("master_replid", MASTER_REPLID),
+        ("master_replid", MASTER_REPLID if link is None else link.replid),
         ("master_replid2", "0" * 40),
-        ("master_repl_offset", 0),
+        ("master_repl_offset", 0 if link is None else link.offset),
         ("second_repl_offset", -1),
         ("repl_backlog_active", 0),
         ("repl_backlog_size", 1048576),

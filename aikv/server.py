@@ -35,6 +35,7 @@ from aikv.oom import OomScore
 from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
+from aikv.replica import READONLY, ReplicaLink, parse_master, stop_link
 from aikv.resp import QUEUED, CommandError, CommandRejected, error
 from aikv.slowlog import SlowLog
 from aikv.tracking import Tracking
@@ -159,8 +160,11 @@ class Server:
         self.latency = LatencyMonitor()
         self.latency_threshold_us = 0  # see set_latency_threshold
         self.set_latency_threshold()
-        self.replicas_required = False  # see set_replica_requirement
-        self.set_replica_requirement()
+        self.replica: ReplicaLink | None = None  # set while this node follows a master
+        self.replicas_required = False  # see update_write_gates
+        self.read_only_replica = False
+        self.writes_gated = False
+        self.update_write_gates()
         self.oom_score = OomScore()
         self.oom_score.apply(config.values["oom-score-adj"], config.values["oom-score-adj-values"])
         # WATCHed (db, key) -> ids of the clients watching it.
@@ -195,6 +199,9 @@ class Server:
             self.config.set("port", str(sock.getsockname()[1]), startup=True)
         await self._listen_unix(backlog)
         self._start_crons()
+        master = parse_master(self.config.values["replicaof"])
+        if master is not None:
+            self.replicate_from(master)
         start_sampler(self)  # INFO's instantaneous_* rates, sampled every 100 ms
         # Always started: CONFIG SET appendfsync can switch to everysec at run time, and
         # the thread only syncs while the store's policy is everysec.
@@ -241,6 +248,7 @@ class Server:
             self._clients_cron.cancel()
         if self._server is not None:
             self._server.close()
+        stop_link(self.replica)
         if self._unix_server is not None:
             self._unix_server.close()
             with contextlib.suppress(OSError):
@@ -448,7 +456,7 @@ class Server:
             cmd = COMMANDS.get(name.lower())
             if cmd is not None and len(self.command_cache) < _NAME_CACHE_MAX:
                 self.command_cache[name] = cmd
-                if cmd.data and not (cmd.is_write and self.replicas_required):
+                if cmd.data and not (cmd.is_write and self.writes_gated):
                     self.data_commands[name] = cmd
         return cmd
 
@@ -510,16 +518,19 @@ class Server:
             refusal = self._refuse_for_disk(client, cmd)
             if refusal is not None:
                 return refusal
-        if self.replicas_required and (cmd.is_write or (
+        if self.writes_gated and (cmd.is_write or (
                 cmd.name == "exec" and client.multi is not None
                 and any(queued.is_write for queued, _ in client.multi))):
-            return self._reject(client, NOREPLICAS, cmd)
+            if self.replicas_required:
+                return self._reject(client, NOREPLICAS, cmd)
+            if not client.is_master:
+                return self._reject(client, READONLY, cmd)
         if (client.subscriptions or client.patterns or client.shard_subscriptions) \
                 and not client.resp3 and not cmd.allowed_in_pubsub:
             return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context" % cmd.full_name, cmd)
-        if self.pause_mode and self._pauses(client, cmd):
+        if self.pause_mode and not client.is_master and self._pauses(client, cmd):
             # Held, this command first; the client's later commands wait behind it.
             client.postponed = True
             self.postponed_clients.append(client)
@@ -652,11 +663,20 @@ class Server:
 
     def before_write(self, argv: list[bytes]) -> bytes | None:
         """Called before a write command runs; a reply means it must not run."""
+        return self.prepare_write(sum(map(len, argv)))
+
+    def end_tick_now(self) -> None:
+        """End the tick here (commit, replies) rather than when the loop gets to it: a
+        long job (a replica loading its master's data) commits as it goes."""
+        self._end_tick()
+
+    def prepare_write(self, nbytes: int) -> bytes | None:
+        """Before a write of about `nbytes`; a reply means it must not happen."""
         self._tick_wrote = True
         # Grow the LMDB map ahead of the write: a transaction that hits MDB_MAP_FULL
         # is lost whole, with the rest of the tick's writes.
         try:
-            self.store.ensure_room(sum(map(len, argv)))
+            self.store.ensure_room(nbytes)
         except StoreFullError as exc:
             # No room to grow the map: this write is refused, the tick's others stand.
             log.warning("Write refused: %s", exc)
@@ -760,18 +780,36 @@ class Server:
         threshold = self.config.values["latency-monitor-threshold"]
         self.latency_threshold_us = threshold * 1000 if threshold else 1 << 63
 
-    def set_replica_requirement(self) -> None:
-        """min-replicas-to-write and min-replicas-max-lag both set: Redis then refuses
-        writes unless that many replicas acknowledged within the lag. AiKv has no
-        replication links, so every write is refused (NOREPLICAS) while they are set. The
-        name caches are emptied so that Client._run's direct path, which skips execute(),
-        no longer holds write commands (lookup_command leaves them out while this holds)."""
+    def update_write_gates(self) -> None:
+        """Whether execute() must look at write commands before they run:
+        - a master with min-replicas-to-write and min-replicas-max-lag both set: Redis
+          refuses writes unless that many replicas acknowledged within the lag, and AiKv
+          has no replicas of its own, so every write gets NOREPLICAS;
+        - a replica with replica-read-only: clients' writes get READONLY (the master's
+          own commands run).
+        When this changes the name caches are emptied, so that Client._run's direct path,
+        which skips execute(), no longer holds write commands (lookup_command leaves them
+        out while writes are gated)."""
         values = self.config.values
-        required = bool(values["min-replicas-to-write"] and values["min-replicas-max-lag"])
-        if required != self.replicas_required:
-            self.replicas_required = required
+        replica = self.replica is not None
+        self.replicas_required = not replica and bool(
+            values["min-replicas-to-write"] and values["min-replicas-max-lag"])
+        self.read_only_replica = replica and bool(values["replica-read-only"])
+        gated = self.replicas_required or self.read_only_replica
+        if gated != self.writes_gated:
+            self.writes_gated = gated
             self.command_cache.clear()
             self.data_commands.clear()
+
+    # ------------------------------------------------------------------ replication
+    def replicate_from(self, master: tuple[str, int] | None) -> None:
+        """Follow `master` (REPLICAOF host port), or stop being a replica (None)."""
+        stop_link(self.replica)
+        self.replica = None
+        if master is not None:
+            self.replica = ReplicaLink(self, *master)
+            self.replica.start()
+        self.update_write_gates()
 
     def watching(self, db_index: int, key: bytes) -> bool:
         return (db_index, key) in self._watchers
@@ -846,8 +884,10 @@ class Server:
     def _active_expire(self) -> None:
         """Delete keys whose deadline passed, at most ~25% of a cron period of work."""
         if self.store.write_error is not None or not self.active_expire_enabled \
-                or self.pause_mode:
-            return  # nothing can be committed; expired keys stay invisible meanwhile
+                or self.pause_mode or self.replica is not None:
+            # Nothing can be committed; or a replica, whose master sends the DELs.
+            # Expired keys stay invisible meanwhile.
+            return
         self.clock.refresh()
         started = time.perf_counter()
         deadline = started + 0.025

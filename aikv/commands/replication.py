@@ -1,8 +1,10 @@
-"""REPLICAOF / SLAVEOF and FAILOVER: AiKv has no master-replica replication, so a node is
-always a master. These commands answer as a Redis master without replicas would, and
-refuse what would need a replica or a master link, rather than being unknown commands
-(tools send REPLICAOF NO ONE to any node they promote, for instance). Argument checks and
-error texts follow redis-server 7.0.15, in its order.
+"""REPLICAOF / SLAVEOF and FAILOVER.
+
+REPLICAOF host port makes this node a replica of that master (aikv/replica.py: it
+follows a redis-server, or any master speaking PSYNC); REPLICAOF NO ONE makes it a
+master again, keeping its data. AiKv is never a master to replicas (it does not
+propagate its writes), so FAILOVER answers as a Redis master without replicas does.
+Argument checks and error texts follow redis-server 7.0.15, in its order.
 """
 
 from __future__ import annotations
@@ -12,29 +14,40 @@ from typing import TYPE_CHECKING
 
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command
-from aikv.resp import OK, CommandError
+from aikv.resp import OK, CommandError, simple
 
 if TYPE_CHECKING:
     from aikv.client import Client
 
 log = logging.getLogger("aikv")
 
-NO_REPLICATION = "ERR AiKv does not support replication: this node can only be a master"
-
 
 def _replicaof(client: Client, argv: list[bytes]) -> bytes:
-    if client.server.config.cluster_enabled:
+    server = client.server
+    if server.config.cluster_enabled:
         raise CommandError("ERR REPLICAOF not allowed in cluster mode.")
     if argv[1].lower() == b"no" and argv[2].lower() == b"one":
-        log.info("MASTER MODE enabled (user request from '%s')", client.addr)
-        return OK  # already a master
+        if server.replica is not None:
+            server.replicate_from(None)
+            server.config.values["replicaof"] = ""
+            log.warning("MASTER MODE enabled (user request from '%s')", client.addr)
+        return OK
     try:
         port = parse_int(argv[2])
     except CommandError:
         port = -1
     if not 0 <= port <= 65535:
         raise CommandError("ERR Invalid master port")
-    raise CommandError(NO_REPLICATION)
+    host = argv[1].decode(errors="replace")
+    link = server.replica
+    if link is not None and (link.host, link.port) == (host, port):
+        log.warning("REPLICAOF would result into synchronization with the master we are "
+                    "already connected with. No operation performed.")
+        return simple("OK Already connected to specified master")
+    server.replicate_from((host, port))
+    server.config.values["replicaof"] = f"{host} {port}"
+    log.warning("REPLICAOF %s:%d enabled (user request from '%s')", host, port, client.addr)
+    return OK
 
 
 @command("replicaof", 3, "admin noscript stale no-async-loading",
@@ -84,4 +97,6 @@ def failover(client: Client, argv: list[bytes]) -> bytes:
             raise CommandError("ERR syntax error")
     if abort:
         raise CommandError("ERR No failover in progress.")
+    if client.server.replica is not None:
+        raise CommandError("ERR FAILOVER is not valid when server is a replica.")
     raise CommandError("ERR FAILOVER requires connected replicas.")

@@ -103,7 +103,11 @@ class RunContext(CallContext):
             if not self.dirty:
                 # Only until the script's first write: after it, failing would leave the
                 # script half done (scriptVerifyWriteCommandAllow).
-                # Both texts keep their own error codes ("-CODE msg", luaPushError).
+                # These texts keep their own error codes ("-CODE msg", luaPushError).
+                if server.read_only_replica and not self.caller.is_master:
+                    from aikv.replica import READONLY
+
+                    return self._refused(cmd, b"-" + READONLY.encode())
                 if server.store.write_error is not None:
                     from aikv.server import disk_error_reply
 
@@ -210,6 +214,10 @@ def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunC
         if flags & FLAG_NO_CLUSTER and server.config.cluster_enabled:
             raise CommandError("ERR Can not run script on cluster, 'no-cluster' flag is set.")
         if not flags & FLAG_NO_WRITES:
+            if server.read_only_replica and not client.is_master:
+                from aikv.replica import READONLY
+
+                raise CommandRejected(READONLY)  # processCommand's refusal: a write
             if server.store.write_error is not None:
                 raise CommandError(
                     "MISCONF Redis is configured to persist data to AOF, but it's currently "

@@ -144,8 +144,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         server.set_slowlog_threshold()
     if "latency-monitor-threshold" in changed:
         server.set_latency_threshold()
-    if changed & {"min-replicas-to-write", "min-replicas-max-lag"}:
-        server.set_replica_requirement()
+    if changed & {"min-replicas-to-write", "min-replicas-max-lag", "replica-read-only"}:
+        server.update_write_gates()
     if server.cluster is not None and any(name.startswith("cluster-") for name in changed):
         server.cluster.config_changed()
     if "notify-keyspace-events" in changed:
@@ -364,7 +364,12 @@ def shutdown(client: Client, argv: list[bytes]) -> bytes:
 # ---------------------------------------------------------------------- replication
 @command("role", 1, "noscript loading stale fast", categories="@admin @fast @dangerous")
 def role(client: Client, argv: list[bytes]) -> bytes:
-    return array([bulk(b"master"), integer(0), EMPTY_ARRAY])
+    link = client.server.replica
+    if link is None:
+        return array([bulk(b"master"), integer(0), EMPTY_ARRAY])
+    kind, host, port, state, offset = link.role()
+    return array([bulk(kind.encode()), bulk(host.encode()), integer(port),
+                  bulk(state.encode()), integer(offset)])
 
 
 @command("wait", 3, "noscript", categories="@slow @connection")

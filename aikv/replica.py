@@ -1,0 +1,301 @@
+"""This node as a replica of a master (REPLICAOF host port, or `replicaof` at start-up):
+the replica side of Redis's replication protocol, so that an AiKv node can follow a
+redis-server (or any master speaking PSYNC) and hold a live copy of its data.
+
+The link, as a Redis 7.0 replica runs it: connect, PING, AUTH with masterauth (and
+masteruser) when set, REPLCONF listening-port and capa psync2, then PSYNC ? -1. AiKv
+always asks for a full synchronisation (it keeps no replication backlog to continue
+from), so the master answers +FULLRESYNC <replid> <offset> and sends its dataset as an
+RDB file ($<length> and the bytes; AiKv does not announce `capa eof`, so a diskless
+master writes the file first for it). The file replaces this node's data (all
+databases, and the function libraries); then every command the master propagates is
+run as the master's client, in order. REPLCONF GETACK is answered with REPLCONF ACK
+<offset>, and an ACK also goes every second, as masters expect. A lost or silent link
+(repl-timeout seconds without a byte; a master PINGs every 10 s) is reconnected after a
+second, with a new full synchronisation.
+
+While this node is a replica, clients may read but not write (replica-read-only: the
+writes get READONLY), keys are not expired here (the master sends their DELs; reads
+already hide keys past their deadline), and REPLICAOF NO ONE turns it back into a master
+that keeps the data it has.
+
+Not implemented: partial resynchronisation (PSYNC <replid> <offset>), diskless loading,
+and being a master to replicas (AiKv does not propagate its writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aikv.client import Client
+from aikv.migrate.errors import DumpPayloadError
+from aikv.migrate.rdbfile import Aux, Function, Key, read_rdb
+from aikv.migrate.values import store_value
+from aikv.protocol import ProtocolError, RequestParser
+
+if TYPE_CHECKING:
+    from aikv.server import Server
+
+log = logging.getLogger("aikv.replica")
+
+READONLY = "READONLY You can't write against a read only replica."
+RETRY_SECONDS = 1.0
+ACK_SECONDS = 1.0
+# How many keys of the RDB file are stored between two commits while loading.
+LOAD_BATCH = 2000
+
+
+class SyncError(Exception):
+    pass
+
+
+def encode_command(argv: list[bytes]) -> bytes:
+    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
+
+
+class ReplicaLink:
+    def __init__(self, server: Server, host: str, port: int) -> None:
+        self.server = server
+        self.host = host
+        self.port = port
+        # ROLE's states: connect (waiting to retry), connecting, sync, connected.
+        self.state = "connect"
+        self.replid = "0" * 40
+        self.offset = 0  # the master's offset of the last command applied here
+        self.read_offset = 0  # ... of the last byte read
+        self.last_io = time.monotonic()
+        self.down_since = time.monotonic()
+        self.sync_bytes = 0  # the RDB file's size during a synchronisation
+        self.master_client: Client | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+        self._close()
+
+    def _close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        if self.state == "connected":
+            self.down_since = time.monotonic()
+        self.state = "connect"
+
+    async def _run(self) -> None:
+        while not self._stopped:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, OSError, EOFError, SyncError, ProtocolError, DumpPayloadError, asyncio.IncompleteReadError) as exc:
+                log.warning("Replication link to MASTER %s:%d lost or refused: %s",
+                            self.host, self.port, exc or type(exc).__name__)
+            except Exception:
+                log.exception("Replication link to MASTER %s:%d failed", self.host,
+                              self.port)
+            self._close()
+            if not self._stopped:
+                await asyncio.sleep(RETRY_SECONDS)
+
+    # ------------------------------------------------------------------ session
+    async def _session(self) -> None:
+        values = self.server.config.values
+        timeout = max(1, values["repl-timeout"])
+        self.state = "connecting"
+        log.info("Connecting to MASTER %s:%d", self.host, self.port)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port), timeout)
+        self._writer = writer
+
+        async def call(*args: bytes) -> bytes:
+            writer.write(encode_command(list(args)))
+            line = await asyncio.wait_for(reader.readline(), timeout)
+            if not line:
+                raise EOFError("the master closed the connection")
+            return line.rstrip(b"\r\n")
+
+        reply = await call(b"PING")
+        if reply.startswith(b"-") and not reply.startswith((b"-NOAUTH", b"-NOPERM",
+                                                            b"-ERR operation not permitted")):
+            raise SyncError(f"error reply to PING from master: {reply.decode(errors='replace')}")
+        if values["masterauth"]:
+            auth = [b"AUTH"] + ([values["masteruser"].encode()] if values["masteruser"] else [])
+            reply = await call(*auth, values["masterauth"].encode())
+            if reply.startswith(b"-"):
+                raise SyncError(f"unable to AUTH to MASTER: {reply.decode(errors='replace')}")
+        port = values["replica-announce-port"] or self.server.port
+        await call(b"REPLCONF", b"listening-port", str(port).encode())
+        await call(b"REPLCONF", b"capa", b"psync2")
+        reply = await call(b"PSYNC", b"?", b"-1")
+        if not reply.startswith(b"+FULLRESYNC "):
+            raise SyncError(f"unexpected reply to PSYNC from master: "
+                            f"{reply.decode(errors='replace')}")
+        _, replid, offset = reply.split()
+        self.state = "sync"
+        rdb = await self._receive_rdb(reader, timeout)
+        log.info("MASTER <-> REPLICA sync: receiving %d bytes from master to disk done",
+                 len(rdb))
+        self._load(rdb)
+        self.replid = replid.decode()
+        self.offset = self.read_offset = int(offset)
+        self.state = "connected"
+        self.last_io = time.monotonic()
+        log.info("MASTER <-> REPLICA sync: Finished with success")
+        acks = asyncio.get_running_loop().create_task(self._ack_every_second())
+        try:
+            await self._stream(reader, timeout)
+        finally:
+            acks.cancel()
+
+    async def _receive_rdb(self, reader: asyncio.StreamReader, timeout: float) -> bytes:
+        # While the master prepares the file it sends bare newlines to keep the link up.
+        while True:
+            line = await asyncio.wait_for(reader.readline(), timeout)
+            if not line:
+                raise EOFError("the master closed the connection during the sync")
+            if line in (b"\n", b"\r\n"):
+                continue
+            if line[:1] == b"-":
+                raise SyncError(f"MASTER aborted replication: {line.decode(errors='replace')}")
+            if line[:1] != b"$" or line.startswith(b"$EOF:"):
+                raise SyncError("bad protocol from MASTER, the first byte is not '$'")
+            self.sync_bytes = int(line[1:])
+            break
+        return await asyncio.wait_for(reader.readexactly(self.sync_bytes),
+                                      timeout + self.sync_bytes / (1 << 20))
+
+    def _load(self, rdb: bytes) -> None:
+        """Replace every database and the function libraries with the file's contents.
+        The node answers nothing else meanwhile (as a Redis replica loading without
+        async loading); the store commits every LOAD_BATCH keys."""
+        server = self.server
+        client = self._new_master_client()
+        records = list(read_rdb(rdb))  # the whole file is checked before anything changes
+        server.execute(client, [b"FLUSHALL"])
+        server.execute(client, [b"FUNCTION", b"FLUSH"])
+        stream_db = 0
+        stored = 0
+        for record in records:
+            if isinstance(record, Aux):
+                if record.name == b"repl-stream-db":
+                    stream_db = int(record.value)
+            elif isinstance(record, Function):
+                server.execute(client, [b"FUNCTION", b"LOAD", b"REPLACE", record.code])
+            elif isinstance(record, Key):
+                if record.db >= len(server.databases):
+                    raise SyncError(f"the master's database {record.db} does not exist here "
+                                    f"(databases {len(server.databases)})")
+                refusal = server.prepare_write(record.size + len(record.key))
+                if refusal is not None:
+                    raise SyncError("the data directory refused the write")
+                store_value(server.databases[record.db], record.key, record.kind,
+                            record.value, record.expire_at_ms)
+                stored += 1
+                if stored % LOAD_BATCH == 0:
+                    server.end_tick_now()
+        server.end_tick_now()
+        server.execute(client, [b"SELECT", str(stream_db).encode()])
+        client.out.clear()
+        self.master_client = client
+        log.info("MASTER <-> REPLICA sync: Loaded %d keys", stored)
+
+    def _new_master_client(self) -> Client:
+        client = Client(self.server)
+        client.authenticated = True
+        client.is_master = True
+        client.addr = f"{self.host}:{self.port}"
+        return client
+
+    async def _stream(self, reader: asyncio.StreamReader, timeout: float) -> None:
+        """Run the propagated commands in order; the master's offset advances by each
+        command's bytes once it has run."""
+        server = self.server
+        client = self.master_client
+        assert client is not None
+        parser = RequestParser(server.config.values["proto-max-bulk-len"])
+        while True:
+            data = await asyncio.wait_for(reader.read(1 << 16), timeout)
+            if not data:
+                raise EOFError("the master closed the connection")
+            self.last_io = time.monotonic()
+            self.read_offset += len(data)
+            commands: list[list[bytes]] = []
+            parser.feed(data, commands)
+            server.clock.refresh()
+            for argv in commands:
+                if (len(argv) == 3 and argv[0].lower() == b"replconf"
+                        and argv[1].lower() == b"getack"):
+                    self._send_ack()
+                else:
+                    # As any client's command (blocked clients served, tracking and
+                    # MONITOR told), its reply dropped.
+                    server.dispatch(client, argv)
+                    client.out.clear()
+                self.offset += len(encode_command(argv))
+            if not server.nothing_to_commit():
+                server.schedule_tick()
+
+    def _send_ack(self) -> None:
+        writer = self._writer
+        if writer is not None and self.state == "connected":
+            writer.write(encode_command([b"REPLCONF", b"ACK", str(self.offset).encode()]))
+
+    async def _ack_every_second(self) -> None:
+        while True:
+            await asyncio.sleep(ACK_SECONDS)
+            self._send_ack()
+
+    # ------------------------------------------------------------------ reports
+    def role(self) -> list[Any]:
+        return ["slave", self.host, self.port, self.state,
+                self.offset if self.state == "connected" else -1]
+
+    def info_fields(self) -> list[tuple[str, Any]]:
+        now = time.monotonic()
+        up = self.state == "connected"
+        fields: list[tuple[str, Any]] = [
+            ("master_host", self.host),
+            ("master_port", self.port),
+            ("master_link_status", "up" if up else "down"),
+            ("master_last_io_seconds_ago", int(now - self.last_io) if up else -1),
+            ("master_sync_in_progress", 1 if self.state == "sync" else 0),
+            ("slave_read_repl_offset", self.read_offset),
+            ("slave_repl_offset", self.offset),
+        ]
+        if self.state == "sync":
+            fields.append(("master_sync_total_bytes", self.sync_bytes))
+        if not up:
+            fields.append(("master_link_down_since_seconds", int(now - self.down_since)))
+        values = self.server.config.values
+        fields += [
+            ("slave_priority", values["replica-priority"]),
+            ("slave_read_only", 1 if values["replica-read-only"] else 0),
+            ("replica_announced", 1 if values["replica-announced"] else 0),
+        ]
+        return fields
+
+
+def parse_master(text: str) -> tuple[str, int] | None:
+    """The `replicaof` parameter's value ("" or "host port")."""
+    if not text:
+        return None
+    host, _, port = text.rpartition(" ")
+    return host, int(port)
+
+
+def stop_link(link: ReplicaLink | None) -> None:
+    if link is not None:
+        with contextlib.suppress(Exception):
+            link.stop()
