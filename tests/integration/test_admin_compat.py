@@ -89,13 +89,6 @@ def test_bgrewriteaof_checkpoints_and_counts(spawn: Callable[..., ServerProcess]
     assert node.client().get("k") == b"v"
 
 
-def test_replicaof_a_master_is_refused(differ: Differ) -> None:
-    """Redis would start replicating (OK); AiKv cannot, and says so rather than pretend."""
-    mine = differ.a.call("replicaof", "127.0.0.1", "6399")
-    assert mine.startswith(b"-ERR AiKv does not support replication"), mine
-    assert parse(differ.a.call("role"))[0] == b"master"
-
-
 def test_cluster_mode_refuses_replicaof_and_failover(cluster_differ: Differ) -> None:
     for args in (("replicaof", "no", "one"), ("replicaof", "127.0.0.1", "1"),
                  ("failover",), ("failover", "abort"), ("failover", "x")):

@@ -301,7 +301,7 @@ def test_oom_score_adj(spawn: Callable[..., ServerProcess]) -> None:
 
 
 @pytest.mark.parametrize(("setting", "message"), [
-    ("replicaof=127.0.0.1 6379", "AiKv does not implement replication"),
+    ("replicaof=127.0.0.1", "wrong number of arguments"),
     ("daemonize=yes", "AiKv does not daemonize itself"),
     ("tls-port=6380", "AiKv does not implement TLS"),
     ("activedefrag=yes", "Active defragmentation cannot be enabled"),

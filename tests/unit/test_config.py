@@ -114,7 +114,7 @@ def test_file_names_and_hostnames() -> None:
         config.set("cluster-announce-hostname", "a" * 256)
 
 
-def test_replicaof_parses_but_is_refused() -> None:
+def test_replicaof() -> None:
     config = Config()
     config.set("replicaof", "no one", startup=True)
     assert config.render("slaveof") == ""
@@ -122,8 +122,10 @@ def test_replicaof_parses_but_is_refused() -> None:
         config.set("replicaof", "host", startup=True)
     with pytest.raises(ConfigError, match="Invalid master port"):
         config.set("replicaof", "host 65536", startup=True)
-    with pytest.raises(ConfigError, match="AiKv does not implement replication"):
-        config.set("replicaof", "host 6379", startup=True)
+    config.set("replicaof", "10.0.0.1 +6379", startup=True)
+    assert config.render("replicaof") == "10.0.0.1 6379"
+    with pytest.raises(ConfigError, match="can't set immutable config"):
+        config.set("replicaof", "no one")
 
 
 @pytest.mark.parametrize(("name", "value"), [

@@ -1,0 +1,176 @@
+"""An AiKv node as the replica of a real redis-server master: full synchronisation, the
+command stream, what a replica refuses, and a master that goes away. The datasets are
+compared whole with DEBUG DIGEST (Redis's own dataset digest, which AiKv computes
+exactly), the replies of the two kinds of replica byte for byte."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis
+
+from tests.differ import Differ, parse
+from tests.harness import ServerProcess, wait_until
+
+MASTER_ARGS = ["--enable-debug-command", "yes"]
+
+
+def _populate(r: redis.Redis) -> None:
+    r.set("s", "v")
+    r.set("n", 12345)
+    r.set("big", "x" * 5000)
+    r.set("ttl", "t", ex=1000)
+    r.rpush("l", *[f"e{i}" for i in range(300)])
+    r.hset("h", mapping={f"f{i}": i for i in range(20)})
+    r.hset("hbig", mapping={f"f{i}": "y" * 100 for i in range(600)})
+    r.sadd("ints", *range(100))
+    r.sadd("strs", "a", "b", "c")
+    r.zadd("z", {f"m{i}": i / 3 for i in range(200)})
+    r.xadd("st", {"f": "v"}, id="1-1")
+    r.xadd("st", {"f": "w"}, id="2-1")
+    r.xgroup_create("st", "g", id="0")
+    r.pfadd("hll", *[f"u{i}" for i in range(50)])
+    r.geoadd("geo", (13.361389, 38.115556, "Palermo"))
+    r.execute_command("SELECT", 4)
+    r.set("in-db4", "here")
+    r.execute_command("SELECT", 0)
+    r.function_load("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)")
+
+
+def _synced(replica: redis.Redis, master: redis.Redis) -> bool:
+    role = replica.execute_command("ROLE")
+    if role[0] != b"slave" or role[3] != b"connected":
+        return False
+    offset = master.info("replication")["master_repl_offset"]
+    return replica.info("replication")["slave_repl_offset"] == offset
+
+
+def _libraries(r: redis.Redis) -> list[object]:
+    return sorted(r.function_list(), key=repr)  # Redis lists them in hash order
+
+
+def _digest(r: redis.Redis) -> bytes:
+    return r.execute_command("DEBUG", "DIGEST")
+
+
+def test_full_sync_then_the_command_stream(spawn: Callable[..., ServerProcess]) -> None:
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    _populate(master)
+    # redis-server's command line form: --replicaof <host> <port>.
+    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
+    replica = node.client()
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the replica to sync")
+    assert _digest(replica) == _digest(master) != b"0" * 40
+    assert _libraries(replica) == _libraries(master)
+
+    # The stream: what Redis propagates for every kind of write.
+    master.incrbyfloat("f", 1.5)
+    master.expire("s", 500)
+    master.pexpireat("n", 99_999_999_999_999)
+    master.spop("strs")
+    master.eval("redis.call('set', 'fromlua', 'x'); redis.call('hset', 'h', 'new', 'y')", 0)
+    pipe = master.pipeline(transaction=True)
+    pipe.incr("counter").lpush("l", "front").zincrby("z", 2.5, "m1").execute()
+    master.execute_command("SELECT", 4)  # the stream carries SELECTs
+    master.delete("in-db4")
+    master.execute_command("SELECT", 0)
+    master.xack("st", "g", "1-1")
+    master.xreadgroup("g", "c1", {"st": ">"})
+    master.setrange("big", 10, "zz")
+    master.getdel("ttl")
+    master.function_load("#!lua name=lib2\nredis.register_function('f2', function() return 2 end)")
+    master.set("short", "v", px=1)  # expires on the master, which then sends a DEL
+    assert master.execute_command("WAIT", 1, 5000) == 1  # our ACK answers GETACK
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the replica to catch up")
+    wait_until(lambda: _digest(replica) == _digest(master), 10, 0.05, "equal datasets")
+    assert _libraries(replica) == _libraries(master)
+    info = master.info("replication")
+    assert info["connected_slaves"] == 1
+    assert info["slave0"]["state"] == "online" and info["slave0"]["port"] == node.port
+
+
+def test_replica_replies_as_a_redis_replica(spawn: Callable[..., ServerProcess]) -> None:
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    master.set("k", "v")
+    mine = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
+    theirs = spawn("redis", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
+    for node in (mine, theirs):
+        wait_until(lambda node=node: _synced(node.client(), master), 30, 0.05, "sync")
+    d = Differ(mine.port, theirs.port)
+    write_script = "#!lua\nreturn redis.call('set', 'k', 'x')"
+    try:
+        assert d.mismatches([
+            ("get", "k"), ("set", "k", "x"), ("del", "k"), ("incr", "n"),
+            ("eval", "return redis.call('set', 'k', 'x')", "0"),
+            ("eval", "return redis.pcall('set', 'k', 'x')", "0"),
+            ("eval", "return redis.call('get', 'k')", "0"),
+            ("eval", write_script, "0"), ("eval_ro", write_script, "0"),
+            ("eval", "#!lua flags=no-writes\nreturn redis.call('get', 'k')", "0"),
+            ("multi",), ("set", "k", "y"), ("exec",),
+            ("multi",), ("get", "k"), ("exec",),
+            ("replicaof", "127.0.0.1", str(master_proc.port)),
+            ("failover",), ("failover", "abort"),
+            ("config", "get", "replicaof"),
+            ("config", "set", "replica-read-only", "no"),
+            ("set", "local", "1"), ("get", "local"),
+            ("config", "set", "replica-read-only", "yes"),
+            ("set", "local", "2"),
+        ]) == []
+        role_mine, role_theirs = (parse(raw) for raw in d.both("role"))
+        assert role_mine[:4] == role_theirs[:4]
+        fields = ("role", "master_host", "master_port", "master_link_status",
+                  "master_sync_in_progress", "slave_priority", "slave_read_only",
+                  "replica_announced", "connected_slaves")
+        infos = [node.client().info("replication") for node in (mine, theirs)]
+        assert [info[f] for f in fields for info in infos[:1]] == \
+            [info[f] for f in fields for info in infos[1:]]
+        # REPLICAOF NO ONE: a master again, with the data it had.
+        assert d.mismatches([("replicaof", "no", "one"), ("role",), ("get", "k"),
+                             ("set", "k", "mine"), ("get", "k")]) == []
+    finally:
+        d.close()
+
+
+def test_a_lost_master_is_followed_again(spawn: Callable[..., ServerProcess]) -> None:
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    master.set("before", "1")
+    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
+    replica = node.client()
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the first sync")
+    master_proc.stop()
+    wait_until(lambda: replica.info("replication")["master_link_status"] == "down", 30,
+               0.05, "the link to be seen down")
+    assert replica.get("before") == b"1"  # the data stays while the master is away
+    assert replica.execute_command("ROLE")[3] in (b"connect", b"connecting")
+    # The master comes back with the file it wrote for the first sync (dump.rdb), and
+    # changes; the replica resyncs to exactly what it holds.
+    master_proc.start()
+    master = master_proc.client()
+    assert master.get("before") == b"1"
+    master.delete("before")
+    master.set("after", "2")
+    wait_until(lambda: _synced(replica, master) and replica.get("after") == b"2", 30, 0.05,
+               "the resync")
+    assert replica.get("before") is None
+    assert _digest(replica) == _digest(master)
+
+
+def test_replica_keeps_expired_keys_for_the_master(spawn: Callable[..., ServerProcess]) -> None:
+    """A replica does not delete keys itself: it hides a key past its deadline from
+    reads and waits for the master's DEL, as a Redis replica does."""
+    master_proc = spawn("redis", args=MASTER_ARGS + ["--hz", "1"])
+    master = master_proc.client()
+    master.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")  # the master keeps it too
+    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
+    replica = node.client()
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "sync")
+    master.set("soon", "v", px=200)
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the SET to arrive")
+    wait_until(lambda: replica.get("soon") is None, 10, 0.05, "the deadline to pass")
+    assert replica.dbsize() == master.dbsize() == 1  # still held, as on the master
+    assert master.get("soon") is None  # the master's read expires it and sends a DEL
+    wait_until(lambda: _synced(replica, master) and replica.dbsize() == 0, 30, 0.05,
+               "the DEL to arrive")
