@@ -177,22 +177,23 @@ class ReplicaLink:
                                       timeout + self.sync_bytes / (1 << 20))
 
     def _load(self, rdb: bytes) -> None:
-        """Replace every database and the function libraries with the file's contents.
-        The node answers nothing else meanwhile (as a Redis replica loading without
-        async loading); the store commits every LOAD_BATCH keys."""
+        """Replace every database and the function libraries with the file's contents,
+        decoded one record at a time. The node answers nothing else meanwhile (as a Redis
+        replica loading without async loading); the store commits every LOAD_BATCH keys.
+        A file that turns out malformed leaves what was loaded so far, until the next
+        synchronisation empties it again (as in Redis)."""
         server = self.server
         client = self._new_master_client()
-        records = list(read_rdb(rdb))  # the whole file is checked before anything changes
-        server.execute(client, [b"FLUSHALL"])
-        server.execute(client, [b"FUNCTION", b"FLUSH"])
+        server.dispatch(client, [b"FLUSHALL"])
+        server.dispatch(client, [b"FUNCTION", b"FLUSH"])
         stream_db = 0
         stored = 0
-        for record in records:
+        for record in read_rdb(rdb):
             if isinstance(record, Aux):
                 if record.name == b"repl-stream-db":
                     stream_db = int(record.value)
             elif isinstance(record, Function):
-                server.execute(client, [b"FUNCTION", b"LOAD", b"REPLACE", record.code])
+                server.dispatch(client, [b"FUNCTION", b"LOAD", b"REPLACE", record.code])
             elif isinstance(record, Key):
                 if record.db >= len(server.databases):
                     raise SyncError(f"the master's database {record.db} does not exist here "
@@ -206,7 +207,7 @@ class ReplicaLink:
                 if stored % LOAD_BATCH == 0:
                     server.end_tick_now()
         server.end_tick_now()
-        server.execute(client, [b"SELECT", str(stream_db).encode()])
+        server.dispatch(client, [b"SELECT", str(stream_db).encode()])
         client.out.clear()
         self.master_client = client
         log.info("MASTER <-> REPLICA sync: Loaded %d keys", stored)
