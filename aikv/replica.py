@@ -3,24 +3,28 @@ the replica side of Redis's replication protocol, so that an AiKv node can follo
 redis-server (or any master speaking PSYNC) and hold a live copy of its data.
 
 The link, as a Redis 7.0 replica runs it: connect, PING, AUTH with masterauth (and
-masteruser) when set, REPLCONF listening-port and capa psync2, then PSYNC ? -1. AiKv
-always asks for a full synchronisation (it keeps no replication backlog to continue
-from), so the master answers +FULLRESYNC <replid> <offset> and sends its dataset as an
-RDB file ($<length> and the bytes; AiKv does not announce `capa eof`, so a diskless
-master writes the file first for it). The file replaces this node's data (all
-databases, and the function libraries); then every command the master propagates is
-run as the master's client, in order. REPLCONF GETACK is answered with REPLCONF ACK
-<offset>, and an ACK also goes every second, as masters expect. A lost or silent link
-(repl-timeout seconds without a byte; a master PINGs every 10 s) is reconnected after a
-second, with a new full synchronisation.
+masteruser) when set, REPLCONF listening-port and capa psync2, then PSYNC. The first
+time it is PSYNC ? -1, a full synchronisation: the master answers +FULLRESYNC <replid>
+<offset> and sends its dataset as an RDB file ($<length> and the bytes; AiKv does not
+announce `capa eof`, so a diskless master writes the file first for it), which
+replaces this node's data (all databases, and the function libraries). Then every
+command the master propagates is run as the master's client, in order. REPLCONF GETACK
+is answered with REPLCONF ACK <offset>, and an ACK also goes every second, as masters
+expect. A lost or silent link (repl-timeout seconds without a byte; a master PINGs
+every 10 s) is reconnected after a second with PSYNC <replid> <offset + 1>: a master
+that still has the commands since then in its backlog answers +CONTINUE and sends them
+(a partial resynchronisation), otherwise it starts a full one. The offset counts only
+commands that ran: the commands of a MULTI count when its EXEC has run, and a
+transaction cut by a lost link is discarded and sent again, as Redis's replicas do.
 
 While this node is a replica, clients may read but not write (replica-read-only: the
 writes get READONLY), keys are not expired here (the master sends their DELs; reads
 already hide keys past their deadline), and REPLICAOF NO ONE turns it back into a master
 that keeps the data it has.
 
-Not implemented: partial resynchronisation (PSYNC <replid> <offset>), diskless loading,
-and being a master to replicas (AiKv does not propagate its writes).
+Not implemented: continuing after a restart of this node (it starts with a full
+synchronisation), diskless loading, and being a master to replicas (AiKv does not
+propagate its writes).
 """
 
 from __future__ import annotations
@@ -70,7 +74,12 @@ class ReplicaLink:
         self.last_io = time.monotonic()
         self.down_since = time.monotonic()
         self.sync_bytes = 0  # the RDB file's size during a synchronisation
+        # The master's client survives a lost link, so that a partial resynchronisation
+        # goes on with its state (its selected database).
         self.master_client: Client | None = None
+        self.multi_bytes = 0  # commands of an open MULTI, counted in offset at its EXEC
+        self.full_syncs = 0
+        self.partial_syncs = 0
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -89,6 +98,12 @@ class ReplicaLink:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
+        client = self.master_client
+        if client is not None and client.multi is not None:
+            # A transaction the link cut: its commands come again with the resync.
+            client.multi = None
+            client.multi_error = False
+        self.multi_bytes = 0
         if self.state == "connected":
             self.down_since = time.monotonic()
         self.state = "connect"
@@ -138,18 +153,32 @@ class ReplicaLink:
         port = values["replica-announce-port"] or self.server.port
         await call(b"REPLCONF", b"listening-port", str(port).encode())
         await call(b"REPLCONF", b"capa", b"psync2")
-        reply = await call(b"PSYNC", b"?", b"-1")
-        if not reply.startswith(b"+FULLRESYNC "):
+        cached = self.master_client
+        if cached is not None:
+            reply = await call(b"PSYNC", self.replid.encode(), str(self.offset + 1).encode())
+        else:
+            reply = await call(b"PSYNC", b"?", b"-1")
+        if reply.startswith(b"+CONTINUE") and cached is not None:
+            words = reply.split()
+            if len(words) > 1:
+                self.replid = words[1].decode()  # the master changed its id (a failover)
+            self.read_offset = self.offset
+            self.partial_syncs += 1
+            log.info("Successful partial resynchronization with master.")
+        elif reply.startswith(b"+FULLRESYNC "):
+            _, replid, offset = reply.split()
+            self.state = "sync"
+            rdb = await self._receive_rdb(reader, timeout)
+            log.info("MASTER <-> REPLICA sync: receiving %d bytes from master to disk done",
+                     len(rdb))
+            self.master_client = None  # if the load fails, the next try is a full sync
+            self._load(rdb)
+            self.replid = replid.decode()
+            self.offset = self.read_offset = int(offset)
+            self.full_syncs += 1
+        else:
             raise SyncError(f"unexpected reply to PSYNC from master: "
                             f"{reply.decode(errors='replace')}")
-        _, replid, offset = reply.split()
-        self.state = "sync"
-        rdb = await self._receive_rdb(reader, timeout)
-        log.info("MASTER <-> REPLICA sync: receiving %d bytes from master to disk done",
-                 len(rdb))
-        self._load(rdb)
-        self.replid = replid.decode()
-        self.offset = self.read_offset = int(offset)
         self.state = "connected"
         self.last_io = time.monotonic()
         log.info("MASTER <-> REPLICA sync: Finished with success")
@@ -244,7 +273,12 @@ class ReplicaLink:
                     # MONITOR told), its reply dropped.
                     server.dispatch(client, argv)
                     client.out.clear()
-                self.offset += len(encode_command(argv))
+                size = len(encode_command(argv))
+                if client.multi is not None:
+                    self.multi_bytes += size  # queued, not run yet
+                else:
+                    self.offset += self.multi_bytes + size
+                    self.multi_bytes = 0
             if not server.nothing_to_commit():
                 server.schedule_tick()
 

@@ -174,3 +174,28 @@ def test_replica_keeps_expired_keys_for_the_master(spawn: Callable[..., ServerPr
     assert master.get("soon") is None  # the master's read expires it and sends a DEL
     wait_until(lambda: _synced(replica, master) and replica.dbsize() == 0, 30, 0.05,
                "the DEL to arrive")
+
+
+def test_a_cut_link_resumes_with_a_partial_resync(spawn: Callable[..., ServerProcess]) -> None:
+    """The master drops the link (CLIENT KILL TYPE replica): the replica comes back with
+    PSYNC <replid> <offset+1> and gets only what it missed (+CONTINUE), as the master's
+    sync_partial_ok counts."""
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    master.set("before", "1")
+    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
+    replica = node.client()
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the first sync")
+    master.execute_command("SELECT", 2)  # the stream's database stays selected across it
+    master.set("in-db2", "x")
+    master.execute_command("SELECT", 0)
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the stream")
+    for round_ in range(3):
+        assert master.execute_command("CLIENT", "KILL", "TYPE", "replica") == 1
+        master.set(f"while-away-{round_}", round_)
+        master.incr("counter")
+        wait_until(lambda: _synced(replica, master), 30, 0.05, "the link to come back")
+    stats = master.info("stats")
+    assert (stats["sync_full"], stats["sync_partial_ok"], stats["sync_partial_err"]) == (1, 3, 0)
+    assert _digest(replica) == _digest(master)
+    assert replica.get("counter") == b"3"
