@@ -83,6 +83,8 @@ def disk_error_reply(text: str) -> str:
 
 
 NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
+MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to "
+              "'no'.")
 
 
 class Server:
@@ -164,6 +166,8 @@ class Server:
         self.replicas_required = False  # see update_write_gates
         self.read_only_replica = False
         self.writes_gated = False
+        self.no_stale_data = False
+        self._no_direct_path = False
         self.update_write_gates()
         self.oom_score = OomScore()
         self.oom_score.apply(config.values["oom-score-adj"], config.values["oom-score-adj-values"])
@@ -456,7 +460,8 @@ class Server:
             cmd = COMMANDS.get(name.lower())
             if cmd is not None and len(self.command_cache) < _NAME_CACHE_MAX:
                 self.command_cache[name] = cmd
-                if cmd.data and not (cmd.is_write and self.writes_gated):
+                if cmd.data and not (cmd.is_write and self.writes_gated) \
+                        and not self._no_direct_path:
                     self.data_commands[name] = cmd
         return cmd
 
@@ -530,6 +535,8 @@ class Server:
             return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
                                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                 "context" % cmd.full_name, cmd)
+        if self.no_stale_data and self._denies_stale(client, cmd):
+            return self._reject(client, MASTERDOWN, cmd)
         if self.pause_mode and not client.is_master and self._pauses(client, cmd):
             # Held, this command first; the client's later commands wait behind it.
             client.postponed = True
@@ -786,20 +793,34 @@ class Server:
           refuses writes unless that many replicas acknowledged within the lag, and AiKv
           has no replicas of its own, so every write gets NOREPLICAS;
         - a replica with replica-read-only: clients' writes get READONLY (the master's
-          own commands run).
+          own commands run);
+        - a replica with replica-serve-stale-data no: while its link is down, commands
+          not flagged "stale" get MASTERDOWN (then no command takes the direct path).
         When this changes the name caches are emptied, so that Client._run's direct path,
-        which skips execute(), no longer holds write commands (lookup_command leaves them
-        out while writes are gated)."""
+        which skips execute(), no longer holds the commands concerned (lookup_command
+        leaves them out)."""
         values = self.config.values
         replica = self.replica is not None
         self.replicas_required = not replica and bool(
             values["min-replicas-to-write"] and values["min-replicas-max-lag"])
         self.read_only_replica = replica and bool(values["replica-read-only"])
+        self.no_stale_data = replica and not values["replica-serve-stale-data"]
         gated = self.replicas_required or self.read_only_replica
-        if gated != self.writes_gated:
+        if gated != self.writes_gated or self.no_stale_data != self._no_direct_path:
             self.writes_gated = gated
+            self._no_direct_path = self.no_stale_data
             self.command_cache.clear()
             self.data_commands.clear()
+
+    def _denies_stale(self, client: Client, cmd: Command) -> bool:
+        """replica-serve-stale-data no and the link to the master is down: commands not
+        flagged "stale" (for EXEC, any queued one) are refused."""
+        link = self.replica
+        if link is None or link.state == "connected" or client.is_master:
+            return False
+        if cmd.name == "exec" and client.multi is not None:
+            return any("stale" not in queued.flags for queued, _ in client.multi)
+        return "stale" not in cmd.flags
 
     # ------------------------------------------------------------------ replication
     def replicate_from(self, master: tuple[str, int] | None) -> None:

@@ -144,7 +144,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         server.set_slowlog_threshold()
     if "latency-monitor-threshold" in changed:
         server.set_latency_threshold()
-    if changed & {"min-replicas-to-write", "min-replicas-max-lag", "replica-read-only"}:
+    if changed & {"min-replicas-to-write", "min-replicas-max-lag", "replica-read-only",
+                  "replica-serve-stale-data"}:
         server.update_write_gates()
     if server.cluster is not None and any(name.startswith("cluster-") for name in changed):
         server.cluster.config_changed()

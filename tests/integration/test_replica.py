@@ -199,3 +199,35 @@ def test_a_cut_link_resumes_with_a_partial_resync(spawn: Callable[..., ServerPro
     assert (stats["sync_full"], stats["sync_partial_ok"], stats["sync_partial_err"]) == (1, 3, 0)
     assert _digest(replica) == _digest(master)
     assert replica.get("counter") == b"3"
+
+
+def test_stale_data_refused_while_the_master_is_away(spawn: Callable[..., ServerProcess]) -> None:
+    """replica-serve-stale-data no: with the link down, only commands flagged "stale"
+    run; replies compared with a Redis replica in the same state."""
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    master.set("k", "v")
+    args = ["--replicaof", "127.0.0.1", str(master_proc.port),
+            "--replica-serve-stale-data", "no"]
+    mine, theirs = spawn("aikv", args=args), spawn("redis", args=args)
+    for node in (mine, theirs):
+        wait_until(lambda node=node: _synced(node.client(), master), 30, 0.05, "sync")
+    d = Differ(mine.port, theirs.port)
+    try:
+        assert d.mismatches([("get", "k"), ("ping",)]) == []
+        master_proc.stop()
+        for node in (mine, theirs):
+            wait_until(lambda node=node: node.client().info("replication")[
+                "master_link_status"] == "down", 30, 0.05, "the link to drop")
+        commands = [("get", "k"), ("ping",), ("dbsize",), ("set", "k", "x"),
+                    ("config", "get", "replica-serve-stale-data"), ("echo", "hi"),
+                    ("multi",), ("get", "k"), ("exec",),
+                    ("multi",), ("ping",), ("exec",),
+                    ("config", "set", "replica-serve-stale-data", "yes"), ("get", "k")]
+        assert d.mismatches(commands[:1]) == []
+        assert d.a.call("get", "k").startswith(b"-MASTERDOWN Link with MASTER is down")
+        d.r.call("get", "k")
+        assert d.mismatches(commands[1:]) == []
+        assert d.a.call("get", "k") == b"$1\r\nv\r\n"  # served again
+    finally:
+        d.close()
