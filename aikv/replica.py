@@ -78,8 +78,6 @@ class ReplicaLink:
         # goes on with its state (its selected database).
         self.master_client: Client | None = None
         self.multi_bytes = 0  # commands of an open MULTI, counted in offset at its EXEC
-        self.full_syncs = 0
-        self.partial_syncs = 0
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -114,7 +112,8 @@ class ReplicaLink:
                 await self._session()
             except asyncio.CancelledError:
                 raise
-            except (TimeoutError, OSError, EOFError, SyncError, ProtocolError, DumpPayloadError, asyncio.IncompleteReadError) as exc:
+            except (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError, SyncError,
+                    ProtocolError, DumpPayloadError) as exc:
                 log.warning("Replication link to MASTER %s:%d lost or refused: %s",
                             self.host, self.port, exc or type(exc).__name__)
             except Exception:
@@ -163,7 +162,6 @@ class ReplicaLink:
             if len(words) > 1:
                 self.replid = words[1].decode()  # the master changed its id (a failover)
             self.read_offset = self.offset
-            self.partial_syncs += 1
             log.info("Successful partial resynchronization with master.")
         elif reply.startswith(b"+FULLRESYNC "):
             _, replid, offset = reply.split()
@@ -175,7 +173,6 @@ class ReplicaLink:
             self._load(rdb)
             self.replid = replid.decode()
             self.offset = self.read_offset = int(offset)
-            self.full_syncs += 1
         else:
             raise SyncError(f"unexpected reply to PSYNC from master: "
                             f"{reply.decode(errors='replace')}")
