@@ -391,30 +391,30 @@ def test_tcp_keepalive_is_applied(spawn: Callable[..., ServerProcess], setting: 
 
 
 def test_latency_monitor_matches_redis(differ: Differ) -> None:
-    """With latency-monitor-threshold set, a slow command (a script busy for 30 ms) is a
-    `command` event in both. Latencies are timing, so they are compared by bounds."""
+    """With latency-monitor-threshold set, a slow command (a script busy for 150 ms) is a
+    `command` event in both. Latencies are timing, so they are compared by bounds, and
+    a loaded machine may add events of its own: only the script's is looked at."""
     d = differ
     spin = "local t = redis.call('time') local s = t[1] * 1000000 + t[2] " \
-           "repeat local n = redis.call('time') until n[1] * 1000000 + n[2] - s > 30000"
+           "repeat local n = redis.call('time') until n[1] * 1000000 + n[2] - s > 150000"
     try:
         d.check("latency", "reset")
-        d.check("config", "set", "latency-monitor-threshold", "25")
-        d.check("latency", "latest")
         d.check("latency", "history", "command")
         d.check("latency", "graph", "command")
+        d.check("config", "set", "latency-monitor-threshold", "100")
         d.a.call("eval", spin, "0")
         d.r.call("eval", spin, "0")
         for conn in (d.a, d.r):
-            [(name, when, latency, worst)] = parse(conn.call("latency", "latest"))
-            assert name == b"command" and when > 1_700_000_000 and 30 <= latency == worst
-            [(when2, latency2)] = parse(conn.call("latency", "history", "command"))
-            assert (when2, latency2) == (when, latency)
+            events = {row[0]: row[1:] for row in parse(conn.call("latency", "latest"))}
+            when, latency, worst = events[b"command"]
+            assert when > 1_700_000_000 and 150 <= latency <= worst
+            history = parse(conn.call("latency", "history", "command"))
+            assert history[-1] == [when, latency]
             chart = parse(conn.call("latency", "graph", "command"))
-            assert chart.startswith(b"command - high %d ms, low %d ms (all time high %d ms)\n"
-                                    % (latency, latency, latency))
-            assert chart.split(b"\n")[2:7] == [b" ", b" ", b" ", b"_", b" "]
+            assert chart.startswith(b"command - high %d ms, low " % max(h[1] for h in history))
+            assert chart.split(b"\n")[1] == b"-" * 80
         d.check("latency", "reset", "command", "nosuch")
-        d.check("latency", "latest")
+        d.check("latency", "history", "command")
     finally:
         d.both("config", "set", "latency-monitor-threshold", "0")
         d.both("latency", "reset")
