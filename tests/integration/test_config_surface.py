@@ -407,7 +407,7 @@ def test_latency_monitor_matches_redis(differ: Differ) -> None:
         for conn in (d.a, d.r):
             events = {row[0]: row[1:] for row in parse(conn.call("latency", "latest"))}
             when, latency, worst = events[b"command"]
-            assert when > 1_700_000_000 and 150 <= latency <= worst
+            assert when > 1_700_000_000 and 100 <= latency <= worst  # at least the threshold
             history = parse(conn.call("latency", "history", "command"))
             assert history[-1] == [when, latency]
             chart = parse(conn.call("latency", "graph", "command"))
