@@ -151,6 +151,8 @@ class ReplicaLink:
                 raise SyncError(f"unable to AUTH to MASTER: {reply.decode(errors='replace')}")
         port = values["replica-announce-port"] or self.server.port
         await call(b"REPLCONF", b"listening-port", str(port).encode())
+        if values["replica-announce-ip"]:
+            await call(b"REPLCONF", b"ip-address", values["replica-announce-ip"].encode())
         await call(b"REPLCONF", b"capa", b"psync2")
         cached = self.master_client
         if cached is not None:

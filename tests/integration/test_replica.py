@@ -231,3 +231,22 @@ def test_stale_data_refused_while_the_master_is_away(spawn: Callable[..., Server
         assert d.a.call("get", "k") == b"$1\r\nv\r\n"  # served again
     finally:
         d.close()
+
+
+def test_masterauth_and_announced_address(spawn: Callable[..., ServerProcess]) -> None:
+    master_proc = spawn("redis", args=MASTER_ARGS + ["--requirepass", "s3cret"])
+    master = master_proc.client(password="s3cret")
+    master.set("k", "v")
+    wrong = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port),
+                                "--masterauth", "nope"])
+    right = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port),
+                                "--masterauth", "s3cret", "--replica-announce-ip", "10.9.8.7",
+                                "--replica-announce-port", "4242"])
+    wait_until(lambda: _synced(right.client(), master), 30, 0.05, "the sync with AUTH")
+    assert right.client().get("k") == b"v"
+    assert master.info("replication")["slave0"]["ip"] == "10.9.8.7"
+    assert master.info("replication")["slave0"]["port"] == 4242
+    # The wrong password never gets a sync: its link stays down, its data empty.
+    assert wrong.client().info("replication")["master_link_status"] == "down"
+    assert wrong.client().dbsize() == 0
+    assert master.info("replication")["connected_slaves"] == 1
