@@ -34,7 +34,12 @@ def test_quick_throughput_set_get(tmp_path: Path) -> None:
         row = rows[metric]
         assert isinstance(row["aikv"], float | int), row
         assert isinstance(row["redis"], float | int), row
-        assert isinstance(row["ratio"], float), row
+        if row["ratio"] is None:
+            # A CPU reading is whole clock ticks (10 ms): 2,000 quick requests can cost
+            # a server less than one, and a ratio to 0 is left empty.
+            assert metric.endswith("CPU/op") and 0 in (row["aikv"], row["redis"]), row
+        else:
+            assert isinstance(row["ratio"], float), row
     assert rows["SET rps"]["aikv"] > 0 and rows["SET rps"]["redis"] > 0
     assert doc["versions"]["redis"]
     # The table went to stdout; every temporary server directory was removed.
