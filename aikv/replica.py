@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from aikv.client import Client
 from aikv.migrate.errors import DumpPayloadError
+from aikv.migrate.migrate import encode_command
 from aikv.migrate.rdbfile import Aux, Function, Key, read_rdb
 from aikv.migrate.values import store_value
 from aikv.protocol import ProtocolError, RequestParser
@@ -55,10 +56,6 @@ LOAD_BATCH = 2000
 
 class SyncError(Exception):
     pass
-
-
-def encode_command(argv: list[bytes]) -> bytes:
-    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
 
 
 class ReplicaLink:
@@ -134,7 +131,7 @@ class ReplicaLink:
         self._writer = writer
 
         async def call(*args: bytes) -> bytes:
-            writer.write(encode_command(list(args)))
+            writer.write(encode_command(*args))
             line = await asyncio.wait_for(reader.readline(), timeout)
             if not line:
                 raise EOFError("the master closed the connection")
@@ -272,7 +269,7 @@ class ReplicaLink:
                     # MONITOR told), its reply dropped.
                     server.dispatch(client, argv)
                     client.out.clear()
-                size = len(encode_command(argv))
+                size = len(encode_command(*argv))
                 if client.multi is not None:
                     self.multi_bytes += size  # queued, not run yet
                 else:
@@ -284,7 +281,7 @@ class ReplicaLink:
     def _send_ack(self) -> None:
         writer = self._writer
         if writer is not None and self.state == "connected":
-            writer.write(encode_command([b"REPLCONF", b"ACK", str(self.offset).encode()]))
+            writer.write(encode_command(b"REPLCONF", b"ACK", str(self.offset).encode()))
 
     async def _ack_every_second(self) -> None:
         while True:

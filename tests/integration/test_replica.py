@@ -45,6 +45,18 @@ def _synced(replica: redis.Redis, master: redis.Redis) -> bool:
     return replica.info("replication")["slave_repl_offset"] == offset
 
 
+def _synced_pair(spawn: Callable[..., ServerProcess]
+                 ) -> tuple[ServerProcess, redis.Redis, redis.Redis]:
+    """A redis-server master holding `before`, and an AiKv replica synced with it."""
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    master.set("before", "1")
+    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
+    replica = node.client()
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the first sync")
+    return master_proc, master, replica
+
+
 def _libraries(r: redis.Redis) -> list[object]:
     return sorted(r.function_list(), key=repr)  # Redis lists them in hash order
 
@@ -134,12 +146,7 @@ def test_replica_replies_as_a_redis_replica(spawn: Callable[..., ServerProcess])
 
 
 def test_a_lost_master_is_followed_again(spawn: Callable[..., ServerProcess]) -> None:
-    master_proc = spawn("redis", args=MASTER_ARGS)
-    master = master_proc.client()
-    master.set("before", "1")
-    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
-    replica = node.client()
-    wait_until(lambda: _synced(replica, master), 30, 0.05, "the first sync")
+    master_proc, master, replica = _synced_pair(spawn)
     master_proc.stop()
     wait_until(lambda: replica.info("replication")["master_link_status"] == "down", 30,
                0.05, "the link to be seen down")
@@ -180,12 +187,7 @@ def test_a_cut_link_resumes_with_a_partial_resync(spawn: Callable[..., ServerPro
     """The master drops the link (CLIENT KILL TYPE replica): the replica comes back with
     PSYNC <replid> <offset+1> and gets only what it missed (+CONTINUE), as the master's
     sync_partial_ok counts."""
-    master_proc = spawn("redis", args=MASTER_ARGS)
-    master = master_proc.client()
-    master.set("before", "1")
-    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
-    replica = node.client()
-    wait_until(lambda: _synced(replica, master), 30, 0.05, "the first sync")
+    master_proc, master, replica = _synced_pair(spawn)
     master.execute_command("SELECT", 2)  # the stream's database stays selected across it
     master.set("in-db2", "x")
     master.execute_command("SELECT", 0)
