@@ -113,7 +113,7 @@ class Clock:
 
 class Database:
     __slots__ = ("store", "index", "stored", "handles", "meta_db", "expires_db",
-                 "clock", "on_modified", "watched", "events", "lookups")
+                 "clock", "on_modified", "watched", "events", "lookups", "on_expired")
 
     def __init__(self, store: Store, index: int, clock: Clock,
                  on_modified: Callable[[int, bytes], None],
@@ -128,6 +128,9 @@ class Database:
         self.watched: set[bytes] = set()
         self.events = events if events is not None else KeyEvents(lambda channel, message: 0)
         self.lookups = lookups if lookups is not None else LookupStats()
+        # Set while replicas are connected: told of every key found past its deadline
+        # (see aikv/replication/propagate.py), so the replicas delete their copy.
+        self.on_expired: Callable[[int, bytes], None] | None = None
 
     def show(self, stored: int) -> None:
         """Serve the stored database `stored` (its sub-databases and counts) under this
@@ -154,6 +157,8 @@ class Database:
         if meta is not None and meta[1:9] != NO_EXPIRE \
                 and int.from_bytes(meta[1:9], "big") <= self.clock.now_ms:
             meta = None
+            if self.on_expired is not None:
+                self.on_expired(self.index, key)
         lookups = self.lookups
         if lookups.on:
             if meta is not None:
@@ -224,6 +229,8 @@ class Database:
                 if int.from_bytes(old_expire, "big") <= self.clock.now_ms:
                     self._drop_elements(txn, slot, key, old)
                     old = None
+                    if self.on_expired is not None:
+                        self.on_expired(self.index, key)
                     # Redis deletes the expired key on this write's lookup, then adds
                     # the new one.
                     if self.events.flags & (EXPIRED | NEW):
@@ -268,6 +275,8 @@ class Database:
         if old[1:9] != NO_EXPIRE:
             txn.delete(old[1:9] + mk, b"", self.expires_db)
             expired = int.from_bytes(old[1:9], "big") <= self.clock.now_ms
+            if expired and self.on_expired is not None:
+                self.on_expired(self.index, key)
         if old[0] not in STRING_CODES and (drop_elements or expired):
             self._drop_elements(txn, slot, key, old)
         if self.watched and key in self.watched:
@@ -390,5 +399,7 @@ class Database:
             self._drop_elements(txn, slot, key, meta)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
+        if self.on_expired is not None:
+            self.on_expired(self.index, key)
         if self.events.flags & EXPIRED:
             self.events.emit(EXPIRED, b"expired", key, self.index)

@@ -36,6 +36,7 @@ from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
 from aikv.replica import READONLY, ReplicaLink, parse_master, stop_link
+from aikv.replication.propagate import CONTAINERS, Frame, Sink
 from aikv.resp import QUEUED, CommandError, CommandRejected, error
 from aikv.slowlog import SlowLog
 from aikv.tracking import Tracking
@@ -163,6 +164,10 @@ class Server:
         self.latency_threshold_us = 0  # see set_latency_threshold
         self.set_latency_threshold()
         self.replica: ReplicaLink | None = None  # set while this node follows a master
+        # Master side: where the effects of commands go once a replica has connected
+        # (see start_propagating), and the command being run meanwhile.
+        self.propagator: Sink | None = None
+        self.propagation_frame: Frame | None = None
         self.replicas_required = False  # see update_write_gates
         self.read_only_replica = False
         self.writes_gated = False
@@ -630,6 +635,46 @@ class Server:
         if self.monitors and not cmd.skip_monitor:
             self.feed_monitors(client, cmd, argv)
         return reply
+
+    def start_propagating(self, sink: Sink) -> None:
+        """From now on every command's effects go to `sink` (aikv/replication/propagate.py):
+        `call` becomes the propagating call, and keys found expired are reported."""
+        self.propagator = sink
+        self.call = self._propagating_call  # type: ignore[method-assign]
+        for db in self.databases:
+            db.on_expired = self._expired_key
+
+    def _propagating_call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
+        outer = self.propagation_frame
+        frame = self.propagation_frame = Frame()
+        db_index = client.db_index
+        try:
+            reply = Server.call(self, client, cmd, argv)
+        finally:
+            self.propagation_frame = outer
+        effects = frame.effects
+        if frame.replaced is not None:
+            effects.extend([(db_index, replaced) for replaced in frame.replaced])
+        elif (cmd.is_write or "may-replicate" in cmd.flags) and reply[:1] != b"-" \
+                and client.blocked is None and cmd.name not in CONTAINERS:
+            effects.append((db_index, argv))
+        if effects:
+            if outer is not None:
+                outer.effects.extend(effects)
+            else:
+                assert self.propagator is not None
+                self.propagator(effects)
+        return reply
+
+    def _expired_key(self, db_index: int, key: bytes) -> None:
+        """A key past its deadline was found (or deleted): replicas delete it now."""
+        effect = (db_index, [b"DEL", key])
+        frame = self.propagation_frame
+        if frame is None:
+            assert self.propagator is not None
+            self.propagator([effect])
+        elif not frame.effects or frame.effects[-1] != effect:
+            frame.effects.append(effect)
 
     def _rejected_in_call(self, client: Client, cmd: Command, text: str) -> bytes:
         """A handler refused to start (CommandRejected): counted and answered as a
