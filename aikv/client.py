@@ -15,6 +15,7 @@ from aikv.resp import error
 
 if TYPE_CHECKING:
     from aikv.keyspace import Database
+    from aikv.replication.source import Follower
     from aikv.server import Server
     from aikv.tracking import TrackingState
 
@@ -89,6 +90,8 @@ class Client(asyncio.Protocol):
         self.in_script = False  # the client a script's redis.call commands run as
         self.is_migrate_target = False
         self.is_master = False  # the replication link's client: its writes always run
+        # Set when this connection is a replica of this node (aikv/replication/source.py).
+        self.replica_state: Follower | None = None
         self.monitoring = False  # MONITOR: every command the server runs is copied here
         # A monitoring client's own lines, sent after the reply of the command (or EXEC).
         self.monitor_echo: list[bytes] = []
@@ -363,7 +366,9 @@ class Client(asyncio.Protocol):
         at once, the soft one after being over it for more than its seconds."""
         limits = self.server.config.values["client-output-buffer-limit"]
         subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
-        hard, soft, seconds = limits["pubsub" if subscribed else "normal"]
+        kind = "replica" if self.replica_state is not None else (
+            "pubsub" if subscribed else "normal")
+        hard, soft, seconds = limits[kind]
         if hard and used >= hard:
             return True
         if soft and used >= soft:

@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 
 # client-output-buffer-limit: class -> (hard bytes, soft bytes, soft seconds); 0 disables.
-# "replica" is kept for the syntax and CONFIG GET (AiKv has no replicas to apply it to).
+# "replica" applies to the connections of this node's replicas.
 OutputBufferLimits = dict[str, tuple[int, int, int]]
 DEFAULT_OUTPUT_BUFFER_LIMITS: OutputBufferLimits = {
     "normal": (0, 0, 0),
@@ -182,8 +182,8 @@ PARAMETERS: tuple[Parameter, ...] = (
                        "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")),
     Parameter("notify-keyspace-events", "events", 0),
     # --- Applied by AiKv (see where each is read) ---
-    # Writes are refused with NOREPLICAS while both are non-zero: AiKv has no replication
-    # links, so it never has a good replica (Server.execute, Client._plain).
+    # With both non-zero, writes are refused with NOREPLICAS while fewer replicas than
+    # that acknowledged within the lag (Server.too_few_replicas).
     Parameter("min-replicas-to-write", "int", 0, minimum=0, maximum=_INT_MAX,
               aliases=("min-slaves-to-write",)),
     Parameter("min-replicas-max-lag", "int", 10, minimum=0, maximum=_INT_MAX,

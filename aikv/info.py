@@ -366,6 +366,7 @@ def _stats(server: Server) -> Fields:
     m = metrics(server)
     tracking = server.tracking
     clients = list(server.clients.values())
+    source = server.replication
     channels: set[bytes] = set()
     patterns: set[bytes] = set()
     shard_channels: set[bytes] = set()
@@ -386,9 +387,9 @@ def _stats(server: Server) -> Fields:
         ("instantaneous_input_repl_kbps", "0.00"),
         ("instantaneous_output_repl_kbps", "0.00"),
         ("rejected_connections", server.stat_rejected_connections),
-        ("sync_full", 0),
-        ("sync_partial_ok", 0),
-        ("sync_partial_err", 0),
+        ("sync_full", 0 if source is None else source.sync_full),
+        ("sync_partial_ok", 0 if source is None else source.sync_partial_ok),
+        ("sync_partial_err", 0 if source is None else source.sync_partial_err),
         ("expired_keys", server.stat_expired_keys),
         ("expired_stale_perc", "0.00"),
         ("expired_time_cap_reached_count", 0),
@@ -430,6 +431,9 @@ def _stats(server: Server) -> Fields:
 
 def _replication(server: Server) -> Fields:
     link = server.replica
+    source = server.replication
+    if link is None and source is not None:
+        return [("role", "master"), *source.info_fields()]
     head: Fields = [("role", "master")] if link is None else [("role", "slave"),
                                                                *link.info_fields()]
     return [

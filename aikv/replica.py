@@ -23,8 +23,8 @@ already hide keys past their deadline), and REPLICAOF NO ONE turns it back into 
 that keeps the data it has.
 
 Not implemented: continuing after a restart of this node (it starts with a full
-synchronisation), diskless loading, and being a master to replicas (AiKv does not
-propagate its writes).
+synchronisation), diskless loading, and serving replicas of its own while it is a
+replica (chained replication; the master side is aikv/replication/source.py).
 """
 
 from __future__ import annotations

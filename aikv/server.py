@@ -37,6 +37,7 @@ from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
 from aikv.replica import READONLY, ReplicaLink, parse_master, stop_link
 from aikv.replication.propagate import CONTAINERS, Frame, Sink
+from aikv.replication.source import ReplicationSource
 from aikv.resp import QUEUED, CommandError, CommandRejected, error
 from aikv.slowlog import SlowLog
 from aikv.tracking import Tracking
@@ -168,6 +169,9 @@ class Server:
         # (see start_propagating), and the command being run meanwhile.
         self.propagator: Sink | None = None
         self.propagation_frame: Frame | None = None
+        # The replicas of this node and the replication stream (made by the first
+        # replica's REPLCONF / PSYNC: aikv/replication/source.py).
+        self.replication: ReplicationSource | None = None
         self.replicas_required = False  # see update_write_gates
         self.read_only_replica = False
         self.writes_gated = False
@@ -309,6 +313,8 @@ class Server:
             self.pubsub.client_gone(client)
         if self.blocking is not None:
             self.blocking.client_gone(client)
+        if self.replication is not None:
+            self.replication.client_gone(client)
 
     def defer_commands(self, client: Client, commands: list[list[bytes]]) -> None:
         if commands:
@@ -532,8 +538,9 @@ class Server:
                 cmd.name == "exec" and client.multi is not None
                 and any(queued.is_write for queued, _ in client.multi))):
             if self.replicas_required:
-                return self._reject(client, NOREPLICAS, cmd)
-            if not client.is_master:
+                if self.too_few_replicas():
+                    return self._reject(client, NOREPLICAS, cmd)
+            elif not client.is_master:
                 return self._reject(client, READONLY, cmd)
         if (client.subscriptions or client.patterns or client.shard_subscriptions) \
                 and not client.resp3 and not cmd.allowed_in_pubsub:
@@ -665,6 +672,20 @@ class Server:
                 assert self.propagator is not None
                 self.propagator(effects)
         return reply
+
+    def stop_serving_replicas(self) -> None:
+        """Becoming a replica: this node's own replicas are disconnected (AiKv does not
+        chain replication) and commands stop being propagated."""
+        source = self.replication
+        if source is None:
+            return
+        self.replication = None
+        for follower in list(source.followers.values()):
+            follower.client.close()
+        self.propagator = None
+        del self.call  # back to the plain Server.call
+        for db in self.databases:
+            db.on_expired = None
 
     def _expired_key(self, db_index: int, key: bytes) -> None:
         """A key past its deadline was found (or deleted): replicas delete it now."""
@@ -857,6 +878,14 @@ class Server:
             self.command_cache.clear()
             self.data_commands.clear()
 
+    def too_few_replicas(self) -> bool:
+        """min-replicas-to-write: fewer replicas than that acknowledged within
+        min-replicas-max-lag seconds (Redis's refreshGoodSlavesCount)."""
+        values = self.config.values
+        source = self.replication
+        good = 0 if source is None else source.good_replicas(values["min-replicas-max-lag"])
+        return good < values["min-replicas-to-write"]
+
     def _denies_stale(self, client: Client, cmd: Command) -> bool:
         """replica-serve-stale-data no and the link to the master is down: commands not
         flagged "stale" (for EXEC, any queued one) are refused."""
@@ -873,6 +902,7 @@ class Server:
         stop_link(self.replica)
         self.replica = None
         if master is not None:
+            self.stop_serving_replicas()
             self.replica = ReplicaLink(self, *master)
             self.replica.start()
         self.update_write_gates()
@@ -925,6 +955,8 @@ class Server:
         assert self.loop is not None
         try:
             self._close_idle_clients()
+            if self.replication is not None:
+                self.replication.cron()
             if self.store.write_error is not None and self.store.probe_write():
                 log.warning("Disk write error looks solved, AiKv can write again.")
         except Exception:
@@ -933,7 +965,7 @@ class Server:
 
     def _close_idle_clients(self) -> None:
         """Redis's clientsCronHandleTimeout: `timeout` seconds without a request closes a
-        client, unless it is subscribed or blocked (blocking has its own timeout), or
+        client, unless it is a replica, subscribed or blocked (blocking has its own timeout), or
         still receiving output."""
         timeout = self.config.timeout
         if not timeout:
@@ -941,7 +973,7 @@ class Server:
         now = time.time()
         for client in list(self.clients.values()):
             if (now - client.last_interaction > timeout and client.blocked is None
-                    and not (client.subscriptions or client.patterns
+                    and client.replica_state is None and not (client.subscriptions or client.patterns
                              or client.shard_subscriptions)
                     and not client.output_buffer_size and not client.closing):
                 log.info("Closing idle client")

@@ -216,7 +216,11 @@ def client_setinfo(client: Client, argv: list[bytes]) -> bytes:
 
 def describe(c: Client, now: float) -> str:
     """One CLIENT LIST / CLIENT INFO line (without the newline), fields as Redis 7.0."""
-    flags = "O" if c.monitoring else ""  # Redis's order: O P x b t R B d c U r
+    flags = "O" if c.monitoring else ""  # Redis's order: O/S M P x b t R B d c U r
+    if c.replica_state is not None and not c.monitoring:
+        flags += "S"
+    if c.is_master:
+        flags += "M"
     if c.subscriptions or c.patterns or c.shard_subscriptions:
         flags += "P"
     if c.multi is not None or c.in_exec:  # EXEC runs with the transaction's flag on
@@ -273,14 +277,8 @@ def client_list(client: Client, argv: list[bytes]) -> bytes:
             kind = argv[3].lower()
             if kind not in _CLIENT_TYPES:
                 raise CommandError(f"ERR Unknown client type '{argv[3].decode(errors='replace')}'")
-            if kind == b"pubsub":
-                clients = [c for c in clients if c.subscriptions or c.patterns
-                           or c.shard_subscriptions]
-            elif kind == b"normal":
-                clients = [c for c in clients if not (c.subscriptions or c.patterns
-                                                      or c.shard_subscriptions)]
-            else:
-                clients = []
+            kind_name = "replica" if kind == b"slave" else kind.decode()
+            clients = [c for c in clients if client_type(c) == kind_name]
         elif opt == b"ID" and len(argv) >= 4:
             wanted = set()
             for raw in argv[3:]:
@@ -297,6 +295,17 @@ def client_list(client: Client, argv: list[bytes]) -> bytes:
 
 
 _CLIENT_TYPES = (b"normal", b"master", b"replica", b"slave", b"pubsub")
+
+
+def client_type(c: Client) -> str:
+    """Redis's getClientType: the class a client's output limits and TYPE filters use."""
+    if c.is_master:
+        return "master"
+    if c.replica_state is not None and not c.monitoring:
+        return "replica"
+    if c.subscriptions or c.patterns or c.shard_subscriptions:
+        return "pubsub"
+    return "normal"
 
 
 @command("kill", -3, "admin noscript loading stale", parent="client",
@@ -359,9 +368,8 @@ def _matches(c: Client, opt: bytes, value: bytes) -> bool:
     if opt == b"USER":
         return c.user == text
     if opt == b"TYPE":
-        pubsub = bool(c.subscriptions or c.patterns or c.shard_subscriptions)
-        return (text.lower() == "pubsub") == pubsub if text.lower() in ("pubsub", "normal") \
-            else False
+        wanted = text.lower()
+        return client_type(c) == ("replica" if wanted == "slave" else wanted)
     return False
 
 

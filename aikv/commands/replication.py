@@ -2,8 +2,9 @@
 
 REPLICAOF host port makes this node a replica of that master (aikv/replica.py: it
 follows a redis-server, or any master speaking PSYNC); REPLICAOF NO ONE makes it a
-master again, keeping its data. AiKv is never a master to replicas (it does not
-propagate its writes), so FAILOVER answers as a Redis master without replicas does.
+master again, keeping its data. SYNC, PSYNC and REPLCONF are what replicas of this node
+send (aikv/replication/source.py). FAILOVER (handing the master role to a replica) is
+not implemented: it answers as a Redis master without replicas does.
 Argument checks and error texts follow redis-server 7.0.15, in its order.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command
+from aikv.replication.source import ReplicationSource
 from aikv.resp import OK, CommandError, simple
 
 if TYPE_CHECKING:
@@ -100,3 +102,78 @@ def failover(client: Client, argv: list[bytes]) -> bytes:
     if client.server.replica is not None:
         raise CommandError("ERR FAILOVER is not valid when server is a replica.")
     raise CommandError("ERR FAILOVER requires connected replicas.")
+
+
+def replication_source(client: Client) -> ReplicationSource:
+    server = client.server
+    source = server.replication
+    if source is None:
+        source = server.replication = ReplicationSource(server)
+    return source
+
+
+def _sync(client: Client, replid: bytes, offset: bytes | None) -> bytes:
+    if client.replica_state is not None and client.replica_state.state == "online":
+        return b""  # already a replica: ignored, as Redis does
+    server = client.server
+    if server.replica is not None:
+        if server.replica.state != "connected":
+            raise CommandError("NOMASTERLINK Can't SYNC while not connected with my master")
+        raise CommandError("ERR AiKv does not serve replicas while it is a replica itself "
+                           "(no chained replication)")
+    if client.out:
+        raise CommandError("ERR SYNC and PSYNC are invalid with pending output")
+    log.info("Replica %s asks for synchronization", client.addr)
+    return replication_source(client).psync(client, replid, offset)
+
+
+@command("sync", 1, "admin noscript no-async-loading no-multi", categories="@admin @slow @dangerous")
+def sync(client: Client, argv: list[bytes]) -> bytes:
+    return _sync(client, b"?", None)
+
+
+@command("psync", -3, "admin noscript no-async-loading no-multi",
+         categories="@admin @slow @dangerous")
+def psync(client: Client, argv: list[bytes]) -> bytes:
+    return _sync(client, argv[1], argv[2])
+
+
+@command("replconf", -1, "admin noscript loading stale allow-busy",
+         categories="@admin @slow @dangerous")
+def replconf(client: Client, argv: list[bytes]) -> bytes:
+    """What a replica tells its master about itself (listening-port, ip-address, capa)
+    and its acknowledgements (ACK <offset>: no reply). GETACK is for replicas (the
+    replica link answers it itself); the other options are accepted as Redis accepts them."""
+    if len(argv) % 2 == 0:
+        raise CommandError("ERR syntax error")
+    server = client.server
+    for j in range(1, len(argv), 2):
+        option = argv[j].lower()
+        value = argv[j + 1]
+        if option == b"listening-port":
+            port = parse_int(value)
+            replication_source(client).follower(client).listening_port = port
+        elif option == b"ip-address":
+            if len(value) >= 46:  # NET_HOST_STR_LEN
+                raise CommandError("ERR REPLCONF ip-address provided by replica instance is "
+                                   f"too long: {len(value)} bytes")
+            replication_source(client).follower(client).address = value.decode(errors="replace")
+        elif option == b"capa":
+            replication_source(client).follower(client).capa.add(value.decode(errors="replace").lower())
+        elif option == b"ack":
+            source = server.replication
+            if source is not None and client.replica_state is not None:
+                try:
+                    source.ack(client, int(value))
+                except ValueError:
+                    pass
+            return b""
+        elif option == b"getack":
+            return b""
+        elif option == b"rdb-only":
+            parse_int(value)
+        elif option == b"rdb-filter-only":
+            pass
+        else:
+            raise CommandError("ERR Unrecognized REPLCONF option: %s" % argv[j].decode(errors="replace"))
+    return OK

@@ -113,7 +113,7 @@ class RunContext(CallContext):
 
                     return self._refused(
                         cmd, b"-" + disk_error_reply(server.store.write_error).encode())
-                if server.replicas_required:
+                if server.replicas_required and server.too_few_replicas():
                     from aikv.server import NOREPLICAS
 
                     return self._refused(cmd, b"-" + NOREPLICAS.encode())
@@ -223,7 +223,7 @@ def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunC
                     "MISCONF Redis is configured to persist data to AOF, but it's currently "
                     "unable to persist to disk. Writable scripts are blocked. Use 'no-writes' "
                     "flag for read only scripts. AOF error: " + server.store.write_error)
-            if server.replicas_required:
+            if server.replicas_required and server.too_few_replicas():
                 from aikv.server import NOREPLICAS
 
                 # Redis refuses it before the call: such a script counts as a write.

@@ -365,9 +365,15 @@ def shutdown(client: Client, argv: list[bytes]) -> bytes:
 # ---------------------------------------------------------------------- replication
 @command("role", 1, "noscript loading stale fast", categories="@admin @fast @dangerous")
 def role(client: Client, argv: list[bytes]) -> bytes:
-    link = client.server.replica
+    server = client.server
+    link = server.replica
     if link is None:
-        return array([bulk(b"master"), integer(0), EMPTY_ARRAY])
+        source = server.replication
+        if source is None:
+            return array([bulk(b"master"), integer(0), EMPTY_ARRAY])
+        return array([bulk(b"master"), integer(source.offset), array([
+            array([bulk(ip.encode()), bulk(str(port).encode()), bulk(str(offset).encode())])
+            for ip, port, offset in source.role_replicas()])])
     kind, host, port, state, offset = link.role()
     return array([bulk(kind.encode()), bulk(host.encode()), integer(port),
                   bulk(state.encode()), integer(offset)])
@@ -375,9 +381,19 @@ def role(client: Client, argv: list[bytes]) -> bytes:
 
 @command("wait", 3, "noscript", categories="@slow @connection")
 def wait(client: Client, argv: list[bytes]) -> bytes:
-    parse_int(argv[1])
+    if client.server.replica is not None:
+        raise CommandError("ERR WAIT cannot be used with replica instances. Please also note "
+                           "that since Redis 4.0 if a replica is configured to be writable "
+                           "(which is not the default) writes to replicas are just local and "
+                           "are not propagated.")
+    numreplicas = parse_int(argv[1])
     timeout = parse_int(argv[2], "ERR timeout is not an integer or out of range")
     if timeout < 0:
         raise CommandError("ERR timeout is negative")
-    return ZERO  # no replicas: nothing to wait for
+    server = client.server
+    source = server.replication
+    if source is None:
+        return ZERO  # no replica ever connected: nothing to wait for
+    reply = source.wait(client, numreplicas, timeout)
+    return b"" if reply is None else reply  # None: blocked until acknowledged
 

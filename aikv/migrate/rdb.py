@@ -69,6 +69,7 @@ __all__ = [
     "TypedValue",
     "check_footer",
     "dump_payload",
+    "encode_object",
     "load_payload",
     "object_encoding",
 ]
@@ -115,6 +116,12 @@ def dump_payload(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMI
     Raises ValueError for values Redis cannot hold: empty collections, NaN scores, or a
     value whose Python type does not match ``kind``.
     """
+    return _seal(encode_object(kind, value, limits))
+
+
+def encode_object(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMITS) -> bytes:
+    """The value's type byte and object body, without the DUMP footer: what an RDB file
+    holds for a key, less the key string between the two."""
     if kind == "string":
         body = bytes((TYPE_STRING,)) + encode_string(_expect_bytes(value), limits.rdb_compression)
     elif kind == "list":
@@ -131,7 +138,7 @@ def dump_payload(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMI
         body = encode_stream_body(value, limits.rdb_compression)
     else:
         raise ValueError(f"unknown value kind {kind!r}")
-    return _seal(body)
+    return body
 
 
 def _seal(body: bytes) -> bytes:

@@ -2,7 +2,9 @@
 "REDIS" magic and version, then opcodes and keys up to EOF and the file's CRC64.
 
 The values inside are encoded as in DUMP payloads, so each key is decoded by the DUMP
-loaders of rdb.py. Pure: bytes in, records out (see `read_rdb`).
+loaders of rdb.py and encoded by the DUMP writers. `read_rdb` is pure: bytes in, records
+out (the replica side). `write_rdb` is the master side: it reads a server's whole
+dataset and yields the file redis-server 7.0.15 would send for it.
 
 Opcodes (rdb.h): 0xFA aux field, 0xFB database sizes, 0xFE select database, 0xFC expire
 time in ms (8 bytes LE), 0xFD expire time in s (4 bytes LE), 0xF8 LRU idle, 0xF9 LFU
@@ -12,13 +14,25 @@ counter, 0xF5 function library (7.0), 0xF7 module aux (refused: AiKv has no modu
 
 from __future__ import annotations
 
+import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from aikv import REDIS_VERSION
+from aikv.info import process_rss
+from aikv.keyspace import Database
 from aikv.migrate.crc64 import crc64
+from aikv.migrate.encoding import EncodingLimits
 from aikv.migrate.functionrdb import OPCODE_FUNCTION2
-from aikv.migrate.rdb import _LOADERS, RDB_VERSION
-from aikv.migrate.rdbprim import PayloadReader, bad_data
+from aikv.migrate.rdb import _LOADERS, RDB_VERSION, TYPE_STRING
+from aikv.migrate.rdbprim import PayloadReader, bad_data, encode_length, encode_string
+from aikv.migrate.values import encode_live_key, limits_from_config
+from aikv.persist.layout import NO_EXPIRE, STRING_CODES
+
+if TYPE_CHECKING:
+    from aikv.server import Server
 
 OP_MODULE_AUX = 0xF7
 OP_IDLE = 0xF8
@@ -29,6 +43,10 @@ OP_EXPIRETIME_MS = 0xFC
 OP_EXPIRETIME = 0xFD
 OP_SELECTDB = 0xFE
 OP_EOF = 0xFF
+
+# What write_rdb hands its consumer at a time: big enough that the per-chunk costs (the
+# join, the CRC call, a socket write) vanish, small enough to keep memory flat.
+CHUNK_SIZE = 64 * 1024
 
 
 @dataclass
@@ -101,3 +119,119 @@ def read_rdb(data: bytes) -> Iterator[Key | Aux | Function]:
             kind, value = loader(reader)
             yield Key(db, key, kind, value, expire_at_ms, reader.pos - start)
             expire_at_ms = 0
+
+
+# ---------------------------------------------------------------------- writing
+def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int = 0,
+              chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """The RDB file of a full synchronisation, in chunks of about `chunk_size` bytes:
+    the server's function libraries and every live key of every database as it is now,
+    stamped with the replication id and offset that state corresponds to.
+
+    The dataset is read through the store's current transaction (the open write
+    transaction included) and the key cursors stay open between chunks: the caller must
+    drain the iterator before anything writes to the store again. Keys already past
+    their deadline are left out (nothing is deleted, so no DEL is propagated); expired
+    keys still stored are counted in the RESIZEDB hints, as Redis counts them too.
+
+    `stream_db` is the database the replication stream that follows has selected (the
+    "repl-stream-db" field); a stream that begins with a SELECT makes it irrelevant.
+    """
+    limits = limits_from_config(server.config)
+    compress = limits.rdb_compression
+    out = _ChunkedFile(chunk_size, bool(server.config.values["rdbchecksum"]))
+    out.add(b"REDIS%04d" % RDB_VERSION)
+    for name, value in _aux_fields(repl_id, repl_offset, stream_db):
+        out.add(bytes((OP_AUX,)) + encode_string(name, compress) + encode_string(value, compress))
+    for code in _library_codes(server):
+        out.add(bytes((OPCODE_FUNCTION2,)) + encode_string(code, compress))
+    for db in server.databases:
+        yield from _write_database(out, db, limits)
+    out.add(bytes((OP_EOF,)))
+    yield out.finish()
+
+
+def _aux_fields(repl_id: str, repl_offset: int, stream_db: int) -> list[tuple[bytes, bytes]]:
+    # The fields of a 7.0 replication RDB, in its order. A replica continues the stream
+    # from repl-id and repl-offset (and offers them in a later PSYNC) and starts it in
+    # repl-stream-db; the rest is informative. aof-base 0: not an AOF preamble.
+    return [
+        (b"redis-ver", REDIS_VERSION.encode()),
+        (b"redis-bits", b"%d" % (struct.calcsize("P") * 8)),
+        (b"ctime", b"%d" % int(time.time())),
+        (b"used-mem", b"%d" % process_rss()),  # what INFO reports as used_memory
+        (b"repl-stream-db", b"%d" % stream_db),
+        (b"repl-id", repl_id.encode()),
+        (b"repl-offset", b"%d" % repl_offset),
+        (b"aof-base", b"0"),
+    ]
+
+
+def _library_codes(server: Server) -> list[bytes]:
+    # Imported here: the command modules import the migrate package, not the reverse.
+    from aikv.commands.functions import functions_of
+
+    return functions_of(server).live.codes()  # what FUNCTION DUMP writes too
+
+
+def _write_database(out: _ChunkedFile, db: Database, limits: EncodingLimits
+                    ) -> Iterator[bytes]:
+    """One database's SELECTDB, RESIZEDB and live keys, handing out every full chunk.
+    Nothing for a database without a live key: Redis skips empty ones, and one holding
+    only expired keys is empty to a loader."""
+    compress = limits.rdb_compression
+    string_type = bytes((TYPE_STRING,))
+    started = False
+    for mk, meta in db.iter_keys():  # expired keys skipped, no lookup hooks fired
+        if not started:
+            started = True
+            # The sizes only presize the loader's tables, so the stored record counts
+            # serve (expired keys included); counting live keys would cost a pass.
+            expires = int(db.store.reader().stat(db.expires_db)["entries"])
+            out.add(bytes((OP_SELECTDB,)) + encode_length(db.index) + bytes((OP_RESIZEDB,))
+                    + encode_length(db.size()) + encode_length(expires))
+        key = db.key_of(mk)
+        deadline = meta[1:9]
+        if deadline != NO_EXPIRE:
+            out.add(bytes((OP_EXPIRETIME_MS,)) + deadline[::-1])  # stored big-endian
+        if meta[0] in STRING_CODES:
+            # The common case, kept off the generic path: a string is its bytes.
+            out.add(string_type + encode_string(key, compress) + encode_string(meta[9:], compress))
+        else:
+            obj = encode_live_key(db, key, meta, limits)
+            out.add(obj[:1])
+            out.add(encode_string(key, compress))
+            out.add(memoryview(obj)[1:])
+        if out.size >= out.chunk_size:
+            yield out.take()
+
+
+class _ChunkedFile:
+    """The file being written: pieces gathered until a chunk is worth handing out, and
+    the running CRC-64 of everything handed out so far."""
+
+    __slots__ = ("chunk_size", "checksum", "crc", "parts", "size")
+
+    def __init__(self, chunk_size: int, checksum: bool) -> None:
+        self.chunk_size = chunk_size
+        self.checksum = checksum  # rdbchecksum no: the file ends with a zero CRC
+        self.crc = 0
+        self.parts: list[bytes | memoryview] = []
+        self.size = 0
+
+    def add(self, piece: bytes | memoryview) -> None:
+        self.parts.append(piece)
+        self.size += len(piece)
+
+    def take(self) -> bytes:
+        chunk = b"".join(self.parts)
+        self.parts = []
+        self.size = 0
+        if self.checksum:
+            self.crc = crc64(chunk, self.crc)
+        return chunk
+
+    def finish(self) -> bytes:
+        """The last chunk, closed by the CRC-64 of the whole file."""
+        last = self.take()
+        return last + self.crc.to_bytes(8, "little")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
 from aikv.migrate.encoding import EncodingLimits
-from aikv.migrate.rdb import dump_payload
+from aikv.migrate.rdb import dump_payload, encode_object
 from aikv.persist import layout
 from aikv.persist.layout import NO_EXPIRE, STRING_CODES
 
@@ -112,6 +112,13 @@ def dump_live_key(db: Database, key: bytes, meta: bytes, limits: EncodingLimits)
     """The DUMP payload of a key whose live meta record the caller has just read."""
     kind, value = read_value(db, key, meta)
     return dump_payload(kind, value, _limits_for(db, key, meta, limits))
+
+
+def encode_live_key(db: Database, key: bytes, meta: bytes, limits: EncodingLimits) -> bytes:
+    """A live key's value as an RDB file stores it: type byte and object body, chosen as
+    for DUMP (the payload without its footer)."""
+    kind, value = read_value(db, key, meta)
+    return encode_object(kind, value, _limits_for(db, key, meta, limits))
 
 
 def expire_at(meta: bytes) -> int:

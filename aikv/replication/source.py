@@ -1,0 +1,332 @@
+"""This node as a master to replicas: Redis's replication protocol, master side.
+
+A replica connects as a client and sends REPLCONF (listening-port, ip-address, capa)
+then PSYNC <replid> <offset> (or the old SYNC). The first replica starts propagation
+(aikv/replication/propagate.py): from then on the effects of every command are encoded
+as RESP commands, with a SELECT whenever the database changes, and appended to the
+replication stream. The stream's bytes are numbered (master_repl_offset); the last
+repl-backlog-size of them stay in the backlog.
+
+- Full resynchronisation: +FULLRESYNC <replid> <offset>, then the dataset as an RDB file
+  ($<length> and the bytes), made in the same event-loop step as the reply, so that it
+  holds exactly the commands up to <offset>; everything after follows on the same
+  connection. Redis forks a child for the file; AiKv writes it in the loop, so a large
+  dataset pauses the node while the file is made (see BENCHMARKS.md for the figures).
+- Partial resynchronisation: a replica that asks for our replid (or the one before a
+  promotion) from an offset still in the backlog gets +CONTINUE and the bytes since.
+- Replicas acknowledge with REPLCONF ACK <offset> (every second, and when asked with
+  REPLCONF GETACK); WAIT counts those acknowledgements, and min-replicas-to-write counts
+  the replicas heard from within min-replicas-max-lag seconds.
+- The master PINGs its replicas through the stream every repl-ping-replica-period
+  seconds, so they can tell a quiet master from a dead link; a replica silent for
+  repl-timeout seconds is dropped.
+
+Not implemented: chained replication (a replica serving replicas of its own), diskless
+sync, rdb-only and rdb-filter-only requests, and keeping the replication id and backlog
+across a restart (replicas of a restarted AiKv start with a full resynchronisation).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from aikv.info import MASTER_REPLID
+from aikv.migrate.migrate import encode_command
+from aikv.replication.propagate import Effect
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from aikv.client import Client
+    from aikv.server import Server
+
+log = logging.getLogger("aikv.replication")
+
+_MULTI = encode_command(b"MULTI")
+_EXEC = encode_command(b"EXEC")
+_PING = encode_command(b"PING")
+_GETACK = encode_command(b"REPLCONF", b"GETACK", b"*")
+_SELECT = [encode_command(b"SELECT", str(i).encode()) for i in range(16)]
+
+
+class Follower:
+    """A replica connected to this node, as INFO and ROLE describe it."""
+
+    __slots__ = ("client", "listening_port", "address", "capa", "state", "ack_offset",
+                 "ack_time")
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.listening_port = 0
+        self.address = ""  # REPLCONF ip-address (replica-announce-ip), else its peer
+        self.capa: set[str] = set()
+        self.state = "wait_bgsave"
+        self.ack_offset = 0
+        self.ack_time = time.monotonic()
+
+    @property
+    def ip(self) -> str:
+        if self.address:
+            return self.address
+        return self.client.addr.rsplit(":", 1)[0]
+
+
+class Waiter:
+    """A client blocked in WAIT: it needs `count` replicas at `offset` by `deadline`."""
+
+    __slots__ = ("client", "offset", "count", "timer")
+
+    def __init__(self, client: Client, offset: int, count: int) -> None:
+        self.client = client
+        self.offset = offset
+        self.count = count
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class ReplicationSource:
+    def __init__(self, server: Server, replid: str = MASTER_REPLID) -> None:
+        self.server = server
+        self.replid = replid
+        self.replid2 = "0" * 40
+        self.second_offset = -1
+        self.offset = 0  # master_repl_offset: bytes of stream produced so far
+        self.backlog: deque[bytes] = deque()
+        self.backlog_bytes = 0
+        self.followers: dict[int, Follower] = {}  # client id -> replica
+        self.selected_db = -1  # the database the stream last SELECTed
+        self.waiters: list[Waiter] = []
+        self._ack_requested = False
+        self.last_ping = time.monotonic()
+        self.sync_full = 0
+        self.sync_partial_ok = 0
+        self.sync_partial_err = 0
+        server.start_propagating(self.feed)
+
+    # ------------------------------------------------------------------ the stream
+    def feed(self, effects: list[Effect]) -> None:
+        """Append the effects of one command to the stream: SELECT when the database
+        changes, MULTI/EXEC around more than one effect (Redis's propagatePendingCommands)."""
+        parts: list[bytes] = []
+        wrap = len(effects) > 1
+        if wrap:
+            parts.append(_MULTI)
+        for db_index, argv in effects:
+            if db_index != self.selected_db:
+                parts.append(_SELECT[db_index] if db_index < 16
+                             else encode_command(b"SELECT", str(db_index).encode()))
+                self.selected_db = db_index
+            parts.append(encode_command(*argv))
+        if wrap:
+            parts.append(_EXEC)
+        self._append(b"".join(parts))
+
+    def _append(self, data: bytes) -> None:
+        self.offset += len(data)
+        backlog = self.backlog
+        backlog.append(data)
+        self.backlog_bytes += len(data)
+        excess = self.backlog_bytes - self.server.config.values["repl-backlog-size"]
+        while excess > 0:  # keep the last repl-backlog-size bytes
+            first = backlog[0]
+            if len(first) <= excess:
+                backlog.popleft()
+                excess -= len(first)
+                self.backlog_bytes -= len(first)
+            else:
+                backlog[0] = first[excess:]
+                self.backlog_bytes -= excess
+                break
+        for follower in self.followers.values():
+            follower.client.write(data)
+
+    @property
+    def backlog_first_offset(self) -> int:
+        """The offset of the backlog's first byte (Redis numbers bytes from 1)."""
+        return self.offset - self.backlog_bytes + 1
+
+    def _backlog_since(self, offset: int) -> bytes:
+        """The stream's bytes from `offset` (inclusive) to the end."""
+        skip = offset - self.backlog_first_offset
+        return b"".join(self.backlog)[skip:]
+
+    # ------------------------------------------------------------------ synchronisation
+    def follower(self, client: Client) -> Follower:
+        """The replica record of `client` (made by its first REPLCONF or SYNC)."""
+        follower = client.replica_state
+        if follower is None:
+            follower = client.replica_state = Follower(client)
+        return follower
+
+    def psync(self, client: Client, replid: bytes, offset_text: bytes | None) -> bytes:
+        """SYNC (offset_text None) or PSYNC: the reply, with the RDB file or the
+        backlog's bytes after it; the client is a replica from now on."""
+        server = self.server
+        follower = self.follower(client)
+        if offset_text is not None:
+            try:
+                offset = int(offset_text)
+            except ValueError:
+                return b"-ERR value is not an integer or out of range\r\n"
+            wanted = replid.decode(errors="replace")
+            if self._can_continue(wanted, offset):
+                self._attach(follower)
+                self.sync_partial_ok += 1
+                log.info("Partial resynchronization request from %s accepted. Sending "
+                         "%d bytes of backlog starting from offset %d.", client.addr,
+                         self.offset + 1 - offset, offset)
+                head = (b"+CONTINUE %s\r\n" % self.replid.encode() if "psync2" in follower.capa
+                        else b"+CONTINUE\r\n")
+                return head + self._backlog_since(offset)
+            if not wanted.startswith("?"):
+                self.sync_partial_err += 1
+        # Full resynchronisation. The file and the offset describe the same moment:
+        # nothing runs between here and the reply.
+        from aikv.migrate.rdbfile import write_rdb
+
+        started = time.perf_counter()
+        rdb = b"".join(write_rdb(server, self.replid, self.offset))
+        log.info("Full resynchronization of %s: %d bytes of RDB made in %.3f s.",
+                 client.addr, len(rdb), time.perf_counter() - started)
+        self.sync_full += 1
+        self.selected_db = -1  # the stream that follows starts with a SELECT
+        head = b"" if offset_text is None else b"+FULLRESYNC %s %d\r\n" % (
+            self.replid.encode(), self.offset)
+        self._attach(follower)
+        return head + b"$%d\r\n" % len(rdb) + rdb
+
+    def _can_continue(self, replid: str, offset: int) -> bool:
+        if replid != self.replid and not (replid == self.replid2
+                                          and offset <= self.second_offset):
+            return False
+        return self.backlog_first_offset <= offset <= self.offset + 1
+
+    def _attach(self, follower: Follower) -> None:
+        follower.state = "online"
+        follower.ack_time = time.monotonic()
+        self.followers[follower.client.id] = follower
+        self.server.update_write_gates()
+
+    def replica_gone(self, client: Client) -> None:
+        if self.followers.pop(client.id, None) is not None:
+            log.info("Connection with replica %s lost.", client.addr)
+            self.server.update_write_gates()
+
+    def ack(self, client: Client, offset: int) -> None:
+        follower = self.followers.get(client.id)
+        if follower is None:
+            return
+        if offset > follower.ack_offset:
+            follower.ack_offset = offset
+        follower.ack_time = time.monotonic()
+        if self.waiters:
+            self._serve_waiters()
+
+    # ------------------------------------------------------------------ WAIT
+    def acked(self, offset: int) -> int:
+        return sum(1 for f in self.followers.values() if f.ack_offset >= offset)
+
+    def wait(self, client: Client, count: int, timeout_ms: int) -> bytes | None:
+        """WAIT: the reply now, or None when the client blocks until `count` replicas
+        acknowledged the current offset or the timeout passes."""
+        acked = self.acked(self.offset)
+        if acked >= count or client.multi is not None or client.in_exec \
+                or client.in_script:
+            return b":%d\r\n" % acked
+        waiter = Waiter(client, self.offset, count)
+        client.blocked = waiter
+        if timeout_ms:
+            loop = self.server.loop
+            assert loop is not None
+            waiter.timer = loop.call_later(timeout_ms / 1000, self._wait_over, waiter)
+        self.waiters.append(waiter)
+        self.request_acks()
+        return None
+
+    def request_acks(self) -> None:
+        """Ask every replica for an acknowledgement (REPLCONF GETACK *), once per tick."""
+        if not self._ack_requested and self.followers:
+            self._ack_requested = True
+            loop = self.server.loop
+            assert loop is not None
+            loop.call_soon(self._send_getack)
+
+    def _send_getack(self) -> None:
+        self._ack_requested = False
+        if self.followers:
+            self._append(_GETACK)
+
+    def _serve_waiters(self) -> None:
+        for waiter in list(self.waiters):
+            if self.acked(waiter.offset) >= waiter.count:
+                self._wait_over(waiter)
+
+    def _wait_over(self, waiter: Waiter) -> None:
+        if waiter not in self.waiters:
+            return
+        self.waiters.remove(waiter)
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        client = waiter.client
+        if client.blocked is waiter:
+            client.blocked = None
+        if client.closing:
+            return
+        client.write(b":%d\r\n" % self.acked(waiter.offset))
+        self.server.resume_client(client)
+
+    def client_gone(self, client: Client) -> None:
+        """A client closed: it stops waiting, and stops being a replica."""
+        waiter = client.blocked
+        if isinstance(waiter, Waiter) and waiter in self.waiters:
+            self.waiters.remove(waiter)
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+        self.replica_gone(client)
+
+    # ------------------------------------------------------------------ cron
+    def cron(self) -> None:
+        """Once a second: PING replicas through the stream every repl-ping-replica-period
+        seconds, and drop those silent for repl-timeout seconds."""
+        values = self.server.config.values
+        now = time.monotonic()
+        if self.followers and now - self.last_ping >= values["repl-ping-replica-period"]:
+            self.last_ping = now
+            self._append(_PING)
+        timeout = values["repl-timeout"]
+        for follower in list(self.followers.values()):
+            if now - follower.ack_time > timeout:
+                log.warning("Disconnecting timedout replica (streaming sync): %s",
+                            follower.client.addr)
+                self.replica_gone(follower.client)
+                follower.client.close()
+
+    def good_replicas(self, max_lag: int) -> int:
+        """Replicas heard from within `max_lag` seconds (min-replicas-to-write)."""
+        now = time.monotonic()
+        return sum(1 for f in self.followers.values() if now - f.ack_time <= max_lag)
+
+    # ------------------------------------------------------------------ reports
+    def info_fields(self) -> list[tuple[str, Any]]:
+        now = time.monotonic()
+        fields: list[tuple[str, Any]] = [("connected_slaves", len(self.followers))]
+        for i, f in enumerate(self.followers.values()):
+            fields.append((f"slave{i}", f"ip={f.ip},port={f.listening_port},state={f.state},"
+                                        f"offset={f.ack_offset},lag={int(now - f.ack_time)}"))
+        fields += [
+            ("master_failover_state", "no-failover"),
+            ("master_replid", self.replid),
+            ("master_replid2", self.replid2),
+            ("master_repl_offset", self.offset),
+            ("second_repl_offset", self.second_offset),
+            ("repl_backlog_active", 1),
+            ("repl_backlog_size", self.server.config.values["repl-backlog-size"]),
+            ("repl_backlog_first_byte_offset", self.backlog_first_offset),
+            ("repl_backlog_histlen", self.backlog_bytes),
+        ]
+        return fields
+
+    def role_replicas(self) -> list[tuple[str, int, int]]:
+        return [(f.ip, f.listening_port, f.ack_offset) for f in self.followers.values()]

@@ -1,0 +1,293 @@
+"""An AiKv node as the master of replicas: a real redis-server replica and an AiKv replica
+follow it (full synchronisation from AiKv's RDB file, then the command stream), and the
+datasets are compared whole with DEBUG DIGEST (Redis's own dataset digest, which AiKv
+computes exactly). Random command sequences cover what must be sent as its effect
+(expiries, random pops, float increments, stream ids and groups, scripts,
+transactions), since a replica that ran those commands as they were given would
+diverge."""
+
+from __future__ import annotations
+
+import random
+import socket
+from collections.abc import Callable
+
+import redis
+
+from tests.harness import ServerProcess, wait_until
+
+DEBUG = ["--enable-debug-command", "yes"]
+
+
+def _populate(r: redis.Redis) -> None:
+    r.set("s", "v")
+    r.set("n", 12345)
+    r.set("big", "x" * 5000)
+    r.set("ttl", "t", ex=1000)
+    r.rpush("l", *[f"e{i}" for i in range(300)])
+    r.hset("h", mapping={f"f{i}": i for i in range(20)})
+    r.hset("hbig", mapping={f"f{i}": "y" * 100 for i in range(600)})
+    r.sadd("ints", *range(100))
+    r.sadd("strs", "a", "b", "c")
+    r.zadd("z", {f"m{i}": i / 3 for i in range(200)})
+    r.xadd("st", {"f": "v"}, id="1-1")
+    r.xadd("st", {"f": "w"}, id="2-1")
+    r.xgroup_create("st", "g", id="0")
+    r.xreadgroup("g", "c1", {"st": ">"}, count=1)
+    r.pfadd("hll", *[f"u{i}" for i in range(50)])
+    r.execute_command("SELECT", 4)
+    r.set("in-db4", "here")
+    r.execute_command("SELECT", 0)
+    r.function_load("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)")
+
+
+def _digest(r: redis.Redis) -> bytes:
+    return r.execute_command("DEBUG", "DIGEST")
+
+
+def _caught_up(master: redis.Redis, *replicas: redis.Redis) -> bool:
+    offset = master.info("replication")["master_repl_offset"]
+    for replica in replicas:
+        info = replica.info("replication")
+        if info.get("master_link_status") != "up" or info["slave_repl_offset"] != offset:
+            return False
+    return True
+
+
+def _same_data(master: redis.Redis, *replicas: redis.Redis) -> None:
+    wait_until(lambda: _caught_up(master, *replicas), 30, 0.05, "the replicas to catch up")
+    want = _digest(master)
+    for replica in replicas:
+        if _digest(replica) != want:
+            raise AssertionError(f"datasets differ: {_differences(master, replica)}")
+
+
+def _differences(master: redis.Redis, replica: redis.Redis) -> list[tuple[int, bytes]]:
+    """(database, key) of the keys whose values differ, for the failure message."""
+    out = []
+    for db in range(16):
+        keys: set[bytes] = set()
+        for r in (master, replica):
+            r.execute_command("SELECT", db)
+            keys.update(r.keys("*"))
+        for key in sorted(keys):
+            if master.execute_command("DEBUG", "DIGEST-VALUE", key) != \
+                    replica.execute_command("DEBUG", "DIGEST-VALUE", key):
+                out.append((db, key))
+    for r in (master, replica):
+        r.execute_command("SELECT", 0)
+    return out
+
+
+def _replicas(spawn: Callable[..., ServerProcess], master: ServerProcess
+              ) -> tuple[redis.Redis, redis.Redis]:
+    """A redis-server replica and an AiKv replica of `master`."""
+    theirs = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(master.port)])
+    mine = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master.port)])
+    return theirs.client(), mine.client()
+
+
+def test_full_sync_and_stream_to_redis_and_aikv_replicas(
+        spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv")
+    master = node.client()
+    _populate(master)
+    theirs, mine = _replicas(spawn, node)
+    _same_data(master, theirs, mine)
+    assert _digest(master) != b"0" * 40
+    assert sorted(map(repr, theirs.function_list())) == sorted(map(repr, master.function_list()))
+
+    master.incrbyfloat("f", 1.5)
+    master.expire("s", 500)
+    master.spop("strs")
+    master.eval("redis.call('set', 'fromlua', 'x'); redis.call('hset', 'h', 'new', 'y')", 0)
+    pipe = master.pipeline(transaction=True)
+    pipe.incr("counter").lpush("l", "front").zincrby("z", 2.5, "m1").execute()
+    master.execute_command("SELECT", 4)
+    master.delete("in-db4")
+    master.execute_command("SELECT", 0)
+    master.xadd("st", {"f": "x"})
+    master.xreadgroup("g", "c2", {"st": ">"})
+    master.set("short", "v", px=1)  # expires here, and the master sends a DEL
+    master.function_load("#!lua name=lib2\nredis.register_function('f2', function() return 2 end)")
+    assert master.execute_command("WAIT", 2, 5000) == 2
+    wait_until(lambda: theirs.execute_command("DEBUG", "DIGEST-VALUE", "short") == [b"0" * 40],
+               10, 0.05, "the expired key's DEL")
+    _same_data(master, theirs, mine)
+
+    info = master.info("replication")
+    assert info["role"] == "master" and info["connected_slaves"] == 2
+    assert {info["slave0"]["state"], info["slave1"]["state"]} == {"online"}
+    role = master.execute_command("ROLE")
+    assert role[0] == b"master" and role[1] == info["master_repl_offset"]
+    assert sorted(int(r[1]) for r in role[2]) == sorted(
+        [info["slave0"]["port"], info["slave1"]["port"]])
+    assert master.info("stats")["sync_full"] == 2
+
+
+def _random_command(rng: random.Random, now_ms: int, payload: bytes) -> list[str | bytes]:
+    k = rng.choice(["k0", "k1", "k2", "k3"])
+    m = rng.choice(["a", "b", "c", "1", "2", "3.5"])
+    choices: list[Callable[[], list[str | bytes]]] = [
+        lambda: ["SET", k, m, rng.choice(["EX", "PX"]), str(rng.randint(50, 5000))],
+        lambda: ["SET", k, m, "EXAT", str(now_ms // 1000 + rng.randint(1, 100))],
+        lambda: ["SET", k, m],
+        lambda: ["SETEX", k, str(rng.randint(1, 100)), m],
+        lambda: ["GETEX", k, rng.choice(["EX", "PX", "PERSIST"]), "100"][:4 if rng.random() < .5 else 3],
+        lambda: ["EXPIRE", k, str(rng.randint(-1, 100))],
+        lambda: ["PEXPIRE", k, str(rng.randint(1, 30)), rng.choice(["NX", "XX", "GT", "LT"])],
+        lambda: ["PERSIST", k],
+        lambda: ["INCRBYFLOAT", k, rng.choice(["0.1", "1.5", "-3.33", "1e3"])],
+        lambda: ["INCR", k],
+        lambda: ["APPEND", k, m],
+        lambda: ["HINCRBYFLOAT", "h" + k, m, rng.choice(["0.1", "2.25"])],
+        lambda: ["HSET", "h" + k, m, m],
+        lambda: ["SADD", "s" + k, m, rng.choice(["x", "y", "z"])],
+        lambda: ["SPOP", "s" + k, *([str(rng.randint(1, 3))] if rng.random() < .5 else [])],
+        lambda: ["RPUSH", "l" + k, m, m],
+        lambda: ["LMPOP", "2", "l" + k, "lk9", rng.choice(["LEFT", "RIGHT"])],
+        lambda: ["BLPOP", "l" + k, "0.01"],
+        lambda: ["LMOVE", "l" + k, "l" + rng.choice(["k0", "k1"]), "LEFT", "RIGHT"],
+        lambda: ["ZADD", "z" + k, str(rng.randint(0, 9)), m],
+        lambda: ["ZMPOP", "1", "z" + k, "MIN"],
+        lambda: ["BZPOPMAX", "z" + k, "0.01"],
+        lambda: ["ZINCRBY", "z" + k, "1.5", m],
+        lambda: ["XADD", "x" + k, "*", "f", m],
+        lambda: ["XADD", "x" + k, "MAXLEN", "~", "3", "*", "f", m],
+        lambda: ["XTRIM", "x" + k, "MAXLEN", "2"],
+        lambda: ["XGROUP", "CREATE", "x" + k, "g", "0", "MKSTREAM"],
+        lambda: ["XREADGROUP", "GROUP", "g", rng.choice(["c1", "c2"]), "COUNT", "2",
+                 "STREAMS", "x" + k, ">"],
+        lambda: ["XCLAIM", "x" + k, "g", "c3", "0", "0-1", "1-1"],
+        lambda: ["XAUTOCLAIM", "x" + k, "g", "c1", "0", "0", "COUNT", "2"],
+        lambda: ["DEL", k],
+        lambda: ["RENAME", k, rng.choice(["k0", "k1", "k2", "k3"])],
+        lambda: ["COPY", k, "copy-" + k, "REPLACE"],
+        lambda: ["EVAL", "redis.call('SET', KEYS[1], ARGV[1], 'PX', 900); "
+                 "return redis.call('SPOP', 'set-lua')", "1", k, m],
+        lambda: ["EVAL", "redis.call('SADD', 'set-lua', ARGV[1], 'q'); "
+                 "return redis.call('INCRBYFLOAT', 'fl', '0.5')", "0", m],
+        lambda: ["RESTORE", "r" + k, "1000", payload, "REPLACE"],
+        lambda: ["PFADD", "hll", m],
+        lambda: ["PFCOUNT", "hll"],
+    ]
+    return rng.choice(choices)()
+
+
+def _run_transaction(r: redis.Redis, commands: list[list[str | bytes]]) -> None:
+    pipe = r.pipeline(transaction=True)
+    for argv in commands:
+        pipe.execute_command(*argv)
+    pipe.execute(raise_on_error=False)
+
+
+def test_random_commands_leave_equal_datasets(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv")
+    master = node.client()
+    master.set("seed", "1")
+    theirs, mine = _replicas(spawn, node)
+    _same_data(master, theirs, mine)
+    payload = master.dump("seed")
+    for seed in (1, 2, 3):
+        rng = random.Random(seed)
+        for _ in range(300):
+            now_ms = int(master.execute_command("TIME")[0]) * 1000
+            if rng.random() < 0.1:
+                _run_transaction(master, [_random_command(rng, now_ms, payload) for _ in range(3)])
+                continue
+            argv = _random_command(rng, now_ms, payload)
+            try:
+                master.execute_command(*argv)
+            except redis.ResponseError:
+                pass  # WRONGTYPE and such: nothing is sent
+        _same_data(master, theirs, mine)
+
+
+def _kill_replica_links(master: redis.Redis) -> int:
+    return int(master.execute_command("CLIENT", "KILL", "TYPE", "replica"))
+
+
+def test_partial_resync_after_a_lost_link(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv")
+    master = node.client()
+    _populate(master)
+    theirs, mine = _replicas(spawn, node)
+    _same_data(master, theirs, mine)
+    for round_ in range(3):
+        assert _kill_replica_links(master) == 2
+        for i in range(50):
+            master.rpush("after-kill", f"{round_}-{i}")
+        wait_until(lambda: master.info("replication")["connected_slaves"] == 2, 30, 0.05,
+                   "the replicas to reconnect")
+        _same_data(master, theirs, mine)
+    stats = master.info("stats")
+    assert stats["sync_full"] == 2
+    assert stats["sync_partial_ok"] == 6
+
+
+def test_backlog_too_short_means_full_resync(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv", args=["--repl-backlog-size", "16384"])
+    master = node.client()
+    theirs = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)]).client()
+    _same_data(master, theirs)
+    _kill_replica_links(master)
+    master.set("big", "z" * 40000)  # more than the backlog holds
+    wait_until(lambda: master.info("replication")["connected_slaves"] == 1, 30, 0.05,
+               "the replica to reconnect")
+    _same_data(master, theirs)
+    info = master.info("replication")
+    assert info["repl_backlog_histlen"] == 16384
+    assert master.info("stats")["sync_full"] == 2
+
+
+def test_wait_and_min_replicas(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv")
+    master = node.client()
+    assert master.execute_command("WAIT", 1, 100) == 0  # no replica yet
+    replica_proc = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)])
+    replica = replica_proc.client()
+    _same_data(master, replica)
+    master.set("a", "1")
+    assert master.execute_command("WAIT", 1, 5000) == 1
+    assert master.execute_command("WAIT", 2, 200) == 1  # only one replica: times out
+    master.config_set("min-replicas-to-write", 1)
+    master.config_set("min-replicas-max-lag", 2)
+    assert master.set("b", "2")
+    replica_proc.stop()
+    wait_until(lambda: master.info("replication")["connected_slaves"] == 0, 30, 0.05,
+               "the master to notice the replica left")
+    try:
+        master.set("c", "3")
+    except redis.ResponseError as exc:
+        assert str(exc) == "NOREPLICAS Not enough good replicas to write."
+    else:
+        raise AssertionError("a write was accepted without a good replica")
+
+
+def test_replica_client_is_listed_and_replconf_checks(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv")
+    master = node.client()
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        sock.sendall(b"REPLCONF listening-port 7777\r\nREPLCONF capa eof capa psync2\r\n"
+                     b"REPLCONF bogus 1\r\nREPLCONF ACK\r\n")
+        data = b""
+        while data.count(b"\r\n") < 4:
+            chunk = sock.recv(4096)
+            assert chunk
+            data += chunk
+        assert data == (b"+OK\r\n+OK\r\n-ERR Unrecognized REPLCONF option: bogus\r\n"
+                        b"-ERR syntax error\r\n")
+        sock.sendall(b"PSYNC ? -1\r\n")
+        head = b""
+        while b"\r\n" not in head or head.count(b"\r\n") < 2:
+            chunk = sock.recv(65536)
+            assert chunk
+            head += chunk
+        assert head.startswith(b"+FULLRESYNC ")
+        replid, offset = head.split(b"\r\n", 1)[0].split()[1:]
+        assert len(replid) == 40 and int(offset) == 0
+        assert b"$" in head and b"REDIS0010" in head
+        listed = master.execute_command("CLIENT", "LIST", "TYPE", "replica").decode()
+        assert listed.count("\n") == 1 and " flags=S " in listed
+        info = master.info("replication")
+        assert info["slave0"]["port"] == 7777 and info["slave0"]["state"] == "online"
