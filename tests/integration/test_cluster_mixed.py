@@ -150,3 +150,39 @@ def test_mixed_failure_detection_both_ways(cluster_nodes: NodeFactory) -> None: 
     wait_for(lambda: all(cluster_ok(n) for n in nodes), 20, "cluster_state:ok (mixed)")
     _fail_and_return(nodes, nodes[3])  # real redis-server is the victim
     _fail_and_return(nodes, nodes[2])  # real redis-servers among the survivors
+
+
+def test_redis_replica_of_an_aikv_master(cluster_nodes: NodeFactory) -> None:  # noqa: F811
+    """A redis-server added with `--cluster-slave` to an AiKv master replicates it: it
+    synchronises from AiKv's RDB file and follows the command stream, ending with the
+    same dataset (DEBUG DIGEST)."""
+    assert REDIS_CLI
+    masters = cluster_nodes(["aikv", "aikv", "aikv"], extra=["--enable-debug-command", "yes"])
+    cli_create(masters)
+    wait_for(lambda: all(cluster_ok(n) for n in masters), 20, "cluster_state:ok")
+    cli_run(masters[0].port, [("SET", f"before:{i}", str(i)) for i in range(100)])
+    (replica,) = cluster_nodes(["redis"], extra=["--enable-debug-command", "yes"])
+    out = subprocess.run([REDIS_CLI, "--cluster", "add-node", f"127.0.0.1:{replica.port}",
+                          f"127.0.0.1:{masters[0].port}", "--cluster-slave",
+                          "--cluster-master-id", masters[0].myid()],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    master = masters[0].client()
+
+    def caught_up() -> bool:
+        info = replica.client().info("replication")
+        return (info.get("master_link_status") == "up" and info["slave_repl_offset"]
+                == master.info("replication")["master_repl_offset"])
+
+    wait_for(caught_up, 30, "the Redis replica to sync with its AiKv master")
+    replies, _ = cli_run(masters[1].port, [("SET", f"after:{i}", str(i)) for i in range(300)]
+                         + [("INCRBYFLOAT", "{after:1}f", "1.5"), ("EXPIRE", "after:2", "100")])
+    assert replies[:300] == ["OK"] * 300
+    wait_for(caught_up, 30, "the Redis replica to follow the stream")
+    digest = master.execute_command("DEBUG", "DIGEST")
+    assert digest != "0" * 40
+    assert replica.client().execute_command("DEBUG", "DIGEST") == digest
+    assert master.info("replication")["connected_slaves"] == 1
+    # the replica is listed as such by every node, AiKv ones included
+    wait_for(lambda: all(f"slave {masters[0].myid()}" in n.nodes() for n in masters), 20,
+             "every master to list the Redis replica")
