@@ -688,8 +688,10 @@ class Server:
             db.on_expired = None
 
     def _expired_key(self, db_index: int, key: bytes) -> None:
-        """A key past its deadline was found (or deleted): replicas delete it now."""
-        effect = (db_index, [b"DEL", key])
+        """A key past its deadline was found (or deleted): replicas delete it now (with
+        UNLINK under lazyfree-lazy-expire, as Redis's propagateDeletion)."""
+        verb = b"UNLINK" if self.config.values["lazyfree-lazy-expire"] else b"DEL"
+        effect = (db_index, [verb, key])
         frame = self.propagation_frame
         if frame is None:
             assert self.propagator is not None

@@ -42,6 +42,7 @@ from aikv.migrate.values import (
     store_value,
 )
 from aikv.notify import GENERIC
+from aikv.replication.propagate import propagate_as
 from aikv.resp import NULL3, NULL_BULK, OK, CommandError, bulk
 
 if TYPE_CHECKING:
@@ -87,12 +88,21 @@ def _restore(client: Client, argv: list[bytes]) -> bytes:
         # REPLACE, is gone all the same).
         if deleted:
             db.notify(GENERIC, b"del", key)
+            propagate_as(client, [b"DEL", key])
+        else:
+            propagate_as(client)
         return OK
     try:
         store_value(db, key, kind, value, ttl, cleared=opts.replace)
     except MissingTypeSupport as exc:
+        if deleted:  # the error comes after REPLACE removed the old key
+            propagate_as(client, [b"DEL", key])
         raise CommandError(f"ERR {exc}") from None
     db.notify(GENERIC, b"restore", key)
+    if ttl and not opts.absttl:
+        # The deadline as an absolute time, so that the key ends at the same moment on
+        # replicas: the TTL argument becomes it, and ABSTTL is appended.
+        propagate_as(client, [*argv[:2], b"%d" % ttl, *argv[3:], b"ABSTTL"])
     if kind in ("list", "zset", "stream") and signal_key_ready is not None:
         signal_key_ready(server, client.db_index, key)
     # IDLETIME / FREQ only feed eviction metadata, which AiKv does not keep (no eviction).
@@ -159,6 +169,7 @@ def migrate(client: Client, argv: list[bytes]) -> bytes:
             raise CommandError(f"ERR {exc}") from None
         items.append(KeyToSend(key, payload, expire_at(meta)))
     if not items:
+        propagate_as(client)
         return b"+NOKEY\r\n"
     engine = engine_of(server)
     result = engine.run(req, items, cluster_mode=server.cluster is not None)
@@ -169,4 +180,10 @@ def migrate(client: Client, argv: list[bytes]) -> bytes:
         for key in result.acked:
             if db.delete(key):
                 db.notify(GENERIC, b"del", key)
+    # Replicas must not run MIGRATE: they only lose the keys the target acknowledged
+    # (the reply may still be an error for later keys), and nothing with COPY.
+    if result.acked and not req.copy:
+        propagate_as(client, [b"DEL", *result.acked])
+    else:
+        propagate_as(client)
     return result.reply

@@ -55,6 +55,7 @@ from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
 from aikv.notify import GENERIC, HASH
 from aikv.persist.layout import TYPE_HASH
+from aikv.replication.propagate import propagate_as
 from aikv.resp import (
     EMPTY_ARRAY,
     NULL3,
@@ -422,6 +423,8 @@ def hincrbyfloat(client: Client, argv: list[bytes]) -> bytes:
     raw = format_long_double(add_long_double(current, incr))
     _store_field(client, db, key, meta, field, raw)
     db.notify(HASH, b"hincrbyfloat", key)
+    # The result, as INCRBYFLOAT does: float formatting must not differ on a replica.
+    propagate_as(client, [b"HSET", key, field, raw])
     return bulk(raw)
 
 

@@ -25,6 +25,7 @@ from aikv.persist.layout import (
     TYPE_STRING_TEXT,
     with_string_code,
 )
+from aikv.replication.propagate import propagate_as
 from aikv.resp import (
     NULL3,
     NULL_BULK,
@@ -53,6 +54,13 @@ def _compile(pattern: bytes):
     return compile_pattern(pattern)
 
 
+def deletion(client: Client, key: bytes, lazy_option: str) -> list[bytes]:
+    """What replicas get for a command that deleted `key`: UNLINK when the lazyfree
+    setting for that kind of deletion is on (the master freed the value in the
+    background, and so should they), DEL otherwise."""
+    return [b"UNLINK" if client.server.config.values[lazy_option] else b"DEL", key]
+
+
 @command("del", -2, "write", keys=(1, -1, 1), categories="@keyspace @write @slow")
 def del_(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
@@ -61,6 +69,8 @@ def del_(client: Client, argv: list[bytes]) -> bytes:
         if db.delete(key):
             db.notify(GENERIC, b"del", key)
             deleted += 1
+    if not deleted:
+        propagate_as(client)  # nothing deleted: Redis sends nothing
     return integer(deleted)
 
 
@@ -117,24 +127,27 @@ def _expire_generic(client: Client, argv: list[bytes], unit_ms: int, absolute: b
         raise invalid
     when += base
     db = client.db
-    meta = db.get_meta(argv[1])
-    if meta is None:
-        return ZERO
-    current = int.from_bytes(meta[1:9], "big") if meta[1:9] != NO_EXPIRE else -1
-    if nx and current != -1:
-        return ZERO
-    if xx and current == -1:
-        return ZERO
-    if gt and (current == -1 or when <= current):
-        return ZERO
-    if lt and current != -1 and when >= current:
+    key = argv[1]
+    meta = db.get_meta(key)
+    current = -1
+    if meta is not None and meta[1:9] != NO_EXPIRE:
+        current = int.from_bytes(meta[1:9], "big")
+    if meta is None or (nx and current != -1) or (xx and current == -1) \
+            or (gt and (current == -1 or when <= current)) \
+            or (lt and current != -1 and when >= current):
+        propagate_as(client)  # nothing changed
         return ZERO
     if when <= client.server.clock.now_ms:
-        db.delete(argv[1])
-        db.notify(GENERIC, b"del", argv[1])
+        db.delete(key)
+        db.notify(GENERIC, b"del", key)
+        propagate_as(client, deletion(client, key, "lazyfree-lazy-expire"))
     else:
-        db.set_expire(argv[1], when)
-        db.notify(GENERIC, b"expire", argv[1])
+        db.set_expire(key, when)
+        db.notify(GENERIC, b"expire", key)
+        if not absolute or unit_ms != 1:
+            # The absolute deadline in ms, so that the key ends at the same moment on
+            # replicas (the options stay: with the same data they decide the same).
+            propagate_as(client, [b"PEXPIREAT", key, b"%d" % when, *argv[3:]])
     return integer(1)
 
 
@@ -194,6 +207,7 @@ def pexpiretime(client: Client, argv: list[bytes]) -> bytes:
 def persist(client: Client, argv: list[bytes]) -> bytes:
     at = client.db.expire_of(argv[1])
     if not at:
+        propagate_as(client)
         return ZERO
     client.db.set_expire(argv[1], 0)
     client.db.notify(GENERIC, b"persist", argv[1])

@@ -11,6 +11,7 @@ from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS
 from aikv.list_store import ListHandle, encoding, open_list, read_value, write_value
 from aikv.notify import GENERIC, LIST
 from aikv.persist.layout import TYPE_LIST
+from aikv.replication.propagate import propagate_as, propagate_effect
 from aikv.resp import (
     EMPTY_ARRAY,
     NULL3,
@@ -105,6 +106,7 @@ def _pop(client: Client, argv: list[bytes], left: bool) -> bytes:
             raise CommandError(_POSITIVE)
     handle = open_list(client.db, argv[1])
     if handle is None:
+        propagate_as(client)
         return _null(client) if count < 0 else _null_array(client)
     event = b"lpop" if left else b"rpop"
     if count < 0:
@@ -113,6 +115,7 @@ def _pop(client: Client, argv: list[bytes], left: bool) -> bytes:
         _popped(client.db, handle, argv[1], event)
         return bulk(value)
     if count == 0:
+        propagate_as(client)
         return EMPTY_ARRAY
     values = handle.pop(count, left)
     handle.save()
@@ -393,13 +396,19 @@ def lmove(client: Client, argv: list[bytes]) -> bytes:
     from_left = _side(argv[3])
     to_left = _side(argv[4])
     value = _move(client, client.db, argv[1], argv[2], from_left, to_left)
-    return _null(client) if value is None else bulk(value)
+    if value is None:
+        propagate_as(client)
+        return _null(client)
+    return bulk(value)
 
 
 @command("rpoplpush", 3, "write denyoom", keys=(1, 2, 1), categories="@write @list @slow")
 def rpoplpush(client: Client, argv: list[bytes]) -> bytes:
     value = _move(client, client.db, argv[1], argv[2], False, True)
-    return _null(client) if value is None else bulk(value)
+    if value is None:
+        propagate_as(client)
+        return _null(client)
+    return bulk(value)
 
 
 # ---------------------------------------------------------------------- LMPOP
@@ -445,6 +454,18 @@ def _mpop_reply(key: bytes, values: list[bytes]) -> bytes:
     return b"*2\r\n" + bulk(key) + bulk_array(values)
 
 
+# A pop that took elements from a list reaches replicas as what it did to that one key
+# (the multi-key and blocking forms would look at other keys, or block, there).
+def _pop_effect(key: bytes, left: bool) -> list[bytes]:
+    """BLPOP/BRPOP: one element."""
+    return [b"LPOP" if left else b"RPOP", key]
+
+
+def _pop_count_effect(key: bytes, left: bool, popped: int) -> list[bytes]:
+    """LMPOP/BLMPOP: the number of elements actually popped."""
+    return [b"LPOP" if left else b"RPOP", key, b"%d" % popped]
+
+
 @command("lmpop", -4, "write movablekeys", key_finder=lambda argv: _mpop_keys(argv, 1),
          categories="@write @list @slow")
 def lmpop(client: Client, argv: list[bytes]) -> bytes:
@@ -456,7 +477,9 @@ def lmpop(client: Client, argv: list[bytes]) -> bytes:
             values = handle.pop(count, left)
             handle.save()
             _popped(db, handle, key, b"lpop" if left else b"rpop")
+            propagate_as(client, _pop_count_effect(key, left, len(values)))
             return _mpop_reply(key, values)
+    propagate_as(client)
     return _null_array(client)
 
 
@@ -480,8 +503,10 @@ def _blocking_pop(client: Client, argv: list[bytes], left: bool) -> bytes:
             value = handle.pop(1, left)[0]
             handle.save()
             _popped(db, handle, key, b"lpop" if left else b"rpop")
+            propagate_as(client, _pop_effect(key, left))
             return b"*2\r\n" + bulk(key) + bulk(value)
     if not may_block(client):
+        propagate_as(client)
         return _null_array(client)
 
     def serve(key: bytes) -> bytes | None:
@@ -491,6 +516,7 @@ def _blocking_pop(client: Client, argv: list[bytes], left: bool) -> bytes:
         value = handle.pop(1, left)[0]
         handle.save()
         _popped(db, handle, key, b"lpop" if left else b"rpop")
+        propagate_effect(client, _pop_effect(key, left), db.index)
         return b"*2\r\n" + bulk(key) + bulk(value)
 
     return get_blocking(client.server).block(client, keys, deadline, serve, argv[0])
@@ -512,10 +538,15 @@ def _blocking_move(client: Client, argv: list[bytes], src: bytes, dst: bytes,
                    from_left: bool, to_left: bool, timeout: bytes) -> bytes:
     deadline = parse_timeout(client, timeout)
     db = client.db
+    brpoplpush = len(argv) == 4
     value = _move(client, db, src, dst, from_left, to_left)
     if value is not None:
+        # The non-blocking form, with the sides as the client wrote them.
+        propagate_as(client, [b"RPOPLPUSH", src, dst] if brpoplpush
+                     else [b"LMOVE", src, dst, argv[3], argv[4]])
         return bulk(value)
     if not may_block(client):
+        propagate_as(client)
         return _null(client)
 
     def serve(key: bytes) -> bytes | None:
@@ -525,7 +556,13 @@ def _blocking_move(client: Client, argv: list[bytes], src: bytes, dst: bytes,
         if meta is not None and meta[0] != TYPE_LIST:
             return error(_WRONGTYPE)  # the waiter gets the error and is unblocked
         moved = _move(client, db, key, dst, from_left, to_left)
-        return None if moved is None else bulk(moved)
+        if moved is None:
+            return None
+        # Served later, Redis spells the sides itself, in lower case.
+        propagate_effect(client, [b"RPOPLPUSH", key, dst] if brpoplpush else
+                         [b"LMOVE", key, dst, b"left" if from_left else b"right",
+                          b"left" if to_left else b"right"], db.index)
+        return bulk(moved)
 
     return get_blocking(client.server).block(client, [src], deadline, serve, argv[0])
 
@@ -556,8 +593,10 @@ def blmpop(client: Client, argv: list[bytes]) -> bytes:
             values = handle.pop(count, left)
             handle.save()
             _popped(db, handle, key, b"lpop" if left else b"rpop")
+            propagate_as(client, _pop_count_effect(key, left, len(values)))
             return _mpop_reply(key, values)
     if not may_block(client):
+        propagate_as(client)
         return _null_array(client)
 
     def serve(key: bytes) -> bytes | None:
@@ -567,6 +606,7 @@ def blmpop(client: Client, argv: list[bytes]) -> bytes:
         values = handle.pop(count, left)
         handle.save()
         _popped(db, handle, key, b"lpop" if left else b"rpop")
+        propagate_effect(client, _pop_count_effect(key, left, len(values)), db.index)
         return _mpop_reply(key, values)
 
     return get_blocking(client.server).block(client, keys, deadline, serve, argv[0])

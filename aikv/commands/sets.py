@@ -36,6 +36,7 @@ from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
 from aikv.notify import GENERIC, SET
 from aikv.persist.layout import TYPE_SET
+from aikv.replication.propagate import propagate_as
 from aikv.resp import (
     EMPTY_ARRAY,
     NULL3,
@@ -295,10 +296,20 @@ def spop(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError(SYNTAX)
     meta = _lookup(db, key)
     if meta is None:
+        propagate_as(client)
         return NULL3 if client.resp3 else NULL_BULK
     member = _pick_with_repeats(db, meta, 1)[0]
     _remove(db, key, meta, [member], b"spop")
+    # The member was chosen at random: replicas remove that one.
+    propagate_as(client, [b"SREM", key, member])
     return bulk(member)
+
+
+def _propagate_srems(client: Client, key: bytes, members: list[bytes]) -> None:
+    """SPOP with a count reaches replicas as one SREM per member, as from Redis 7.0
+    (the source wraps them in MULTI/EXEC). Built only while a replica listens."""
+    if client.server.propagation_frame is not None:
+        propagate_as(client, *([b"SREM", key, member] for member in members))
 
 
 def _spop_count(client: Client, db: Database, key: bytes, raw: bytes) -> bytes:
@@ -307,6 +318,7 @@ def _spop_count(client: Client, db: Database, key: bytes, raw: bytes) -> bytes:
         raise CommandError("ERR value is out of range, must be positive")
     meta = _lookup(db, key)
     if meta is None or count == 0:
+        propagate_as(client)
         return _empty_set(client.resp3)
     size = int.from_bytes(meta[17:25], "big")
     db.notify(SET, b"spop", key)
@@ -314,11 +326,13 @@ def _spop_count(client: Client, db: Database, key: bytes, raw: bytes) -> bytes:
         members = _members(db, meta)
         db.delete(key)
         db.notify(GENERIC, b"del", key)
+        propagate_as(client, [b"DEL", key])  # always DEL in Redis 7.0, lazyfree or not
         return _members_reply(members, client.resp3)
     remaining = size - count
     if remaining * _SPOP_MOVE_STRATEGY_MUL > count:
         popped = _sample(db, meta, count)
         _remove(db, key, meta, popped, None)
+        _propagate_srems(client, key, popped)
         return _members_reply(popped, client.resp3)
     # Redis rebuilds the set from the members that stay (setTypeCreate + setTypeAdd), so
     # its encoding follows what remains: a hashtable can become an intset again here.
@@ -326,6 +340,7 @@ def _spop_count(client: Client, db: Database, key: bytes, raw: bytes) -> bytes:
     random.shuffle(members)
     popped, kept = members[:count], members[count:]
     _remove(db, key, meta, popped, None)
+    _propagate_srems(client, key, popped)
     new_flags = _encoding_flag(kept, _max_intset(client.server.config.values))
     current = db.get_meta(key)
     if current is not None and meta_flags(current) != new_flags:

@@ -13,6 +13,7 @@ from aikv.commands.args import (
     parse_int,
     parse_long_double,
 )
+from aikv.commands.keys import deletion
 from aikv.commands.registry import command
 from aikv.notify import GENERIC, STRING
 from aikv.persist.layout import (
@@ -26,6 +27,7 @@ from aikv.persist.layout import (
     encode_string_meta,
     with_string_code,
 )
+from aikv.replication.propagate import propagate_as
 from aikv.resp import (
     NULL3,
     NULL_BULK,
@@ -114,6 +116,7 @@ def set_(client: Client, argv: list[bytes]) -> bytes:
     old_value = meta[9:] if meta is not None else None
     null = NULL3 if client.resp3 else NULL_BULK
     if (nx and meta is not None) or (xx and meta is None):
+        propagate_as(client)  # nothing was set
         return (bulk(old_value) if old_value is not None else null) if get_old else null
     if keep_ttl and meta is not None and meta[1:9] != NO_EXPIRE:
         expire_at = int.from_bytes(meta[1:9], "big")
@@ -121,15 +124,27 @@ def set_(client: Client, argv: list[bytes]) -> bytes:
     db.notify(STRING, b"set", key)
     if expire_unit:  # KEEPTTL keeps a deadline without announcing one
         db.notify(GENERIC, b"expire", key)
+        # Replicas run this later: a relative TTL would end later there. The deadline
+        # goes as an absolute one, whatever the option's form.
+        propagate_as(client, _set_pxat(key, value, expire_at))
+    elif get_old:
+        # GET only shapes the reply: replicas get the SET without it.
+        propagate_as(client, argv[:3] + [a for a in argv[3:] if a.lower() != b"get"])
     if get_old:
         return bulk(old_value) if old_value is not None else null
     return OK
+
+
+def _set_pxat(key: bytes, value: bytes, expire_at: int) -> list[bytes]:
+    """What SET with an expiry (and SETEX, PSETEX) sends to replicas."""
+    return [b"SET", key, value, b"PXAT", b"%d" % expire_at]
 
 
 @command("setnx", 3, "write denyoom fast", keys=(1, 1, 1), categories="@write @string @fast")
 def setnx(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     if db.exists(argv[1]):
+        propagate_as(client)
         return ZERO
     db.set_string(argv[1], argv[2])
     db.notify(STRING, b"set", argv[1])
@@ -142,6 +157,7 @@ def _set_with_ttl(client: Client, argv: list[bytes], unit: bytes, name: str) -> 
     db.set_string(argv[1], argv[3], expire_at)
     db.notify(STRING, b"set", argv[1])
     db.notify(GENERIC, b"expire", argv[1])
+    propagate_as(client, _set_pxat(argv[1], argv[3], expire_at))
     return OK
 
 
@@ -161,6 +177,7 @@ def getset(client: Client, argv: list[bytes]) -> bytes:
     old = db.get_string(argv[1])
     db.set_string(argv[1], argv[2])
     db.notify(STRING, b"set", argv[1])
+    propagate_as(client, [b"SET", argv[1], argv[2]])  # what it amounts to, as Redis sends it
     if old is None:
         return NULL3 if client.resp3 else NULL_BULK
     return bulk(old)
@@ -170,9 +187,11 @@ def getset(client: Client, argv: list[bytes]) -> bytes:
 def getdel(client: Client, argv: list[bytes]) -> bytes:
     old = client.db.get_string(argv[1])
     if old is None:
+        propagate_as(client)
         return NULL3 if client.resp3 else NULL_BULK
     client.db.delete(argv[1])
     client.db.notify(GENERIC, b"del", argv[1])
+    propagate_as(client, deletion(client, argv[1], "lazyfree-lazy-user-del"))
     return bulk(old)
 
 
@@ -200,21 +219,29 @@ def getex(client: Client, argv: list[bytes]) -> bytes:
             raise CommandError(SYNTAX)
     meta = db.read_meta(key)
     if meta is None:
+        propagate_as(client)
         return NULL3 if client.resp3 else NULL_BULK
     if meta[0] not in STRING_CODES:
         raise CommandError(_WRONGTYPE)
     value = meta[9:]
     expire_at = _expire_at(client, expire_unit, expire_raw, "getex") if expire_unit else None
+    # Replicas never get GETEX itself: its effect (a deadline, a deletion, PERSIST) or
+    # nothing when it only read.
     if expire_at is not None:
-        if expire_at <= client.server.clock.now_ms:
+        if expire_at <= client.server.clock.now_ms:  # only EXAT/PXAT can be in the past
             db.delete(key)
             db.notify(GENERIC, b"del", key)
+            propagate_as(client, deletion(client, key, "lazyfree-lazy-expire"))
         else:
             db.set_expire(key, expire_at)
             db.notify(GENERIC, b"expire", key)
+            propagate_as(client, [b"PEXPIREAT", key, b"%d" % expire_at])
     elif persist and db.expire_of(key):
         db.set_expire(key, 0)
         db.notify(GENERIC, b"persist", key)
+        propagate_as(client, [b"PERSIST", key])
+    else:
+        propagate_as(client)
     return bulk(value)
 
 
@@ -246,6 +273,7 @@ def msetnx(client: Client, argv: list[bytes]) -> bytes:
     db = client.db
     for i in range(1, len(argv), 2):
         if db.exists(argv[i]):
+            propagate_as(client)
             return ZERO
     for i in range(1, len(argv), 2):
         db.set_string(argv[i], argv[i + 1])
@@ -347,6 +375,9 @@ def incrbyfloat(client: Client, argv: list[bytes]) -> bytes:
     else:
         db.update_meta(key, with_string_code(meta[:9], TYPE_STRING_TEXT) + raw)
     db.notify(STRING, b"incrbyfloat", key)
+    # The result, not the increment: a replica's long double arithmetic or formatting
+    # must not decide the value.
+    propagate_as(client, [b"SET", key, raw, b"KEEPTTL"])
     return bulk(raw)
 
 

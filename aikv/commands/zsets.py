@@ -12,6 +12,7 @@ from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS
 from aikv.notify import GENERIC, ZSET
 from aikv.persist.layout import TYPE_SET, TYPE_ZSET
+from aikv.replication.propagate import propagate_as, propagate_effect
 from aikv.resp import EMPTY_ARRAY, NULL3, NULL_ARRAY, NULL_BULK, ZERO, CommandError, bulk, integer
 from aikv.zset_store import (
     FLAG_SKIPLIST,
@@ -458,6 +459,7 @@ def _zpop(client: Client, argv: list[bytes], max_first: bool) -> bytes:
             raise CommandError(_POSITIVE)
     zs = open_zset(client.db, argv[1])
     if zs is None or count == 0:
+        propagate_as(client)
         return EMPTY_ARRAY
     items = _pop_items(zs, count, max_first)
     if not client.resp3:
@@ -486,6 +488,16 @@ def _mpop_reply(key: bytes, items: Items, resp3: bool) -> bytes:
     return b"*2\r\n" + bulk(key) + _nested_pairs(items, resp3)
 
 
+# A pop that took members from a sorted set reaches replicas as ZPOPMIN/ZPOPMAX of that
+# one key (the multi-key and blocking forms would look at other keys, or block, there).
+def _pop_effect(key: bytes, max_first: bool, popped: int | None) -> list[bytes]:
+    """`popped` is None for BZPOPMIN/BZPOPMAX (no COUNT), else how many were popped."""
+    argv = [b"ZPOPMAX" if max_first else b"ZPOPMIN", key]
+    if popped is not None:
+        argv.append(b"%d" % popped)
+    return argv
+
+
 @command("zmpop", -4, "write movablekeys", key_finder=lambda argv: _mpop_keys(argv, 1),
          categories="@write @sortedset @slow")
 def zmpop(client: Client, argv: list[bytes]) -> bytes:
@@ -494,7 +506,10 @@ def zmpop(client: Client, argv: list[bytes]) -> bytes:
     for key in keys:
         zs = open_zset(db, key)
         if zs is not None:
-            return _mpop_reply(key, _pop_items(zs, count, max_first), client.resp3)
+            items = _pop_items(zs, count, max_first)
+            propagate_as(client, _pop_effect(key, max_first, len(items)))
+            return _mpop_reply(key, items, client.resp3)
+    propagate_as(client)
     return _null_array(client)
 
 
@@ -510,13 +525,19 @@ def _bzpop(client: Client, argv: list[bytes], max_first: bool) -> bytes:
     for key in keys:
         zs = open_zset(db, key)
         if zs is not None:
+            propagate_as(client, _pop_effect(key, max_first, None))
             return reply(key, zs)
     if not may_block(client):
+        propagate_as(client)
         return _null_array(client)
 
     def serve(key: bytes) -> bytes | None:
         zs = zset_or_none(db, key)
-        return None if zs is None else reply(key, zs)
+        if zs is None:
+            return None
+        served = reply(key, zs)
+        propagate_effect(client, _pop_effect(key, max_first, None), db.index)
+        return served
 
     return get_blocking(client.server).block(client, keys, deadline, serve, argv[0])
 
@@ -542,15 +563,20 @@ def bzmpop(client: Client, argv: list[bytes]) -> bytes:
     for key in keys:
         zs = open_zset(db, key)
         if zs is not None:
-            return _mpop_reply(key, _pop_items(zs, count, max_first), client.resp3)
+            items = _pop_items(zs, count, max_first)
+            propagate_as(client, _pop_effect(key, max_first, len(items)))
+            return _mpop_reply(key, items, client.resp3)
     if not may_block(client):
+        propagate_as(client)
         return _null_array(client)
 
     def serve(key: bytes) -> bytes | None:
         zs = zset_or_none(db, key)
         if zs is None:
             return None
-        return _mpop_reply(key, _pop_items(zs, count, max_first), client.resp3)
+        items = _pop_items(zs, count, max_first)
+        propagate_effect(client, _pop_effect(key, max_first, len(items)), db.index)
+        return _mpop_reply(key, items, client.resp3)
 
     return get_blocking(client.server).block(client, keys, deadline, serve, argv[0])
 

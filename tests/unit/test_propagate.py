@@ -14,7 +14,9 @@ def test_writes_are_sent_reads_and_errors_are_not(tmp_path: Path) -> None:
         assert cap.sent("LPUSH", "k", "x") == []  # WRONGTYPE: nothing changed
         assert cap.sent("PUBLISH", "ch", "m") == [(0, [b"PUBLISH", b"ch", b"m"])]
         cap.run("SELECT", "3")
-        assert cap.sent("DEL", "k") == [(3, [b"DEL", b"k"])]
+        assert cap.sent("DEL", "k") == []  # nothing deleted: nothing sent
+        cap.run("SET", "k", "v")
+        assert cap.sent("DEL", "k", "other") == [(3, [b"DEL", b"k", b"other"])]
 
 
 def test_transaction_sends_its_commands_not_exec(tmp_path: Path) -> None:
