@@ -101,6 +101,28 @@ class Blocking:
         return state
 
     # ------------------------------------------------------------------ wake-ups
+    def _serve(self, state: BlockedState, key: bytes) -> bytes | None:
+        """state.serve(key); while replicas are connected, what the served command
+        changed reaches them as one batch (MULTI/EXEC when more than one command), as
+        Redis propagates each served client's effects."""
+        server = self.server
+        if server.propagator is None:
+            return state.serve(key)
+        from aikv.replication.propagate import Frame
+
+        outer = server.propagation_frame
+        frame = server.propagation_frame = Frame()
+        try:
+            reply = state.serve(key)
+        finally:
+            server.propagation_frame = outer
+        if frame.effects:
+            if outer is not None:
+                outer.effects.extend(frame.effects)
+            else:
+                server.propagator(frame.effects)
+        return reply
+
     def handle_ready(self) -> None:
         """Serve the waiters of every ready key (see the module docstring)."""
         if self._handling:
@@ -118,7 +140,7 @@ class Blocking:
                         state = client.blocked
                         if not isinstance(state, BlockedState):
                             continue
-                        reply = state.serve(entry[1])
+                        reply = self._serve(state, entry[1])
                         if reply is None:
                             continue
                         self._detach(client)

@@ -7,6 +7,14 @@ time) and one per pending entry (delivery time, delivery count, owner), numbered
 group so that a group's consumers and PEL are each one key range. A consumer's own PEL is
 the group PEL filtered by owner. Which writes wake WATCH follows Redis: only those that
 change entries or create the key (XGROUP CREATE MKSTREAM), not group bookkeeping.
+
+What replicas get follows Redis too. Deliveries and claims stamp entries with the
+master's clock, so XREADGROUP, XCLAIM and XAUTOCLAIM never reach replicas as they were
+called: each entry handed to a consumer (or found deleted and dropped from the PEL)
+becomes an idempotent XCLAIM stating its owner, delivery time and count outright
+(claim_effect); a group position that no XCLAIM carries becomes XGROUP SETID
+(position_effect); a consumer only NOACK reads created becomes XGROUP CREATECONSUMER.
+The other commands are sent as given, unless they changed nothing.
 """
 
 from __future__ import annotations
@@ -30,9 +38,11 @@ from aikv.commands.streams import (
     group_counters,
     info_handle,
     open_stream,
+    replicating,
 )
 from aikv.notify import STREAM
 from aikv.persist.layout import TYPE_STREAM
+from aikv.replication.propagate import propagate_as, propagate_effect
 from aikv.resp import (
     NULL3,
     NULL_ARRAY,
@@ -87,13 +97,45 @@ def touch_consumer(handle: StreamHandle, group: Group, name: bytes) -> bool:
     return created
 
 
-def deliver(handle: StreamHandle, group: Group, consumer: bytes, start: StreamID,
-            count: int, noack: bool) -> list[tuple[StreamID, bytes]]:
+# ---------------------------------------------------------------------- replication
+def claim_effect(key: bytes, group: Group, nack: Pending, id_arg: bytes) -> list[bytes]:
+    """A pending entry as replicas must record it (Redis's streamPropagateXCLAIM): FORCE
+    creates it there if need be, TIME and RETRYCOUNT give the master's values rather than
+    the replica's clock and count, JUSTID spares the replica reading the entry, LASTID
+    carries the group's position. For an entry gone from the stream the replica's
+    XCLAIM drops it from the PEL, as the master did."""
+    return [b"XCLAIM", key, group.name, nack.consumer, b"0", id_arg,
+            b"TIME", b"%d" % nack.delivery_time, b"RETRYCOUNT", b"%d" % nack.delivery_count,
+            b"FORCE", b"JUSTID", b"LASTID", format_id(group.last_id)]
+
+
+def position_effect(key: bytes, group: Group) -> list[bytes]:
+    """The group's position when no XCLAIM carries it (NOACK reads, XCLAIM LASTID alone):
+    Redis's streamPropagateGroupID."""
+    return [b"XGROUP", b"SETID", key, group.name, format_id(group.last_id),
+            b"ENTRIESREAD", b"%d" % group.entries_read]
+
+
+def reader_consumer(client: Client, handle: StreamHandle, group: Group, name: bytes,
+                    noack: bool) -> None:
+    """Look up (or create) the consumer an XREADGROUP serves. One created by a NOACK read
+    would not exist on replicas, as no XCLAIM follows to create it there: it is sent as
+    XGROUP CREATECONSUMER (Redis's streamPropagateConsumerCreation)."""
+    if touch_consumer(handle, group, name) and noack and replicating(client):
+        propagate_effect(client, [b"XGROUP", b"CREATECONSUMER", handle.key, group.name, name])
+
+
+# ---------------------------------------------------------------------- delivery
+def deliver(client: Client, handle: StreamHandle, group: Group, consumer: bytes,
+            start: StreamID, count: int, noack: bool) -> list[tuple[StreamID, bytes]]:
     """New entries from `start` to a group's consumer (Redis's streamReplyWithRange with a
     group): the group's last ID and read counter move, and each entry becomes (or is
-    reassigned as) pending for this consumer unless NOACK."""
+    reassigned as) pending for this consumer unless NOACK. Replicas get an XCLAIM per
+    entry made pending, or (NOACK) the group's new position."""
     entries = handle.entries(start, MAX_ID, count)
     now = _now()
+    sending = replicating(client)
+    moved = False
     for stream_id, _ in entries:
         if stream_id > group.last_id:
             if group.entries_read != INVALID_ENTRIES_READ and not handle.range_has_tombstones(stream_id):
@@ -101,17 +143,26 @@ def deliver(handle: StreamHandle, group: Group, consumer: bytes, start: StreamID
             elif handle.entries_added:
                 group.entries_read = handle.estimate_read_counter(stream_id)
             group.last_id = stream_id
+            moved = True
         if not noack:
-            handle.save_pending(group, Pending(stream_id, now, 1, consumer))
+            nack = Pending(stream_id, now, 1, consumer)
+            handle.save_pending(group, nack)
+            if sending:
+                propagate_effect(client, claim_effect(handle.key, group, nack,
+                                                      format_id(stream_id)))
     if entries:
         handle.save_group(group)
+        if noack and moved and sending:
+            propagate_effect(client, position_effect(handle.key, group))
     return entries
 
 
 def history(handle: StreamHandle, group: Group, consumer: bytes, start: StreamID, count: int,
             resp3: bool) -> bytes:
     """A consumer's own pending entries from `start` (XREADGROUP with an ID): each one is
-    delivered again; an entry gone from the stream comes back as its ID and a null."""
+    delivered again; an entry gone from the stream comes back as its ID and a null.
+    Replicas are not told: the new delivery times and counts stay the master's, as in
+    Redis (a later XCLAIM of the entry states them outright)."""
     parts: list[bytes] = []
     now = _now()
     for nack in list(handle.pending(group, start)):
@@ -193,6 +244,9 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
         raise CommandError(SYNTAX)
     if with_group and not group_given:
         raise CommandError("ERR Missing GROUP option for XREADGROUP")
+    if with_group:
+        # Never sent as called: what it changed goes as effects (see deliver).
+        propagate_as(client)
     nkeys = (argc - streams_at) // 2
     keys = argv[streams_at:streams_at + nkeys]
     db = client.db
@@ -251,11 +305,12 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
         if group is None:
             served.append((key, entries_reply(handle.entries(start, MAX_ID, count))))
             continue
-        touch_consumer(handle, group, consumer)
+        reader_consumer(client, handle, group, consumer, noack)
         if serve_history:
             served.append((key, history(handle, group, consumer, start, count, client.resp3)))
         else:
-            served.append((key, entries_reply(deliver(handle, group, consumer, start, count, noack))))
+            served.append((key, entries_reply(deliver(client, handle, group, consumer, start,
+                                                      count, noack))))
     if served:
         return _read_reply(client, served)
     if timeout == -1 or not may_block(client):
@@ -284,8 +339,10 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
         if group is None:
             reply = entries_reply(handle.entries(start, MAX_ID, blocked_count))
         else:
-            touch_consumer(handle, group, consumer)
-            reply = entries_reply(deliver(handle, group, consumer, start, blocked_count, noack))
+            # Served after the command that gave the data: the effects go out on their own.
+            reader_consumer(client, handle, group, consumer, noack)
+            reply = entries_reply(deliver(client, handle, group, consumer, start,
+                                          blocked_count, noack))
         return _read_reply(client, [(key, reply)])
 
     return get_blocking(client.server).block(client, list(waits), deadline, serve, argv[0])
@@ -380,6 +437,7 @@ def xgroup_setid(client: Client, argv: list[bytes]) -> bytes:
 def xgroup_destroy(client: Client, argv: list[bytes]) -> bytes:
     handle, group, _, _ = _xgroup_target(client, argv, False, False)
     if handle is None or group is None:
+        propagate_as(client)  # nothing changed
         return ZERO
     handle.drop_group(group)
     client.db.notify(STREAM, b"xgroup-destroy", argv[2])
@@ -394,6 +452,7 @@ def xgroup_createconsumer(client: Client, argv: list[bytes]) -> bytes:
     handle, group, _, _ = _xgroup_target(client, argv, False, False)
     assert handle is not None and group is not None
     if handle.consumer_seen(group, argv[4]) is not None:
+        propagate_as(client)
         return ZERO  # an existing consumer is left as it is (its seen time too)
     touch_consumer(handle, group, argv[4])
     return ONE
@@ -405,6 +464,7 @@ def xgroup_delconsumer(client: Client, argv: list[bytes]) -> bytes:
     handle, group, _, _ = _xgroup_target(client, argv, False, False)
     assert handle is not None and group is not None
     if handle.consumer_seen(group, argv[4]) is None:
+        propagate_as(client)
         return ZERO
     pending = handle.drop_consumer(group, argv[4])
     client.db.notify(STREAM, b"xgroup-delconsumer", argv[2])
@@ -441,12 +501,15 @@ def xack(client: Client, argv: list[bytes]) -> bytes:
     handle = open_stream(client.db, argv[1], counted=True)
     group = handle.group(argv[2]) if handle is not None else None
     if handle is None or group is None:
+        propagate_as(client)
         return ZERO
     ids = [parse_id(raw, 0, strict=True)[0] for raw in argv[3:]]
     acked = 0
     for stream_id in ids:
         if handle.drop_pending(group, stream_id):
             acked += 1
+    if not acked:
+        propagate_as(client)  # nothing was pending: Redis sends nothing
     return integer(acked)
 
 
@@ -541,6 +604,7 @@ def xclaim(client: Client, argv: list[bytes]) -> bytes:
         except CommandError:
             break
         j += 1
+    id_args = argv[5:j]  # replicas get each ID as the client spelled it, as in Redis
     now = _now()
     force = justid = False
     retry = -1
@@ -568,18 +632,24 @@ def xclaim(client: Client, argv: list[bytes]) -> bytes:
         else:
             raise CommandError(f"ERR Unrecognized XCLAIM option '{_text(argv[j])}'")
         j += 1
-    if last_id > group.last_id:
+    moved = last_id > group.last_id
+    if moved:
         group.last_id = last_id
         handle.save_group(group)
     if delivery == -1 or delivery < 0 or delivery > now:
         delivery = now
     claimant = _Claimant(handle, group, argv[3])
     out = []
-    for stream_id in ids:
+    key = argv[1]
+    sending = replicating(client)
+    sent: list[list[bytes]] = []
+    for stream_id, id_arg in zip(ids, id_args, strict=True):
         nack = handle.pending_entry(group, stream_id)
         pairs = handle.entry(stream_id)
         if pairs is None:
             if nack is not None:
+                if sending:
+                    sent.append(claim_effect(key, group, nack, id_arg))
                 handle.drop_pending(group, stream_id)
             continue
         fresh = False
@@ -598,6 +668,11 @@ def xclaim(client: Client, argv: list[bytes]) -> bytes:
             nack.delivery_count += 1
         handle.save_pending(group, nack)
         out.append(bulk(format_id(stream_id)) if justid else entry_reply(stream_id, pairs))
+        if sending:
+            sent.append(claim_effect(key, group, nack, id_arg))
+    if moved and not sent and sending:
+        sent.append(position_effect(key, group))  # LASTID alone: no XCLAIM carries it
+    propagate_as(client, *sent)
     return array(out)
 
 
@@ -628,6 +703,9 @@ def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
     attempts = count * 10
     now = _now()
     claimant = _Claimant(handle, group, argv[3])
+    key = argv[1]
+    sending = replicating(client)
+    sent: list[list[bytes]] = []
     claimed: list[bytes] = []
     deleted: list[StreamID] = []
     # Read ahead only as far as this call may go (plus one for the cursor); the records
@@ -641,6 +719,8 @@ def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
         attempts -= 1
         pairs = handle.entry(nack.id)
         if pairs is None:
+            if sending:
+                sent.append(claim_effect(key, group, nack, format_id(nack.id)))
             handle.drop_pending(group, nack.id)
             deleted.append(nack.id)
             count -= 1
@@ -654,6 +734,9 @@ def xautoclaim(client: Client, argv: list[bytes]) -> bytes:
         handle.save_pending(group, nack)
         claimed.append(bulk(format_id(nack.id)) if justid else entry_reply(nack.id, pairs))
         count -= 1
+        if sending:
+            sent.append(claim_effect(key, group, nack, format_id(nack.id)))
+    propagate_as(client, *sent)
     return (b"*3\r\n" + bulk(format_id(cursor)) + array(claimed)
             + array([bulk(format_id(i)) for i in deleted]))
 

@@ -31,6 +31,7 @@ from aikv.migrate.listpack import decode_listpack, encode_listpack
 from aikv.migrate.streamrdb import StreamConsumerData, StreamData, StreamGroupData, StreamNack
 from aikv.notify import STREAM
 from aikv.persist.layout import TYPE_STREAM, encode_meta
+from aikv.replication.propagate import propagate_as
 from aikv.resp import (
     NULL3,
     NULL_BULK,
@@ -264,6 +265,15 @@ class StreamHandle:
                 if not flags & FLAG_DELETED:
                     return entry_id
         return None
+
+    def head_id(self) -> StreamID:
+        """The first entry's ID, a tombstone's included; MAX_ID when there is no entry
+        (Redis's streamGetEdgeID(first, tombstones kept)): what an approximate MINID trim
+        is sent to replicas as."""
+        for master, blob in self.iter_nodes():
+            for _, _, entry_id in entry_flags(master, blob):
+                return entry_id
+        return MAX_ID
 
     def last_live_id(self) -> StreamID | None:
         found = self.entries(MIN_ID, MAX_ID, 1, rev=True)
@@ -555,8 +565,8 @@ def entries_reply(entries: list[tuple[StreamID, bytes]]) -> bytes:
 
 # ---------------------------------------------------------------------- trimming arguments
 class TrimArgs:
-    __slots__ = ("strategy", "maxlen", "minid", "approx", "limit", "id_pos", "nomkstream",
-                 "id", "seq_given")
+    __slots__ = ("strategy", "maxlen", "minid", "approx", "limit", "value_pos", "id_pos",
+                 "nomkstream", "id", "seq_given")
 
     def __init__(self) -> None:
         self.strategy: str | None = None
@@ -564,15 +574,19 @@ class TrimArgs:
         self.minid: StreamID = MIN_ID
         self.approx = False
         self.limit = 0
+        self.value_pos = 0  # where the MAXLEN count or MINID id is in argv
         self.id_pos = 0
         self.nomkstream = False
         self.id: StreamID | None = None  # XADD's explicit ID (None: "*")
         self.seq_given = True
 
 
-def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int) -> TrimArgs:
+def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int,
+                    from_master: bool = False) -> TrimArgs:
     """The options of XADD (up to the ID, whose position is returned in `id_pos`) or of
-    XTRIM, in Redis's order of checks."""
+    XTRIM, in Redis's order of checks. `from_master`: the replication link's command,
+    whose trimming is never limited (a master sends approximate trims rewritten as exact
+    ones, LIMIT left in place: see trim_sent_as)."""
     args = TrimArgs()
     limit_given = False
     argc = len(argv)
@@ -599,6 +613,7 @@ def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int) -> TrimArgs
             else:
                 args.minid = parse_id(argv[i + 1], 0, strict=True)[0]
             i += 1
+            args.value_pos = i
             args.strategy = opt.decode()
         elif opt == b"limit" and more:
             args.limit = parse_int(argv[i + 1])
@@ -620,7 +635,9 @@ def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int) -> TrimArgs
         raise CommandError("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
     if not xadd and args.strategy is None:
         raise CommandError("ERR syntax error, XTRIM must be called with a trimming strategy")
-    if limit_given:
+    if from_master:
+        args.limit = 0
+    elif limit_given:
         if not args.approx:
             raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
     elif args.approx:
@@ -631,11 +648,32 @@ def parse_trim_args(argv: list[bytes], xadd: bool, max_entries: int) -> TrimArgs
     return args
 
 
+def replicating(client: Client) -> bool:
+    """Whether a replica may be sent this command's effects: rewritten argvs are built
+    only then (see aikv/replication/propagate.py)."""
+    return client.server.propagator is not None
+
+
+def trim_sent_as(argv: list[bytes], args: TrimArgs, handle: StreamHandle) -> list[bytes]:
+    """XADD / XTRIM with an approximate trim, as replicas must run it: `~` trims whole
+    nodes only, and a replica's nodes need not be the master's (nor its LIMIT default),
+    so the replica gets an exact trim to what the master kept, as Redis does
+    (streamRewriteApproxSpecifier, streamRewriteTrimArgument): MAXLEN = the length
+    left, MINID = the first entry left (a tombstone's ID counts)."""
+    sent = list(argv)
+    sent[args.value_pos - 1] = b"="
+    if args.strategy == "maxlen":
+        sent[args.value_pos] = b"%d" % handle.length
+    else:
+        sent[args.value_pos] = format_id(handle.head_id())
+    return sent
+
+
 # ---------------------------------------------------------------------- XADD
 @command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), categories="@write @stream @fast")
 def xadd(client: Client, argv: list[bytes]) -> bytes:
     max_bytes, max_entries = _node_limits(client)
-    args = parse_trim_args(argv, True, max_entries)
+    args = parse_trim_args(argv, True, max_entries, client.is_master)
     given, seq_given = args.id, args.seq_given
     field_pos = args.id_pos + 1
     nargs = len(argv) - field_pos
@@ -648,6 +686,7 @@ def xadd(client: Client, argv: list[bytes]) -> bytes:
     handle = open_stream(db, key)
     if handle is None:
         if args.nomkstream:
+            propagate_as(client)  # nothing changed
             return NULL3 if client.resp3 else NULL_BULK
         handle = StreamHandle(db, key, None)
     if handle.last_id == MAX_ID:
@@ -678,6 +717,14 @@ def xadd(client: Client, argv: list[bytes]) -> bytes:
     if args.strategy is not None and handle.trim(args):
         handle.save()
         db.notify(STREAM, b"xtrim", key)
+    id_chosen = given is None or not seq_given  # "*" or "<ms>-*"
+    if (id_chosen or args.approx) and replicating(client):
+        # Replicas get the ID this entry got (theirs would depend on their clock or last
+        # ID) and an exact trim.
+        sent = trim_sent_as(argv, args, handle) if args.approx else list(argv)
+        if id_chosen:
+            sent[args.id_pos] = format_id(new_id)
+        propagate_as(client, sent)
     signal_key_ready(client.server, db.index, key)
     return bulk(format_id(new_id))
 
@@ -726,6 +773,7 @@ def xdel(client: Client, argv: list[bytes]) -> bytes:
     key = argv[1]
     handle = open_stream(db, key)
     if handle is None:
+        propagate_as(client)
         return ZERO
     ids = [parse_id(raw, 0, strict=True)[0] for raw in argv[2:]]
     deleted = 0
@@ -744,21 +792,28 @@ def xdel(client: Client, argv: list[bytes]) -> bytes:
             handle.first_id = handle.first_live_id() or MIN_ID
         handle.save()
         db.notify(STREAM, b"xdel", key)
+    else:
+        propagate_as(client)  # none of the IDs was there: Redis sends nothing
     return integer(deleted)
 
 
 @command("xtrim", -4, "write", keys=(1, 1, 1), categories="@write @stream @slow")
 def xtrim(client: Client, argv: list[bytes]) -> bytes:
-    args = parse_trim_args(argv, False, _node_limits(client)[1])
+    args = parse_trim_args(argv, False, _node_limits(client)[1], client.is_master)
     db = client.db
     key = argv[1]
     handle = open_stream(db, key)
     if handle is None:
+        propagate_as(client)
         return ZERO
     deleted = handle.trim(args)
     if deleted:
         db.notify(STREAM, b"xtrim", key)
         handle.save()
+        if args.approx and replicating(client):
+            propagate_as(client, trim_sent_as(argv, args, handle))
+    else:
+        propagate_as(client)  # nothing trimmed: Redis sends nothing
     return integer(deleted)
 
 
