@@ -361,12 +361,19 @@ class Client(asyncio.Protocol):
             self.transport.abort()
 
     # ------------------------------------------------------------------ output limits
+    @property
+    def is_replica(self) -> bool:
+        """A replica of this node (it sent SYNC or PSYNC); REPLCONF alone does not make
+        one, as in Redis."""
+        state = self.replica_state
+        return state is not None and state.state == "online"
+
     def over_output_limit(self, used: int) -> bool:
         """Redis's checkClientOutputBufferLimits for `used` pending bytes: the hard limit
         at once, the soft one after being over it for more than its seconds."""
         limits = self.server.config.values["client-output-buffer-limit"]
         subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
-        kind = "replica" if self.replica_state is not None else (
+        kind = "replica" if self.is_replica else (
             "pubsub" if subscribed else "normal")
         hard, soft, seconds = limits[kind]
         if hard and used >= hard:

@@ -975,7 +975,7 @@ class Server:
         now = time.time()
         for client in list(self.clients.values()):
             if (now - client.last_interaction > timeout and client.blocked is None
-                    and client.replica_state is None and not (client.subscriptions or client.patterns
+                    and not client.is_replica and not (client.subscriptions or client.patterns
                              or client.shard_subscriptions)
                     and not client.output_buffer_size and not client.closing):
                 log.info("Closing idle client")

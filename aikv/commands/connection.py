@@ -217,7 +217,7 @@ def client_setinfo(client: Client, argv: list[bytes]) -> bytes:
 def describe(c: Client, now: float) -> str:
     """One CLIENT LIST / CLIENT INFO line (without the newline), fields as Redis 7.0."""
     flags = "O" if c.monitoring else ""  # Redis's order: O/S M P x b t R B d c U r
-    if c.replica_state is not None and not c.monitoring:
+    if c.is_replica and not c.monitoring:
         flags += "S"
     if c.is_master:
         flags += "M"
@@ -301,7 +301,7 @@ def client_type(c: Client) -> str:
     """Redis's getClientType: the class a client's output limits and TYPE filters use."""
     if c.is_master:
         return "master"
-    if c.replica_state is not None and not c.monitoring:
+    if c.is_replica and not c.monitoring:
         return "replica"
     if c.subscriptions or c.patterns or c.shard_subscriptions:
         return "pubsub"

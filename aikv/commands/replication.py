@@ -113,7 +113,7 @@ def replication_source(client: Client) -> ReplicationSource:
 
 
 def _sync(client: Client, replid: bytes, offset: bytes | None) -> bytes:
-    if client.replica_state is not None and client.replica_state.state == "online":
+    if client.is_replica:
         return b""  # already a replica: ignored, as Redis does
     server = client.server
     if server.replica is not None:
@@ -162,7 +162,7 @@ def replconf(client: Client, argv: list[bytes]) -> bytes:
             replication_source(client).follower(client).capa.add(value.decode(errors="replace").lower())
         elif option == b"ack":
             source = server.replication
-            if source is not None and client.replica_state is not None:
+            if source is not None and client.is_replica:
                 try:
                     source.ack(client, int(value))
                 except ValueError:

@@ -292,6 +292,8 @@ def test_replica_client_is_listed_and_replconf_checks(spawn: Callable[..., Serve
             data += chunk
         assert data == (b"+OK\r\n+OK\r\n-ERR Unrecognized REPLCONF option: bogus\r\n"
                         b"-ERR syntax error\r\n")
+        # REPLCONF alone does not make a replica
+        assert master.execute_command("CLIENT", "LIST", "TYPE", "replica") in ("", b"")
         sock.sendall(b"PSYNC ? -1\r\n")
         head = b""
         while b"\r\n" not in head or head.count(b"\r\n") < 2:
