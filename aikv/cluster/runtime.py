@@ -67,10 +67,9 @@ class ClusterNode:
         self._cron: asyncio.TimerHandle | None = None
         self._cron_count = 0
         self._durable_save_pending = False
-        # Hooks for the server: deliver a PUBLISH/PUBLISHSHARD received from the bus to
-        # local subscribers; start replicating from (ip, port) after CLUSTER REPLICATE.
+        # Hook for the server: deliver a PUBLISH/PUBLISHSHARD received from the bus to
+        # local subscribers.
         self.on_publish: Callable[[bytes, bytes, bool], None] | None = None
-        self.on_replicate: Callable[[str, int], None] | None = None
         self.links_buffer_limit_exceeded = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -242,6 +241,7 @@ class ClusterNode:
             if self._durable_save_pending:
                 self.state.save_needed = self.state.fsync_needed = True
             self.apply(actions)
+            self._follow_master()
             self._cron_count += 1
             if self._cron_count % 10 == 0:
                 self._redirect_blocked_clients()
@@ -251,6 +251,33 @@ class ClusterNode:
             log.exception("cluster cron failed")
         loop = asyncio.get_running_loop()
         self._cron = loop.call_later(CRON_PERIOD_S, self._cron_tick)
+
+    def _follow_master(self) -> None:
+        """Keep the server's replication link in step with our role, every cron: a
+        replica follows its master's data (CLUSTER REPLICATE, a restart as a replica,
+        a master that changed), a node that became a master stops following and keeps
+        the data it has (a promotion). A master that is failing keeps its link, which
+        retries. The bus header carries our replication offset (replicas are ranked by
+        it in elections)."""
+        server = self.server
+        myself = self.state.myself
+        wanted: tuple[str, int] | None = None
+        if myself.is_replica and myself.master_id:
+            master = self.state.lookup(myself.master_id)
+            if master is not None and master.ip and master.port:
+                wanted = (master.ip, master.port)
+        link = server.replica
+        current = None if link is None else (link.host, link.port)
+        if wanted != current:
+            if wanted is None:
+                log.warning("MASTER MODE enabled: no longer replicating %s", current)
+            else:
+                log.warning("Replicating %s:%d (cluster master %s)", *wanted, myself.master_id)
+            server.replicate_from(wanted)
+            link = server.replica
+        source = server.replication
+        myself.repl_offset = (link.offset if link is not None
+                              else source.offset if source is not None else 0)
 
     def _redirect_blocked_clients(self) -> None:
         """About once a second, as Redis's client cron does: a client blocked on keys whose
@@ -380,17 +407,15 @@ class ClusterNode:
         self.apply(self.gossip.forget_node(node, now_ms()))
 
     def become_replica_of(self, master: NodeRecord) -> None:
-        """CLUSTER REPLICATE: we follow `master`. Only the cluster view changes here (role,
-        header `slaveof`, open slots closed); `on_replicate` is where data replication
-        hooks in once it exists."""
+        """CLUSTER REPLICATE: we follow `master`: the cluster view changes (role, header
+        `slaveof`, open slots closed) and the replication link starts at once."""
         st = self.state
         if st.myself.is_master:
             st.migrating_to.clear()
             st.importing_from.clear()
         st.set_node_as_replica(st.myself, master)
         st.mark_dirty(update_state=True)
-        if self.on_replicate is not None:
-            self.on_replicate(master.ip, master.port)
+        self._follow_master()
 
     def reset(self, *, hard: bool) -> None:
         self.apply(self.gossip.reset(hard=hard, now_ms=now_ms()))
@@ -423,6 +448,8 @@ class ClusterNode:
                 # whether it already exists here cannot change the answer (route() looks
                 # only to refuse multi-key commands with TRYAGAIN), so skip the lookup.
                 return None
+        if getattr(client, "is_master", False):
+            return None  # our master's stream: it runs whatever the slots say
         if cmd.name == "exec":
             multi = getattr(client, "multi", None)
             if not multi:
@@ -448,9 +475,8 @@ class ClusterNode:
             is_write=is_write,
             key_exists=(lambda key: bool(db0.exists(key))) if db0 is not None else (lambda key: False),
             asking=bool(getattr(client, "asking", False)) or cmd.name == "restore-asking",
-            # An AiKv replica holds no copy of its master's data (AiKv does not replicate):
-            # READONLY reads are sent to the master (MOVED), never answered from nothing.
-            readonly=False,
+            # A replica holds its master's data: READONLY clients read it here.
+            readonly=bool(getattr(client, "readonly", False)),
             is_migrate=cmd.name == "migrate",
             allow_reads_when_down=allow_when_down,
             endpoint_type=self.config.values["cluster-preferred-endpoint-type"],

@@ -183,17 +183,19 @@ def test_replicate_changes_topology_everywhere(spawn: Callable[[str], Proc]) -> 
     assert err(e, "CLUSTER", "FORGET", master_id) == "Can't forget my master!"
     assert err(e, "CLUSTER", "SETSLOT", 1, "STABLE") == "Please use SETSLOT only with masters."
     wait_for(lambda: all(cluster_ok(p) for p in [*procs, extra]), 15, "cluster ok with a replica")
-    # An AiKv replica holds none of its master's data (AiKv does not replicate): a READONLY
-    # read is sent to the master rather than answered with nothing.
+    # The replica holds its master's data: a READONLY read is answered here, a plain one
+    # or a write is sent to the master.
     m = procs[0].client()
     ranges = [(r[0], r[1]) for r in m.execute_command("CLUSTER", "SLOTS")
               if r[2][2] == master_id]
     key = next(k for k in (f"key{i}" for i in range(1000))
                if any(lo <= m.execute_command("CLUSTER", "KEYSLOT", k) <= hi for lo, hi in ranges))
     assert m.set(key, "v")
-    assert e.execute_command("READONLY")
     slot = m.execute_command("CLUSTER", "KEYSLOT", key)
     assert err(e, "GET", key) == f"{slot} 127.0.0.1:{procs[0].port}"  # MOVED
+    assert e.execute_command("READONLY")
+    wait_for(lambda: e.get(key) == "v", 15, "the replica to hold its master's data")
+    assert err(e, "SET", key, "w") == f"{slot} 127.0.0.1:{procs[0].port}"  # MOVED
 
 
 @pytest.mark.parametrize("kind", ["aikv", "redis"])
