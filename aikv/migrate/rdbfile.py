@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -123,7 +123,8 @@ def read_rdb(data: bytes) -> Iterator[Key | Aux | Function]:
 
 # ---------------------------------------------------------------------- writing
 def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int = 0,
-              chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+              chunk_size: int = CHUNK_SIZE,
+              databases: Sequence[Database] | None = None) -> Iterator[bytes]:
     """The RDB file of a full synchronisation, in chunks of about `chunk_size` bytes:
     the server's function libraries and every live key of every database as it is now,
     stamped with the replication id and offset that state corresponds to.
@@ -136,6 +137,8 @@ def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int 
 
     `stream_db` is the database the replication stream that follows has selected (the
     "repl-stream-db" field); a stream that begins with a SELECT makes it irrelevant.
+    `databases`: read these instead of the server's (views of a snapshot, see
+    aikv/replication/snapshot.py, which lift the draining requirement above).
     """
     limits = limits_from_config(server.config)
     compress = limits.rdb_compression
@@ -145,7 +148,7 @@ def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int 
         out.add(bytes((OP_AUX,)) + encode_string(name, compress) + encode_string(value, compress))
     for code in _library_codes(server):
         out.add(bytes((OPCODE_FUNCTION2,)) + encode_string(code, compress))
-    for db in server.databases:
+    for db in server.databases if databases is None else databases:
         yield from _write_database(out, db, limits)
     out.add(bytes((OP_EOF,)))
     yield out.finish()

@@ -502,6 +502,16 @@ class Store:
         if self.appendfsync != "always":
             self._sync_requested = True
 
+    def commit_for_snapshot(self) -> lmdb.Transaction:
+        """Commit what this tick wrote so far (with the tick log: everything logged) and
+        open a read transaction that sees exactly that: a snapshot that stays as it is
+        while writes go on (the replication RDB of a full synchronisation). The tick's
+        own reads move to the committed state too. The caller aborts the snapshot."""
+        self.commit()
+        self._drop_read_txn()
+        assert self.env is not None
+        return self.env.begin(buffers=False)
+
     def commit(self) -> None:
         if self.tick_log:
             self.checkpoint()

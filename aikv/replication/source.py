@@ -8,10 +8,10 @@ replication stream. The stream's bytes are numbered (master_repl_offset); the la
 repl-backlog-size of them stay in the backlog.
 
 - Full resynchronisation: +FULLRESYNC <replid> <offset>, then the dataset as an RDB file
-  ($<length> and the bytes), made in the same event-loop step as the reply, so that it
-  holds exactly the commands up to <offset>; everything after follows on the same
-  connection. Redis forks a child for the file; AiKv writes it in the loop, so a large
-  dataset pauses the node while the file is made (see BENCHMARKS.md for the figures).
+  ($<length> and the bytes) holding exactly the commands up to <offset>: it is written
+  from an LMDB snapshot taken with the reply, a few milliseconds per event-loop turn
+  while the node serves on (aikv/replication/snapshot.py; Redis forks a child for it).
+  The stream produced meanwhile waits in the replica's buffer and follows the file.
 - Partial resynchronisation: a replica that asks for our replid (or the one before a
   promotion) from an offset still in the backlog gets +CONTINUE and the bytes since.
 - Replicas acknowledge with REPLCONF ACK <offset> (every second, and when asked with
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from aikv.info import MASTER_REPLID
 from aikv.migrate.migrate import encode_command
 from aikv.replication.propagate import Effect
+from aikv.replication.snapshot import SnapshotJob
 
 if TYPE_CHECKING:
     import asyncio
@@ -56,7 +57,7 @@ class Follower:
     """A replica connected to this node, as INFO and ROLE describe it."""
 
     __slots__ = ("client", "listening_port", "address", "capa", "state", "ack_offset",
-                 "ack_time")
+                 "ack_time", "pending")
 
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -66,6 +67,8 @@ class Follower:
         self.state = "wait_bgsave"
         self.ack_offset = 0
         self.ack_time = time.monotonic()
+        # While its RDB file is being written: the stream produced meanwhile.
+        self.pending: list[bytes] | None = None
 
     @property
     def ip(self) -> str:
@@ -140,7 +143,10 @@ class ReplicationSource:
                 self.backlog_bytes -= excess
                 break
         for follower in self.followers.values():
-            follower.client.write(data)
+            if follower.pending is not None:
+                follower.pending.append(data)
+            else:
+                follower.client.write(data)
 
     @property
     def backlog_first_offset(self) -> int:
@@ -182,20 +188,39 @@ class ReplicationSource:
                 return head + self._backlog_since(offset)
             if not wanted.startswith("?"):
                 self.sync_partial_err += 1
-        # Full resynchronisation. The file and the offset describe the same moment:
-        # nothing runs between here and the reply.
-        from aikv.migrate.rdbfile import write_rdb
-
-        started = time.perf_counter()
-        rdb = b"".join(write_rdb(server, self.replid, self.offset))
-        log.info("Full resynchronization of %s: %d bytes of RDB made in %.3f s.",
-                 client.addr, len(rdb), time.perf_counter() - started)
+        # Full resynchronisation: the snapshot and the offset describe the same moment.
+        try:
+            job = SnapshotJob(server, self.replid, self.offset,
+                              lambda chunks: self._rdb_written(follower, chunks),
+                              lambda: client.closing or follower.client.id not in self.followers)
+        except Exception as exc:  # the commit before the snapshot failed (disk error)
+            log.warning("Full resynchronization of %s refused: %s", client.addr, exc)
+            return b"-ERR cannot take a snapshot of the dataset for a replica now\r\n"
+        log.info("Starting a full resynchronization of %s from offset %d.", client.addr,
+                 self.offset)
         self.sync_full += 1
         self.selected_db = -1  # the stream that follows starts with a SELECT
-        head = b"" if offset_text is None else b"+FULLRESYNC %s %d\r\n" % (
+        follower.state = "wait_bgsave"
+        follower.pending = []
+        self.followers[client.id] = follower
+        job.start()
+        return b"" if offset_text is None else b"+FULLRESYNC %s %d\r\n" % (
             self.replid.encode(), self.offset)
+
+    def _rdb_written(self, follower: Follower, chunks: list[bytes]) -> None:
+        """The file is ready: it goes, then the stream kept for the replica meanwhile."""
+        client = follower.client
+        if not chunks or client.closing:
+            self.replica_gone(client)
+            client.close()
+            return
+        client.write(b"$%d\r\n" % sum(map(len, chunks)))
+        for chunk in chunks:
+            client.write(chunk)
+        for data in follower.pending or ():
+            client.write(data)
+        follower.pending = None
         self._attach(follower)
-        return head + b"$%d\r\n" % len(rdb) + rdb
 
     def _can_continue(self, replid: str, offset: int) -> bool:
         if replid != self.replid and not (replid == self.replid2
@@ -226,7 +251,8 @@ class ReplicationSource:
 
     # ------------------------------------------------------------------ WAIT
     def acked(self, offset: int) -> int:
-        return sum(1 for f in self.followers.values() if f.ack_offset >= offset)
+        return sum(1 for f in self.followers.values()
+                   if f.state == "online" and f.ack_offset >= offset)
 
     def wait(self, client: Client, count: int, timeout_ms: int) -> bytes | None:
         """WAIT: the reply now, or None when the client blocks until `count` replicas
@@ -297,7 +323,7 @@ class ReplicationSource:
             self._append(_PING)
         timeout = values["repl-timeout"]
         for follower in list(self.followers.values()):
-            if now - follower.ack_time > timeout:
+            if follower.state == "online" and now - follower.ack_time > timeout:
                 log.warning("Disconnecting timedout replica (streaming sync): %s",
                             follower.client.addr)
                 self.replica_gone(follower.client)
@@ -306,7 +332,8 @@ class ReplicationSource:
     def good_replicas(self, max_lag: int) -> int:
         """Replicas heard from within `max_lag` seconds (min-replicas-to-write)."""
         now = time.monotonic()
-        return sum(1 for f in self.followers.values() if now - f.ack_time <= max_lag)
+        return sum(1 for f in self.followers.values()
+                   if f.state == "online" and now - f.ack_time <= max_lag)
 
     # ------------------------------------------------------------------ reports
     def info_fields(self) -> list[tuple[str, Any]]:

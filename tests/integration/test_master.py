@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 from collections.abc import Callable
 
 import redis
@@ -308,3 +309,38 @@ def test_replica_client_is_listed_and_replconf_checks(spawn: Callable[..., Serve
         assert listed.count("\n") == 1 and " flags=S " in listed
         info = master.info("replication")
         assert info["slave0"]["port"] == 7777 and info["slave0"]["state"] == "online"
+
+
+def test_full_sync_from_a_snapshot_while_writes_go_on(
+        spawn: Callable[..., ServerProcess]) -> None:
+    """The RDB file is written from a snapshot while the master serves: writes made
+    during the synchronisation (seen with the replica still in wait_bgsave) change keys
+    the file is being written from, and the replica ends with the master's dataset."""
+    node = spawn("aikv")
+    master = node.client()
+    pipe = master.pipeline(transaction=False)
+    for batch in range(100):
+        pipe.mset({f"key:{batch}:{i}": f"value-{i}" * 3 for i in range(1000)})
+    pipe.execute()
+    theirs = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)]).client()
+    writes_during_sync = 0
+    round_ = 0
+    deadline = time.monotonic() + 60
+    while True:
+        info = master.info("replication")
+        syncing = info.get("slave0", {}).get("state") == "wait_bgsave"
+        if not syncing and writes_during_sync:
+            break
+        round_ += 1
+        pipe = master.pipeline(transaction=False)
+        for i in range(50):
+            pipe.set(f"key:{round_ % 100}:{i}", f"changed-{round_}")
+            pipe.delete(f"key:{(round_ + 50) % 100}:{i}")
+            pipe.rpush("during", round_)
+        pipe.execute()
+        if syncing:
+            writes_during_sync += 1
+        assert time.monotonic() < deadline, "no write was made during the synchronisation"
+    assert writes_during_sync >= 1
+    _same_data(master, theirs)
+    assert master.info("stats")["sync_full"] == 1  # the first file was good
