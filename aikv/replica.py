@@ -22,8 +22,16 @@ writes get READONLY), keys are not expired here (the master sends their DELs; re
 already hide keys past their deadline), and REPLICAOF NO ONE turns it back into a master
 that keeps the data it has.
 
-Not implemented: continuing after a restart of this node (it starts with a full
-synchronisation), diskless loading, and serving replicas of its own while it is a
+Where the replica stands in the master's stream (replication id, offset, the database
+the stream has selected) is stored with the data, in the same commits: a replica
+restarted from its directory offers that position with PSYNC and, when the master's
+backlog still holds what followed, goes on with a partial resynchronisation instead of
+copying the whole dataset again (Redis 7 gets this from the RDB file it saves at
+shutdown; AiKv's data is always on disk, so a kill -9 keeps the position too). The
+position is forgotten when the node stops being a replica (REPLICAOF NO ONE, a
+promotion), since its data may then change on its own.
+
+Not implemented: diskless loading, and serving replicas of its own while it is a
 replica (chained replication; the master side is aikv/replication/source.py).
 """
 
@@ -48,6 +56,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("aikv.replica")
 
 READONLY = "READONLY You can't write against a read only replica."
+# The misc record holding this replica's position: b"<replid> <offset> <db>".
+POSITION_KEY = b"replica-position"
 RETRY_SECONDS = 1.0
 ACK_SECONDS = 1.0
 # How many keys of the RDB file are stored between two commits while loading.
@@ -78,6 +88,50 @@ class ReplicaLink:
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._restore_position()
+
+    # ------------------------------------------------------------------ position
+    def _restore_position(self) -> None:
+        """Take up the position stored by an earlier run: the first PSYNC offers it."""
+        store = self.server.store
+        raw = store.reader().get(POSITION_KEY, None, store.misc_db)
+        if raw is None:
+            return
+        try:
+            replid, offset, db_index = raw.decode().split()
+            self.offset = self.read_offset = int(offset)
+            index = int(db_index)
+        except ValueError:
+            return
+        if len(replid) != 40 or not 0 <= index < len(self.server.databases):
+            return
+        self.replid = replid
+        client = self._new_master_client()
+        client.db_index = index
+        client.db = self.server.databases[index]
+        self.master_client = client
+        log.info("Replication position of an earlier run: %s offset %d", replid, self.offset)
+
+    def _save_position(self) -> None:
+        """Store where the replica stands, in the tick that holds the commands that got it
+        there (so a restart finds data and position from the same commit)."""
+        client = self.master_client
+        server = self.server
+        if client is None or server.prepare_write(64) is not None:
+            return
+        server.store.writer().put(
+            POSITION_KEY, b"%s %d %d" % (self.replid.encode(), self.offset, client.db_index),
+            True, True, False, server.store.misc_db)
+
+    def forget_position(self) -> None:
+        """This node no longer follows a master: a later REPLICAOF starts afresh."""
+        server = self.server
+        store = server.store
+        if store.reader().get(POSITION_KEY, None, store.misc_db) is None:
+            return
+        if server.prepare_write(64) is None:
+            store.writer().delete(POSITION_KEY, db=store.misc_db)
+            server.schedule_tick()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -172,6 +226,8 @@ class ReplicaLink:
             self._load(rdb)
             self.replid = replid.decode()
             self.offset = self.read_offset = int(offset)
+            self._save_position()
+            self.server.end_tick_now()
         else:
             raise SyncError(f"unexpected reply to PSYNC from master: "
                             f"{reply.decode(errors='replace')}")
@@ -208,6 +264,7 @@ class ReplicaLink:
         A file that turns out malformed leaves what was loaded so far, until the next
         synchronisation empties it again (as in Redis)."""
         server = self.server
+        self.forget_position()  # a restart in the middle of the load must not resume
         client = self._new_master_client()
         server.dispatch(client, [b"FLUSHALL"])
         server.dispatch(client, [b"FUNCTION", b"FLUSH"])
@@ -275,6 +332,8 @@ class ReplicaLink:
                 else:
                     self.offset += self.multi_bytes + size
                     self.multi_bytes = 0
+            if commands:
+                self._save_position()
             if not server.nothing_to_commit():
                 server.schedule_tick()
 

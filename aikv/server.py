@@ -901,8 +901,11 @@ class Server:
     # ------------------------------------------------------------------ replication
     def replicate_from(self, master: tuple[str, int] | None) -> None:
         """Follow `master` (REPLICAOF host port), or stop being a replica (None)."""
-        stop_link(self.replica)
+        link = self.replica
+        stop_link(link)
         self.replica = None
+        if link is not None and master is None:
+            link.forget_position()
         if master is not None:
             self.stop_serving_replicas()
             self.replica = ReplicaLink(self, *master)

@@ -252,3 +252,36 @@ def test_masterauth_and_announced_address(spawn: Callable[..., ServerProcess]) -
     assert wrong.client().info("replication")["master_link_status"] == "down"
     assert wrong.client().dbsize() == 0
     assert master.info("replication")["connected_slaves"] == 1
+
+
+def test_restarted_replica_resumes_with_a_partial_resync(
+        spawn: Callable[..., ServerProcess]) -> None:
+    """The replica's position is stored with its data: restarted from its directory
+    (after a clean stop, then after kill -9) it asks to continue, the master's backlog
+    still holds what it missed, and it gets a partial resynchronisation."""
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    _populate(master)
+    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
+    wait_until(lambda: _synced(node.client(), master), 30, 0.05, "the first sync")
+    master.execute_command("SELECT", 4)  # the stream's database is part of the position
+    master.set("in-db4-later", "x")
+    master.execute_command("SELECT", 0)
+    wait_until(lambda: _synced(node.client(), master), 30, 0.05, "the stream")
+    for round_, stop in enumerate((node.stop, node.kill9)):
+        stop()
+        master.rpush("while-down", *range(round_ * 10, round_ * 10 + 10))
+        master.execute_command("SELECT", 4)
+        master.incr("db4-counter")
+        master.execute_command("SELECT", 0)
+        node.start()
+        replica = node.client()
+        wait_until(lambda: _synced(replica, master), 30, 0.05, "the restarted replica")
+        assert _digest(replica) == _digest(master)
+        stats = master.info("stats")
+        assert (stats["sync_full"], stats["sync_partial_ok"]) == (1, round_ + 1)
+    # REPLICAOF NO ONE forgets the position: a later REPLICAOF is a full sync
+    node.client().execute_command("REPLICAOF", "NO", "ONE")
+    node.client().execute_command("REPLICAOF", "127.0.0.1", master_proc.port)
+    wait_until(lambda: _synced(node.client(), master), 30, 0.05, "the sync after NO ONE")
+    assert master.info("stats")["sync_full"] == 2
