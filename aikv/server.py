@@ -215,6 +215,8 @@ class Server:
         master = parse_master(self.config.values["replicaof"])
         if master is not None:
             self.replicate_from(master)
+        else:
+            self.replication = ReplicationSource.resume(self)
         start_sampler(self)  # INFO's instantaneous_* rates, sampled every 100 ms
         # Always started: CONFIG SET appendfsync can switch to everysec at run time, and
         # the thread only syncs while the store's policy is everysec.
@@ -426,6 +428,8 @@ class Server:
 
     def _end_tick(self) -> None:
         self._tick_scheduled = False
+        if self.replication is not None:
+            self.replication.save_position()  # committed with the data it describes
         try:
             self.store.end_tick()
         except Exception as exc:
@@ -674,12 +678,14 @@ class Server:
         return reply
 
     def stop_serving_replicas(self) -> None:
-        """Becoming a replica: this node's own replicas are disconnected (AiKv does not
-        chain replication) and commands stop being propagated."""
+        """Becoming a replica (AiKv does not chain replication), or repl-backlog-ttl
+        seconds without replicas: this node's replicas are disconnected, commands stop
+        being propagated and the stream's stored position is dropped."""
         source = self.replication
         if source is None:
             return
         self.replication = None
+        source.forget_position()
         for follower in list(source.followers.values()):
             follower.client.close()
         self.propagator = None

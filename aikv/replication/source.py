@@ -21,9 +21,16 @@ repl-backlog-size of them stay in the backlog.
   seconds, so they can tell a quiet master from a dead link; a replica silent for
   repl-timeout seconds is dropped.
 
+- The replication id and offset are stored with the data, in the commit of each tick
+  (as Redis 7 keeps them in the RDB file it saves at shutdown): a restarted master takes
+  them up with an empty backlog, so a replica that had received everything up to the
+  restart (a clean stop, or a kill -9, since the stream only leaves after its commit)
+  continues with a partial resynchronisation. repl-backlog-ttl seconds without any
+  replica end all this (Redis frees its backlog then): propagation stops and the next
+  replica starts with a full resynchronisation.
+
 Not implemented: chained replication (a replica serving replicas of its own), diskless
-sync, rdb-only and rdb-filter-only requests, and keeping the replication id and backlog
-across a restart (replicas of a restarted AiKv start with a full resynchronisation).
+sync, rdb-only and rdb-filter-only requests.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ _EXEC = encode_command(b"EXEC")
 _PING = encode_command(b"PING")
 _GETACK = encode_command(b"REPLCONF", b"GETACK", b"*")
 _SELECT = [encode_command(b"SELECT", str(i).encode()) for i in range(16)]
+# The misc record holding the stream's position: b"<replid> <offset>".
+POSITION_KEY = b"master-position"
 
 
 class Follower:
@@ -90,12 +99,14 @@ class Waiter:
 
 
 class ReplicationSource:
-    def __init__(self, server: Server, replid: str = MASTER_REPLID) -> None:
+    def __init__(self, server: Server, replid: str = MASTER_REPLID, offset: int = 0) -> None:
         self.server = server
         self.replid = replid
         self.replid2 = "0" * 40
         self.second_offset = -1
-        self.offset = 0  # master_repl_offset: bytes of stream produced so far
+        self.offset = offset  # master_repl_offset: bytes of stream produced so far
+        self._saved_offset = -1
+        self.alone_since = time.monotonic()  # no replica since (repl-backlog-ttl)
         self.backlog: deque[bytes] = deque()
         self.backlog_bytes = 0
         self.followers: dict[int, Follower] = {}  # client id -> replica
@@ -107,6 +118,45 @@ class ReplicationSource:
         self.sync_partial_ok = 0
         self.sync_partial_err = 0
         server.start_propagating(self.feed)
+
+    # ------------------------------------------------------------------ position
+    @classmethod
+    def resume(cls, server: Server) -> ReplicationSource | None:
+        """At start-up: the stream's position stored by an earlier run, taken up with an
+        empty backlog; None when there is none."""
+        store = server.store
+        raw = store.reader().get(POSITION_KEY, None, store.misc_db)
+        if raw is None:
+            return None
+        try:
+            replid, offset = raw.decode().split()
+            source = cls(server, replid, int(offset))
+        except ValueError:
+            return None
+        source._saved_offset = source.offset
+        log.info("Replication id %s and offset %d of an earlier run taken up.", replid,
+                 source.offset)
+        return source
+
+    def save_position(self) -> None:
+        """At the end of a tick: the offset reached goes into the tick's commit."""
+        if self.offset == self._saved_offset:
+            return
+        server = self.server
+        if server.prepare_write(64) is not None:
+            return
+        self._saved_offset = self.offset
+        server.store.writer().put(POSITION_KEY, b"%s %d" % (self.replid.encode(), self.offset),
+                                  True, True, False, server.store.misc_db)
+
+    def forget_position(self) -> None:
+        server = self.server
+        store = server.store
+        if store.reader().get(POSITION_KEY, None, store.misc_db) is None:
+            return
+        if server.prepare_write(64) is None:
+            store.writer().delete(POSITION_KEY, db=store.misc_db)
+            server.schedule_tick()
 
     # ------------------------------------------------------------------ the stream
     def feed(self, effects: list[Effect]) -> None:
@@ -237,6 +287,8 @@ class ReplicationSource:
     def replica_gone(self, client: Client) -> None:
         if self.followers.pop(client.id, None) is not None:
             log.info("Connection with replica %s lost.", client.addr)
+            if not self.followers:
+                self.alone_since = time.monotonic()
             self.server.update_write_gates()
 
     def ack(self, client: Client, offset: int) -> None:
@@ -315,9 +367,15 @@ class ReplicationSource:
     # ------------------------------------------------------------------ cron
     def cron(self) -> None:
         """Once a second: PING replicas through the stream every repl-ping-replica-period
-        seconds, and drop those silent for repl-timeout seconds."""
+        seconds, drop those silent for repl-timeout seconds, and stop propagating after
+        repl-backlog-ttl seconds without any replica."""
         values = self.server.config.values
         now = time.monotonic()
+        ttl = values["repl-backlog-ttl"]
+        if not self.followers and ttl and now - self.alone_since > ttl:
+            log.info("Replication backlog freed after %d seconds without replicas.", ttl)
+            self.server.stop_serving_replicas()
+            return
         if self.followers and now - self.last_ping >= values["repl-ping-replica-period"]:
             self.last_ping = now
             self._append(_PING)

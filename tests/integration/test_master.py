@@ -344,3 +344,44 @@ def test_full_sync_from_a_snapshot_while_writes_go_on(
     assert writes_during_sync >= 1
     _same_data(master, theirs)
     assert master.info("stats")["sync_full"] == 1  # the first file was good
+
+
+def test_restarted_master_continues_the_stream(spawn: Callable[..., ServerProcess]) -> None:
+    """The replication id and offset are stored with the data: after a clean stop and
+    after kill -9, the restarted AiKv master takes them up and its replica (a
+    redis-server) continues with a partial resynchronisation."""
+    node = spawn("aikv")
+    master = node.client()
+    _populate(master)
+    theirs = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)]).client()
+    _same_data(master, theirs)
+    replid = master.info("replication")["master_replid"]
+    for stop in (node.stop, node.kill9):
+        master.rpush("before-restart", "x")
+        _same_data(master, theirs)
+        stop()
+        node.start()
+        master = node.client()
+        info = master.info("replication")
+        assert info["master_replid"] == replid
+        wait_until(lambda: master.info("replication")["connected_slaves"] == 1, 30, 0.05,
+                   "the replica to reconnect")
+        master.rpush("after-restart", "y")
+        _same_data(master, theirs)
+        stats = master.info("stats")
+        assert (stats["sync_full"], stats["sync_partial_ok"]) == (0, 1)
+
+
+def test_backlog_ttl_ends_propagation(spawn: Callable[..., ServerProcess]) -> None:
+    node = spawn("aikv", args=["--repl-backlog-ttl", "1"])
+    master = node.client()
+    replica = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)])
+    _same_data(master, replica.client())
+    assert master.info("replication")["repl_backlog_active"] == 1
+    replica.stop()
+    wait_until(lambda: master.info("replication")["repl_backlog_active"] == 0, 30, 0.1,
+               "the backlog to be freed")
+    node.stop()
+    node.start()  # no position kept: nothing to take up
+    info = node.client().info("replication")
+    assert (info["repl_backlog_active"], info["master_repl_offset"]) == (0, 0)
