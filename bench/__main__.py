@@ -23,6 +23,7 @@ SCENARIOS: dict[str, str] = {
     "restart": "bench.restart",
     "bigdata": "bench.bigdata",
     "bigkeys": "bench.bigkeys",
+    "replication": "bench.replication",
     "floor": "bench.floor",
 }
 # Run only when asked for with --only: a reference point, not a comparison of AiKv.

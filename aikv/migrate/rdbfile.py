@@ -14,6 +14,7 @@ counter, 0xF5 function library (7.0), 0xF7 module aux (refused: AiKv has no modu
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import time
 from collections.abc import Iterator, Sequence
@@ -124,7 +125,8 @@ def read_rdb(data: bytes) -> Iterator[Key | Aux | Function]:
 # ---------------------------------------------------------------------- writing
 def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int = 0,
               chunk_size: int = CHUNK_SIZE,
-              databases: Sequence[Database] | None = None) -> Iterator[bytes]:
+              databases: Sequence[Database] | None = None,
+              compress: bool | None = None) -> Iterator[bytes]:
     """The RDB file of a full synchronisation, in chunks of about `chunk_size` bytes:
     the server's function libraries and every live key of every database as it is now,
     stamped with the replication id and offset that state corresponds to.
@@ -139,8 +141,11 @@ def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int 
     "repl-stream-db" field); a stream that begins with a SELECT makes it irrelevant.
     `databases`: read these instead of the server's (views of a snapshot, see
     aikv/replication/snapshot.py, which lift the draining requirement above).
+    `compress`: LZF-compress strings (default: rdbcompression).
     """
     limits = limits_from_config(server.config)
+    if compress is not None and compress != limits.rdb_compression:
+        limits = dataclasses.replace(limits, rdb_compression=compress)
     compress = limits.rdb_compression
     out = _ChunkedFile(chunk_size, bool(server.config.values["rdbchecksum"]))
     out.add(b"REDIS%04d" % RDB_VERSION)
