@@ -36,7 +36,7 @@ from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
 from aikv.replica import READONLY, ReplicaLink, parse_master, stop_link
-from aikv.replication.propagate import CONTAINERS, Frame, Sink
+from aikv.replication.propagate import Frame, Sink
 from aikv.replication.source import ReplicationSource
 from aikv.resp import QUEUED, CommandError, CommandRejected, error
 from aikv.slowlog import SlowLog
@@ -429,6 +429,7 @@ class Server:
     def _end_tick(self) -> None:
         self._tick_scheduled = False
         if self.replication is not None:
+            self.replication.flush()  # this tick's stream, one write per replica
             self.replication.save_position()  # committed with the data it describes
         try:
             self.store.end_tick()
@@ -666,8 +667,7 @@ class Server:
         effects = frame.effects
         if frame.replaced is not None:
             effects.extend([(db_index, replaced) for replaced in frame.replaced])
-        elif (cmd.is_write or "may-replicate" in cmd.flags) and reply[:1] != b"-" \
-                and client.blocked is None and cmd.name not in CONTAINERS:
+        elif cmd.propagates and client.blocked is None and reply[:1] != b"-":
             effects.append((db_index, argv))
         if effects:
             if outer is not None:

@@ -64,9 +64,18 @@ def request(command: str, key: bytes) -> bytes:
     return b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$3\r\nxxx\r\n" % (len(key), key)
 
 
-async def measure(server: Server, command: str, pipeline: int, rounds: int) -> float:
+async def measure(server: Server, command: str, pipeline: int, rounds: int,
+                  replica: bool = False) -> float:
     await server.start()
     try:
+        if replica:
+            # One online replica on a fake connection: every write is propagated.
+            from aikv.replication.source import ReplicationSource
+
+            follower_client = Client(server)
+            follower_client.connection_made(FakeTransport())  # type: ignore[arg-type]
+            source = server.replication = ReplicationSource(server)
+            source._attach(source.follower(follower_client))
         clients = []
         for _ in range(CLIENTS):
             client = Client(server)
@@ -100,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("command", choices=["get", "set"])
     p.add_argument("--pipeline", type=int, default=1)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--replica", action="store_true", help="with one (fake) replica attached")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aikv-python-path-") as directory:
         config = Config()
@@ -108,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         config.set("bind", "127.0.0.1", startup=True)
         server = Server(config)
         server.open_storage()
-        us = uvloop.run(measure(server, args.command, args.pipeline, args.rounds))
+        us = uvloop.run(measure(server, args.command, args.pipeline, args.rounds,
+                                args.replica))
     print(f"{args.command.upper()} pipeline {args.pipeline}: {us:.2f} us of CPU per request "
           f"(best of {args.rounds} rounds of {BATCHES:,} batches, {CLIENTS} clients a tick)")
     return 0

@@ -44,6 +44,9 @@ class Command:
     # Not copied to MONITOR clients: Redis hides administrative commands there.
     skip_monitor: bool = False
     skip_slowlog: bool = False  # EXEC (its commands are logged one by one)
+    # Reaches replicas as itself unless it fails (aikv/replication/propagate.py): writes
+    # and may-replicate commands, not the transactions and scripts that run others.
+    propagates: bool = False
     # A data command: one that reads or writes keys and nothing else, so it cannot change
     # its connection's state (authentication, MULTI, subscriptions, database, blocking,
     # closing). Derived from the categories (see DATA_CATEGORIES); the dispatcher runs a
@@ -99,6 +102,11 @@ _PUBSUB_CONTEXT = {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ss
                    "sunsubscribe", "ping", "quit", "reset"}
 
 
+# Commands that run other commands (their effects are propagated, not themselves).
+_RUNS_OTHERS = frozenset({"exec", "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall",
+                          "fcall_ro"})
+
+
 def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
             key_finder: KeyFinder | None = None, categories: str = "",
             parent: str | None = None) -> Callable[[Handler], Handler]:
@@ -118,6 +126,8 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             allowed_in_pubsub=name in _PUBSUB_CONTEXT,
             skip_monitor="admin" in flag_set or "skip-monitor" in flag_set,
             skip_slowlog="skip-slowlog" in flag_set,
+            propagates=("write" in flag_set or "may-replicate" in flag_set)
+            and name not in _RUNS_OTHERS,
             data=bool(categories) and DATA_CATEGORIES.issuperset(categories.split()),
             min_args=abs(arity), max_args=arity if arity > 0 else 1 << 62,
         )

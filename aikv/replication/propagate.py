@@ -37,9 +37,6 @@ Effect = tuple[int, list[bytes]]
 # Receives the effects of one command from a client, in order.
 Sink = Callable[[list[Effect]], None]
 
-# Commands that run other commands: their own argv never reaches replicas.
-CONTAINERS = frozenset({"exec", "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall",
-                        "fcall_ro"})
 
 
 class Frame:

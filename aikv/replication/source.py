@@ -58,6 +58,8 @@ _EXEC = encode_command(b"EXEC")
 _PING = encode_command(b"PING")
 _GETACK = encode_command(b"REPLCONF", b"GETACK", b"*")
 _SELECT = [encode_command(b"SELECT", str(i).encode()) for i in range(16)]
+# RESP templates of commands with 1-15 arguments (feed's common case).
+_TEMPLATES = {n: b"*%d\r\n" % n + b"$%d\r\n%s\r\n" * n for n in range(1, 16)}
 # The misc record holding the stream's position: b"<replid> <offset>".
 POSITION_KEY = b"master-position"
 
@@ -105,6 +107,7 @@ class ReplicationSource:
         self.replid2 = "0" * 40
         self.second_offset = -1
         self.offset = offset  # master_repl_offset: bytes of stream produced so far
+        self._pending: list[bytes] = []  # produced, not yet flushed (see feed)
         self._saved_offset = -1
         self.alone_since = time.monotonic()  # no replica since (repl-backlog-ttl)
         self.backlog: deque[bytes] = deque()
@@ -160,9 +163,12 @@ class ReplicationSource:
 
     # ------------------------------------------------------------------ the stream
     def feed(self, effects: list[Effect]) -> None:
-        """Append the effects of one command to the stream: SELECT when the database
-        changes, MULTI/EXEC around more than one effect (Redis's propagatePendingCommands)."""
-        parts: list[bytes] = []
+        """Add the effects of one command to the stream: SELECT when the database
+        changes, MULTI/EXEC around more than one effect (Redis's propagatePendingCommands).
+        The bytes count in the offset at once (WAIT, ROLE); they reach the backlog and the
+        replicas together at the end of the tick (flush), one write per replica."""
+        parts = self._pending
+        before = len(parts)
         wrap = len(effects) > 1
         if wrap:
             parts.append(_MULTI)
@@ -171,13 +177,33 @@ class ReplicationSource:
                 parts.append(_SELECT[db_index] if db_index < 16
                              else encode_command(b"SELECT", str(db_index).encode()))
                 self.selected_db = db_index
-            parts.append(encode_command(*argv))
+            template = _TEMPLATES.get(len(argv))
+            if template is not None:  # one formatting for the whole command
+                values: list[int | bytes] = []
+                for arg in argv:
+                    values.append(len(arg))
+                    values.append(arg)
+                parts.append(template % tuple(values))
+            else:
+                parts.append(encode_command(*argv))
         if wrap:
             parts.append(_EXEC)
-        self._append(b"".join(parts))
+        self.offset += sum(map(len, parts[before:])) if wrap or len(parts) - before > 1 \
+            else len(parts[-1])
 
-    def _append(self, data: bytes) -> None:
+    def _emit(self, data: bytes) -> None:
+        """Bytes produced outside a command (PING, GETACK): sent at once."""
+        self._pending.append(data)
         self.offset += len(data)
+        self.flush()
+
+    def flush(self) -> None:
+        """The stream produced since the last flush goes to the backlog and the replicas."""
+        pending = self._pending
+        if not pending:
+            return
+        data = b"".join(pending)
+        pending.clear()
         backlog = self.backlog
         backlog.append(data)
         self.backlog_bytes += len(data)
@@ -200,7 +226,9 @@ class ReplicationSource:
 
     @property
     def backlog_first_offset(self) -> int:
-        """The offset of the backlog's first byte (Redis numbers bytes from 1)."""
+        """The offset of the backlog's first byte (Redis numbers bytes from 1), with
+        everything produced flushed."""
+        self.flush()
         return self.offset - self.backlog_bytes + 1
 
     def _backlog_since(self, offset: int) -> bytes:
@@ -221,6 +249,7 @@ class ReplicationSource:
         backlog's bytes after it; the client is a replica from now on."""
         server = self.server
         follower = self.follower(client)
+        self.flush()  # the stream so far goes to the others; this replica starts after it
         if offset_text is not None:
             try:
                 offset = int(offset_text)
@@ -334,7 +363,7 @@ class ReplicationSource:
     def _send_getack(self) -> None:
         self._ack_requested = False
         if self.followers:
-            self._append(_GETACK)
+            self._emit(_GETACK)
 
     def _serve_waiters(self) -> None:
         for waiter in list(self.waiters):
@@ -378,7 +407,7 @@ class ReplicationSource:
             return
         if self.followers and now - self.last_ping >= values["repl-ping-replica-period"]:
             self.last_ping = now
-            self._append(_PING)
+            self._emit(_PING)
         timeout = values["repl-timeout"]
         for follower in list(self.followers.values()):
             if follower.state == "online" and now - follower.ack_time > timeout:
