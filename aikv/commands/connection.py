@@ -392,8 +392,12 @@ def client_unblock(client: Client, argv: list[bytes]) -> bytes:
         with_error = reason == b"ERROR"
     elif len(argv) > 4:
         raise CommandError("ERR syntax error")
-    target = client.server.clients.get(target_id)
-    blocking = client.server.blocking
+    server = client.server
+    target = server.clients.get(target_id)
+    if target is not None and server.replication is not None \
+            and server.replication.unblock(target, with_error):
+        return integer(1)  # a WAIT: as a timeout (the count so far) or the error
+    blocking = server.blocking
     if target is None or blocking is None or target.blocked is None:
         return integer(0)
     return integer(1 if blocking.unblock(target, with_error) else 0)

@@ -370,6 +370,22 @@ class ReplicationSource:
             if self.acked(waiter.offset) >= waiter.count:
                 self._wait_over(waiter)
 
+    def unblock(self, client: Client, with_error: bool) -> bool:
+        """CLIENT UNBLOCK of a client in WAIT; False if it is not waiting here."""
+        waiter = client.blocked
+        if not isinstance(waiter, Waiter) or waiter not in self.waiters:
+            return False
+        if with_error:
+            self.waiters.remove(waiter)
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            client.blocked = None
+            client.write(b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")
+            self.server.resume_client(client)
+        else:
+            self._wait_over(waiter)
+        return True
+
     def _wait_over(self, waiter: Waiter) -> None:
         if waiter not in self.waiters:
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -256,6 +257,13 @@ def test_backlog_too_short_means_full_resync(spawn: Callable[..., ServerProcess]
     assert master.info("stats")["sync_full"] == 2
 
 
+def _reply(r: redis.Redis) -> object:
+    try:
+        return r.execute_command("WAIT", 5, 0)
+    except redis.ResponseError as exc:
+        return str(exc).split()[0]
+
+
 def test_wait_and_min_replicas(spawn: Callable[..., ServerProcess]) -> None:
     node = spawn("aikv")
     master = node.client()
@@ -266,6 +274,19 @@ def test_wait_and_min_replicas(spawn: Callable[..., ServerProcess]) -> None:
     master.set("a", "1")
     assert master.execute_command("WAIT", 1, 5000) == 1
     assert master.execute_command("WAIT", 2, 200) == 1  # only one replica: times out
+    # CLIENT UNBLOCK ends a WAIT as a timeout would (the count so far), or with the error
+    for reason, want in (("TIMEOUT", [1]), ("ERROR", ["UNBLOCKED"])):
+        waiter = redis.Redis(port=node.port, single_connection_client=True, socket_timeout=10)
+        waiter_id = waiter.client_id()
+        got: list[object] = []
+        thread = threading.Thread(target=lambda w=waiter, g=got: g.append(_reply(w)))
+        thread.start()
+        wait_until(lambda i=waiter_id: master.execute_command("CLIENT", "LIST", "ID", i)
+                   .decode().find("cmd=wait") >= 0, 10, 0.02, "the client in WAIT")
+        assert master.execute_command("CLIENT", "UNBLOCK", waiter_id, reason) == 1
+        thread.join(10)
+        waiter.close()
+        assert got == want
     master.config_set("min-replicas-to-write", 1)
     master.config_set("min-replicas-max-lag", 2)
     assert master.set("b", "2")
@@ -364,7 +385,7 @@ def test_restarted_master_continues_the_stream(spawn: Callable[..., ServerProces
         master = node.client()
         info = master.info("replication")
         assert info["master_replid"] == replid
-        wait_until(lambda: master.info("replication")["connected_slaves"] == 1, 30, 0.05,
+        wait_until(lambda m=master: m.info("replication")["connected_slaves"] == 1, 30, 0.05,
                    "the replica to reconnect")
         master.rpush("after-restart", "y")
         _same_data(master, theirs)

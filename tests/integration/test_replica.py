@@ -276,7 +276,7 @@ def test_restarted_replica_resumes_with_a_partial_resync(
         master.execute_command("SELECT", 0)
         node.start()
         replica = node.client()
-        wait_until(lambda: _synced(replica, master), 30, 0.05, "the restarted replica")
+        wait_until(lambda r=replica: _synced(r, master), 30, 0.05, "the restarted replica")
         assert _digest(replica) == _digest(master)
         stats = master.info("stats")
         assert (stats["sync_full"], stats["sync_partial_ok"]) == (1, round_ + 1)
