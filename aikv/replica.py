@@ -49,6 +49,7 @@ from aikv.migrate.migrate import encode_command
 from aikv.migrate.rdbfile import Aux, Function, Key, read_rdb
 from aikv.migrate.values import store_value
 from aikv.protocol import ProtocolError, RequestParser
+from aikv.replication import position
 
 if TYPE_CHECKING:
     from aikv.server import Server
@@ -56,8 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("aikv.replica")
 
 READONLY = "READONLY You can't write against a read only replica."
-# The misc record holding this replica's position: b"<replid> <offset> <db>".
-POSITION_KEY = b"replica-position"
 RETRY_SECONDS = 1.0
 ACK_SECONDS = 1.0
 # How many keys of the RDB file are stored between two commits while loading.
@@ -93,8 +92,7 @@ class ReplicaLink:
     # ------------------------------------------------------------------ position
     def _restore_position(self) -> None:
         """Take up the position stored by an earlier run: the first PSYNC offers it."""
-        store = self.server.store
-        raw = store.reader().get(POSITION_KEY, None, store.misc_db)
+        raw = position.read(self.server, position.REPLICA)
         if raw is None:
             return
         try:
@@ -116,22 +114,13 @@ class ReplicaLink:
         """Store where the replica stands, in the tick that holds the commands that got it
         there (so a restart finds data and position from the same commit)."""
         client = self.master_client
-        server = self.server
-        if client is None or server.prepare_write(64) is not None:
-            return
-        server.store.writer().put(
-            POSITION_KEY, b"%s %d %d" % (self.replid.encode(), self.offset, client.db_index),
-            True, True, False, server.store.misc_db)
+        if client is not None:
+            position.write(self.server, position.REPLICA, b"%s %d %d" % (
+                self.replid.encode(), self.offset, client.db_index))
 
     def forget_position(self) -> None:
         """This node no longer follows a master: a later REPLICAOF starts afresh."""
-        server = self.server
-        store = server.store
-        if store.reader().get(POSITION_KEY, None, store.misc_db) is None:
-            return
-        if server.prepare_write(64) is None:
-            store.writer().delete(POSITION_KEY, db=store.misc_db)
-            server.schedule_tick()
+        position.forget(self.server, position.REPLICA)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:

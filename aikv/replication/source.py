@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from aikv.info import MASTER_REPLID
 from aikv.migrate.migrate import encode_command
+from aikv.replication import position
 from aikv.replication.propagate import Effect
 from aikv.replication.snapshot import SnapshotJob
 
@@ -60,8 +61,6 @@ _GETACK = encode_command(b"REPLCONF", b"GETACK", b"*")
 _SELECT = [encode_command(b"SELECT", str(i).encode()) for i in range(16)]
 # RESP templates of commands with 1-15 arguments (feed's common case).
 _TEMPLATES = {n: b"*%d\r\n" % n + b"$%d\r\n%s\r\n" * n for n in range(1, 16)}
-# The misc record holding the stream's position: b"<replid> <offset>".
-POSITION_KEY = b"master-position"
 
 
 class Follower:
@@ -127,8 +126,7 @@ class ReplicationSource:
     def resume(cls, server: Server) -> ReplicationSource | None:
         """At start-up: the stream's position stored by an earlier run, taken up with an
         empty backlog; None when there is none."""
-        store = server.store
-        raw = store.reader().get(POSITION_KEY, None, store.misc_db)
+        raw = position.read(server, position.MASTER)
         if raw is None:
             return None
         try:
@@ -145,21 +143,12 @@ class ReplicationSource:
         """At the end of a tick: the offset reached goes into the tick's commit."""
         if self.offset == self._saved_offset:
             return
-        server = self.server
-        if server.prepare_write(64) is not None:
-            return
-        self._saved_offset = self.offset
-        server.store.writer().put(POSITION_KEY, b"%s %d" % (self.replid.encode(), self.offset),
-                                  True, True, False, server.store.misc_db)
+        if position.write(self.server, position.MASTER,
+                          b"%s %d" % (self.replid.encode(), self.offset)):
+            self._saved_offset = self.offset
 
     def forget_position(self) -> None:
-        server = self.server
-        store = server.store
-        if store.reader().get(POSITION_KEY, None, store.misc_db) is None:
-            return
-        if server.prepare_write(64) is None:
-            store.writer().delete(POSITION_KEY, db=store.misc_db)
-            server.schedule_tick()
+        position.forget(self.server, position.MASTER)
 
     # ------------------------------------------------------------------ the stream
     def feed(self, effects: list[Effect]) -> None:

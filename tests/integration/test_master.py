@@ -17,34 +17,9 @@ from collections.abc import Callable
 import redis
 
 from tests.harness import ServerProcess, wait_until
+from tests.integration.replication_data import digest, populate
 
 DEBUG = ["--enable-debug-command", "yes"]
-
-
-def _populate(r: redis.Redis) -> None:
-    r.set("s", "v")
-    r.set("n", 12345)
-    r.set("big", "x" * 5000)
-    r.set("ttl", "t", ex=1000)
-    r.rpush("l", *[f"e{i}" for i in range(300)])
-    r.hset("h", mapping={f"f{i}": i for i in range(20)})
-    r.hset("hbig", mapping={f"f{i}": "y" * 100 for i in range(600)})
-    r.sadd("ints", *range(100))
-    r.sadd("strs", "a", "b", "c")
-    r.zadd("z", {f"m{i}": i / 3 for i in range(200)})
-    r.xadd("st", {"f": "v"}, id="1-1")
-    r.xadd("st", {"f": "w"}, id="2-1")
-    r.xgroup_create("st", "g", id="0")
-    r.xreadgroup("g", "c1", {"st": ">"}, count=1)
-    r.pfadd("hll", *[f"u{i}" for i in range(50)])
-    r.execute_command("SELECT", 4)
-    r.set("in-db4", "here")
-    r.execute_command("SELECT", 0)
-    r.function_load("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)")
-
-
-def _digest(r: redis.Redis) -> bytes:
-    return r.execute_command("DEBUG", "DIGEST")
 
 
 def _caught_up(master: redis.Redis, *replicas: redis.Redis) -> bool:
@@ -64,16 +39,16 @@ def _same_data(master: redis.Redis, *replicas: redis.Redis) -> None:
     wait_until(lambda: _caught_up(master, *replicas), 30, 0.05, "the replicas to catch up")
 
     def equal() -> bool:
-        want = _digest(master)
-        return all(_digest(replica) == want for replica in replicas) \
+        want = digest(master)
+        return all(digest(replica) == want for replica in replicas) \
             and _caught_up(master, *replicas)
 
     try:
         wait_until(equal, 5, 0.05, "equal digests")
     except Exception:
-        want = _digest(master)
+        want = digest(master)
         for replica in replicas:
-            if _digest(replica) != want:
+            if digest(replica) != want:
                 raise AssertionError(f"datasets differ: {_differences(master, replica)}") \
                     from None
         raise
@@ -108,10 +83,10 @@ def test_full_sync_and_stream_to_redis_and_aikv_replicas(
         spawn: Callable[..., ServerProcess]) -> None:
     node = spawn("aikv")
     master = node.client()
-    _populate(master)
+    populate(master)
     theirs, mine = _replicas(spawn, node)
     _same_data(master, theirs, mine)
-    assert _digest(master) != b"0" * 40
+    assert digest(master) != b"0" * 40
     assert sorted(map(repr, theirs.function_list())) == sorted(map(repr, master.function_list()))
 
     master.incrbyfloat("f", 1.5)
@@ -227,7 +202,7 @@ def _kill_replica_links(master: redis.Redis) -> int:
 def test_partial_resync_after_a_lost_link(spawn: Callable[..., ServerProcess]) -> None:
     node = spawn("aikv")
     master = node.client()
-    _populate(master)
+    populate(master)
     theirs, mine = _replicas(spawn, node)
     _same_data(master, theirs, mine)
     for round_ in range(3):
@@ -373,7 +348,7 @@ def test_restarted_master_continues_the_stream(spawn: Callable[..., ServerProces
     redis-server) continues with a partial resynchronisation."""
     node = spawn("aikv")
     master = node.client()
-    _populate(master)
+    populate(master)
     theirs = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)]).client()
     _same_data(master, theirs)
     replid = master.info("replication")["master_replid"]

@@ -11,30 +11,9 @@ import redis
 
 from tests.differ import Differ, parse
 from tests.harness import ServerProcess, wait_until
+from tests.integration.replication_data import digest, populate
 
 MASTER_ARGS = ["--enable-debug-command", "yes"]
-
-
-def _populate(r: redis.Redis) -> None:
-    r.set("s", "v")
-    r.set("n", 12345)
-    r.set("big", "x" * 5000)
-    r.set("ttl", "t", ex=1000)
-    r.rpush("l", *[f"e{i}" for i in range(300)])
-    r.hset("h", mapping={f"f{i}": i for i in range(20)})
-    r.hset("hbig", mapping={f"f{i}": "y" * 100 for i in range(600)})
-    r.sadd("ints", *range(100))
-    r.sadd("strs", "a", "b", "c")
-    r.zadd("z", {f"m{i}": i / 3 for i in range(200)})
-    r.xadd("st", {"f": "v"}, id="1-1")
-    r.xadd("st", {"f": "w"}, id="2-1")
-    r.xgroup_create("st", "g", id="0")
-    r.pfadd("hll", *[f"u{i}" for i in range(50)])
-    r.geoadd("geo", (13.361389, 38.115556, "Palermo"))
-    r.execute_command("SELECT", 4)
-    r.set("in-db4", "here")
-    r.execute_command("SELECT", 0)
-    r.function_load("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)")
 
 
 def _synced(replica: redis.Redis, master: redis.Redis) -> bool:
@@ -61,19 +40,15 @@ def _libraries(r: redis.Redis) -> list[object]:
     return sorted(r.function_list(), key=repr)  # Redis lists them in hash order
 
 
-def _digest(r: redis.Redis) -> bytes:
-    return r.execute_command("DEBUG", "DIGEST")
-
-
 def test_full_sync_then_the_command_stream(spawn: Callable[..., ServerProcess]) -> None:
     master_proc = spawn("redis", args=MASTER_ARGS)
     master = master_proc.client()
-    _populate(master)
+    populate(master)
     # redis-server's command line form: --replicaof <host> <port>.
     node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
     replica = node.client()
     wait_until(lambda: _synced(replica, master), 30, 0.05, "the replica to sync")
-    assert _digest(replica) == _digest(master) != b"0" * 40
+    assert digest(replica) == digest(master) != b"0" * 40
     assert _libraries(replica) == _libraries(master)
 
     # The stream: what Redis propagates for every kind of write.
@@ -95,7 +70,7 @@ def test_full_sync_then_the_command_stream(spawn: Callable[..., ServerProcess]) 
     master.set("short", "v", px=1)  # expires on the master, which then sends a DEL
     assert master.execute_command("WAIT", 1, 5000) == 1  # our ACK answers GETACK
     wait_until(lambda: _synced(replica, master), 30, 0.05, "the replica to catch up")
-    wait_until(lambda: _digest(replica) == _digest(master), 10, 0.05, "equal datasets")
+    wait_until(lambda: digest(replica) == digest(master), 10, 0.05, "equal datasets")
     assert _libraries(replica) == _libraries(master)
     info = master.info("replication")
     assert info["connected_slaves"] == 1
@@ -162,7 +137,7 @@ def test_a_lost_master_is_followed_again(spawn: Callable[..., ServerProcess]) ->
     wait_until(lambda: _synced(replica, master) and replica.get("after") == b"2", 30, 0.05,
                "the resync")
     assert replica.get("before") is None
-    assert _digest(replica) == _digest(master)
+    assert digest(replica) == digest(master)
 
 
 def test_replica_keeps_expired_keys_for_the_master(spawn: Callable[..., ServerProcess]) -> None:
@@ -199,7 +174,7 @@ def test_a_cut_link_resumes_with_a_partial_resync(spawn: Callable[..., ServerPro
         wait_until(lambda: _synced(replica, master), 30, 0.05, "the link to come back")
     stats = master.info("stats")
     assert (stats["sync_full"], stats["sync_partial_ok"], stats["sync_partial_err"]) == (1, 3, 0)
-    assert _digest(replica) == _digest(master)
+    assert digest(replica) == digest(master)
     assert replica.get("counter") == b"3"
 
 
@@ -261,7 +236,7 @@ def test_restarted_replica_resumes_with_a_partial_resync(
     still holds what it missed, and it gets a partial resynchronisation."""
     master_proc = spawn("redis", args=MASTER_ARGS)
     master = master_proc.client()
-    _populate(master)
+    populate(master)
     node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port)])
     wait_until(lambda: _synced(node.client(), master), 30, 0.05, "the first sync")
     master.execute_command("SELECT", 4)  # the stream's database is part of the position
@@ -277,7 +252,7 @@ def test_restarted_replica_resumes_with_a_partial_resync(
         node.start()
         replica = node.client()
         wait_until(lambda r=replica: _synced(r, master), 30, 0.05, "the restarted replica")
-        assert _digest(replica) == _digest(master)
+        assert digest(replica) == digest(master)
         stats = master.info("stats")
         assert (stats["sync_full"], stats["sync_partial_ok"]) == (1, round_ + 1)
     # REPLICAOF NO ONE forgets the position: a later REPLICAOF is a full sync
