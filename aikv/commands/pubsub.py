@@ -16,6 +16,7 @@ from aikv.commands.args import subcommand_error
 from aikv.commands.registry import command, container
 from aikv.glob import compile_pattern
 from aikv.pubsub import get_pubsub, subscribed_reply, unsubscribed_reply
+from aikv.replication.propagate import propagate_as
 from aikv.resp import CommandError, integer, simple
 
 if TYPE_CHECKING:
@@ -107,6 +108,9 @@ def sunsubscribe(client: Client, argv: list[bytes]) -> bytes:
 def _relay(client: Client, channel: bytes, message: bytes, shard: bool) -> None:
     cluster = client.server.cluster
     if cluster is not None:
+        # The bus carries it to every node (or the shard), replicas included: sent to them
+        # by replication too, their subscribers would get it twice (Redis sends neither).
+        propagate_as(client)
         broadcast = getattr(cluster, "broadcast_publish", None)
         if broadcast is not None:
             broadcast(channel, message, shard)

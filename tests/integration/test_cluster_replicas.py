@@ -109,3 +109,30 @@ def test_aikv_replica_of_a_redis_master(cluster_nodes: NodeFactory) -> None:  # 
             + [("HSET", "{r:1}h", "f", "v"), ("SETEX", "r:5", "100", "x"),
                ("SPOP", "nothing"), ("ZADD", "{r:2}z", "1.5", "m")])
     _check_pairs(pairs)
+
+
+def test_publish_reaches_a_replica_subscriber_once(cluster_nodes: NodeFactory) -> None:  # noqa: F811
+    """In a cluster PUBLISH travels on the bus, which reaches replicas too; it is not
+    also sent through replication (a subscriber on a replica would get it twice)."""
+    nodes = cluster_nodes(["aikv"] * 6, extra=DEBUG)
+    _create_with_replicas(nodes)
+    master, replica = _pairs(nodes)[0]
+    wait_for(lambda: _caught_up(master, replica), 30, "the replica to sync")
+    sub = redis.Redis(host="127.0.0.1", port=replica.port, socket_timeout=10).pubsub()
+    try:
+        sub.subscribe("news")
+        assert sub.get_message(timeout=5)["type"] == "subscribe"
+        publisher = master.client()
+        got = []
+        for text in ("first", "second", "marker"):
+            # one at a time: a copy sent by replication would arrive before the next
+            publisher.publish("news", text)
+            message = sub.get_message(timeout=10)
+            assert message is not None, got
+            got.append(message["data"])
+        assert got == [b"first", b"second", b"marker"]
+        # and it reached the replica by the bus only, not as a command in the stream
+        wait_for(lambda: _caught_up(master, replica), 30, "the replica to catch up")
+        assert "cmdstat_publish" not in replica.client().info("commandstats")
+    finally:
+        sub.close()
