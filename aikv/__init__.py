@@ -15,8 +15,10 @@ A tour of the package, in the order a request travels:
 - `persist/`      `store.py` the LMDB environment and group commit; `layout.py` key and
                   value encodings; `nodesconf.py` Redis-compatible nodes.conf.
 - `cluster/`      `slots.py` CRC16 and hash tags; `state.py` what this node believes about
-                  the cluster (pure); routing decisions (MOVED/ASK/...).
-- `bus/`          the cluster bus: `wire.py` message codec (pure), links and gossip.
+                  the cluster (pure); routing decisions (MOVED/ASK/...); `election.py`
+                  failover votes and elections (pure).
+- `bus/`          the cluster bus: `wire.py` message codec (pure), links and gossip;
+                  `failover.py` carries out votes, elections and CLUSTER FAILOVER.
 - `migrate/`      `rdb.py` DUMP/RESTORE payloads; MIGRATE.
 """
 

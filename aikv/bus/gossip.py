@@ -4,7 +4,8 @@ The runtime (aikv/bus/link.py) owns sockets and hands this engine decoded messag
 (`on_message`), link events (`on_link_up`, `on_link_down`) and a 100 ms heartbeat
 (`tick`), always with `now_ms`. Every call returns a list of actions for the runtime to
 carry out: send bytes on a link, open an outbound link to a node, close a link, deliver a
-pub/sub message, delete keys of slots we lost.
+pub/sub message, delete keys of slots we lost, and for failovers (aikv/bus/failover.py,
+the engine's other half) save durably before sending, pause or resume writes.
 
 Links: every node opens its own outbound link to each peer and sends its requests there;
 replies go back on the link the request came in on. A PONG counts as the answer to our
@@ -16,13 +17,15 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aikv.bus.builders import fail_message, ping_message, publish_message, update_message
-from aikv.bus.protocol import MSG_TYPE_COUNT, MsgType
+from aikv.bus.failover import DurableSave, FailoverDriver, PauseWrites, ResumeWrites
+from aikv.bus.protocol import MFLAG0_PAUSED, MSG_TYPE_COUNT, MsgType
 from aikv.bus.wire import (
     FailMessage,
     Header,
+    HeaderOnlyMessage,
     Message,
     PingMessage,
     PublishMessage,
@@ -104,7 +107,9 @@ class SlotsLostWithKeys:
     claimant: str
 
 
-Action = Send | Connect | Close | Deliver | SlotsLostWithKeys
+Action = Send | Connect | Close | Deliver | SlotsLostWithKeys | DurableSave | PauseWrites | ResumeWrites
+__all__ = ["Action", "Close", "Connect", "Deliver", "DurableSave", "Gossip", "Link", "PauseWrites",
+           "ResumeWrites", "Send", "SlotsLostWithKeys", "payloads"]
 
 
 @dataclass
@@ -132,11 +137,26 @@ class Gossip:
         # Peers owed a ping because a node joined our view while their ping was in flight.
         self._owed_news: set[NodeRecord] = set()
         self.stats = BusStats()
+        # Votes, elections and manual failovers (aikv/bus/failover.py).
+        self.failover = FailoverDriver(self)
+        # Our replication offset right now, if the runtime can tell (else the offset in
+        # our record, kept by the runtime's cron, goes into headers).
+        self.repl_offset_now: Callable[[], int] | None = None
 
     # --- outgoing ----------------------------------------------------------------------
 
     def header(self) -> Header:
-        return my_header(self.state, self.announce)
+        self.refresh_repl_offset()
+        header = my_header(self.state, self.announce)
+        if self.failover.paused_master:
+            # Our writes are paused for a replica's manual failover: the offset in this
+            # header is final.
+            header = replace(header, mflags=MFLAG0_PAUSED)
+        return header
+
+    def refresh_repl_offset(self) -> None:
+        if self.repl_offset_now is not None:
+            self.state.myself.repl_offset = self.repl_offset_now()
 
     def _send(self, link: Link, msg: Message, actions: list[Action]) -> None:
         msg_type = msg.header.type
@@ -157,15 +177,27 @@ class Gossip:
                 continue
             self._send(link, msg, actions)
 
-    def broadcast_pong(self, now_ms: int) -> list[Action]:
+    def broadcast_pong(self, now_ms: int, *, local_replicas_only: bool = False) -> list[Action]:
         """Tell everyone our (new) configuration at once instead of waiting for the
-        next pings, e.g. after taking a slot with a bumped epoch."""
+        next pings, e.g. after taking a slot with a bumped epoch. `local_replicas_only`:
+        just the replicas of our shard (a replica scheduling an election tells its
+        siblings its offset, so that they rank themselves against it)."""
         actions: list[Action] = []
+        myself = self.state.myself
         for node, link in list(self.outbound.items()):
             if node.flags & (nf.MYSELF | nf.HANDSHAKE):
                 continue
+            if local_replicas_only and not (
+                node.is_replica and node.master_id is not None
+                and node.master_id in (myself.node_id, myself.master_id)
+            ):
+                continue
             self._send_ping(link, MsgType.PONG, now_ms, actions)
         return actions
+
+    def manual_failover(self, mode: str, now_ms: int) -> list[Action]:
+        """CLUSTER FAILOVER [FORCE|TAKEOVER] on a replica (see FailoverDriver)."""
+        return self.failover.manual_failover(mode, now_ms)
 
     def publish(self, channel: bytes, message: bytes, *, shard: bool = False) -> list[Action]:
         """PUBLISH goes to every node; PUBLISHSHARD only to our own shard (our master
@@ -199,6 +231,7 @@ class Gossip:
 
     def reset(self, *, hard: bool, now_ms: int) -> list[Action]:
         actions: list[Action] = []
+        self.failover.reset_manual_failover(actions)
         for node in self.state.others():
             self._drop_links(node, actions)
         self.state.reset(hard=hard, now_ms=now_ms)
@@ -326,11 +359,18 @@ class Gossip:
             if link is not None and node.ping_sent == 0 and now_ms - node.pong_received > timeout // 2:
                 self._send_ping(link, MsgType.PING, now_ms, actions)
                 continue
+            # The replica running a manual failover with us waits for our paused offset:
+            # keep it coming every tick.
+            if link is not None and self.failover.pings_every_tick(node):
+                self._send_ping(link, MsgType.PING, now_ms, actions)
+                continue
             if node.ping_sent == 0:
                 continue
             if min(ping_delay, data_delay) > timeout and failure.mark_pfail(node):
                 log.info("*** NODE %s possibly failing", node.node_id)
                 st.state_eval_needed = True
+
+        self.failover.cron(now_ms, actions)
 
         if st.state_eval_needed or not st.state_ok:
             failure.update_state(st, now_ms)
@@ -342,6 +382,7 @@ class Gossip:
         st = self.state
         actions: list[Action] = []
         hdr = msg.header
+        failover_now = False
         if 0 <= hdr.type < MSG_TYPE_COUNT:
             self.stats.received[hdr.type] += 1
 
@@ -356,6 +397,7 @@ class Gossip:
             if not sender.in_handshake:
                 observe_header_epochs(st, sender, hdr.current_epoch, hdr.config_epoch)
                 sender.repl_offset = hdr.offset
+                failover_now = self.failover.observe_header(sender, hdr)
 
         if isinstance(msg, PingMessage):
             self._on_ping_family(link, msg, sender, now_ms, actions)
@@ -370,10 +412,16 @@ class Gossip:
         elif isinstance(msg, UpdateMessage):
             if sender is not None:
                 self._on_update(msg, actions)
+        elif isinstance(msg, HeaderOnlyMessage):
+            if sender is not None:
+                failover_now = self.failover.on_message(link, sender, hdr, now_ms, actions) or failover_now
         elif isinstance(msg, UnknownMessage):
             log.debug("unknown bus message type %d ignored", hdr.type)
-        # FAILOVER_AUTH_REQUEST/ACK, MFSTART and MODULE: no failover or modules yet; the
-        # header has been taken into account above, the body is ignored.
+        # MODULE: no modules; the header has been taken into account above.
+        if failover_now:
+            # An ack or the paused master's offset may let the election progress: do not
+            # wait for the next cron (Redis handles it before the event loop sleeps).
+            self.failover.step(now_ms, actions)
         return actions
 
     def _bind_inbound(self, link: Link, node: NodeRecord, actions: list[Action]) -> None:
@@ -468,7 +516,9 @@ class Gossip:
             if result.dirty_slots:
                 actions.append(SlotsLostWithKeys(result.dirty_slots, sender.node_id))
             if result.new_master is not None:
-                log.warning("lost all our slots to %s: now a replica of it", result.new_master.node_id)
+                log.warning("Configuration change detected. Reconfiguring myself as a replica of %s",
+                            result.new_master.node_id)
+                self.failover.reset_manual_failover(actions)
         if dirty:
             stale_for = first_stale_claim(st, sender, hdr.config_epoch, claimed)
             if stale_for is not None:
@@ -519,6 +569,10 @@ class Gossip:
         )
         if result.dirty_slots:
             actions.append(SlotsLostWithKeys(result.dirty_slots, node.node_id))
+        if result.new_master is not None:
+            log.warning("Configuration change detected. Reconfiguring myself as a replica of %s",
+                        result.new_master.node_id)
+            self.failover.reset_manual_failover(actions)
 
     def _update_address(self, node: NodeRecord, link: Link, hdr: Header, actions: list[Action]) -> bool:
         """Adopt the address a node reaches us from, if it changed (a restart on another

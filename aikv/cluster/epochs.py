@@ -149,12 +149,36 @@ def update_slots_config_with(
         and (state.allow_replica_migration or sender_slot_count == migrated_our_slots)
     ):
         # We (or our master) lost every slot to `sender`: that node now serves our old
-        # data, so follow it as a replica instead of staying an empty master.
+        # data (it was failed over, or an operator moved everything), so follow it as a
+        # replica instead of staying an empty master. Open slots die with the role.
+        if myself.is_master:
+            state.migrating_to.clear()
+            state.importing_from.clear()
         state.set_node_as_replica(myself, new_master)
         state.mark_dirty(fsync=True, update_state=True)
         result.new_master = new_master
         result.dirty_slots.clear()
+    elif myself.is_replica and (grandmaster := _grandmaster(state)) is not None:
+        # Our master turned into a replica (it lost its last slot) and nothing else will
+        # move us: replicate the node it follows, never a replica.
+        state.set_node_as_replica(myself, grandmaster)
+        state.mark_dirty(fsync=True, update_state=True)
+        result.new_master = grandmaster
+        result.dirty_slots.clear()
     return result
+
+
+def _grandmaster(state: ClusterState) -> NodeRecord | None:
+    """The master of our master, if our master is itself a replica (and not of us: a
+    TAKEOVER race can make two nodes replicas of each other, which is left to the
+    operator)."""
+    master = state.master_of(state.myself)
+    if master is None or not master.is_replica:
+        return None
+    grandmaster = state.master_of(master)
+    if grandmaster is None or grandmaster is state.myself:
+        return None
+    return grandmaster
 
 
 def slots_claimed_count(bitmap: bytes) -> int:

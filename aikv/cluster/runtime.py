@@ -15,13 +15,26 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aikv.bus.gossip import Action, Close, Connect, Deliver, Gossip, Link, Send, SlotsLostWithKeys
+from aikv.bus.gossip import (
+    Action,
+    Close,
+    Connect,
+    Deliver,
+    DurableSave,
+    Gossip,
+    Link,
+    PauseWrites,
+    ResumeWrites,
+    Send,
+    SlotsLostWithKeys,
+)
 from aikv.bus.link import BusTransport
 from aikv.bus.wire import MSG_TYPE_COUNT, Message
 from aikv.cluster import failure
 from aikv.cluster import nodeflags as nf
 from aikv.cluster.announce import Announce
 from aikv.cluster.confmodel import from_nodes_conf, nodes_conf_text
+from aikv.cluster.election import NEVER_SYNCED_AGE_MS, FailoverSettings
 from aikv.cluster.routing import blocked_client_error, route
 from aikv.cluster.slots import key_hash_slot
 from aikv.cluster.state import LINK_CONNECTING, ClusterState, NodeRecord
@@ -89,6 +102,7 @@ class ClusterNode:
             fresh = False
         self._apply_config()
         self.gossip = Gossip(self.state, self.announce, has_keys_in_slot=self._has_keys_in_slot)
+        self._wire_failover()
         if fresh:
             self.save(fsync=True)
         else:
@@ -129,6 +143,7 @@ class ClusterNode:
         if me.flags & nf.NOFAILOVER != wanted:
             me.flags = (me.flags & ~nf.NOFAILOVER) | wanted
             st.mark_dirty(update_state=True)
+        self.gossip.failover.settings = self._failover_settings()
         self._apply_announce()
 
     def _apply_announce(self) -> None:
@@ -152,6 +167,51 @@ class ClusterNode:
             self._applied_announce_ip = ip
             self.announce.ip = ip
             me.ip = ip
+
+    # --- failover ----------------------------------------------------------------------
+
+    def _wire_failover(self) -> None:
+        """What the bus engine's elections need from this process: the settings, the
+        age of our replicated data, and our replication offset at the moment a header
+        is built (a paused master's first PAUSED ping must carry its final offset)."""
+        self.gossip.failover.settings = self._failover_settings()
+        self.gossip.failover.data_age_ms = self._replication_data_age_ms
+        self.gossip.repl_offset_now = self._repl_offset_now
+
+    def _failover_settings(self) -> FailoverSettings:
+        values = self.config.values
+        return FailoverSettings(validity_factor=int(values["cluster-replica-validity-factor"]),
+                                repl_ping_period_ms=int(values["repl-ping-replica-period"]) * 1000)
+
+    def _replication_data_age_ms(self) -> int:
+        """Redis's data_age: ms since the link to our master last heard from it, or since
+        it went down; with no link at all, "forever"."""
+        link = getattr(self.server, "replica", None)
+        if link is None:
+            return NEVER_SYNCED_AGE_MS
+        # ReplicaLink keeps time.monotonic() seconds.
+        since = link.last_io if getattr(link, "state", "") == "connected" else getattr(link, "down_since", None)
+        if since is None:
+            return 0
+        return max(0, int((time.monotonic() - since) * 1000))
+
+    def _repl_offset_now(self) -> int:
+        link = getattr(self.server, "replica", None)
+        if link is not None:
+            return int(link.offset)
+        source = getattr(self.server, "replication", None)
+        return int(source.offset) if source is not None else 0
+
+    def manual_failover(self, mode: str) -> None:
+        """CLUSTER FAILOVER [FORCE|TAKEOVER] (preconditions checked by the command). A
+        TAKEOVER is saved (fsync) before the PONGs announcing it leave."""
+        self.apply(self.gossip.manual_failover(mode, now_ms()))
+
+    def manual_failover_in_progress(self) -> bool:
+        """A master with writes paused for a replica's manual failover: its replication
+        stream must not grow (no PING to replicas), or the offset it advertised as final
+        would be wrong."""
+        return self.gossip.failover.paused_master
 
     def _verify_config_with_data(self) -> None:
         """Keys in slots we do not own, found at startup: take unassigned slots, mark the
@@ -275,9 +335,7 @@ class ClusterNode:
                 log.warning("Replicating %s:%d (cluster master %s)", *wanted, myself.master_id)
             server.replicate_from(wanted)
             link = server.replica
-        source = server.replication
-        myself.repl_offset = (link.offset if link is not None
-                              else source.offset if source is not None else 0)
+        myself.repl_offset = self._repl_offset_now()
 
     def _redirect_blocked_clients(self) -> None:
         """About once a second, as Redis's client cron does: a client blocked on keys whose
@@ -315,7 +373,12 @@ class ClusterNode:
         saved nodes.conf): a peer must never learn a claim or an epoch that a crash of
         this process could take back. A chaos run found the hole this closes: a node
         killed between the PONG announcing an imported slot and its end-of-tick save
-        came back without the slot the others had re-bound to it."""
+        came back without the slot the others had re-bound to it.
+
+        A DurableSave in the batch (a vote, an election, a promotion) forbids deferring
+        the fsync: those sends must not leave before the change is durable."""
+        if defer_fsync and any(isinstance(act, DurableSave) for act in actions):
+            defer_fsync = False
         self.flush_config(defer_fsync=defer_fsync)
         transport = self.transport
         for act in actions:
@@ -337,6 +400,12 @@ class ClusterNode:
                 self._deliver(act)
             elif isinstance(act, SlotsLostWithKeys):
                 self._slots_lost_with_keys(act.slots, act.claimant)
+            elif isinstance(act, PauseWrites):
+                self.server.pause(writes_only=True, end_ms=act.end_ms)
+            elif isinstance(act, ResumeWrites):
+                # Lift only our own pause: a later CLIENT PAUSE extended it otherwise.
+                if getattr(self.server, "pause_end", None) == act.end_ms:
+                    self.server.unpause()
 
     def _deliver(self, act: Deliver) -> None:
         if self.on_publish is not None:
@@ -373,9 +442,10 @@ class ClusterNode:
 
     def _slots_lost_with_keys(self, slots: list[int], claimant: str) -> None:
         """Another master's claim (a higher configEpoch, by gossip or UPDATE) took slots
-        we still hold keys in. Redis deletes those keys. AiKv keeps them, on purpose:
-        an AiKv master has no replicas and is never failed over, so such a claim comes
-        from an operator or a race, and these keys may be the only copy. One race is
+        we still hold keys in. Redis deletes those keys. AiKv keeps them, on purpose: a
+        failover takes all of a master's slots, and the master then becomes a replica
+        of the winner (no slot reported here); a partial loss comes from an operator or
+        a race, and these keys may be the only copy. One race is
         real: redis-cli 7.0's `--cluster fix` runs BUMPEPOCH on a migration's source and
         then moves the slot to the target; a target that has not yet heard of the new
         epoch takes the slot without a bump, and a stale claim of the source's arriving

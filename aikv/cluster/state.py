@@ -115,6 +115,8 @@ class NodeRecord:
     fail_time: int = 0
     ctime: int = 0
     repl_offset: int = 0
+    # When we last voted for one of this master's replicas (failover elections).
+    voted_time: int = 0
     slots: bytearray = field(default_factory=lambda: bytearray(SLOT_BITMAP_BYTES))
     num_slots: int = 0
     # reporter node id -> time (ms) of its latest report that this node is failing

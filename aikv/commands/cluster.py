@@ -11,12 +11,13 @@ import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from aikv.cluster import failure
+from aikv.cluster import nodeflags as nf
 from aikv.cluster.confmodel import cluster_nodes_text, node_line, reply_bytes
 from aikv.cluster.epochs import bump_epoch_without_consensus, set_config_epoch
 from aikv.cluster.replies import HELP_LINES, cluster_info_text, shard_node, slots_reply
 from aikv.cluster.slots import CLUSTER_SLOTS, key_hash_slot
-from aikv.cluster.state import ClusterState, NodeRecord
-from aikv.commands.args import parse_int
+from aikv.cluster.state import LINK_NONE, ClusterState, NodeRecord
+from aikv.commands.args import parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.resp import (
     OK,
@@ -413,18 +414,27 @@ def cluster_replicate(client: Client, argv: list[bytes]) -> bytes:
 
 @command("failover", -2, "admin stale no-async-loading", parent="cluster", categories="@slow @admin")
 def cluster_failover(client: Client, argv: list[bytes]) -> bytes:
-    st = _state(client)
+    """CLUSTER FAILOVER [FORCE|TAKEOVER], on a replica. Default: the master pauses its
+    writes until we caught up, then an election. FORCE: an election now, without the
+    master. TAKEOVER: no election, a fresh configEpoch of our own."""
+    node = _node(client)
+    st = node.state
+    mode = ""
     if len(argv) == 3:
-        if _text(argv[2]).lower() not in ("force", "takeover"):
+        mode = _text(argv[2]).lower()
+        if mode not in ("force", "takeover"):
             raise CommandError(ERR_SYNTAX)
     elif len(argv) > 3:
-        raise CommandError(ERR_SYNTAX)
+        raise subcommand_error(argv)
     if st.myself.is_master:
         raise CommandError("ERR You should send CLUSTER FAILOVER to a replica")
-    if st.master_of(st.myself) is None:
+    master = st.master_of(st.myself)
+    if master is None:
         raise CommandError("ERR I'm a replica but my master is unknown to me")
-    # Elections (AUTH_REQUEST/ACK) are not implemented yet: say so rather than pretend.
-    raise CommandError("ERR CLUSTER FAILOVER is not supported by this node yet")
+    if not mode and (master.has(nf.FAIL) or master.link == LINK_NONE):
+        raise CommandError("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE")
+    node.manual_failover(mode)
+    return OK
 
 
 @command("reset", -2, "admin stale noscript", parent="cluster", categories="@slow @admin")

@@ -4,7 +4,7 @@ REPLICAOF host port makes this node a replica of that master (aikv/replica.py: i
 follows a redis-server, or any master speaking PSYNC); REPLICAOF NO ONE makes it a
 master again, keeping its data. SYNC, PSYNC and REPLCONF are what replicas of this node
 send (aikv/replication/source.py). FAILOVER (handing the master role to a replica) is
-not implemented: it answers as a Redis master without replicas does.
+not implemented: its argument errors are Redis's, then it says so.
 Argument checks and error texts follow redis-server 7.0.15, in its order.
 """
 
@@ -99,9 +99,13 @@ def failover(client: Client, argv: list[bytes]) -> bytes:
             raise CommandError("ERR syntax error")
     if abort:
         raise CommandError("ERR No failover in progress.")
-    if client.server.replica is not None:
+    server = client.server
+    if server.replica is not None:
         raise CommandError("ERR FAILOVER is not valid when server is a replica.")
-    raise CommandError("ERR FAILOVER requires connected replicas.")
+    if server.replication is None or not server.replication.followers:
+        raise CommandError("ERR FAILOVER requires connected replicas.")
+    raise CommandError("ERR FAILOVER (the coordinated hand-over to a replica) is not "
+                       "supported by AiKv")
 
 
 def replication_source(client: Client) -> ReplicationSource:

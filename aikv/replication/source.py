@@ -410,6 +410,10 @@ class ReplicationSource:
             log.info("Replication backlog freed after %d seconds without replicas.", ttl)
             self.server.stop_serving_replicas()
             return
+        cluster = self.server.cluster
+        if cluster is not None and cluster.manual_failover_in_progress():
+            # The offset a paused master advertised to its replica must stay final.
+            return
         if self.followers and now - self.last_ping >= values["repl-ping-replica-period"]:
             self.last_ping = now
             self._emit(_PING)
