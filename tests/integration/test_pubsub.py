@@ -162,6 +162,7 @@ class _FakeClient:
 class _FakeServer:
     pubsub = None
     cluster = None
+    propagation_frame = None  # no replica connected
 
 
 def test_registry_delivery_and_cleanup() -> None:
