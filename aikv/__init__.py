@@ -20,6 +20,11 @@ A tour of the package, in the order a request travels:
 - `bus/`          the cluster bus: `wire.py` message codec (pure), links and gossip;
                   `failover.py` carries out votes, elections and CLUSTER FAILOVER.
 - `migrate/`      `rdb.py` DUMP/RESTORE payloads; MIGRATE.
+- `pause.py`      client pauses by purpose (CLIENT PAUSE, a failover's), pure.
+- `replica.py`    this node as a replica: the link to its master, PSYNC, the stream.
+- `replication/`  this node as a master: `propagate.py` what commands send, `source.py`
+                  replicas, SYNC/PSYNC, WAIT; `backlog.py` the stream's last bytes
+                  (pure); `snapshot.py` the RDB file; `failover.py` FAILOVER.
 """
 
 __version__ = "0.1.0"

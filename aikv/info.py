@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from aikv import REDIS_VERSION, __version__
+from aikv.replication.failover import failover_state
 
 if TYPE_CHECKING:
     from aikv.server import Server
@@ -436,18 +437,20 @@ def _replication(server: Server) -> Fields:
         return [("role", "master"), *source.info_fields()]
     head: Fields = [("role", "master")] if link is None else [("role", "slave"),
                                                                *link.info_fields()]
+    # A replica's backlog is the stream it applied, since it has a position in it.
+    backlog = None if link is None or link.master_client is None else link.backlog
     return [
         *head,
         ("connected_slaves", 0),
-        ("master_failover_state", "no-failover"),
+        ("master_failover_state", failover_state(server)),
         ("master_replid", MASTER_REPLID if link is None else link.replid),
         ("master_replid2", "0" * 40),
         ("master_repl_offset", 0 if link is None else link.offset),
         ("second_repl_offset", -1),
-        ("repl_backlog_active", 0),
-        ("repl_backlog_size", 1048576),
-        ("repl_backlog_first_byte_offset", 0),
-        ("repl_backlog_histlen", 0),
+        ("repl_backlog_active", 0 if backlog is None else 1),
+        ("repl_backlog_size", server.config.values["repl-backlog-size"]),
+        ("repl_backlog_first_byte_offset", 0 if backlog is None else backlog.first_offset),
+        ("repl_backlog_histlen", 0 if backlog is None else backlog.histlen),
     ]
 
 

@@ -20,7 +20,16 @@ transaction cut by a lost link is discarded and sent again, as Redis's replicas 
 While this node is a replica, clients may read but not write (replica-read-only: the
 writes get READONLY), keys are not expired here (the master sends their DELs; reads
 already hide keys past their deadline), and REPLICAOF NO ONE turns it back into a master
-that keeps the data it has.
+that keeps the data it has. The stream it applied stays in a backlog
+(repl-backlog-size), as a Redis replica keeps one: once promoted (REPLICAOF NO ONE, the
+PSYNC ... FAILOVER of its master's FAILOVER, a cluster failover) it goes on with that
+stream, so its old master and their other replicas can continue from it
+(ReplicationSource.promoted).
+
+A master that becomes a replica offers its own replication id and offset with its first
+PSYNC (the replica it hands over to, promoted, answers +CONTINUE); during a FAILOVER
+(aikv/replication/failover.py) that PSYNC carries FAILOVER, and its answer ends the
+failover.
 
 Where the replica stands in the master's stream (replication id, offset, the database
 the stream has selected) is stored with the data, in the same commits: a replica
@@ -50,6 +59,8 @@ from aikv.migrate.rdbfile import Aux, Function, Key, read_rdb
 from aikv.migrate.values import store_value
 from aikv.protocol import ProtocolError, RequestParser
 from aikv.replication import position
+from aikv.replication.backlog import Backlog
+from aikv.replication.failover import IN_PROGRESS
 
 if TYPE_CHECKING:
     from aikv.server import Server
@@ -68,7 +79,8 @@ class SyncError(Exception):
 
 
 class ReplicaLink:
-    def __init__(self, server: Server, host: str, port: int) -> None:
+    def __init__(self, server: Server, host: str, port: int,
+                 own_position: tuple[str, int] | None = None) -> None:
         self.server = server
         self.host = host
         self.port = port
@@ -87,7 +99,12 @@ class ReplicaLink:
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
-        self._restore_position()
+        if own_position is None:
+            self._restore_position()
+        else:
+            self._take_own_position(*own_position)
+        # The master's stream as applied here, for this node's replicas once promoted.
+        self.backlog = Backlog(self.offset)
 
     # ------------------------------------------------------------------ position
     def _restore_position(self) -> None:
@@ -109,6 +126,16 @@ class ReplicaLink:
         client.db = self.server.databases[index]
         self.master_client = client
         log.info("Replication position of an earlier run: %s offset %d", replid, self.offset)
+
+    def _take_own_position(self, replid: str, offset: int) -> None:
+        """A master becoming a replica offers its own stream's id and offset: the node
+        it follows may be a replica of it that was promoted (FAILOVER, a failover run by
+        Sentinel or the cluster) and can continue from there. Any database will do as
+        the stream's: a promoted master starts its stream with a SELECT."""
+        self.replid = replid
+        self.offset = self.read_offset = offset
+        self.master_client = self._new_master_client()
+        self._save_position()
 
     def _save_position(self) -> None:
         """Store where the replica stands, in the tick that holds the commands that got it
@@ -196,14 +223,26 @@ class ReplicaLink:
         await call(b"REPLCONF", b"capa", b"psync2")
         cached = self.master_client
         if cached is not None:
-            reply = await call(b"PSYNC", self.replid.encode(), str(self.offset + 1).encode())
+            psync = [b"PSYNC", self.replid.encode(), str(self.offset + 1).encode()]
         else:
-            reply = await call(b"PSYNC", b"?", b"-1")
+            psync = [b"PSYNC", b"?", b"-1"]
+        failover = self.server.failover
+        if failover is not None and failover.state == IN_PROGRESS:
+            psync.append(b"FAILOVER")  # the master we were hands its role to this one
+        reply = await call(*psync)
+        failover = self.server.failover
+        if failover is not None and failover.state == IN_PROGRESS:
+            accepted = reply.startswith((b"+CONTINUE", b"+FULLRESYNC "))
+            failover.psync_answered(accepted)
+            if not accepted:
+                raise SyncError(f"the failover target refused PSYNC FAILOVER: "
+                                f"{reply.decode(errors='replace')}")
         if reply.startswith(b"+CONTINUE") and cached is not None:
             words = reply.split()
             if len(words) > 1:
                 self.replid = words[1].decode()  # the master changed its id (a failover)
             self.read_offset = self.offset
+            self.backlog.cut(self.offset)  # what was read past it comes again
             log.info("Successful partial resynchronization with master.")
         elif reply.startswith(b"+FULLRESYNC "):
             _, replid, offset = reply.split()
@@ -215,6 +254,7 @@ class ReplicaLink:
             self._load(rdb)
             self.replid = replid.decode()
             self.offset = self.read_offset = int(offset)
+            self.backlog = Backlog(self.offset)
             self._save_position()
             self.server.end_tick_now()
         else:
@@ -303,6 +343,7 @@ class ReplicaLink:
                 raise EOFError("the master closed the connection")
             self.last_io = time.monotonic()
             self.read_offset += len(data)
+            self.backlog.append(data, server.config.values["repl-backlog-size"])
             commands: list[list[bytes]] = []
             parser.feed(data, commands)
             server.clock.refresh()

@@ -32,10 +32,20 @@ from aikv.latency import LatencyMonitor
 from aikv.monitor import monitor_args, quote_arg
 from aikv.notify import KeyEvents
 from aikv.oom import OomScore
+from aikv.pause import (
+    PAUSE_ALL,
+    PAUSE_BY_CLIENT,
+    PAUSE_FOREVER,
+    PAUSE_OFF,
+    PAUSE_WRITE,
+    add_pause,
+    pause_in_force,
+)
 from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
 from aikv.replica import READONLY, ReplicaLink, parse_master, stop_link
+from aikv.replication.failover import Failover
 from aikv.replication.propagate import Frame, Sink
 from aikv.replication.source import ReplicationSource
 from aikv.resp import QUEUED, CommandError, CommandRejected, error
@@ -85,6 +95,8 @@ def disk_error_reply(text: str) -> str:
 
 
 NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
+UNBLOCKED_ROLE_CHANGE = (b"-UNBLOCKED force unblock from blocking operation, instance state "
+                         b"changed (master -> replica?)\r\n")
 MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to "
               "'no'.")
 
@@ -137,8 +149,10 @@ class Server:
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
         self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
-        # CLIENT PAUSE: PAUSE_WRITE or PAUSE_ALL until pause_end (wall clock, ms), the
-        # clients it holds, and the timer that lifts it.
+        # Client pauses by purpose (aikv/pause.py); the one applied, PAUSE_WRITE or
+        # PAUSE_ALL until pause_end (wall clock, ms); the clients it holds, and the timer
+        # that lifts it.
+        self.pauses: dict[str, tuple[int, int]] = {}
         self.pause_mode = PAUSE_OFF
         self.pause_end = 0
         self.postponed_clients: list[Client] = []
@@ -170,8 +184,9 @@ class Server:
         self.propagator: Sink | None = None
         self.propagation_frame: Frame | None = None
         # The replicas of this node and the replication stream (made by the first
-        # replica's REPLCONF / PSYNC: aikv/replication/source.py).
+        # replica's SYNC / PSYNC, or by a promotion: aikv/replication/source.py).
         self.replication: ReplicationSource | None = None
+        self.failover: Failover | None = None  # FAILOVER in progress (replication/failover.py)
         self.replicas_required = False  # see update_write_gates
         self.read_only_replica = False
         self.writes_gated = False
@@ -335,31 +350,42 @@ class Server:
                 self.defer_commands(client, queued[i + 1 :])
                 return
 
-    # ------------------------------------------------------------------ CLIENT PAUSE
-    def pause(self, writes_only: bool, end_ms: int) -> None:
-        """CLIENT PAUSE: the stricter mode and the later end win over a pause in force."""
-        self._pause(PAUSE_WRITE if writes_only else PAUSE_ALL, end_ms)
-
-    def _pause(self, mode: int, end_ms: int) -> None:
+    # ------------------------------------------------------------------ client pauses
+    def pause(self, writes_only: bool, end_ms: int, purpose: str = PAUSE_BY_CLIENT) -> None:
+        """Hold writes (or all commands) until `end_ms` (wall clock) for `purpose`
+        (aikv/pause.py: CLIENT PAUSE, a failover); over a pause this purpose already has,
+        the stricter mode and the later end win."""
         now = int(time.time() * 1000)
-        if self.pause_mode and self.pause_end >= now:
-            mode = max(mode, self.pause_mode)
-            end_ms = max(end_ms, self.pause_end)
-        if end_ms < now:  # a timeout of 0: nothing to pause
+        if end_ms < now:  # CLIENT PAUSE 0: nothing to pause
             return
-        self.pause_mode, self.pause_end = mode, end_ms
-        if self._pause_timer is not None:
-            self._pause_timer.cancel()
-        assert self.loop is not None
-        self._pause_timer = self.loop.call_later((end_ms - now) / 1000 + 0.001, self._pause_expired)
+        pause_in_force(self.pauses, now)  # an ended pause is not extended
+        add_pause(self.pauses, purpose, PAUSE_WRITE if writes_only else PAUSE_ALL, end_ms)
+        self._apply_pauses()
 
-    def unpause(self) -> None:
-        """End the pause and run what the held clients sent, in the order they were held
-        (a command among them may pause again)."""
-        self.pause_mode = PAUSE_OFF
+    def unpause(self, purpose: str = PAUSE_BY_CLIENT) -> None:
+        """End the pause of `purpose`; what another purpose holds stays held."""
+        if self.pauses.pop(purpose, None) is not None:
+            self._apply_pauses()
+
+    def _apply_pauses(self) -> None:
+        """Apply the strictest pause in force. When it gets milder the held clients run
+        what they sent, in the order they were held (a command among them may be held
+        again, or pause again)."""
+        before = self.pause_mode
+        self.pause_mode, self.pause_end = pause_in_force(self.pauses, int(time.time() * 1000))
         if self._pause_timer is not None:
             self._pause_timer.cancel()
             self._pause_timer = None
+        if self.pause_mode and self.pause_end < PAUSE_FOREVER:
+            assert self.loop is not None
+            delay = (self.pause_end - int(time.time() * 1000)) / 1000 + 0.001
+            self._pause_timer = self.loop.call_later(max(0.0, delay), self._pause_expired)
+        if self.pause_mode < before:
+            self._release_postponed()
+        if not self.pause_mode and self.replication is not None:
+            self.replication.pause_lifted()
+
+    def _release_postponed(self) -> None:
         held, self.postponed_clients = self.postponed_clients, []
         for client in held:
             client.postponed = False
@@ -374,10 +400,7 @@ class Server:
 
     def _pause_expired(self) -> None:
         self._pause_timer = None
-        if int(time.time() * 1000) < self.pause_end:
-            self._pause(self.pause_mode, self.pause_end)  # woke a little early
-            return
-        self.unpause()
+        self._apply_pauses()  # a timer that woke a little early is armed again
 
     def _pauses(self, client: Client, cmd: Command) -> bool:
         """Whether the pause in force holds this command (Redis's processCommand test:
@@ -696,6 +719,10 @@ class Server:
     def _expired_key(self, db_index: int, key: bytes) -> None:
         """A key past its deadline was found (or deleted): replicas delete it now (with
         UNLINK under lazyfree-lazy-expire, as Redis's propagateDeletion)."""
+        if self.pause_mode:
+            # Left alone while clients are paused, as Redis does: a failover needs the
+            # stream to stay put (no paused command deletes a key; the expiry cycle waits).
+            return
         verb = b"UNLINK" if self.config.values["lazyfree-lazy-expire"] else b"DEL"
         effect = (db_index, [verb, key])
         frame = self.propagation_frame
@@ -906,17 +933,52 @@ class Server:
 
     # ------------------------------------------------------------------ replication
     def replicate_from(self, master: tuple[str, int] | None) -> None:
-        """Follow `master` (REPLICAOF host port), or stop being a replica (None)."""
+        """Follow `master` (REPLICAOF host port), or stop being a replica (None).
+
+        A replica that stops being one is promoted: its stream goes on under a new
+        replication id, the old one valid up to its offset, with the backlog it kept
+        (ReplicationSource.promoted), so the old master and its replicas can continue
+        from it. A master that becomes a replica offers its own replication id and
+        offset as its position when it has a stream (Redis's
+        replicationCacheMasterUsingMyself): a replica it had, promoted since, can
+        continue it (the hand-over of FAILOVER). Otherwise the link offers the position
+        stored by an earlier run as a replica, if any."""
         link = self.replica
         stop_link(link)
         self.replica = None
-        if link is not None and master is None:
-            link.forget_position()
-        if master is not None:
+        if master is None:
+            if link is not None:
+                link.forget_position()
+                self.stop_serving_replicas()  # a stream a REPLCONF may have started
+                self.replication = ReplicationSource.promoted(
+                    self, link.replid, link.offset, link.backlog)
+                self.schedule_tick()  # its position goes into a commit
+        else:
+            self._unblock_for_role_change()
+            source = self.replication
+            own = None if source is None else (source.replid, source.offset)
             self.stop_serving_replicas()
-            self.replica = ReplicaLink(self, *master)
+            self.replica = ReplicaLink(self, *master, own_position=own)
             self.replica.start()
+        if not self.config.cluster_enabled:
+            self.config.values["replicaof"] = "" if master is None else "%s %d" % master
         self.update_write_gates()
+
+    def _unblock_for_role_change(self) -> None:
+        """Becoming a replica: clients blocked on keys or in WAIT get an error and are
+        disconnected after it, as Redis's disconnectAllBlockedClients (clients held by
+        a pause are not blocked: their commands run, or are refused, later)."""
+        for client in list(self.clients.values()):
+            if client.blocked is None:
+                continue
+            if self.blocking is not None:
+                self.blocking.client_gone(client)
+            if self.replication is not None:
+                self.replication.client_gone(client)
+            client.blocked = None
+            self.deferred.pop(client.id, None)
+            client.close_after_reply = True
+            client.write(UNBLOCKED_ROLE_CHANGE)
 
     def watching(self, db_index: int, key: bytes) -> bool:
         return (db_index, key) in self._watchers
@@ -1038,9 +1100,6 @@ class Server:
 
     def uptime(self) -> int:
         return int(time.time() - self.started_at)
-
-
-PAUSE_OFF, PAUSE_WRITE, PAUSE_ALL = 0, 1, 2
 
 
 def _may_replicate(cmd: Command) -> bool:

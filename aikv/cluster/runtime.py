@@ -38,6 +38,7 @@ from aikv.cluster.election import NEVER_SYNCED_AGE_MS, FailoverSettings
 from aikv.cluster.routing import blocked_client_error, route
 from aikv.cluster.slots import key_hash_slot
 from aikv.cluster.state import LINK_CONNECTING, ClusterState, NodeRecord
+from aikv.pause import PAUSE_DURING_FAILOVER
 from aikv.persist.nodesconf import (
     NodesConfLock,
     load_nodes_conf,
@@ -401,11 +402,11 @@ class ClusterNode:
             elif isinstance(act, SlotsLostWithKeys):
                 self._slots_lost_with_keys(act.slots, act.claimant)
             elif isinstance(act, PauseWrites):
-                self.server.pause(writes_only=True, end_ms=act.end_ms)
+                self.server.pause(writes_only=True, end_ms=act.end_ms,
+                                  purpose=PAUSE_DURING_FAILOVER)
             elif isinstance(act, ResumeWrites):
-                # Lift only our own pause: a later CLIENT PAUSE extended it otherwise.
-                if getattr(self.server, "pause_end", None) == act.end_ms:
-                    self.server.unpause()
+                # Only our own pause: one by CLIENT PAUSE stays.
+                self.server.unpause(PAUSE_DURING_FAILOVER)
 
     def _deliver(self, act: Deliver) -> None:
         if self.on_publish is not None:

@@ -1,13 +1,23 @@
-"""REPLICAOF / SLAVEOF and FAILOVER.
+"""REPLICAOF / SLAVEOF, FAILOVER, and what replicas of this node send.
 
 REPLICAOF host port makes this node a replica of that master (aikv/replica.py: it
-follows a redis-server, or any master speaking PSYNC); REPLICAOF NO ONE makes it a
-master again, keeping its data. SYNC, PSYNC and REPLCONF are what replicas of this node
-send (aikv/replication/source.py). FAILOVER (handing the master role to a replica) is
-not implemented: its argument errors are Redis's, then it says so.
+follows a redis-server, or any master speaking PSYNC), offering its own replication id
+and offset as its position when it was a master; REPLICAOF NO ONE makes it a master
+again, keeping its data and going on with its stream under a new replication id (the
+old one still valid up to where it stopped, with the backlog it kept as a replica).
+
+FAILOVER hands this master's role to one of its replicas without losing a write, as
+Redis 7.0 does (aikv/replication/failover.py): writes are paused, the target (TO host
+port, or the first replica to acknowledge the whole stream) is waited for, then this
+node becomes its replica with `PSYNC <replid> <offset> FAILOVER`. TIMEOUT abandons the
+wait (with FORCE, hands over all the same), FAILOVER ABORT ends it at any point.
+
+SYNC, PSYNC and REPLCONF are what replicas of this node send (the master side is
+aikv/replication/source.py); a replica that receives `PSYNC <its master's replid>
+<offset> FAILOVER` from its master is promoted first, then serves it.
+
 Argument checks and error texts follow redis-server 7.0.15, in its order.
 """
-
 from __future__ import annotations
 
 import logging
@@ -15,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command
-from aikv.replication.source import ReplicationSource
+from aikv.replication.failover import Failover, find_replica, now_ms
+from aikv.replication.source import ReplicationSource, follower_of
 from aikv.resp import OK, CommandError, simple
 
 if TYPE_CHECKING:
@@ -28,10 +39,11 @@ def _replicaof(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
     if server.config.cluster_enabled:
         raise CommandError("ERR REPLICAOF not allowed in cluster mode.")
+    if server.failover is not None:
+        raise CommandError("ERR REPLICAOF not allowed while failing over.")
     if argv[1].lower() == b"no" and argv[2].lower() == b"one":
         if server.replica is not None:
             server.replicate_from(None)
-            server.config.values["replicaof"] = ""
             log.warning("MASTER MODE enabled (user request from '%s')", client.addr)
         return OK
     try:
@@ -47,7 +59,6 @@ def _replicaof(client: Client, argv: list[bytes]) -> bytes:
                     "already connected with. No operation performed.")
         return simple("OK Already connected to specified master")
     server.replicate_from((host, port))
-    server.config.values["replicaof"] = f"{host} {port}"
     log.warning("REPLICAOF %s:%d enabled (user request from '%s')", host, port, client.addr)
     return OK
 
@@ -67,13 +78,15 @@ def slaveof(client: Client, argv: list[bytes]) -> bytes:
 @command("failover", -1, "admin noscript stale", categories="@admin @slow @dangerous")
 def failover(client: Client, argv: list[bytes]) -> bytes:
     """FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: parsed as Redis parses it
-    (a repeated option is a syntax error, as is ABORT with anything else; a TIMEOUT
-    that is not positive fails as soon as it is read); then, with no replica ever connected, the only
-    outcomes are Redis's errors for that case."""
-    if client.server.config.cluster_enabled:
+    (a repeated option is a syntax error, as is ABORT with anything else; a TIMEOUT that
+    is not positive fails as soon as it is read), then checked in Redis's order; the
+    hand-over itself is aikv/replication/failover.py."""
+    server = client.server
+    if server.config.cluster_enabled:
         raise CommandError("ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER "
                            "command instead.")
     host: bytes | None = None
+    port = 0
     force = abort = False
     timeout_ms = 0
     n = len(argv)
@@ -81,8 +94,8 @@ def failover(client: Client, argv: list[bytes]) -> bytes:
     while j < n:
         option = argv[j].lower()
         if option == b"to" and j + 2 < n and host is None:
+            port = parse_int(argv[j + 2])  # any integer is taken as a port here, as in Redis
             host = argv[j + 1]
-            parse_int(argv[j + 2])  # any integer is taken as a port here, as in Redis
             j += 3
         elif option == b"timeout" and j + 1 < n and timeout_ms == 0:
             timeout_ms = parse_int(argv[j + 1])
@@ -98,14 +111,30 @@ def failover(client: Client, argv: list[bytes]) -> bytes:
         else:
             raise CommandError("ERR syntax error")
     if abort:
-        raise CommandError("ERR No failover in progress.")
-    server = client.server
+        if server.failover is None:
+            raise CommandError("ERR No failover in progress.")
+        server.failover.abort("Failover manually aborted")
+        return OK
+    if server.failover is not None:
+        raise CommandError("ERR FAILOVER already in progress.")
     if server.replica is not None:
         raise CommandError("ERR FAILOVER is not valid when server is a replica.")
     if server.replication is None or not server.replication.followers:
         raise CommandError("ERR FAILOVER requires connected replicas.")
-    raise CommandError("ERR FAILOVER (the coordinated hand-over to a replica) is not "
-                       "supported by AiKv")
+    if force and (not timeout_ms or host is None):
+        raise CommandError("ERR FAILOVER with force option requires both a timeout and "
+                           "target HOST and IP.")
+    target = None
+    if host is not None:
+        target = (host.decode(errors="replace"), port)
+        follower = find_replica(server, *target)
+        if follower is None:
+            raise CommandError("ERR FAILOVER target HOST and PORT is not a replica.")
+        if follower.state != "online":
+            raise CommandError("ERR FAILOVER target replica is not online.")
+    end_ms = now_ms() + timeout_ms if timeout_ms else 0
+    Failover(server, target, end_ms, force).start()
+    return OK
 
 
 def replication_source(client: Client) -> ReplicationSource:
@@ -116,10 +145,26 @@ def replication_source(client: Client) -> ReplicationSource:
     return source
 
 
-def _sync(client: Client, replid: bytes, offset: bytes | None) -> bytes:
+def _sync(client: Client, replid: bytes, offset: bytes | None, failover: bool = False
+          ) -> bytes:
     if client.is_replica:
         return b""  # already a replica: ignored, as Redis does
     server = client.server
+    if failover:
+        # Our master hands its role to us (its FAILOVER): we become a master, keeping
+        # the data, and its PSYNC is served as any replica's (+CONTINUE when it holds
+        # no more than we do).
+        log.warning("Failover request received for replid %s.", replid.decode(errors="replace"))
+        link = server.replica
+        if link is None:
+            raise CommandError("ERR PSYNC FAILOVER can't be sent to a master.")
+        # A replica that never synchronised has no replid to match.
+        if link.master_client is None or replid.lower() != link.replid.encode().lower():
+            raise CommandError("ERR PSYNC FAILOVER replid must match my replid.")
+        server.replicate_from(None)
+        log.warning("MASTER MODE enabled (failover request from '%s')", client.addr)
+    if server.failover is not None:
+        raise CommandError("NOMASTERLINK Can't SYNC while failing over")
     if server.replica is not None:
         if server.replica.state != "connected":
             raise CommandError("NOMASTERLINK Can't SYNC while not connected with my master")
@@ -139,7 +184,7 @@ def sync(client: Client, argv: list[bytes]) -> bytes:
 @command("psync", -3, "admin noscript no-async-loading no-multi",
          categories="@admin @slow @dangerous")
 def psync(client: Client, argv: list[bytes]) -> bytes:
-    return _sync(client, argv[1], argv[2])
+    return _sync(client, argv[1], argv[2], len(argv) > 3 and argv[3].lower() == b"failover")
 
 
 @command("replconf", -1, "admin noscript loading stale allow-busy",
@@ -156,14 +201,14 @@ def replconf(client: Client, argv: list[bytes]) -> bytes:
         value = argv[j + 1]
         if option == b"listening-port":
             port = parse_int(value)
-            replication_source(client).follower(client).listening_port = port
+            follower_of(client).listening_port = port
         elif option == b"ip-address":
             if len(value) >= 46:  # NET_HOST_STR_LEN
                 raise CommandError("ERR REPLCONF ip-address provided by replica instance is "
                                    f"too long: {len(value)} bytes")
-            replication_source(client).follower(client).address = value.decode(errors="replace")
+            follower_of(client).address = value.decode(errors="replace")
         elif option == b"capa":
-            replication_source(client).follower(client).capa.add(value.decode(errors="replace").lower())
+            follower_of(client).capa.add(value.decode(errors="replace").lower())
         elif option == b"ack":
             source = server.replication
             if source is not None and client.is_replica:

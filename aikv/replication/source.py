@@ -16,7 +16,10 @@ repl-backlog-size of them stay in the backlog.
   promotion) from an offset still in the backlog gets +CONTINUE and the bytes since.
 - Replicas acknowledge with REPLCONF ACK <offset> (every second, and when asked with
   REPLCONF GETACK); WAIT counts those acknowledgements, and min-replicas-to-write counts
-  the replicas heard from within min-replicas-max-lag seconds.
+  the replicas heard from within min-replicas-max-lag seconds. No GETACK is sent while
+  clients are paused (it would grow the stream a failover waits on); it goes after.
+- A promoted replica starts its stream where its master's stopped, under a new id
+  (ReplicationSource.promoted); FAILOVER is aikv/replication/failover.py.
 - The master PINGs its replicas through the stream every repl-ping-replica-period
   seconds, so they can tell a quiet master from a dead link; a replica silent for
   repl-timeout seconds is dropped.
@@ -36,13 +39,15 @@ sync, rdb-only and rdb-filter-only requests.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from aikv.info import MASTER_REPLID
 from aikv.migrate.migrate import encode_command
 from aikv.replication import position
+from aikv.replication.backlog import Backlog
+from aikv.replication.failover import failover_state
 from aikv.replication.propagate import Effect
 from aikv.replication.snapshot import SnapshotJob
 
@@ -54,6 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aikv.replication")
 
+NO_REPLID = "0" * 40
 _MULTI = encode_command(b"MULTI")
 _EXEC = encode_command(b"EXEC")
 _PING = encode_command(b"PING")
@@ -87,6 +93,15 @@ class Follower:
         return self.client.addr.rsplit(":", 1)[0]
 
 
+def follower_of(client: Client) -> Follower:
+    """The replica record of `client`, made by its first REPLCONF or SYNC (a REPLCONF
+    alone does not make the client a replica, nor start a replication stream)."""
+    follower = client.replica_state
+    if follower is None:
+        follower = client.replica_state = Follower(client)
+    return follower
+
+
 class Waiter:
     """A client blocked in WAIT: it needs `count` replicas at `offset` by `deadline`."""
 
@@ -103,14 +118,13 @@ class ReplicationSource:
     def __init__(self, server: Server, replid: str = MASTER_REPLID, offset: int = 0) -> None:
         self.server = server
         self.replid = replid
-        self.replid2 = "0" * 40
+        self.replid2 = NO_REPLID
         self.second_offset = -1
         self.offset = offset  # master_repl_offset: bytes of stream produced so far
         self._pending: list[bytes] = []  # produced, not yet flushed (see feed)
         self._saved_offset = -1
         self.alone_since = time.monotonic()  # no replica since (repl-backlog-ttl)
-        self.backlog: deque[bytes] = deque()
-        self.backlog_bytes = 0
+        self.backlog = Backlog(offset)
         self.followers: dict[int, Follower] = {}  # client id -> replica
         self.selected_db = -1  # the database the stream last SELECTed
         self.waiters: list[Waiter] = []
@@ -137,6 +151,26 @@ class ReplicationSource:
         source._saved_offset = source.offset
         log.info("Replication id %s and offset %d of an earlier run taken up.", replid,
                  source.offset)
+        return source
+
+    @classmethod
+    def promoted(cls, server: Server, replid2: str, offset: int,
+                 backlog: Backlog) -> ReplicationSource:
+        """A replica becomes a master (REPLICAOF NO ONE, PSYNC FAILOVER, a cluster
+        promotion): its stream goes on from where its master's stopped, under a new id.
+        The master's id stays valid up to that point (replid2, second_offset), and the
+        replica's backlog of it is kept: the old master and its other replicas, who share
+        that history, can continue with a partial resynchronisation (Redis's
+        shiftReplicationId)."""
+        source = cls(server, secrets.token_hex(20), offset)
+        if replid2 == NO_REPLID:  # it never synchronised: no history to go on with
+            return source
+        source.replid2 = replid2
+        source.second_offset = offset + 1  # the first byte the old history lacks
+        backlog.cut(offset)
+        source.backlog = backlog
+        log.warning("Setting secondary replication ID to %s, valid up to offset: %d. New "
+                    "replication ID is %s", replid2, source.second_offset, source.replid)
         return source
 
     def save_position(self) -> None:
@@ -193,20 +227,7 @@ class ReplicationSource:
             return
         data = b"".join(pending)
         pending.clear()
-        backlog = self.backlog
-        backlog.append(data)
-        self.backlog_bytes += len(data)
-        excess = self.backlog_bytes - self.server.config.values["repl-backlog-size"]
-        while excess > 0:  # keep the last repl-backlog-size bytes
-            first = backlog[0]
-            if len(first) <= excess:
-                backlog.popleft()
-                excess -= len(first)
-                self.backlog_bytes -= len(first)
-            else:
-                backlog[0] = first[excess:]
-                self.backlog_bytes -= excess
-                break
+        self.backlog.append(data, self.server.config.values["repl-backlog-size"])
         for follower in self.followers.values():
             if follower.pending is not None:
                 follower.pending.append(data)
@@ -218,26 +239,14 @@ class ReplicationSource:
         """The offset of the backlog's first byte (Redis numbers bytes from 1), with
         everything produced flushed."""
         self.flush()
-        return self.offset - self.backlog_bytes + 1
-
-    def _backlog_since(self, offset: int) -> bytes:
-        """The stream's bytes from `offset` (inclusive) to the end."""
-        skip = offset - self.backlog_first_offset
-        return b"".join(self.backlog)[skip:]
+        return self.backlog.first_offset
 
     # ------------------------------------------------------------------ synchronisation
-    def follower(self, client: Client) -> Follower:
-        """The replica record of `client` (made by its first REPLCONF or SYNC)."""
-        follower = client.replica_state
-        if follower is None:
-            follower = client.replica_state = Follower(client)
-        return follower
-
     def psync(self, client: Client, replid: bytes, offset_text: bytes | None) -> bytes:
         """SYNC (offset_text None) or PSYNC: the reply, with the RDB file or the
         backlog's bytes after it; the client is a replica from now on."""
         server = self.server
-        follower = self.follower(client)
+        follower = follower_of(client)
         self.flush()  # the stream so far goes to the others; this replica starts after it
         if offset_text is not None:
             try:
@@ -253,7 +262,7 @@ class ReplicationSource:
                          self.offset + 1 - offset, offset)
                 head = (b"+CONTINUE %s\r\n" % self.replid.encode() if "psync2" in follower.capa
                         else b"+CONTINUE\r\n")
-                return head + self._backlog_since(offset)
+                return head + self.backlog.since(offset)
             if not wanted.startswith("?"):
                 self.sync_partial_err += 1
         # Full resynchronisation: the snapshot and the offset describe the same moment.
@@ -294,7 +303,8 @@ class ReplicationSource:
         if replid != self.replid and not (replid == self.replid2
                                           and offset <= self.second_offset):
             return False
-        return self.backlog_first_offset <= offset <= self.offset + 1
+        self.flush()
+        return self.backlog.holds(offset)
 
     def _attach(self, follower: Follower) -> None:
         follower.state = "online"
@@ -318,6 +328,10 @@ class ReplicationSource:
         follower.ack_time = time.monotonic()
         if self.waiters:
             self._serve_waiters()
+        failover = self.server.failover
+        if failover is not None:
+            # Not from here: handing over disconnects the replicas, this one included.
+            failover.check_soon()
 
     # ------------------------------------------------------------------ WAIT
     def acked(self, offset: int) -> int:
@@ -350,9 +364,18 @@ class ReplicationSource:
             loop.call_soon(self._send_getack)
 
     def _send_getack(self) -> None:
+        if self.server.pause_mode:
+            # The stream must not grow while clients are paused (a failover waits for a
+            # replica to reach its final offset): asked again when the pause ends.
+            return
         self._ack_requested = False
         if self.followers:
             self._emit(_GETACK)
+
+    def pause_lifted(self) -> None:
+        """Clients run again: an acknowledgement request held by the pause goes now."""
+        if self._ack_requested:
+            self._send_getack()
 
     def _serve_waiters(self) -> None:
         for waiter in list(self.waiters):
@@ -410,11 +433,8 @@ class ReplicationSource:
             log.info("Replication backlog freed after %d seconds without replicas.", ttl)
             self.server.stop_serving_replicas()
             return
-        cluster = self.server.cluster
-        if cluster is not None and cluster.manual_failover_in_progress():
-            # The offset a paused master advertised to its replica must stay final.
-            return
-        if self.followers and now - self.last_ping >= values["repl-ping-replica-period"]:
+        if self.followers and now - self.last_ping >= values["repl-ping-replica-period"] \
+                and not self._failover_pause():
             self.last_ping = now
             self._emit(_PING)
         timeout = values["repl-timeout"]
@@ -424,6 +444,18 @@ class ReplicationSource:
                             follower.client.addr)
                 self.replica_gone(follower.client)
                 follower.client.close()
+
+    def _failover_pause(self) -> bool:
+        """Writes paused for a failover whose offset must stay final: a cluster manual
+        failover (the paused master advertised it to its replica) or a FAILOVER with a
+        TIMEOUT. (As in Redis, a FAILOVER without one lets the PING through; the replica
+        acknowledges it a second later.)"""
+        server = self.server
+        cluster = server.cluster
+        if cluster is not None and cluster.manual_failover_in_progress():
+            return True
+        failover = server.failover
+        return failover is not None and failover.end_ms != 0 and server.pause_mode != 0
 
     def good_replicas(self, max_lag: int) -> int:
         """Replicas heard from within `max_lag` seconds (min-replicas-to-write)."""
@@ -439,7 +471,7 @@ class ReplicationSource:
             fields.append((f"slave{i}", f"ip={f.ip},port={f.listening_port},state={f.state},"
                                         f"offset={f.ack_offset},lag={int(now - f.ack_time)}"))
         fields += [
-            ("master_failover_state", "no-failover"),
+            ("master_failover_state", failover_state(self.server)),
             ("master_replid", self.replid),
             ("master_replid2", self.replid2),
             ("master_repl_offset", self.offset),
@@ -447,7 +479,7 @@ class ReplicationSource:
             ("repl_backlog_active", 1),
             ("repl_backlog_size", self.server.config.values["repl-backlog-size"]),
             ("repl_backlog_first_byte_offset", self.backlog_first_offset),
-            ("repl_backlog_histlen", self.backlog_bytes),
+            ("repl_backlog_histlen", self.backlog.histlen),
         ]
         return fields
 
