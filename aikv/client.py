@@ -92,6 +92,8 @@ class Client(asyncio.Protocol):
         self.is_master = False  # the replication link's client: its writes always run
         # Set when this connection is a replica of this node (aikv/replication/source.py).
         self.replica_state: Follower | None = None
+        # The replication offset after this client's last command (WAIT waits for it).
+        self.woff = 0
         self.monitoring = False  # MONITOR: every command the server runs is copied here
         # A monitoring client's own lines, sent after the reply of the command (or EXEC).
         self.monitor_echo: list[bytes] = []

@@ -692,12 +692,17 @@ class Server:
             effects.extend([(db_index, replaced) for replaced in frame.replaced])
         elif cmd.propagates and client.blocked is None and reply[:1] != b"-":
             effects.append((db_index, argv))
-        if effects:
-            if outer is not None:
+        if outer is not None:
+            if effects:
                 outer.effects.extend(effects)
-            else:
-                assert self.propagator is not None
-                self.propagator(effects)
+            return reply
+        if effects:
+            assert self.propagator is not None
+            self.propagator(effects)
+        source = self.replication
+        if source is not None:
+            # WAIT waits for what this client has seen done so far (Redis's c->woff).
+            client.woff = source.offset
         return reply
 
     def stop_serving_replicas(self) -> None:

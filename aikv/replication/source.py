@@ -340,12 +340,13 @@ class ReplicationSource:
 
     def wait(self, client: Client, count: int, timeout_ms: int) -> bytes | None:
         """WAIT: the reply now, or None when the client blocks until `count` replicas
-        acknowledged the current offset or the timeout passes."""
-        acked = self.acked(self.offset)
+        acknowledged the offset after the client's previous command (all it wrote, and
+        what others wrote before it) or the timeout passes."""
+        acked = self.acked(client.woff)
         if acked >= count or client.multi is not None or client.in_exec \
                 or client.in_script:
             return b":%d\r\n" % acked
-        waiter = Waiter(client, self.offset, count)
+        waiter = Waiter(client, client.woff, count)
         client.blocked = waiter
         if timeout_ms:
             loop = self.server.loop

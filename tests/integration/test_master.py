@@ -381,3 +381,33 @@ def test_backlog_ttl_ends_propagation(spawn: Callable[..., ServerProcess]) -> No
     node.start()  # no position kept: nothing to take up
     info = node.client().info("replication")
     assert (info["repl_backlog_active"], info["master_repl_offset"]) == (0, 0)
+
+
+def test_wait_counts_what_the_client_has_seen_done(spawn: Callable[..., ServerProcess]) -> None:
+    """WAIT waits for the offset after the client's previous command (Redis's woff): a
+    connection whose first command is WAIT asks for nothing yet, so a replica that has
+    acknowledged nothing counts; once it ran a command after a write, it waits."""
+    node = spawn("aikv")
+    master = node.client()
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as fake:
+        # a replica that takes the file and then never acknowledges anything more
+        fake.sendall(b"REPLCONF capa psync2\r\n")
+        assert fake.recv(100) == b"+OK\r\n"
+        fake.sendall(b"PSYNC ? -1\r\n")
+        got = b""
+        while b"REDIS0010" not in got:
+            chunk = fake.recv(65536)
+            assert chunk
+            got += chunk
+        wait_until(lambda: master.info("replication")["slave0"]["state"] == "online", 10,
+                   0.02, "the fake replica online")
+        fake.sendall(b"REPLCONF ACK 0\r\n")
+        master.set("written", "1")
+        with socket.create_connection(("127.0.0.1", node.port), timeout=10) as fresh:
+            fresh.sendall(b"WAIT 1 100\r\n")
+            assert fresh.recv(100) == b":1\r\n"  # nothing asked for yet
+            fresh.sendall(b"PING\r\nWAIT 1 100\r\n")
+            reply = b""
+            while reply.count(b"\r\n") < 2:
+                reply += fresh.recv(100)
+            assert reply == b"+PONG\r\n:0\r\n"  # the write is now behind it: not acked
