@@ -42,7 +42,8 @@ class Captured:
 
 
 @contextmanager
-def captured_server(tmp_path: Path, **settings: str) -> Iterator[Captured]:
+def in_process_server(tmp_path: Path, **settings: str) -> Iterator[tuple[Server, Client]]:
+    """A server with its store open in `tmp_path`, and one client on a fake transport."""
     config = Config()
     config.set("dir", str(tmp_path), startup=True)
     for name, value in settings.items():
@@ -52,6 +53,12 @@ def captured_server(tmp_path: Path, **settings: str) -> Iterator[Captured]:
     try:
         client = Client(server)
         client.connection_made(FakeTransport())  # type: ignore[arg-type]
-        yield Captured(server, client)
+        yield server, client
     finally:
         server.store.close()
+
+
+@contextmanager
+def captured_server(tmp_path: Path, **settings: str) -> Iterator[Captured]:
+    with in_process_server(tmp_path, **settings) as (server, client):
+        yield Captured(server, client)

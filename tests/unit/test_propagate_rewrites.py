@@ -14,12 +14,11 @@ import pytest
 
 from aikv.client import Client
 from aikv.commands import dumprestore
-from aikv.config import Config
 from aikv.migrate.digest import dataset_digest
 from aikv.migrate.migrate import MigrateEngine, Transport
 from aikv.server import Server
 from bench.python_path import FakeTransport
-from tests.unit.propagation_harness import Captured, captured_server
+from tests.unit.propagation_harness import Captured, captured_server, in_process_server
 
 NOW = 1_700_000_000_000  # ms
 
@@ -359,20 +358,6 @@ def test_migrate_sends_del_of_the_moved_keys(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- replay
-@contextmanager
-def _replica(tmp_path: Path) -> Iterator[tuple[Server, Client]]:
-    config = Config()
-    config.set("dir", str(tmp_path), startup=True)
-    server = Server(config)
-    server.open_storage()
-    try:
-        client = Client(server)
-        client.connection_made(FakeTransport())  # type: ignore[arg-type]
-        yield server, client
-    finally:
-        server.store.close()
-
-
 def _deadlines(server: Server) -> list[tuple[int, bytes, bytes]]:
     """Every key's stored deadline (DEBUG DIGEST only says whether a key has one)."""
     return sorted((db.index, db.key_of(mk), meta[1:9]) for db in server.databases
@@ -387,7 +372,7 @@ def test_replaying_the_effects_gives_the_same_data(tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
     (tmp_path / "r").mkdir()
     lag_ms = 15
-    with at_now(tmp_path / "m") as cap, _replica(tmp_path / "r") as (replica, rclient):
+    with at_now(tmp_path / "m") as cap, in_process_server(tmp_path / "r") as (replica, rclient):
         cap.run("SET", "src", "payload")
         payload = _reply_members(cap.run("DUMP", "src"))[0]
         keys = ["k%d" % i for i in range(4)]
