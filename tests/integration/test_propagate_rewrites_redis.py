@@ -19,7 +19,7 @@ from tests.harness import ServerProcess, wait_until
 DEBUG = ["--enable-debug-command", "yes"]
 # An absolute deadline in ms differs from run to run; so does a DUMP payload.
 _DEADLINE = re.compile(rb"^1\d{12}$")
-_MONITOR_LINE = re.compile(rb'^\d+\.\d+ \[\d+ [^\]]*\] (.*)$')
+_MONITOR_LINE = re.compile(rb'^\d+\.\d+ \[\d+ ([^\]]*)\] (.*)$')
 _QUOTED = re.compile(rb'"((?:[^"\\]|\\.)*)"')
 
 
@@ -193,12 +193,15 @@ def _received(kind: str, spawn: Callable[..., ServerProcess]) -> list[list[bytes
     for conn in (monitor, a, b):
         conn.close()
     received: list[list[bytes]] = []
+    master_port = node.port
     for line in lines:
         match = _MONITOR_LINE.match(line.lstrip(b"+"))
-        if match is None:
+        # Only the master's connection: the test's own polling of the replica (a new
+        # connection's HELLO, EXISTS) shows in MONITOR too, at any moment.
+        if match is None or not match.group(1).endswith(b":%d" % master_port):
             continue
         argv = [arg.decode("unicode_escape").encode("latin-1")
-                for arg in _QUOTED.findall(match.group(1))]
+                for arg in _QUOTED.findall(match.group(2))]
         if argv[0].upper() in (b"PING", b"REPLCONF"):
             continue
         received.append([b"<deadline>" if _DEADLINE.match(arg) else
