@@ -57,6 +57,7 @@ log = logging.getLogger("aikv")
 # Commands that run immediately even inside MULTI.
 _MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 _NAME_CACHE_MAX = 4096
+_RECLAIM_BATCH = 1000  # element records per reclaim() call in the active-expire cron
 
 # redis-server 7.0.15's texts (networking.c).
 MAXCLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
@@ -1083,7 +1084,12 @@ class Server:
             self.stat_expired_keys += removed
             self.schedule_tick()
         if self.store.has_garbage:
-            reclaim(self.store, 2000)
+            # Deleted collections' element records go in batches within the same budget
+            # (one batch at least): a fixed 2,000 records a run reclaimed ~20,000 a second,
+            # less than a client deleting big collections can queue.
+            while reclaim(self.store, _RECLAIM_BATCH) == _RECLAIM_BATCH \
+                    and time.perf_counter() < deadline:
+                pass
             self.schedule_tick()
 
     def _everysec(self) -> None:

@@ -51,6 +51,21 @@ class Conn:
         data, self.buf = self.buf, b""
         return data
 
+    def read_until(self, marker: bytes, timeout: float) -> bytes:
+        """Everything received until `marker` has arrived (and the rest of that read)."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{marker!r} not received in {timeout} s")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise AssertionError(f"connection closed before {marker!r}")
+            self.buf += chunk
+        data, self.buf = self.buf, b""
+        return data
+
     def close(self) -> None:
         self.sock.close()
 
@@ -176,7 +191,7 @@ def _received(kind: str, spawn: Callable[..., ServerProcess]) -> list[list[bytes
     assert payload is not None
     monitor = Conn(replica.port)
     monitor.send("MONITOR")
-    monitor.read_for(0.2)
+    monitor.read_until(b"+OK\r\n", 10)
     a, b = Conn(node.port), Conn(node.port)
 
     def blocked(n: int) -> None:
@@ -188,8 +203,8 @@ def _received(kind: str, spawn: Callable[..., ServerProcess]) -> list[list[bytes
     wait_until(lambda: replica.client().exists("the-end"), 10, 0.02, "the replica")
     wait_until(lambda: replica.client().execute_command("DEBUG", "DIGEST") ==
                master.execute_command("DEBUG", "DIGEST"), 10, 0.05, "equal datasets")
-    time.sleep(0.1)
-    lines = monitor.read_for(0.3).split(b"\r\n")
+    # The replica ran the SET before it answered EXISTS, so its MONITOR line is on its way.
+    lines = monitor.read_until(b'"SET" "the-end" "1"', 10).split(b"\r\n")
     for conn in (monitor, a, b):
         conn.close()
     received: list[list[bytes]] = []

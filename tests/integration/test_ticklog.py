@@ -128,9 +128,10 @@ def test_no_write_escapes_the_log(spawn, tmp_path: Path, fsync: str) -> None:
     r = node.client()
     broad_mix(r)
     r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
-    time.sleep(1.0)  # let the background reclaim finish (it writes too)
+    # Let the background reclaim of the deleted collections finish (it writes too).
+    wait_until(lambda: r.info("memory")["lazyfree_pending_objects"] == 0, 30, 0.05,
+               "the background reclaim")
     r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
-    time.sleep(0.3)
     crashed = tmp_path / "crashed"
     (crashed / "lmdb").mkdir(parents=True)
     shutil.copy(node.dir / "lmdb" / "data.mdb", crashed / "lmdb" / "data.mdb")
