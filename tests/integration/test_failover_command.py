@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 
 import redis
@@ -245,7 +244,8 @@ def test_failing_over_master_replies_as_redis(spawn: Callable[..., ServerProcess
 
         # TIMEOUT: the replica never catches up, the failover is abandoned, writes resume.
         assert d.mismatches([("failover", "timeout", "200")]) == []
-        time.sleep(0.6)
+        wait_until(lambda: _field(d.a, "master_failover_state") == _field(d.r, "master_failover_state")
+                   == "no-failover", 10, 0.02, "both failovers to time out")
         assert d.mismatches([("set", "after-timeout", "1")]) == []
         assert _field(d.a, "role") == _field(d.r, "role") == "master"
         assert _field(d.a, "master_failover_state") == _field(d.r, "master_failover_state") \
@@ -306,7 +306,19 @@ def test_force_hands_over_to_a_replica_that_lags(spawn: Callable[..., ServerProc
     sleeper = threading.Thread(target=lambda: new.client(socket_timeout=30).execute_command(
         "DEBUG", "SLEEP", "2"))
     sleeper.start()
-    time.sleep(0.2)
+
+    def asleep() -> bool:
+        # A raw socket: redis-py retries a timed-out command until the sleep is over.
+        with socket.create_connection(("127.0.0.1", new.port), timeout=5) as sock:
+            sock.sendall(b"PING\r\n")
+            sock.settimeout(0.1)
+            try:
+                sock.recv(64)
+            except TimeoutError:
+                return True
+        return False
+
+    wait_until(asleep, 5, 0.01, "the target's DEBUG SLEEP")
     old_r.set("while-asleep", "1")
     assert old_r.execute_command("FAILOVER", "TO", "127.0.0.1", str(new.port), "FORCE",
                                  "TIMEOUT", "200") == b"OK"
