@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from aikv.bus.builders import failover_auth_ack, failover_auth_request, mfstart_message
 from aikv.bus.protocol import MFLAG0_FORCEACK, MFLAG0_PAUSED, MsgType
 from aikv.bus.wire import Header
-from aikv.cluster import election, failure
+from aikv.cluster import election, failure, migration
 from aikv.cluster import nodeflags as nf
 from aikv.cluster.epochs import bump_epoch_without_consensus
 from aikv.cluster.state import NodeRecord
@@ -123,6 +123,22 @@ class FailoverDriver:
         if self.engine.state.myself.is_replica:
             self.engine.refresh_repl_offset()
             self.step(now_ms, actions)
+            # After the election step, as clusterCron: a promotion just now leaves us a
+            # master, and decide() then does nothing.
+            self.migrate(now_ms, actions)
+
+    # --- replica migration ---------------------------------------------------------------
+
+    def migrate(self, now_ms: int, actions: list[Action]) -> None:
+        """Become a replica of an orphaned master if migration.decide() says so; the
+        runtime points the replication link at it in the same cron run."""
+        st = self.engine.state
+        decision = migration.decide(st, now_ms)
+        if decision.target is None:
+            return
+        log.warning("Migrating to orphaned master %s", decision.target.node_id)
+        migration.migrate_to(st, decision.target)
+        self.reset_manual_failover(actions)
 
     # --- CLUSTER FAILOVER --------------------------------------------------------------
 

@@ -42,7 +42,9 @@ def my_header(state: ClusterState, announce: Announce) -> Header:
         port=myself.port,
         cport=myself.cport,
         pport=0,
-        flags=myself.flags & ~(nf.MEET | nf.MIGRATE_TO),
+        # Redis sends its own flags as they are, MIGRATE_TO included (real traffic:
+        # master|myself|migrate_to); MEET is never set on myself.
+        flags=myself.flags & ~nf.MEET,
         state=CLUSTER_STATE_OK if state.state_ok else CLUSTER_STATE_FAIL,
     )
 

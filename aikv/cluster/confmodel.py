@@ -117,7 +117,9 @@ def from_nodes_conf(
         node.ping_sent = now_ms if entry.ping_sent_ms else 0
         node.pong_received = now_ms if entry.pong_received_ms else 0
         if entry.master_id is not None:
-            get_or_placeholder(entry.master_id)
+            # As Redis's loader: the master gains this replica, so it is a migration
+            # target (MIGRATE_TO, never written to the file).
+            get_or_placeholder(entry.master_id).flags |= nf.MIGRATE_TO
             node.master_id = entry.master_id
         # A replica's printed epoch is its master's; it has none of its own.
         node.config_epoch = 0 if (entry.flags & nf.SLAVE and entry.master_id) else entry.config_epoch

@@ -137,6 +137,7 @@ class ClusterNode:
         st.node_timeout = int(self.config.cluster_node_timeout)
         st.require_full_coverage = bool(self.config.cluster_require_full_coverage)
         st.allow_replica_migration = bool(self.config.cluster_allow_replica_migration)
+        st.migration_barrier = int(self.config.values["cluster-migration-barrier"])
         # clusterUpdateMyselfFlags: cluster-replica-no-failover shows as our "nofailover"
         # flag (CLUSTER NODES, nodes.conf, every header we send), whatever our role.
         wanted = nf.NOFAILOVER if self.config.values["cluster-replica-no-failover"] else 0

@@ -117,6 +117,9 @@ class NodeRecord:
     repl_offset: int = 0
     # When we last voted for one of this master's replicas (failover elections).
     voted_time: int = 0
+    # Since when this master looks orphaned (no working replica) to replica migration;
+    # 0 = not orphaned, or not looked at (aikv/cluster/migration.py).
+    orphaned_time: int = 0
     slots: bytearray = field(default_factory=lambda: bytearray(SLOT_BITMAP_BYTES))
     num_slots: int = 0
     # reporter node id -> time (ms) of its latest report that this node is failing
@@ -157,11 +160,14 @@ class ClusterState:
         node_timeout: int = 15_000,
         require_full_coverage: bool = True,
         allow_replica_migration: bool = True,
+        migration_barrier: int = 1,
         id_factory: Callable[[], str] = random_node_id,
     ) -> None:
         self.node_timeout = node_timeout
         self.require_full_coverage = require_full_coverage
         self.allow_replica_migration = allow_replica_migration
+        # cluster-migration-barrier: replicas a master keeps before one may migrate away.
+        self.migration_barrier = migration_barrier
         self.id_factory = id_factory
         self.nodes: dict[str, NodeRecord] = {}
         self.myself = NodeRecord(myself_id or id_factory(), nf.MYSELF | nf.MASTER)
@@ -275,6 +281,8 @@ class ClusterState:
                 other.master_id = None
         self.del_node_slots(node)
         self.nodes.pop(node.node_id, None)
+        if node.is_replica and node.master_id:
+            self._replica_left(node.master_id)
         self.state_eval_needed = True
 
     def forget(self, node: NodeRecord, now_ms: int) -> None:
@@ -296,11 +304,38 @@ class ClusterState:
 
     # --- roles -------------------------------------------------------------------------
 
+    # MIGRATE_TO marks a master that is supposed to have replicas: replica migration
+    # only moves replicas to such masters. As Redis 7.0.15 keeps it: set when a master
+    # gains a replica, when a replica of some master becomes a master itself (another
+    # node: a failover winner), and when a master gets its first slot while some master
+    # has replicas; cleared when a master's last replica leaves it (turns master, follows
+    # another node, is forgotten) and when it turns replica. Carried in headers and
+    # gossip entries, never printed in CLUSTER NODES or nodes.conf.
+
+    def _replica_left(self, master_id: str) -> None:
+        master = self.nodes.get(master_id)
+        if master is not None and not any(n.master_id == master_id for n in self.nodes.values()):
+            master.flags &= ~nf.MIGRATE_TO
+
+    def masters_have_replicas(self) -> bool:
+        """Some node that is not a replica has a replica (clusterMastersHaveSlaves)."""
+        for node in self.nodes.values():
+            if node.master_id is not None:
+                master = self.nodes.get(node.master_id)
+                if master is not None and not master.is_replica:
+                    return True
+        return False
+
     def set_node_as_master(self, node: NodeRecord) -> None:
         if node.is_master and node.master_id is None:
             return
+        old_master_id = node.master_id
         node.master_id = None
         node.flags = (node.flags & ~nf.SLAVE) | nf.MASTER
+        if old_master_id is not None:
+            self._replica_left(old_master_id)
+            if node is not self.myself:
+                node.flags |= nf.MIGRATE_TO
         self.mark_dirty(update_state=True)
 
     def set_node_as_replica(self, node: NodeRecord, master: NodeRecord | None) -> None:
@@ -311,7 +346,11 @@ class ClusterState:
             node.flags = (node.flags & ~(nf.MASTER | nf.MIGRATE_TO)) | nf.SLAVE
             self.mark_dirty(update_state=True)
         if master is not None and node.master_id != master.node_id:
+            old_master_id = node.master_id
             node.master_id = master.node_id
+            if old_master_id is not None:
+                self._replica_left(old_master_id)
+            master.flags |= nf.MIGRATE_TO
             self.mark_dirty()
 
     # --- slots -------------------------------------------------------------------------
@@ -322,6 +361,10 @@ class ClusterState:
         self.slot_owner[slot] = node
         bitmap_set(node.slots, slot)
         node.num_slots += 1
+        if node.num_slots == 1 and self.masters_have_replicas():
+            # A new slot-serving master in a cluster that has replicas is a valid
+            # migration target even before it ever had one (clusterNodeSetSlotBit).
+            node.flags |= nf.MIGRATE_TO
         self.not_claiming.discard(slot)
         self.state_eval_needed = True
         return True
