@@ -367,7 +367,6 @@ def _stats(server: Server) -> Fields:
     m = metrics(server)
     tracking = server.tracking
     clients = list(server.clients.values())
-    source = server.replication
     channels: set[bytes] = set()
     patterns: set[bytes] = set()
     shard_channels: set[bytes] = set()
@@ -388,9 +387,9 @@ def _stats(server: Server) -> Fields:
         ("instantaneous_input_repl_kbps", "0.00"),
         ("instantaneous_output_repl_kbps", "0.00"),
         ("rejected_connections", server.stat_rejected_connections),
-        ("sync_full", 0 if source is None else source.sync_full),
-        ("sync_partial_ok", 0 if source is None else source.sync_partial_ok),
-        ("sync_partial_err", 0 if source is None else source.sync_partial_err),
+        ("sync_full", server.stat_sync_full),
+        ("sync_partial_ok", server.stat_sync_partial_ok),
+        ("sync_partial_err", server.stat_sync_partial_err),
         ("expired_keys", server.stat_expired_keys),
         ("expired_stale_perc", "0.00"),
         ("expired_time_cap_reached_count", 0),
@@ -433,8 +432,11 @@ def _stats(server: Server) -> Fields:
 def _replication(server: Server) -> Fields:
     link = server.replica
     source = server.replication
-    if link is None and source is not None:
-        return [("role", "master"), *source.info_fields()]
+    if source is not None:
+        # A master, or a replica serving replicas (its stream is its master's, relayed).
+        head0: Fields = [("role", "master")] if link is None else [("role", "slave"),
+                                                                    *link.info_fields()]
+        return [*head0, *source.info_fields()]
     head: Fields = [("role", "master")] if link is None else [("role", "slave"),
                                                                *link.info_fields()]
     # A replica's backlog is the stream it applied, since it has a position in it.
@@ -547,6 +549,7 @@ def reset_stats(server: Server) -> None:
     server.stat_connections = 0
     server.stat_rejected_connections = 0
     server.stat_expired_keys = 0
+    server.stat_sync_full = server.stat_sync_partial_ok = server.stat_sync_partial_err = 0
     server.stat_keyspace_hits = 0
     server.stat_keyspace_misses = 0
     server.stat_net_input_bytes = 0

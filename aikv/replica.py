@@ -40,8 +40,13 @@ shutdown; AiKv's data is always on disk, so a kill -9 keeps the position too). T
 position is forgotten when the node stops being a replica (REPLICAOF NO ONE, a
 promotion), since its data may then change on its own.
 
-Not implemented: diskless loading, and serving replicas of its own while it is a
-replica (chained replication; the master side is aikv/replication/source.py).
+Replicas of this node (sub-replicas) are served as a master's are, by
+aikv/replication/source.py, relaying: every byte of the master's stream, once applied
+here, goes to the backlog and on to them unchanged (`_applied`), so they share the
+master's replication id and offsets. A full synchronisation of this node disconnects
+them (its backlog is a new one); a partial one keeps them.
+
+Not implemented: diskless loading.
 """
 
 from __future__ import annotations
@@ -96,6 +101,9 @@ class ReplicaLink:
         # goes on with its state (its selected database).
         self.master_client: Client | None = None
         self.multi_bytes = 0  # commands of an open MULTI, counted in offset at its EXEC
+        # The stream's bytes read past `offset` (a command cut by the read, an open
+        # MULTI): they go to the backlog and the sub-replicas once applied.
+        self.unapplied = b""
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -169,6 +177,7 @@ class ReplicaLink:
             client.multi = None
             client.multi_error = False
         self.multi_bytes = 0
+        self.unapplied = b""
         if self.state == "connected":
             self.down_since = time.monotonic()
         self.state = "connect"
@@ -242,7 +251,9 @@ class ReplicaLink:
             if len(words) > 1:
                 self.replid = words[1].decode()  # the master changed its id (a failover)
             self.read_offset = self.offset
-            self.backlog.cut(self.offset)  # what was read past it comes again
+            source = self.server.replication
+            if source is not None and source.relaying:
+                source.master_continued(self.replid)  # sub-replicas kept, or told the id
             log.info("Successful partial resynchronization with master.")
         elif reply.startswith(b"+FULLRESYNC "):
             _, replid, offset = reply.split()
@@ -251,6 +262,9 @@ class ReplicaLink:
             log.info("MASTER <-> REPLICA sync: receiving %d bytes from master to disk done",
                      len(rdb))
             self.master_client = None  # if the load fails, the next try is a full sync
+            # A new dataset: the sub-replicas must synchronise again, and the backlog
+            # (their history) is gone (Redis's replicationAttachToNewMaster).
+            self.server.stop_serving_replicas()
             self._load(rdb)
             self.replid = replid.decode()
             self.offset = self.read_offset = int(offset)
@@ -343,7 +357,8 @@ class ReplicaLink:
                 raise EOFError("the master closed the connection")
             self.last_io = time.monotonic()
             self.read_offset += len(data)
-            self.backlog.append(data, server.config.values["repl-backlog-size"])
+            unapplied = self.unapplied + data if self.unapplied else data
+            before = self.offset
             commands: list[list[bytes]] = []
             parser.feed(data, commands)
             server.clock.refresh()
@@ -362,10 +377,28 @@ class ReplicaLink:
                 else:
                     self.offset += self.multi_bytes + size
                     self.multi_bytes = 0
+            if client.multi is None:
+                # Exactly where the parser stands (bytes between commands included).
+                self.offset = self.read_offset - parser.buffered
+            self._applied(unapplied, self.offset - before)
             if commands:
                 self._save_position()
             if not server.nothing_to_commit():
                 server.schedule_tick()
+
+    def _applied(self, unapplied: bytes, count: int) -> None:
+        """The first `count` bytes of `unapplied` (the stream after the previous offset)
+        were applied: they go to the backlog and, as they came, to this node's
+        sub-replicas (Redis's replicationFeedStreamFromMasterStream)."""
+        if count <= 0:
+            self.unapplied = unapplied
+            return
+        data = unapplied[:count] if count < len(unapplied) else unapplied
+        self.unapplied = unapplied[count:]
+        self.backlog.append(data, self.server.config.values["repl-backlog-size"])
+        source = self.server.replication
+        if source is not None and source.relaying:
+            source.relay(data)
 
     def _send_ack(self) -> None:
         writer = self._writer

@@ -45,6 +45,7 @@ from aikv.persist.elements import reclaim
 from aikv.persist.store import Store, StoreFullError
 from aikv.pubsub import get_pubsub
 from aikv.replica import READONLY, ReplicaLink, parse_master, stop_link
+from aikv.replication.backlog import Backlog
 from aikv.replication.failover import Failover
 from aikv.replication.propagate import Frame, Sink
 from aikv.replication.source import ReplicationSource
@@ -164,6 +165,10 @@ class Server:
         self.stat_connections = 0
         self.stat_rejected_connections = 0
         self.stat_expired_keys = 0
+        # Synchronisations served to replicas, whatever the role changes since.
+        self.stat_sync_full = 0
+        self.stat_sync_partial_ok = 0
+        self.stat_sync_partial_err = 0
         self.stat_net_input_bytes = 0
         self.stat_net_output_bytes = 0
         # Socket reads that brought data, and reply writes (INFO total_*_processed).
@@ -707,16 +712,24 @@ class Server:
         return reply
 
     def stop_serving_replicas(self) -> None:
-        """Becoming a replica (AiKv does not chain replication), or repl-backlog-ttl
-        seconds without replicas: this node's replicas are disconnected, commands stop
-        being propagated and the stream's stored position is dropped."""
+        """repl-backlog-ttl seconds without replicas, a replica's full resynchronisation
+        or promotion: this node's replicas are disconnected, commands stop being
+        propagated and the stream's stored position is dropped."""
         source = self.replication
         if source is None:
             return
         self.replication = None
-        source.forget_position()
+        if not source.relaying:
+            source.forget_position()
         for follower in list(source.followers.values()):
             follower.client.close()
+        self.stop_propagating()
+
+    def stop_propagating(self) -> None:
+        """Commands' effects are no longer encoded (a master that becomes a replica
+        relays its master's stream instead)."""
+        if self.propagator is None:
+            return
         self.propagator = None
         del self.call  # back to the plain Server.call
         for db in self.databases:
@@ -955,16 +968,32 @@ class Server:
         if master is None:
             if link is not None:
                 link.forget_position()
-                self.stop_serving_replicas()  # a stream a REPLCONF may have started
+                # Its sub-replicas are disconnected, to learn the new id; they continue
+                # with a partial resynchronisation (Redis's disconnectSlaves there).
+                self.stop_serving_replicas()
                 self.replication = ReplicationSource.promoted(
                     self, link.replid, link.offset, link.backlog)
                 self.schedule_tick()  # its position goes into a commit
         else:
             self._unblock_for_role_change()
             source = self.replication
-            own = None if source is None else (source.replid, source.offset)
-            self.stop_serving_replicas()
-            self.replica = ReplicaLink(self, *master, own_position=own)
+            own = None
+            history: tuple[str, Backlog] | None = None  # the stream this node stands in
+            if link is None:
+                if source is not None:
+                    # A master becoming a replica: its replicas stay, relayed the new
+                    # master's stream if it continues this one (else the full
+                    # resynchronisation disconnects them), as in Redis.
+                    own = (source.replid, source.offset)
+                    history = (source.replid, source.start_relaying())
+            elif link.master_client is not None:
+                history = (link.replid, link.backlog)  # another master: it may go on
+            new = self.replica = ReplicaLink(self, *master, own_position=own)
+            if history is not None and history[0] == new.replid \
+                    and history[1].end == new.offset:
+                new.backlog = history[1]
+            elif source is not None:
+                self.stop_serving_replicas()  # no history shared with its replicas
             self.replica.start()
         if not self.config.cluster_enabled:
             self.config.values["replicaof"] = "" if master is None else "%s %d" % master

@@ -13,7 +13,8 @@ node becomes its replica with `PSYNC <replid> <offset> FAILOVER`. TIMEOUT abando
 wait (with FORCE, hands over all the same), FAILOVER ABORT ends it at any point.
 
 SYNC, PSYNC and REPLCONF are what replicas of this node send (the master side is
-aikv/replication/source.py); a replica that receives `PSYNC <its master's replid>
+aikv/replication/source.py), whether it is a master or itself a replica (chained
+replication: it relays its master's stream to them); a replica that receives `PSYNC <its master's replid>
 <offset> FAILOVER` from its master is promoted first, then serves it.
 
 Argument checks and error texts follow redis-server 7.0.15, in its order.
@@ -138,10 +139,18 @@ def failover(client: Client, argv: list[bytes]) -> bytes:
 
 
 def replication_source(client: Client) -> ReplicationSource:
+    """The stream replicas get: this master's, or a replica's master's, relayed (chained
+    replication: the replica's id, offset and backlog are its master's)."""
     server = client.server
     source = server.replication
     if source is None:
-        source = server.replication = ReplicationSource(server)
+        link = server.replica
+        if link is None:
+            source = ReplicationSource(server)
+        else:
+            source = ReplicationSource.relaying_for(server, link.replid, link.offset,
+                                                    link.backlog)
+        server.replication = source
     return source
 
 
@@ -168,8 +177,6 @@ def _sync(client: Client, replid: bytes, offset: bytes | None, failover: bool = 
     if server.replica is not None:
         if server.replica.state != "connected":
             raise CommandError("NOMASTERLINK Can't SYNC while not connected with my master")
-        raise CommandError("ERR AiKv does not serve replicas while it is a replica itself "
-                           "(no chained replication)")
     if client.out:
         raise CommandError("ERR SYNC and PSYNC are invalid with pending output")
     log.info("Replica %s asks for synchronization", client.addr)

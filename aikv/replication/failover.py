@@ -15,7 +15,9 @@
    target, whose replication id is ours, stops being a replica and answers as a master,
    +CONTINUE when it holds everything (aikv/commands/replication.py `_sync` is that
    side). That answer, or +FULLRESYNC, ends the failover: the pause is lifted, and the
-   writes it held now get READONLY. An error answer aborts it.
+   writes it held now get READONLY. An error answer aborts it. This node's other
+   replicas stay connected: they follow it as sub-replicas (chained replication), with
+   a partial resynchronisation under the target's new id.
 
 FAILOVER ABORT (or a refused PSYNC) ends a failover at any point; once this node is a
 replica, ending it makes it a master again (with a new replication id, as after

@@ -65,7 +65,8 @@ class SnapshotJob:
     to `done` (or nothing, with `failed`, if the snapshot could not be taken)."""
 
     def __init__(self, server: Server, repl_id: str, offset: int,
-                 done: Callable[[list[bytes]], None], cancelled: Callable[[], bool]) -> None:
+                 done: Callable[[list[bytes]], None], cancelled: Callable[[], bool],
+                 stream_db: int = 0) -> None:
         self.server = server
         self.done = done
         self.cancelled = cancelled
@@ -74,7 +75,8 @@ class SnapshotJob:
         self.txn: lmdb.Transaction | None = server.store.commit_for_snapshot()
         # Without LZF: AiKv's LZF is Python, and compressing a file that crosses one
         # connection costs far more than the bytes it saves (~50 us per 32-byte value).
-        self.rdb: Iterator[bytes] = write_rdb(server, repl_id, offset,
+        # stream_db: where the stream that follows the file starts (repl-stream-db).
+        self.rdb: Iterator[bytes] = write_rdb(server, repl_id, offset, stream_db=stream_db,
                                               databases=_views(server, self.txn),
                                               compress=False)
         # The header and the function libraries are read now, with the snapshot.

@@ -32,8 +32,17 @@ repl-backlog-size of them stay in the backlog.
   replica end all this (Redis frees its backlog then): propagation stops and the next
   replica starts with a full resynchronisation.
 
-Not implemented: chained replication (a replica serving replicas of its own), diskless
-sync, rdb-only and rdb-filter-only requests.
+- Chained replication: a replica serves replicas of its own (sub-replicas) with the same
+  machinery, relaying (ReplicationSource.relaying): its replication id and offset are
+  its master's (the id of its last +FULLRESYNC / +CONTINUE, the offset it applied), its
+  backlog is the stream it applied (the ReplicaLink's), and the sub-replicas get that
+  stream byte for byte as the master sent it (its PINGs, SELECTs, GETACKs: Redis's
+  replicationFeedStreamFromMasterStream), never a stream of its own, so offsets are the
+  same along the chain. A full resynchronisation of the node itself (a new dataset)
+  disconnects its sub-replicas and forgets the backlog; a +CONTINUE under a new id, or
+  a promotion, disconnects them too, and they continue with a partial one.
+
+Not implemented: diskless sync, rdb-only and rdb-filter-only requests.
 """
 
 from __future__ import annotations
@@ -115,8 +124,11 @@ class Waiter:
 
 
 class ReplicationSource:
-    def __init__(self, server: Server, replid: str = MASTER_REPLID, offset: int = 0) -> None:
+    def __init__(self, server: Server, replid: str = MASTER_REPLID, offset: int = 0,
+                 relaying: bool = False) -> None:
         self.server = server
+        # A replica's: the stream is its master's, relayed (see relay), not produced here.
+        self.relaying = relaying
         self.replid = replid
         self.replid2 = NO_REPLID
         self.second_offset = -1
@@ -130,10 +142,8 @@ class ReplicationSource:
         self.waiters: list[Waiter] = []
         self._ack_requested = False
         self.last_ping = time.monotonic()
-        self.sync_full = 0
-        self.sync_partial_ok = 0
-        self.sync_partial_err = 0
-        server.start_propagating(self.feed)
+        if not relaying:
+            server.start_propagating(self.feed)
 
     # ------------------------------------------------------------------ position
     @classmethod
@@ -173,9 +183,59 @@ class ReplicationSource:
                     "replication ID is %s", replid2, source.second_offset, source.replid)
         return source
 
+    @classmethod
+    def relaying_for(cls, server: Server, replid: str, offset: int,
+                     backlog: Backlog) -> ReplicationSource:
+        """A replica's first sub-replica: the stream served is the master's, from where
+        the replica stands in it (`backlog` is the replica's, shared: the link appends
+        what it applies, and this source sends it on, see relay)."""
+        source = cls(server, replid, offset, relaying=True)
+        source.backlog = backlog
+        return source
+
+    def start_relaying(self) -> Backlog:
+        """This master becomes a replica: its replicas stay (Redis keeps them until the new
+        master's answer says whether the history goes on), but the stream will be the new
+        master's, relayed; nothing of this node's is produced any more. Returns the backlog,
+        which the replica link continues."""
+        self.flush()
+        self.relaying = True
+        self.forget_position()
+        self.server.stop_propagating()
+        return self.backlog
+
+    def relay(self, data: bytes) -> None:
+        """Bytes of the master's stream, applied by this replica: on to its sub-replicas as
+        they came (the link has put them in the shared backlog)."""
+        self.offset += len(data)
+        for follower in self.followers.values():
+            if follower.pending is not None:
+                follower.pending.append(data)
+            else:
+                follower.client.write(data)
+
+    def master_continued(self, replid: str) -> None:
+        """The link's partial resynchronisation was accepted under `replid`. A new id (the
+        master is a promoted replica) becomes ours, the old one staying valid up to here,
+        and the sub-replicas are disconnected to learn it; they continue with +CONTINUE
+        (Redis's reaction to a +CONTINUE with a new id)."""
+        if replid == self.replid:
+            return
+        self.replid2 = self.replid
+        self.second_offset = self.offset + 1
+        self.replid = replid
+        log.warning("Master replication ID changed to %s", replid)
+        self.disconnect_followers()
+
+    def disconnect_followers(self) -> None:
+        for follower in list(self.followers.values()):
+            self.replica_gone(follower.client)
+            follower.client.close()
+
     def save_position(self) -> None:
-        """At the end of a tick: the offset reached goes into the tick's commit."""
-        if self.offset == self._saved_offset:
+        """At the end of a tick: the offset reached goes into the tick's commit (a relaying
+        replica's position is the link's)."""
+        if self.relaying or self.offset == self._saved_offset:
             return
         if position.write(self.server, position.MASTER,
                           b"%s %d" % (self.replid.encode(), self.offset)):
@@ -256,7 +316,7 @@ class ReplicationSource:
             wanted = replid.decode(errors="replace")
             if self._can_continue(wanted, offset):
                 self._attach(follower)
-                self.sync_partial_ok += 1
+                server.stat_sync_partial_ok += 1
                 log.info("Partial resynchronization request from %s accepted. Sending "
                          "%d bytes of backlog starting from offset %d.", client.addr,
                          self.offset + 1 - offset, offset)
@@ -264,18 +324,24 @@ class ReplicationSource:
                         else b"+CONTINUE\r\n")
                 return head + self.backlog.since(offset)
             if not wanted.startswith("?"):
-                self.sync_partial_err += 1
+                server.stat_sync_partial_err += 1
         # Full resynchronisation: the snapshot and the offset describe the same moment.
+        # A relaying replica's stream goes on in the database its master's selected.
+        link = server.replica
+        stream_db = 0
+        if self.relaying and link is not None and link.master_client is not None:
+            stream_db = link.master_client.db_index
         try:
             job = SnapshotJob(server, self.replid, self.offset,
                               lambda chunks: self._rdb_written(follower, chunks),
-                              lambda: client.closing or follower.client.id not in self.followers)
+                              lambda: client.closing or follower.client.id not in self.followers,
+                              stream_db)
         except Exception as exc:  # the commit before the snapshot failed (disk error)
             log.warning("Full resynchronization of %s refused: %s", client.addr, exc)
             return b"-ERR cannot take a snapshot of the dataset for a replica now\r\n"
         log.info("Starting a full resynchronization of %s from offset %d.", client.addr,
                  self.offset)
-        self.sync_full += 1
+        server.stat_sync_full += 1
         self.selected_db = -1  # the stream that follows starts with a SELECT
         follower.state = "wait_bgsave"
         follower.pending = []
@@ -330,7 +396,7 @@ class ReplicationSource:
             self._serve_waiters()
         failover = self.server.failover
         if failover is not None:
-            # Not from here: handing over disconnects the replicas, this one included.
+            # Not from here: handing over changes the role, and the replicas with it.
             failover.check_soon()
 
     # ------------------------------------------------------------------ WAIT
@@ -370,7 +436,7 @@ class ReplicationSource:
             # replica to reach its final offset): asked again when the pause ends.
             return
         self._ack_requested = False
-        if self.followers:
+        if self.followers and not self.relaying:  # a replica relays its master's GETACKs
             self._emit(_GETACK)
 
     def pause_lifted(self) -> None:
@@ -430,6 +496,10 @@ class ReplicationSource:
         values = self.server.config.values
         now = time.monotonic()
         ttl = values["repl-backlog-ttl"]
+        if self.relaying:
+            # A replica keeps its backlog, and its master's PINGs are what it relays.
+            self._drop_silent(now, values["repl-timeout"])
+            return
         if not self.followers and ttl and now - self.alone_since > ttl:
             log.info("Replication backlog freed after %d seconds without replicas.", ttl)
             self.server.stop_serving_replicas()
@@ -438,7 +508,9 @@ class ReplicationSource:
                 and not self._failover_pause():
             self.last_ping = now
             self._emit(_PING)
-        timeout = values["repl-timeout"]
+        self._drop_silent(now, values["repl-timeout"])
+
+    def _drop_silent(self, now: float, timeout: int) -> None:
         for follower in list(self.followers.values()):
             if follower.state == "online" and now - follower.ack_time > timeout:
                 log.warning("Disconnecting timedout replica (streaming sync): %s",
