@@ -60,8 +60,12 @@ class Client(asyncio.Protocol):
         self.name = b""
         self.lib_name = b""
         self.lib_ver = b""
-        self.authenticated = not server.config.requirepass
+        default = server.acl_users[b"default"]
+        self.authenticated = default.nopass and default.enabled
         self.user = "default"
+        self.acl_user = default  # the ACL user (aikv/acl.py); `user` is its name
+        # The user lacks some permission: every command is checked (Server.execute).
+        self.restricted = not default.unrestricted
         self.addr = "?"
         self.laddr = "?"
         self.unix = False
@@ -251,8 +255,9 @@ class Client(asyncio.Protocol):
     def _plain(self) -> bool:
         """True when a data command from this connection needs no check beyond its name,
         arity and (in cluster mode) routing — Server.execute's other checks all pass:
-        authenticated, not in MULTI, not subscribed."""
-        return (self.authenticated and self.multi is None and not self.subscriptions
+        authenticated, not in MULTI, not subscribed, a user with every permission."""
+        return (self.authenticated and self.multi is None and not self.restricted
+                and not self.subscriptions
                 and not self.patterns and not self.shard_subscriptions
                 and not self.reply_off and not self.reply_skip
                 and not self.server.pause_mode and self.tracking is None)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
-from aikv import __version__
+from aikv import __version__, acl
 from aikv.acllog import AclLog
 from aikv.client import Client
 from aikv.commands import load_all
@@ -146,7 +146,9 @@ class Server:
         self.key_events = KeyEvents(self._publish_key_event)
         self.key_events.flags = config.values["notify-keyspace-events"]
         self.lookups = LookupStats()
-        self.acl_log = AclLog()  # ACL LOG: failed authentications
+        self.acl_log = AclLog()  # ACL LOG: denied commands and failed authentications
+        # ACL users by name (aikv/acl.py); `default` has requirepass as its password.
+        self.acl_users: dict[bytes, acl.User] = {b"default": acl.default_user(config.requirepass)}
         self.blocking: Any = None
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
@@ -313,7 +315,9 @@ class Server:
             client.closing = True
             client.transport.close()
             return
-        if protected_mode_denies(cfg.protected_mode, cfg.requirepass, peer_host):
+        # Redis asks whether the default user is nopass (requirepass or ACL SETUSER).
+        if protected_mode_denies(cfg.protected_mode,
+                                 "" if self.acl_users[b"default"].nopass else "set", peer_host):
             self.stat_rejected_connections += 1
             client.transport.write(PROTECTED_MODE_ERROR)
             client.closing = True
@@ -560,6 +564,16 @@ class Server:
                                 cmd)
         if not client.authenticated and not cmd.no_auth:
             return self._reject(client, "NOAUTH Authentication required.", cmd)
+        if client.restricted and not client.is_master \
+                and not (client.multi is not None and "no-multi" in cmd.flags):
+            # ACL users without every permission (Redis's ACLCheckAllPerm, after the
+            # NOAUTH and no-multi checks; a master's link has no user): unrestricted
+            # clients pay one attribute test.
+            client.last_command = cmd  # as Redis's lastcmd (ACL LOG's client-info)
+            denied = acl.check(client, client.acl_user, cmd, argv,
+                               "toplevel" if client.multi is None else "multi")
+            if denied:
+                return self._reject(client, acl.noperm_text(denied, cmd), cmd)
         if self.router is not None:
             redirect = self.redirect(client, cmd, argv)
             if redirect is not None:

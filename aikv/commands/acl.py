@@ -1,20 +1,31 @@
-"""ACL for the one user AiKv has: `default`, with every permission, whose password is
-`requirepass` (nopass when it is empty), as Redis configures its default user.
+"""ACL: users, their passwords and permissions, as Redis 7.0 has them (aikv/acl.py holds
+the model and the permission check; the dispatcher checks every command of a user that
+lacks some permission, before it runs, in MULTI at queue time and at EXEC, and in
+scripts' redis.call).
 
-What is here answers truthfully about that user: WHOAMI, USERS, LIST, GETUSER, CAT,
-GENPASS, DRYRUN (every existing command is allowed), LOG (failed authentications, grouped
-as Redis groups them), HELP. Creating or changing users (SETUSER, DELUSER, LOAD, SAVE) is
-not implemented, so those subcommands are not registered: they answer Redis's
-"unknown subcommand" error rather than pretend.
+SETUSER (every rule but selectors: on/off, nopass, resetpass, >pass, <pass, #hash, !hash,
+[+-]command, +command|subcommand, +command|first-arg, [+-]@category, allcommands,
+nocommands, ~pattern, %R~/%W~/%RW~pattern, allkeys, resetkeys, &pattern, allchannels,
+resetchannels, [skip-]sanitize-payload, clearselectors, reset), DELUSER (its clients are
+disconnected), GETUSER, LIST, USERS, WHOAMI, CAT, GENPASS, DRYRUN, LOG (denied commands,
+keys and channels, failed authentications), HELP. The default user's password is
+`requirepass`, as in Redis.
+
+Not implemented: selectors ("(...)" rules are refused with an error saying so) and the ACL
+file: LOAD and SAVE answer Redis's "not configured to use an ACL file" (or, with `aclfile`
+set, that ACL files are not supported), and `user` lines in a config file are not read;
+users live in memory only and do not survive a restart. ACL LIST and GETUSER name single
+commands in AiKv's command-table order (Redis's order depends on its hash seed) and
+choose categories by counting AiKv's commands (Redis counts its own, a few more).
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from typing import TYPE_CHECKING
 
+from aikv import acl
 from aikv.commands.args import parse_int, subcommand_error
 from aikv.commands.introspection import CATEGORY_ORDER, all_commands, categories
 from aikv.commands.registry import COMMANDS, Command, command, container
@@ -33,54 +44,142 @@ from aikv.resp import (
 
 if TYPE_CHECKING:
     from aikv.client import Client
-
-USER = b"default"
+    from aikv.server import Server
 
 container("acl", -2)
 
-
-def _password_hashes(client: Client) -> list[bytes]:
-    password = client.server.config.requirepass
-    if not password:
-        return []
-    return [hashlib.sha256(password.encode()).hexdigest().encode()]
+_ADMIN = "admin noscript loading stale"
+_ADMIN_CATS = "@admin @slow @dangerous"
 
 
 @command("whoami", 2, "noscript loading stale", parent="acl", categories="@slow")
 def acl_whoami(client: Client, argv: list[bytes]) -> bytes:
-    return bulk(USER)
+    return bulk(client.acl_user.name)
 
 
-@command("users", 2, "admin noscript loading stale", parent="acl",
-         categories="@admin @slow @dangerous")
+def _sorted_users(server: Server) -> list[acl.User]:
+    return [server.acl_users[name] for name in sorted(server.acl_users)]  # a rax's order
+
+
+@command("users", 2, _ADMIN, parent="acl", categories=_ADMIN_CATS)
 def acl_users(client: Client, argv: list[bytes]) -> bytes:
-    return array([bulk(USER)])
+    return array([bulk(u.name) for u in _sorted_users(client.server)])
 
 
-@command("list", 2, "admin noscript loading stale", parent="acl",
-         categories="@admin @slow @dangerous")
+@command("list", 2, _ADMIN, parent="acl", categories=_ADMIN_CATS)
 def acl_list(client: Client, argv: list[bytes]) -> bytes:
-    hashes = _password_hashes(client)
-    secret = b" ".join(b"#" + h for h in hashes) if hashes else b"nopass"
-    return array([bulk(b"user default on " + secret + b" ~* &* +@all")])
+    return array([bulk(b"user " + u.name + b" " + u.describe().encode())
+                  for u in _sorted_users(client.server)])
 
 
-@command("getuser", 3, "admin noscript loading stale", parent="acl",
-         categories="@admin @slow @dangerous")
+@command("getuser", 3, _ADMIN, parent="acl", categories=_ADMIN_CATS)
 def acl_getuser(client: Client, argv: list[bytes]) -> bytes:
     resp3 = client.resp3
-    if argv[2] != USER:
+    user = client.server.acl_users.get(argv[2])
+    if user is None:
         return NULL3 if resp3 else NULL_BULK
-    hashes = _password_hashes(client)
-    flags = [b"on"] if hashes else [b"on", b"nopass"]
+    root = user.root
+    channels = "&*" if root.allchannels else " ".join(root.describe_channels())
     return map_reply([
-        (bulk(b"flags"), set_reply([bulk(f) for f in flags], resp3)),
-        (bulk(b"passwords"), array([bulk(h) for h in hashes])),
-        (bulk(b"commands"), bulk(b"+@all")),
-        (bulk(b"keys"), bulk(b"~*")),
-        (bulk(b"channels"), bulk(b"&*")),
+        (bulk(b"flags"), set_reply([bulk(f.encode()) for f in user.flags()], resp3)),
+        (bulk(b"passwords"), array([bulk(h) for h in user.passwords])),
+        (bulk(b"commands"), bulk(root.describe_commands().encode())),
+        (bulk(b"keys"), bulk(" ".join(root.describe_keys()).encode())),
+        (bulk(b"channels"), bulk(channels.encode())),
         (bulk(b"selectors"), b"*0\r\n"),
     ], resp3)
+
+
+@command("setuser", -3, _ADMIN, parent="acl", categories=_ADMIN_CATS)
+def acl_setuser(client: Client, argv: list[bytes]) -> bytes:
+    name = argv[2]
+    if acl.has_spaces(name):
+        raise CommandError("ERR Usernames can't contain spaces or null characters")
+    server = client.server
+    pubsub_all = server.config.values["acl-pubsub-default"] == "allchannels"
+    existing = server.acl_users.get(name)
+    try:
+        staged = acl.set_user_rules(existing or acl.new_user(name, pubsub_all), argv[3:],
+                                    pubsub_all)
+    except acl.RuleError as exc:
+        raise CommandError(f"ERR {exc}") from None
+    if existing is None:
+        server.acl_users[name] = staged
+        return OK
+    if acl.channels_revoked(staged, existing):
+        _kill_revoked_subscribers(client, existing, staged)
+    existing.copy_from(staged)  # in place: its connections keep pointing at it
+    restricted = not existing.unrestricted
+    for c in server.clients.values():
+        if c.acl_user is existing:
+            c.restricted = restricted
+    if existing.name == b"default" and existing.nopass and existing.enabled:
+        for c in server.clients.values():
+            c.authenticated = True  # no password needed any more (authRequired)
+    return OK
+
+
+def _kill_revoked_subscribers(me: Client, old: acl.User, new: acl.User) -> None:
+    """ACLKillPubsubClientsIfNeeded: the user's subscribers to a channel or pattern its
+    new rules no longer allow are disconnected."""
+    root = new.root
+    for c in list(me.server.clients.values()):
+        if c.acl_user is not old or not (c.subscriptions or c.patterns
+                                          or c.shard_subscriptions):
+            continue
+        if any(not root.may_use_channel(p, True) for p in c.patterns) or any(
+                not root.may_use_channel(ch, False)
+                for ch in (*c.subscriptions, *c.shard_subscriptions)):
+            _disconnect(me, c)
+
+
+def _disconnect(me: Client, victim: Client) -> None:
+    if victim is me:
+        me.close_after_reply = True
+    else:
+        victim.abort()
+
+
+@command("deluser", -3, _ADMIN, parent="acl", categories=_ADMIN_CATS)
+def acl_deluser(client: Client, argv: list[bytes]) -> bytes:
+    if b"default" in argv[2:]:
+        raise CommandError("ERR The 'default' user cannot be removed")
+    server = client.server
+    deleted = 0
+    for name in argv[2:]:
+        user = server.acl_users.pop(name, None)
+        if user is None:
+            continue
+        deleted += 1
+        # ACLFreeUserAndKillClients: back to the default user, unauthenticated, closed.
+        for c in list(server.clients.values()):
+            if c.acl_user is user:
+                from aikv.commands.connection import set_default_user
+
+                set_default_user(c)
+                c.authenticated = False
+                _disconnect(client, c)
+    return integer(deleted)
+
+
+_NO_ACLFILE = ("ERR This Redis instance is not configured to use an ACL file. You may want "
+               "to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE "
+               "(assuming you have a Redis configuration file set) in order to store users "
+               "in the Redis configuration.")
+
+
+@command("load", 2, _ADMIN, parent="acl", categories=_ADMIN_CATS)
+def acl_load(client: Client, argv: list[bytes]) -> bytes:
+    if not client.server.config.values["aclfile"]:
+        raise CommandError(_NO_ACLFILE)
+    raise CommandError("ERR ACL files are not supported by AiKv")
+
+
+@command("save", 2, _ADMIN, parent="acl", categories=_ADMIN_CATS)
+def acl_save(client: Client, argv: list[bytes]) -> bytes:
+    if not client.server.config.values["aclfile"]:
+        raise CommandError(_NO_ACLFILE)
+    raise CommandError("ERR ACL files are not supported by AiKv")
 
 
 @command("cat", -2, "noscript loading stale", parent="acl", categories="@slow")
@@ -115,10 +214,10 @@ def acl_genpass(client: Client, argv: list[bytes]) -> bytes:
     return bulk(secrets.token_hex((chars + 1) // 2)[:chars].encode())
 
 
-@command("dryrun", -4, "admin noscript loading stale", parent="acl",
-         categories="@admin @slow @dangerous")
+@command("dryrun", -4, _ADMIN, parent="acl", categories=_ADMIN_CATS)
 def acl_dryrun(client: Client, argv: list[bytes]) -> bytes:
-    if argv[2] != USER:
+    user = client.server.acl_users.get(argv[2])
+    if user is None:
         raise CommandError(f"ERR User '{argv[2].decode(errors='replace')}' not found")
     line = argv[3:]
     cmd = _lookup(line)
@@ -126,7 +225,17 @@ def acl_dryrun(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError(f"ERR Command '{line[0].decode(errors='replace')}' not found")
     if (cmd.arity > 0 and len(line) != cmd.arity) or len(line) < -cmd.arity:
         raise CommandError(f"ERR wrong number of arguments for '{cmd.full_name}' command")
-    return OK  # the default user may run everything
+    result, pos = user.root.check(cmd, line)
+    if result == acl.DENIED_CMD:
+        return bulk(f"This user has no permissions to run the '{cmd.full_name}' command"
+                    .encode())
+    if result == acl.DENIED_KEY:
+        return bulk(b"This user has no permissions to access the '%s' key"
+                    % line[pos].split(b"\0", 1)[0])
+    if result == acl.DENIED_CHANNEL:
+        return bulk(b"This user has no permissions to access the '%s' channel"
+                    % line[pos].split(b"\0", 1)[0])
+    return OK
 
 
 def _lookup(line: list[bytes]) -> Command | None:
@@ -160,9 +269,9 @@ def acl_log(client: Client, argv: list[bytes]) -> bytes:
         age = b"%.17g" % ((now - entry.ctime_ms) / 1000.0)
         rows.append(map_reply([
             (bulk(b"count"), integer(entry.count)),
-            (bulk(b"reason"), bulk(b"auth")),
-            (bulk(b"context"), bulk(b"toplevel")),
-            (bulk(b"object"), bulk(entry.command.encode())),
+            (bulk(b"reason"), bulk(entry.reason.encode())),
+            (bulk(b"context"), bulk(entry.context.encode())),
+            (bulk(b"object"), bulk(entry.command.encode(errors="surrogateescape"))),
             (bulk(b"username"), bulk(entry.username)),
             (bulk(b"age-seconds"), b",%s\r\n" % age if resp3 else bulk(age)),
             (bulk(b"client-info"), bulk(entry.client_info)),
@@ -175,15 +284,32 @@ def acl_help(client: Client, argv: list[bytes]) -> bytes:
     lines = [
         "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "CAT [<category>]",
-        "    List the command categories, or the commands of one category.",
+        "    List all commands that belong to <category>, or all command categories",
+        "    when no category is specified.",
+        "DELUSER <username> [<username> ...]",
+        "    Delete a list of users.",
         "DRYRUN <username> <command> [<arg> ...]",
-        "    Whether the user may run the command (the default user may run all).",
-        "GETUSER <username>", "    The user's flags, passwords and permissions.",
-        "GENPASS [<bits>]", "    A random password of <bits> bits (256 by default), in hex.",
-        "LIST", "    The users in ACL file syntax.",
-        "LOG [<count> | RESET]", "    Failed authentications, newest first.",
-        "USERS", "    The user names.",
-        "WHOAMI", "    The user of this connection.",
-        "HELP", "    Print this help.",
+        "    Returns whether the user can execute the given command without executing the command.",
+        "GETUSER <username>",
+        "    Get the user's details.",
+        "GENPASS [<bits>]",
+        "    Generate a secure 256-bit user password. The optional `bits` argument can",
+        "    be used to specify a different size.",
+        "LIST",
+        "    Show users details in config file format.",
+        "LOAD",
+        "    Reload users from the ACL file.",
+        "LOG [<count> | RESET]",
+        "    Show the ACL log entries.",
+        "SAVE",
+        "    Save the current config to the ACL file.",
+        "SETUSER <username> <attribute> [<attribute> ...]",
+        "    Create or modify a user with the specified attributes.",
+        "USERS",
+        "    List all the registered usernames.",
+        "WHOAMI",
+        "    Return the current connection username.",
+        "HELP",
+        "    Prints this help.",
     ]
     return array([simple(line) for line in lines])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from aikv.resp import (
 from aikv.tracking import Tracking
 
 if TYPE_CHECKING:
+    from aikv.acl import User
     from aikv.client import Client
 
 
@@ -63,28 +63,46 @@ def select(client: Client, argv: list[bytes]) -> bytes:
 
 
 def _check_password(client: Client, username: bytes, password: bytes, command: str) -> None:
-    """AUTH / HELLO AUTH: the only user is "default" (names are case-sensitive); with no
-    requirepass it is nopass and takes any password. A failure goes to ACL LOG."""
-    required = client.server.config.requirepass
-    if username == b"default" and (not required or hmac.compare_digest(password,
-                                                                       required.encode())):
-        return
+    """AUTH / HELLO AUTH (ACLAuthenticateUser): the user must exist, be on, and be nopass
+    or have the password (names are case-sensitive). Success makes it the connection's
+    user; a failure goes to ACL LOG."""
     server = client.server
+    user = server.acl_users.get(username)
+    if user is not None and user.check_password(password):
+        set_user(client, user)
+        return
+    context = "multi" if client.multi is not None or client.in_exec else "toplevel"
     server.acl_log.add_auth_failure(username, command, describe(client, time.time()).encode(),
-                                    server.config.values["acllog-max-len"])
+                                    server.config.values["acllog-max-len"], context)
     raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+
+
+def set_user(client: Client, user: User) -> None:
+    """The connection authenticated as `user`: whether its commands are checked follows."""
+    client.authenticated = True
+    client.acl_user = user
+    client.user = user.name.decode(errors="replace")
+    client.restricted = not user.unrestricted
+
+
+def set_default_user(client: Client) -> None:
+    """clientSetDefaultAuth: back to `default`, authenticated if it needs no password."""
+    default = client.server.acl_users[b"default"]
+    client.acl_user = default
+    client.user = "default"
+    client.restricted = not default.unrestricted
+    client.authenticated = default.nopass and default.enabled
 
 
 @command("auth", -2, "no-auth fast stale loading noscript allow-busy", categories="@fast @connection")
 def auth(client: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError("ERR syntax error")
-    if len(argv) == 2 and not client.server.config.requirepass:
+    if len(argv) == 2 and client.server.acl_users[b"default"].nopass:
         raise CommandError("ERR AUTH <password> called without any password configured for "
                            "the default user. Are you sure your configuration is correct?")
     username, password = (b"default", argv[1]) if len(argv) == 2 else (argv[1], argv[2])
     _check_password(client, username, password, argv[0].decode(errors="replace"))
-    client.authenticated = True
     return OK
 
 
@@ -110,7 +128,6 @@ def hello(client: Client, argv: list[bytes]) -> bytes:
         if opt == b"AUTH" and more >= 2:
             username, password = argv[i + 1], argv[i + 2]
             _check_password(client, username, password, argv[0].decode(errors="replace"))
-            client.authenticated = True
             i += 3
         elif opt == b"SETNAME" and more >= 1:
             name = argv[i + 1]
@@ -154,7 +171,7 @@ def reset(client: Client, argv: list[bytes]) -> bytes:
     client.name = b""
     client.asking = False
     client.readonly = False
-    client.authenticated = not server.config.requirepass
+    set_default_user(client)
     server.stop_monitoring(client)
     if server.tracking is not None:
         server.tracking.disable(client)
@@ -335,7 +352,7 @@ def client_kill(client: Client, argv: list[bytes]) -> bytes:
                 raise CommandError(f"ERR Unknown client type '{value.decode(errors='replace')}'")
             filters.append((opt, value))
         elif opt == b"USER":
-            if value != b"default":  # the only ACL user AiKv has
+            if value not in server.acl_users:
                 raise CommandError(f"ERR No such user '{value.decode(errors='replace')}'")
             filters.append((opt, value))
         elif opt in (b"ADDR", b"LADDR"):
@@ -366,7 +383,7 @@ def _matches(c: Client, opt: bytes, value: bytes) -> bool:
     if opt == b"LADDR":
         return c.laddr == text
     if opt == b"USER":
-        return c.user == text
+        return c.acl_user is c.server.acl_users.get(value)
     if opt == b"TYPE":
         wanted = text.lower()
         return client_type(c) == ("replica" if wanted == "slave" else wanted)

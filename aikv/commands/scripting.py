@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aikv import acl
 from aikv.cluster.slots import key_hash_slot
 from aikv.commands.args import parse_int
 from aikv.commands.introspection import lookup
@@ -97,6 +98,12 @@ class RunContext(CallContext):
         flags = cmd.flags
         if "noscript" in flags:
             return self._refused(cmd, b"This Redis command is not allowed from script")
+        caller = self.caller
+        if caller.restricted:  # scriptVerifyACL: the caller's user, logged as "lua"
+            denied = acl.check(caller, caller.acl_user, cmd, argv, "lua")
+            if denied:
+                return self._refused(cmd, b"The user executing the script "
+                                     + acl.SCRIPT_DENIALS[denied])
         if self.read_only and (cmd.is_write or "may-replicate" in flags):
             return self._refused(cmd, b"Write commands are not allowed from read-only scripts.")
         if cmd.is_write:
@@ -139,8 +146,16 @@ class RunContext(CallContext):
         return table
 
     def may_run(self, argv: list[bytes]) -> bool | None:
-        # AiKv's one user, default, may run every command (see commands/acl.py).
-        return None if lookup(argv) is None else True
+        cmd = lookup(argv)
+        if cmd is None:
+            return None
+        user = self.caller.acl_user
+        if user.unrestricted:
+            return True
+        try:
+            return user.root.check(cmd, argv)[0] == acl.OK
+        except Exception:  # keys of a command line of the wrong arity
+            return False
 
     def _cluster_check(self, cmd: Command, argv: list[bytes]) -> bytes | None:
         """scriptVerifyClusterState."""

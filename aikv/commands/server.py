@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aikv import glob
+from aikv.acl import set_default_password
 from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG, LATENCY, DEBUG
 from aikv.commands.args import parse_c_int, parse_int
 from aikv.commands.diagnostics import allow_protected_action
@@ -152,8 +153,10 @@ def _apply(server: Server, changed: set[str]) -> None:
     if "notify-keyspace-events" in changed:
         server.key_events.flags = cfg.values["notify-keyspace-events"]
     if "requirepass" in changed:
+        # The default user's passwords follow (ACLUpdateDefaultUserPassword).
         # Connections already open keep their state (Redis keeps them authenticated);
         # clearing the password lets everyone in, as the nopass default user would.
+        set_default_password(server.acl_users[b"default"], cfg.requirepass)
         if not cfg.requirepass:
             for c in server.clients.values():
                 c.authenticated = True

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aikv import acl
 from aikv.commands.registry import COMMANDS, command
-from aikv.resp import OK, CommandError
+from aikv.resp import OK, CommandError, error
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -37,6 +38,16 @@ def discard(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
+_EXEC_DENIED = ("NOPERM ACLs rules changed between the moment the transaction was accumulated "
+                "and the EXEC call. This command is no longer allowed for the following "
+                "reason: ")
+_EXEC_REASONS = {
+    acl.DENIED_CMD: "no permission to execute the command or subcommand",
+    acl.DENIED_KEY: "no permission to touch the specified keys",
+    acl.DENIED_CHANNEL: "no permission to access one of the channels used as arguments",
+}
+
+
 @command("exec", 1, "noscript loading stale skip-slowlog", categories="@slow @transaction")
 def exec_(client: Client, argv: list[bytes]) -> bytes:
     queued = client.multi
@@ -57,6 +68,13 @@ def exec_(client: Client, argv: list[bytes]) -> bytes:
     client.in_exec = len(queued)
     try:
         for cmd, cmd_argv in queued:
+            if client.restricted:
+                # Checked again at EXEC, in case the user's rules changed meanwhile.
+                denied = acl.check(client, client.acl_user, cmd, cmd_argv, "multi")
+                if denied:
+                    server.count_rejection(None, "NOPERM")
+                    replies.append(error(_EXEC_DENIED + _EXEC_REASONS[denied]))
+                    continue
             replies.append(server.call(client, cmd, cmd_argv))
     finally:
         client.deny_blocking = False

@@ -1,6 +1,6 @@
-"""ACL for the default user against a real redis-server 7.0 (which has only that user
-too, unless told otherwise): the same replies, ACL LOG's entries included (their age and
-the connection description normalised)."""
+"""ACL for the default user against a real redis-server 7.0: the same replies, ACL LOG's
+entries included (their age and the connection description normalised). Other users and
+their permissions: test_acl_users.py."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ SCRIPT = [
     ("acl", "dryrun", "default"), ("acl", "log"), ("acl", "log", "0"), ("acl", "log", "-1"),
     ("acl", "log", "x"), ("acl", "log", "reset"), ("acl", "log", "1", "2"), ("acl",),
     ("auth", "DEFAULT", "x"), ("auth", "nobody", "x"), ("auth", "default", "anything"),
+    # Users can be created and deleted now; there is no ACL file.
+    ("acl", "help"), ("acl", "setuser"), ("acl", "deluser"), ("acl", "deluser", "default"),
+    ("acl", "deluser", "nobody"), ("acl", "deluser", "nobody", "default"), ("acl", "load"),
+    ("acl", "save"), ("acl", "load", "x"), ("acl", "dryrun", "default", "auth", "x"),
 ]
 
 
