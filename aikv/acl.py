@@ -8,7 +8,8 @@ rule with Redis's semantics and error texts; `describe_user` writes the ACL LIST
 (the command rules rebuilt from the permission set by Redis's best-fit over categories);
 `check` is the permission check Redis runs before every command of a restricted user.
 
-This module only models users: commands/acl.py answers ACL, the dispatcher calls `check`.
+This module only models users: commands/acl.py answers ACL, the dispatcher calls `check`,
+acl_file.py reads and writes the ACL file and the config file's `user` directives.
 """
 
 from __future__ import annotations

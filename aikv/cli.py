@@ -1,7 +1,8 @@
 """`aikv-server`: start one node.
 
 Options use Redis's directive names; an optional positional config file in redis.conf
-syntax is read first and the flags override it.
+syntax is read first and the flags override it. `--user <name> <rules...>` adds a user
+as a config file's `user` line does; users are loaded before the data (_load_users).
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import sys
 from typing import TYPE_CHECKING
 
 import click
 
-from aikv import REDIS_VERSION, __version__
+from aikv import REDIS_VERSION, __version__, acl_file
 from aikv.config import APPENDFSYNC_CHOICES, BY_NAME, LOGLEVEL_CHOICES, Config, ConfigError
 from aikv.logging_setup import setup_logging
 from aikv.persist.store import StoreLayoutError, StoreLockedError
@@ -70,6 +72,12 @@ def server_command(config_file: str | None, extra: tuple[str, ...], **flags: obj
             name, sep, value = item.partition("=")
             if not sep:
                 raise ConfigError(f"--set expects NAME=VALUE, got {item!r}")
+            if name.lower() == "user":  # --user <name> <rules...>, as in a config file
+                words = shlex.split(value)
+                if not words:
+                    raise ConfigError("Bad directive or wrong number of arguments")
+                config.add_user([w.encode() for w in words])
+                continue
             config.set(name, value, startup=True)
         if config.values["cluster-enabled"] and config.values["replicaof"]:
             raise ConfigError("replicaof directive not allowed in cluster mode")
@@ -87,6 +95,8 @@ def run(config: Config) -> int:
     log.info("AiKv version=%s (Redis %s compatible), bits=64, pid=%d, just started",
              __version__, REDIS_VERSION, os.getpid())
     server = Server(config)
+    if not _load_users(server, config):
+        return 1
     try:
         took = server.open_storage()
     except (StoreLockedError, StoreLayoutError) as exc:
@@ -97,6 +107,7 @@ def run(config: Config) -> int:
         return 1
     log.info("Data directory %s opened in %.3f seconds: %d keys in db 0",
              os.path.abspath(config.dir), took, server.databases[0].size())
+
     # Written once the directory's lock is ours (so a second server refused for the same
     # directory leaves the first one's file alone); a failure is only logged, as in Redis.
     pidfile = config.values["pidfile"]
@@ -112,6 +123,33 @@ def run(config: Config) -> int:
         if pidfile:
             with contextlib.suppress(OSError):
                 os.unlink(pidfile)
+
+
+def _load_users(server: Server, config: Config) -> bool:
+    """ACLLoadUsersAtStartup: the `user` directives, or the ACL file, but not both; any
+    error is logged and stops the startup (False)."""
+    aclfile = config.values["aclfile"]
+    if aclfile and config.users:
+        log.warning(acl_file.BOTH_SOURCES)
+        return False
+    pubsub_all = config.values["acl-pubsub-default"] == "allchannels"
+    try:
+        acl_file.load_configured_users(config.users, server.acl_users, pubsub_all)
+    except ValueError as exc:
+        log.warning("%s", exc)
+        log.warning("Critical error while loading ACLs. Exiting.")
+        return False
+    if aclfile:
+        try:
+            users = acl_file.load_acl_file(config)
+        except acl_file.AclFileError as exc:
+            log.warning("Aborting Redis startup because of ACL errors: %s", exc)
+            return False
+        default = server.acl_users[b"default"]
+        default.copy_from(users[b"default"])
+        users[b"default"] = default
+        server.acl_users = users
+    return True
 
 
 def _serve(server: Server, config: Config) -> int:
@@ -144,7 +182,8 @@ def redis_style_args(args: list[str], known: set[str]) -> list[str]:
     while i < len(args):
         arg = args[i]
         name = arg[2:].lower() if arg.startswith("--") else ""
-        if not name or arg in known or "=" in name or name not in BY_NAME:
+        if not name or arg in known or "=" in name or (name not in BY_NAME
+                                                       and name != "user"):
             out.append(arg)
             i += 1
             continue
@@ -153,7 +192,9 @@ def redis_style_args(args: list[str], known: set[str]) -> list[str]:
         while i < len(args) and not args[i].startswith("--"):
             words.append(args[i])
             i += 1
-        out += ["--set", f"{name}={' '.join(words)}"]
+        # A user's rules keep their words (a password may hold spaces).
+        value = shlex.join(words) if name == "user" else " ".join(words)
+        out += ["--set", f"{name}={value}"]
     return out
 
 

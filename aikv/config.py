@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aikv.acl_file import check_user_directive
 from aikv.notify import BAD_CLASS, parse_classes, render_classes
 
 APPENDFSYNC_CHOICES = ("everysec", "always", "no")  # config.c's order (its error lists them)
@@ -244,6 +245,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("latency-tracking", "bool", True),
     Parameter("aof-disable-auto-gc", "bool", False),
     Parameter("replica-ignore-disk-write-errors", "bool", False),
+    # Applied, unlike its neighbours: the ACL file (aikv/acl_file.py), relative to dir.
     Parameter("aclfile", "str", "", mutable=False),
     Parameter("unixsocket", "str", "", mutable=False),
     Parameter("replica-announce-ip", "str", "", aliases=("slave-announce-ip",)),
@@ -624,6 +626,9 @@ def _render(param: Parameter, value: Any) -> str:
 class Config:
     values: dict[str, Any] = field(default_factory=lambda: {p.name: p.default for p in PARAMETERS})
     config_file: str | None = None
+    # `user <name> <rules...>` directives (config file or --user), checked as read and
+    # applied at startup (aikv/acl_file.py); CONFIG REWRITE writes the users back.
+    users: list[list[bytes]] = field(default_factory=list)
 
     def __getattr__(self, attr: str) -> Any:
         values = self.__dict__.get("values")
@@ -679,6 +684,12 @@ class Config:
             except ValueError as exc:
                 raise ConfigError(f"{path}:{lineno}: {exc}") from None
             name, args = words[0].lower(), words[1:]
+            if name == "user" and args:
+                try:
+                    self.add_user([a.encode() for a in args])
+                except ConfigError as exc:
+                    raise ConfigError(f"{path}:{lineno}: {exc}") from None
+                continue
             if name not in BY_NAME:
                 raise ConfigError(f"{path}:{lineno}: Bad directive or wrong number of arguments")
             try:
@@ -686,17 +697,32 @@ class Config:
             except ConfigError as exc:
                 raise ConfigError(f"{path}:{lineno}: {exc}") from None
 
-    def rewrite(self) -> None:
+    def add_user(self, args: list[bytes]) -> None:
+        """A `user <name> <rules...>` directive (ACLAppendUserForLoading's checks)."""
+        try:
+            check_user_directive(args, (u[0] for u in self.users))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.users.append(list(args))
+
+    def rewrite(self, user_lines: list[str] | None = None) -> None:
         """CONFIG REWRITE: rewrite the file we were started with, keeping its comments and
-        order, updating changed directives in place and appending new ones."""
+        order, updating changed directives in place and appending new ones. `user_lines`
+        (when given) replace the file's `user` lines in place, in order, the rest appended
+        (rewriteConfigUserOption); an empty list removes them."""
         if not self.config_file:
             raise ConfigError("The server is running without a config file")
         path = Path(self.config_file)
         lines = path.read_text().splitlines() if path.exists() else []
         seen: set[str] = set()
         out = []
+        pending_users = list(user_lines) if user_lines is not None else None
         for raw in lines:
             words = raw.strip().split()
+            if pending_users is not None and words and words[0].lower() == "user":
+                if pending_users:
+                    out.append(pending_users.pop(0))
+                continue
             if words and not words[0].startswith("#") and words[0].lower() in BY_NAME:
                 param = BY_NAME[words[0].lower()]
                 if param.name in seen:
@@ -708,6 +734,7 @@ class Config:
         for param in PARAMETERS:
             if param.name not in seen and self.values[param.name] != param.default:
                 out.append(f"{param.name} {_quote(_render(param, self.values[param.name]))}")
+        out.extend(pending_users or ())
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join(out) + "\n")
         os.replace(tmp, path)

@@ -11,12 +11,16 @@ disconnected), GETUSER, LIST, USERS, WHOAMI, CAT, GENPASS, DRYRUN, LOG (denied c
 keys and channels, failed authentications), HELP. The default user's password is
 `requirepass`, as in Redis.
 
-Not implemented: selectors ("(...)" rules are refused with an error saying so) and the ACL
-file: LOAD and SAVE answer Redis's "not configured to use an ACL file" (or, with `aclfile`
-set, that ACL files are not supported), and `user` lines in a config file are not read;
-users live in memory only and do not survive a restart. ACL LIST and GETUSER name single
-commands in AiKv's command-table order (Redis's order depends on its hash seed) and
-choose categories by counting AiKv's commands (Redis counts its own, a few more).
+LOAD and SAVE use the ACL file (`aclfile`) as Redis does (aikv/acl_file.py: ACL LOAD is
+all or nothing and closes the connections of every user but `default`; SAVE writes
+through a temporary file); without one they answer Redis's "not configured to use an ACL
+file". `user` directives in the config file are applied at startup (aikv/cli.py) and
+written back by CONFIG REWRITE.
+
+Not implemented: selectors ("(...)" rules are refused with an error saying so). ACL LIST,
+GETUSER and SAVE name single commands in AiKv's command-table order (Redis's order
+depends on its hash seed) and choose categories by counting AiKv's commands (Redis counts
+its own, a few more).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from aikv import acl
+from aikv import acl, acl_file
 from aikv.commands.args import parse_int, subcommand_error
 from aikv.commands.introspection import CATEGORY_ORDER, all_commands, categories
 from aikv.commands.registry import COMMANDS, Command, command, container
@@ -109,14 +113,19 @@ def acl_setuser(client: Client, argv: list[bytes]) -> bytes:
     if acl.channels_revoked(staged, existing):
         _kill_revoked_subscribers(client, existing, staged)
     existing.copy_from(staged)  # in place: its connections keep pointing at it
-    restricted = not existing.unrestricted
+    _user_changed(server, existing)
+    return OK
+
+
+def _user_changed(server: Server, user: acl.User) -> None:
+    """A user's rules changed in place: whether its connections are checked follows."""
+    restricted = not user.unrestricted
     for c in server.clients.values():
-        if c.acl_user is existing:
+        if c.acl_user is user:
             c.restricted = restricted
-    if existing.name == b"default" and existing.nopass and existing.enabled:
+    if user.name == b"default" and user.nopass and user.enabled:
         for c in server.clients.values():
             c.authenticated = True  # no password needed any more (authRequired)
-    return OK
 
 
 def _kill_revoked_subscribers(me: Client, old: acl.User, new: acl.User) -> None:
@@ -151,15 +160,20 @@ def acl_deluser(client: Client, argv: list[bytes]) -> bytes:
         if user is None:
             continue
         deleted += 1
-        # ACLFreeUserAndKillClients: back to the default user, unauthenticated, closed.
-        for c in list(server.clients.values()):
-            if c.acl_user is user:
-                from aikv.commands.connection import set_default_user
-
-                set_default_user(c)
-                c.authenticated = False
-                _disconnect(client, c)
+        _free_user_and_kill_clients(client, user)
     return integer(deleted)
+
+
+def _free_user_and_kill_clients(me: Client, user: acl.User) -> None:
+    """ACLFreeUserAndKillClients: the user's connections go back to the default user,
+    unauthenticated, and are closed (the caller's once it has its reply)."""
+    from aikv.commands.connection import set_default_user
+
+    for c in list(me.server.clients.values()):
+        if c.acl_user is user:
+            set_default_user(c)
+            c.authenticated = False
+            _disconnect(me, c)
 
 
 _NO_ACLFILE = ("ERR This Redis instance is not configured to use an ACL file. You may want "
@@ -170,16 +184,37 @@ _NO_ACLFILE = ("ERR This Redis instance is not configured to use an ACL file. Yo
 
 @command("load", 2, _ADMIN, parent="acl", categories=_ADMIN_CATS)
 def acl_load(client: Client, argv: list[bytes]) -> bytes:
-    if not client.server.config.values["aclfile"]:
+    server = client.server
+    if not server.config.values["aclfile"]:
         raise CommandError(_NO_ACLFILE)
-    raise CommandError("ERR ACL files are not supported by AiKv")
+    try:
+        users = acl_file.load_acl_file(server.config)
+    except acl_file.AclFileError as exc:
+        raise CommandError(f"ERR {exc}") from None
+    # ACLLoadFromFile's switch: the default user object stays (its connections keep it)
+    # and takes the new rules; every other old user goes, its connections closed, even
+    # when the file defines a user of the same name.
+    old = server.acl_users
+    default = old[b"default"]
+    default.copy_from(users[b"default"])
+    users[b"default"] = default
+    server.acl_users = users
+    for user in old.values():
+        if user is not default:
+            _free_user_and_kill_clients(client, user)
+    _user_changed(server, default)
+    return OK
 
 
 @command("save", 2, _ADMIN, parent="acl", categories=_ADMIN_CATS)
 def acl_save(client: Client, argv: list[bytes]) -> bytes:
-    if not client.server.config.values["aclfile"]:
+    server = client.server
+    if not server.config.values["aclfile"]:
         raise CommandError(_NO_ACLFILE)
-    raise CommandError("ERR ACL files are not supported by AiKv")
+    if not acl_file.save_acl_file(acl_file.resolve(server.config), server.acl_users):
+        raise CommandError("ERR There was an error trying to save the ACLs. Please check "
+                           "the server logs for more information")
+    return OK
 
 
 @command("cat", -2, "noscript loading stale", parent="acl", categories="@slow")

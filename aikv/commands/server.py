@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from aikv import glob
 from aikv.acl import set_default_password
+from aikv.acl_file import user_lines
 from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG, LATENCY, DEBUG
 from aikv.commands.args import parse_c_int, parse_int
 from aikv.commands.diagnostics import allow_protected_action
@@ -178,8 +179,12 @@ def config_rewrite(client: Client, argv: list[bytes]) -> bytes:
     cfg = client.server.config
     if not cfg.config_file:
         raise CommandError("ERR The server is running without a config file")
+    # The users, as `user` lines, unless they live in an ACL file (rewriteConfigUserOption:
+    # then the file's `user` lines are dropped).
+    users = [] if cfg.values["aclfile"] else [
+        line.decode(errors="replace") for line in user_lines(client.server.acl_users)]
     try:
-        cfg.rewrite()
+        cfg.rewrite(users)
     except (ConfigError, OSError) as exc:
         log.warning("CONFIG REWRITE failed: %s", exc)
         raise CommandError(f"ERR Rewriting config file: {exc}") from None
