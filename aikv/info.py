@@ -18,7 +18,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aikv import REDIS_VERSION, __version__
 from aikv.replication.failover import failover_state
@@ -274,14 +274,15 @@ def _garbage_entries(server: Server) -> int:
 
 
 def _persistence(server: Server) -> Fields:
-    # AiKv has no snapshots: every write is committed to LMDB before its reply leaves,
-    # durable per appendfsync. That is AOF's contract, so INFO reports aof_enabled:1 (and
-    # CONFIG GET appendonly says yes); the rdb_* fields describe SAVE/BGSAVE, which
-    # here mean "fsync the store now".
+    # Every write is committed to LMDB before its reply leaves, durable per appendfsync.
+    # That is AOF's contract, so INFO reports aof_enabled:1 (and CONFIG GET appendonly
+    # says yes); the rdb_* fields describe the RDB files SAVE, BGSAVE and the `save`
+    # points write (aikv/rdbsave.py), which AiKv itself never needs.
+    from aikv.rdbsave import changes_since_save
+
     store = server.store
     state = persistence_state(server)
     size = store.used_bytes()  # pages in use: a write-map file is as long as its map
-    always = store.appendfsync == "always"
     write_ok = store.last_commit_error is None
     map_size = store.env.info()["map_size"] if store.env is not None else 0
     return [
@@ -293,7 +294,7 @@ def _persistence(server: Server) -> Fields:
         ("current_fork_perc", "0.00"),
         ("current_save_keys_processed", 0),
         ("current_save_keys_total", 0),
-        ("rdb_changes_since_last_save", 0 if always else store.dirty_since_sync),
+        ("rdb_changes_since_last_save", changes_since_save(server)),
         ("rdb_bgsave_in_progress", 1 if state.bgsave_running else 0),
         ("rdb_last_save_time", server.last_save),
         ("rdb_last_bgsave_status", "ok" if state.last_bgsave_ok else "err"),
@@ -330,11 +331,16 @@ def _persistence(server: Server) -> Fields:
 
 
 class PersistenceState:
-    """SAVE/BGSAVE bookkeeping the commands update and INFO reads."""
+    """SAVE/BGSAVE bookkeeping the commands update and INFO reads (see aikv/rdbsave.py)."""
 
     def __init__(self) -> None:
         self.saves = 0
         self.bgsave_started: float | None = None
+        self.job: Any = None  # the BGSAVE in progress (rdbsave.BackgroundSave)
+        self.bgsave_scheduled = False  # BGSAVE inside MULTI/EXEC: the cron starts it
+        self.lastbgsave_try = 0  # unix time of the last BGSAVE started
+        # Write-command calls at the last save: rdb_changes_since_last_save counts on.
+        self.calls_at_save = 0
         self.last_bgsave_ok = True
         self.last_bgsave_seconds = -1
         # BGREWRITEAOF: here a checkpoint of the tick log into LMDB plus a sync.
@@ -544,7 +550,9 @@ def reset_stats(server: Server) -> None:
     """CONFIG RESETSTAT: the counters Redis's resetServerStats, resetCommandTableStats and
     resetErrorTableStats clear."""
     from aikv.commands.registry import COMMANDS
+    from aikv.rdbsave import stats_reset, write_calls
 
+    stats_reset(server, write_calls(server))  # the command counters restart below
     server.stat_commands = 0
     server.stat_connections = 0
     server.stat_rejected_connections = 0

@@ -20,12 +20,12 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
-from aikv import __version__, acl
+from aikv import __version__, acl, rdbsave
 from aikv.acllog import AclLog
 from aikv.client import Client
 from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
-from aikv.config import Config
+from aikv.config import SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_SAVE, Config
 from aikv.info import start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
@@ -248,7 +248,7 @@ class Server:
         self._sync_thread.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
-                self.loop.add_signal_handler(sig, self.request_shutdown)
+                self.loop.add_signal_handler(sig, self._shutdown_signal, sig)
             except (NotImplementedError, RuntimeError):
                 pass
 
@@ -278,8 +278,21 @@ class Server:
             log.warning("Received shutdown request, scheduling shutdown...")
             self._stopping.set()
 
+    def _shutdown_signal(self, sig: int) -> None:
+        """SIGTERM / SIGINT: shutdown-on-sigterm / shutdown-on-sigint say whether the RDB
+        file is written first (by default when save points are set, as Redis); a failed
+        save without FORCE keeps the node running, as Redis's prepareForShutdown."""
+        if self._stopping is None or self._stopping.is_set():
+            return
+        flags = self.config.values["shutdown-on-sigterm" if sig == signal.SIGTERM
+                                   else "shutdown-on-sigint"]
+        if rdbsave.save_before_exit(self, bool(flags & SHUTDOWN_SAVE),
+                                    bool(flags & SHUTDOWN_NOSAVE), bool(flags & SHUTDOWN_FORCE)):
+            self.request_shutdown()
+
     async def stop(self) -> None:
         log.warning("User requested shutdown...")
+        rdbsave.cancel_background(self)  # as Redis kills its saving child
         for handle in self._crons:
             handle.cancel()
         if self._clients_cron is not None:
@@ -1079,6 +1092,7 @@ class Server:
             self._close_idle_clients()
             if self.replication is not None:
                 self.replication.cron()
+            rdbsave.cron(self)  # save points, a scheduled BGSAVE
             if self.store.write_error is not None and self.store.probe_write():
                 log.warning("Disk write error looks solved, AiKv can write again.")
         except Exception:
@@ -1145,7 +1159,6 @@ class Server:
                     self.store.sync()
                 except Exception:
                     log.exception("fsync failed")
-            self.last_save = int(time.time())
 
     # ------------------------------------------------------------------ helpers
     @property

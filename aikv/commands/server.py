@@ -1,9 +1,13 @@
 """Server commands: INFO, CONFIG, TIME, DBSIZE, FLUSHDB/FLUSHALL, SAVE/BGSAVE/LASTSAVE,
 SHUTDOWN, ROLE, WAIT, SWAPDB, LOLWUT, DEBUG, and the MEMORY/SLOWLOG/LATENCY families.
 
-Persistence commands keep Redis's replies but AiKv's meaning: every write is already
-committed to LMDB before its reply leaves, so SAVE and BGSAVE "only" make sure what is
-committed is on disk (fsync), and SHUTDOWN NOSAVE cannot drop acknowledged writes.
+Persistence: every write is already committed to LMDB before its reply leaves, so AiKv
+needs no snapshot and SHUTDOWN NOSAVE cannot drop acknowledged writes. SAVE and BGSAVE
+still do what a Redis user expects for backups: write the dataset as an RDB file
+(`dbfilename` in `dir`, atomically), SAVE before its reply, BGSAVE from a snapshot while
+the node serves on; `save` points start BGSAVEs, FLUSHALL rewrites the file when save
+points are set, SHUTDOWN [SAVE] writes it before exiting (aikv/rdbsave.py). The file is
+never loaded at startup. LASTSAVE and INFO's rdb_* fields describe these files.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from aikv import glob
+from aikv import glob, rdbsave
 from aikv.acl import set_default_password
 from aikv.acl_file import user_lines
 from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG, LATENCY, DEBUG
@@ -247,8 +251,15 @@ def flushall(client: Client, argv: list[bytes]) -> bytes:
     _flush_mode(argv)
     if client.server.tracking is not None:
         client.server.tracking.flushed()
-    for db in client.server.databases:
+    server = client.server
+    for db in server.databases:
         db.flush()
+    # flushAllDataAndResetRDB: a BGSAVE in progress is cancelled and, with save points,
+    # the (empty) dataset is saved at once; the changes since the last save are then
+    # zero (this FLUSHALL's own call, counted after it returns, included).
+    rdbsave.cancel_background(server)
+    if rdbsave.save_points(server):
+        rdbsave.save_now(server, pending_calls=1)
     return OK
 
 
@@ -270,44 +281,44 @@ def swapdb(client: Client, argv: list[bytes]) -> bytes:
 # ---------------------------------------------------------------------- persistence
 def _commit_and_sync(server: Server) -> None:
     """Commit the tick's writes so far (with the tick log: a checkpoint) and fsync the
-    store: what SAVE, BGSAVE and BGREWRITEAOF all come down to here."""
+    store: what BGREWRITEAOF and SHUTDOWN come down to here."""
     store = server.store
     store.commit()
     store.sync()
     store.dirty_since_sync = 0
 
 
-def _save(server: Server) -> None:
-    try:
-        _commit_and_sync(server)
-    except Exception as exc:
-        log.warning("Failed saving the DB: %s", exc)
-        persistence_state(server).last_bgsave_ok = False
-        raise CommandError("ERR") from None
-    state = persistence_state(server)
-    state.saves += 1
-    state.last_bgsave_ok = True
-    server.last_save = int(time.time())
-
-
 @command("save", 1, "admin noscript no-async-loading no-multi",
          categories="@admin @slow @dangerous")
 def save(client: Client, argv: list[bytes]) -> bytes:
-    _save(client.server)
-    log.info("DB saved on disk")
+    """saveCommand: the RDB file written before the reply (the node waits, as Redis)."""
+    server = client.server
+    state = persistence_state(server)
+    if state.job is not None:
+        raise CommandError("ERR Background save already in progress")
+    state.saves += 1  # counted even if it fails, as Redis's stat_rdb_saves
+    if not rdbsave.save_now(server):
+        raise CommandError("ERR")
     return OK
 
 
 @command("bgsave", -1, "admin noscript no-async-loading", categories="@admin @slow @dangerous")
 def bgsave(client: Client, argv: list[bytes]) -> bytes:
+    """bgsaveCommand: the file is written from a snapshot taken now, while the node
+    serves on. Inside MULTI/EXEC it is only scheduled (the snapshot would show half the
+    transaction): the cron starts it. AiKv has no other child process (BGREWRITEAOF is
+    done before its reply), so SCHEDULE otherwise starts it at once."""
     if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() != b"SCHEDULE"):
         raise CommandError("ERR syntax error")
-    # The fsync is done right away rather than in a thread: with appendfsync everysec
-    # at most a second of pages is unsynced, and a thread could still be syncing when
-    # shutdown closes the environment.
-    started = time.monotonic()
-    _save(client.server)
-    persistence_state(client.server).last_bgsave_seconds = int(time.monotonic() - started)
+    server = client.server
+    state = persistence_state(server)
+    if state.job is not None:
+        raise CommandError("ERR Background save already in progress")
+    if client.in_exec:
+        state.bgsave_scheduled = True
+        return simple("Background saving scheduled")
+    if not rdbsave.start_background(server):
+        raise CommandError("ERR")
     return simple("Background saving started")
 
 
@@ -358,11 +369,15 @@ def shutdown(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError("ERR No shutdown in progress.")
     server = client.server
     log.warning("User requested shutdown...")
+    force = b"FORCE" in options
     try:
-        _save(server)
-    except CommandError:
-        if b"FORCE" not in options:
+        _commit_and_sync(server)
+    except Exception as exc:
+        log.warning("Error syncing the store before exiting: %s", exc)
+        if not force:
             raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.") from None
+    if not rdbsave.save_before_exit(server, b"SAVE" in options, b"NOSAVE" in options, force):
+        raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
     server.shutdown_requested = True
     server.request_shutdown()
     # No reply: as with Redis, the client sees the connection close.

@@ -126,7 +126,7 @@ def read_rdb(data: bytes) -> Iterator[Key | Aux | Function]:
 def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int = 0,
               chunk_size: int = CHUNK_SIZE,
               databases: Sequence[Database] | None = None,
-              compress: bool | None = None) -> Iterator[bytes]:
+              compress: bool | None = None, replication: bool = True) -> Iterator[bytes]:
     """The RDB file of a full synchronisation, in chunks of about `chunk_size` bytes:
     the server's function libraries and every live key of every database as it is now,
     stamped with the replication id and offset that state corresponds to.
@@ -142,6 +142,8 @@ def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int 
     `databases`: read these instead of the server's (views of a snapshot, see
     aikv/replication/snapshot.py, which lift the draining requirement above).
     `compress`: LZF-compress strings (default: rdbcompression).
+    `replication`: False leaves out the repl-* fields, as Redis does in a dump.rdb saved by
+    a node outside any replication chain (rdbPopulateSaveInfo gives no info).
     """
     limits = limits_from_config(server.config)
     if compress is not None and compress != limits.rdb_compression:
@@ -149,7 +151,7 @@ def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int 
     compress = limits.rdb_compression
     out = _ChunkedFile(chunk_size, bool(server.config.values["rdbchecksum"]))
     out.add(b"REDIS%04d" % RDB_VERSION)
-    for name, value in _aux_fields(repl_id, repl_offset, stream_db):
+    for name, value in _aux_fields(repl_id, repl_offset, stream_db, replication):
         out.add(bytes((OP_AUX,)) + encode_string(name, compress) + encode_string(value, compress))
     for code in _library_codes(server):
         out.add(bytes((OPCODE_FUNCTION2,)) + encode_string(code, compress))
@@ -159,20 +161,25 @@ def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int 
     yield out.finish()
 
 
-def _aux_fields(repl_id: str, repl_offset: int, stream_db: int) -> list[tuple[bytes, bytes]]:
+def _aux_fields(repl_id: str, repl_offset: int, stream_db: int,
+                replication: bool = True) -> list[tuple[bytes, bytes]]:
     # The fields of a 7.0 replication RDB, in its order. A replica continues the stream
     # from repl-id and repl-offset (and offers them in a later PSYNC) and starts it in
     # repl-stream-db; the rest is informative. aof-base 0: not an AOF preamble.
-    return [
+    fields = [
         (b"redis-ver", REDIS_VERSION.encode()),
         (b"redis-bits", b"%d" % (struct.calcsize("P") * 8)),
         (b"ctime", b"%d" % int(time.time())),
         (b"used-mem", b"%d" % process_rss()),  # what INFO reports as used_memory
-        (b"repl-stream-db", b"%d" % stream_db),
-        (b"repl-id", repl_id.encode()),
-        (b"repl-offset", b"%d" % repl_offset),
-        (b"aof-base", b"0"),
     ]
+    if replication:
+        fields += [
+            (b"repl-stream-db", b"%d" % stream_db),
+            (b"repl-id", repl_id.encode()),
+            (b"repl-offset", b"%d" % repl_offset),
+        ]
+    fields.append((b"aof-base", b"0"))
+    return fields
 
 
 def _library_codes(server: Server) -> list[bytes]:

@@ -48,7 +48,7 @@ class SnapshotStore:
         return getattr(self._store, name)
 
 
-def _views(server: Server, txn: lmdb.Transaction) -> list[Database]:
+def snapshot_views(server: Server, txn: lmdb.Transaction) -> list[Database]:
     view: Any = SnapshotStore(server.store, txn)
     clock = Clock()
     clock.now_ms = server.clock.now_ms  # keys expiring later are in the file; their DELs follow
@@ -77,7 +77,7 @@ class SnapshotJob:
         # connection costs far more than the bytes it saves (~50 us per 32-byte value).
         # stream_db: where the stream that follows the file starts (repl-stream-db).
         self.rdb: Iterator[bytes] = write_rdb(server, repl_id, offset, stream_db=stream_db,
-                                              databases=_views(server, self.txn),
+                                              databases=snapshot_views(server, self.txn),
                                               compress=False)
         # The header and the function libraries are read now, with the snapshot.
         self.chunks.append(next(self.rdb))

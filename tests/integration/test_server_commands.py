@@ -480,11 +480,19 @@ def test_save_bgsave_lastsave(r: redis.Redis) -> None:
     before = int(time.time())
     assert r.save()
     assert r.lastsave().timestamp() >= before - 1
+
+    def idle() -> bool:
+        return r.info("persistence")["rdb_bgsave_in_progress"] == 0
+
+    # One BGSAVE at a time (another meanwhile is refused, as in Redis).
     assert r.bgsave()
+    wait_until(idle, what="BGSAVE done")
     assert r.bgsave(schedule=True)
+    wait_until(idle, what="BGSAVE done")
     conn = RawConnection(r.connection_pool.connection_kwargs["port"])
     assert conn.call("bgsave") == b"+Background saving started\r\n"
     conn.close()
+    wait_until(idle, what="BGSAVE done")
     persistence = r.info("persistence")
     assert persistence["rdb_saves"] == saves + 4
     assert persistence["rdb_last_bgsave_status"] == "ok"
