@@ -188,6 +188,7 @@ def save_now(server: Server, *, reset_changes: bool = True, pending_calls: int =
         state.calls_at_save = calls
     server.last_save = int(time.time())
     state.last_bgsave_ok = True
+    server.update_write_gates()  # a good save lifts stop-writes-on-bgsave-error
     return True
 
 
@@ -289,6 +290,7 @@ class BackgroundSave:
             log.warning("Background saving error")
             state.last_bgsave_ok = False
         state.last_bgsave_seconds = int(time.time() - self.started)
+        server.update_write_gates()  # stop-writes-on-bgsave-error follows the status
 
     def cancel(self) -> None:
         """Stop it (FLUSHALL, SHUTDOWN): no file, and no error status (Redis kills its
@@ -330,6 +332,7 @@ def start_background(server: Server) -> bool:
     except Exception as exc:  # noqa: BLE001 - the commit before the snapshot failed
         state.last_bgsave_ok = False
         log.warning("Can't save in background: %s", exc)
+        server.update_write_gates()
         return False
     state.job = job
     state.bgsave_started = time.monotonic()

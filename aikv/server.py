@@ -26,7 +26,7 @@ from aikv.client import Client
 from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
 from aikv.config import SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_SAVE, Config
-from aikv.info import start_sampler
+from aikv.info import persistence_state, start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
 from aikv.monitor import monitor_args, quote_arg
@@ -97,6 +97,12 @@ def disk_error_reply(text: str) -> str:
 
 
 NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
+# stop-writes-on-bgsave-error (shared.bgsaveerr).
+BGSAVE_MISCONF = ("MISCONF Redis is configured to save RDB snapshots, but it's currently "
+                  "unable to persist to disk. Commands that may modify the data set are "
+                  "disabled, because this instance is configured to report errors during "
+                  "writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). "
+                  "Please check the Redis logs for details about the RDB error.")
 UNBLOCKED_ROLE_CHANGE = (b"-UNBLOCKED force unblock from blocking operation, instance state "
                          b"changed (master -> replica?)\r\n")
 MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to "
@@ -196,6 +202,7 @@ class Server:
         self.replication: ReplicationSource | None = None
         self.failover: Failover | None = None  # FAILOVER in progress (replication/failover.py)
         self.replicas_required = False  # see update_write_gates
+        self.bgsave_refusal = False  # see update_write_gates
         self.read_only_replica = False
         self.writes_gated = False
         self.no_stale_data = False
@@ -597,12 +604,11 @@ class Server:
                 return refusal
         if self.writes_gated and (cmd.is_write or (
                 cmd.name == "exec" and client.multi is not None
-                and any(queued.is_write for queued, _ in client.multi))):
-            if self.replicas_required:
-                if self.too_few_replicas():
-                    return self._reject(client, NOREPLICAS, cmd)
-            elif not client.is_master:
-                return self._reject(client, READONLY, cmd)
+                and any(queued.is_write for queued, _ in client.multi))
+                or (self.bgsave_refusal and cmd.name == "ping")):
+            refusal = self._gated_write_refusal(client, cmd)
+            if refusal is not None:
+                return refusal
         if (client.subscriptions or client.patterns or client.shard_subscriptions) \
                 and not client.resp3 and not cmd.allowed_in_pubsub:
             return self._reject(client, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
@@ -849,6 +855,21 @@ class Server:
         return self._error_reply(f"ERR internal error in '{cmd.full_name}': "
                                  f"{type(exc).__name__}")
 
+    def _gated_write_refusal(self, client: Client, cmd: Command) -> bytes | None:
+        """A write (EXEC of one, or a PING under a failed BGSAVE) while writes are gated
+        (update_write_gates), in processCommand's order: the disk error first (our
+        master's stream is exempt), then min-replicas-to-write, then a read-only replica."""
+        if self.bgsave_refusal and not client.is_master:
+            return self._reject(client, BGSAVE_MISCONF, cmd)
+        if cmd.name == "ping":
+            return None
+        if self.replicas_required:
+            if self.too_few_replicas():
+                return self._reject(client, NOREPLICAS, cmd)
+        elif self.read_only_replica and not client.is_master:
+            return self._reject(client, READONLY, cmd)
+        return None
+
     def _refuse_for_disk(self, client: Client, cmd: Command) -> bytes | None:
         """Redis's deny-on-disk-error: write commands, EXEC of a transaction with writes,
         and PING (so that monitoring notices) get MISCONF while commits fail."""
@@ -942,7 +963,9 @@ class Server:
         - a replica with replica-read-only: clients' writes get READONLY (the master's
           own commands run);
         - a replica with replica-serve-stale-data no: while its link is down, commands
-          not flagged "stale" get MASTERDOWN (then no command takes the direct path).
+          not flagged "stale" get MASTERDOWN (then no command takes the direct path);
+        - stop-writes-on-bgsave-error, with save points set, after a failed BGSAVE:
+          writes and PING get MISCONF until a save succeeds.
         When this changes the name caches are emptied, so that Client._run's direct path,
         which skips execute(), no longer holds the commands concerned (lookup_command
         leaves them out)."""
@@ -952,7 +975,10 @@ class Server:
             values["min-replicas-to-write"] and values["min-replicas-max-lag"])
         self.read_only_replica = replica and bool(values["replica-read-only"])
         self.no_stale_data = replica and not values["replica-serve-stale-data"]
-        gated = self.replicas_required or self.read_only_replica
+        # stop-writes-on-bgsave-error: the last BGSAVE failed while save points are set.
+        self.bgsave_refusal = bool(values["stop-writes-on-bgsave-error"]) \
+            and bool(values["save"].split()) and not persistence_state(self).last_bgsave_ok
+        gated = self.replicas_required or self.read_only_replica or self.bgsave_refusal
         if gated != self.writes_gated or self.no_stale_data != self._no_direct_path:
             self.writes_gated = gated
             self._no_direct_path = self.no_stale_data

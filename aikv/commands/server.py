@@ -151,7 +151,7 @@ def _apply(server: Server, changed: set[str]) -> None:
     if "latency-monitor-threshold" in changed:
         server.set_latency_threshold()
     if changed & {"min-replicas-to-write", "min-replicas-max-lag", "replica-read-only",
-                  "replica-serve-stale-data"}:
+                  "replica-serve-stale-data", "save", "stop-writes-on-bgsave-error"}:
         server.update_write_gates()
     if server.cluster is not None and any(name.startswith("cluster-") for name in changed):
         server.cluster.config_changed()

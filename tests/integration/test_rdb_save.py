@@ -268,3 +268,51 @@ def test_shutdown_save_nosave_and_sigterm(spawn: Spawn, tmp_path: Path) -> None:
     third.client().set("k", "v")
     assert third.stop() == 0
     _check_rdb(third.dir / "dump.rdb")
+
+
+def test_stop_writes_on_bgsave_error(spawn: Spawn) -> None:
+    """With save points set, a failed BGSAVE makes writes, EXEC of writes and PING answer
+    MISCONF (reads go on) until stop-writes-on-bgsave-error is turned off, the save
+    points are removed, or a save succeeds: the same replies as redis-server's."""
+    nodes = [spawn("aikv"), spawn("redis")]
+    raws = [RawConnection(node.port) for node in nodes]
+    try:
+        def both(*args: str) -> bytes:
+            replies = [raw.call(*args) for raw in raws]
+            assert replies[0] == replies[1], (args, replies)
+            return replies[0]
+
+        both("SET", "k", "v")
+        both("CONFIG", "SET", "save", "3600 1")
+        for node in nodes:  # the rename over a non-empty directory fails, even for root
+            (node.dir / "dump.rdb" / "x").mkdir(parents=True)
+        assert both("BGSAVE") == b"+Background saving started\r\n"
+        for node in nodes:
+            wait_until(lambda node=node: _persistence(node.client())["rdb_last_bgsave_status"]
+                       == "err", timeout=15, what=f"{node.kind}'s failed BGSAVE")
+        misconf = both("SET", "k", "w")
+        assert misconf.startswith(b"-MISCONF Redis is configured to save RDB snapshots")
+        assert both("PING") == misconf
+        assert both("GET", "k") == b"$1\r\nv\r\n"
+        assert both("MULTI") == b"+OK\r\n"
+        assert both("INCR", "n") == misconf
+        assert both("EXEC").startswith(b"-EXECABORT")
+        both("CONFIG", "SET", "stop-writes-on-bgsave-error", "no")
+        assert both("SET", "k", "w") == b"+OK\r\n"
+        both("CONFIG", "SET", "stop-writes-on-bgsave-error", "yes")
+        assert both("SET", "k", "x") == misconf
+        both("CONFIG", "SET", "save", "")
+        assert both("PING") == b"+PONG\r\n"
+        both("CONFIG", "SET", "save", "3600 1")
+        assert both("SET", "k", "x") == misconf
+        for node in nodes:
+            shutil.rmtree(node.dir / "dump.rdb")
+        assert both("BGSAVE") == b"+Background saving started\r\n"
+        for node in nodes:
+            wait_until(lambda node=node: _persistence(node.client())["rdb_last_bgsave_status"]
+                       == "ok", timeout=15, what=f"{node.kind}'s good BGSAVE")
+        assert both("SET", "k", "y") == b"+OK\r\n"
+        assert both("PING") == b"+PONG\r\n"
+    finally:
+        for raw in raws:
+            raw.close()
