@@ -20,6 +20,7 @@ from aikv.resp import OK, CommandError, CommandRejected, array, bulk, integer, s
 from aikv.scripting.convert import error_table, resp_to_lua
 from aikv.scripting.engine import (
     FLAG_ALLOW_CROSS_SLOT,
+    FLAG_ALLOW_STALE,
     FLAG_COMPAT,
     FLAG_NO_CLUSTER,
     FLAG_NO_WRITES,
@@ -115,6 +116,10 @@ class RunContext(CallContext):
                     from aikv.replica import READONLY
 
                     return self._refused(cmd, b"-" + READONLY.encode())
+                if server.bgsave_refusal:
+                    from aikv.server import BGSAVE_MISCONF
+
+                    return self._refused(cmd, b"-" + BGSAVE_MISCONF.encode())
                 if server.store.write_error is not None:
                     from aikv.server import disk_error_reply
 
@@ -225,14 +230,35 @@ def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunC
     shebang) and FCALL (the function's flags)."""
     server = client.server
     compat = bool(flags & FLAG_COMPAT)
-    if not compat:
+    link = server.replica
+    # A replica with replica-serve-stale-data no whose link is down (EVAL and FCALL are
+    # flagged "stale": the dispatcher lets them through to this check).
+    running_stale = (server.no_stale_data and link is not None and link.state != "connected"
+                     and not client.is_master)
+    if compat:
+        if running_stale:
+            from aikv.server import MASTERDOWN
+
+            raise CommandError(MASTERDOWN)  # scriptPrepareForRun's own refusal
+    else:
+        # Redis's processCommand refuses these first, in this order, the script's flags
+        # making the command a write (no no-writes) or not "stale" (no allow-stale).
+        if not flags & FLAG_NO_WRITES and not client.is_master:
+            if server.bgsave_refusal:
+                from aikv.server import BGSAVE_MISCONF
+
+                raise CommandRejected(BGSAVE_MISCONF)
+            if server.read_only_replica:
+                from aikv.replica import READONLY
+
+                raise CommandRejected(READONLY)
+        if running_stale and not flags & FLAG_ALLOW_STALE:
+            from aikv.server import MASTERDOWN
+
+            raise CommandRejected(MASTERDOWN)
         if flags & FLAG_NO_CLUSTER and server.config.cluster_enabled:
             raise CommandError("ERR Can not run script on cluster, 'no-cluster' flag is set.")
         if not flags & FLAG_NO_WRITES:
-            if server.read_only_replica and not client.is_master:
-                from aikv.replica import READONLY
-
-                raise CommandRejected(READONLY)  # processCommand's refusal: a write
             if server.store.write_error is not None:
                 raise CommandError(
                     "MISCONF Redis is configured to persist data to AOF, but it's currently "
