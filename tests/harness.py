@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -133,7 +135,10 @@ class ServerProcess:
         def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log()}")
-            with redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1) as r:
+            # No retries: redis-py retries a NOAUTH (an AuthenticationError, hence a
+            # ConnectionError) with backoff, seconds per poll on a server with a password.
+            with redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1,
+                             retry=Retry(NoBackoff(), 0)) as r:
                 try:
                     return bool(r.ping())
                 except redis.AuthenticationError:

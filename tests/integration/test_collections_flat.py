@@ -128,7 +128,8 @@ def test_deleting_a_huge_hash_does_not_stall_other_clients(
         started = time.perf_counter()
         assert r.delete("doomed") == 1
         del_ms = (time.perf_counter() - started) * 1000
-        assert r.info("memory")["lazyfree_pending_objects"] == 1
+        # (Collections deleted by the module's earlier tests may still be pending too.)
+        assert r.info("memory")["lazyfree_pending_objects"] >= 1
         assert r.exists("doomed") == 0 and r.hlen("doomed") == 0
         r.hset("doomed", "fresh", "1")  # a new hash under the old name sees no leftovers
         assert r.hgetall("doomed") == {b"fresh": b"1"}
