@@ -469,22 +469,12 @@ class User:
             self.nopass = False
             self.passwords = []
         elif op[:1] in (b">", b"#"):
-            if op[:1] == b">":
-                digest = hash_password(op[1:])
-            else:
-                digest = op[1:]
-                if not _valid_hash(digest):
-                    raise RuleError(EBADMSG)
+            digest = _password_digest(op)
             if digest not in self.passwords:
                 self.passwords.append(digest)
             self.nopass = False
         elif op[:1] in (b"<", b"!"):
-            if op[:1] == b"<":
-                digest = hash_password(op[1:])
-            else:
-                digest = op[1:]
-                if not _valid_hash(digest):
-                    raise RuleError(EBADMSG)
+            digest = _password_digest(op)
             if digest not in self.passwords:
                 raise RuleError(ENODEV)
             self.passwords.remove(digest)
@@ -543,6 +533,17 @@ class User:
         if self.sanitize:
             out.append(self.sanitize)
         return out
+
+
+def _password_digest(op: bytes) -> bytes:
+    """The SHA-256 hex digest a password rule names: hashed from `>pass` / `<pass`, given
+    as is by `#hash` / `!hash` (which must be a valid digest)."""
+    if op[:1] in (b">", b"<"):
+        return hash_password(op[1:])
+    digest = op[1:]
+    if not _valid_hash(digest):
+        raise RuleError(EBADMSG)
+    return digest
 
 
 def _valid_hash(digest: bytes) -> bool:

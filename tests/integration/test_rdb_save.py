@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.differ import RawConnection
+from tests.differ import Differ, RawConnection
 from tests.harness import ServerProcess, have_redis_server, wait_until
 from tests.integration.replication_data import digest, populate
 
@@ -275,12 +275,9 @@ def test_stop_writes_on_bgsave_error(spawn: Spawn) -> None:
     MISCONF (reads go on) until stop-writes-on-bgsave-error is turned off, the save
     points are removed, or a save succeeds: the same replies as redis-server's."""
     nodes = [spawn("aikv"), spawn("redis")]
-    raws = [RawConnection(node.port) for node in nodes]
+    differ = Differ(nodes[0].port, nodes[1].port)
+    both = differ.check
     try:
-        def both(*args: str) -> bytes:
-            replies = [raw.call(*args) for raw in raws]
-            assert replies[0] == replies[1], (args, replies)
-            return replies[0]
 
         both("SET", "k", "v")
         both("CONFIG", "SET", "save", "3600 1")
@@ -314,5 +311,4 @@ def test_stop_writes_on_bgsave_error(spawn: Spawn) -> None:
         assert both("SET", "k", "y") == b"+OK\r\n"
         assert both("PING") == b"+PONG\r\n"
     finally:
-        for raw in raws:
-            raw.close()
+        differ.close()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.differ import RawConnection
+from tests.differ import Differ, RawConnection
 from tests.harness import ServerProcess, free_port, have_redis_server, wait_until
 
 pytestmark = pytest.mark.skipif(not have_redis_server(), reason="redis-server is not installed")
@@ -54,12 +54,9 @@ def _counters(conn: RawConnection) -> list[str]:
 def test_script_flags_against_replica_and_disk_state(
         spawn: Callable[..., ServerProcess]) -> None:
     nodes = [spawn("aikv"), spawn("redis")]
-    raws = [RawConnection(node.port) for node in nodes]
+    differ = Differ(nodes[0].port, nodes[1].port)
+    both = differ.check
     try:
-        def both(*args: str) -> bytes:
-            replies = [raw.call(*args) for raw in raws]
-            assert replies[0] == replies[1], (args, replies)
-            return replies[0]
 
         def round_of_calls() -> list[bytes]:
             return [both(*call) for call in CALLS]
@@ -86,7 +83,7 @@ def test_script_flags_against_replica_and_disk_state(
         for node in nodes:  # the rename over a non-empty directory fails, even for root
             (node.dir / "dump.rdb" / "x").mkdir(parents=True)
         both("BGSAVE")
-        for raw in raws:
+        for raw in (differ.a, differ.r):
             wait_until(lambda raw=raw: b"rdb_last_bgsave_status:err" in
                        raw.call("INFO", "persistence"), 15, 0.05, "the failed BGSAVE")
         misconf = round_of_calls()
@@ -94,7 +91,6 @@ def test_script_flags_against_replica_and_disk_state(
         assert misconf[4].startswith(b"-MISCONF")  # redis.call's SET, with the script's line
         for node in nodes:
             shutil.rmtree(node.dir / "dump.rdb")
-        assert _counters(raws[0]) == _counters(raws[1])
+        assert _counters(differ.a) == _counters(differ.r)
     finally:
-        for raw in raws:
-            raw.close()
+        differ.close()
