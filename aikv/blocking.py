@@ -22,10 +22,12 @@ The model is Redis 7.0's (blocked.c):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from aikv.commands.args import parse_long_double
+from aikv.commands.args import parse_long_double, round_to_long_double
 from aikv.resp import NULL3, NULL_ARRAY, CommandError
 
 if TYPE_CHECKING:
@@ -77,6 +79,10 @@ class Blocking:
         for key in unique:
             self.waiting.setdefault((client.db_index, key), {})[client.id] = client
         client.blocked = state
+        if command.lower() == b"xreadgroup":
+            db = self.server.databases[client.db_index]
+            db.stream_readers += 1
+            db.on_stream_gone = self.stream_gone
         if deadline_ms:
             loop = self.server.loop
             assert loop is not None
@@ -91,6 +97,8 @@ class Blocking:
         client.blocked = None
         if state.timer is not None:
             state.timer.cancel()
+        if state.command.lower() == b"xreadgroup":
+            self.server.databases[state.db_index].stream_readers -= 1
         for key in state.keys:
             entry = (state.db_index, key)
             waiters = self.waiting.get(entry)
@@ -99,6 +107,19 @@ class Blocking:
                 if not waiters:
                     del self.waiting[entry]
         return state
+
+    def stream_gone(self, db_index: int, key: bytes | None) -> None:
+        """A stream was deleted or overwritten by another value (key None: the database
+        was flushed) while XREADGROUP clients wait in `db_index`: its waiters look again
+        and, finding no stream, get UNBLOCKED (Redis: dbGenericDelete / dbOverwrite /
+        scanDatabaseForDeletedStreams signal the key)."""
+        if key is not None:
+            if (db_index, key) in self.waiting:
+                self.ready[(db_index, key)] = None
+            return
+        for entry in self.waiting:
+            if entry[0] == db_index:
+                self.ready[entry] = None
 
     # ------------------------------------------------------------------ wake-ups
     def _serve(self, state: BlockedState, key: bytes) -> bytes | None:
@@ -128,6 +149,10 @@ class Blocking:
         if self._handling:
             return  # a resumed client's command: the running loop picks its keys up
         self._handling = True
+        # As Redis's handleClientsBlockedOnKeys (updateCachedTime): keys are looked up at
+        # the current time, so one that expired meanwhile (a DEBUG SLEEP or a long script
+        # after the PEXPIRE in the same EXEC) serves nobody.
+        self.server.clock.refresh()
         try:
             while self.ready or self._to_resume:
                 while self.ready:
@@ -144,6 +169,8 @@ class Blocking:
                         if reply is None:
                             continue
                         self._detach(client)
+                        if reply[:1] == b"-":
+                            self._count_failed(state, reply)
                         client.write(reply)
                         self._to_resume.append(client)
                 if self._to_resume:
@@ -154,6 +181,18 @@ class Blocking:
                             self.server.resume_client(client)
         finally:
             self._handling = False
+
+    def _count_failed(self, state: BlockedState, reply: bytes) -> None:
+        """A client served with an error (NOGROUP, UNBLOCKED, BLMOVE's WRONGTYPE): as
+        Redis's addReplyError and updateStatsOnUnblock, the error counts in errorstats and
+        total_error_replies, and the blocked command's failed_calls."""
+        server = self.server
+        server._count_error(reply[1:].split(b" ", 1)[0].rstrip(b"\r\n")
+                            .decode(errors="replace"))
+        server._errors_seen = server.stat_error_replies  # not the next command's failure
+        cmd = server.lookup_command(state.command)
+        if cmd is not None:
+            cmd.failed_calls += 1
 
     def _timed_out(self, client: Client) -> None:
         state = self._detach(client)
@@ -219,8 +258,9 @@ def signal_key_ready(server: Any, db_index: int, key: bytes) -> None:
 
 def parse_timeout(client: Client, raw: bytes) -> int:
     """A blocking command's timeout in seconds -> absolute deadline in ms (0 = forever),
-    with Redis 7.0's checks: long double parse, ms truncated towards zero; values a C
-    cast cannot represent come out as LLONG_MIN, hence 'negative' for inf and 1e300."""
+    with Redis 7.0.15's checks: long double parse, `ceill(value * 1000.0)` (so 0.001 or
+    0.0001 is 1 ms, never 0 = forever); values a C cast cannot represent come out as
+    LLONG_MIN, hence 'negative' for inf and 1e300."""
     if raw.isdigit() and len(raw) < 15:
         ms = int(raw) * 1000
     else:
@@ -228,8 +268,11 @@ def parse_timeout(client: Client, raw: bytes) -> int:
         if isinstance(value, float):  # +/-inf
             ms = LLONG_MIN
         else:
-            scaled = value * 1000
-            ms = int(scaled)  # truncation towards zero, like the C cast
+            try:
+                scaled = round_to_long_double(value * 1000)  # the long double product
+            except OverflowError:
+                scaled = Fraction(LLONG_MIN)
+            ms = math.ceil(scaled)
             if ms > LLONG_MAX or ms < LLONG_MIN:
                 ms = LLONG_MIN
     if ms < 0:

@@ -79,6 +79,8 @@ class Client(asyncio.Protocol):
         self.multi_error = False
         self.watched: set[tuple[int, bytes]] = set()
         self.watch_dirty = False
+        # Watched keys that were already expired when WATCHed (Redis's wk->expired).
+        self.watched_expired: set[tuple[int, bytes]] = set()
         self.asking = False
         self.readonly = False
         self.no_evict = False

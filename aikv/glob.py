@@ -105,7 +105,25 @@ def translate(pattern: bytes, nocase: bool = False) -> bytes:
             else:
                 out.append(_byte(c))
         i += 1
-    return b"".join(out)
+    return _without_backtracking(out)
+
+
+def _without_backtracking(pieces: list[bytes]) -> bytes:
+    """Join the one-byte pieces and `*`s so that matching takes polynomial time: every
+    piece matches exactly one byte, so the leftmost place where each run of pieces
+    between two stars matches is always a right choice, and an atomic group keeps the
+    regex engine from trying the others (a plain `.*a.*a.*...b` backtracks
+    exponentially; Redis's stringmatchlen stops such searches early too)."""
+    runs: list[list[bytes]] = [[]]
+    for piece in pieces:
+        if piece == b".*":
+            runs.append([])
+        else:
+            runs[-1].append(piece)
+    if len(runs) == 1:
+        return b"".join(runs[0])
+    middle = b"".join(b"(?>.*?" + b"".join(run) + b")" for run in runs[1:-1] if run)
+    return b"".join(runs[0]) + middle + b".*" + b"".join(runs[-1])
 
 
 def compile_pattern(pattern: bytes, nocase: bool = False) -> Matcher:

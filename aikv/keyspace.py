@@ -113,10 +113,11 @@ class Clock:
 
 class Database:
     __slots__ = ("store", "index", "stored", "handles", "meta_db", "expires_db",
-                 "clock", "on_modified", "watched", "events", "lookups", "on_expired")
+                 "clock", "on_modified", "watched", "events", "lookups", "on_expired",
+                 "stream_readers", "on_stream_gone")
 
     def __init__(self, store: Store, index: int, clock: Clock,
-                 on_modified: Callable[[int, bytes], None],
+                 on_modified: Callable[..., None],
                  events: KeyEvents | None = None,
                  lookups: LookupStats | None = None) -> None:
         self.store = store
@@ -131,6 +132,12 @@ class Database:
         # Set while replicas are connected: told of every key found past its deadline
         # (see aikv/replication/propagate.py), so the replicas delete their copy.
         self.on_expired: Callable[[int, bytes], None] | None = None
+        # XREADGROUP clients blocked on keys of this index (kept by aikv/blocking.py),
+        # and its callback: a stream deleted or overwritten while they wait is reported
+        # (key None: the database was flushed), as Redis signals the key so that they
+        # get "UNBLOCKED the stream key no longer exists". Zero costs one test.
+        self.stream_readers = 0
+        self.on_stream_gone: Callable[[int, bytes | None], None] | None = None
 
     def show(self, stored: int) -> None:
         """Serve the stored database `stored` (its sub-databases and counts) under this
@@ -216,6 +223,9 @@ class Database:
             mk = _mk(slot, key)
         txn = self.store.writer()
         old = txn.replace(mk, meta, self.meta_db)
+        if self.stream_readers and old is not None and old[0] == layout.TYPE_STREAM \
+                and self.on_stream_gone is not None:
+            self.on_stream_gone(self.index, key)
         if old is None:
             self.store.count_added(self.stored, slot)
             if len(key) > MAX_INLINE_KEY:
@@ -268,6 +278,9 @@ class Database:
         old = txn.pop(mk, self.meta_db)
         if old is None:
             return False
+        if self.stream_readers and old[0] == layout.TYPE_STREAM \
+                and self.on_stream_gone is not None:
+            self.on_stream_gone(self.index, key)
         self.store.count_removed(self.stored, slot)
         if len(key) > MAX_INLINE_KEY:
             txn.delete(mk, db=self.handles.long_keys)
@@ -316,8 +329,18 @@ class Database:
     def size(self) -> int:
         return self.store.key_totals[self.stored]
 
+    def stored_deadline(self, key: bytes) -> int | None:
+        """The key's deadline in ms (0: none) if a record is stored for it, expired or
+        not; None if there is none (WATCH's view of a key, as Redis's dict lookup)."""
+        meta = self.store.reader().get(_slot_and_mk(key)[1], None, self.meta_db)
+        return None if meta is None else int.from_bytes(meta[1:9], "big")
+
     def flush(self) -> None:
         txn = self.store.writer()
+        # Watched keys with a record, expired or not, are the ones the flush changes
+        # (Redis's touchAllWatchedKeysInDb); the others are only reported to tracking.
+        stored = [key for key in self.watched if self.stored_deadline(key) is not None] \
+            if self.watched else []
         # Collections' element records become garbage, reclaimed in the background.
         cursor = txn.cursor(db=self.meta_db)
         for _, meta in cursor:
@@ -326,8 +349,10 @@ class Database:
         for db in (self.meta_db, self.expires_db, self.handles.long_keys):
             txn.drop(db, delete=False)
         self.store.reset_counts(self.stored)
+        if self.stream_readers and self.on_stream_gone is not None:
+            self.on_stream_gone(self.index, None)
         for key in list(self.watched):
-            self.on_modified(self.index, key)
+            self.on_modified(self.index, key, key in stored)
 
     def iter_keys(self, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """(meta key, meta) pairs in storage order from `start`, expired keys skipped."""

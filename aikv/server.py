@@ -735,8 +735,9 @@ class Server:
             if effects:
                 outer.effects.extend(effects)
             return reply
-        if effects:
-            assert self.propagator is not None
+        if effects and self.propagator is not None:
+            # (None: a REPLICAOF inside this EXEC or script stopped the propagation; its
+            # replicas were disconnected, as Redis drops such a transaction's stream.)
             self.propagator(effects)
         source = self.replication
         if source is not None:
@@ -918,7 +919,11 @@ class Server:
             return
         client.watched.add(entry)
         self._watchers.setdefault(entry, set()).add(client.id)
-        client.db.watched.add(key)
+        db = client.db
+        db.watched.add(key)
+        deadline = db.stored_deadline(key)
+        if deadline and deadline <= self.clock.now_ms:
+            client.watched_expired.add(entry)  # EXEC ignores its expiry (Redis's wk->expired)
 
     def _unwatch_all(self, client: Client) -> None:
         for entry in client.watched:
@@ -930,15 +935,28 @@ class Server:
                     if self.tracking is None or entry[1] not in self.tracking.table:
                         self.databases[entry[0]].watched.discard(entry[1])
         client.watched.clear()
+        client.watched_expired.clear()
         client.watch_dirty = False
 
     def unwatch_all(self, client: Client) -> None:
         self._unwatch_all(client)
 
-    def _key_modified(self, db_index: int, key: bytes) -> None:
-        for client_id in self._watchers.get((db_index, key), ()):
+    def _key_modified(self, db_index: int, key: bytes, existed: bool = True) -> None:
+        """`key` changed; `existed` False: a flush found no record of it, which changes
+        nothing for WATCH (Redis's touchAllWatchedKeysInDb)."""
+        entry = (db_index, key)
+        for client_id in self._watchers.get(entry, ()) if existed else ():
             client = self.clients.get(client_id)
             if client is not None:
+                if client.watched_expired and entry in client.watched_expired:
+                    # Watched when already expired (Redis's touchWatchedKey): its
+                    # deletion is no change; only a new live value is.
+                    deadline = self.databases[db_index].stored_deadline(key)
+                    if deadline is None:
+                        client.watched_expired.discard(entry)
+                        continue
+                    if deadline and deadline <= self.clock.now_ms:
+                        continue
                 client.watch_dirty = True
         if self.tracking is not None:
             self.tracking.key_modified(key)
@@ -1068,6 +1086,48 @@ class Server:
             client.close_after_reply = True
             client.write(UNBLOCKED_ROLE_CHANGE)
 
+    def watched_key_expired(self, client: Client) -> bool:
+        """A key the client watched while it was live has expired since, even if
+        nothing deleted it yet: EXEC fails (Redis's isWatchedKeyExpired)."""
+        now = self.clock.now_ms
+        expired = client.watched_expired
+        for entry in client.watched:
+            if entry in expired:
+                continue
+            deadline = self.databases[entry[0]].stored_deadline(entry[1])
+            if deadline and deadline <= now:
+                return True
+        return False
+
+    def _swap_touch(self, db: Database, other: Database, key: bytes) -> None:
+        """SWAPDB is about to give `db` the data of `other`: the watchers of `key` in
+        `db` are touched as Redis's touchAllWatchedKeysInDb does (records expired or
+        not count as there; an expired key that stays expired, or is dropped, is no
+        change; a missing key replaced with an expired one becomes an expired watch)."""
+        here = db.stored_deadline(key)
+        there = other.stored_deadline(key)
+        if here is None and there is None:
+            return
+        now = self.clock.now_ms
+        there_expired = there is not None and 0 < there <= now
+        entry = (db.index, key)
+        for client_id in self._watchers.get(entry, ()):
+            client = self.clients.get(client_id)
+            if client is None:
+                continue
+            if entry in client.watched_expired:
+                if there is None:
+                    client.watched_expired.discard(entry)
+                    continue
+                if there_expired:
+                    continue
+            elif here is None and there_expired:
+                client.watched_expired.add(entry)
+                continue
+            client.watch_dirty = True
+        if self.tracking is not None and (db.exists(key) or other.exists(key)):
+            self.tracking.key_modified(key)
+
     def watching(self, db_index: int, key: bytes) -> bool:
         return (db_index, key) in self._watchers
 
@@ -1079,8 +1139,7 @@ class Server:
         # changes (it appears, disappears or gets another value).
         for db, other in ((one, two), (two, one)):
             for key in list(db.watched):
-                if db.exists(key) or other.exists(key):
-                    self._key_modified(db.index, key)
+                self._swap_touch(db, other, key)
         stored_one, stored_two = self.store.swap_databases(first, second)
         one.show(stored_one)
         two.show(stored_two)

@@ -58,6 +58,9 @@ WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 _D = struct.Struct(">d")
 _Q = struct.Struct(">Q")
+# Below this many members random picks read the whole set: exactly uniform, and cheaper
+# than one descent per pick (hashes and sets use the same bound).
+RANDOM_FULL_READ = 512
 _SIGN = 1 << 63
 _ALL = (1 << 64) - 1
 _MEMBER = b"h"
@@ -555,8 +558,12 @@ class ZSet:
         return 0, out
 
     def random_members(self, n: int) -> list[tuple[bytes, float]]:
-        """`n` random picks (with repetition), one seek each: hashes are uniform, so
-        landing on the member at or after a random hash is nearly uniform."""
+        """`n` random picks (with repetition). Up to RANDOM_FULL_READ members, or when
+        `n` covers the set, one read of the whole set and exactly uniform picks (as
+        Redis's listpack picks are); above, one seek each at a random hash: nearly
+        uniform (the member at or after a random point, see collections_common)."""
+        if self.count <= RANDOM_FULL_READ or n >= self.count:
+            return random.choices(list(self.items()), k=n)
         cursor = self.store.reader().cursor(db=self.edb)
         mp = self._mp
         out: list[tuple[bytes, float]] = []

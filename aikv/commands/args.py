@@ -97,6 +97,9 @@ def _round_to_long_double(x: Fraction) -> Fraction:
     return sign * Fraction(m) / (Fraction(2) ** shift)
 
 
+round_to_long_double = _round_to_long_double  # public: blocking timeouts use it
+
+
 def parse_long_double(raw: bytes, message: str = NOT_FLOAT) -> Fraction | float:
     """strtold as Redis uses it: whole string, no leading space; returns an exact Fraction
     of the nearest long double, or +/-inf."""

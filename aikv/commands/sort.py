@@ -23,6 +23,7 @@ import ctypes.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aikv.blocking import signal_key_ready
 from aikv.commands.args import SYNTAX, parse_int
 from aikv.commands.hashes import field_value
 from aikv.commands.registry import command
@@ -212,6 +213,7 @@ def _sort_generic(client: Client, argv: list[bytes], read_only: bool) -> bytes:
     if result:
         VALUE_WRITERS["list"](db, store, result, 0)
         db.notify(LIST, b"sortstore", store)
+        signal_key_ready(client.server, db.index, store)  # setKey -> dbAdd signals it
     elif db.delete(store):
         db.notify(GENERIC, b"del", store)
     return integer(len(result))

@@ -324,7 +324,8 @@ def _read(client: Client, argv: list[bytes], with_group: bool) -> bytes:
     def serve(key: bytes) -> bytes | None:
         meta = db.get_meta(key)
         if meta is None or meta[0] != TYPE_STREAM:
-            return None
+            # Redis's unblockDeletedStreamReadgroupClients: the group went with the key.
+            return b"-UNBLOCKED the stream key no longer exists\r\n" if with_group else None
         handle = StreamHandle(db, key, meta)
         gt = waits[key]
         group = None

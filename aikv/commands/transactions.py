@@ -59,7 +59,7 @@ def exec_(client: Client, argv: list[bytes]) -> bytes:
         client.multi_error = False
         server.unwatch_all(client)
         raise CommandError("EXECABORT Transaction discarded because of previous errors.")
-    if client.watch_dirty:
+    if client.watch_dirty or (client.watched and server.watched_key_expired(client)):
         server.unwatch_all(client)
         return b"_\r\n" if client.resp3 else b"*-1\r\n"
     server.unwatch_all(client)

@@ -21,7 +21,15 @@ from aikv.keyspace import VALUE_READERS
 from aikv.migrate.rdbprim import double_text
 from aikv.persist.layout import TYPE_SET, TYPE_ZSET
 from aikv.resp import EMPTY_ARRAY, NULL3, NULL_BULK, CommandError, bulk, integer
-from aikv.zset_store import WRONGTYPE, ZSet, format_score, open_zset, parse_score, store_result
+from aikv.zset_store import (
+    RANDOM_FULL_READ,
+    WRONGTYPE,
+    ZSet,
+    format_score,
+    open_zset,
+    parse_score,
+    store_result,
+)
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -255,7 +263,7 @@ def zrandmember(client: Client, argv: list[bytes]) -> bytes:
         elif count >= zs.count:
             # Redis walks the whole set from its tail here (its set-operation iterator).
             items = list(zs.items(forward=False))
-        elif not zs.skiplist or count * 2 > zs.count:
+        elif not zs.skiplist or count * 2 > zs.count or zs.count <= RANDOM_FULL_READ:
             items = random.sample(list(zs.items()), count)
         else:
             picked: dict[bytes, float] = {}

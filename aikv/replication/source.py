@@ -252,8 +252,19 @@ class ReplicationSource:
         replicas together at the end of the tick (flush), one write per replica."""
         parts = self._pending
         before = len(parts)
+        if not parts:
+            # A command that wrote nothing (PUBLISH, or a transaction of them) opens no
+            # tick of its own: the stream must still leave at the end of this one.
+            self.server.schedule_tick()
         wrap = len(effects) > 1
         if wrap:
+            # The first effect's database is selected before MULTI, as Redis's
+            # propagatePendingCommands does.
+            first_db = effects[0][0]
+            if first_db != self.selected_db:
+                parts.append(_SELECT[first_db] if first_db < 16
+                             else encode_command(b"SELECT", str(first_db).encode()))
+                self.selected_db = first_db
             parts.append(_MULTI)
         for db_index, argv in effects:
             if db_index != self.selected_db:

@@ -114,22 +114,39 @@ _INT_MIN = -(2**31)  # what x86-64 stores converting an out-of-range double to i
 
 def install_cjson(rt: Runtime) -> LuaTable:
     L = Lib(rt)
+    # lua-cjson's settings (json_config_t), kept for the life of the Lua state.
+    cfg = {"sparse_convert": 0, "sparse_ratio": 2, "sparse_safe": 10,
+           "encode_max_depth": 1000, "decode_max_depth": 1000,
+           "encode_invalid_numbers": 0, "decode_invalid_numbers": 1,
+           "encode_keep_buffer": 1, "encode_number_precision": 14}
+
+    def encode_number(v: float, out: bytearray) -> None:
+        if math.isinf(v) or v != v:
+            mode = cfg["encode_invalid_numbers"]
+            if mode == 0:
+                raise rt.error("Cannot serialise number: must not be NaN or Inf")
+            if mode == 2:
+                out += b"null"
+                return
+            if v != v:
+                out += b"nan"
+                return
+        precision = cfg["encode_number_precision"]
+        out += fmt_number(v) if precision == 14 else _fmt_precision(v, precision)
 
     def encode_value(v: Any, out: bytearray, depth: int) -> None:
         t = type(v)
         if t is bytes:
             _encode_string(v, out)
         elif t is float:
-            if math.isinf(v) or v != v:
-                raise rt.error("Cannot serialise number: must not be NaN or Inf")
-            out += fmt_number(v)
+            encode_number(v, out)
         elif t is bool:
             out += b"true" if v else b"false"
         elif v is None or v is NULL:
             out += b"null"
         elif t is LuaTable:
-            if depth > 1000:
-                raise rt.error("Cannot serialise, excessive nesting (1001)")
+            if depth + 1 > cfg["encode_max_depth"]:
+                raise rt.error("Cannot serialise, excessive nesting (%d)" % (depth + 1))
             items = v.items()
             # lua_array_length, in next() order: the largest key is kept in a C int, so
             # a key past INT_MAX (or inf) stores INT_MIN and the table becomes an object
@@ -144,8 +161,12 @@ def install_cjson(rt: Runtime) -> LuaTable:
                     is_array = False
                     break
             if is_array and max_index > 0:
-                if max_index > 10 and max_index > 2 * len(items):
-                    raise rt.error("Cannot serialise table: excessively sparse array")
+                ratio, safe = cfg["sparse_ratio"], cfg["sparse_safe"]
+                if ratio > 0 and max_index > safe and max_index > ratio * len(items):
+                    if not cfg["sparse_convert"]:
+                        raise rt.error("Cannot serialise table: excessively sparse array")
+                    is_array = False
+            if is_array and max_index > 0:
                 out.append(0x5B)
                 for i in range(1, max_index + 1):
                     if i > 1:
@@ -162,9 +183,9 @@ def install_cjson(rt: Runtime) -> LuaTable:
                     if type(k) is bytes:
                         _encode_string(k, out)
                     elif type(k) is float:
-                        if math.isinf(k):  # NaN is never a key
-                            raise rt.error("Cannot serialise number: must not be NaN or Inf")
-                        _encode_string(fmt_number(k), out)
+                        number = bytearray()
+                        encode_number(k, number)  # NaN is never a key
+                        _encode_string(bytes(number), out)
                     else:
                         raise rt.error("Cannot serialise %s: table key must be a number or "
                                        "string" % type_name(k))
@@ -202,6 +223,9 @@ def install_cjson(rt: Runtime) -> LuaTable:
 
     def decode(*args: Any) -> list[Any]:
         s = L.check_str(args, 0, "decode")
+        limit = cfg["decode_max_depth"]
+        if s.count(b"{") + s.count(b"[") > limit:
+            _check_decode_depth(s, limit)
         try:
             value = json.loads(s.decode("utf-8", "surrogateescape"),
                                parse_constant=lambda c: float(c))
@@ -210,10 +234,90 @@ def install_cjson(rt: Runtime) -> LuaTable:
                            % (getattr(exc, "pos", 0) + 1)) from None
         return [to_lua(value)]
 
-    lib = _lib_table({"encode": encode, "decode": decode})
+    def _check_decode_depth(s: bytes, limit: int) -> None:
+        depth = 0
+        in_string = escaped = False
+        for i, c in enumerate(s):
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif c == 0x5C:
+                    escaped = True
+                elif c == 0x22:
+                    in_string = False
+            elif c == 0x22:
+                in_string = True
+            elif c == 0x7B or c == 0x5B:
+                depth += 1
+                if depth > limit:
+                    raise rt.error("Found too many nested data structures (%d) at character %d"
+                                   % (depth, i + 1))
+            elif c == 0x7D or c == 0x5D:
+                depth -= 1
+
+    def integer_option(args: tuple[Any, ...], i: int, fname: str, key: str,
+                       low: int, high: int) -> float:
+        # json_integer_option
+        if i < len(args) and args[i] is not None:
+            value = L.check_int(args, i, fname)
+            if not low <= value <= high:
+                raise L.argerror(1, fname, "expected integer between %d and %d" % (low, high))
+            cfg[key] = value
+        return float(cfg[key])
+
+    def enum_option(args: tuple[Any, ...], i: int, fname: str, key: str,
+                    options: tuple[bytes, ...] = (b"off", b"on")) -> Any:
+        # json_enum_option with bool_true 1: true/false or one of the option names
+        if i < len(args) and args[i] is not None:
+            v = args[i]
+            if type(v) is bool:
+                cfg[key] = int(v)
+            else:
+                name = L.check_str(args, i, fname)
+                if name not in options:
+                    raise L.argerror(i + 1, fname, "invalid option '%s'" % name.decode(
+                        "utf-8", "replace"))
+                cfg[key] = options.index(name)
+        setting = cfg[key]
+        return bool(setting) if setting in (0, 1) else options[setting]
+
+    def cfg_fn(fname: str, key: str, low: int = 0, high: int = 0) -> Any:
+        def f(*args: Any) -> list[Any]:
+            if len(args) > 1:
+                raise rt.error("bad argument #2 to '%s' (found too many arguments)" % fname)
+            if high:
+                return [integer_option(args, 0, fname, key, low, high)]
+            if key == "encode_invalid_numbers":
+                return [enum_option(args, 0, fname, key, (b"off", b"on", b"null"))]
+            return [enum_option(args, 0, fname, key)]
+        return f
+
+    def encode_sparse_array(*args: Any) -> list[Any]:
+        if len(args) > 3:
+            raise rt.error("bad argument #4 to 'encode_sparse_array' (found too many "
+                           "arguments)")
+        fname = "encode_sparse_array"
+        return [enum_option(args, 0, fname, "sparse_convert"),
+                integer_option(args, 1, fname, "sparse_ratio", 0, _INT_MAX),
+                integer_option(args, 2, fname, "sparse_safe", 0, _INT_MAX)]
+
+    lib = _lib_table({
+        "encode": encode, "decode": decode,
+        "encode_keep_buffer": cfg_fn("encode_keep_buffer", "encode_keep_buffer"),
+        "encode_max_depth": cfg_fn("encode_max_depth", "encode_max_depth", 1, _INT_MAX),
+        "decode_max_depth": cfg_fn("decode_max_depth", "decode_max_depth", 1, _INT_MAX),
+        "encode_number_precision": cfg_fn("encode_number_precision",
+                                          "encode_number_precision", 1, 14),
+        "encode_sparse_array": encode_sparse_array,
+        "decode_invalid_numbers": cfg_fn("decode_invalid_numbers", "decode_invalid_numbers"),
+        "encode_invalid_numbers": cfg_fn("encode_invalid_numbers", "encode_invalid_numbers"),
+    })
     lib.hash[b"null"] = NULL
-    for name in ("encode_keep_buffer", "encode_max_depth", "decode_max_depth",
-                 "encode_number_precision", "encode_sparse_array", "decode_invalid_numbers",
-                 "encode_invalid_numbers"):
-        lib.hash[name.encode()] = lib.hash[b"encode"]
     return lib
+
+
+def _fmt_precision(v: float, precision: int) -> bytes:
+    """fpconv_g_fmt with a precision other than Lua's 14: "%.<precision>g"."""
+    if v == int(v) and abs(v) < 10 ** precision:
+        return b"%d" % v if v or math.copysign(1.0, v) > 0 else b"-0"
+    return b"%.*g" % (precision, v)

@@ -4,13 +4,14 @@ received must be byte-identical (wake-up order, served values, timeouts, RESP3 s
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
 import pytest
 import redis
 
-from tests.differ import RawConnection, encode_command
+from tests.differ import RawConnection, encode_command, parse
 from tests.harness import wait_until
 
 Scenario = Callable[["Conns"], list[bytes]]
@@ -187,9 +188,103 @@ def rename_wakes(c: Conns) -> list[bytes]:
     return out
 
 
+def sort_store_wakes(c: Conns) -> list[bytes]:
+    # SORT ... STORE creates the list with setKey, which signals blocked clients (Redis
+    # tests/unit/type/list.tcl "BLPOP when result key is created by SORT..STORE").
+    c.send("w", "blpop", "{s}dst", "5")
+    c.wait_blocked(1)
+    out = [c["p"].call("rpush", "{s}src", "hello", "hola", "aguacate"),
+           c["p"].call("sort", "{s}src", "ALPHA", "STORE", "{s}dst"),
+           c["w"].read_reply(), c["p"].call("lrange", "{s}dst", "0", "-1")]
+    return out
+
+
+def sub_millisecond_timeouts(c: Conns) -> list[bytes]:
+    # Redis 7.0.15 rounds a timeout's milliseconds up (ceill), so 0.001 s and 0.0001 s
+    # are 1 ms, not 0 (= forever) (list.tcl "BLPOP: with 0.001 timeout should not block
+    # indefinitely").
+    out = []
+    for cmd in (("blpop", "none", "0.001"), ("brpop", "none", "0.0001"),
+                ("blmpop", "0.0005", "1", "none", "LEFT"), ("bzpopmin", "none", "0.001"),
+                ("blmove", "none", "d", "LEFT", "LEFT", "0.000001"),
+                ("bzmpop", "0.0009", "1", "none", "MIN")):
+        started = time.monotonic()
+        out.append(c["w"].call(*cmd))
+        assert time.monotonic() - started < 1
+    return out
+
+
+def expired_before_served(c: Conns) -> list[bytes]:
+    # list.tcl "MULTI + LPUSH + EXPIRE + DEBUG SLEEP on blocked client, key already
+    # expired": the waiters are served at the current time, so a key that expired within
+    # the EXEC serves nobody and the client stays blocked.
+    p = c["p"]
+    out = [p.call("debug", "set-active-expire", "0")]
+    w_id = c["w"].call("client", "id")
+    c.send("w", "brpop", "k", "0")
+    c.wait_blocked(1)
+    out += [p.call("multi"), p.call("rpush", "k", "hello"), p.call("pexpire", "k", "100"),
+            p.call("debug", "sleep", "0.2"), p.call("exec")]
+    out.append(str(c.blocked()).encode())
+    out += [p.call("exists", "k"), p.call("client", "unblock", parse(w_id)),
+            c["w"].read_reply(), p.call("debug", "set-active-expire", "1")]
+    return out
+
+
+def _stats(c: Conns) -> bytes:
+    """The error counters Redis keeps for errors served to blocked clients."""
+    info = c.admin.call("info", "all").decode()
+    keep = [re.sub(r"usec=[^,]*,usec_per_call=[^,]*,", "", line)
+            for line in info.splitlines()
+            if line.startswith(("errorstat_", "total_error_replies", "cmdstat_xreadgroup",
+                                "cmdstat_blmove"))]
+    return "\n".join(sorted(keep)).encode()
+
+
+def xreadgroup_stream_gone(c: Conns) -> list[bytes]:
+    # A stream deleted or replaced while XREADGROUP waits on it unblocks the reader with
+    # "UNBLOCKED the stream key no longer exists" (stream-cgroups.tcl "Blocking
+    # XREADGROUP: key deleted / key type changed ... / flushed DB"); errors served to
+    # blocked clients count in errorstats and failed_calls.
+    p = c["p"]
+    out = [p.call("config", "resetstat")]
+    setups = [
+        [("del", "xs")],
+        [("set", "xs", "val")],
+        [("multi",), ("del", "xs"), ("sadd", "xs", "e"), ("exec",)],
+        [("flushall",)],
+        [("xgroup", "destroy", "xs", "g")],  # NOGROUP
+        [("swapdb", "0", "1")],
+    ]
+    for steps in setups:
+        p.call("del", "xs")
+        out += [p.call("xadd", "xs", "1-1", "f", "v"), p.call("xgroup", "create", "xs", "g", "$")]
+        c.send("w", "xreadgroup", "group", "g", "alice", "block", "0", "streams", "xs", ">")
+        c.wait_blocked(1)
+        for step in steps:
+            out.append(p.call(*step))
+        out.append(c["w"].read_reply())
+        c.wait_blocked(0)
+    # A reader of the stream itself (XREAD) keeps waiting; a later XADD serves it.
+    p.call("del", "xs")
+    out.append(p.call("xadd", "xs", "5-1", "f", "v"))
+    c.send("w", "xread", "block", "0", "streams", "xs", "$")
+    c.wait_blocked(1)
+    out += [p.call("del", "xs"), p.call("xadd", "xs", "6-1", "f", "v"), c["w"].read_reply()]
+    # BLMOVE served with WRONGTYPE counts too.
+    c.send("w", "blmove", "src", "dst", "LEFT", "LEFT", "0")
+    c.wait_blocked(1)
+    out += [p.call("set", "dst", "x"), p.call("rpush", "src", "v"), c["w"].read_reply()]
+    out += [p.call("ping"), _stats(c)]
+    p.call("swapdb", "0", "1")
+    p.call("flushall")
+    return out
+
+
 SCENARIOS = [fifo_wakeups, multi_key_and_pipeline, timeouts, blmove_chain, push_inside_multi,
              blocking_inside_multi, disconnect_while_blocked, zset_waiters, type_mismatch,
-             rename_wakes]
+             rename_wakes, sort_store_wakes, sub_millisecond_timeouts, xreadgroup_stream_gone,
+             expired_before_served]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])

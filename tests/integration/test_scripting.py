@@ -225,3 +225,38 @@ def test_error_stats_of_scripts_match_redis(fresh: Differ) -> None:
     fresh.check("info", "errorstats", normalize=stats)
     fresh.check("info", "commandstats", normalize=stats)
     fresh.check("info", "stats", normalize=stats)
+
+
+# lua-cjson's configuration functions (Redis's scripting.tcl "JSON smoke test"): each
+# script puts back the defaults it changed, since the settings live as long as the Lua state.
+_CJSON_RESET = ("cjson.encode_max_depth(1000) cjson.decode_max_depth(1000) "
+                "cjson.encode_invalid_numbers(false) cjson.encode_number_precision(14) "
+                "cjson.encode_sparse_array(false, 2, 10) ")
+CJSON_CONFIG = [
+    "cjson.encode_max_depth(1) local ok, e = pcall(cjson.encode, {a={1}}) " + _CJSON_RESET
+    + "return {tostring(ok), e}",
+    "local r = {cjson.encode_max_depth(), cjson.encode_max_depth(5), "
+    "cjson.decode_max_depth(2), cjson.encode_number_precision()} " + _CJSON_RESET
+    + "return r",
+    "cjson.decode_max_depth(1) local ok, e = pcall(cjson.decode, "
+    "'{\"obj\": {\"array\": [1,2,3,4]}}') " + _CJSON_RESET + "return {tostring(ok), e}",
+    "cjson.encode_invalid_numbers(true) local r = cjson.encode({0/0, 1/0, -1/0}) "
+    + _CJSON_RESET + "return r",
+    "cjson.encode_invalid_numbers('null') local r = {cjson.encode({0/0}), "
+    "cjson.encode_invalid_numbers()} " + _CJSON_RESET + "return r",
+    "local ok, e = pcall(cjson.encode_max_depth, 0) return e",
+    "local ok, e = pcall(cjson.encode_invalid_numbers, 'maybe') return e",
+    "cjson.encode_number_precision(3) local r = cjson.encode({3.14159, 100, 12345}) "
+    + _CJSON_RESET + "return r",
+    "cjson.encode_sparse_array(true) local r = cjson.encode({[1]=1, [20]=2}) "
+    + _CJSON_RESET + "return r",
+    "local r = {cjson.encode_keep_buffer(), cjson.encode_keep_buffer(false), "
+    "cjson.decode_invalid_numbers()} cjson.encode_keep_buffer(true) return r",
+    "local t = {} local c = t for i = 1, 1001 do c[1] = {} c = c[1] end "
+    "local ok, e = pcall(cjson.encode, t) return e",
+]
+
+
+@pytest.mark.parametrize("src", CJSON_CONFIG, ids=[f"cjson{i}" for i in range(len(CJSON_CONFIG))])
+def test_cjson_configuration_matches_redis(fresh: Differ, src: str) -> None:
+    fresh.check(*C.ev(src))

@@ -158,3 +158,16 @@ def test_matches_reference(pattern: bytes, subject: bytes) -> None:
 def test_matches_reference_nocase(pattern: bytes, subject: bytes) -> None:
     assert match(pattern, subject, nocase=True) == reference(pattern, subject, True), (
         pattern, subject)
+
+
+def test_many_stars_do_not_backtrack_exponentially() -> None:
+    # Redis's keyspace.tcl "Regression for pattern matching long nested loops": a
+    # translation to `.*a.*a...b` took exponential time in the regex engine.
+    import time
+    pattern = b"a*" * 20 + b"b"
+    subject = b"a" * 40
+    started = time.monotonic()
+    assert match(pattern, subject) is False
+    assert match(pattern, subject + b"b") is True
+    assert match(b"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*?", b"a" * 60) is True
+    assert time.monotonic() - started < 1.0

@@ -1,0 +1,99 @@
+"""The replication stream as Redis's multi.tcl reads it (SYNC, then the commands), sent
+by AiKv and by a real redis-server 7.0.15: SELECT comes before MULTI, a PUBLISH (no
+write) leaves at once, and a REPLICAOF inside EXEC does not break the transaction."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import redis
+
+from tests.harness import ServerProcess
+
+PING = b"*1\r\n$4\r\nPING\r\n"
+PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$4\r\nchan\r\n$3\r\nmsg\r\n"
+
+
+class FakeReplica:
+    """A connection that sent SYNC and read the RDB file: what follows is the stream."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.sendall(b"SYNC\r\n")
+        buf = self._read_until(b"", b"$")  # newlines may come first (keep-alives)
+        buf = buf.lstrip(b"\n")
+        buf = self._read_until(buf, b"\r\n")
+        line, rest = buf.split(b"\r\n", 1)
+        size = int(line[1:])
+        while len(rest) < size:
+            rest += self._recv()
+        self.stream = rest[size:]
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise AssertionError("the master closed the connection")
+        return chunk
+
+    def _read_until(self, buf: bytes, marker: bytes) -> bytes:
+        while marker not in buf.lstrip(b"\n"):
+            buf += self._recv()
+        return buf
+
+    def read_until(self, marker: bytes, timeout: float = 10.0) -> bytes:
+        """The stream received until `marker` (the master's PINGs left out)."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.stream:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{marker!r} not in the stream: {self.stream!r}")
+            self.sock.settimeout(left)
+            self.stream += self._recv()
+        return self.stream.replace(PING, b"")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _stream_of(port: int) -> bytes:
+    r = redis.Redis(port=port)
+    r.config_set("repl-ping-replica-period", 3600)
+    replica = FakeReplica(port)
+    try:
+        r.execute_command("select", "3")
+        pipe = r.pipeline(transaction=True)
+        pipe.execute_command("set", "a", "1")
+        pipe.execute_command("set", "b", "2")
+        pipe.execute()
+        r.publish("chan", "msg")
+        return replica.read_until(PUBLISH)
+    finally:
+        replica.close()
+        r.execute_command("select", "0")
+        r.close()
+
+
+def test_stream_matches_redis(aikv_module: ServerProcess, redis_module: ServerProcess) -> None:
+    got = _stream_of(aikv_module.port)
+    assert got == _stream_of(redis_module.port)
+    assert got.startswith(b"*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*1\r\n$5\r\nMULTI\r\n")
+    assert got.endswith(PUBLISH)
+
+
+def test_replicaof_inside_exec(aikv_module: ServerProcess) -> None:
+    r = redis.Redis(port=aikv_module.port)
+    replica = FakeReplica(aikv_module.port)
+    try:
+        pipe = r.pipeline(transaction=True)
+        pipe.execute_command("set", "foo2", "bar")
+        pipe.execute_command("replicaof", "127.0.0.1", "1")
+        pipe.execute_command("set", "foo3", "bar")
+        assert pipe.execute() == [True, b"OK", True]
+        with pytest.raises(redis.ReadOnlyError):
+            r.set("foo4", "bar")
+    finally:
+        r.execute_command("replicaof", "no", "one")
+        replica.close()
+        r.close()
