@@ -82,6 +82,9 @@ class Client(asyncio.Protocol):
         # Watched keys that were already expired when WATCHed (Redis's wk->expired).
         self.watched_expired: set[tuple[int, bytes]] = set()
         self.asking = False
+        # The reply being made is pushes only (subscription confirmations): CLIENT REPLY
+        # OFF / SKIP let it through (Server.dispatch).
+        self.reply_is_push = False
         self.readonly = False
         self.no_evict = False
         self.subscriptions: set[bytes] = set()
@@ -310,9 +313,11 @@ class Client(asyncio.Protocol):
         for line in lines:
             self.write(line)
 
-    def write(self, reply: bytes) -> None:
-        """Queue bytes outside the request path (pub/sub messages, unblocked replies)."""
-        if self.closing or self.reply_off:
+    def write(self, reply: bytes, push: bool = False) -> None:
+        """Queue bytes outside the request path (pub/sub messages, unblocked replies).
+        `push`: a pub/sub message or an invalidation, which CLIENT REPLY OFF does not
+        silence (Redis's CLIENT_PUSHING)."""
+        if self.closing or (self.reply_off and not push):
             return
         self.out.append(reply)
         self.out_bytes += len(reply)

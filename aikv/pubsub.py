@@ -151,7 +151,7 @@ class PubSub:
                 self.sunsubscribe(client, channel)
                 client.write(unsubscribed_reply(b"sunsubscribe", channel,
                                                 len(client.shard_subscriptions),
-                                                client.resp3))
+                                                client.resp3), push=True)
 
 
 def _drop(table: dict[bytes, dict[int, Client]], name: bytes, client_id: int) -> None:
@@ -167,7 +167,7 @@ def _drop(table: dict[bytes, dict[int, Client]], name: bytes, client_id: int) ->
 def _send(clients: dict[int, Client], resp2: bytes, resp3: bytes) -> int:
     n = 0
     for client in list(clients.values()):
-        client.write(resp3 if client.resp3 else resp2)
+        client.write(resp3 if client.resp3 else resp2, push=True)
         n += 1
     return n
 

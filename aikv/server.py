@@ -542,7 +542,9 @@ class Server:
             client.out.append(b"")
             return
         if client.reply_off or client.reply_skip:
-            reply = b""  # CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped
+            if not client.reply_is_push:
+                reply = b""  # CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped
+        client.reply_is_push = False
         client.out.append(reply)
         client.reply_skip = client.reply_skip_next
         client.reply_skip_next = False

@@ -260,15 +260,16 @@ class Tracking:
             if target is None:
                 state.broken_redirect = True
                 if client.resp3:
-                    client.write(b">2\r\n$21\r\ntracking-redir-broken\r\n:%d\r\n" % state.redirect)
+                    client.write(b">2\r\n$21\r\ntracking-redir-broken\r\n:%d\r\n" % state.redirect,
+                                 push=True)
                 return
             if target.resp3:
-                target.write(_PUSH_INVALIDATE + payload)
+                target.write(_PUSH_INVALIDATE + payload, push=True)
             elif target.subscriptions or target.patterns or target.shard_subscriptions:
-                target.write(_PUBSUB_INVALIDATE + payload)
+                target.write(_PUBSUB_INVALIDATE + payload, push=True)
             return
         if client.resp3:
-            client.write(_PUSH_INVALIDATE + payload)
+            client.write(_PUSH_INVALIDATE + payload, push=True)
 
     def client_gone(self, client: Client) -> None:
         self.disable(client)

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from aikv.client import Client
 
 
+def _confirmations(client: Client, replies: list[bytes]) -> bytes:
+    """(Un)subscription confirmations are pushes: CLIENT REPLY OFF / SKIP do not silence
+    them (Redis's CLIENT_PUSHING), nor the messages that follow (Client.write)."""
+    client.reply_is_push = True
+    return b"".join(replies)
+
+
 def _count(client: Client) -> int:
     # SUBSCRIBE/PSUBSCRIBE confirmations count channels plus patterns; the shard ones
     # count shard channels only.
@@ -36,7 +43,7 @@ def subscribe(client: Client, argv: list[bytes]) -> bytes:
     for channel in argv[1:]:
         registry.subscribe(client, channel)
         out.append(subscribed_reply(b"subscribe", channel, _count(client), client.resp3))
-    return b"".join(out)
+    return _confirmations(client, out)
 
 
 @command("unsubscribe", -1, "pubsub noscript loading stale", categories="@pubsub @slow")
@@ -44,12 +51,13 @@ def unsubscribe(client: Client, argv: list[bytes]) -> bytes:
     registry = get_pubsub(client.server)
     channels = argv[1:] if len(argv) > 1 else list(client.subscriptions)
     if not channels:
-        return unsubscribed_reply(b"unsubscribe", None, _count(client), client.resp3)
+        return _confirmations(client, [unsubscribed_reply(b"unsubscribe", None, _count(client),
+                                                          client.resp3)])
     out = []
     for channel in channels:
         registry.unsubscribe(client, channel)
         out.append(unsubscribed_reply(b"unsubscribe", channel, _count(client), client.resp3))
-    return b"".join(out)
+    return _confirmations(client, out)
 
 
 @command("psubscribe", -2, "pubsub noscript loading stale", categories="@pubsub @slow")
@@ -59,7 +67,7 @@ def psubscribe(client: Client, argv: list[bytes]) -> bytes:
     for pattern in argv[1:]:
         registry.psubscribe(client, pattern)
         out.append(subscribed_reply(b"psubscribe", pattern, _count(client), client.resp3))
-    return b"".join(out)
+    return _confirmations(client, out)
 
 
 @command("punsubscribe", -1, "pubsub noscript loading stale", categories="@pubsub @slow")
@@ -67,12 +75,13 @@ def punsubscribe(client: Client, argv: list[bytes]) -> bytes:
     registry = get_pubsub(client.server)
     patterns = argv[1:] if len(argv) > 1 else registry.client_patterns(client)
     if not patterns:
-        return unsubscribed_reply(b"punsubscribe", None, _count(client), client.resp3)
+        return _confirmations(client, [unsubscribed_reply(b"punsubscribe", None, _count(client),
+                                                          client.resp3)])
     out = []
     for pattern in patterns:
         registry.punsubscribe(client, pattern)
         out.append(unsubscribed_reply(b"punsubscribe", pattern, _count(client), client.resp3))
-    return b"".join(out)
+    return _confirmations(client, out)
 
 
 @command("ssubscribe", -2, "pubsub noscript loading stale", keys=(1, -1, 1),
@@ -87,7 +96,7 @@ def ssubscribe(client: Client, argv: list[bytes]) -> bytes:
         registry.ssubscribe(client, channel)
         out.append(subscribed_reply(b"ssubscribe", channel, len(client.shard_subscriptions),
                                     client.resp3))
-    return b"".join(out)
+    return _confirmations(client, out)
 
 
 @command("sunsubscribe", -1, "pubsub noscript loading stale", keys=(1, -1, 1),
@@ -96,13 +105,13 @@ def sunsubscribe(client: Client, argv: list[bytes]) -> bytes:
     registry = get_pubsub(client.server)
     channels = argv[1:] if len(argv) > 1 else list(client.shard_subscriptions)
     if not channels:
-        return unsubscribed_reply(b"sunsubscribe", None, 0, client.resp3)
+        return _confirmations(client, [unsubscribed_reply(b"sunsubscribe", None, 0, client.resp3)])
     out = []
     for channel in channels:
         registry.sunsubscribe(client, channel)
         out.append(unsubscribed_reply(b"sunsubscribe", channel,
                                       len(client.shard_subscriptions), client.resp3))
-    return b"".join(out)
+    return _confirmations(client, out)
 
 
 def _relay(client: Client, channel: bytes, message: bytes, shard: bool) -> None:

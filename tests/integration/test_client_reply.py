@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 from tests.differ import Differ, RawConnection, encode_command
 from tests.harness import ServerProcess
@@ -68,3 +69,48 @@ def test_replies_off_drops_pushed_messages(differ: Differ, aikv_module: ServerPr
     finally:
         for conn in blocked:
             conn.close()
+
+
+def _read_until(sock: socket.socket, done: Callable[[bytes], bool]) -> bytes:
+    data = b""
+    deadline = time.monotonic() + 10
+    while not done(data):
+        assert time.monotonic() < deadline, data
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_pubsub_and_invalidation_pushes_pass_replies_off(
+        aikv_module: ServerProcess, redis_module: ServerProcess) -> None:
+    """Subscription confirmations, published messages and tracking invalidations are
+    pushes: CLIENT REPLY OFF does not silence them (Redis's CLIENT_PUSHING), in RESP2 and
+    RESP3; the commands' own replies stay off."""
+
+    def run(port: int, resp: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sub, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as pub:
+            if resp == 3:
+                _stream(sub, [("hello", "3")])
+            sub.sendall(encode_command("client", "reply", "off")
+                        + encode_command("subscribe", "chan")
+                        + encode_command("psubscribe", "ch*"))
+            data = _read_until(sub, lambda d: d.endswith(b"$3\r\nch*\r\n:2\r\n"))
+            _stream(pub, [("publish", "chan", "hello")])
+            data += _read_until(sub, lambda d: d.count(b"hello") == 2)
+            data += _stream(sub, [("unsubscribe", "chan"), ("punsubscribe", "ch*"),
+                                  ("client", "reply", "on")])
+            if resp == 3:
+                # The client's own SET invalidates its tracked key (no NOLOOP).
+                data += _stream(sub, [("client", "tracking", "on"), ("get", "tracked"),
+                                      ("client", "reply", "off"), ("set", "tracked", "1"),
+                                      ("client", "reply", "on")])
+            return data
+
+    for resp in (2, 3):
+        mine, theirs = (run(server.port, resp) for server in (aikv_module, redis_module))
+        assert mine == theirs, resp
+        assert b"message\r\n$4\r\nchan\r\n$5\r\nhello" in mine
+        assert b"$3\r\nch*\r\n:0\r\n" in mine  # the punsubscribe confirmation
+    assert b"invalidate" in mine

@@ -155,7 +155,7 @@ class _FakeClient:
         self.shard_subscriptions: set[bytes] = set()
         self.sent: list[bytes] = []
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, push: bool = False) -> None:
         self.sent.append(data)
 
 
