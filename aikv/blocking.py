@@ -49,7 +49,7 @@ LLONG_MAX = 2**63 - 1
 class BlockedState:
     """What a blocked client waits for; `client.blocked` holds it."""
 
-    __slots__ = ("db_index", "keys", "serve", "timer", "command")
+    __slots__ = ("db_index", "keys", "serve", "timer", "command", "argv", "took")
 
     def __init__(self, db_index: int, keys: list[bytes], serve: Serve, command: bytes) -> None:
         self.db_index = db_index
@@ -57,6 +57,10 @@ class BlockedState:
         self.serve = serve
         self.timer: asyncio.TimerHandle | None = None
         self.command = command
+        # The blocking call, when slow enough for the slowlog: it is logged once served
+        # (Redis's updateStatsOnUnblock), with its own arguments and duration.
+        self.argv: list[bytes] | None = None
+        self.took = 0
 
 
 class Blocking:
@@ -171,6 +175,8 @@ class Blocking:
                         self._detach(client)
                         if reply[:1] == b"-":
                             self._count_failed(state, reply)
+                        if state.argv is not None:
+                            self._slowlog(client, state)
                         client.write(reply)
                         self._to_resume.append(client)
                 if self._to_resume:
@@ -181,6 +187,15 @@ class Blocking:
                             self.server.resume_client(client)
         finally:
             self._handling = False
+
+    def _slowlog(self, client: Client, state: BlockedState) -> None:
+        """A served blocking call enters the slowlog now, as the command the client sent
+        (Redis's updateStatsOnUnblock; its call was not logged while it blocked)."""
+        server = self.server
+        cmd = server.lookup_command(state.command)
+        if cmd is not None and state.argv is not None:
+            server.slowlog.push(client, cmd, state.argv, state.took,
+                                server.config.values["slowlog-max-len"])
 
     def _count_failed(self, state: BlockedState, reply: bytes) -> None:
         """A client served with an error (NOGROUP, UNBLOCKED, BLMOVE's WRONGTYPE): as

@@ -1,5 +1,6 @@
 """What MONITOR shows of a command: Redis's quoting of each argument (sdscatrepr) and
-the arguments it redacts (passwords of AUTH, HELLO ... AUTH, MIGRATE ... AUTH/AUTH2)."""
+the arguments it redacts (passwords of AUTH, HELLO ... AUTH, MIGRATE ... AUTH/AUTH2, and
+everything after ACL SETUSER)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def monitor_args(cmd: Command, argv: list[bytes]) -> list[bytes]:
         return _redact_hello(argv)
     if name == "migrate":
         return _redact_migrate(argv)
+    if cmd.full_name == "acl|setuser" and len(argv) >= 3:
+        return argv[:2] + [REDACTED] * (len(argv) - 2)  # the name and every rule
     return argv
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from aikv import __version__, acl, rdbsave
 from aikv.acllog import AclLog
+from aikv.blocking import BlockedState
 from aikv.client import Client
 from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
@@ -625,7 +626,8 @@ class Server:
             self.defer_commands(client, [argv])
             return b""
         multi = client.multi
-        if multi is not None and cmd.name not in _MULTI_IMMEDIATE:
+        if multi is not None and (cmd.parent is not None or cmd.name not in _MULTI_IMMEDIATE):
+            # (A subcommand is queued whatever its name: SLOWLOG RESET is not RESET.)
             if "no-multi" in cmd.flags:
                 return self._reject(client, "ERR Command not allowed inside a transaction", cmd)
             multi.append((cmd, argv))
@@ -702,8 +704,12 @@ class Server:
         took = (perf_counter_ns() - started) // 1000
         cmd.usec += took
         cmd.calls += 1
-        if took >= self.slowlog_threshold and not cmd.skip_slowlog and client.blocked is None:
-            self.slowlog.push(client, cmd, argv, took, self.config.values["slowlog-max-len"])
+        if took >= self.slowlog_threshold and not cmd.skip_slowlog:
+            blocked = client.blocked
+            if blocked is None:
+                self.slowlog.push(client, cmd, argv, took, self.config.values["slowlog-max-len"])
+            elif isinstance(blocked, BlockedState):
+                blocked.argv, blocked.took = argv, took  # logged once served (blocking.py)
         if took >= self.latency_threshold_us and client.blocked is None:
             self.latency.add(b"fast-command" if "fast" in cmd.flags else b"command",
                              took // 1000)

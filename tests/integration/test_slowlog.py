@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.differ import Differ, parse
+from tests.differ import Differ, RawConnection, encode_command, parse
+from tests.harness import ServerProcess, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +42,8 @@ def test_entries_match_redis(differ: Differ) -> None:
     for cmd in (("client", "setname", "slowy"), ("set", "k", "v"), ("set", "big", "x" * 200),
                 ("rpush", "lst", *map(str, range(40))), ("get", "k"),
                 ("auth", "secret"), ("eval", "redis.call('set', 'a', '1') return 1", "0"),
+                ("acl", "setuser", "slowuser", "on", ">pw", "+get"),
+                ("acl", "setuser", "bad user", "+get"), ("acl", "deluser", "slowuser"),
                 ("multi",), ("incr", "n"), ("exec",),
                 ("config", "set", "slowlog-log-slower-than", "-1")):
         differ.both(*cmd)
@@ -68,3 +71,28 @@ def test_max_len_and_threshold_match_redis(differ: Differ) -> None:
     differ.check("config", "set", "slowlog-log-slower-than", "100000000")
     differ.both("set", "k", "v")
     differ.check("slowlog", "len")
+
+
+def test_served_blocking_call_is_logged_as_sent(differ: Differ, aikv_module: ServerProcess,
+                                                redis_module: ServerProcess) -> None:
+    """A blocked BLPOP enters the slowlog when it is served, as the BLPOP it was (Redis's
+    updateStatsOnUnblock), not while it waits; here after the SLOWLOG RESET that ran in
+    the EXEC that served it (Redis's slowlog.tcl)."""
+    differ.check("config", "set", "slowlog-log-slower-than", "0")
+    differ.both("del", "l")
+    blocked = [RawConnection(server.port) for server in (aikv_module, redis_module)]
+    try:
+        for conn in blocked:
+            conn.sock.sendall(encode_command("blpop", "l", "0"))
+        wait_until(lambda: all(b"blocked_clients:1" in raw for raw in
+                               differ.both("info", "clients")), 10, 0.01, "the BLPOPs")
+        differ.check("multi")
+        differ.check("lpush", "l", "foo")
+        differ.check("slowlog", "reset")
+        differ.check("exec")
+        assert [conn.read_reply() for conn in blocked] == [b"*2\r\n$1\r\nl\r\n$3\r\nfoo\r\n"] * 2
+        entries = differ.check("slowlog", "get", normalize=_entries)
+        assert _entries(entries)[0][0] == [b"blpop", b"l", b"0"]
+    finally:
+        for conn in blocked:
+            conn.close()
