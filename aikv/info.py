@@ -210,7 +210,9 @@ def _clients(server: Server) -> Fields:
         ("maxclients", server.config.maxclients),
         ("client_recent_max_input_buffer", max_in),
         ("client_recent_max_output_buffer", max_out),
-        ("blocked_clients", sum(1 for c in clients if c.blocked is not None)),
+        # A client held by CLIENT PAUSE counts as blocked, as in Redis 7.0
+        # (BLOCKED_POSTPONE).
+        ("blocked_clients", sum(1 for c in clients if c.blocked is not None or c.postponed)),
         ("tracking_clients", server.tracking.clients if server.tracking is not None else 0),
         ("clients_in_timeout_table", 0),
     ]

@@ -107,3 +107,25 @@ def test_held_client_can_go_away(differ: Differ, aikv_module: ServerProcess) -> 
         assert admin.call("set", "k", "after") == b"+OK\r\n"
     finally:
         admin.close()
+
+
+def test_held_client_counts_as_blocked(differ: Differ, aikv_module: ServerProcess,
+                                       redis_module: ServerProcess) -> None:
+    """INFO blocked_clients counts a client held by CLIENT PAUSE (Redis 7.0's
+    BLOCKED_POSTPONE; Redis's pause.tcl waits on it)."""
+    differ.both("del", "held")
+    writers = [RawConnection(server.port) for server in (aikv_module, redis_module)]
+    try:
+        differ.check("client", "pause", "60000", "write")
+        for conn in writers:
+            conn.sock.sendall(encode_command("set", "held", "1"))
+        _wait_for(lambda: all(b"blocked_clients:1\r\n" in reply
+                              for reply in differ.both("info", "clients")))
+        differ.check("client", "unpause")
+        assert [conn.read_reply() for conn in writers] == [b"+OK\r\n"] * 2
+        _wait_for(lambda: all(b"blocked_clients:0\r\n" in reply
+                              for reply in differ.both("info", "clients")))
+    finally:
+        differ.both("client", "unpause")
+        for conn in writers:
+            conn.close()
