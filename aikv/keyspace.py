@@ -339,8 +339,7 @@ class Database:
         txn = self.store.writer()
         # Watched keys with a record, expired or not, are the ones the flush changes
         # (Redis's touchAllWatchedKeysInDb); the others are only reported to tracking.
-        stored = [key for key in self.watched if self.stored_deadline(key) is not None] \
-            if self.watched else []
+        stored = {key for key in self.watched if self.stored_deadline(key) is not None}
         # Collections' element records become garbage, reclaimed in the background.
         cursor = txn.cursor(db=self.meta_db)
         for _, meta in cursor:

@@ -1,6 +1,6 @@
 """What MONITOR shows of a command: Redis's quoting of each argument (sdscatrepr) and
 the arguments it redacts (passwords of AUTH, HELLO ... AUTH, MIGRATE ... AUTH/AUTH2, and
-everything after ACL SETUSER)."""
+everything after ACL SETUSER, the values CONFIG SET gives the sensitive parameters)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from aikv.commands.registry import Command
 
 REDACTED = b"(redacted)"
+# The parameters Redis flags SENSITIVE_CONFIG: CONFIG SET redacts the values given them.
+_SENSITIVE_CONFIG = frozenset((b"masteruser", b"masterauth", b"requirepass"))
 _ESCAPES = {0x5C: b"\\\\", 0x22: b'\\"', 0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t",
             0x07: b"\\a", 0x08: b"\\b"}
 # Byte -> its quoted form: printable ASCII as itself, the escapes above, else \xHH.
@@ -38,7 +40,19 @@ def monitor_args(cmd: Command, argv: list[bytes]) -> list[bytes]:
         return _redact_migrate(argv)
     if cmd.full_name == "acl|setuser" and len(argv) >= 3:
         return argv[:2] + [REDACTED] * (len(argv) - 2)  # the name and every rule
+    if cmd.full_name == "config|set" and len(argv) % 2 == 0:
+        return _redact_config_set(argv)
     return argv
+
+
+def _redact_config_set(argv: list[bytes]) -> list[bytes]:
+    # Every pair is looked at, even after an unknown or invalid one, so that an error
+    # never leaves a password in the logs (configSetCommand).
+    shown = list(argv)
+    for j in range(2, len(argv) - 1, 2):
+        if argv[j].lower() in _SENSITIVE_CONFIG:
+            shown[j + 1] = REDACTED
+    return shown
 
 
 def _redact_hello(argv: list[bytes]) -> list[bytes]:

@@ -89,6 +89,22 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, what: s
     raise TimeoutError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
 
 
+def recv_until(sock: socket.socket, buf: bytes, marker: bytes, timeout: float) -> bytes:
+    """`buf` plus what `sock` sends until `marker` is among it (with the rest of the read
+    that brought it); an AssertionError if the peer closes first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while marker not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"{marker!r} not received in {timeout} s: {buf[-300:]!r}")
+        sock.settimeout(left)
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before {marker!r}")
+        buf += chunk
+    return buf
+
+
 class ServerProcess:
     """One aikv-server or redis-server process."""
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from collections.abc import Callable
 
 import redis
 
-from tests.harness import ServerProcess, wait_until
+from tests.harness import ServerProcess, recv_until, wait_until
 
 DEBUG = ["--enable-debug-command", "yes"]
 # An absolute deadline in ms differs from run to run; so does a DUMP payload.
@@ -53,17 +52,7 @@ class Conn:
 
     def read_until(self, marker: bytes, timeout: float) -> bytes:
         """Everything received until `marker` has arrived (and the rest of that read)."""
-        deadline = time.monotonic() + timeout
-        while marker not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"{marker!r} not received in {timeout} s")
-            self.sock.settimeout(left)
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise AssertionError(f"connection closed before {marker!r}")
-            self.buf += chunk
-        data, self.buf = self.buf, b""
+        data, self.buf = recv_until(self.sock, self.buf, marker, timeout), b""
         return data
 
     def close(self) -> None:

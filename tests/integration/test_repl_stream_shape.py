@@ -5,12 +5,11 @@ write) leaves at once, and a REPLICAOF inside EXEC does not break the transactio
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 import redis
 
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, recv_until
 
 PING = b"*1\r\n$4\r\nPING\r\n"
 PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$4\r\nchan\r\n$3\r\nmsg\r\n"
@@ -44,13 +43,7 @@ class FakeReplica:
 
     def read_until(self, marker: bytes, timeout: float = 10.0) -> bytes:
         """The stream received until `marker` (the master's PINGs left out)."""
-        deadline = time.monotonic() + timeout
-        while marker not in self.stream:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"{marker!r} not in the stream: {self.stream!r}")
-            self.sock.settimeout(left)
-            self.stream += self._recv()
+        self.stream = recv_until(self.sock, self.stream, marker, timeout)
         return self.stream.replace(PING, b"")
 
     def close(self) -> None:

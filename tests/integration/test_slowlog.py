@@ -45,6 +45,11 @@ def test_entries_match_redis(differ: Differ) -> None:
                 ("acl", "setuser", "slowuser", "on", ">pw", "+get"),
                 ("acl", "setuser", "bad user", "+get"), ("acl", "deluser", "slowuser"),
                 ("multi",), ("incr", "n"), ("exec",),
+                ("config", "set", "masterauth", "pw1", "MasterUser", "u1"),
+                ("config", "set", "maxmemory-policy", "bad", "requirepass", ""),
+                ("config", "set", "nosuchparam", "x", "masterauth", "pw2"),
+                ("config", "set", "masterauth", "pw3", "maxmemory-policy"),
+                ("config", "set", "masterauth", "", "masteruser", ""),
                 ("config", "set", "slowlog-log-slower-than", "-1")):
         differ.both(*cmd)
     differ.check("slowlog", "len")
