@@ -137,6 +137,9 @@ class Gossip:
         # Peers owed a ping because a node joined our view while their ping was in flight.
         self._owed_news: set[NodeRecord] = set()
         self.stats = BusStats()
+        # DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are counted and then
+        # ignored (-1: none), a test's way to cut one kind of traffic.
+        self.drop_type = -1
         # Votes, elections and manual failovers (aikv/bus/failover.py).
         self.failover = FailoverDriver(self)
         # Our replication offset right now, if the runtime can tell (else the offset in
@@ -385,6 +388,9 @@ class Gossip:
         failover_now = False
         if 0 <= hdr.type < MSG_TYPE_COUNT:
             self.stats.received[hdr.type] += 1
+        if hdr.type == self.drop_type:
+            log.warning("Dropping packet that matches debug drop filter")
+            return actions
 
         if link.node is not None and not link.node.in_handshake:
             sender: NodeRecord | None = link.node

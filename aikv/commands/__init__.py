@@ -34,6 +34,7 @@ FAMILIES = (
     "replication",
     "modules",
     "functions",
+    "debug",
 )
 
 

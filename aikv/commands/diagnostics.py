@@ -1,4 +1,4 @@
-"""Diagnostics: MEMORY, SLOWLOG, LATENCY, DEBUG and LOLWUT.
+"""Diagnostics: MEMORY, SLOWLOG, LATENCY and LOLWUT (DEBUG is aikv/commands/debug.py).
 
 Split from `server.py` (which imports this module so the commands are registered with
 the server family). SLOWLOG reads the log Server.call keeps (aikv/slowlog.py). AiKv does
@@ -8,14 +8,12 @@ with no entries, which is what a Redis with its monitor idle replies.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from aikv import REDIS_VERSION
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command, container
 from aikv.info import metrics, process_rss
-from aikv.migrate.digest import dataset_digest, digest_value
 from aikv.persist.elements import element_prefix, meta_count, meta_version
 from aikv.persist.layout import META_HEADER, STRING_CODES, TYPE_STREAM
 from aikv.resp import (
@@ -303,70 +301,3 @@ def allow_protected_action(setting: str, client: Client) -> bool:
     """enable-debug-command / enable-protected-configs / enable-module-command: "yes"
     allows every connection, "local" loopback (and unix-socket) ones."""
     return setting == "yes" or (setting == "local" and is_local_client(client))
-
-
-# Subcommands that only read: allowed from any connection, because redis-cli --cluster
-# (run from any host) compares DEBUG DIGEST-VALUE across nodes after a BUSYKEY.
-_READ_ONLY_DEBUG = {b"DIGEST-VALUE", b"HELP"}
-
-
-@command("debug", -2, "admin noscript loading stale", categories="@admin @slow @dangerous")
-def debug(client: Client, argv: list[bytes]) -> bytes:
-    # Redis 7 refuses DEBUG unless enable-debug-command allows it (default "no"). AiKv
-    # keeps the read-only subcommands open to every connection (see _READ_ONLY_DEBUG);
-    # the others (SLEEP stops the node) follow the parameter.
-    sub = argv[1].upper()
-    if sub not in _READ_ONLY_DEBUG and not allow_protected_action(
-            client.server.config.values["enable-debug-command"], client):
-        raise CommandError(
-            "ERR DEBUG command not allowed. If the enable-debug-command option is set to "
-            "\"local\", you can run it from a local connection, otherwise you need to set "
-            "this option in the configuration file, and then restart the server.")
-    if sub == b"HELP" and len(argv) == 2:
-        return _help([
-            "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "DIGEST",
-            "    The digest of all keys of all databases, in hex.",
-            "DIGEST-VALUE <key> [<key> ...]",
-            "    Output a hex signature of the values of all the specified keys.",
-            "SET-ACTIVE-EXPIRE <0|1>",
-            "    Stop (0) or restart (1) the background deletion of expired keys.",
-            "SLEEP <seconds>",
-            "    Stop the server for <seconds>. Decimals allowed.",
-            "HELP",
-            "    Prints this help.",
-        ])
-    if sub == b"DIGEST" and len(argv) == 2:
-        # The whole dataset's digest, Redis's exactly (see aikv.migrate.digest).
-        return simple(dataset_digest(client.server.databases))
-    if sub == b"DIGEST-VALUE":
-        # Redis's exact per-key digests (see aikv.migrate.digest); zeros for a missing key.
-        return array([simple(digest_value(client.db, key)) for key in argv[2:]])
-    if sub == b"SET-ACTIVE-EXPIRE" and len(argv) == 3:
-        # Redis reads the argument with atoi: anything not a number is 0.
-        client.server.active_expire_enabled = _atoi(argv[2]) != 0
-        return OK
-    if sub == b"SLEEP" and len(argv) == 3:
-        try:
-            seconds = float(argv[2])
-        except ValueError:
-            seconds = 0.0  # Redis's strtod: garbage reads as 0
-        if seconds > 0:
-            time.sleep(seconds)  # blocks the node, exactly what DEBUG SLEEP is for
-        return OK
-    raise CommandError("ERR unknown subcommand or wrong number of arguments for '%.128s'. "
-                       "Try DEBUG HELP." % argv[1].decode(errors="replace"))
-
-
-def _atoi(raw: bytes) -> int:
-    """C's atoi: optional blanks and sign, then digits up to the first non-digit."""
-    text = raw.lstrip(b" \t\n\v\f\r")
-    sign = -1 if text[:1] == b"-" else 1
-    if text[:1] in (b"-", b"+"):
-        text = text[1:]
-    digits = b""
-    for byte in text:
-        if not 48 <= byte <= 57:
-            break
-        digits += bytes([byte])
-    return sign * int(digits) if digits else 0

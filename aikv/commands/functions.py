@@ -94,7 +94,7 @@ def _check_writable(functions: FunctionEngine) -> None:
         raise CommandError(_UNREADABLE)
 
 
-def _persist(server: Server, functions: FunctionEngine) -> None:
+def persist_libraries(server: Server, functions: FunctionEngine) -> None:
     codes = functions.live.codes() + functions.kept
     server.store.write_functions(dump_functions(codes, compress=False) if codes else None)
 
@@ -211,7 +211,7 @@ def function_load(client: Client, argv: list[bytes]) -> bytes:
         name = functions.create(argv[-1], replace, timeout_ms=LOAD_TIMEOUT_MS)
     except FunctionError as exc:
         raise _error(exc) from None
-    _persist(server, functions)
+    persist_libraries(server, functions)
     return bulk(name)
 
 
@@ -224,7 +224,7 @@ def function_delete(client: Client, argv: list[bytes]) -> bytes:
         functions.delete(argv[2])
     except FunctionError as exc:
         raise _error(exc) from None
-    _persist(server, functions)
+    persist_libraries(server, functions)
     return OK
 
 
@@ -237,7 +237,7 @@ def function_flush(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
     functions = functions_of(server)
     functions.flush()
-    _persist(server, functions)
+    persist_libraries(server, functions)
     return OK
 
 
@@ -308,7 +308,7 @@ def function_restore(client: Client, argv: list[bytes]) -> bytes:
         functions.restore(iter_functions(argv[2]), policy)
     except (FunctionError, FunctionPayloadError) as exc:
         raise _error(exc) from None
-    _persist(server, functions)
+    persist_libraries(server, functions)
     return OK
 
 

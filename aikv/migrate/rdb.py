@@ -157,10 +157,9 @@ def _node_accepts(node: ListpackBuilder, element_size: int, fill: int) -> bool:
     return node.count < fill
 
 
-def _dump_list(items: list[bytes], limits: EncodingLimits) -> bytes:
-    if not items:
-        raise ValueError("cannot dump an empty list")
-    # Replay RPUSH of every element to get the node layout Redis would have.
+def list_nodes(items: list[bytes], limits: EncodingLimits) -> list[ListpackBuilder | bytes]:
+    """The quicklist Redis would hold for `items`, by replaying RPUSH of each: packed
+    nodes as listpacks, elements too big for one as plain nodes (bytes)."""
     nodes: list[ListpackBuilder | bytes] = []
     tail: ListpackBuilder | None = None
     for item in items:
@@ -172,6 +171,13 @@ def _dump_list(items: list[bytes], limits: EncodingLimits) -> bytes:
             tail = ListpackBuilder()
             nodes.append(tail)
         tail.append(item)
+    return nodes
+
+
+def _dump_list(items: list[bytes], limits: EncodingLimits) -> bytes:
+    if not items:
+        raise ValueError("cannot dump an empty list")
+    nodes = list_nodes(items, limits)
     parts = [bytes((TYPE_LIST_QUICKLIST_2,)), encode_length(len(nodes))]
     for node in nodes:
         if isinstance(node, ListpackBuilder):

@@ -396,3 +396,25 @@ def test_ping_from_unknown_sender_is_answered_only() -> None:
     actions = a.on_message(link, decode(acts[0].data), 10)
     assert len(a.state.nodes) == 1
     assert [decode(x.data).header.type for x in actions if isinstance(x, Send)] == [MsgType.PONG]
+
+
+def test_debug_drop_filter_ignores_one_message_type() -> None:
+    """DEBUG DROP-CLUSTER-PACKET-FILTER: a node dropping PUBLISH messages counts them as
+    received but delivers nothing; the other nodes go on; -1 lifts the filter."""
+    net = three_node_cluster()
+    net.run(5000)
+    e1, deaf = net.engines[7101], net.engines[7102]
+    deaf.drop_type = MsgType.PUBLISH
+    net.apply(e1, e1.publish(b"news", b"one"))
+    net.pump()
+    assert [(port, d.message) for port, d in net.delivered] == [(7103, b"one")]
+    assert deaf.stats.received[MsgType.PUBLISH] == 1
+    # Other types still pass: the node stays in the cluster.
+    net.run(3000)
+    assert len(net.signatures()) == 1 and deaf.state.state_ok
+    net.delivered.clear()
+    deaf.drop_type = -1
+    net.apply(e1, e1.publish(b"news", b"two"))
+    net.pump()
+    assert sorted((port, d.message) for port, d in net.delivered) == [(7102, b"two"),
+                                                                        (7103, b"two")]
