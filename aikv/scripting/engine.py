@@ -163,9 +163,13 @@ def new_runtime(chunk: str, eval_api: bool) -> Runtime:
     G.hash[b"table"] = install_table(rt)
     G.hash[b"math"] = install_math(rt)
     from aikv.scripting.extlibs import install_bit, install_cjson
+    from aikv.scripting.luastruct import install_struct
+    from aikv.scripting.msgpack import install_cmsgpack
 
     G.hash[b"bit"] = install_bit(rt)
     G.hash[b"cjson"] = install_cjson(rt)
+    G.hash[b"struct"] = install_struct(rt)
+    G.hash[b"cmsgpack"] = install_cmsgpack(rt)
     G.hash[b"redis"] = redis_api(rt, eval_api)
     if eval_api:
         G.hash[b"__redis__err__handler"] = _builtin(lambda *a: [a[0] if a else None])

@@ -481,7 +481,17 @@ def install_string(rt: Runtime) -> LuaTable:
                     out += (b"%" + spec + letter) % iv
             elif conv in (101, 69, 102, 103, 71):  # e E f g G
                 v = L.check_num(args, arg, "format")
-                text = (b"%" + spec + bytes([conv])) % v
+                if v != v or math.isinf(v):
+                    # glibc pads inf and nan with spaces even under the 0 flag.
+                    flags = len(spec) - len(spec.lstrip(b"-+ #0"))
+                    spec = spec[:flags].replace(b"0", b"") + spec[flags:]
+                form = b"%" + spec + bytes([conv])
+                if v != v and math.copysign(1.0, v) < 0:
+                    # glibc writes "-nan" for a NaN with its sign bit set (0/0 on x86), a
+                    # sign Python drops: format -inf the same way and rename it.
+                    text = (form % -math.inf).replace(b"inf", b"nan").replace(b"INF", b"NAN")
+                else:
+                    text = form % v
                 out += text
             elif conv == 113:  # q
                 out += _fmt_q(L.check_str(args, arg, "format"))

@@ -89,12 +89,15 @@ class TableModel:
     node, with the chains and the free pointer the insert algorithm depends on."""
 
     __slots__ = ("asize", "array", "lsize", "dummy", "nodes", "chain", "lastfree",
-                 "bool_value")
+                 "bool_value", "dead")
 
     def __init__(self, narray: int = 0, nhash: int = 0, bool_value: Any = None) -> None:
         # `bool_value(key)`: the Python bool a stored boolean key stands for (AiKv keeps
         # true and false under marker objects).
         self.bool_value = bool_value
+        # Keys whose node holds a nil value (see assign); None while there are none, as
+        # for every table replayed from its live keys.
+        self.dead: set[Any] | None = None
         self.asize = 0
         self.array: list[bool] = []
         self._set_array(narray)
@@ -168,6 +171,12 @@ class TableModel:
         else:
             mp = self.main_position(key)
         occupant = nodes[mp]
+        dead = self.dead
+        if dead and occupant in dead:
+            # A node whose value is nil counts as free: the new key simply takes it
+            # over (keeping its chain link), and the old key is gone.
+            dead.discard(occupant)
+            occupant = _EMPTY
         if occupant is not _EMPTY or self.dummy:
             free = self._free_position()
             if free < 0:
@@ -196,13 +205,46 @@ class TableModel:
                 mp = free
         nodes[mp] = key
 
+    def assign(self, key: Any, present: bool, nil: bool) -> None:
+        """luaH_set of `key` followed by storing a value, nil or not: what lua_settable
+        does, nil included. Lua gives a missing key its slot before it looks at the
+        value, so a nil stored under a new key still takes a node (or makes a rehash)
+        until the next rehash drops it. `present`: the table holds the key with a
+        non-nil value. (Scripts reach this through cmsgpack.unpack; AiKv's own stores
+        of nil are replayed as if the key had never been added.)"""
+        k = array_index(key) if type(key) is float else -1
+        if 1 <= k <= self.asize:
+            self.array[k - 1] = not nil
+            return
+        dead = self.dead
+        if present or (dead is not None and key in dead):  # the key keeps its node
+            if nil:
+                if dead is None:
+                    dead = self.dead = set()
+                dead.add(key)
+            elif dead is not None:
+                dead.discard(key)
+            return
+        self.insert(key)
+        if nil:
+            # Wherever the key landed, its value is nil: an unused array slot, or a
+            # node that next() passes over.
+            k = array_index(key) if type(key) is float else -1
+            if 1 <= k <= self.asize:
+                self.array[k - 1] = False
+            else:
+                if self.dead is None:
+                    self.dead = set()
+                self.dead.add(key)
+
     # ------------------------------------------------------------------ rehash
     def _rehash(self, extra: Any) -> None:
         nums = [0] * (MAXBITS + 1)
         nasize = self._count_array(nums)
         total = nasize
+        dead = self.dead or ()
         for key in self.nodes:
-            if key is not _EMPTY:
+            if key is not _EMPTY and key not in dead:  # nil values are not counted
                 total += 1
                 nasize += _count_int(key, nums)
         nasize += _count_int(extra, nums)
@@ -236,6 +278,8 @@ class TableModel:
         vanishing array slice and of the old nodes re-inserted (the nodes from the top)."""
         old_asize = self.asize
         old_nodes = self.nodes
+        dead = self.dead or ()
+        self.dead = None
         if nasize > old_asize:
             self._set_array(nasize)
         self._set_nodes(nhsize)
@@ -248,7 +292,7 @@ class TableModel:
                     self._new_key(float(nasize + i + 1))
         insert, new_key = self.insert, self._new_key
         for key in reversed(old_nodes):
-            if key is not _EMPTY:
+            if key is not _EMPTY and key not in dead:  # nil values are left behind
                 if type(key) is bytes:
                     new_key(key)
                 else:

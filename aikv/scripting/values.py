@@ -244,6 +244,14 @@ class LuaTable:
             out.extend(followers)
         return out
 
+    def adopt_model(self, model: TableModel) -> None:
+        """Take `model` (built with new_model, fed the keys as stored) as this table's
+        Lua layout, for a table whose stores a replay of its live keys cannot reproduce
+        (cmsgpack.unpack stores nils, which still take slots in Lua). It is kept until a
+        key it does not know is added, as the layouts _model works out are."""
+        order = model.order()
+        self._layout = (len(self.arr), set(order), model, order)
+
     def _value_at(self, key: Any) -> Any:
         arr = self.arr
         if type(key) is float and 1.0 <= key <= len(arr) and key == int(key):
@@ -300,6 +308,19 @@ def _border_between(get: Callable[[Any], Any], i: int, j: int) -> int:
 
 def _bool_of(key: Any) -> Any:
     return key.value if type(key) is _BoolKey else None
+
+
+def new_model() -> TableModel:
+    """The layout of a new empty table (lua_newtable), for keys as LuaTable stores them
+    (see stored_key)."""
+    return TableModel(0, 0, _bool_of)
+
+
+def stored_key(k: Any) -> Any:
+    """A key as LuaTable keeps it in its hash (booleans become their markers)."""
+    if type(k) is bool:
+        return TRUE_KEY if k else FALSE_KEY
+    return k
 
 
 def unkey(k: Any) -> Any:
