@@ -76,9 +76,10 @@ class RunContext(CallContext):
     """One script run: redis.call's checks and dispatch (scriptCall)."""
 
     def __init__(self, server: Server, caller: Client, fake: Client, read_only: bool,
-                 cross_slot_ok: bool, slot: int) -> None:
+                 cross_slot_ok: bool, slot: int, keys: list[bytes]) -> None:
         self.server = server
         self.caller = caller
+        self.keys = keys  # the keys the script declared
         self.fake = fake
         self.read_only = read_only
         self.cross_slot_ok = cross_slot_ok
@@ -137,6 +138,11 @@ class RunContext(CallContext):
                 return self._refused(cmd, refusal)
         fake.resp3 = self.resp3
         value = resp_to_lua(server.call(fake, cmd, argv))
+        tracking = server.tracking
+        if tracking is not None and caller.tracking is not None and "readonly" in flags:
+            # A script that reads makes its caller track every key it declared, whatever
+            # the command read (Redis's call() with server.script_caller).
+            tracking.remember(caller, self.keys)
         if type(value) is LuaTable and b"err" in value.hash:
             value.hash[IGNORE_STATS] = True  # counted by Server.call already
         return value
@@ -278,7 +284,7 @@ def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunC
     fake.authenticated = True
     slot = key_hash_slot(keys[0]) if keys and server.router is not None else -1
     return RunContext(server, client, fake, ro or bool(not compat and flags & FLAG_NO_WRITES),
-                      compat or bool(flags & FLAG_ALLOW_CROSS_SLOT), slot)
+                      compat or bool(flags & FLAG_ALLOW_CROSS_SLOT), slot, keys)
 
 
 def time_limit_ms(server: Server) -> int:

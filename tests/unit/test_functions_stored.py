@@ -1,5 +1,5 @@
 """Stored FUNCTION libraries that cannot be loaded at start are kept, not dropped by the
-next change (aikv.commands.functions._load_stored / _persist)."""
+next change (aikv.commands.functions._load_stored / persist_libraries)."""
 
 from __future__ import annotations
 
@@ -43,10 +43,10 @@ def test_a_library_that_does_not_load_stays_stored() -> None:
     assert functions.kept == [BROKEN]
     functions.create(lib("more", "f2"), False)
     server = FakeServer()
-    commands._persist(server, functions)  # type: ignore[arg-type]
+    commands.persist_libraries(server, functions)  # type: ignore[arg-type]
     assert stored_codes(server) == [lib("good", "f1"), lib("more", "f2"), BROKEN]
     functions.flush()  # FUNCTION FLUSH is the way to drop it
-    commands._persist(server, functions)  # type: ignore[arg-type]
+    commands.persist_libraries(server, functions)  # type: ignore[arg-type]
     assert server.store.payload is None
 
 
