@@ -87,14 +87,16 @@ QUIET = 2  # LookupStats.on for a command whose misses publish no "keymiss" (OBJ
 class LookupStats:
     """INFO's keyspace_hits / keyspace_misses: the key lookups of read-only commands, as
     Redis counts its lookupKeyRead calls; a miss also publishes "keymiss" (class m).
-    Server.call sets `on` around such a command: True, or QUIET."""
+    Server.call sets `on` around such a command: True, or QUIET. And expired_keys: the
+    records deleted because their deadline had passed, by whichever path."""
 
-    __slots__ = ("on", "hits", "misses")
+    __slots__ = ("on", "hits", "misses", "expired")
 
     def __init__(self) -> None:
         self.on: bool | int = False
         self.hits = 0
         self.misses = 0
+        self.expired = 0
 
 
 class Clock:
@@ -114,7 +116,7 @@ class Clock:
 class Database:
     __slots__ = ("store", "index", "stored", "handles", "meta_db", "expires_db",
                  "clock", "on_modified", "watched", "events", "lookups", "on_expired",
-                 "stream_readers", "on_stream_gone")
+                 "stream_readers", "on_stream_gone", "found_expired", "on_found_expired")
 
     def __init__(self, store: Store, index: int, clock: Clock,
                  on_modified: Callable[..., None],
@@ -138,6 +140,13 @@ class Database:
         # get "UNBLOCKED the stream key no longer exists". Zero costs one test.
         self.stream_readers = 0
         self.on_stream_gone: Callable[[int, bytes | None], None] | None = None
+        # Keys lookups found past their deadline: the server's callback decides whether
+        # they are deleted (a master's lookup deletes them, as Redis's expireIfNeeded),
+        # announces the expiry and notes them in `found_expired` (shared by the server's
+        # databases), to delete them once the command is done (see remove_expired). Not
+        # at once, because a lookup may run while a cursor walks the same transaction.
+        self.on_found_expired: Callable[[Database, bytes], None] | None = None
+        self.found_expired: dict[tuple[Database, bytes], None] | None = None
 
     def show(self, stored: int) -> None:
         """Serve the stored database `stored` (its sub-databases and counts) under this
@@ -164,8 +173,7 @@ class Database:
         if meta is not None and meta[1:9] != NO_EXPIRE \
                 and int.from_bytes(meta[1:9], "big") <= self.clock.now_ms:
             meta = None
-            if self.on_expired is not None:
-                self.on_expired(self.index, key)
+            self.report_expired(key)
         lookups = self.lookups
         if lookups.on:
             if meta is not None:
@@ -243,8 +251,11 @@ class Database:
                         self.on_expired(self.index, key)
                     # Redis deletes the expired key on this write's lookup, then adds
                     # the new one.
+                    announced = self._announced(key)
+                    self.lookups.expired += 1
                     if self.events.flags & (EXPIRED | NEW):
-                        self.events.emit(EXPIRED, b"expired", key, self.index)
+                        if not announced:
+                            self.events.emit(EXPIRED, b"expired", key, self.index)
                         self.events.emit(NEW, b"new", key, self.index)
             if old is not None and old[0] not in STRING_CODES:
                 self._drop_elements(txn, slot, key, old)
@@ -294,9 +305,36 @@ class Database:
             self._drop_elements(txn, slot, key, old)
         if self.watched and key in self.watched:
             self.on_modified(self.index, key)
-        if expired and self.events.flags & EXPIRED:
+        if expired:
+            self.lookups.expired += 1
+        if expired and not self._announced(key) and self.events.flags & EXPIRED:
             self.events.emit(EXPIRED, b"expired", key, self.index)
         return not expired
+
+    def remove_expired(self, key: bytes) -> bool:
+        """Lazy expiry's deletion of a key a lookup found past its deadline (Redis's
+        expireIfNeeded deletes it on access): as active expiry deletes it (elements,
+        WATCH and tracking), but neither told to replicas nor announced again, since the
+        lookup did both. False if the record is gone or was rewritten meanwhile."""
+        mk = _slot_and_mk(key)[1]
+        meta = self.store.writer().get(mk, None, self.meta_db)
+        if meta is None or meta[1:9] == NO_EXPIRE \
+                or int.from_bytes(meta[1:9], "big") > self.clock.now_ms:
+            return False
+        on_expired, self.on_expired = self.on_expired, None
+        try:
+            self.delete(key)
+        finally:
+            self.on_expired = on_expired
+        return True
+
+    def _announced(self, key: bytes) -> bool:
+        """Whether a lookup already announced `key`'s expiry (and noted it for deletion):
+        a write that meets the expired record then does not announce it again."""
+        found = self.found_expired
+        if not found:
+            return False
+        return found.pop((self, key), False) is None
 
     def set_expire(self, key: bytes, expire_at_ms: int) -> bool:
         """Set (or with 0 remove) the expiry of a live key; False if it does not exist."""
@@ -353,16 +391,32 @@ class Database:
         for key in list(self.watched):
             self.on_modified(self.index, key, key in stored)
 
-    def iter_keys(self, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        """(meta key, meta) pairs in storage order from `start`, expired keys skipped."""
+    def iter_keys(self, start: bytes = b"", *, with_expired: bool = False
+                  ) -> Iterator[tuple[bytes, bytes]]:
+        """(meta key, meta) pairs in storage order from `start`, expired keys skipped
+        unless `with_expired` (SCAN and RANDOMKEY delete those they meet)."""
         now = self.clock.now_ms
         cursor = self.store.reader().cursor(db=self.meta_db)
         if not cursor.set_range(start):
+            return
+        if with_expired:
+            yield from cursor
             return
         for mk, meta in cursor:
             if meta[1:9] != NO_EXPIRE and int.from_bytes(meta[1:9], "big") <= now:
                 continue
             yield mk, meta
+
+    def is_expired(self, meta: bytes) -> bool:
+        return meta[1:9] != NO_EXPIRE and int.from_bytes(meta[1:9], "big") <= self.clock.now_ms
+
+    def report_expired(self, key: bytes) -> None:
+        """A lookup found `key` past its deadline: replicas are told at once, and it is
+        deleted once the command is done (see remove_expired)."""
+        if self.on_expired is not None:
+            self.on_expired(self.index, key)
+        if self.on_found_expired is not None:
+            self.on_found_expired(self, key)
 
     def keys_in_slot(self, slot: int, count: int) -> list[bytes]:
         prefix = SLOT_PREFIX[slot]
@@ -419,6 +473,7 @@ class Database:
             txn.delete(mk, db=self.handles.long_keys)
         txn.delete(mk, db=self.meta_db)
         self.store.count_removed(self.stored, slot)
+        self.lookups.expired += 1
         if meta[0] not in STRING_CODES:
             self._drop_elements(txn, slot, key, meta)
         if self.watched and key in self.watched:

@@ -31,7 +31,7 @@ from aikv.info import persistence_state, start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
 from aikv.monitor import monitor_args, quote_arg
-from aikv.notify import KeyEvents
+from aikv.notify import EXPIRED, KeyEvents
 from aikv.oom import OomScore
 from aikv.pause import (
     PAUSE_ALL,
@@ -110,6 +110,14 @@ MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data 
               "'no'.")
 
 
+# Read-only script runs track nothing themselves: the reads their scripts make do (see
+# RunContext.execute).
+_SCRIPT_RUNS_RO = frozenset(("eval_ro", "evalsha_ro", "fcall_ro"))
+# Commands whose effects (the expired keys they meet) are not one transaction when they
+# are sent directly (Redis's CMD_TOUCHES_ARBITRARY_KEYS).
+_TOUCHES_ARBITRARY_KEYS = frozenset(("scan", "randomkey"))
+
+
 class Server:
     def __init__(self, config: Config) -> None:
         load_all()
@@ -173,7 +181,6 @@ class Server:
         self.stat_commands = 0
         self.stat_connections = 0
         self.stat_rejected_connections = 0
-        self.stat_expired_keys = 0
         # Synchronisations served to replicas, whatever the role changes since.
         self.stat_sync_full = 0
         self.stat_sync_partial_ok = 0
@@ -213,6 +220,9 @@ class Server:
         self.oom_score.apply(config.values["oom-score-adj"], config.values["oom-score-adj-values"])
         # WATCHed (db, key) -> ids of the clients watching it.
         self._watchers: dict[tuple[int, bytes], set[int]] = {}
+        # (database, key) that lookups found past their deadline, to delete after the
+        # command (see note_found_expired).
+        self.found_expired: dict[tuple[Database, bytes], None] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def open_storage(self) -> float:
@@ -224,6 +234,9 @@ class Server:
                      self.lookups)
             for i in range(self.config.databases)
         ]
+        for db in self.databases:
+            db.found_expired = self.found_expired
+            db.on_found_expired = self.note_found_expired
         return time.perf_counter() - started
 
     async def start(self) -> None:
@@ -453,6 +466,14 @@ class Server:
         self.lookups.hits = value
 
     @property
+    def stat_expired_keys(self) -> int:
+        return self.lookups.expired
+
+    @stat_expired_keys.setter
+    def stat_expired_keys(self, value: int) -> None:
+        self.lookups.expired = value
+
+    @property
     def stat_keyspace_misses(self) -> int:
         return self.lookups.misses
 
@@ -482,6 +503,8 @@ class Server:
 
     def _end_tick(self) -> None:
         self._tick_scheduled = False
+        if self.found_expired:
+            self.remove_found_expired()  # found outside a command (blocking, the bus)
         if self.replication is not None:
             self.replication.flush()  # this tick's stream, one write per replica
             self.replication.save_position()  # committed with the data it describes
@@ -668,13 +691,19 @@ class Server:
                 return refusal
         tracking = self.tracking
         if tracking is not None:
-            tracking.current = client  # whose changes these are (NOLOOP, pending)
+            # Whose changes these are (NOLOOP, pending): the client that sent the command,
+            # not a script's own client calling in (Redis's server.current_client).
+            outer_current = tracking.current
+            if outer_current is None:
+                tracking.current = client
         reads = cmd.counts_lookups
         if reads:
             self.lookups.on = reads
         try:
             reply = cmd.handler(client, argv)
         except CommandRejected as exc:
+            if tracking is not None:
+                tracking.current = outer_current
             return self._rejected_in_call(client, cmd, str(exc))
         except Exception as exc:
             reply = self.call_failed(cmd, exc)
@@ -693,10 +722,12 @@ class Server:
             self._errors_seen = self.stat_error_replies
         if reads:
             self.lookups.on = False
+        if self.found_expired:
+            self.remove_found_expired()
         if tracking is not None:
-            tracking.current = None
+            tracking.current = outer_current
             if client.tracking is not None and "readonly" in cmd.flags \
-                    and "pubsub" not in cmd.flags:
+                    and "pubsub" not in cmd.flags and cmd.name not in _SCRIPT_RUNS_RO:
                 tracking.remember(client, cmd.keys(argv))
         if client.asking and cmd.name != "asking" and client.multi is None:
             client.asking = False
@@ -746,7 +777,11 @@ class Server:
         if effects and self.propagator is not None:
             # (None: a REPLICAOF inside this EXEC or script stopped the propagation; its
             # replicas were disconnected, as Redis drops such a transaction's stream.)
-            self.propagator(effects)
+            if len(effects) > 1 and cmd.name in _TOUCHES_ARBITRARY_KEYS:
+                for effect in effects:  # each on its own, like active expiry's
+                    self.propagator([effect])
+            else:
+                self.propagator(effects)
         source = self.replication
         if source is not None:
             # WAIT waits for what this client has seen done so far (Redis's c->woff).
@@ -797,8 +832,6 @@ class Server:
         """A handler refused to start (CommandRejected): counted and answered as a
         refusal before the call, so not a call, not timed, not logged or monitored."""
         self.lookups.on = False
-        if self.tracking is not None:
-            self.tracking.current = None
         cmd.rejected_calls += 1
         reply = self._error_reply(text)
         self._errors_seen = self.stat_error_replies
@@ -1208,6 +1241,30 @@ class Server:
                 log.info("Closing idle client")
                 client.close()
 
+    def note_found_expired(self, db: Database, key: bytes) -> None:
+        """A lookup found `key` past its deadline. A master deletes it, as Redis's
+        expireIfNeeded does on access: the expiry is announced now (before the command's
+        own events) and the key deleted once the command is done (remove_found_expired).
+        A replica leaves it to its master's DEL, a paused node to a later access, and so
+        does a node whose disk refuses writes."""
+        if self.replica is not None or self.pause_mode or self.store.write_error is not None:
+            return
+        found = self.found_expired
+        entry = (db, key)
+        if entry in found:
+            return
+        found[entry] = None
+        if db.events.flags & EXPIRED:
+            db.events.emit(EXPIRED, b"expired", key, db.index)
+
+    def remove_found_expired(self) -> None:
+        """Delete the keys noted by note_found_expired: within the command, so that its
+        own tracking invalidations follow its reply."""
+        found = self.found_expired
+        for db, key in list(found):
+            db.remove_expired(key)  # (drops the entry: announced already)
+        found.clear()
+
     def _active_expire(self) -> None:
         """Delete keys whose deadline passed, at most ~25% of a cron period of work."""
         if self.store.write_error is not None or not self.active_expire_enabled \
@@ -1231,7 +1288,6 @@ class Server:
             if elapsed_ms >= threshold:
                 self.latency.add(b"expire-cycle", elapsed_ms)
         if removed:
-            self.stat_expired_keys += removed
             self.schedule_tick()
         if self.store.has_garbage:
             # Deleted collections' element records go in batches within the same budget

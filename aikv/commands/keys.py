@@ -406,7 +406,7 @@ def scan(client: Client, argv: list[bytes]) -> bytes:
     next_cursor = 0
     last_prefix: bytes | None = None
     db = client.db
-    for mk, meta in db.iter_keys(start):
+    for mk, meta in db.iter_keys(start, with_expired=True):
         key = mk[2:]
         if visited >= count:
             slot = int.from_bytes(mk[:2], "big")
@@ -417,6 +417,11 @@ def scan(client: Client, argv: list[bytes]) -> bytes:
         visited += 1
         last_prefix = (int.from_bytes(mk[:2], "big"), key[:_PREFIX_BYTES])  # type: ignore[assignment]
         if match is not None and not match(db.key_of(mk)):
+            continue
+        if db.is_expired(meta):
+            # Counted as visited, and deleted as Redis's SCAN deletes the expired keys
+            # that pass its pattern.
+            db.report_expired(db.key_of(mk))
             continue
         if type_filter is not None and meta[0] not in type_filter:
             continue
@@ -433,11 +438,23 @@ def randomkey(client: Client, argv: list[bytes]) -> bytes:
 def random_key(db: Database) -> bytes | None:
     """A key chosen by picking a random non-empty slot (weighted by its key count) and a
     random point in it; keys right after large gaps are a little likelier, as in any
-    ordered store without rank information."""
+    ordered store without rank information. Expired keys met on the way are deleted
+    (each once), as dbRandomKey deletes those it picks."""
     total = db.size()
     if total == 0:
         return None
     counts = db.store.slot_counts[db.stored]
+    met: set[bytes] = set()
+
+    def first_live(start: bytes) -> bytes | None:
+        for mk, meta in db.iter_keys(start, with_expired=True):
+            if not db.is_expired(meta):
+                return db.key_of(mk)
+            if mk not in met:
+                met.add(mk)
+                db.report_expired(db.key_of(mk))
+        return None
+
     for _ in range(8):
         target = random.randrange(total)
         slot = 0
@@ -446,14 +463,13 @@ def random_key(db: Database) -> bytes | None:
             acc += counts[slot]
             if acc > target:
                 break
-        probe = SLOT_PREFIX[slot] + random.randbytes(4)
-        for mk, _ in db.iter_keys(probe):
-            return db.key_of(mk)
-        for mk, _ in db.iter_keys(SLOT_PREFIX[slot]):
-            return db.key_of(mk)
-    for mk, _ in db.iter_keys():
-        return db.key_of(mk)
-    return None
+        key = first_live(SLOT_PREFIX[slot] + random.randbytes(4)) \
+            or first_live(SLOT_PREFIX[slot])
+        if key is not None:
+            return key
+        if len(met) >= total:
+            return None  # every key has expired
+    return first_live(b"")
 
 
 @command("dbsize", 1, "readonly fast", categories="@keyspace @read @fast")

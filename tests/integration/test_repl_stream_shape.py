@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import socket
 
+import hiredis
 import pytest
 import redis
 
-from tests.harness import ServerProcess, recv_until
+from tests.harness import ServerProcess, recv_until, wait_until
 
 PING = b"*1\r\n$4\r\nPING\r\n"
 PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$4\r\nchan\r\n$3\r\nmsg\r\n"
@@ -90,3 +91,57 @@ def test_replicaof_inside_exec(aikv_module: ServerProcess) -> None:
         r.execute_command("replicaof", "no", "one")
         replica.close()
         r.close()
+
+
+def _server_ms(r: redis.Redis) -> int:
+    seconds, micros = r.time()
+    return seconds * 1000 + micros // 1000
+
+
+def _commands(stream: bytes) -> list[list[bytes]]:
+    reader = hiredis.Reader()
+    reader.feed(stream)
+    out = []
+    while (command := reader.gets()) is not False:
+        out.append(command)
+    return out
+
+
+@pytest.mark.parametrize("reader", [("scan", "0"), ("randomkey",), ("mget", "foo1", "foo2")])
+def test_lazy_expiry_deletes_are_propagated_alone(aikv_module: ServerProcess,
+                                                  redis_module: ServerProcess,
+                                                  reader: tuple[str, ...]) -> None:
+    """Keys a read finds expired are deleted and the DELs reach replicas: SCAN's and
+    RANDOMKEY's as commands of their own, not wrapped in MULTI/EXEC (Redis's
+    expire.tcl), a plain lookup's as one transaction."""
+    streams = []
+    for port in (aikv_module.port, redis_module.port):
+        r = redis.Redis(port=port)
+        r.config_set("repl-ping-replica-period", 3600)
+        r.execute_command("debug", "set-active-expire", "0")
+        r.flushall()
+        r.set("foo1", "bar", px=1)
+        r.set("foo2", "bar", px=1)
+        if reader[0] != "randomkey":  # with only expired keys it must meet them all
+            r.set("live", "x")
+        # Waited for on the server's clock: any lookup of the keys would delete them.
+        after = _server_ms(r) + 3
+        wait_until(lambda r=r, after=after: _server_ms(r) > after, 5, 0.001,
+                   "the keys' deadline")
+        replica = FakeReplica(port)
+        try:
+            r.execute_command(*reader)
+            r.publish("chan", "msg")
+            stream = replica.read_until(PUBLISH)
+        finally:
+            replica.close()
+            r.execute_command("debug", "set-active-expire", "1")
+            r.close()
+        streams.append(stream)
+    mine, theirs = (_commands(s) for s in streams)
+    assert mine[0] == theirs[0] == [b"SELECT", b"0"]
+    assert sorted(mine) == sorted(theirs), streams
+    assert sorted(c for c in mine if c[0] == b"DEL") == [[b"DEL", b"foo1"], [b"DEL", b"foo2"]]
+    # One command's two deletions form a transaction, as Redis wraps a command's
+    # effects; SCAN's and RANDOMKEY's do not (Redis special-cases them).
+    assert ([b"MULTI"] in mine) == (reader[0] == "mget")
