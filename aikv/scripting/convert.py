@@ -142,9 +142,22 @@ def _double(v: float, resp3: bool) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(text), text)
 
 
-def lua_to_resp(v: Any, resp3: bool, script_resp3: bool, out: list[bytes]) -> None:
+# LUAI_MAXCSTACK: the slots a C function may use on Lua's stack. luaReplyToRedisReply
+# needs 4 free at each value it converts; nested tables use more as it descends.
+_MAXCSTACK = 8000
+STACK_LIMIT_REPLY = b"-ERR reached lua stack limit\r\n"
+
+
+def lua_to_resp(v: Any, resp3: bool, script_resp3: bool, out: list[bytes],
+                slots: int = 2) -> None:
     """luaReplyToRedisReply: append the encoding of `v` for a client speaking RESP3 or
-    not; `script_resp3` is the protocol the script chose (redis.setresp) for booleans."""
+    not; `script_resp3` is the protocol the script chose (redis.setresp) for booleans.
+    `slots`: what Lua's stack would hold with `v` on top (the script's result starts at
+    2; an array element adds 1, a map value 3 and key 4, a set member 3), so that a too
+    deep (or self-containing) table ends where Redis's does."""
+    if slots + 4 > _MAXCSTACK:
+        out.append(STACK_LIMIT_REPLY)
+        return
     t = type(v)
     if t is bytes:
         out.append(b"$%d\r\n%s\r\n" % (len(v), v))
@@ -191,15 +204,15 @@ def lua_to_resp(v: Any, resp3: bool, script_resp3: bool, out: list[bytes]) -> No
             items = mp.items()
             out.append(b"%%%d\r\n" % len(items) if resp3 else b"*%d\r\n" % (2 * len(items)))
             for key, value in items:
-                lua_to_resp(key, resp3, script_resp3, out)
-                lua_to_resp(value, resp3, script_resp3, out)
+                lua_to_resp(key, resp3, script_resp3, out, slots + 4)
+                lua_to_resp(value, resp3, script_resp3, out, slots + 3)
             return
         st = h.get(b"set")
         if type(st) is LuaTable:
             items = st.items()
             out.append(b"~%d\r\n" % len(items) if resp3 else b"*%d\r\n" % len(items))
             for key, _ in items:
-                lua_to_resp(key, resp3, script_resp3, out)
+                lua_to_resp(key, resp3, script_resp3, out, slots + 3)
             return
         arr = v.arr
         n = len(arr)
@@ -214,7 +227,7 @@ def lua_to_resp(v: Any, resp3: bool, script_resp3: bool, out: list[bytes]) -> No
         out.append(b"*%d\r\n" % n)
         get = v.get
         for i in range(n):
-            lua_to_resp(get(float(i + 1)), resp3, script_resp3, out)
+            lua_to_resp(get(float(i + 1)), resp3, script_resp3, out, slots + 1)
     else:
         out.append(b"_\r\n" if resp3 else b"$-1\r\n")
 

@@ -388,6 +388,17 @@ def call_lua(rt: Runtime, fn: Callable[..., list[Any]], fn_args: tuple[Any, ...]
     rt.deadline = (time.monotonic() + time_limit_ms / 1000) if time_limit_ms > 0 else math.inf
     rt.timeout_ms = time_limit_ms
     old_limit = raise_recursion_limit()
+    try:
+        # Within the raised limit until the reply is made: a result nested thousands
+        # deep converts up to Lua's stack limit (see lua_to_resp), not Python's.
+        return _run_and_convert(rt, fn, fn_args, ctx, resp3, time_limit_ms, label)
+    finally:
+        sys.setrecursionlimit(old_limit)
+
+
+def _run_and_convert(rt: Runtime, fn: Callable[..., list[Any]], fn_args: tuple[Any, ...],
+                     ctx: CallContext, resp3: bool, time_limit_ms: int,
+                     label: bytes) -> bytes:
     source = b"@" + rt.chunk.encode()
     try:
         results = fn(*fn_args)
@@ -409,7 +420,6 @@ def call_lua(rt: Runtime, fn: Callable[..., list[Any]], fn_args: tuple[Any, ...]
         rt.ctx = None
         rt.stack.clear()
         rt.deadline = math.inf
-        sys.setrecursionlimit(old_limit)
     out: list[bytes] = []
     value = results[0] if results else None
     convert.lua_to_resp(value, resp3, ctx.resp3, out)

@@ -245,7 +245,9 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
             else t.length()
         if i > j:
             return EMPTY
-        if j - i >= 7990:
+        # luaB_unpack's lua_checkstack: its own arguments plus the results must fit in
+        # LUAI_MAXCSTACK (8000) slots.
+        if len(args) + (j - i + 1) > 8000:
             raise rt.error("too many results to unpack")
         get = t.get
         return [get(float(k)) for k in range(i, j + 1)]

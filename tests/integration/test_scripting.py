@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.differ import Differ, RawConnection, parse
-from tests.harness import ServerProcess
+from tests.differ import Differ, RawConnection, encode_command, parse
+from tests.harness import ServerProcess, recv_until
 from tests.integration import lua_cases as C
 
 
@@ -260,3 +260,32 @@ CJSON_CONFIG = [
 @pytest.mark.parametrize("src", CJSON_CONFIG, ids=[f"cjson{i}" for i in range(len(CJSON_CONFIG))])
 def test_cjson_configuration_matches_redis(fresh: Differ, src: str) -> None:
     fresh.check(*C.ev(src))
+
+
+STACK_LIMIT_SCRIPTS = [
+    "local a = {}; local b = {a}; a[1] = b; return a",  # an array holding itself
+    "local a = {}; a['map'] = a; return a",
+    "local a = {}; local m = {}; a.map = m; m[1] = a; return a",
+    "local a = {}; a.set = {}; a.set[a] = true; return a",
+    "local t = {}; for i = 1, 7999 do t[i] = 1 end; return redis.call('lpush', 'ul', unpack(t))",
+    "local t = {}; for i = 1, 8000 do t[i] = 1 end; return #({unpack(t)})",
+    "local t = {}; for i = 1, 7998 do t[i] = 1 end; return #({unpack(t, 1, 7998)})",
+]
+
+
+@pytest.mark.parametrize("protocol", ["2", "3"])
+@pytest.mark.parametrize("src", STACK_LIMIT_SCRIPTS,
+                         ids=[f"stack{i}" for i in range(len(STACK_LIMIT_SCRIPTS))])
+def test_lua_stack_limit_matches_redis(fresh: Differ, src: str, protocol: str) -> None:
+    """Redis's scripting.tcl: a self-containing or too deep result is converted until
+    Lua's stack limit ("*1" thousands of times, then "reached lua stack limit"), and
+    unpack takes up to 7999 values with its one argument. Each reply is read up to a
+    PING sent after it (hiredis cannot frame every RESP3 type)."""
+    replies = []
+    for conn in (fresh.a, fresh.r):
+        conn.call("hello", protocol)
+        conn.sock.sendall(encode_command("eval", src, "0") + encode_command("ping"))
+        replies.append(recv_until(conn.sock, conn.buf, b"+PONG\r\n", 30))
+        conn.buf = b""
+        conn.call("hello", "2")
+    assert replies[0] == replies[1]
