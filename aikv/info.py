@@ -1,10 +1,11 @@
 """The text of INFO: Redis 7.0's sections, field names and field order, filled from the
 server's counters, the process (memory, CPU) and the LMDB store.
 
-Fields that have no meaning for AiKv (allocator internals, Lua memory, fork
-copy-on-write sizes) are left out, except where a constant states something true and
-tools commonly read it (e.g. `sync_full:0`, `evicted_keys:0`). AiKv-specific facts are
-added under `aikv_`-prefixed names so they cannot collide with a future Redis field.
+Fields that have no meaning for AiKv (fork copy-on-write sizes) are left out, except
+where a constant states something true and tools commonly read it (e.g. `sync_full:0`,
+`evicted_keys:0`). The memory section has every field of Redis 7.0.15's, each worked
+out from what AiKv has (see MemoryUse). AiKv-specific facts are added under
+`aikv_`-prefixed names so they cannot collide with a future Redis field.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aikv import REDIS_VERSION, __version__
 from aikv.replication.failover import failover_state
 
 if TYPE_CHECKING:
+    from aikv.scripting.engine import Engine
+    from aikv.scripting.functions import FunctionEngine
+    from aikv.scripting.runtime import Runtime
     from aikv.server import Server
 
 # Identity of this process, as Redis draws it at start: random, stable until exit.
@@ -59,14 +64,12 @@ def select_sections(args: Iterable[bytes]) -> frozenset[str]:
 
 def bytes_to_human(n: int) -> str:
     """Redis's bytesToHuman: B under 1 KiB, then two decimals with K/M/G/T/P."""
-    if n < 1024:
+    if n < 1024 or n >= 1024**6:  # (past P, Redis prints bytes again)
         return f"{n}B"
-    value = float(n)
-    for unit in "KMGTP":
-        value /= 1024
-        if value < 1024 or unit == "P":
-            return f"{value:.2f}{unit}"
-    raise AssertionError("unreachable")
+    power = 1
+    while n >= 1024 ** (power + 1):
+        power += 1
+    return f"{n / 1024**power:.2f}{'KMGTP'[power - 1]}"
 
 
 def process_rss() -> int:
@@ -96,6 +99,9 @@ class Metrics:
     def __init__(self, server: Server) -> None:
         self.started = False
         self.peak_memory = 0
+        # used_memory once the server was ready (Redis's initial_memory_usage): taken by
+        # start_sampler at the end of Server.start, or by the first INFO if that is first.
+        self.startup_memory = 0
         self._last: dict[str, tuple[float, int]] = {}
         self._rings: dict[str, list[float]] = {}
         self._readers: dict[str, Callable[[], int]] = {
@@ -147,6 +153,8 @@ def start_sampler(server: Server) -> None:
     if m.started or loop is None:
         return
     m.started = True
+    if not m.startup_memory:
+        m.startup_memory = process_rss()
 
     def tick() -> None:
         if server.shutdown_requested or loop.is_closed():
@@ -218,57 +226,357 @@ def _clients(server: Server) -> Fields:
     ]
 
 
-def _memory(server: Server) -> Fields:
+# ---------------------------------------------------------------------- memory
+# The memory section follows Redis's getMemoryOverheadData: used_memory splits into an
+# overhead (the memory at start-up, the buffers and the script caches counted below) and
+# the rest, "dataset". AiKv keeps its dataset on disk, in LMDB's memory-mapped file, and
+# has no in-memory key table (Redis's per-database hash table overhead is 0 here), so
+# its "dataset" is what the process holds beyond start-up and those overheads: mostly
+# the data file's pages that reads and writes brought in (page cache the kernel can take
+# back), and the Python objects and code loaded to serve them.
+
+# Redis 7.0's own structures on 64-bit, by which the script caches are sized (see
+# eval_scripts_memory, functions_memory_overhead): the cache AiKv holds is sized as the
+# same cache is in a Redis, so the two can be compared.
+_DICT_ENTRY = 24        # dictEntry
+_SLOT = 8               # a dict bucket (a dictEntry pointer)
+_ROBJ = 16              # robj
+_LUA_SCRIPT = 16        # luaScript: flags and body
+_FUNCTION_INFO = 48     # functionInfo (40 bytes) in its size class
+_LUA_FUNCTION_CTX = 8   # luaFunctionCtx
+_LIBRARY_INFO = 32      # functionLibInfo
+_LIBRARIES_CTX = 32     # functionsLibCtx
+# The Lua engine's registration, there from start-up as in Redis (FUNCTION LOAD can use
+# it at any time): its entry in the engines dict (a 4-bucket table), engineInfo (32
+# bytes), its name "LUA" as an sds (8), the engine record (64) and luaEngineCtx (8).
+_LUA_ENGINE = _DICT_ENTRY + 4 * _SLOT + 32 + 8 + 64 + 8
+_BYTES_HEADER = sys.getsizeof(b"")  # CPython's per-object cost of a bytes chunk
+
+
+def jemalloc_size(n: int) -> int:
+    """The size class jemalloc (Redis's allocator) serves an n-byte request from: 8,
+    multiples of 16 up to 128, then four classes per doubling (160, 192, 224, 256, 320,
+    ...)."""
+    if n <= 8:
+        return 8
+    if n <= 128:
+        return (n + 15) & ~15
+    step = 1 << ((n - 1).bit_length() - 3)
+    return (n + step - 1) & ~(step - 1)
+
+
+def sds_size(length: int) -> int:
+    """sdsZmallocSize of a string of `length` bytes made by sdsnewlen: the smallest
+    header for that length (an empty one gets sdshdr8), the bytes and the NUL."""
+    if 0 < length < 1 << 5:
+        header = 1
+    elif length < 1 << 8:
+        header = 3
+    elif length < 1 << 16:
+        header = 5
+    elif length < 1 << 32:
+        header = 9
+    else:
+        header = 17
+    return jemalloc_size(header + length + 1)
+
+
+def _string_object_size(length: int) -> int:
+    """getStringObjectSdsUsedMemory of a command argument of `length` bytes: up to 44 an
+    embedded string (robj and sdshdr8 in one allocation; the robj is not counted), else
+    its own sds. (Redis keeps an argument of 32 KiB or more in its query buffer's
+    allocation, which can be a size class larger.)"""
+    if length <= 44:
+        return jemalloc_size(_ROBJ + 3 + length + 1) - _ROBJ
+    return sds_size(length)
+
+
+def _dict_slots(n: int) -> int:
+    """Buckets of a Redis dict grown to n entries: none when empty, else the power of two
+    from 4 up that holds n (a dict doubles when full). Redis's script and function dicts
+    never shrink but on a flush, so one emptied by deletions still has its buckets there;
+    this counts them for the entries there now."""
+    return 0 if n == 0 else max(4, 1 << (n - 1).bit_length())
+
+
+def eval_scripts_memory(engine: Engine | None) -> int:
+    """used_memory_scripts_eval (evalScriptsMemory): each cached script's SHA1 and body
+    (what AiKv holds for it) with its dict entry and luaScript record, and the dict's
+    buckets."""
+    if engine is None:
+        return 0
+    scripts = engine.scripts
+    per_script = _DICT_ENTRY + _LUA_SCRIPT + sds_size(40)
+    return (sum(per_script + _string_object_size(len(script.body))
+                for script in scripts.values())
+            + _dict_slots(len(scripts)) * _SLOT)
+
+
+def functions_memory_overhead(functions: FunctionEngine | None) -> int:
+    """used_memory_functions (functionsMemoryOverhead): the Lua engine's registration, the
+    library context with its functions dict, each library (record, name, code) and each
+    function (record, name, description, handle of its compiled code)."""
+    total = _LUA_ENGINE + _LIBRARIES_CTX
+    if functions is None:
+        return total
+    live = functions.live
+    total += len(live.functions) * _DICT_ENTRY + _dict_slots(len(live.functions)) * _SLOT
+    for lib in live.libraries.values():
+        total += _LIBRARY_INFO + sds_size(len(lib.name)) + sds_size(len(lib.code))
+        for fn in lib.functions.values():
+            total += _FUNCTION_INFO + sds_size(len(fn.name)) + _LUA_FUNCTION_CTX
+            if fn.description is not None:
+                total += sds_size(len(fn.description))
+    return total
+
+
+def lua_state_size(rt: Runtime | None) -> int:
+    """An estimate of a Lua state's memory (Redis's used_memory_vm_*, the Lua allocator's
+    count). AiKv's Lua is an interpreter in Python, so this is the Python size of what the
+    state holds: every table reachable from its globals and its string metatable (the
+    table, its dict and list), and the strings, numbers and function objects in them;
+    about 31 KB for a fresh state, Redis's own is 32 KB. Not measured: the compiled code
+    of scripts and library functions (trees of Python closures) and what functions keep
+    in upvalues, so it is a lower bound. No fixed base is added: with no state yet (none
+    is built until a script or function needs it) this is 0, where Redis has its empty
+    state from start-up."""
+    if rt is None:
+        return 0
+    from aikv.scripting.values import LuaTable
+
+    sizeof = sys.getsizeof
+    seen: set[int] = set()
+    stack: list[Any] = [rt.G, rt.string_meta]
+    total = 0
+    while stack:
+        value = stack.pop()
+        if value is None or value is True or value is False or id(value) in seen:
+            continue
+        seen.add(id(value))
+        total += sizeof(value)
+        if type(value) is LuaTable:
+            total += sizeof(value.hash) + sizeof(value.arr)
+            stack += value.hash.keys()
+            stack += value.hash.values()
+            stack += value.arr
+            if value.meta is not None:
+                stack.append(value.meta)
+    return total
+
+
+def _live_functions(server: Server) -> FunctionEngine | None:
+    """The FUNCTION libraries, loaded from LMDB if some are stored and not loaded yet
+    (that runs their code); None when there are none, without building a Lua state."""
+    from aikv.commands.functions import functions_of
+
+    engine = server.scripting
+    if (engine is not None and engine.functions is not None) \
+            or server.store.read_functions() is not None:
+        return functions_of(server)
+    return None
+
+
+def _client_buffers(server: Server, client: Any) -> int:
+    """What AiKv buffers for a client: its unparsed request bytes, the arguments of the
+    commands it queued (MULTI), that wait behind a reply (held) or a block or pause
+    (deferred), and the replies not yet taken by the socket. The connection's own objects
+    are not counted (Redis adds its client struct and 16 KB reply buffer)."""
+    total = client.parser.buffered + client.output_buffer_size
+    if client.out:
+        total += sum(map(len, client.out))
+    if client.multi:
+        total += sum(len(arg) for _, argv in client.multi for arg in argv)
+    for queue in (client.held, server.deferred.get(client.id)):
+        if queue:
+            total += sum(len(arg) for argv in queue for arg in argv)
+    return total
+
+
+@dataclass(slots=True)
+class MemoryUse:
+    """The numbers of INFO's memory section and MEMORY STATS, gathered as Redis's
+    getMemoryOverheadData gathers them (see the comments at the top of this part)."""
+
+    used: int               # used_memory: the process's RSS
+    peak: int
+    startup: int            # used_memory once the server was ready
+    repl_backlog: int       # the backlog's bytes and their chunks' headers
+    clients_slaves: int     # replicas' pending stream: unsent output, stream kept meanwhile
+    clients_normal: int     # other clients' buffers (_client_buffers), the master link's
+    cluster_links: int      # the cluster bus links' send buffers
+    aof_buffer: int         # the tick log's bytes held in memory (Store.log_buffer_bytes)
+    scripts_eval: int       # EVAL's script cache (Redis's lua_caches)
+    functions_caches: int   # FUNCTION's libraries (Redis's functions_caches)
+    vm_eval: int            # the EVAL Lua state
+    vm_functions: int       # the FUNCTION Lua state
+    cached_scripts: int
+    functions: int
+    libraries: int
+
+    @property
+    def overhead(self) -> int:
+        return (self.startup + self.repl_backlog + self.clients_slaves + self.clients_normal
+                + self.cluster_links + self.aof_buffer + self.scripts_eval
+                + self.functions_caches)
+
+    @property
+    def dataset(self) -> int:
+        # Redis's subtraction wraps around when RSS drops below start-up plus overhead
+        # (memory given back to the system); 0 says it.
+        return max(0, self.used - self.overhead)
+
+    @property
+    def dataset_perc(self) -> float:
+        """The dataset's share of what was added since start-up (Redis's net usage)."""
+        net = self.used - self.startup if self.used > self.startup else 1
+        return self.dataset * 100 / net
+
+    @property
+    def peak_perc(self) -> float:
+        return self.used * 100 / self.peak if self.peak else 100.0
+
+    @property
+    def replication_buffers(self) -> int:
+        """mem_total_replication_buffers: Redis's replicas and backlog share one buffer;
+        AiKv's backlog and replicas' pending stream are apart, so it is their sum."""
+        return self.repl_backlog + self.clients_slaves
+
+    @property
+    def not_counted_for_evict(self) -> int:
+        """freeMemoryGetNotCountedMemory: the replication buffers beyond the backlog (the
+        replicas' part) and the AOF buffer."""
+        return self.clients_slaves + self.aof_buffer
+
+
+def memory_use(server: Server) -> MemoryUse:
     # used_memory is the process RSS: AiKv's data lives in LMDB's page cache, not in a
     # heap the process could count, so RSS is the honest "memory this node uses".
     rss = process_rss()
     m = metrics(server)
     m.peak_memory = max(m.peak_memory, rss)
-    peak = m.peak_memory
+    if not m.startup_memory:
+        m.startup_memory = rss
+    source = server.replication
+    link = server.replica
+    # The backlog INFO replication describes: a master's (shared with the link while a
+    # replica relays), else a replica's of the stream it applied.
+    backlog = source.backlog if source is not None else (
+        link.backlog if link is not None and link.master_client is not None else None)
+    repl_backlog = 0 if backlog is None else \
+        backlog.histlen + len(backlog.chunks) * _BYTES_HEADER
+    replicas = source.followers if source is not None else {}
+    clients_slaves = 0
+    for follower in replicas.values():
+        client = follower.client
+        clients_slaves += client.output_buffer_size + sum(map(len, client.out)) \
+            + sum(map(len, follower.pending or ()))
+    clients_normal = sum(_client_buffers(server, c) for c in server.clients.values()
+                         if c.id not in replicas)
+    if link is not None:
+        clients_normal += len(link.unapplied)  # the master's stream read, not yet applied
+    cluster_links = 0
+    cluster = server.cluster
+    gossip = getattr(cluster, "gossip", None)
+    bus = getattr(cluster, "transport", None)
+    if gossip is not None and bus is not None:
+        for peer_link in (*gossip.outbound.values(), *gossip.inbound.values()):
+            cluster_links += bus.buffer_sizes(peer_link)[1]
+    engine = server.scripting
+    functions = _live_functions(server)
+    return MemoryUse(
+        used=rss, peak=m.peak_memory, startup=m.startup_memory,
+        repl_backlog=repl_backlog, clients_slaves=clients_slaves,
+        clients_normal=clients_normal, cluster_links=cluster_links,
+        aof_buffer=server.store.log_buffer_bytes(),
+        scripts_eval=eval_scripts_memory(engine),
+        functions_caches=functions_memory_overhead(functions),
+        vm_eval=lua_state_size(engine.rt if engine is not None else None),
+        vm_functions=lua_state_size(functions.rt if functions is not None else None),
+        cached_scripts=len(engine.scripts) if engine is not None else 0,
+        functions=functions.live.function_count() if functions is not None else 0,
+        libraries=len(functions.live.libraries) if functions is not None else 0,
+    )
+
+
+def _ratio(a: int, b: int) -> str:
+    return f"{a / b if b else 0.0:.2f}"
+
+
+def _memory(server: Server) -> Fields:
+    mem = memory_use(server)
+    used = rss = mem.used
     system = total_system_memory()
     maxmemory = int(server.config.maxmemory)
+    vm_total = mem.vm_eval + mem.vm_functions
+    scripts = mem.scripts_eval + mem.functions_caches
+    # The allocator: Redis without jemalloc (libc malloc) cannot ask its allocator, and
+    # its cron fills these in from what it has: resident = RSS less the Lua state's
+    # memory (Lua's allocations are outside used_memory there), active = resident,
+    # allocated = used_memory. AiKv's allocator (CPython's) cannot be asked either, and
+    # its Lua state is Python objects already inside used_memory, which is the RSS: so
+    # nothing is taken off, the three equal used_memory and the ratios come out 1.00 with
+    # 0 bytes, as do mem_fragmentation_ratio and _bytes (RSS / used_memory).
+    allocated = active = resident = used
     return [
-        ("used_memory", rss),
-        ("used_memory_human", bytes_to_human(rss)),
+        ("used_memory", used),
+        ("used_memory_human", bytes_to_human(used)),
         ("used_memory_rss", rss),
         ("used_memory_rss_human", bytes_to_human(rss)),
-        ("used_memory_peak", peak),
-        ("used_memory_peak_human", bytes_to_human(peak)),
-        ("used_memory_peak_perc", f"{100.0 * rss / peak if peak else 100.0:.2f}%"),
+        ("used_memory_peak", mem.peak),
+        ("used_memory_peak_human", bytes_to_human(mem.peak)),
+        ("used_memory_peak_perc", f"{mem.peak_perc:.2f}%"),
+        ("used_memory_overhead", mem.overhead),
+        ("used_memory_startup", mem.startup),
+        ("used_memory_dataset", mem.dataset),
+        ("used_memory_dataset_perc", f"{mem.dataset_perc:.2f}%"),
+        ("allocator_allocated", allocated),
+        ("allocator_active", active),
+        ("allocator_resident", resident),
         ("total_system_memory", system),
         ("total_system_memory_human", bytes_to_human(system)),
-        *_scripting_counts(server),
+        ("used_memory_lua", mem.vm_eval),  # Redis's deprecated name of used_memory_vm_eval
+        ("used_memory_vm_eval", mem.vm_eval),
+        ("used_memory_lua_human", bytes_to_human(mem.vm_eval)),
+        ("used_memory_scripts_eval", mem.scripts_eval),
+        ("number_of_cached_scripts", mem.cached_scripts),
+        ("number_of_functions", mem.functions),
+        ("number_of_libraries", mem.libraries),
+        ("used_memory_vm_functions", mem.vm_functions),
+        ("used_memory_vm_total", vm_total),
+        ("used_memory_vm_total_human", bytes_to_human(vm_total)),
+        ("used_memory_functions", mem.functions_caches),
+        ("used_memory_scripts", scripts),
+        ("used_memory_scripts_human", bytes_to_human(scripts)),
         ("maxmemory", maxmemory),
         ("maxmemory_human", bytes_to_human(maxmemory)),
         ("maxmemory_policy", server.config.maxmemory_policy),
-        ("mem_fragmentation_ratio", "1.00"),
+        ("allocator_frag_ratio", _ratio(active, allocated)),
+        ("allocator_frag_bytes", active - allocated),
+        ("allocator_rss_ratio", _ratio(resident, active)),
+        ("allocator_rss_bytes", resident - active),
+        ("rss_overhead_ratio", _ratio(rss, resident)),
+        ("rss_overhead_bytes", rss - resident),
+        ("mem_fragmentation_ratio", _ratio(rss, used)),
+        ("mem_fragmentation_bytes", rss - used),
+        ("mem_not_counted_for_evict", mem.not_counted_for_evict),
+        ("mem_replication_backlog", mem.repl_backlog),
+        ("mem_total_replication_buffers", mem.replication_buffers),
+        ("mem_clients_slaves", mem.clients_slaves),
+        ("mem_clients_normal", mem.clients_normal),
+        ("mem_cluster_links", mem.cluster_links),
+        ("mem_aof_buffer", mem.aof_buffer),
         ("mem_allocator", "libc"),
+        ("active_defrag_running", 0),  # `activedefrag yes` is refused
         ("lazyfree_pending_objects", _garbage_entries(server)),
-    ]
-
-
-def _scripting_counts(server: Server) -> Fields:
-    """EVAL's cached scripts and FUNCTION's libraries, as Redis's memory section counts
-    them. Counting functions means running the libraries' code, so the first INFO after
-    a start loads stored libraries; with none stored, INFO builds no Lua state."""
-    from aikv.commands.functions import functions_of
-
-    engine = server.scripting
-    functions, libraries = 0, 0
-    if (engine is not None and engine.functions is not None) \
-            or server.store.read_functions() is not None:
-        live = functions_of(server).live
-        functions, libraries = live.function_count(), len(live.libraries)
-    return [
-        ("number_of_cached_scripts", len(engine.scripts) if engine is not None else 0),
-        ("number_of_functions", functions),
-        ("number_of_libraries", libraries),
+        ("lazyfreed_objects", server.store.reclaimed_collections),
     ]
 
 
 def _garbage_entries(server: Server) -> int:
     """Deleted collections whose element records still wait for background reclaim:
-    AiKv's counterpart of Redis's lazy-free queue."""
+    AiKv's counterpart of Redis's lazy-free queue. lazyfreed_objects counts those whose
+    reclaim finished (elements.reclaim), as Redis counts the objects its lazy-free thread
+    freed; CONFIG RESETSTAT zeroes it, as in Redis."""
     store = server.store
     if store.env is None or store.garbage_db is None:
         return 0
@@ -573,3 +881,4 @@ def reset_stats(server: Server) -> None:
         for cmd in (top, *top.subcommands.values()):
             cmd.calls = cmd.usec = cmd.failed_calls = cmd.rejected_calls = 0
     metrics(server).reset()
+    server.store.reclaimed_collections = 0  # lazyfreed_objects (lazyfreeResetStats)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aikv import REDIS_VERSION
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command, container
-from aikv.info import metrics, process_rss
+from aikv.info import memory_use
 from aikv.persist.elements import element_prefix, meta_count, meta_version
 from aikv.persist.layout import META_HEADER, STRING_CODES, TYPE_STREAM
 from aikv.resp import (
@@ -96,13 +96,13 @@ def memory_doctor(client: Client, argv: list[bytes]) -> bytes:
 @command("stats", 2, "", parent="memory", categories="@slow")
 def memory_stats(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
-    rss = process_rss()
+    mem = memory_use(server)  # the numbers INFO memory prints
     keys = sum(server.store.key_totals)
     fields: list[tuple[bytes, bytes]] = [
-        (bulk(b"peak.allocated"), integer(max(rss, metrics(server).peak_memory))),
-        (bulk(b"total.allocated"), integer(rss)),
+        (bulk(b"peak.allocated"), integer(mem.peak)),
+        (bulk(b"total.allocated"), integer(mem.used)),
         (bulk(b"keys.count"), integer(keys)),
-        (bulk(b"dataset.bytes"), integer(server.store.used_bytes())),
+        (bulk(b"dataset.bytes"), integer(mem.dataset)),
     ]
     return map_reply(fields, client.resp3)
 

@@ -113,6 +113,8 @@ def reclaim(store: Store, budget: int = 2000) -> int:
                     break
         if done:
             garbage.delete()
+            # (Counted once more if this transaction is lost: the entry comes back.)
+            store.reclaimed_collections += 1
     if removed < budget:
         store.has_garbage = False
     return removed

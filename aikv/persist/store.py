@@ -220,6 +220,9 @@ class Store:
         self.misc_db: Any = None
         self.garbage_db: Any = None
         self.has_garbage = False
+        # Deleted collections whose element records elements.reclaim() finished removing
+        # (INFO's lazyfreed_objects; CONFIG RESETSTAT zeroes it).
+        self.reclaimed_collections = 0
         self._sync_requested = False
         self.versions: VersionAllocator | None = None
 
@@ -1150,6 +1153,16 @@ class Store:
         than asked) until restart; "always" on one opened without it is emulated by an
         explicit sync after each commit. The server's everysec thread follows the mode."""
         self.appendfsync = mode
+
+    def log_buffer_bytes(self) -> int:
+        """Bytes of the tick log held in memory (INFO's mem_aof_buffer): the open tick's
+        changes not yet written as a frame, and the frames written since the last
+        checkpoint, kept to be replayed if that checkpoint's commit fails."""
+        if not self.tick_log:
+            return 0
+        txn = self._write_txn
+        pending = len(txn.buf) if isinstance(txn, RecordingTxn) else 0
+        return pending + sum(len(body) for _, body in self._since_checkpoint)
 
     def used_bytes(self) -> int:
         """Bytes of the data file in use (LMDB's last page), as of the last commit."""
