@@ -178,6 +178,8 @@ def _received(kind: str, spawn: Callable[..., ServerProcess]) -> list[list[bytes
     master.set("src", "hello")
     payload = master.dump("src")
     assert payload is not None
+    # Received before MONITOR starts, whichever master: the comparison starts after it.
+    wait_until(lambda: replica.client().exists("src"), 10, 0.02, "the replica's copy")
     monitor = Conn(replica.port)
     monitor.send("MONITOR")
     monitor.read_until(b"+OK\r\n", 10)
