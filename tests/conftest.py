@@ -97,8 +97,7 @@ def cluster_differ(spawn: Callable[..., ServerProcess]) -> Iterator[Differ]:
     """A Differ over two one-node clusters that own every slot: AiKv and redis-server."""
     mine = spawn("aikv", args=["--cluster-enabled", "yes"])
     theirs = spawn("redis", args=["--cluster-enabled", "yes"])
-    for server in (mine, theirs):
-        serve_all_slots(server)
+    serve_all_slots(mine, theirs)
     d = Differ(mine.port, theirs.port)
     yield d
     d.close()

@@ -212,10 +212,14 @@ def have_redis_server() -> bool:
     return shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None
 
 
-def serve_all_slots(server: ServerProcess, timeout: float = 10.0) -> None:
-    """Give a cluster-enabled node (AiKv or redis-server) every slot, alone, and wait for
-    its cluster_state to turn ok."""
-    with server.client() as c:
-        c.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-        wait_until(lambda: c.cluster("info")["cluster_state"] == "ok", timeout,
-                   what="cluster_state ok")
+def serve_all_slots(*servers: ServerProcess, timeout: float = 10.0) -> None:
+    """Give each cluster-enabled node (AiKv or redis-server) every slot, alone, and wait
+    for their cluster_state to turn ok: all the claims first, then the waits, so that
+    the nodes' start-up delay before "ok" (2 s, CLUSTER_WRITABLE_DELAY) runs once."""
+    for server in servers:
+        with server.client() as c:
+            c.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+    for server in servers:
+        with server.client() as c:
+            wait_until(lambda c=c: c.cluster("info")["cluster_state"] == "ok", timeout,
+                       what="cluster_state ok")
