@@ -175,6 +175,7 @@ class Blocking:
                         self._detach(client)
                         if reply[:1] == b"-":
                             self._count_failed(state, reply)
+                        self._record_latency(state)
                         if state.argv is not None:
                             self._slowlog(client, state)
                         client.write(reply)
@@ -208,6 +209,17 @@ class Blocking:
         cmd = server.lookup_command(state.command)
         if cmd is not None:
             cmd.failed_calls += 1
+
+    def _record_latency(self, state: BlockedState) -> None:
+        """latency-tracking counts a blocking call when it is served, with the duration
+        of its call, as Redis's updateStatsOnUnblock (a timed-out one is not counted)."""
+        server = self.server
+        if not server.latency_tracking:
+            return
+        cmd = server.lookup_command(state.command)
+        if cmd is not None:
+            latency = cmd.latency
+            latency[state.took] = latency.get(state.took, 0) + 1
 
     def _timed_out(self, client: Client) -> None:
         state = self._detach(client)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aikv import REDIS_VERSION, __version__
+from aikv.latency_histogram import percentiles_line
 from aikv.replication.failover import failover_state
 
 if TYPE_CHECKING:
@@ -805,6 +806,18 @@ def _commandstats(server: Server) -> Fields:
     return fields
 
 
+def _latencystats(server: Server) -> Fields:
+    from aikv.commands.registry import COMMANDS
+
+    if not server.latency_tracking:
+        return []
+    percentiles = server.config.values["latency-tracking-info-percentiles"]
+    return [(f"latency_percentiles_usec_{cmd.full_name}",
+             percentiles_line(cmd.latency, percentiles))
+            for top in COMMANDS.values()
+            for cmd in (top, *top.subcommands.values()) if cmd.latency]
+
+
 def _errorstats(server: Server) -> Fields:
     # Redis keeps error codes in a radix tree, so they come out sorted.
     return [(f"errorstat_{code}", f"count={n}")
@@ -836,7 +849,7 @@ _BUILDERS: dict[str, Callable[[Server], Fields]] = {
     "server": _server, "clients": _clients, "memory": _memory,
     "persistence": _persistence, "stats": _stats, "replication": _replication,
     "cpu": _cpu, "modules": lambda server: [], "commandstats": _commandstats,
-    "errorstats": _errorstats, "latencystats": lambda server: [], "cluster": _cluster,
+    "errorstats": _errorstats, "latencystats": _latencystats, "cluster": _cluster,
     "keyspace": _keyspace,
 }
 
@@ -880,5 +893,6 @@ def reset_stats(server: Server) -> None:
     for top in COMMANDS.values():
         for cmd in (top, *top.subcommands.values()):
             cmd.calls = cmd.usec = cmd.failed_calls = cmd.rejected_calls = 0
+            cmd.latency.clear()
     metrics(server).reset()
     server.store.reclaimed_collections = 0  # lazyfreed_objects (lazyfreeResetStats)

@@ -200,6 +200,7 @@ class Server:
         self.latency = LatencyMonitor()
         self.latency_threshold_us = 0  # see set_latency_threshold
         self.set_latency_threshold()
+        self.latency_tracking = bool(self.config.values["latency-tracking"])
         self.replica: ReplicaLink | None = None  # set while this node follows a master
         # Master side: where the effects of commands go once a replica has connected
         # (see start_propagating), and the command being run meanwhile.
@@ -735,12 +736,20 @@ class Server:
         took = (perf_counter_ns() - started) // 1000
         cmd.usec += took
         cmd.calls += 1
-        if took >= self.slowlog_threshold and not cmd.skip_slowlog:
-            blocked = client.blocked
-            if blocked is None:
+        blocked = client.blocked
+        if blocked is None:
+            if self.latency_tracking:
+                try:
+                    cmd.latency[took] += 1
+                except KeyError:
+                    cmd.latency[took] = 1
+            if took >= self.slowlog_threshold and not cmd.skip_slowlog:
                 self.slowlog.push(client, cmd, argv, took, self.config.values["slowlog-max-len"])
-            elif isinstance(blocked, BlockedState):
-                blocked.argv, blocked.took = argv, took  # logged once served (blocking.py)
+        elif isinstance(blocked, BlockedState):
+            # Recorded once served or timed out (blocking.py), as Redis does on unblock.
+            blocked.took = took
+            if took >= self.slowlog_threshold and not cmd.skip_slowlog:
+                blocked.argv = argv
         if took >= self.latency_threshold_us and client.blocked is None:
             self.latency.add(b"fast-command" if "fast" in cmd.flags else b"command",
                              took // 1000)

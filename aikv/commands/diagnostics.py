@@ -14,6 +14,7 @@ from aikv import REDIS_VERSION
 from aikv.commands.args import parse_int
 from aikv.commands.registry import command, container
 from aikv.info import memory_use
+from aikv.latency_histogram import cumulative_distribution
 from aikv.persist.elements import element_prefix, meta_count, meta_version
 from aikv.persist.layout import META_HEADER, STRING_CODES, TYPE_STREAM
 from aikv.resp import (
@@ -31,6 +32,7 @@ from aikv.resp import (
 
 if TYPE_CHECKING:
     from aikv.client import Client
+    from aikv.commands.registry import Command
 
 
 # ---------------------------------------------------------------------- MEMORY
@@ -251,7 +253,37 @@ def latency_doctor(client: Client, argv: list[bytes]) -> bytes:
 
 @command("histogram", -2, _LATENCY_FLAGS, parent="latency", categories=_LATENCY_CATS)
 def latency_histogram(client: Client, argv: list[bytes]) -> bytes:
-    return map_reply([], client.resp3)
+    """Every command with recorded calls (registry order), or the named ones (a command
+    named with its subcommands: its own and each subcommand's); unknown names are left
+    out, a name given twice comes twice, as in Redis."""
+    from aikv.commands.registry import COMMANDS
+
+    resp3 = client.resp3
+    chosen: list[Command] = []
+    if len(argv) == 2:
+        for top in COMMANDS.values():
+            chosen.extend(c for c in (top, *top.subcommands.values()) if c.latency)
+    else:
+        for raw in argv[2:]:
+            name, _, sub = raw.lower().partition(b"|")
+            cmd = COMMANDS.get(name)
+            if cmd is not None and sub:
+                cmd = cmd.subcommands.get(sub.decode(errors="replace"))
+            if cmd is None:
+                continue
+            chosen.extend(c for c in (cmd, *([] if sub else cmd.subcommands.values()))
+                          if c.latency)
+    return map_reply([(bulk(cmd.full_name.encode()), _command_cdf(cmd, resp3))
+                      for cmd in chosen], resp3)
+
+
+def _command_cdf(cmd: Command, resp3: bool) -> bytes:
+    steps = cumulative_distribution(cmd.latency)
+    return map_reply([
+        (bulk(b"calls"), integer(sum(cmd.latency.values()))),
+        (bulk(b"histogram_usec"),
+         map_reply([(integer(us), integer(n)) for us, n in steps], resp3)),
+    ], resp3)
 
 
 @command("help", 2, "loading stale", parent="latency", categories="@slow")

@@ -59,6 +59,9 @@ class Command:
     usec: int = 0
     failed_calls: int = 0
     rejected_calls: int = 0
+    # latency-tracking: calls by duration in microseconds (aikv/latency_histogram.py
+    # lays out Redis's histogram from it); empty until a call is recorded.
+    latency: dict[int, int] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:

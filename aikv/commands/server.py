@@ -150,6 +150,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         server.set_slowlog_threshold()
     if "latency-monitor-threshold" in changed:
         server.set_latency_threshold()
+    if "latency-tracking" in changed:
+        server.latency_tracking = bool(cfg.values["latency-tracking"])
     if changed & {"min-replicas-to-write", "min-replicas-max-lag", "replica-read-only",
                   "replica-serve-stale-data", "save", "stop-writes-on-bgsave-error"}:
         server.update_write_gates()
