@@ -84,8 +84,17 @@ def server_command(config_file: str | None, extra: tuple[str, ...], **flags: obj
     except ConfigError as exc:
         click.echo(f"*** FATAL CONFIG FILE ERROR (AiKv {__version__}) ***\n{exc}", err=True)
         sys.exit(1)
-    setup_logging(config.loglevel, config.logfile)
+    setup_logging(config.loglevel, in_dir(config, config.logfile))
     sys.exit(run(config))
+
+
+def in_dir(config: Config, path: str) -> str:
+    """A relative `logfile` or `pidfile` lives in `dir`, as in Redis, which opens them
+    after its chdir into `dir` (created here if the log file is the first to need it)."""
+    if not path or os.path.isabs(path):
+        return path
+    os.makedirs(str(config.dir), exist_ok=True)
+    return os.path.join(str(config.dir), path)
 
 
 def run(config: Config) -> int:
@@ -110,7 +119,7 @@ def run(config: Config) -> int:
 
     # Written once the directory's lock is ours (so a second server refused for the same
     # directory leaves the first one's file alone); a failure is only logged, as in Redis.
-    pidfile = config.values["pidfile"]
+    pidfile = in_dir(config, config.values["pidfile"])
     if pidfile:
         try:
             with open(pidfile, "w") as f:

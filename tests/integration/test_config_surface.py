@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from tests.differ import Differ, RawConnection, parse
-from tests.harness import REPO, ServerProcess, redis_cli, wait_until
+from tests.harness import REPO, ServerProcess, free_port, redis_cli, wait_until
 
 # AiKv's own parameters (the LMDB store); Redis has none of these names.
 _AIKV_ONLY_PREFIX = "lmdb-"
@@ -280,6 +280,27 @@ def test_pidfile(spawn: Callable[..., ServerProcess], tmp_path: Path) -> None:
     assert pidfile.read_text() == f"{node.proc.pid}\n"
     node.stop()
     assert not pidfile.exists()
+
+
+def test_relative_logfile_and_pidfile_live_in_dir(tmp_path: Path) -> None:
+    """As Redis, which opens them after its chdir into `dir`: started from another
+    working directory, a relative logfile and pidfile are written in `dir`."""
+    data = tmp_path / "data"
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "aikv.cli", "--port", str(port),
+                             "--dir", str(data), "--logfile", "node.log",
+                             "--set", "pidfile=node.pid"],
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (data / "node.pid").exists(), 20, 0.05, "the pidfile")
+        assert (data / "node.pid").read_text() == f"{proc.pid}\n"
+        wait_until(lambda: b"Ready to accept" in (data / "node.log").read_bytes(), 20, 0.05,
+                   "the log")
+        assert not (tmp_path / "node.log").exists() and not (tmp_path / "node.pid").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def _oom_score(pid: int) -> int:
