@@ -172,6 +172,8 @@ class ReplicaLink:
         if writer is not None:
             writer.close()
         client = self.master_client
+        if client is not None:
+            self.server.clients.pop(client.id, None)
         if client is not None and client.multi is not None:
             # A transaction the link cut: its commands come again with the resync.
             client.multi = None
@@ -277,6 +279,7 @@ class ReplicaLink:
         self.state = "connected"
         self.last_io = time.monotonic()
         log.info("MASTER <-> REPLICA sync: Finished with success")
+        self._list_master_client()
         acks = asyncio.get_running_loop().create_task(self._ack_every_second())
         try:
             await self._stream(reader, timeout)
@@ -342,7 +345,32 @@ class ReplicaLink:
         client.authenticated = True
         client.is_master = True
         client.addr = f"{self.host}:{self.port}"
+        client.user = "(superuser)"  # Redis's master client has no ACL user
         return client
+
+    def _list_master_client(self) -> None:
+        """While the stream flows the master's client is one of the node's clients (CLIENT
+        LIST shows it with flag M, CLIENT KILL can end the link), as in Redis."""
+        client = self.master_client
+        writer = self._writer
+        if client is None or writer is None:
+            return
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            client.fd = sock.fileno()
+            local = sock.getsockname()
+            client.laddr = f"{local[0]}:{local[1]}"
+        client.created = client.last_interaction = time.time()
+        self.server.clients[client.id] = client
+
+    def drop_link(self) -> None:
+        """CLIENT KILL of the master's client: the connection ends, and the link comes
+        back as after any loss, continuing with PSYNC (Redis frees the master client and
+        caches it)."""
+        writer = self._writer
+        if writer is not None:
+            log.info("Connection with master lost (killed by CLIENT KILL).")
+            writer.close()
 
     async def _stream(self, reader: asyncio.StreamReader, timeout: float) -> None:
         """Run the propagated commands in order; the master's offset advances by each

@@ -391,8 +391,11 @@ def _matches(c: Client, opt: bytes, value: bytes) -> bool:
 
 
 def _kill(me: Client, victim: Client) -> None:
+    link = me.server.replica
     if victim is me:
         me.close_after_reply = True
+    elif victim.is_master and link is not None and victim is link.master_client:
+        link.drop_link()  # the replication link's client has no transport of its own
     else:
         victim.close()
 

@@ -178,6 +178,41 @@ def test_a_cut_link_resumes_with_a_partial_resync(spawn: Callable[..., ServerPro
     assert replica.get("counter") == b"3"
 
 
+def _master_line(r: redis.Redis) -> dict[str, str]:
+    text = r.execute_command("CLIENT", "LIST", "TYPE", "master").decode()
+    lines = [line for line in text.split("\n") if line]
+    assert len(lines) == 1, text
+    return dict(field.split("=", 1) for field in lines[0].split())
+
+
+def test_the_master_link_is_a_client_and_can_be_killed(
+        spawn: Callable[..., ServerProcess]) -> None:
+    """As on a redis-server replica (the same master serves both): the link shows in
+    CLIENT LIST with flag M, the master's address and no ACL user; CLIENT KILL by
+    address or TYPE MASTER ends it and it comes back with a partial resync (Redis's
+    cluster tests cut links this way)."""
+    master_proc, master, replica = _synced_pair(spawn)
+    theirs = spawn("redis", args=["--replicaof", "127.0.0.1", str(master_proc.port)]).client()
+    wait_until(lambda: _synced(theirs, master), 30, 0.05, "the redis-server replica")
+    master.set("k", "v")  # the link's last command
+    wait_until(lambda: _synced(replica, master) and _synced(theirs, master), 30, 0.05,
+               "the stream")
+    mine_line, their_line = _master_line(replica), _master_line(theirs)
+    for field in ("addr", "flags", "user", "db", "sub", "multi", "cmd", "resp"):
+        assert mine_line[field] == their_line[field], field
+    assert mine_line["flags"] == "M" and mine_line["addr"] == f"127.0.0.1:{master_proc.port}"
+    for kill in (("CLIENT", "KILL", f"127.0.0.1:{master_proc.port}"),
+                 ("CLIENT", "KILL", "TYPE", "master")):
+        assert replica.execute_command(*kill) in (b"OK", 1)
+        wait_until(lambda: not _synced(replica, master) or
+                   master.info("stats")["sync_partial_ok"] > 0, 5, 0.01, "the cut")
+        master.incr("counter")
+        wait_until(lambda: _synced(replica, master), 30, 0.05, "the link to come back")
+    assert master.info("stats")["sync_partial_ok"] == 2
+    assert replica.get("counter") == b"2"
+    assert replica.execute_command("CLIENT", "KILL", "TYPE", "master", "SKIPME", "yes") == 1
+
+
 def test_stale_data_refused_while_the_master_is_away(spawn: Callable[..., ServerProcess]) -> None:
     """replica-serve-stale-data no: with the link down, only commands flagged "stale"
     run; replies compared with a Redis replica in the same state."""
