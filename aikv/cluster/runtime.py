@@ -490,7 +490,17 @@ class ClusterNode:
         self._follow_master()
 
     def reset(self, *, hard: bool) -> None:
+        """CLUSTER RESET. A replica becomes a master with no data: it stops following
+        and empties every database, as Redis's clusterReset does."""
+        was_replica = self.state.myself.is_replica
         self.apply(self.gossip.reset(hard=hard, now_ms=now_ms()))
+        if was_replica:
+            self._follow_master()
+            server = self.server
+            if server.tracking is not None:
+                server.tracking.flushed()
+            for db in server.databases:
+                db.flush()
 
     def route(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes | None:
         """The dispatcher's hook: None to run the command here, else the reply.

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import pytest
 import redis
 
+from tests.harness import wait_until
 from tests.integration.test_cluster_acceptance import Node, NodeFactory, addrs, cluster_nodes
 from tests.integration.test_cluster_bus import REDIS_CLI, cluster_ok, wait_for
 from tests.integration.test_cluster_mixed import cli_run
@@ -98,6 +99,18 @@ def test_aikv_cluster_replicas_hold_their_masters_data(cluster_nodes: NodeFactor
                 conn.set(key, "changed")
         finally:
             conn.close()
+    # CLUSTER RESET on a replica: a master with no data and no link (Redis's
+    # clusterReset empties it), where a master holding keys refuses it.
+    master, replica = pairs[0]
+    with pytest.raises(redis.ResponseError, match="containing keys"):
+        master.client().execute_command("CLUSTER", "RESET")
+    r = replica.client()
+    assert r.dbsize() > 0
+    assert r.execute_command("CLUSTER", "RESET", "SOFT") == "OK"
+    assert r.dbsize() == 0
+    assert r.execute_command("ROLE")[0] == "master"
+    wait_until(lambda: r.info("replication")["role"] == "master"
+               and r.info("clients")["connected_clients"] == 1, 10, 0.05, "the link's end")
 
 
 def test_aikv_replica_of_a_redis_master(cluster_nodes: NodeFactory) -> None:  # noqa: F811
