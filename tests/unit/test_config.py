@@ -187,3 +187,20 @@ def test_the_server_takes_redis_style_arguments(tmp_path: Path) -> None:
                           timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 1
     assert "argument must be between 1 and 2147483647 inclusive" in done.stderr
+
+
+def test_parameters_fixed_here_accept_their_current_value() -> None:
+    """appendonly, port and bind: CONFIG SET in Redis, fixed in AiKv. Setting the value
+    they have is accepted (Redis's test suites set appendonly yes); another is refused."""
+    config = Config()
+    config.set("port", "7000", startup=True)
+    config.set("appendonly", "yes")
+    config.set("port", "7000")
+    config.set("bind", config.render("bind"))
+    with pytest.raises(ConfigError, match="appendonly cannot be changed"):
+        config.set("appendonly", "no")
+    with pytest.raises(ConfigError, match="can't set immutable config"):
+        config.set("port", "7001")
+    with pytest.raises(ConfigError, match="can't set immutable config"):
+        config.set("appenddirname", "elsewhere")  # immutable in Redis too
+    assert config.values["appendonly"] is True and config.values["port"] == 7000
