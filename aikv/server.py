@@ -663,12 +663,15 @@ class Server:
         """Cluster mode: the MOVED/ASK/TRYAGAIN/CLUSTERDOWN/CROSSSLOT reply if `cmd` must
         not run here, else None. As in Redis, a command is routed before it is queued: a
         MOVED inside MULTI is answered at once and dooms the transaction (EXECABORT at
-        EXEC). A redirect counts as a rejected call and spends ASKING, as after any
-        command Redis processes (resetClient) outside MULTI."""
+        EXEC). A redirect counts as a rejected call and in errorstats, and spends ASKING,
+        as after any command Redis processes (resetClient) outside MULTI."""
         assert self.router is not None
         reply = self.router(client, cmd, argv)
         if reply is None:
             return None
+        # An error reply like any other: counted in errorstats (MOVED, ASK, ...).
+        self._count_error(reply[1:].split(b" ", 1)[0].decode(errors="replace"))
+        self._errors_seen = self.stat_error_replies
         cmd.rejected_calls += 1
         if client.multi is not None:
             if cmd.name == "exec":

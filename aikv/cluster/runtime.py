@@ -544,6 +544,12 @@ class ClusterNode:
         else:
             keys = cmd.keys(argv)
             is_write = cmd.is_write
+            if cmd.name in _SCRIPT_RUNS and keys:
+                from aikv.commands.scripting import script_writes
+
+                declared = script_writes(self.server, cmd, argv)
+                if declared is not None:
+                    is_write = declared
         if not keys:
             return None
         allow_when_down = bool(self.config.cluster_allow_reads_when_down)
@@ -577,6 +583,8 @@ class ClusterNode:
 
 
 _SHARD_PUBSUB = frozenset({"spublish", "ssubscribe", "sunsubscribe"})
+# Routed as writes or reads by their script's or function's flags (script_writes).
+_SCRIPT_RUNS = frozenset({"eval", "eval_ro", "evalsha", "evalsha_ro", "fcall", "fcall_ro"})
 
 
 async def start_cluster(server: Any) -> ClusterNode:

@@ -29,6 +29,8 @@ from aikv.scripting.engine import (
     Engine,
     Script,
     ScriptError,
+    sha1hex,
+    split_shebang,
 )
 from aikv.scripting.values import LuaTable
 
@@ -285,6 +287,38 @@ def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunC
     slot = key_hash_slot(keys[0]) if keys and server.router is not None else -1
     return RunContext(server, client, fake, ro or bool(not compat and flags & FLAG_NO_WRITES),
                       compat or bool(flags & FLAG_ALLOW_CROSS_SLOT), slot, keys)
+
+
+def script_writes(server: Server, cmd: Command, argv: list[bytes]) -> bool | None:
+    """Whether an EVAL*/FCALL* run counts as a write, as Redis's evalGetCommandFlags and
+    fcallGetCommandFlags decide before it runs (cluster routing sends a READONLY
+    replica's client to the master for one): a script or function with flags writes
+    unless it says no-writes. None: no flags to go on (a script without a shebang, an
+    unknown SHA or function), the command's own flags decide."""
+    name = cmd.name
+    if name in ("fcall", "fcall_ro"):
+        from aikv.commands.functions import functions_of
+
+        fn = functions_of(server).find(argv[1])
+        return None if fn is None else not fn.flags & FLAG_NO_WRITES
+    body = argv[1]
+    if name in ("evalsha", "evalsha_ro"):
+        if len(body) != 40:
+            return None
+        script = engine_of(server).scripts.get(body.decode(errors="replace").lower())
+        if script is None:
+            return None
+        flags = script.flags
+    else:
+        script = engine_of(server).scripts.get(sha1hex(body))
+        if script is not None:
+            flags = script.flags
+        else:
+            try:
+                flags = split_shebang(body)[0]
+            except ScriptError:
+                return None
+    return None if flags & FLAG_COMPAT else not flags & FLAG_NO_WRITES
 
 
 def time_limit_ms(server: Server) -> int:

@@ -97,6 +97,19 @@ def test_aikv_cluster_replicas_hold_their_masters_data(cluster_nodes: NodeFactor
             assert conn.get(key) == f"v{keys.index(key)}"
             with pytest.raises(redis.ResponseError, match="^[0-9]+ 127.0.0.1:"):
                 conn.set(key, "changed")
+            # A script is a write unless its flags say no-writes (Redis's cluster test
+            # 16-transactions-on-replica): redirected, or read here.
+            conn.execute_command("CONFIG", "RESETSTAT")
+            with pytest.raises(redis.ResponseError, match="^[0-9]+ 127.0.0.1:"):
+                conn.eval("#!lua\nreturn redis.call('del', KEYS[1])", 1, key)
+            assert conn.eval("#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])",
+                             1, key) == f"v{keys.index(key)}"
+            # Without a shebang EVAL is not a write: it runs here and its write fails.
+            with pytest.raises(redis.ReadOnlyError):
+                conn.eval("return redis.call('del', KEYS[1])", 1, key)
+            # The redirect counts in errorstats and as a rejected call (18-info.tcl).
+            assert conn.info("errorstats")["errorstat_MOVED"] == {"count": 1}
+            assert conn.info("commandstats")["cmdstat_eval"]["rejected_calls"] == 1
         finally:
             conn.close()
     # CLUSTER RESET on a replica: a master with no data and no link (Redis's

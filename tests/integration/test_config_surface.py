@@ -518,3 +518,25 @@ def test_redis_server_style_arguments(spawn: Callable[..., ServerProcess]) -> No
     got = node.client().config_get("*")
     assert (got["maxmemory-policy"], got["shutdown-on-sigint"], got["save"],
             got["latency-monitor-threshold"]) == ("allkeys-lru", "save now", "", "100")
+
+
+def test_redirections_count_in_errorstats_like_redis(cluster_differ: Differ) -> None:
+    """A routing refusal is an error reply like any other: INFO errorstats counts it by
+    its code and the command's rejected_calls grows (Redis's cluster test 18-info)."""
+    d = cluster_differ
+    d.check("config", "set", "cluster-require-full-coverage", "no")
+    slot = parse(d.a.call("cluster", "keyslot", "gone"))
+    d.check("cluster", "delslots", str(slot))
+    d.check("config", "resetstat")
+    d.check("set", "gone", "1")  # CLUSTERDOWN Hash slot not served
+    d.check("mset", "a", "1", "b", "2")  # CROSSSLOT
+    d.check("set", "here", "1")
+    d.check("info", "errorstats")
+    mine, theirs = (parse(raw).decode() for raw in d.both("info", "commandstats"))
+    assert _cmdstat(mine, "set") == _cmdstat(theirs, "set") == "rejected_calls=1,failed_calls=0"
+    assert _cmdstat(mine, "mset") == _cmdstat(theirs, "mset")
+
+
+def _cmdstat(info: str, name: str) -> str:
+    line = next(x for x in info.split("\r\n") if x.startswith(f"cmdstat_{name}:"))
+    return line.split(",", 3)[3]  # rejected_calls=..,failed_calls=..
