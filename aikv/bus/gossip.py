@@ -249,6 +249,19 @@ class Gossip:
             actions.append(Close(inb))
         node.link = LINK_NONE
 
+    def free_link(self, link: Link) -> list[Action]:
+        """Drop one link at our initiative (its send buffer passed
+        cluster-link-sendbuf-limit): an outbound one is reconnected by the next cron, as
+        after Redis's freeClusterLink."""
+        node = link.node
+        if node is not None:
+            table = self.inbound if link.inbound else self.outbound
+            if table.get(node) is link:
+                del table[node]
+                if not link.inbound:
+                    node.link = LINK_NONE
+        return [Close(link)]
+
     def _free_outbound(self, node: NodeRecord, actions: list[Action]) -> None:
         link = self.outbound.pop(node, None)
         if link is not None:

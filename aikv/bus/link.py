@@ -153,6 +153,7 @@ class BusTransport:
         if transport.get_write_buffer_size() > MAX_SEND_BUFFER:
             log.warning("bus link to %s exceeded its send buffer; closing it", link.peer_ip)
             self.close(link)
+            self.on_down(link)  # the engine forgets it and reconnects, as for any loss
             return
         transport.write(data)
 

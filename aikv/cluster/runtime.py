@@ -299,6 +299,7 @@ class ClusterNode:
             # announce-* parameters counts from the next tick, as in Redis where they are
             # read where used.
             self._apply_config()
+            self._free_links_over_limit()
             actions = self.gossip.tick(now_ms())
             if self._durable_save_pending:
                 self.state.save_needed = self.state.fsync_needed = True
@@ -313,6 +314,25 @@ class ClusterNode:
             log.exception("cluster cron failed")
         loop = asyncio.get_running_loop()
         self._cron = loop.call_later(CRON_PERIOD_S, self._cron_tick)
+
+    def _free_links_over_limit(self) -> None:
+        """cluster-link-sendbuf-limit: a link whose unsent bytes pass it (a peer that
+        stopped reading) is freed, counted in CLUSTER INFO, and reconnected by the cron
+        (Redis's clusterNodeCronFreeLinkOnBufferLimitReached)."""
+        limit = self.config.values["cluster-link-sendbuf-limit"]
+        transport = self.transport
+        if not limit or transport is None:
+            return
+        gossip = self.gossip
+        for table in (gossip.outbound, gossip.inbound):
+            for node, link in list(table.items()):
+                used = transport.buffer_sizes(link)[0]
+                if used > limit:
+                    log.warning("Freeing cluster link(%s node %.40s, used memory: %d) due to "
+                                "exceeding send buffer memory limit.",
+                                "from" if link.inbound else "to", node.node_id, used)
+                    self.apply(gossip.free_link(link))
+                    self.links_buffer_limit_exceeded += 1
 
     def _follow_master(self) -> None:
         """Keep the server's replication link in step with our role, every cron: a

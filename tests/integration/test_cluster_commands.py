@@ -3,6 +3,7 @@ move by SETSLOT (marks, ASK, epoch bump, convergence), BUMPEPOCH, FORGET, RESET.
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -226,3 +227,46 @@ def test_asking_is_spent_by_a_redirected_command(spawn: Callable[[str], Proc], k
     stats = d.info("commandstats")
     assert stats["cmdstat_get"]["rejected_calls"] == 1
     assert stats["cmdstat_set"]["rejected_calls"] == 1 and stats["cmdstat_set"]["calls"] == 1
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _link_to(proc: Proc, peer_id: object) -> dict:
+    links = proc.client().execute_command("CLUSTER", "LINKS")
+    for entry in links:
+        fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in (
+            entry.items() if isinstance(entry, dict) else zip(entry[::2], entry[1::2],
+                                                              strict=True))}
+        node, direction = fields["node"], fields.get("direction", fields.get("dir"))
+        if _text(node) == _text(peer_id) and _text(direction) == "to":
+            return fields
+    raise AssertionError(f"no link to {peer_id!r}: {links!r}")
+
+
+def test_a_link_over_its_send_buffer_limit_is_freed(spawn: Callable[[str], Proc]) -> None:  # noqa: F811
+    """cluster-link-sendbuf-limit (Redis's cluster test 24-links): while a peer stops
+    reading, published messages fill the link's send buffer; past the limit the link is
+    freed, counted in CLUSTER INFO, and a new one is made once the peer reads again."""
+    procs = [spawn("aikv") for _ in range(2)]
+    form_cluster(procs)
+    wait_for(lambda: all(cluster_ok(p) for p in procs), 15, "cluster_state:ok")
+    a, b = procs
+    a_client = a.client()
+    a_client.config_set("cluster-node-timeout", 3_600_000)  # no failure detection meanwhile
+    a_client.config_set("cluster-link-sendbuf-limit", 256 * 1024)
+    b_id = b.client().execute_command("CLUSTER", "MYID")
+    before = _link_to(a, b_id)["create-time"]
+    assert b.proc is not None
+    b.proc.send_signal(signal.SIGSTOP)
+    try:
+        def exceeded() -> bool:
+            a_client.publish("channel", b"x" * 128 * 1024)
+            info = _text(a_client.execute_command("CLUSTER", "INFO"))
+            return "total_cluster_links_buffer_limit_exceeded:0" not in info
+        wait_for(exceeded, 60, "the link to be freed")
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: _link_to(a, b_id)["create-time"] > before, 15, "a new link")
+    wait_for(lambda: all(cluster_ok(p) for p in procs), 15, "cluster_state:ok again")
