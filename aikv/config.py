@@ -512,7 +512,7 @@ _UNSUPPORTED = {
 
 
 # Parameters Redis lets CONFIG SET change that AiKv keeps as started, and why.
-_FIXED_HERE = {
+FIXED_HERE = {
     "appendonly": "AiKv always persists its data (LMDB and its tick log): appendonly cannot "
                   "be changed at run time",
     "port": "can't set immutable config",
@@ -652,12 +652,12 @@ class Config:
         if param is None:
             raise ConfigError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
         if not startup and not param.mutable:
-            if param.name in _FIXED_HERE:
+            if param.name in FIXED_HERE:
                 # Settable in Redis, fixed in AiKv: its current value is accepted (as the
                 # Redis test suites set appendonly yes), anything else refused.
                 if _convert(param, text) == self.values[param.name]:
                     return
-                raise ConfigError(_FIXED_HERE[param.name])
+                raise ConfigError(FIXED_HERE[param.name])
             raise ConfigError("can't set immutable config")
         if param.kind == "obuf":  # partial: classes not named keep their limits
             self.values[param.name] = parse_output_buffer_limits(text, self.values[param.name])

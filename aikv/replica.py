@@ -371,6 +371,11 @@ class ReplicaLink:
         if writer is not None:
             log.info("Connection with master lost (killed by CLIENT KILL).")
             writer.close()
+            # Down from now, not from when the loop next runs (a DEBUG SLEEP in the same
+            # transaction must count in the data's age, as in Redis).
+            if self.state == "connected":
+                self.down_since = time.monotonic()
+                self.state = "connect"
 
     async def _stream(self, reader: asyncio.StreamReader, timeout: float) -> None:
         """Run the propagated commands in order; the master's offset advances by each

@@ -23,7 +23,7 @@ from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG,
 from aikv.commands.args import parse_c_int, parse_int
 from aikv.commands.diagnostics import allow_protected_action
 from aikv.commands.registry import command, container
-from aikv.config import BY_NAME, ConfigError
+from aikv.config import BY_NAME, FIXED_HERE, ConfigError
 from aikv.info import info_text, persistence_state, reset_stats, select_sections
 from aikv.logging_setup import set_level
 from aikv.resp import (
@@ -104,7 +104,8 @@ def config_set(client: Client, argv: list[bytes]) -> bytes:
         if param.protected and not allow_protected_action(
                 cfg.values["enable-protected-configs"], client):
             raise _set_failed(name, "can't set protected config")
-        if not param.mutable:
+        if not param.mutable and param.name not in FIXED_HERE:
+            # (FIXED_HERE's accept their current value: Config.set decides.)
             raise _set_failed(name, "can't set immutable config")
         # By the name given: Redis keeps an alias as a parameter of its own here, so an
         # alias beside its parameter is no duplicate (the later value wins).

@@ -540,3 +540,22 @@ def test_redirections_count_in_errorstats_like_redis(cluster_differ: Differ) -> 
 def _cmdstat(info: str, name: str) -> str:
     line = next(x for x in info.split("\r\n") if x.startswith(f"cmdstat_{name}:"))
     return line.split(",", 3)[3]  # rejected_calls=..,failed_calls=..
+
+
+def test_appendonly_can_be_set_to_what_it_is(aikv_module: ServerProcess) -> None:
+    """AiKv always persists: CONFIG SET appendonly yes is accepted (Redis's test suites
+    set it), no is refused with the reason; port likewise only to its own value."""
+    conn = RawConnection(aikv_module.port)
+    try:
+        assert conn.call("config", "set", "appendonly", "yes") == b"+OK\r\n"
+        assert conn.call("config", "set", "appendonly", "no").startswith(
+            b"-ERR CONFIG SET failed (possibly related to argument 'appendonly') - AiKv "
+            b"always persists its data")
+        assert conn.call("config", "set", "port", str(aikv_module.port)) == b"+OK\r\n"
+        assert conn.call("config", "set", "port", "1") == (
+            b"-ERR CONFIG SET failed (possibly related to argument 'port') - can't set "
+            b"immutable config\r\n")
+        assert conn.call("config", "get", "appendonly") == \
+            b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n"
+    finally:
+        conn.close()

@@ -213,6 +213,25 @@ def test_the_master_link_is_a_client_and_can_be_killed(
     assert replica.execute_command("CLIENT", "KILL", "TYPE", "master", "SKIPME", "yes") == 1
 
 
+def test_a_killed_link_is_down_from_the_kill(spawn: Callable[..., ServerProcess]) -> None:
+    """The link counts as down from the CLIENT KILL, not from when the node next looks
+    at it: a DEBUG SLEEP in the same transaction ages the data (Redis's cluster test
+    06-slave-stop-cond relies on it to keep a stale replica from failing over)."""
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    node = spawn("aikv", args=["--replicaof", "127.0.0.1", str(master_proc.port),
+                               "--enable-debug-command", "yes"])
+    replica = node.client()
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the first sync")
+    pipe = replica.pipeline(transaction=True)
+    pipe.execute_command("CLIENT", "KILL", "TYPE", "master")
+    pipe.execute_command("DEBUG", "SLEEP", "1.2")
+    pipe.execute_command("INFO", "replication")
+    info = pipe.execute()[2]
+    assert info["master_link_status"] == "down"
+    assert info["master_link_down_since_seconds"] >= 1
+
+
 def test_stale_data_refused_while_the_master_is_away(spawn: Callable[..., ServerProcess]) -> None:
     """replica-serve-stale-data no: with the link down, only commands flagged "stale"
     run; replies compared with a Redis replica in the same state."""
