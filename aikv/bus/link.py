@@ -168,6 +168,10 @@ class BusTransport:
             if proto.transport is not None:
                 proto.transport.abort()
 
+    def connecting(self) -> list[Link]:
+        """Outbound links whose connect has not finished yet."""
+        return list(self._connecting)
+
     def link_count(self) -> int:
         return len(self._protocols)
 

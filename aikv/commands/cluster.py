@@ -126,7 +126,12 @@ def cluster_links(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     transport = node.transport
     items: list[bytes] = []
-    for direction, table in ((b"to", node.gossip.outbound), (b"from", node.gossip.inbound)):
+    # A link being connected is listed too, as Redis lists node->link from its creation.
+    connecting = {link.node: link for link in transport.connecting()
+                  if link.node is not None and link.node not in node.gossip.outbound} \
+        if transport is not None else {}
+    outbound = {**node.gossip.outbound, **connecting}
+    for direction, table in ((b"to", outbound), (b"from", node.gossip.inbound)):
         for peer, link in table.items():
             used, allocated = transport.buffer_sizes(link) if transport is not None else (0, 0)
             pairs = [
