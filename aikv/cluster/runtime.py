@@ -573,15 +573,21 @@ class ClusterNode:
         if not keys:
             return None
         allow_when_down = bool(self.config.cluster_allow_reads_when_down)
-        if cmd.name in _SHARD_PUBSUB and self.config.cluster_allow_pubsubshard_when_down:
-            # Shard pub/sub keeps working while the cluster is down (Redis's default).
-            allow_when_down, is_write = True, False
         db0 = self._db0()
+        key_exists = (lambda key: bool(db0.exists(key))) if db0 is not None \
+            else (lambda key: False)
+        if cmd.name in _SHARD_PUBSUB:
+            if self.config.cluster_allow_pubsubshard_when_down:
+                # Shard pub/sub keeps working while the cluster is down (Redis's default).
+                allow_when_down, is_write = True, False
+            # A channel is never "missing" in a migrating slot: the source serves it until
+            # the slot's owner changes (getNodeByQuery skips the check for them).
+            key_exists = _ALWAYS
         decision = route(
             self.state,
             keys,
             is_write=is_write,
-            key_exists=(lambda key: bool(db0.exists(key))) if db0 is not None else (lambda key: False),
+            key_exists=key_exists,
             asking=bool(getattr(client, "asking", False)) or cmd.name == "restore-asking",
             # A replica holds its master's data: READONLY clients read it here.
             readonly=bool(getattr(client, "readonly", False)),
@@ -603,6 +609,10 @@ class ClusterNode:
 
 
 _SHARD_PUBSUB = frozenset({"spublish", "ssubscribe", "sunsubscribe"})
+
+
+def _ALWAYS(key: bytes) -> bool:  # noqa: N802 - a constant predicate
+    return True
 # Routed as writes or reads by their script's or function's flags (script_writes).
 _SCRIPT_RUNS = frozenset({"eval", "eval_ro", "evalsha", "evalsha_ro", "fcall", "fcall_ro"})
 

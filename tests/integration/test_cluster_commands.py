@@ -270,3 +270,29 @@ def test_a_link_over_its_send_buffer_limit_is_freed(spawn: Callable[[str], Proc]
         b.proc.send_signal(signal.SIGCONT)
     wait_for(lambda: _link_to(a, b_id)["create-time"] > before, 15, "a new link")
     wait_for(lambda: all(cluster_ok(p) for p in procs), 15, "cluster_state:ok again")
+
+
+def test_shard_channels_stay_on_a_migrating_source(spawn: Callable[[str], Proc]) -> None:  # noqa: F811
+    """Redis's cluster test 25-pubsubshard-slot-migration: while a slot migrates, its
+    shard channels are served by the source (a channel is never a missing key); the
+    subscriber gets sunsubscribe once the slot's owner changes."""
+    procs = [spawn("aikv") for _ in range(2)]
+    form_cluster(procs)
+    wait_for(lambda: all(cluster_ok(p) for p in procs), 15, "cluster_state:ok")
+    a, b = procs
+    slot = a.client().execute_command("CLUSTER", "KEYSLOT", "mychannel")
+    source, target = (a, b) if slot < 8192 else (b, a)
+    src, dst = source.client(), target.client()
+    src_id, dst_id = src.execute_command("CLUSTER", "MYID"), dst.execute_command("CLUSTER", "MYID")
+    sub = socket.create_connection(("127.0.0.1", source.port), timeout=5)
+    try:
+        sub.sendall(b"*2\r\n$10\r\nSSUBSCRIBE\r\n$9\r\nmychannel\r\n")
+        assert b"ssubscribe" in sub.recv(1024)
+        assert src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        assert dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        assert src.execute_command("SPUBLISH", "mychannel", "hello") == 1
+        assert b"hello" in sub.recv(1024)
+        assert src.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        assert b"sunsubscribe" in sub.recv(1024)
+    finally:
+        sub.close()
