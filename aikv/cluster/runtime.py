@@ -583,6 +583,10 @@ class ClusterNode:
             # A channel is never "missing" in a migrating slot: the source serves it until
             # the slot's owner changes (getNodeByQuery skips the check for them).
             key_exists = _ALWAYS
+            # A replica serves its master's shard channels without READONLY.
+            shard_pubsub = True
+        else:
+            shard_pubsub = False
         decision = route(
             self.state,
             keys,
@@ -590,7 +594,7 @@ class ClusterNode:
             key_exists=key_exists,
             asking=bool(getattr(client, "asking", False)) or cmd.name == "restore-asking",
             # A replica holds its master's data: READONLY clients read it here.
-            readonly=bool(getattr(client, "readonly", False)),
+            readonly=shard_pubsub or bool(getattr(client, "readonly", False)),
             is_migrate=cmd.name == "migrate",
             allow_reads_when_down=allow_when_down,
             endpoint_type=self.config.values["cluster-preferred-endpoint-type"],

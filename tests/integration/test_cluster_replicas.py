@@ -162,3 +162,19 @@ def test_publish_reaches_a_replica_subscriber_once(cluster_nodes: NodeFactory) -
         assert "cmdstat_publish" not in replica.client().info("commandstats")
     finally:
         sub.close()
+    # A shard channel of the master's slots: a replica serves SSUBSCRIBE without READONLY
+    # (getNodeByQuery), and SPUBLISH on the master reaches it.
+    slots = master.client().execute_command("CLUSTER", "SLOTS")
+    mine = next(r for r in slots if r[2][1] == master.port)
+    channel = next(f"ch{i}" for i in range(10000)
+                   if mine[0] <= int(master.client().execute_command(
+                       "CLUSTER", "KEYSLOT", f"ch{i}")) <= mine[1])
+    shard = redis.Redis(host="127.0.0.1", port=replica.port, socket_timeout=10).pubsub()
+    try:
+        shard.ssubscribe(channel)
+        assert shard.get_message(timeout=5)["type"] == "ssubscribe"
+        assert master.client().execute_command("SPUBLISH", channel, "hi") >= 0
+        message = shard.get_sharded_message(timeout=10)
+        assert message is not None and message["data"] == b"hi"
+    finally:
+        shard.close()
