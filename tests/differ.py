@@ -70,6 +70,17 @@ class RawConnection:
         self.sock.sendall(encode_command(*args))
         return self.read_reply()
 
+    def call_then_ping(self, *args: Any, timeout: float = 10.0) -> bytes:
+        """The raw bytes of a command's answer, read up to the answer of a PING sent after
+        it: for replies hiredis cannot frame (some RESP3 types, an attribute or a push
+        around the reply)."""
+        from tests.harness import recv_until
+
+        self.sock.sendall(encode_command(*args) + encode_command("ping"))
+        data = recv_until(self.sock, self.buf, b"+PONG\r\n", timeout)
+        self.buf = b""
+        return data
+
 
 def parse(raw: bytes) -> Any:
     reader = hiredis.Reader()

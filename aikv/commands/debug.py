@@ -18,6 +18,7 @@ from aikv.commands.args import parse_int
 from aikv.commands.diagnostics import allow_protected_action
 from aikv.commands.functions import functions_of, persist_libraries
 from aikv.commands.keys import _SHARED_REFCOUNT, _shared_integer, string_encoding
+from aikv.commands.redis_table import c_atoi
 from aikv.commands.registry import command
 from aikv.keyspace import ENCODING_HOOKS
 from aikv.migrate.digest import dataset_digest, digest_value
@@ -114,7 +115,7 @@ def _digest_value(client: Client, argv: list[bytes]) -> bytes:
 
 def _set_active_expire(client: Client, argv: list[bytes]) -> bytes:
     # Redis reads the argument with atoi: anything not a number is 0.
-    client.server.active_expire_enabled = _atoi(argv[2]) != 0
+    client.server.active_expire_enabled = c_atoi(argv[2]) != 0
     return OK
 
 
@@ -351,20 +352,6 @@ def _reload(client: Client, argv: list[bytes]) -> bytes:
                     record.expire_at_ms)
     log.warning("DB reloaded by DEBUG RELOAD")
     return OK
-
-
-def _atoi(raw: bytes) -> int:
-    """C's atoi: optional blanks and sign, then digits up to the first non-digit."""
-    text = raw.lstrip(b" \t\n\v\f\r")
-    sign = -1 if text[:1] == b"-" else 1
-    if text[:1] in (b"-", b"+"):
-        text = text[1:]
-    digits = b""
-    for byte in text:
-        if not 48 <= byte <= 57:
-            break
-        digits += bytes([byte])
-    return sign * int(digits) if digits else 0
 
 
 # Subcommand -> (handler, accepted argument counts including DEBUG and the name).

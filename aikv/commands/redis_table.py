@@ -134,7 +134,7 @@ _RO_ACCESS = ("RO", "access")
 _NO_FLAGS: tuple[str, ...] = ()
 
 
-def _c_atoi(text: bytes) -> int:
+def c_atoi(text: bytes) -> int:
     """C's atoi: optional blanks and sign, then as many digits as there are."""
     s = text.lstrip(b" \t\n\v\f\r")
     sign = 1
@@ -153,7 +153,7 @@ def _c_atoi(text: bytes) -> int:
 def _numkeys(count_at: int, first_at: int, store_at: int, argv: list[bytes]) -> list[KeyRef]:
     """COMMAND [destination] numkeys key [key ...] [options]: the keys, then the
     destination. Nothing when the count is below 1 or more than the arguments left."""
-    num = _c_atoi(argv[count_at])
+    num = c_atoi(argv[count_at])
     if num < 1 or num > len(argv) - first_at:
         return []
     refs = [(first_at + i, _NO_FLAGS) for i in range(num)]

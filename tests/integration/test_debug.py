@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.differ import Differ, encode_command, parse
-from tests.harness import recv_until, wait_until
+from tests.differ import Differ, parse
+from tests.harness import wait_until
 
 LIBRARY = "#!lua name=dbglib\nredis.register_function('dbgf', function() return 'hi' end)"
 
@@ -36,11 +36,8 @@ def test_protocol_types_match_redis(differ: Differ) -> None:
     # hiredis cannot frame every RESP3 type (nor an attribute or a push before the real
     # reply), so each reply is read up to a PING's answer sent after it.
     for name in types:
-        replies = []
-        for conn in (differ.a, differ.r):
-            conn.sock.sendall(encode_command("debug", "protocol", name) + encode_command("ping"))
-            replies.append(recv_until(conn.sock, conn.buf, b"+PONG\r\n", 10))
-            conn.buf = b""
+        replies = [conn.call_then_ping("debug", "protocol", name)
+                   for conn in (differ.a, differ.r)]
         assert replies[0] == replies[1], (name, replies)
     differ.check("debug", "protocol")
     differ.check("debug", "protocol", "string", "extra")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.differ import Differ, RawConnection, encode_command, parse
-from tests.harness import ServerProcess, recv_until, wait_until
+from tests.differ import Differ, RawConnection, parse
+from tests.harness import ServerProcess, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -89,15 +89,6 @@ def test_scan_deletes_only_matching_expired_keys(differ: Differ) -> None:
     differ.check("dbsize")  # b1 is still stored: SCAN did not look at it
 
 
-def _reply_then_pushes(conn: RawConnection, *command: str) -> bytes:
-    """A RESP3 connection's bytes for `command` up to a PING's answer sent after it:
-    the reply and any push around it, in order."""
-    conn.sock.sendall(encode_command(*command) + encode_command("ping"))
-    data = recv_until(conn.sock, conn.buf, b"+PONG\r\n", 10)
-    conn.buf = b""
-    return data
-
-
 def test_tracking_invalidation_follows_the_reply(aikv_module: ServerProcess,
                                                  redis_module: ServerProcess,
                                                  differ: Differ) -> None:
@@ -107,13 +98,13 @@ def test_tracking_invalidation_follows_the_reply(aikv_module: ServerProcess,
     for port in (aikv_module.port, redis_module.port):
         conn = RawConnection(port)
         try:
-            _reply_then_pushes(conn, "hello", "3")
-            _reply_then_pushes(conn, "client", "tracking", "on")
-            _reply_then_pushes(conn, "mset", "x", "1", "y", "2")
-            _reply_then_pushes(conn, "pexpire", "y", "1")
-            _reply_then_pushes(conn, "get", "y")
+            conn.call_then_ping("hello", "3")
+            conn.call_then_ping("client", "tracking", "on")
+            conn.call_then_ping("mset", "x", "1", "y", "2")
+            conn.call_then_ping("pexpire", "y", "1")
+            conn.call_then_ping("get", "y")
             _wait_deadline(conn)
-            seen.append(_reply_then_pushes(conn, "mget", "x", "y"))
+            seen.append(conn.call_then_ping("mget", "x", "y"))
         finally:
             conn.close()
     assert seen[0] == seen[1]

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.differ import Differ, RawConnection, encode_command, parse
-from tests.harness import ServerProcess, recv_until
+from tests.differ import Differ, RawConnection, parse
+from tests.harness import ServerProcess
 from tests.integration import lua_cases as C
 
 
@@ -284,8 +284,6 @@ def test_lua_stack_limit_matches_redis(fresh: Differ, src: str, protocol: str) -
     replies = []
     for conn in (fresh.a, fresh.r):
         conn.call("hello", protocol)
-        conn.sock.sendall(encode_command("eval", src, "0") + encode_command("ping"))
-        replies.append(recv_until(conn.sock, conn.buf, b"+PONG\r\n", 30))
-        conn.buf = b""
+        replies.append(conn.call_then_ping("eval", src, "0", timeout=30))
         conn.call("hello", "2")
     assert replies[0] == replies[1]
