@@ -114,6 +114,17 @@ class Client(asyncio.Protocol):
 
     # ------------------------------------------------------------------ asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        previous = self.transport
+        if previous is not None:
+            # Accepted while a busy script held the loop (aikv/busy.py), now adopted by
+            # the loop: the same client goes on over the loop's transport.
+            adopted: Any = transport
+            self.transport = adopted
+            adopted.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+            unsent = previous.take_unsent()  # type: ignore[attr-defined]
+            if unsent:
+                adopted.write(unsent)
+            return
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         if sock is not None:

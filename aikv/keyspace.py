@@ -367,10 +367,16 @@ class Database:
     def size(self) -> int:
         return self.store.key_totals[self.stored]
 
+    def stored_meta(self, key: bytes) -> bytes | None:
+        """The key's meta record as stored, past its deadline or not, with no lookup
+        counted or expiry noted (Redis's plain dict lookup: DEBUG OBJECT, WATCH)."""
+        meta: bytes | None = self.store.reader().get(_slot_and_mk(key)[1], None, self.meta_db)
+        return meta
+
     def stored_deadline(self, key: bytes) -> int | None:
         """The key's deadline in ms (0: none) if a record is stored for it, expired or
         not; None if there is none (WATCH's view of a key, as Redis's dict lookup)."""
-        meta = self.store.reader().get(_slot_and_mk(key)[1], None, self.meta_db)
+        meta = self.stored_meta(key)
         return None if meta is None else int.from_bytes(meta[1:9], "big")
 
     def flush(self) -> None:

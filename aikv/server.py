@@ -165,9 +165,14 @@ class Server:
         # ACL users by name (aikv/acl.py); `default` has requirepass as its password.
         self.acl_users: dict[bytes, acl.User] = {b"default": acl.default_user(config.requirepass)}
         self.blocking: Any = None
+        # The EVAL/FCALL running now (commands/scripting.RunContext), for SCRIPT KILL and
+        # FUNCTION STATS; `busy` while it runs past busy-reply-threshold (aikv/busy.py).
+        self.running_script: Any = None
+        self.busy: Any = None
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
         self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
+        self.script_deny_disabled = False  # DEBUG SET-DISABLE-DENY-SCRIPTS
         # Client pauses by purpose (aikv/pause.py); the one applied, PAUSE_WRITE or
         # PAUSE_ALL until pause_end (wall clock, ms); the clients it holds, and the timer
         # that lifts it.
@@ -336,6 +341,30 @@ class Server:
             self._sync_thread.join(timeout=5)
         self.store.close()
         log.warning("AiKv is now ready to exit, bye bye...")
+
+    def exit_now(self) -> None:
+        """SHUTDOWN NOSAVE while a script holds the loop (aikv/busy.py): the process
+        exits from inside the script, as Redis's does. The tick's uncommitted writes,
+        the script's among them, are dropped: no reply has acknowledged them (and
+        Redis's AOF never receives a script it did not finish)."""
+        from aikv.cli import in_dir
+
+        try:
+            self.store.abort()
+            self.store.close()
+        except Exception as exc:  # exiting all the same, as the user asked
+            log.warning("Error closing the store: %s", exc)
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.flush_config()
+        for path in (self.config.values["unixsocket"] if self._unix_server else "",
+                     in_dir(self.config, self.config.values["pidfile"])):
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        log.warning("AiKv is now ready to exit, bye bye...")
+        logging.shutdown()
+        os._exit(0)
 
     # ------------------------------------------------------------------ clients
     def client_connected(self, client: Client, peer_host: str | None = None) -> None:
@@ -586,9 +615,10 @@ class Server:
         if client.monitor_echo:
             client.flush_monitor_echo()
         blocking = self.blocking
-        if blocking is not None and blocking.ready:
+        if blocking is not None and blocking.ready and self.busy is None:
             # Serve clients blocked on keys this command (or EXEC) gave data to, before
-            # the next command runs: Redis's handleClientsBlockedOnKeys.
+            # the next command runs: Redis's handleClientsBlockedOnKeys. (Not while a
+            # busy script runs: the keys it made ready are served once it is over.)
             blocking.handle_ready()
 
     def execute(self, client: Client, argv: list[bytes]) -> bytes:
@@ -643,6 +673,8 @@ class Server:
                                 "context" % cmd.full_name, cmd)
         if self.no_stale_data and self._denies_stale(client, cmd):
             return self._reject(client, MASTERDOWN, cmd)
+        if self.busy is not None and "allow-busy" not in cmd.flags:
+            return self._reject(client, self.busy.refusal, cmd)
         if self.pause_mode and not client.is_master and self._pauses(client, cmd):
             # Held, this command first; the client's later commands wait behind it.
             client.postponed = True

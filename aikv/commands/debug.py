@@ -74,6 +74,8 @@ _HELP = [
     "    NOSAVE: load the existing file without saving first.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Stop (0) or restart (1) the background deletion of expired keys.",
+    "SET-DISABLE-DENY-SCRIPTS <0|1>",
+    "    Let scripts call commands flagged noscript (1), or not (0, the default).",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",
@@ -86,7 +88,9 @@ def debug(client: Client, argv: list[bytes]) -> bytes:
     # Redis 7 refuses DEBUG unless enable-debug-command allows it (default "no"). AiKv
     # keeps the read-only subcommands open to every connection (see _READ_ONLY_DEBUG).
     sub = argv[1].upper()
-    if sub not in _READ_ONLY_DEBUG and not allow_protected_action(
+    # (Checked for the connection that sent it: a script's DEBUG, when
+    # SET-DISABLE-DENY-SCRIPTS lets it through, is not, as in Redis's processCommand.)
+    if sub not in _READ_ONLY_DEBUG and not client.in_script and not allow_protected_action(
             client.server.config.values["enable-debug-command"], client):
         raise CommandError(
             "ERR DEBUG command not allowed. If the enable-debug-command option is set to "
@@ -116,6 +120,11 @@ def _digest_value(client: Client, argv: list[bytes]) -> bytes:
 def _set_active_expire(client: Client, argv: list[bytes]) -> bytes:
     # Redis reads the argument with atoi: anything not a number is 0.
     client.server.active_expire_enabled = c_atoi(argv[2]) != 0
+    return OK
+
+
+def _set_disable_deny_scripts(client: Client, argv: list[bytes]) -> bytes:
+    client.server.script_deny_disabled = c_atoi(argv[2]) != 0
     return OK
 
 
@@ -155,7 +164,7 @@ def _object(client: Client, argv: list[bytes]) -> bytes:
     refcount is Redis's (shared small integers), and the access clock is now (access
     times are not tracked, as OBJECT IDLETIME says)."""
     db, key = client.db, argv[2]
-    meta = db.get_meta(key)
+    meta = db.stored_meta(key)  # a key past its deadline is still there until deleted
     if meta is None:
         raise CommandError("ERR no such key")
     server = client.server
@@ -360,6 +369,7 @@ _SUBCOMMANDS = {
     b"DIGEST": (_digest, lambda n: n == 2),
     b"DIGEST-VALUE": (_digest_value, lambda n: n >= 2),
     b"SET-ACTIVE-EXPIRE": (_set_active_expire, lambda n: n == 3),
+    b"SET-DISABLE-DENY-SCRIPTS": (_set_disable_deny_scripts, lambda n: n == 3),
     b"SLEEP": (_sleep, lambda n: n == 3),
     b"LOG": (_log, lambda n: n == 3),
     b"ERROR": (_error, lambda n: n == 3),

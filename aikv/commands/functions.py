@@ -11,15 +11,19 @@ there when first needed after a start; FLUSHALL does not touch them.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
+from aikv.busy import BUSY_EVAL
 from aikv.commands.args import parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.commands.scripting import (
     engine_of,
     eval_keys,
+    kill_running_script,
     parse_numkeys,
     prepare_run,
+    run_script,
     time_limit_ms,
 )
 from aikv.glob import match
@@ -123,7 +127,8 @@ def _fcall(client: Client, argv: list[bytes], ro: bool) -> bytes:
     keys = argv[3:3 + numkeys]
     args = argv[3 + numkeys:]
     ctx = prepare_run(client, fn.flags, ro, keys)
-    return functions.call(fn, keys, args, ctx, client.resp3, time_limit_ms(server))
+    return run_script(ctx, False, fn.name, argv, lambda: functions.call(
+        fn, keys, args, ctx, client.resp3, time_limit_ms(server)))
 
 
 @command("fcall", -3, "noscript stale skip-monitor no-mandatory-keys may-replicate",
@@ -314,17 +319,27 @@ def function_restore(client: Client, argv: list[bytes]) -> bytes:
 
 @command("stats", 2, "noscript allow-busy", parent="function", categories="@slow @scripting")
 def function_stats(client: Client, argv: list[bytes]) -> bytes:
-    # A function runs to completion inside its FCALL: none is running now.
+    server = client.server
     resp3 = client.resp3
-    live = functions_of(client.server).live
+    running = server.running_script  # seen only while a busy script serves the node
+    if running is None:
+        running_reply = null(resp3)
+    elif running.is_eval:
+        raise CommandError(BUSY_EVAL)
+    else:
+        running_reply = map_reply([
+            (bulk(b"name"), bulk(running.name)),
+            (bulk(b"command"), array([bulk(arg) for arg in running.argv])),
+            (bulk(b"duration_ms"), integer(int((time.monotonic() - running.started) * 1000))),
+        ], resp3)
+    live = functions_of(server).live
     counts = map_reply([(bulk(b"libraries_count"), integer(len(live.libraries))),
                         (bulk(b"functions_count"), integer(live.function_count()))], resp3)
-    return map_reply([(bulk(b"running_script"), null(resp3)),
+    return map_reply([(bulk(b"running_script"), running_reply),
                       (bulk(b"engines"), map_reply([(bulk(ENGINE_NAME), counts)], resp3))],
                      resp3)
 
 
 @command("kill", 2, "noscript allow-busy", parent="function", categories="@slow @scripting")
 def function_kill(client: Client, argv: list[bytes]) -> bytes:
-    # As SCRIPT KILL: nothing can be running while this command runs.
-    raise CommandError("NOTBUSY No scripts in execution right now.")
+    return kill_running_script(client.server, False)

@@ -9,9 +9,12 @@ scriptCall) are made here in the same order, with the same texts.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aikv import acl
+from aikv.busy import BUSY_EVAL, BUSY_FUNCTION, SERVE_INTERVAL_S, BusyServing, log_slow_script
 from aikv.cluster.slots import key_hash_slot
 from aikv.commands.args import parse_int
 from aikv.commands.introspection import lookup
@@ -25,6 +28,7 @@ from aikv.scripting.engine import (
     FLAG_NO_CLUSTER,
     FLAG_NO_WRITES,
     IGNORE_STATS,
+    REPL_REPLICA,
     CallContext,
     Engine,
     Script,
@@ -32,7 +36,8 @@ from aikv.scripting.engine import (
     sha1hex,
     split_shebang,
 )
-from aikv.scripting.values import LuaTable
+from aikv.scripting.runtime import Runtime
+from aikv.scripting.values import LuaTable, ScriptKilled
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -86,8 +91,28 @@ class RunContext(CallContext):
         self.read_only = read_only
         self.cross_slot_ok = cross_slot_ok
         self.slot = slot
-        self.dirty = False
+        self.dirty = False  # a write command was called (SCRIPT KILL refuses then)
         self.resp3 = False
+        # What SCRIPT KILL, FUNCTION KILL and FUNCTION STATS see of the run (run_script).
+        self.is_eval = True
+        self.name = b""
+        self.argv: list[bytes] = []
+        self.started = 0.0
+        self.killed = False
+        self.busy: BusyServing | None = None
+
+    def overtime(self, rt: Runtime, line: int) -> None:
+        """scriptInterrupt: past busy-reply-threshold the node serves its connections
+        (every command but the allow-busy ones gets BUSY) every SERVE_INTERVAL_S while
+        the script runs on, until it ends or a KILL stops it here."""
+        busy = self.busy
+        if busy is None:
+            log_slow_script(time.monotonic() - self.started, self.is_eval, self.name)
+            busy = self.busy = BusyServing(self.server, self.caller, self.is_eval)
+        busy.serve()
+        if self.killed:
+            raise ScriptKilled(line)
+        rt.deadline = time.monotonic() + SERVE_INTERVAL_S
 
     def execute(self, argv: list[bytes], raise_error: bool) -> Any:
         server = self.server
@@ -100,7 +125,7 @@ class RunContext(CallContext):
         if (cmd.arity > 0 and n != cmd.arity) or n < -cmd.arity:
             return self._refused(cmd, b"Wrong number of args calling Redis command from script")
         flags = cmd.flags
-        if "noscript" in flags:
+        if "noscript" in flags and not server.script_deny_disabled:
             return self._refused(cmd, b"This Redis command is not allowed from script")
         caller = self.caller
         if caller.restricted:  # scriptVerifyACL: the caller's user, logged as "lua"
@@ -139,7 +164,14 @@ class RunContext(CallContext):
             if refusal is not None:
                 return self._refused(cmd, refusal)
         fake.resp3 = self.resp3
-        value = resp_to_lua(server.call(fake, cmd, argv))
+        frame = server.propagation_frame
+        if frame is not None and not self.repl_flags & REPL_REPLICA:
+            # redis.set_repl without REPL_REPLICA: this command's effects stay here.
+            kept = len(frame.effects)
+            value = resp_to_lua(server.call(fake, cmd, argv))
+            del frame.effects[kept:]
+        else:
+            value = resp_to_lua(server.call(fake, cmd, argv))
         tracking = server.tracking
         if tracking is not None and caller.tracking is not None and "readonly" in flags:
             # A script that reads makes its caller track every key it declared, whatever
@@ -196,6 +228,44 @@ class RunContext(CallContext):
         return None
 
 
+def run_script(ctx: RunContext, is_eval: bool, name: bytes, argv: list[bytes],
+               run: Callable[[], bytes]) -> bytes:
+    """Run `run` (the engine's call) as the node's running script: SCRIPT KILL and
+    FUNCTION STATS find it, and connections served while it was busy go back to the
+    loop when it ends."""
+    server = ctx.server
+    ctx.is_eval = is_eval
+    ctx.name = name
+    ctx.argv = argv
+    ctx.started = time.monotonic()
+    server.running_script = ctx
+    try:
+        return run()
+    finally:
+        server.running_script = None
+        if ctx.busy is not None:
+            ctx.busy.end()
+
+
+def kill_running_script(server: Server, by_eval: bool) -> bytes:
+    """scriptKill: SCRIPT KILL (`by_eval`) or FUNCTION KILL."""
+    ctx: RunContext | None = server.running_script
+    if ctx is None:
+        raise CommandError("NOTBUSY No scripts in execution right now.")
+    if ctx.caller.is_master:
+        raise CommandError("UNKILLABLE The busy script was sent by a master instance in the "
+                           "context of replication and cannot be killed.")
+    if ctx.dirty:
+        raise CommandError("UNKILLABLE Sorry the script already executed write commands "
+                           "against the dataset. You can either wait the script termination "
+                           "or kill the server in a hard way using the SHUTDOWN NOSAVE command.")
+    if by_eval != ctx.is_eval:
+        # SCRIPT KILL does not stop a function, nor FUNCTION KILL an EVAL.
+        raise CommandError(BUSY_FUNCTION if by_eval else BUSY_EVAL)
+    ctx.killed = True
+    return OK
+
+
 def parse_numkeys(argv: list[bytes]) -> int:
     numkeys = parse_int(argv[2])
     if numkeys > len(argv) - 3:
@@ -229,7 +299,8 @@ def _run(client: Client, argv: list[bytes], by_sha: bool, ro: bool) -> bytes:
     keys = argv[3:3 + numkeys]
     args = argv[3 + numkeys:]
     ctx = prepare_run(client, script.flags, ro, keys)
-    return engine.run(script, keys, args, ctx, client.resp3, time_limit_ms(server))
+    return run_script(ctx, True, script.sha.encode(), argv, lambda: engine.run(
+        script, keys, args, ctx, client.resp3, time_limit_ms(server)))
 
 
 def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunContext:
@@ -406,8 +477,7 @@ def script_load(client: Client, argv: list[bytes]) -> bytes:
 
 @command("kill", 2, "noscript allow-busy", parent="script", categories="@slow @scripting")
 def script_kill(client: Client, argv: list[bytes]) -> bytes:
-    # A script runs to completion inside its EVAL call: none can be running now.
-    raise CommandError("NOTBUSY No scripts in execution right now.")
+    return kill_running_script(client.server, True)
 
 
 @command("debug", 3, "noscript", parent="script", categories="@slow @scripting")

@@ -371,6 +371,12 @@ def shutdown(client: Client, argv: list[bytes]) -> bytes:
         # Shutdown is immediate here (no replica to wait for), so none is ever pending.
         raise CommandError("ERR No shutdown in progress.")
     server = client.server
+    if server.busy is not None:
+        # A script holds the node (aikv/busy.py): only NOSAVE stops it, from inside it.
+        if b"NOSAVE" not in options:
+            raise CommandError(server.busy.refusal)
+        log.warning("User requested shutdown...")
+        server.exit_now()
     log.warning("User requested shutdown...")
     force = b"FORCE" in options
     try:

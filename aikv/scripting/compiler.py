@@ -489,6 +489,7 @@ class Compiler:
 
     def s_While(self, s: A.While) -> Ex:
         rt = self.rt
+        line = s.line
         cond = self.test(s.cond)
         body = self.block(s.body)
 
@@ -502,12 +503,13 @@ class Compiler:
                     return r
                 n += 1
                 if not n & 1023:
-                    rt.check_time()
+                    rt.check_time(line)
             return None
         return while_
 
     def s_Repeat(self, s: A.Repeat) -> Ex:
         rt = self.rt
+        line = s.line
         cond = self.test(s.cond)
         body = self.block(s.body)
 
@@ -523,7 +525,7 @@ class Compiler:
                     return None
                 n += 1
                 if not n & 1023:
-                    rt.check_time()
+                    rt.check_time(line)
         return repeat
 
     def s_If(self, s: A.If) -> Ex:
@@ -588,7 +590,7 @@ class Compiler:
                     i += step
                     n += 1
                     if not n & 1023:
-                        rt.check_time()
+                        rt.check_time(line)
             elif step > 0:
                 while i <= stop:
                     f[slot] = Cell(i) if captured else i
@@ -600,7 +602,7 @@ class Compiler:
                     i += step
                     n += 1
                     if not n & 1023:
-                        rt.check_time()
+                        rt.check_time(line)
             else:
                 while i >= stop:
                     f[slot] = Cell(i) if captured else i
@@ -612,7 +614,7 @@ class Compiler:
                     i += step
                     n += 1
                     if not n & 1023:
-                        rt.check_time()
+                        rt.check_time(line)
             return None
         return numfor
 
@@ -646,7 +648,7 @@ class Compiler:
                         return r
                     n += 1
                     if not n & 1023:
-                        rt.check_time()
+                        rt.check_time(line)
                 return None
             if fn is rt.inext_fn and type(state) is LuaTable and ctl == 0.0 and nvars <= 2:
                 i = 1.0
@@ -666,7 +668,7 @@ class Compiler:
                     i += 1.0
                     n += 1
                     if not n & 1023:
-                        rt.check_time()
+                        rt.check_time(line)
             while True:
                 rs = R.call(rt, fn, (state, ctl), line)
                 ctl = rs[0] if rs else None
@@ -682,7 +684,7 @@ class Compiler:
                     return r
                 n += 1
                 if not n & 1023:
-                    rt.check_time()
+                    rt.check_time(line)
         return genfor
 
     def s_Return(self, s: A.Return) -> Ex:

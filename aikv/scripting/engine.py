@@ -7,11 +7,11 @@ read-only once the libraries are loaded (a script cannot create globals, and rea
 missing one is an error); KEYS and ARGV are set as globals before each run. The reply and
 error texts follow redis-server 7.0.15 (eval.c, script_lua.c).
 
-A script runs to completion inside the EVAL call, on the event loop: nothing else runs
-meanwhile, so SCRIPT KILL cannot reach it. Instead a script that runs longer than
-`lua-time-limit` milliseconds (Redis's busy-reply-threshold, 5000 by default; 0 turns
-the guard off) is stopped where it stands, with an error that pcall cannot catch; the
-writes it made before stay, as after any script error in Redis.
+A script runs to completion inside the EVAL call, on the event loop. Once it has run
+longer than `busy-reply-threshold` milliseconds (alias lua-time-limit, 5000 by default; 0:
+never), its loops hand the node's connections a moment every few milliseconds
+(CallContext.overtime, aikv/busy.py): other clients get BUSY, and SCRIPT KILL stops a
+script that has not written, with an error that pcall cannot catch.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from aikv.scripting.values import (
     LuaError,
     LuaSyntaxError,
     LuaTable,
-    ScriptTimeout,
+    ScriptKilled,
     str2number,
     type_name,
 )
@@ -112,10 +112,17 @@ def split_shebang(body: bytes) -> tuple[int, int]:
     return flags, end
 
 
+REPL_REPLICA = 2
+REPL_ALL = 3
+
+
 class CallContext:
     """What redis.call needs from the server while a script runs (see commands/scripting)."""
 
     resp3 = False
+    # redis.set_repl: where the script's next commands go (bit 1: the AOF, which AiKv's
+    # store always is; bit 2: replicas).
+    repl_flags = REPL_ALL
 
     def execute(self, argv: list[bytes], raise_error: bool) -> Any:  # pragma: no cover
         raise NotImplementedError
@@ -126,6 +133,12 @@ class CallContext:
     def may_run(self, argv: list[bytes]) -> bool | None:  # pragma: no cover
         """redis.acl_check_cmd: may the caller run `argv`? None: no such command."""
         raise NotImplementedError
+
+    def overtime(self, rt: Runtime, line: int) -> None:
+        """The script has run past its time limit (rt.deadline), in a loop at `line`.
+        The server's context serves the node's other clients and returns unless the
+        script was killed (aikv/busy.py); a context with no one to serve stops it."""
+        raise ScriptKilled(line)
 
 
 def error_metatable(rt: Runtime) -> LuaTable:
@@ -299,6 +312,7 @@ def redis_api(rt: Runtime, eval_api: bool) -> LuaTable:
             raise LuaError(convert.error_table(
                 b"Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or "
                 b"REPL_NONE."), rt.line)
+        rt.ctx.repl_flags = flags
         return EMPTY
 
     def replicate_commands(*args: Any) -> list[Any]:
@@ -386,19 +400,17 @@ def call_lua(rt: Runtime, fn: Callable[..., list[Any]], fn_args: tuple[Any, ...]
     rt.line = 0
     rt.stack.clear()
     rt.deadline = (time.monotonic() + time_limit_ms / 1000) if time_limit_ms > 0 else math.inf
-    rt.timeout_ms = time_limit_ms
     old_limit = raise_recursion_limit()
     try:
         # Within the raised limit until the reply is made: a result nested thousands
         # deep converts up to Lua's stack limit (see lua_to_resp), not Python's.
-        return _run_and_convert(rt, fn, fn_args, ctx, resp3, time_limit_ms, label)
+        return _run_and_convert(rt, fn, fn_args, ctx, resp3, label)
     finally:
         sys.setrecursionlimit(old_limit)
 
 
 def _run_and_convert(rt: Runtime, fn: Callable[..., list[Any]], fn_args: tuple[Any, ...],
-                     ctx: CallContext, resp3: bool, time_limit_ms: int,
-                     label: bytes) -> bytes:
+                     ctx: CallContext, resp3: bool, label: bytes) -> bytes:
     source = b"@" + rt.chunk.encode()
     try:
         results = fn(*fn_args)
@@ -411,11 +423,10 @@ def _run_and_convert(rt: Runtime, fn: Callable[..., list[Any]], fn_args: tuple[A
     except RecursionError:
         return _error_reply(b"%s:%d: stack overflow" % (rt.chunk.encode(), rt.line), rt.line,
                             label, source)
-    except ScriptTimeout:
-        log.warning("Lua script stopped: it ran for more than %d ms (lua-time-limit). "
-                    "Script: %s.", time_limit_ms, label.decode(errors="replace"))
-        return (b"-ERR Script killed: it ran for more than %d milliseconds (lua-time-limit) "
-                b"script: %s, on %s:%d.\r\n" % (time_limit_ms, label, source, rt.line))
+    except ScriptKilled as exc:
+        log.warning("Lua script killed by user with SCRIPT KILL.")
+        return (b"-ERR Script killed by user with SCRIPT KILL... script: %s, on %s:%d.\r\n"
+                % (label, source, exc.line))
     finally:
         rt.ctx = None
         rt.stack.clear()

@@ -45,8 +45,7 @@ class Runtime:
         self.G = LuaTable()
         self.string_meta: LuaTable | None = None
         self.strlib: LuaTable = LuaTable()
-        self.deadline = math.inf           # time.monotonic() past which a script is stopped
-        self.timeout_ms = 0
+        self.deadline = math.inf           # time.monotonic() past which check_time acts
         self.ctx: Any = None               # the running script's bridge context
         self.next_fn: Any = None           # the `next` builtin (pairs' iterator)
         self.inext_fn: Any = None          # ipairs' iterator
@@ -63,9 +62,15 @@ class Runtime:
             return LuaError(b"%s:%d: %s" % (self.chunk.encode(), line, msg), line)
         return LuaError(msg, line)
 
-    def check_time(self) -> None:
+    def check_time(self, line: int) -> None:
+        """Called every 1024 iterations of a loop (at `line`): past the deadline, the
+        running script's context decides (EVAL and FCALL serve other clients and may be
+        killed, see aikv/busy.py); without one (FUNCTION LOAD) the run is stopped."""
         if time.monotonic() > self.deadline:
-            raise ScriptTimeout()
+            ctx = self.ctx
+            if ctx is None:
+                raise ScriptTimeout()
+            ctx.overtime(self, line)
 
 
 def describe(desc: str | None, v: Any) -> str:

@@ -30,7 +30,16 @@ class LuaSyntaxError(Exception):
 
 
 class ScriptTimeout(Exception):
-    """The script ran past its time budget: not catchable by pcall."""
+    """The script ran past its time budget (FUNCTION LOAD's): not catchable by pcall."""
+
+
+class ScriptKilled(Exception):
+    """SCRIPT KILL or FUNCTION KILL stopped the script at `line`: not catchable by pcall
+    (Redis makes its error fire again on every line, so pcall cannot keep it alive)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
 
 
 class _BoolKey:

@@ -426,7 +426,7 @@ def test_latency_monitor_matches_redis(differ: Differ) -> None:
     spin = "local t = redis.call('time') local s = t[1] * 1000000 + t[2] " \
            "repeat local n = redis.call('time') until n[1] * 1000000 + n[2] - s > 150000"
     try:
-        # AiKv stops a script that runs past busy-reply-threshold: make sure it is not low.
+        # Past busy-reply-threshold a script answers BUSY to others: make sure it is not low.
         d.check("config", "set", "busy-reply-threshold", "5000")
         d.check("latency", "reset")
         d.check("latency", "history", "command")

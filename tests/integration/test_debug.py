@@ -183,3 +183,32 @@ def test_reload_noflush_refuses_existing_keys_without_merge(differ: Differ) -> N
     assert conn.call("mget", "k", "other") == b"*2\r\n$3\r\nnow\r\n$1\r\n1\r\n"
     assert conn.call("debug", "reload", "nosave", "noflush", "merge") == b"+OK\r\n"
     assert conn.call("mget", "k", "other") == b"*2\r\n$4\r\nfile\r\n$1\r\n1\r\n"
+
+
+def test_object_sees_a_key_past_its_deadline_until_it_is_deleted(differ: Differ) -> None:
+    """DEBUG OBJECT looks in the keyspace as it is: a key past its deadline that nothing
+    has touched is still there (and a script's EXISTS then deletes it)."""
+    differ.check("debug", "set-active-expire", "0")
+    for conn in (differ.a, differ.r):
+        seconds, micros = parse(conn.call("time"))
+        deadline = int(seconds) * 1000 + int(micros) // 1000 + 1
+        assert conn.call("set", "key", "value", "pxat", str(deadline)) == b"+OK\r\n"
+
+        def passed(conn=conn, deadline=deadline) -> bool:
+            s, us = parse(conn.call("time"))
+            return int(s) * 1000 + int(us) // 1000 > deadline + 1
+        wait_until(passed, timeout=5, what="the key's deadline to pass")
+        assert conn.call("debug", "object", "key").startswith(b"+Value at:")
+    differ.check("eval", "return redis.call('exists', 'key')", "0")
+    differ.check("debug", "object", "key")
+    differ.check("exists", "key")
+
+
+def test_set_disable_deny_scripts_matches_redis(differ: Differ) -> None:
+    script = "return redis.call('debug', 'protocol', 'bignum')"
+    differ.check("eval", script, "0")
+    differ.check("debug", "set-disable-deny-scripts", "1")
+    differ.check("eval", script, "0")
+    differ.check("debug", "set-disable-deny-scripts", "x")  # atoi: 0
+    differ.check("eval", script, "0")
+    differ.check("debug", "set-disable-deny-scripts")

@@ -445,24 +445,6 @@ def test_libraries_survive_a_restart(spawn: Callable[..., ServerProcess]) -> Non
         conn.close()
 
 
-def test_a_function_is_stopped_after_the_time_limit(aikv_module: ServerProcess) -> None:
-    conn = RawConnection(aikv_module.port, timeout=30)
-    try:
-        conn.call("function", "load", "replace",
-                  lib("spin", "redis.register_function('spin', function() "
-                              "while true do end end)"))
-        conn.call("config", "set", "lua-time-limit", "300")
-        started = time.monotonic()
-        reply = conn.call("fcall", "spin", "0")
-        assert reply.startswith(b"-ERR Script killed: it ran for more than 300 milliseconds "
-                                b"(lua-time-limit) script: spin, on @user_function:"), reply
-        assert time.monotonic() - started < 10
-        assert conn.call("ping") == b"+PONG\r\n"
-    finally:
-        conn.call("config", "set", "lua-time-limit", "5000")
-        conn.call("function", "delete", "spin")
-        conn.close()
-
 
 CLUSTER_LIBRARY = lib("cl", """
 redis.register_function('set', function(keys, args) return redis.call('set', keys[1], args[1]) end)

@@ -145,3 +145,39 @@ def test_lazy_expiry_deletes_are_propagated_alone(aikv_module: ServerProcess,
     # One command's two deletions form a transaction, as Redis wraps a command's
     # effects; SCAN's and RANDOMKEY's do not (Redis special-cases them).
     assert ([b"MULTI"] in mine) == (reader[0] == "mget")
+
+
+SELECTIVE = """
+redis.call('set', 'a', '1')
+redis.set_repl(redis.REPL_NONE)
+redis.call('set', 'b', '2')
+redis.set_repl(redis.REPL_AOF)
+redis.call('set', 'c', '3')
+redis.set_repl(redis.REPL_REPLICA)
+redis.call('set', 'd', '4')
+redis.set_repl(redis.REPL_ALL)
+redis.call('set', 'e', '5')
+"""
+
+
+def test_set_repl_keeps_commands_from_replicas_as_redis(aikv_module: ServerProcess,
+                                                        redis_module: ServerProcess) -> None:
+    """redis.set_repl: commands run under REPL_NONE or REPL_AOF do not reach replicas
+    (the rest of the script's do, in one transaction); both streams alike."""
+    streams = []
+    for port in (aikv_module.port, redis_module.port):
+        r = redis.Redis(port=port)
+        r.config_set("repl-ping-replica-period", 3600)
+        r.flushall()
+        replica = FakeReplica(port)
+        try:
+            r.eval(SELECTIVE, 0)
+            assert r.mget("a", "b", "c", "d", "e") == [b"1", b"2", b"3", b"4", b"5"]
+            r.publish("chan", "msg")
+            streams.append(_commands(replica.read_until(PUBLISH)))
+        finally:
+            replica.close()
+            r.close()
+    assert streams[0] == streams[1]
+    sets = [c[1] for c in streams[0] if c[0].lower() == b"set"]
+    assert sets == [b"a", b"d", b"e"]
