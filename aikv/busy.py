@@ -1,5 +1,7 @@
-"""A script past busy-reply-threshold: the node answers while it runs (Redis's timed-out
-script mode, scriptInterrupt + processEventsWhileBlocked).
+"""Serving the node's connections while the event loop is held: a script past
+busy-reply-threshold (Redis's timed-out script mode, scriptInterrupt +
+processEventsWhileBlocked), and a replica loading its master's RDB file (Redis's loading
+state, rdbLoadProgressCallback).
 
 A script runs inside its EVAL or FCALL call, on the event loop, so while it runs the loop
 serves nobody. Redis lets such a script run on, but once it has run for longer than
@@ -14,6 +16,8 @@ script's own caller excepted: Redis protects it), its listening sockets and its 
 bus links without waiting, reads what is there, runs it through the clients' usual path
 (Server.execute refuses what is not allow-busy) and writes the replies straight to the
 sockets. Connections accepted meanwhile are handed to the loop once the script ends.
+While a replica loads, the same is done with the commands flagged `loading` allowed and
+every other answered LOADING.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ log = logging.getLogger("aikv.busy")
 BUSY_EVAL = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
 BUSY_FUNCTION = ("BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
                  "SHUTDOWN NOSAVE.")
+LOADING = "LOADING Redis is loading the dataset in memory"
 # How often a script past the threshold looks at its connections (Redis: every 100,000
 # Lua instructions, a millisecond or so; here at most every SERVE_INTERVAL_S seconds).
 SERVE_INTERVAL_S = 0.002
@@ -155,12 +160,16 @@ class AcceptedTransport:
 
 
 class BusyServing:
-    """The node's connections while one script runs past the threshold."""
+    """The node's connections while the loop is held: commands without the `allowed`
+    flag are answered `refusal` (Server.execute). `protected`: the client whose command
+    holds the loop, not read meanwhile."""
 
-    def __init__(self, server: Server, protected: Client, is_eval: bool) -> None:
+    def __init__(self, server: Server, protected: Client | None, refusal: str,
+                 allowed: str) -> None:
         self.server = server
         self.protected = protected
-        self.refusal = BUSY_EVAL if is_eval else BUSY_FUNCTION
+        self.refusal = refusal
+        self.allowed = allowed
         self.at_eof: set[int] = set()  # fds whose peer closed: the loop handles them later
         self.accepted: list[tuple[Client, AcceptedTransport]] = []
         self.listeners: list[socket.socket] = []

@@ -596,8 +596,8 @@ def _persistence(server: Server) -> Fields:
     size = store.used_bytes()  # pages in use: a write-map file is as long as its map
     write_ok = store.last_commit_error is None
     map_size = store.env.info()["map_size"] if store.env is not None else 0
-    return [
-        ("loading", 0),
+    fields: Fields = [
+        ("loading", 1 if server.loading is not None else 0),
         ("async_loading", 0),
         ("current_cow_peak", 0),
         ("current_cow_size", 0),
@@ -639,6 +639,9 @@ def _persistence(server: Server) -> Fields:
         ("aikv_lmdb_writemap", 1 if store.writemap else 0),
         ("aikv_lmdb_map_size", map_size),
     ]
+    if server.loading is not None:
+        fields.extend(server.loading.info_fields())
+    return fields
 
 
 class PersistenceState:

@@ -54,9 +54,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from aikv.busy import LOADING, BusyServing
 from aikv.client import Client
 from aikv.migrate.errors import DumpPayloadError
 from aikv.migrate.migrate import encode_command
@@ -305,17 +307,33 @@ class ReplicaLink:
 
     def _load(self, rdb: bytes) -> None:
         """Replace every database and the function libraries with the file's contents,
-        decoded one record at a time. The node answers nothing else meanwhile (as a Redis
-        replica loading without async loading); the store commits every LOAD_BATCH keys.
-        A file that turns out malformed leaves what was loaded so far, until the next
-        synchronisation empties it again (as in Redis)."""
+        decoded one record at a time; the store commits every LOAD_BATCH keys. As a
+        Redis replica loading without async loading, the node answers LOADING to all
+        but the commands flagged `loading` (INFO, ...) meanwhile, looking at its
+        connections every loading-process-events-interval-bytes of the file (aikv/busy.py),
+        and its cluster bus links go on answering. A file that turns out malformed
+        leaves what was loaded so far, until the next synchronisation empties it again
+        (as in Redis)."""
         server = self.server
+        client = self._new_master_client()  # runs the load's own commands
+        progress = server.loading = LoadProgress(len(rdb))
+        serving = BusyServing(server, client, LOADING, "loading")
+        try:
+            self._load_records(rdb, client, progress, serving)
+        finally:
+            serving.end()
+            server.loading = None
+
+    def _load_records(self, rdb: bytes, client: Client, progress: LoadProgress,
+                      serving: BusyServing) -> None:
+        server = self.server
+        values = server.config.values
         self.forget_position()  # a restart in the middle of the load must not resume
-        client = self._new_master_client()
         server.dispatch(client, [b"FLUSHALL"])
         server.dispatch(client, [b"FUNCTION", b"FLUSH"])
         stream_db = 0
         stored = 0
+        serve_at = values["loading-process-events-interval-bytes"]
         for record in read_rdb(rdb):
             if isinstance(record, Aux):
                 if record.name == b"repl-stream-db":
@@ -334,6 +352,14 @@ class ReplicaLink:
                 stored += 1
                 if stored % LOAD_BATCH == 0:
                     server.end_tick_now()
+                progress.loaded += record.size
+                delay = values["key-load-delay"]
+                if delay:
+                    debug_delay(delay)
+                if progress.loaded >= serve_at:
+                    serve_at = progress.loaded + values["loading-process-events-interval-bytes"]
+                    serving.serve()
+        progress.loaded = progress.total
         server.end_tick_now()
         server.dispatch(client, [b"SELECT", str(stream_db).encode()])
         client.out.clear()
@@ -471,6 +497,35 @@ class ReplicaLink:
             ("replica_announced", 1 if values["replica-announced"] else 0),
         ]
         return fields
+
+
+class LoadProgress:
+    """A full synchronisation's load, as INFO's loading_* fields show it."""
+
+    def __init__(self, total: int) -> None:
+        self.started = int(time.time())
+        self.total = total  # bytes of the master's file
+        self.loaded = 0  # bytes of it stored so far (the keys' records)
+
+    def info_fields(self) -> list[tuple[str, Any]]:
+        """Redis's INFO persistence while loading (loading_rdb_used_mem: the file size is
+        known, so no estimate from the file's used-mem is needed)."""
+        perc = self.loaded / self.total * 100 if self.total else 0.0
+        remaining = self.total - self.loaded if self.total else 1
+        elapsed = int(time.time()) - self.started
+        eta = 1 if elapsed == 0 else (elapsed * remaining) // (self.loaded + 1)
+        return [("loading_start_time", self.started), ("loading_total_bytes", self.total),
+                ("loading_rdb_used_mem", 0), ("loading_loaded_bytes", self.loaded),
+                ("loading_loaded_perc", f"{perc:.2f}"), ("loading_eta_seconds", eta)]
+
+
+def debug_delay(usec: int) -> None:
+    """Redis's debugDelay (key-load-delay): sleep `usec` microseconds; a negative value
+    sleeps one microsecond with probability 1/-usec."""
+    if usec < 0:
+        usec = 1 if random.randrange(-usec) == 0 else 0
+    if usec:
+        time.sleep(usec / 1_000_000)
 
 
 def parse_master(text: str) -> tuple[str, int] | None:

@@ -169,6 +169,7 @@ class Server:
         # FUNCTION STATS; `busy` while it runs past busy-reply-threshold (aikv/busy.py).
         self.running_script: Any = None
         self.busy: Any = None
+        self.loading: Any = None  # a replica's full-sync load (replica.LoadProgress)
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
         self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
@@ -673,8 +674,9 @@ class Server:
                                 "context" % cmd.full_name, cmd)
         if self.no_stale_data and self._denies_stale(client, cmd):
             return self._reject(client, MASTERDOWN, cmd)
-        if self.busy is not None and "allow-busy" not in cmd.flags:
-            return self._reject(client, self.busy.refusal, cmd)
+        busy = self.busy
+        if busy is not None and busy.allowed not in cmd.flags and client is not busy.protected:
+            return self._reject(client, busy.refusal, cmd)
         if self.pause_mode and not client.is_master and self._pauses(client, cmd):
             # Held, this command first; the client's later commands wait behind it.
             client.postponed = True

@@ -200,7 +200,10 @@ class ClusterNode:
     def _repl_offset_now(self) -> int:
         link = getattr(self.server, "replica", None)
         if link is not None:
-            return int(link.offset)
+            # Receiving or loading a full synchronisation: no data yet (Redis's
+            # replicationGetSlaveOffset has neither master nor cached master then), so
+            # peers hide this replica from CLUSTER SLOTS / SHARDS meanwhile.
+            return 0 if link.state == "sync" else int(link.offset)
         source = getattr(self.server, "replication", None)
         return int(source.offset) if source is not None else 0
 

@@ -108,7 +108,9 @@ class RunContext(CallContext):
         busy = self.busy
         if busy is None:
             log_slow_script(time.monotonic() - self.started, self.is_eval, self.name)
-            busy = self.busy = BusyServing(self.server, self.caller, self.is_eval)
+            busy = self.busy = BusyServing(self.server, self.caller,
+                                           BUSY_EVAL if self.is_eval else BUSY_FUNCTION,
+                                           "allow-busy")
         busy.serve()
         if self.killed:
             raise ScriptKilled(line)

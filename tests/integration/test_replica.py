@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import redis
 
-from tests.differ import Differ, parse
+from tests.differ import Differ, RawConnection, parse
 from tests.harness import ServerProcess, wait_until
 from tests.integration.replication_data import digest, populate
 
@@ -314,3 +314,45 @@ def test_restarted_replica_resumes_with_a_partial_resync(
     node.client().execute_command("REPLICAOF", "127.0.0.1", master_proc.port)
     wait_until(lambda: _synced(node.client(), master), 30, 0.05, "the sync after NO ONE")
     assert master.info("stats")["sync_full"] == 2
+
+
+def _loading_view(replica_proc: ServerProcess, master: redis.Redis) -> list[object]:
+    """What a client sees of a replica while it loads a full synchronisation slowed by
+    key-load-delay (20 ms a key), and once it has loaded."""
+    replica = replica_proc.client()
+    replica.config_set("key-load-delay", 20000)
+    replica.config_set("loading-process-events-interval-bytes", 1024)
+    replica.execute_command("replicaof", "127.0.0.1", master.connection_pool
+                            .connection_kwargs["port"])
+    wait_until(lambda: replica.info("persistence")["loading"] == 1, 30, 0.01,
+               "the replica to be loading")
+    conn = RawConnection(replica_proc.port)
+    seen: list[object] = []
+    try:
+        for args in (("ping",), ("get", "k1"), ("dbsize",), ("echo", "x")):
+            seen.append(conn.call(*args))
+        info = parse(conn.call("info", "persistence")).decode()
+        names = [line.split(":")[0] for line in info.splitlines() if line.startswith("loading")]
+        seen.append(names)
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        assert 0 < int(fields["loading_total_bytes"])
+        assert 0 <= float(fields["loading_loaded_perc"]) <= 100
+        replica.config_set("key-load-delay", 0)
+        wait_until(lambda: _synced(replica, master), 60, 0.05, "the load to finish")
+        seen.append(replica.info("persistence")["loading"])
+        seen.append(conn.call("dbsize"))
+    finally:
+        conn.close()
+        replica.close()
+    return seen
+
+
+def test_a_loading_replica_answers_loading_as_redis(spawn: Callable[..., ServerProcess]) -> None:
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    master.execute_command("debug", "populate", "200", "key", "1000")
+    mine = _loading_view(spawn("aikv"), master)
+    theirs = _loading_view(spawn("redis"), master)
+    assert mine == theirs
+    assert mine[0] == b"-LOADING Redis is loading the dataset in memory\r\n"
+    assert mine[-1] == b":200\r\n"
