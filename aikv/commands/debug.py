@@ -58,6 +58,8 @@ _HELP = [
     "    Return a Redis protocol error with <string> as message.",
     "LOG <message>",
     "    Write <message> to the server log.",
+    "LOADAOF",
+    "    Make the writes so far durable (the store is AiKv's AOF: nothing else to load).",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
     "POPULATE <count> [<prefix>] [<size>]",
@@ -293,6 +295,17 @@ def _populate(client: Client, argv: list[bytes]) -> bytes:
 _RELOAD_FAILED = "ERR Error trying to load the RDB dump"
 
 
+def _loadaof(client: Client, argv: list[bytes]) -> bytes:
+    """Redis flushes its AOF, empties the dataset and replays the file. AiKv's store is
+    its AOF and holds the dataset itself: the tick so far is committed and made durable,
+    and the data is then what a reload would find."""
+    from aikv.commands.server import _commit_and_sync
+
+    _commit_and_sync(client.server)
+    log.warning("Append Only File loaded by DEBUG LOADAOF")
+    return OK
+
+
 def _reload(client: Client, argv: list[bytes]) -> bytes:
     """Save the RDB file, empty every database and the function libraries, and load the
     file back: the dataset makes a round trip through Redis's file format. The file is
@@ -368,6 +381,7 @@ _SUBCOMMANDS = {
     b"HELP": (_help_reply, lambda n: n == 2),
     b"DIGEST": (_digest, lambda n: n == 2),
     b"DIGEST-VALUE": (_digest_value, lambda n: n >= 2),
+    b"LOADAOF": (_loadaof, lambda n: n == 2),
     b"SET-ACTIVE-EXPIRE": (_set_active_expire, lambda n: n == 3),
     b"SET-DISABLE-DENY-SCRIPTS": (_set_disable_deny_scripts, lambda n: n == 3),
     b"SLEEP": (_sleep, lambda n: n == 3),

@@ -212,3 +212,16 @@ def test_set_disable_deny_scripts_matches_redis(differ: Differ) -> None:
     differ.check("debug", "set-disable-deny-scripts", "x")  # atoi: 0
     differ.check("eval", script, "0")
     differ.check("debug", "set-disable-deny-scripts")
+
+
+def test_loadaof_keeps_the_dataset(differ: Differ) -> None:
+    """AiKv's store is its AOF: DEBUG LOADAOF makes the writes durable and the data is
+    what a reload finds (not compared with the module's redis-server, which runs
+    without an AOF and would come back empty)."""
+    conn = differ.a
+    conn.call("set", "k", "v")
+    conn.call("rpush", "l", "a", "b")
+    assert conn.call("debug", "loadaof") == b"+OK\r\n"
+    assert conn.call("get", "k") == b"$1\r\nv\r\n"
+    assert conn.call("lrange", "l", "0", "-1") == b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    assert conn.call("debug", "loadaof", "x").startswith(b"-ERR unknown subcommand")
