@@ -52,6 +52,7 @@ class Client(asyncio.Protocol):
         self.held_error: str | None = None  # a protocol error found after them
         self._reading_paused = False
         self.pending = False  # queued for the end-of-tick flush
+        self.query_len = 0  # bytes of the read whose commands are running (CLIENT LIST)
         self.closing = False
         self.close_after_reply = False
         self.db_index = 0
@@ -176,6 +177,9 @@ class Client(asyncio.Protocol):
         parser.unauth = not self.authenticated
         commands: list[list[bytes]] = []
         failure: ProtocolError | None = None
+        # CLIENT LIST's qbuf while this read's commands run: Redis's query buffer holds
+        # all of the read until its commands are done.
+        self.query_len = parser.buffered + len(data)
         try:
             parser.feed(data, commands)
         except ProtocolError as exc:
@@ -203,6 +207,7 @@ class Client(asyncio.Protocol):
             except ProtocolError as exc:
                 failure = exc
             self._run(commands)
+        self.query_len = 0
         if failure is not None and not self.close_after_reply:
             if self.held is not None:
                 # Its reply goes after those of the held commands before it.

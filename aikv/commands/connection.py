@@ -259,7 +259,7 @@ def describe(c: Client, now: float) -> str:
     if c.readonly:
         flags += "r"
     flags = flags or "N"
-    qbuf = c.parser.buffered
+    qbuf = c.query_len or c.parser.buffered
     obl = c.output_buffer_size
     last = c.last_command
     cmd = "exec" if c.in_exec else (

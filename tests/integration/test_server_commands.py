@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.differ import Differ, RawConnection, parse, unordered
+from tests.differ import Differ, RawConnection, encode_command, parse, unordered
 from tests.harness import ServerProcess, have_redis_server, redis_cli, wait_until
 
 needs_redis = pytest.mark.skipif(not have_redis_server(), reason="redis-server not installed")
@@ -682,6 +682,25 @@ def test_bytes_to_human_and_section_selection() -> None:
     assert select_sections([b"default", b"commandstats"]) == DEFAULT | {"commandstats"}
     assert select_sections([b"nosuch"]) == frozenset()
     assert "commandstats" not in DEFAULT and "latencystats" not in DEFAULT
+
+
+def test_client_qbuf_of_the_running_command_matches_redis(aikv_module: ServerProcess,
+                                                        redis_module: ServerProcess) -> None:
+    """While a read's commands run, Redis's query buffer still holds the whole read:
+    CLIENT INFO shows qbuf=26 alone, the pipeline's length in a pipeline."""
+    seen = []
+    for proc in (aikv_module, redis_module):
+        a = RawConnection(proc.port)
+        try:
+            alone = re.search(rb" qbuf=\d+ ", a.call("client", "info"))
+            a.sock.sendall(encode_command("client", "info") + encode_command("echo", "hi"))
+            piped = re.search(rb" qbuf=\d+ ", a.read_reply())
+            a.read_reply()
+            seen.append((alone and alone.group(0), piped and piped.group(0)))
+        finally:
+            a.close()
+    assert seen[0] == seen[1], seen
+    assert seen[0][0] == b" qbuf=26 "
 
 
 def test_client_fields_in_a_transaction_match_redis(aikv_module: ServerProcess,
