@@ -175,8 +175,9 @@ def _sort_generic(client: Client, argv: list[bytes], read_only: bool) -> bytes:
     kind, value, meta = _load(db, argv[1])
     if kind == TYPE_ZSET and meta is not None:
         ZSet(db, argv[1], meta).to_skiplist()
-    if dont_sort and kind == TYPE_SET and store is not None:
-        # Redis's rule: a set's own order is not reproducible, so it is sorted ALPHA.
+    if dont_sort and kind == TYPE_SET and (store is not None or client.in_script):
+        # Redis's rule: a set's own order is not reproducible (for a replica, or a
+        # script's effects), so it is sorted ALPHA.
         dont_sort, alpha, by = False, True, None
     if kind == TYPE_ZSET:
         members = [m for m, _ in sorted(value.items(), key=lambda item: (item[1], item[0]))]

@@ -290,3 +290,14 @@ def test_lua_stack_limit_matches_redis(fresh: Differ, src: str, protocol: str) -
         replies.append(conn.call_then_ping("eval", src, "0", timeout=30))
         conn.call("hello", "2")
     assert replies[0] == replies[1]
+
+
+def test_sort_by_constant_of_a_set_is_ordered_in_scripts(fresh: Differ) -> None:
+    """A set's own order is not reproducible, so SORT BY <constant> from a script sorts
+    it ALPHA, as with STORE (Redis's sort.c); a list keeps its order."""
+    fresh.check("sadd", "myset", *"a b c d e f g h i l m n o p q r s t u v z aa aaa azz".split())
+    fresh.check("eval", "return redis.call('sort', KEYS[1], 'by', '_')", "1", "myset")
+    fresh.check("eval", "return redis.call('sort', KEYS[1], 'by', '_', 'get', '#', 'get', "
+                "'_:*')", "1", "myset")
+    fresh.check("rpush", "mylist", "c", "a", "b")
+    fresh.check("eval", "return redis.call('sort', KEYS[1], 'by', '_')", "1", "mylist")
