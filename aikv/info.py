@@ -161,6 +161,8 @@ def start_sampler(server: Server) -> None:
         if server.shutdown_requested or loop.is_closed():
             return
         m.sample()
+        if server.config.values["maxmemory"]:
+            server.update_memory_state()
         loop.call_later(Metrics.INTERVAL, tick)
 
     m.sample()

@@ -113,6 +113,8 @@ MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data 
 # Read-only script runs track nothing themselves: the reads their scripts make do (see
 # RunContext.execute).
 _SCRIPT_RUNS_RO = frozenset(("eval_ro", "evalsha_ro", "fcall_ro"))
+_SCRIPT_RUNS = _SCRIPT_RUNS_RO | {"eval", "evalsha", "fcall"}
+OOM = "OOM command not allowed when used memory > 'maxmemory'."
 # Commands whose effects (the expired keys they meet) are not one transaction when they
 # are sent directly (Redis's CMD_TOUCHES_ARBITRARY_KEYS).
 _TOUCHES_ARBITRARY_KEYS = frozenset(("scan", "randomkey"))
@@ -222,6 +224,7 @@ class Server:
         self.writes_gated = False
         self.no_stale_data = False
         self._no_direct_path = False
+        self.out_of_memory = False  # see update_memory_state
         self.update_write_gates()
         self.oom_score = OomScore()
         self.oom_score.apply(config.values["oom-score-adj"], config.values["oom-score-adj-values"])
@@ -656,6 +659,9 @@ class Server:
             redirect = self.redirect(client, cmd, argv)
             if redirect is not None:
                 return redirect
+        if self.out_of_memory and not client.is_master and self.busy is None \
+                and self._denies_oom(client, cmd, argv):
+            return self._reject(client, OOM, cmd)
         if self.store.write_error is not None and (cmd.is_write or cmd.name in ("ping", "exec")):
             refusal = self._refuse_for_disk(client, cmd)
             if refusal is not None:
@@ -692,6 +698,23 @@ class Server:
             client.last_command = cmd  # CLIENT LIST's cmd= shows a queued command, as Redis
             return QUEUED
         return self.call(client, cmd, argv)
+
+    def _denies_oom(self, client: Client, cmd: Command, argv: list[bytes]) -> bool:
+        """processCommand's reject_cmd_on_oom: a denyoom command (EXEC: one queued; a
+        script: by its flags), or anything queued in MULTI but EXEC, DISCARD, QUIT and
+        RESET (queuing takes memory too)."""
+        if "denyoom" in cmd.flags:
+            return True
+        name = cmd.name
+        if client.multi is not None:
+            if name == "exec":
+                return any("denyoom" in queued.flags for queued, _ in client.multi)
+            return cmd.parent is not None or name not in ("discard", "quit", "reset")
+        if name in _SCRIPT_RUNS:
+            from aikv.commands.scripting import script_denies_oom
+
+            return script_denies_oom(self, cmd, argv)
+        return False
 
     def redirect(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes | None:
         """Cluster mode: the MOVED/ASK/TRYAGAIN/CLUSTERDOWN/CROSSSLOT reply if `cmd` must
@@ -1084,11 +1107,36 @@ class Server:
         self.bgsave_refusal = bool(values["stop-writes-on-bgsave-error"]) \
             and bool(values["save"].split()) and not persistence_state(self).last_bgsave_ok
         gated = self.replicas_required or self.read_only_replica or self.bgsave_refusal
-        if gated != self.writes_gated or self.no_stale_data != self._no_direct_path:
+        self.update_memory_state(refresh=False)
+        no_direct = self.no_stale_data or self.out_of_memory
+        if gated != self.writes_gated or no_direct != self._no_direct_path:
             self.writes_gated = gated
-            self._no_direct_path = self.no_stale_data
+            self._no_direct_path = no_direct
             self.command_cache.clear()
             self.data_commands.clear()
+
+    def update_memory_state(self, refresh: bool = True) -> None:
+        """maxmemory with maxmemory-policy noeviction: past the limit, the commands that
+        may take more memory are refused with OOM (Server.execute, in processCommand's
+        place), as Redis's performEvictions fails under noeviction. Used memory is
+        INFO's used_memory (the process's RSS) less what Redis does not count for
+        eviction (replicas' output buffers). Looked at on CONFIG SET and every 100 ms
+        (Redis: before every command). AiKv evicts nothing: under the other policies
+        the limit is not applied (its data lives on disk, not in memory to free).
+        A replica with replica-ignore-maxmemory ignores it, as in Redis."""
+        values = self.config.values
+        limit = values["maxmemory"]
+        over = False
+        if limit and self.loop is not None and values["maxmemory-policy"] == "noeviction" and not (
+                self.replica is not None and values["replica-ignore-maxmemory"]):
+            from aikv.info import memory_use
+
+            use = memory_use(self)
+            over = use.used - use.not_counted_for_evict > limit
+        if over != self.out_of_memory:
+            self.out_of_memory = over
+            if refresh:
+                self.update_write_gates()  # the direct path must meet execute()'s check
 
     def too_few_replicas(self) -> bool:
         """min-replicas-to-write: fewer replicas than that acknowledged within

@@ -23,6 +23,7 @@ from aikv.resp import OK, CommandError, CommandRejected, array, bulk, integer, s
 from aikv.scripting.convert import error_table, resp_to_lua
 from aikv.scripting.engine import (
     FLAG_ALLOW_CROSS_SLOT,
+    FLAG_ALLOW_OOM,
     FLAG_ALLOW_STALE,
     FLAG_COMPAT,
     FLAG_NO_CLUSTER,
@@ -91,6 +92,7 @@ class RunContext(CallContext):
         self.read_only = read_only
         self.cross_slot_ok = cross_slot_ok
         self.slot = slot
+        self.allow_oom = False  # a script with flags that says allow-oom
         self.dirty = False  # a write command was called (SCRIPT KILL refuses then)
         self.resp3 = False
         # What SCRIPT KILL, FUNCTION KILL and FUNCTION STATS see of the run (run_script).
@@ -163,6 +165,13 @@ class RunContext(CallContext):
                     from aikv.server import NOREPLICAS
 
                     return self._refused(cmd, b"-" + NOREPLICAS.encode())
+                if ("denyoom" in flags and server.out_of_memory and not self.allow_oom
+                        and not caller.is_master):
+                    # scriptVerifyOOM: only before the script's first write (after it,
+                    # stopping would leave the script half done).
+                    from aikv.server import OOM
+
+                    return self._refused(cmd, b"-" + OOM.encode())
             self.dirty = True
         fake = self.fake
         if server.router is not None:
@@ -357,13 +366,20 @@ def prepare_run(client: Client, flags: int, ro: bool, keys: list[bytes]) -> RunC
             if ro:
                 raise CommandError(
                     "ERR Can not execute a script with write flag using *_ro command.")
+        # (no-writes implies allow-oom; execute() refused such a run already unless it
+        # came inside a transaction.)
+        if server.out_of_memory and not flags & (FLAG_ALLOW_OOM | FLAG_NO_WRITES):
+            raise CommandError("OOM allow-oom flag is not set on the script, can not run "
+                               "it when used memory > 'maxmemory'")
     fake = _script_client(server)
     fake.db_index = client.db_index
     fake.db = client.db
     fake.authenticated = True
     slot = key_hash_slot(keys[0]) if keys and server.router is not None else -1
-    return RunContext(server, client, fake, ro or bool(not compat and flags & FLAG_NO_WRITES),
-                      compat or bool(flags & FLAG_ALLOW_CROSS_SLOT), slot, keys)
+    ctx = RunContext(server, client, fake, ro or bool(not compat and flags & FLAG_NO_WRITES),
+                     compat or bool(flags & FLAG_ALLOW_CROSS_SLOT), slot, keys)
+    ctx.allow_oom = not compat and bool(flags & FLAG_ALLOW_OOM)
+    return ctx
 
 
 def script_writes(server: Server, cmd: Command, argv: list[bytes]) -> bool | None:
@@ -372,12 +388,26 @@ def script_writes(server: Server, cmd: Command, argv: list[bytes]) -> bool | Non
     replica's client to the master for one): a script or function with flags writes
     unless it says no-writes. None: no flags to go on (a script without a shebang, an
     unknown SHA or function), the command's own flags decide."""
+    flags = declared_flags(server, cmd, argv)
+    return None if flags is None else not flags & FLAG_NO_WRITES
+
+
+def script_denies_oom(server: Server, cmd: Command, argv: list[bytes]) -> bool:
+    """Whether an EVAL*/FCALL* run is refused past maxmemory before it runs: a script or
+    function with flags is denyoom unless it says allow-oom or no-writes."""
+    flags = declared_flags(server, cmd, argv)
+    return flags is not None and not flags & (FLAG_ALLOW_OOM | FLAG_NO_WRITES)
+
+
+def declared_flags(server: Server, cmd: Command, argv: list[bytes]) -> int | None:
+    """The flags a script's shebang or a function declares; None without any (no
+    shebang, an unknown SHA or function)."""
     name = cmd.name
     if name in ("fcall", "fcall_ro"):
         from aikv.commands.functions import functions_of
 
         fn = functions_of(server).find(argv[1])
-        return None if fn is None else not fn.flags & FLAG_NO_WRITES
+        return None if fn is None else int(fn.flags)
     body = argv[1]
     if name in ("evalsha", "evalsha_ro"):
         if len(body) != 40:
@@ -395,7 +425,7 @@ def script_writes(server: Server, cmd: Command, argv: list[bytes]) -> bool | Non
                 flags = split_shebang(body)[0]
             except ScriptError:
                 return None
-    return None if flags & FLAG_COMPAT else not flags & FLAG_NO_WRITES
+    return None if flags & FLAG_COMPAT else int(flags)
 
 
 def time_limit_ms(server: Server) -> int:

@@ -156,6 +156,8 @@ def _apply(server: Server, changed: set[str]) -> None:
     if changed & {"min-replicas-to-write", "min-replicas-max-lag", "replica-read-only",
                   "replica-serve-stale-data", "save", "stop-writes-on-bgsave-error"}:
         server.update_write_gates()
+    if changed & {"maxmemory", "maxmemory-policy", "replica-ignore-maxmemory"}:
+        server.update_memory_state()
     if server.cluster is not None and any(name.startswith("cluster-") for name in changed):
         server.cluster.config_changed()
     if "notify-keyspace-events" in changed:
