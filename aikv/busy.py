@@ -197,6 +197,11 @@ class BusyServing:
         server.busy = None
         server.data_commands = self._direct
         server._no_direct_path = self._no_direct
+        # Whatever changed meanwhile (a bus message can change the node's role), the
+        # direct path is rebuilt from the gates as they are now.
+        server.update_write_gates()
+        server.command_cache.clear()
+        server.data_commands.clear()
         for sock in self.listeners:
             sock.close()
         loop = server.loop
