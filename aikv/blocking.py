@@ -169,17 +169,7 @@ class Blocking:
                         state = client.blocked
                         if not isinstance(state, BlockedState):
                             continue
-                        reply = self._serve(state, entry[1])
-                        if reply is None:
-                            continue
-                        self._detach(client)
-                        if reply[:1] == b"-":
-                            self._count_failed(state, reply)
-                        self._record_latency(state)
-                        if state.argv is not None:
-                            self._slowlog(client, state)
-                        client.write(reply)
-                        self._to_resume.append(client)
+                        self._serve_one(client, state, entry[1])
                 if self._to_resume:
                     resume = self._to_resume
                     self._to_resume = []
@@ -188,6 +178,32 @@ class Blocking:
                             self.server.resume_client(client)
         finally:
             self._handling = False
+
+    def _serve_one(self, client: Client, state: BlockedState, key: bytes) -> None:
+        """Run a waiter's command as that client: the invalidations it causes for its
+        own tracked keys follow its reply (as Redis, where the served client is the
+        current client), not precede it."""
+        tracking = self.server.tracking
+        if tracking is not None:
+            outer = tracking.current, tracking.pending
+            tracking.current, tracking.pending = client, []
+        try:
+            reply = self._serve(state, key)
+            if reply is None:
+                return
+            self._detach(client)
+            if reply[:1] == b"-":
+                self._count_failed(state, reply)
+            self._record_latency(state)
+            if state.argv is not None:
+                self._slowlog(client, state)
+            client.write(reply)
+            if tracking is not None:
+                tracking.send_pending(client)
+            self._to_resume.append(client)
+        finally:
+            if tracking is not None:
+                tracking.current, tracking.pending = outer
 
     def _slowlog(self, client: Client, state: BlockedState) -> None:
         """A served blocking call enters the slowlog now, as the command the client sent

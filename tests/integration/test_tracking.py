@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.differ import Differ, RawConnection, encode_command, parse
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, wait_until
 
 PONG = (b"+PONG\r\n", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
 
@@ -293,3 +293,27 @@ def test_tracking_table_max_keys(aikv_module: ServerProcess,
             a.close()
             admin.close()
     assert outcomes[0] == outcomes[1] == (7, 7, 3)
+
+
+def test_a_served_blocked_client_gets_its_reply_before_its_invalidation(
+        aikv_module: ServerProcess, redis_module: ServerProcess) -> None:
+    """BLMOVE served into a list its client tracks: as the served command runs as that
+    client, the invalidation follows the reply (tracking.tcl); with NOLOOP there is
+    none."""
+    def scenario(peer: Callable[[], Peer]) -> list[object]:
+        a, b = peer(), peer()
+        seen: list[object] = [b.call("rpush", "list2", "a"), a.call("hello", "3")[:1],
+                              a.call("client", "tracking", "on"), a.call("lrange", "list2", "0", "-1")]
+        for noloop in (False, True):
+            if noloop:
+                seen += [a.call("client", "tracking", "on", "noloop"),
+                         a.call("lrange", "list2", "0", "-1")]
+            a.conn.sock.sendall(_encode(("blmove", "list1", "list2", "left", "left", "0")))
+            wait_until(lambda: b"blocked_clients:1\r" in b.call("info", "clients"), 10,
+                       what="the client to block")
+            seen.append(b.call("rpush", "list1", "foo"))
+            seen.append(a.conn.read_reply())  # the reply first
+            seen.append(a.sync())  # then (without NOLOOP) the invalidation
+        return seen
+
+    _both(aikv_module, redis_module, scenario)
