@@ -175,6 +175,7 @@ class Server:
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
         self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
+        self.cron_paused = False  # DEBUG PAUSE-CRON
         self.script_deny_disabled = False  # DEBUG SET-DISABLE-DENY-SCRIPTS
         # Client pauses by purpose (aikv/pause.py); the one applied, PAUSE_WRITE or
         # PAUSE_ALL until pause_end (wall clock, ms); the clients it holds, and the timer
@@ -662,6 +663,11 @@ class Server:
         if self.out_of_memory and not client.is_master and self.busy is None \
                 and self._denies_oom(client, cmd, argv):
             return self._reject(client, OOM, cmd)
+        tracking = self.tracking
+        if tracking is not None and tracking.table:
+            # trackingLimitUsedSlots, before each command as well as from the cron (the
+            # direct path's commands only meet the cron's).
+            tracking.limit_keys(self.config.values["tracking-table-max-keys"])
         if self.store.write_error is not None and (cmd.is_write or cmd.name in ("ping", "exec")):
             refusal = self._refuse_for_disk(client, cmd)
             if refusal is not None:
@@ -1291,11 +1297,12 @@ class Server:
 
         def expire_cron() -> None:
             try:
-                self._active_expire()
-                if self.tracking is not None:
-                    self.tracking.limit_keys(self.config.values["tracking-table-max-keys"])
-                if self.store.checkpoint_due():  # tick log: checkpoint an idle node too
-                    self.store.checkpoint_quietly()
+                if not self.cron_paused:  # DEBUG PAUSE-CRON
+                    self._active_expire()
+                    if self.tracking is not None:
+                        self.tracking.limit_keys(self.config.values["tracking-table-max-keys"])
+                    if self.store.checkpoint_due():  # tick log: checkpoint an idle node too
+                        self.store.checkpoint_quietly()
             except Exception:
                 log.exception("expiry cycle failed")
             # Re-read hz every time: CONFIG SET hz takes effect at the next run.
@@ -1309,12 +1316,13 @@ class Server:
         """Once a second: idle timeouts, and the disk probe after a failed commit."""
         assert self.loop is not None
         try:
-            self._close_idle_clients()
-            if self.replication is not None:
-                self.replication.cron()
-            rdbsave.cron(self)  # save points, a scheduled BGSAVE
-            if self.store.write_error is not None and self.store.probe_write():
-                log.warning("Disk write error looks solved, AiKv can write again.")
+            if not self.cron_paused:  # DEBUG PAUSE-CRON
+                self._close_idle_clients()
+                if self.replication is not None:
+                    self.replication.cron()
+                rdbsave.cron(self)  # save points, a scheduled BGSAVE
+                if self.store.write_error is not None and self.store.probe_write():
+                    log.warning("Disk write error looks solved, AiKv can write again.")
         except Exception:
             log.exception("clients cron failed")
         self._clients_cron = self.loop.call_later(1.0, self._clients_cron_run)

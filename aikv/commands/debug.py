@@ -62,6 +62,8 @@ _HELP = [
     "    Make the writes so far durable (the store is AiKv's AOF: nothing else to load).",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "PAUSE-CRON <0|1>",
+    "    Stop (1) or restart (0) the periodic jobs (expiry, idle clients, save points).",
     "POPULATE <count> [<prefix>] [<size>]",
     "    Create <count> string keys named key:<num>, or <prefix>:<num>. They are not",
     "    propagated to replicas, and cluster slots are not respected.",
@@ -122,6 +124,11 @@ def _digest_value(client: Client, argv: list[bytes]) -> bytes:
 def _set_active_expire(client: Client, argv: list[bytes]) -> bytes:
     # Redis reads the argument with atoi: anything not a number is 0.
     client.server.active_expire_enabled = c_atoi(argv[2]) != 0
+    return OK
+
+
+def _pause_cron(client: Client, argv: list[bytes]) -> bytes:
+    client.server.cron_paused = c_atoi(argv[2]) != 0
     return OK
 
 
@@ -382,6 +389,7 @@ _SUBCOMMANDS = {
     b"DIGEST": (_digest, lambda n: n == 2),
     b"DIGEST-VALUE": (_digest_value, lambda n: n >= 2),
     b"LOADAOF": (_loadaof, lambda n: n == 2),
+    b"PAUSE-CRON": (_pause_cron, lambda n: n == 3),
     b"SET-ACTIVE-EXPIRE": (_set_active_expire, lambda n: n == 3),
     b"SET-DISABLE-DENY-SCRIPTS": (_set_disable_deny_scripts, lambda n: n == 3),
     b"SLEEP": (_sleep, lambda n: n == 3),

@@ -317,3 +317,27 @@ def test_a_served_blocked_client_gets_its_reply_before_its_invalidation(
         return seen
 
     _both(aikv_module, redis_module, scenario)
+
+
+def test_table_limit_applies_before_the_next_command(aikv_module: ServerProcess,
+                                                     redis_module: ServerProcess) -> None:
+    """tracking-table-max-keys is enforced before each command, not only by the cron
+    (paused here with DEBUG PAUSE-CRON): the invalidation reaches the client before the
+    reply of its next command, even one queued in MULTI (Redis's #11715 test)."""
+    def scenario(peer: Callable[[], Peer]) -> list[object]:
+        a, b = peer(), peer()
+        seen: list[object] = [b.call("config", "set", "tracking-table-max-keys", "2"),
+                              b.call("debug", "pause-cron", "1")]
+        try:
+            seen += [a.call("hello", "3")[:1], a.call("client", "tracking", "on"),
+                     a.call("mget", "1{tag}", "2{tag}"), a.call("multi")]
+            seen.append(b.call("config", "set", "tracking-table-max-keys", "1"))
+            a.conn.sock.sendall(_encode(("ping",)) + _encode(("exec",)))
+            # Which of the two keys goes is Redis's random pick: only the order is compared.
+            seen += [re.sub(rb"[12]\{tag\}", b"<key>", a.conn.read_reply()) for _ in range(3)]
+        finally:
+            b.call("debug", "pause-cron", "0")
+            b.call("config", "set", "tracking-table-max-keys", "1000000")
+        return seen
+
+    _both(aikv_module, redis_module, scenario)
