@@ -252,10 +252,13 @@ class BusyServing:
 
     def _may_read(self, client: Client) -> bool:
         # Not: the script's caller; a client with replies waiting for the end of the tick
-        # (its next reply must not overtake them); replication links; paused readers.
+        # (its next reply must not overtake them); the link to our master (its stream
+        # waits, as in Redis); paused readers. Replicas are read: their REPLCONF ACKs
+        # are allow-busy, and one that goes away must be seen to go (a script may wait
+        # for connected_slaves to drop).
         return (client is not self.protected and client.fd >= 0 and not client.closing
                 and client.transport is not None and not client.pending and not client.out
-                and not client.is_master and not client.is_replica
+                and not client.is_master
                 and not client._reading_paused and client.fd not in self.at_eof)
 
     def _accept(self, listener: socket.socket) -> None:
@@ -279,7 +282,12 @@ class BusyServing:
         except OSError:
             data = b""
         if not data:
+            # The peer is gone: let the client go now, as Redis frees it (a replica that
+            # left must stop counting); the loop's later report of it is ignored.
             self.at_eof.add(fd)
+            if not bus and target.transport is not None:
+                target.transport.close()
+                target.connection_lost(None)
             return
         real = target.transport
         if real is None:

@@ -52,6 +52,7 @@ class Client(asyncio.Protocol):
         self.held_error: str | None = None  # a protocol error found after them
         self._reading_paused = False
         self.pending = False  # queued for the end-of-tick flush
+        self.lost = False  # connection_lost ran
         self.query_len = 0  # bytes of the read whose commands are running (CLIENT LIST)
         self.closing = False
         self.close_after_reply = False
@@ -157,6 +158,9 @@ class Client(asyncio.Protocol):
         self.server.client_connected(self, peer[0] if isinstance(peer, tuple) else None)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.lost:
+            return  # already let go while a busy script held the loop (aikv/busy.py)
+        self.lost = True
         self.closing = True
         self.server.client_disconnected(self)
 

@@ -251,3 +251,27 @@ def test_threshold_zero_never_interrupts(spawn: Spawn) -> None:
     finally:
         conn.close()
         probe.close()
+
+
+def test_a_replica_that_leaves_is_seen_while_a_script_is_busy(spawn: Spawn) -> None:
+    """Replica links are read while busy: one that goes away stops counting at once, so
+    a script waiting for connected_slaves:0 ends (scripting.tcl's min-replicas test)."""
+    master = spawn("aikv", args=THRESHOLD)
+    replica = spawn("redis", args=["--replicaof", "127.0.0.1", str(master.port)])
+    mc, rc = master.client(), replica.client()
+    try:
+        wait_until(lambda: mc.info("replication").get("slave0", {}).get("state") == "online",
+                   timeout=30, what="the replica to be online")
+        runner = start_script(master.port, "eval", """
+            while true do
+                local info = redis.call('info', 'replication')
+                if string.match(info, 'connected_slaves:0') then return 1 end
+            end""", "0")
+        try:
+            rc.execute_command("replicaof", "no", "one")
+            assert runner.read_reply() == b":1\r\n"
+        finally:
+            runner.close()
+    finally:
+        mc.close()
+        rc.close()
