@@ -672,9 +672,9 @@ class Server:
             refusal = self._refuse_for_disk(client, cmd)
             if refusal is not None:
                 return refusal
-        if self.writes_gated and (cmd.is_write or (
+        if self.writes_gated and (self._queued_writes([(cmd, argv)]) or (
                 cmd.name == "exec" and client.multi is not None
-                and any(queued.is_write for queued, _ in client.multi))
+                and self._queued_writes(client.multi))
                 or (self.bgsave_refusal and cmd.name == "ping")):
             refusal = self._gated_write_refusal(client, cmd)
             if refusal is not None:
@@ -705,6 +705,20 @@ class Server:
             return QUEUED
         return self.call(client, cmd, argv)
 
+    def _queued_writes(self, queued: list[tuple[Command, list[bytes]]]) -> bool:
+        """Whether commands write, as Redis's getCommandFlags says (a script or function
+        by the flags it declares); for a transaction, as EXEC's flags sum its commands'
+        (mstate.cmd_flags)."""
+        for cmd, argv in queued:
+            if cmd.is_write:
+                return True
+            if cmd.name in _SCRIPT_RUNS:
+                from aikv.commands.scripting import script_writes
+
+                if script_writes(self, cmd, argv):
+                    return True
+        return False
+
     def _denies_oom(self, client: Client, cmd: Command, argv: list[bytes]) -> bool:
         """processCommand's reject_cmd_on_oom: a denyoom command (EXEC: one queued; a
         script: by its flags), or anything queued in MULTI but EXEC, DISCARD, QUIT and
@@ -714,7 +728,11 @@ class Server:
         name = cmd.name
         if client.multi is not None:
             if name == "exec":
-                return any("denyoom" in queued.flags for queued, _ in client.multi)
+                from aikv.commands.scripting import script_denies_oom
+
+                return any("denyoom" in queued.flags or (
+                    queued.name in _SCRIPT_RUNS and script_denies_oom(self, queued, args))
+                    for queued, args in client.multi)
             return cmd.parent is not None or name not in ("discard", "quit", "reset")
         if name in _SCRIPT_RUNS:
             from aikv.commands.scripting import script_denies_oom
@@ -991,7 +1009,7 @@ class Server:
         """Redis's deny-on-disk-error: write commands, EXEC of a transaction with writes,
         and PING (so that monitoring notices) get MISCONF while commits fail."""
         if cmd.name == "exec" and (client.multi is None
-                                   or not any(c.is_write for c, _ in client.multi)):
+                                   or not self._queued_writes(client.multi)):
             return None
         return self._reject(client, disk_error_reply(self.store.write_error or "?"), cmd)
 

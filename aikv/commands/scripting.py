@@ -135,6 +135,10 @@ class RunContext(CallContext):
         flags = cmd.flags
         if "noscript" in flags and not server.script_deny_disabled:
             return self._refused(cmd, b"This Redis command is not allowed from script")
+        if server.no_stale_data and "stale" not in flags:
+            link = server.replica  # scriptVerifyAllowStale
+            if link is not None and link.state != "connected":
+                return self._refused(cmd, b"Can not execute the command on a stale replica")
         caller = self.caller
         if caller.restricted:  # scriptVerifyACL: the caller's user, logged as "lua"
             denied = acl.check(caller, caller.acl_user, cmd, argv, "lua")

@@ -97,6 +97,11 @@ def test_replica_replies_as_a_redis_replica(spawn: Callable[..., ServerProcess])
             ("eval", "#!lua flags=no-writes\nreturn redis.call('get', 'k')", "0"),
             ("multi",), ("set", "k", "y"), ("exec",),
             ("multi",), ("get", "k"), ("exec",),
+            # A script's flags make it a write when queued, as when run.
+            ("multi",), ("eval", write_script, "0"), ("exec",),
+            ("multi",), ("eval", "#!lua flags=no-writes\nreturn redis.call('get', 'k')", "0"),
+            ("exec",),
+            ("multi",), ("eval", "return redis.call('set', 'k', 'x')", "0"), ("exec",),
             ("replicaof", "127.0.0.1", str(master_proc.port)),
             ("failover",), ("failover", "abort"),
             ("config", "get", "replicaof"),
@@ -251,6 +256,10 @@ def test_stale_data_refused_while_the_master_is_away(spawn: Callable[..., Server
             wait_until(lambda node=node: node.client().info("replication")[
                 "master_link_status"] == "down", 30, 0.05, "the link to drop")
         commands = [("get", "k"), ("ping",), ("dbsize",), ("set", "k", "x"),
+                    ("eval", "#!lua flags=allow-stale,no-writes\nreturn redis.call('get', 'k')",
+                     "0"),
+                    ("eval", "#!lua flags=allow-stale,no-writes\n"
+                     "return redis.call('echo', 'hi')", "0"),
                     ("config", "get", "replica-serve-stale-data"), ("echo", "hi"),
                     ("multi",), ("get", "k"), ("exec",),
                     ("multi",), ("ping",), ("exec",),
