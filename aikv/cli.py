@@ -103,6 +103,8 @@ def run(config: Config) -> int:
     log.info("oO0OoO0OoO0Oo AiKv is starting oO0OoO0OoO0Oo")
     log.info("AiKv version=%s (Redis %s compatible), bits=64, pid=%d, just started",
              __version__, REDIS_VERSION, os.getpid())
+    for notice in config.notices:
+        log.warning("%s", notice)
     server = Server(config)
     if not _load_users(server, config):
         return 1

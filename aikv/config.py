@@ -638,6 +638,8 @@ class Config:
     # `user <name> <rules...>` directives (config file or --user), checked as read and
     # applied at startup (aikv/acl_file.py); CONFIG REWRITE writes the users back.
     users: list[list[bytes]] = field(default_factory=list)
+    # What the server logs once it is up about settings taken otherwise than asked.
+    notices: list[str] = field(default_factory=list)
 
     def __getattr__(self, attr: str) -> Any:
         values = self.__dict__.get("values")
@@ -663,6 +665,13 @@ class Config:
             self.values[param.name] = parse_output_buffer_limits(text, self.values[param.name])
             return
         value = _convert(param, text)
+        if param.name == "appendonly" and not value:
+            # AiKv's store is always durable as the AOF would make it: `appendonly no`
+            # (Redis's default, in many a redis.conf) cannot turn that off, and the
+            # setting says what AiKv does.
+            self.notices.append("appendonly no is ignored: AiKv always persists its data "
+                                "(appendonly stays yes)")
+            return
         refusal = _UNSUPPORTED.get(param.name)
         if refusal is not None and value != param.default:
             raise ConfigError(refusal)

@@ -204,3 +204,14 @@ def test_parameters_fixed_here_accept_their_current_value() -> None:
     with pytest.raises(ConfigError, match="can't set immutable config"):
         config.set("appenddirname", "elsewhere")  # immutable in Redis too
     assert config.values["appendonly"] is True and config.values["port"] == 7000
+
+
+def test_appendonly_no_at_startup_is_noted_and_ignored() -> None:
+    """AiKv always persists: `appendonly no` in a redis.conf (or Redis's test suites'
+    default.conf) leaves the setting yes, with a notice the server logs at start."""
+    config = Config()
+    config.set("appendonly", "no", startup=True)
+    assert config.values["appendonly"] is True
+    assert config.render("appendonly") == "yes"
+    assert any("appendonly no is ignored" in notice for notice in config.notices)
+    config.set("appendonly", "yes")  # what it is: accepted at run time
