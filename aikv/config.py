@@ -511,12 +511,19 @@ _UNSUPPORTED = {
 }
 
 
-# Parameters Redis lets CONFIG SET change that AiKv keeps as started, and why.
+# Parameters Redis lets CONFIG SET change that AiKv keeps as started, and why (and
+# AiKv's own immutable ones).
 FIXED_HERE = {
     "appendonly": "AiKv always persists its data (LMDB and its tick log): appendonly cannot "
                   "be changed at run time",
     "port": "can't set immutable config",
     "bind": "can't set immutable config",
+    # AiKv's own storage settings, fixed at start: listed by CONFIG GET *, so setting
+    # one to what it is succeeds, as a get/set round trip over every parameter expects.
+    "lmdb-initial-map-size": "can't set immutable config",
+    "lmdb-writemap": "can't set immutable config",
+    "lmdb-tick-log": "can't set immutable config",
+    "lmdb-tick-log-checkpoint-ms": "can't set immutable config",
 }
 
 

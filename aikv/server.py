@@ -481,16 +481,28 @@ class Server:
         self._pause_timer = None
         self._apply_pauses()  # a timer that woke a little early is armed again
 
-    def _pauses(self, client: Client, cmd: Command) -> bool:
+    def _pauses(self, client: Client, cmd: Command, argv: list[bytes]) -> bool:
         """Whether the pause in force holds this command (Redis's processCommand test:
         everything under ALL; under WRITE, writes and may-replicate commands, and an EXEC
         whose transaction holds one)."""
         if self.pause_mode == PAUSE_ALL:
             return True
-        if _may_replicate(cmd):
+        if self._may_replicate(cmd, argv):
             return True
         return cmd.name == "exec" and client.multi is not None and any(
-            _may_replicate(queued) for queued, _ in client.multi)
+            self._may_replicate(queued, args) for queued, args in client.multi)
+
+    def _may_replicate(self, cmd: Command, argv: list[bytes]) -> bool:
+        """A write or may-replicate command, as getCommandFlags says: a script or
+        function with flags is a write unless it says no-writes, and never only
+        may-replicate (scriptFlagsToCmdFlags)."""
+        if cmd.name in _SCRIPT_RUNS:
+            from aikv.commands.scripting import script_writes
+
+            writes = script_writes(self, cmd, argv)
+            if writes is not None:
+                return writes
+        return cmd.is_write or "may-replicate" in cmd.flags
 
     @property
     def stat_keyspace_hits(self) -> int:
@@ -689,7 +701,7 @@ class Server:
         busy = self.busy
         if busy is not None and busy.allowed not in cmd.flags and client is not busy.protected:
             return self._reject(client, busy.refusal, cmd)
-        if self.pause_mode and not client.is_master and self._pauses(client, cmd):
+        if self.pause_mode and not client.is_master and self._pauses(client, cmd, argv):
             # Held, this command first; the client's later commands wait behind it.
             client.postponed = True
             self.postponed_clients.append(client)
@@ -1436,11 +1448,6 @@ class Server:
 
     def uptime(self) -> int:
         return int(time.time() - self.started_at)
-
-
-def _may_replicate(cmd: Command) -> bool:
-    flags = cmd.flags
-    return cmd.is_write or "may-replicate" in flags
 
 
 def _sanitize(text: str) -> str:

@@ -129,3 +129,37 @@ def test_held_client_counts_as_blocked(differ: Differ, aikv_module: ServerProces
         differ.both("client", "unpause")
         for conn in writers:
             conn.close()
+
+
+def _script_scenario(port: int) -> list[object]:
+    """Under PAUSE WRITE, a script is held by its declared flags, as Redis's
+    getCommandFlags: no-writes runs at once (EVAL, EVALSHA, in EXEC), a script with
+    flags but no no-writes is a write, and one without a shebang may replicate."""
+    admin, other = RawConnection(port), RawConnection(port)
+    reader = "#!lua flags=no-writes\nreturn redis.call('get', 'x')"
+    writer = "#!lua\nreturn 1"
+    seen: list[object] = []
+    try:
+        sha = other.call("script", "load", reader)[5:-2].decode()
+        for script in ((reader,), (writer,), ("return 1",)):
+            seen.append(admin.call("client", "pause", str(PAUSE_MS), "write"))
+            seen.append(_timed(other, "eval", *script, "0"))
+        seen.append(admin.call("client", "pause", str(PAUSE_MS), "write"))
+        seen.append(_timed(other, "evalsha", sha, "0"))
+        seen.append(admin.call("client", "pause", str(PAUSE_MS), "write"))
+        other.sock.sendall(b"".join(encode_command(*c) for c in (
+            ("multi",), ("eval", reader, "0"), ("exec",))))
+        started = time.monotonic()
+        replies = [other.read_reply() for _ in range(3)]
+        seen.append((replies, time.monotonic() - started > HELD))
+    finally:
+        admin.call("client", "unpause")
+        admin.close()
+        other.close()
+    return seen
+
+
+def test_scripts_are_held_by_their_flags_as_redis(ports: tuple[int, int]) -> None:
+    mine, theirs = (_script_scenario(port) for port in ports)
+    assert mine == theirs
+    assert mine[1][1] is False and mine[3][1] is True  # no-writes ran, a writer waited

@@ -215,3 +215,12 @@ def test_appendonly_no_at_startup_is_noted_and_ignored() -> None:
     assert config.render("appendonly") == "yes"
     assert any("appendonly no is ignored" in notice for notice in config.notices)
     config.set("appendonly", "yes")  # what it is: accepted at run time
+
+
+def test_storage_parameters_accept_their_current_value_only() -> None:
+    config = Config()
+    for name in ("lmdb-initial-map-size", "lmdb-writemap", "lmdb-tick-log",
+                 "lmdb-tick-log-checkpoint-ms"):
+        config.set(name, config.render(name))
+    with pytest.raises(ConfigError, match="can't set immutable config"):
+        config.set("lmdb-writemap", "yes" if config.render("lmdb-writemap") == "no" else "no")
