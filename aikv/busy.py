@@ -211,8 +211,7 @@ class BusyServing:
                     with contextlib.suppress(OSError):
                         transport.sock.send(transport.unsent)  # what the peer can take now
                 transport.sock.close()
-                if not client.closing:
-                    client.connection_lost(None)
+                client.connection_lost(None)  # (once: a QUIT or an EOF may have been first)
                 continue
             loop.create_task(_adopt(server, client, transport))
 
@@ -329,8 +328,7 @@ async def _adopt(server: Server, client: Client, transport: AcceptedTransport) -
         await server.loop.connect_accepted_socket(lambda: client, transport.sock)
     except OSError:
         transport.sock.close()
-        if not client.closing:
-            client.connection_lost(None)
+        client.connection_lost(None)
 
 
 def log_slow_script(elapsed_s: float, is_eval: bool, name: bytes) -> None:

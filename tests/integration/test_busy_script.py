@@ -178,6 +178,8 @@ def test_connections_accepted_while_busy_carry_on(spawn: Spawn) -> None:
         names = parse(late[0].call("client", "list")).decode()
         for i in range(3):
             assert f"name=late{i} " in names
+        # The runner and the three: the client that quit while busy is gone for good.
+        assert len(names.strip().split("\n")) == 4, names
         assert late[2].call("dbsize") == b":3\r\n"
     finally:
         runner.close()
