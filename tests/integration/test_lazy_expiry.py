@@ -101,9 +101,10 @@ def test_tracking_invalidation_follows_the_reply(aikv_module: ServerProcess,
             conn.call_then_ping("hello", "3")
             conn.call_then_ping("client", "tracking", "on")
             conn.call_then_ping("mset", "x", "1", "y", "2")
-            conn.call_then_ping("pexpire", "y", "1")
+            # Read (and so tracked) before its deadline even on a slow machine.
+            conn.call_then_ping("pexpire", "y", "300")
             conn.call_then_ping("get", "y")
-            _wait_deadline(conn)
+            _wait_deadline(conn, 303)
             seen.append(conn.call_then_ping("mget", "x", "y"))
         finally:
             conn.close()
@@ -111,10 +112,10 @@ def test_tracking_invalidation_follows_the_reply(aikv_module: ServerProcess,
     assert seen[0].startswith(b"*2\r\n$1\r\n1\r\n_\r\n>2\r\n$10\r\ninvalidate\r\n")
 
 
-def _wait_deadline(conn: RawConnection) -> None:
-    """Wait 3 ms on the server's clock (TIME), without looking any key up."""
+def _wait_deadline(conn: RawConnection, ms: int = 3) -> None:
+    """Wait `ms` ms on the server's clock (TIME), without looking any key up."""
     seconds, micros = parse(conn.call("time"))
-    after = int(seconds) * 1000 + int(micros) // 1000 + 3
+    after = int(seconds) * 1000 + int(micros) // 1000 + ms
 
     def now_ms() -> int:
         s, us = parse(conn.call("time"))
@@ -132,9 +133,10 @@ def test_watch_and_lazy_deletion_match_redis(aikv_module: ServerProcess,
     for port, conn in ((aikv_module.port, differ.a), (redis_module.port, differ.r)):
         watcher = RawConnection(port)
         try:
-            conn.call("set", "w", "v", "px", "1")
+            # Long enough to be watched alive on a slow machine, then waited out.
+            conn.call("set", "w", "v", "px", "300")
             watcher.call("watch", "w")
-            _wait_deadline(conn)
+            _wait_deadline(conn, 303)
             conn.call("get", "w")
             watcher.call("multi")
             watcher.call("ping")
