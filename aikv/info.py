@@ -657,6 +657,8 @@ class PersistenceState:
         self.lastbgsave_try = 0  # unix time of the last BGSAVE started
         # Write-command calls at the last save: rdb_changes_since_last_save counts on.
         self.calls_at_save = 0
+        # What count_changes added to (or took from) the write calls; reset with them.
+        self.extra_changes = 0
         self.last_bgsave_ok = True
         self.last_bgsave_seconds = -1
         # BGREWRITEAOF: here a checkpoint of the tick log into LMDB plus a sync.

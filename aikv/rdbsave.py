@@ -20,7 +20,9 @@ Changes since the last save (INFO's rdb_changes_since_last_save, Redis's server.
 cost the request path nothing: every command already counts its calls (COMMANDSTATS),
 so the writes are the sum of the write commands' calls, taken against the sum at the
 last save. A write command counts as one change whatever it changed (Redis counts the
-keys or elements it touched, and nothing for a write that changed nothing).
+keys or elements it touched, and nothing for a write that changed nothing), except
+where a command states its count with `count_changes` (SETBIT and BITFIELD, whose
+no-op writes Redis's tests check).
 """
 
 from __future__ import annotations
@@ -52,15 +54,21 @@ _write_commands: list[Command] | None = None
 
 # ---------------------------------------------------------------------- changes
 def write_calls(server: Server) -> int:
-    """Calls of write commands since startup (or since CONFIG RESETSTAT, which
-    `stats_reset` accounts for)."""
+    """Changes counted since startup (or since CONFIG RESETSTAT, which `stats_reset`
+    accounts for): the calls of write commands, corrected by `count_changes`."""
     global _write_commands
     if _write_commands is None:
         from aikv.commands.registry import COMMANDS
 
         _write_commands = [cmd for top in COMMANDS.values()
                            for cmd in (top, *top.subcommands.values()) if cmd.is_write]
-    return sum(cmd.calls for cmd in _write_commands)
+    return sum(cmd.calls for cmd in _write_commands) + persistence_state(server).extra_changes
+
+
+def count_changes(server: Server, changes: int) -> None:
+    """The running write command made `changes` changes (Redis's `server.dirty +=
+    changes`) rather than the one its call counts for."""
+    persistence_state(server).extra_changes += changes - 1
 
 
 def changes_since_save(server: Server) -> int:
@@ -70,7 +78,9 @@ def changes_since_save(server: Server) -> int:
 def stats_reset(server: Server, calls_before: int) -> None:
     """CONFIG RESETSTAT zeroed the command counters (they were `calls_before`): the
     changes since the last save stay what they were."""
-    persistence_state(server).calls_at_save -= calls_before
+    state = persistence_state(server)
+    state.calls_at_save -= calls_before
+    state.extra_changes = 0
 
 
 def save_points(server: Server) -> list[tuple[int, int]]:

@@ -21,6 +21,7 @@ from aikv.persist.layout import (
     TYPE_STRING_RAW,
     as_raw_string,
 )
+from aikv.rdbsave import count_changes
 from aikv.resp import NULL3, NULL_BULK, ONE, ZERO, CommandError, array, integer
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def setbit(client: Client, argv: list[bytes]) -> bytes:
         client.db.notify(STRING, b"setbit", argv[1])
     else:
         target.unchanged()
+        count_changes(client.server, 0)
     return ONE if old else ZERO
 
 
@@ -451,6 +453,8 @@ def _bitfield(client: Client, argv: list[bytes], read_only: bool) -> bytes:
             target.unchanged()
     if changes:
         client.db.notify(STRING, b"setbit", argv[1])
+    if not read_only and changes != 1:
+        count_changes(client.server, changes)  # Redis counts each changed field
     return array(replies)
 
 

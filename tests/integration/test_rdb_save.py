@@ -188,6 +188,37 @@ def test_info_and_replies_match_redis(spawn: Spawn) -> None:
     assert same()["rdb_saves"] == 2
 
 
+def test_bit_commands_count_only_real_changes(spawn: Spawn) -> None:
+    """SETBIT and BITFIELD add to rdb_changes_since_last_save only what they changed
+    (Redis's bitops test "SETBIT/BITFIELD only increase dirty when the value changed"),
+    and CONFIG RESETSTAT keeps the count."""
+    aikv = spawn("aikv")
+    oracle = spawn("redis")
+    steps = [
+        [("SETBIT", "foo", 0, 0), ("BITFIELD", "foo2", "SET", "i5", 0, 0)],  # created
+        [("SETBIT", "foo", 0, 0), ("BITFIELD", "foo2", "SET", "i5", 0, 0)],  # no change
+        [("SETBIT", "foo", 0, 1), ("SETBIT", "foo", 0, 1), ("SETBIT", "foo", 0, 0),
+         ("BITFIELD", "foo2", "SET", "i5", 0, 1), ("BITFIELD", "foo2", "SET", "i5", 0, 1)],
+        [("BITFIELD", "foo3", "INCRBY", "i5", 0, 1)] * 2,
+        [("SETBIT", "foo", 90, 0), ("BITFIELD", "foo2", "SET", "i5", 90, 0)],  # grown
+        [("BITFIELD", "foo2", "GET", "i5", 0), ("BITFIELD", "foo2", "SET", "u8", 0, 1,
+                                                 "SET", "u8", 8, 0, "SET", "u8", 16, 7)],
+        [("BITFIELD", "foo3", "OVERFLOW", "FAIL", "INCRBY", "u2", 0, 9)],  # every op failed
+    ]
+    deltas: dict[str, list[int]] = {}
+    for name, client in (("aikv", aikv.client()), ("redis", oracle.client())):
+        seen = [_persistence(client)["rdb_changes_since_last_save"]]
+        for step in steps:
+            for command in step:
+                client.execute_command(*command)
+            seen.append(_persistence(client)["rdb_changes_since_last_save"])
+        client.config_resetstat()
+        assert _persistence(client)["rdb_changes_since_last_save"] == seen[-1]
+        deltas[name] = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    assert deltas["aikv"] == deltas["redis"]
+    assert deltas["aikv"][:5] == [2, 0, 3, 2, 2]
+
+
 def test_save_point_fires(spawn: Spawn) -> None:
     aikv = spawn("aikv")
     r = aikv.client()
