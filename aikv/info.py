@@ -577,9 +577,9 @@ def _memory(server: Server) -> Fields:
 
 def _garbage_entries(server: Server) -> int:
     """Deleted collections whose element records still wait for background reclaim:
-    AiKv's counterpart of Redis's lazy-free queue. lazyfreed_objects counts those whose
-    reclaim finished (elements.reclaim), as Redis counts the objects its lazy-free thread
-    freed; CONFIG RESETSTAT zeroes it, as in Redis."""
+    AiKv's counterpart of Redis's lazy-free queue. lazyfreed_objects counts those of
+    more than 64 elements whose reclaim finished (elements.reclaim), as Redis counts the
+    objects its lazy-free thread freed; CONFIG RESETSTAT zeroes it, as in Redis."""
     store = server.store
     if store.env is None or store.garbage_db is None:
         return 0

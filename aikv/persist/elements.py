@@ -94,6 +94,9 @@ def copy_elements(store: Store, txn: lmdb.Transaction, src_version: int,
         txn.put(k, v, db=store.elements_db)
 
 
+LAZYFREE_THRESHOLD = 64
+
+
 def reclaim(store: Store, budget: int = 2000) -> int:
     """Delete up to `budget` orphaned element records; returns how many went."""
     txn = store.writer()
@@ -101,6 +104,8 @@ def reclaim(store: Store, budget: int = 2000) -> int:
     removed = 0
     while removed < budget and garbage.first():
         prefix = garbage.key()
+        # Records of this collection removed by earlier passes (kept in the entry).
+        records = int.from_bytes(garbage.value(), "big")
         elements = txn.cursor(db=store.elements_db)
         done = True
         if elements.set_range(prefix):
@@ -109,12 +114,18 @@ def reclaim(store: Store, budget: int = 2000) -> int:
                     done = False
                     break
                 removed += 1
+                records += 1
                 if not elements.delete():
                     break
-        if done:
+        if not done:
+            garbage.put(prefix, records.to_bytes(8, "big"))
+        else:
             garbage.delete()
-            # (Counted once more if this transaction is lost: the entry comes back.)
-            store.reclaimed_collections += 1
+            # Redis frees a value in its background thread, and counts it in
+            # lazyfreed_objects, only when freeing costs more than LAZYFREE_THRESHOLD
+            # allocations. (Counted once more if this transaction is lost.)
+            if records > LAZYFREE_THRESHOLD:
+                store.reclaimed_collections += 1
     if removed < budget:
         store.has_garbage = False
     return removed
