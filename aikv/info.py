@@ -619,7 +619,7 @@ def _persistence(server: Server) -> Fields:
         ("rdb_last_load_keys_loaded", 0),
         ("aof_enabled", 1),
         ("aof_rewrite_in_progress", 0),
-        ("aof_rewrite_scheduled", 0),
+        ("aof_rewrite_scheduled", int(state.aof_rewrite_scheduled)),
         ("aof_last_rewrite_time_sec", state.last_aof_rewrite_seconds),
         ("aof_current_rewrite_time_sec", -1),
         ("aof_last_bgrewrite_status", "ok" if state.last_aof_rewrite_ok else "err"),
@@ -654,6 +654,7 @@ class PersistenceState:
         self.bgsave_started: float | None = None
         self.job: Any = None  # the BGSAVE in progress (rdbsave.BackgroundSave)
         self.bgsave_scheduled = False  # BGSAVE inside MULTI/EXEC: the cron starts it
+        self.aof_rewrite_scheduled = False  # BGREWRITEAOF inside MULTI/EXEC: the cron
         self.lastbgsave_try = 0  # unix time of the last BGSAVE started
         # Write-command calls at the last save: rdb_changes_since_last_save counts on.
         self.calls_at_save = 0

@@ -361,9 +361,12 @@ def cancel_background(server: Server) -> None:
 
 
 def cron(server: Server) -> None:
-    """serverCron's part: start a BGSAVE when a save point is reached, or the one
-    scheduled by BGSAVE inside MULTI/EXEC; after a failure, not before RETRY_DELAY."""
+    """serverCron's part: run a BGREWRITEAOF scheduled inside MULTI/EXEC; start a
+    BGSAVE when a save point is reached, or the one scheduled by BGSAVE inside
+    MULTI/EXEC; after a failed BGSAVE, not before RETRY_DELAY."""
     state = persistence_state(server)
+    if state.aof_rewrite_scheduled:
+        rewrite_aof(server)
     if state.job is not None:
         return
     now = int(time.time())
@@ -380,6 +383,37 @@ def cron(server: Server) -> None:
                 return
     if state.bgsave_scheduled and start_background(server):
         state.bgsave_scheduled = False
+
+
+def commit_and_sync(server: Server) -> None:
+    """Commit the tick's writes so far (with the tick log: a checkpoint) and fsync the
+    store: what BGREWRITEAOF and SHUTDOWN come down to here."""
+    store = server.store
+    store.commit()
+    store.sync()
+    store.dirty_since_sync = 0
+
+
+def rewrite_aof(server: Server) -> bool:
+    """BGREWRITEAOF's work: commit the tick's writes (with the tick log, a checkpoint
+    into LMDB, after which its files can go) and fsync the store. False: it failed
+    (logged and counted for INFO)."""
+    state = persistence_state(server)
+    state.aof_rewrite_scheduled = False
+    started = time.monotonic()
+    try:
+        commit_and_sync(server)
+    except Exception as exc:
+        log.warning("Background append only file rewriting failed: %s", exc)
+        state.last_aof_rewrite_ok = False
+        state.aof_rewrite_failures += 1
+        return False
+    state.aof_rewrites += 1
+    state.aof_rewrite_failures = 0
+    state.last_aof_rewrite_ok = True
+    state.last_aof_rewrite_seconds = int(time.monotonic() - started)
+    log.info("Background AOF rewrite finished successfully")
+    return True
 
 
 def save_before_exit(server: Server, save: bool, nosave: bool, force: bool) -> bool:

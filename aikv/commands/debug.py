@@ -306,9 +306,9 @@ def _loadaof(client: Client, argv: list[bytes]) -> bytes:
     """Redis flushes its AOF, empties the dataset and replays the file. AiKv's store is
     its AOF and holds the dataset itself: the tick so far is committed and made durable,
     and the data is then what a reload would find."""
-    from aikv.commands.server import _commit_and_sync
+    from aikv.rdbsave import commit_and_sync
 
-    _commit_and_sync(client.server)
+    commit_and_sync(client.server)
     log.warning("Append Only File loaded by DEBUG LOADAOF")
     return OK
 

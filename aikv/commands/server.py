@@ -284,15 +284,6 @@ def swapdb(client: Client, argv: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------------- persistence
-def _commit_and_sync(server: Server) -> None:
-    """Commit the tick's writes so far (with the tick log: a checkpoint) and fsync the
-    store: what BGREWRITEAOF and SHUTDOWN come down to here."""
-    store = server.store
-    store.commit()
-    store.sync()
-    store.dirty_since_sync = 0
-
-
 @command("save", 1, "admin noscript no-async-loading no-multi",
          categories="@admin @slow @dangerous")
 def save(client: Client, argv: list[bytes]) -> bytes:
@@ -333,23 +324,15 @@ def bgrewriteaof(client: Client, argv: list[bytes]) -> bytes:
     """Redis rewrites its AOF into a compact base file. AiKv's counterpart of the AOF
     is the tick log (or nothing, with lmdb-tick-log no), and its base is LMDB: the
     rewrite checkpoints the logged ticks into LMDB and syncs it, which lets the log
-    files go. Done before the reply (a checkpoint takes milliseconds, not a fork)."""
+    files go. Done before the reply (a checkpoint takes milliseconds, not a fork),
+    except inside MULTI/EXEC, where Redis only schedules it: the cron runs it."""
     server = client.server
-    state = persistence_state(server)
-    started = time.monotonic()
-    try:
-        _commit_and_sync(server)
-    except Exception as exc:
-        log.warning("Background append only file rewriting failed: %s", exc)
-        state.last_aof_rewrite_ok = False
-        state.aof_rewrite_failures += 1
+    if client.in_exec:
+        persistence_state(server).aof_rewrite_scheduled = True
+        return simple("Background append only file rewriting scheduled")
+    if not rdbsave.rewrite_aof(server):
         raise CommandError("ERR Can't execute an AOF background rewriting. Please check "
-                           "the server logs for more information.") from None
-    state.aof_rewrites += 1
-    state.aof_rewrite_failures = 0
-    state.last_aof_rewrite_ok = True
-    state.last_aof_rewrite_seconds = int(time.monotonic() - started)
-    log.info("Background AOF rewrite finished successfully")
+                           "the server logs for more information.")
     return simple("Background append only file rewriting started")
 
 
@@ -382,7 +365,7 @@ def shutdown(client: Client, argv: list[bytes]) -> bytes:
     log.warning("User requested shutdown...")
     force = b"FORCE" in options
     try:
-        _commit_and_sync(server)
+        rdbsave.commit_and_sync(server)
     except Exception as exc:
         log.warning("Error syncing the store before exiting: %s", exc)
         if not force:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.differ import Differ, parse
-from tests.harness import ServerProcess
+from tests.differ import Differ, RawConnection, parse
+from tests.harness import ServerProcess, wait_until
 
 SAME_REPLY: list[tuple[str, ...]] = [
     ("module",), ("module", "foo"), ("module", "help"), ("module", "help", "x"),
@@ -87,6 +87,27 @@ def test_bgrewriteaof_checkpoints_and_counts(spawn: Callable[..., ServerProcess]
         log_file.unlink()
     node.start()
     assert node.client().get("k") == b"v"
+
+
+def test_bgrewriteaof_in_multi_is_scheduled(differ: Differ,
+                                           spawn: Callable[..., ServerProcess]) -> None:
+    """Inside MULTI/EXEC Redis only schedules the rewrite (its reply says so) and its
+    cron starts it; AiKv's cron runs the checkpoint the same way."""
+    differ.check("multi")
+    differ.check("set", "foo", "bar")
+    assert differ.check("bgrewriteaof") == b"+QUEUED\r\n"
+    assert differ.check("exec") == (
+        b"*2\r\n+OK\r\n+Background append only file rewriting scheduled\r\n")
+    node = spawn("aikv")
+    conn = RawConnection(node.port)
+    for command in (("MULTI",), ("SET", "k", "v"), ("BGREWRITEAOF",)):
+        conn.call(*command)
+    conn.call("EXEC")
+    r = node.client()
+    wait_until(lambda: r.info("persistence")["aof_rewrites"] == 1, timeout=10,
+               what="the scheduled rewrite")
+    assert r.info("persistence")["aof_rewrite_scheduled"] == 0
+    conn.close()
 
 
 def test_cluster_mode_refuses_replicaof_and_failover(cluster_differ: Differ) -> None:
