@@ -451,6 +451,26 @@ class MemoryUse:
         return self.clients_slaves + self.aof_buffer
 
 
+def _replica_buffers(server: Server) -> int:
+    """mem_clients_slaves: what waits to go to the replicas."""
+    source = server.replication
+    if source is None:
+        return 0
+    total = 0
+    for follower in source.followers.values():
+        client = follower.client
+        total += client.output_buffer_size + sum(map(len, client.out)) \
+            + sum(map(len, follower.pending or ()))
+    return total
+
+
+def memory_for_eviction(server: Server) -> int:
+    """used_memory less freeMemoryGetNotCountedMemory (the replicas' buffers and the AOF
+    buffer): what maxmemory is compared with. Only these parts of memory_use, which the
+    maxmemory check asks for every 100 ms."""
+    return process_rss() - _replica_buffers(server) - server.store.log_buffer_bytes()
+
+
 def memory_use(server: Server) -> MemoryUse:
     # used_memory is the process RSS: AiKv's data lives in LMDB's page cache, not in a
     # heap the process could count, so RSS is the honest "memory this node uses".
@@ -468,11 +488,7 @@ def memory_use(server: Server) -> MemoryUse:
     repl_backlog = 0 if backlog is None else \
         backlog.histlen + len(backlog.chunks) * _BYTES_HEADER
     replicas = source.followers if source is not None else {}
-    clients_slaves = 0
-    for follower in replicas.values():
-        client = follower.client
-        clients_slaves += client.output_buffer_size + sum(map(len, client.out)) \
-            + sum(map(len, follower.pending or ()))
+    clients_slaves = _replica_buffers(server)
     clients_normal = sum(_client_buffers(server, c) for c in server.clients.values()
                          if c.id not in replicas)
     if link is not None:

@@ -496,13 +496,20 @@ class Server:
         """A write or may-replicate command, as getCommandFlags says: a script or
         function with flags is a write unless it says no-writes, and never only
         may-replicate (scriptFlagsToCmdFlags)."""
-        if cmd.name in _SCRIPT_RUNS:
-            from aikv.commands.scripting import script_writes
-
-            writes = script_writes(self, cmd, argv)
-            if writes is not None:
-                return writes
+        writes = self._script_writes(cmd, argv)
+        if writes is not None:
+            return writes
         return cmd.is_write or "may-replicate" in cmd.flags
+
+    def _script_writes(self, cmd: Command, argv: list[bytes]) -> bool | None:
+        """For a script or function run (EVAL, FCALL...): whether the flags it declares
+        make it a write; None when it declares none (or `cmd` runs no script), and the
+        command's own flags stand."""
+        if cmd.name not in _SCRIPT_RUNS:
+            return None
+        from aikv.commands.scripting import script_writes
+
+        return script_writes(self, cmd, argv)
 
     @property
     def stat_keyspace_hits(self) -> int:
@@ -722,13 +729,8 @@ class Server:
         by the flags it declares); for a transaction, as EXEC's flags sum its commands'
         (mstate.cmd_flags)."""
         for cmd, argv in queued:
-            if cmd.is_write:
+            if cmd.is_write or self._script_writes(cmd, argv):
                 return True
-            if cmd.name in _SCRIPT_RUNS:
-                from aikv.commands.scripting import script_writes
-
-                if script_writes(self, cmd, argv):
-                    return True
         return False
 
     def _denies_oom(self, client: Client, cmd: Command, argv: list[bytes]) -> bool:
@@ -1165,10 +1167,9 @@ class Server:
         over = False
         if limit and self.loop is not None and values["maxmemory-policy"] == "noeviction" and not (
                 self.replica is not None and values["replica-ignore-maxmemory"]):
-            from aikv.info import memory_use
+            from aikv.info import memory_for_eviction
 
-            use = memory_use(self)
-            over = use.used - use.not_counted_for_evict > limit
+            over = memory_for_eviction(self) > limit
         if over != self.out_of_memory:
             self.out_of_memory = over
             if refresh:
