@@ -20,6 +20,7 @@ from aikv.commands.functions import functions_of, persist_libraries
 from aikv.commands.keys import _SHARED_REFCOUNT, _shared_integer, string_encoding
 from aikv.commands.redis_table import c_atoi
 from aikv.commands.registry import command
+from aikv.config import ConfigError, parse_memory
 from aikv.keyspace import ENCODING_HOOKS
 from aikv.migrate.digest import dataset_digest, digest_value
 from aikv.migrate.rdb import list_nodes
@@ -67,6 +68,9 @@ _HELP = [
     "POPULATE <count> [<prefix>] [<size>]",
     "    Create <count> string keys named key:<num>, or <prefix>:<num>. They are not",
     "    propagated to replicas, and cluster slots are not respected.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Accepted and checked as in Redis (a memory value below 4gb; 0 restores the",
+    "    default); AiKv's lists have no packed or plain nodes, so it changes nothing.",
     "PROTOCOL <type>",
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
@@ -129,6 +133,21 @@ def _set_active_expire(client: Client, argv: list[bytes]) -> bytes:
 
 def _pause_cron(client: Client, argv: list[bytes]) -> bytes:
     client.server.cron_paused = c_atoi(argv[2]) != 0
+    return OK
+
+
+def _quicklist_packed_threshold(client: Client, argv: list[bytes]) -> bytes:
+    """Redis stores list elements above this size in nodes of their own; its tests set
+    it low to exercise those nodes. AiKv stores every element as its own record, so
+    there is nothing to switch: the value is only validated, as
+    quicklistisSetPackedThreshold does."""
+    try:
+        size = parse_memory(argv[2].decode(errors="replace"))
+    except ConfigError:
+        size = -1
+    if not 0 <= size <= (1 << 32) - (1 << 20):
+        raise CommandError("ERR argument must be a memory value bigger than 1 and smaller "
+                           "than 4gb")
     return OK
 
 
@@ -398,6 +417,7 @@ _SUBCOMMANDS = {
     b"DROP-CLUSTER-PACKET-FILTER": (_drop_packet_filter, lambda n: n == 3),
     b"OBJECT": (_object, lambda n: n == 3),
     b"PROTOCOL": (_protocol, lambda n: n == 3),
+    b"QUICKLIST-PACKED-THRESHOLD": (_quicklist_packed_threshold, lambda n: n == 3),
     b"POPULATE": (_populate, lambda n: 3 <= n <= 5),
     b"RELOAD": (_reload, lambda n: n >= 2),
 }

@@ -53,6 +53,14 @@ def test_error_log_and_arity_match_redis(differ: Differ) -> None:
     differ.check("debug", "reload", "nosuch")
 
 
+def test_quicklist_packed_threshold_validates_as_redis(differ: Differ) -> None:
+    for size in ("1b", "0", "100", "1kb", "4gb", "4294967296", "4293918720", "4293918721",
+                 "-1", "1x", "", "1.5"):
+        differ.check("debug", "quicklist-packed-threshold", size)
+    differ.check("debug", "quicklist-packed-threshold")
+    differ.check("debug", "quicklist-packed-threshold", "0")  # back to the default
+
+
 def test_populate_matches_redis(differ: Differ) -> None:
     differ.check("set", "key:3", "mine")
     differ.check("debug", "populate", "10")
