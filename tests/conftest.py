@@ -14,10 +14,7 @@ from tests.harness import ServerProcess, have_redis_server, serve_all_slots, sha
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    path = shared_dir()
-    if path is None:
-        pytest.skip("shared/ fixtures not found (set AIKV_SHARED)")
-    return path
+    return shared_dir()
 
 
 @pytest.fixture

@@ -26,14 +26,15 @@ from redis.retry import Retry
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path | None:
+GOLDEN = REPO / "tests" / "golden"
+
+
+def shared_dir() -> Path:
+    """The directory whose fixtures/ holds the golden data captured from redis-server
+    7.0.15: the copy kept in the repository (tests/golden), or the one AIKV_SHARED
+    names (a shared/ checkout, to test against a newer capture)."""
     env = os.environ.get("AIKV_SHARED")
-    candidates = [Path(env)] if env else []
-    candidates.append(REPO.parent / "shared")
-    for c in candidates:
-        if (c / "fixtures").is_dir():
-            return c
-    return None
+    return Path(env) if env else GOLDEN
 
 
 # Test servers listen below the kernel's ephemeral range (32768-60999 here), bus ports

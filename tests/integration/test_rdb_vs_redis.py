@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import socket
@@ -25,6 +24,7 @@ redis = pytest.importorskip("redis")
 from aikv.migrate.encoding import EncodingLimits, object_encoding  # noqa: E402
 from aikv.migrate.rdb import DumpPayloadError, dump_payload, load_payload  # noqa: E402
 from aikv.migrate.rdbprim import LZF_EXACT_LIMIT  # noqa: E402
+from tests.harness import shared_dir  # noqa: E402
 from tests.unit.test_rdb_properties import CORPUS  # noqa: E402
 from tests.unit.test_rdb_types import LOADABLE, seal  # noqa: E402
 
@@ -34,15 +34,7 @@ pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not i
 START_DEADLINE_S = 15.0
 
 
-def _shared_dir() -> Path:
-    override = os.environ.get("AIKV_SHARED")
-    if override:
-        return Path(override)
-    # The repository sits next to shared/ (/work/main beside /work/shared).
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
-
-FIXTURES = _shared_dir() / "fixtures"
+FIXTURES = shared_dir() / "fixtures"
 
 
 def _free_port() -> int:
@@ -306,8 +298,6 @@ def test_hand_built_payloads_read_the_same_in_redis(
 
 def _fixture_payloads() -> list[Any]:
     path = FIXTURES / "dump" / "dump-payloads.json"
-    if not path.is_file():
-        return [pytest.param(b"", marks=pytest.mark.skip(reason="dump fixtures absent"))]
     cases = json.loads(path.read_text())["fixtures"]
     return [pytest.param(bytes.fromhex(c["dump_hex"]), id=c["name"]) for c in cases]
 
@@ -320,8 +310,6 @@ def test_fixture_payloads_read_the_same_in_redis(r: Any, payload: bytes) -> None
 
 def _restore_cases() -> list[Any]:
     path = FIXTURES / "dump" / "restore-cases.json"
-    if not path.is_file():
-        return [pytest.param(b"", marks=pytest.mark.skip(reason="restore fixtures absent"))]
     cases = json.loads(path.read_text())["cases"]
     # Only the plain "RESTORE key 0 payload" calls: their reply is about the payload.
     plain = [c for c in cases if len(c["restore_args"]) == 4 and c["key"] != "r:exists"]

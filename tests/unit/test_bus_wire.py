@@ -4,11 +4,9 @@ plus framing, validation and encoding rules of shared/spec/cluster-bus.md §1-§
 from __future__ import annotations
 
 import json
-import os
 import struct
 from dataclasses import replace
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,36 +45,22 @@ from aikv.bus.wire import (
     frame_length,
 )
 from aikv.cluster import nodeflags
+from tests.harness import shared_dir
 
 # ------------------------------------------------------------------ fixture loading
 
 
-def shared_dir() -> Path:
-    """shared/ sits beside the repository (/work/main next to /work/shared); CI points
-    AIKV_SHARED at its copy."""
-    override = os.environ.get("AIKV_SHARED")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
-
 BUS_FIXTURE = shared_dir() / "fixtures" / "bus" / "bus-messages.json"
-SKIP_REASON = f"bus fixtures not found at {BUS_FIXTURE} (set AIKV_SHARED)"
 
 
 @cache
 def fixture_messages() -> list[dict[str, Any]]:
-    if not BUS_FIXTURE.is_file():
-        return []
     messages: list[dict[str, Any]] = json.loads(BUS_FIXTURE.read_text())["messages"]
     return messages
 
 
 def fixture_params() -> list[Any]:
-    messages = fixture_messages()
-    if not messages:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON))]
-    return [pytest.param(m, id=f"seq{m['seq']}-{m['type']}") for m in messages]
+    return [pytest.param(m, id=f"seq{m['seq']}-{m['type']}") for m in fixture_messages()]
 
 
 def raw_of(fixture: dict[str, Any]) -> bytes:
@@ -87,7 +71,7 @@ def first_fixture(**match: Any) -> dict[str, Any]:
     for m in fixture_messages():
         if all(m.get(k) == v for k, v in match.items()):
             return m
-    pytest.skip(SKIP_REASON if not fixture_messages() else f"no fixture matching {match}")
+    raise LookupError(f"no fixture matching {match}")
 
 
 # ------------------------------------------------------------------ fixture adapter

@@ -10,9 +10,10 @@ from aikv.cluster import nodeflags as nf
 from aikv.cluster.confmodel import cluster_nodes_text, from_nodes_conf, nodes_conf_text
 from aikv.cluster.state import LINK_CONNECTED, ClusterState, NodeRecord
 from aikv.persist.nodesconf import parse_nodes_conf
+from tests.harness import shared_dir
 
-FIXTURES = Path("/work/shared/fixtures/nodes-conf")
-FILES = sorted(FIXTURES.glob("*/nodes-*.conf")) if FIXTURES.exists() else []
+FIXTURES = shared_dir() / "fixtures" / "nodes-conf"
+FILES = sorted(FIXTURES.glob("*/nodes-*.conf"))
 
 
 def _comparable(text: str) -> list[tuple[object, ...]]:

@@ -30,6 +30,7 @@ from aikv.cluster.election import (
 from aikv.cluster.epochs import set_config_epoch, update_slots_config_with
 from aikv.cluster.runtime import ClusterNode
 from aikv.cluster.state import LINK_CONNECTED, ClusterState, NodeRecord
+from tests.harness import shared_dir
 from tests.unit.test_cluster_persist_order import make_node
 from tests.unit.test_gossip import Net
 
@@ -341,7 +342,7 @@ def test_replica_of_a_replica_moves_to_the_top_master() -> None:
 
 # --- the bus engine, on captured redis-server 7.0.15 traffic --------------------------------
 
-BUS_FIXTURE = Path("/work/shared/fixtures/bus/bus-messages.json")
+BUS_FIXTURE = shared_dir() / "fixtures" / "bus" / "bus-messages.json"
 N7101, N7102, N7103, N7104 = (
     "d6db14b3d426415295516ece82eda168b8cc20c7",
     "0e222c93ae9952f37985684d936da2b796c0f8d7",
@@ -351,8 +352,6 @@ N7101, N7102, N7103, N7104 = (
 
 
 def captured(seq: int) -> bytes:
-    if not BUS_FIXTURE.exists():
-        pytest.skip("bus fixtures not available")
     for m in json.loads(BUS_FIXTURE.read_text())["messages"]:
         if m["seq"] == seq:
             return bytes.fromhex(m["hex"])

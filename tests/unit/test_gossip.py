@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from aikv.cluster import nodeflags as nf
 from aikv.cluster.announce import Announce, gossip_entries
 from aikv.cluster.epochs import bump_epoch_without_consensus, set_config_epoch
 from aikv.cluster.state import LINK_CONNECTED, ClusterState, NodeRecord
+from tests.harness import shared_dir
 
-BUS_FIXTURE = Path("/work/shared/fixtures/bus/bus-messages.json")
+BUS_FIXTURE = shared_dir() / "fixtures" / "bus" / "bus-messages.json"
 TIMEOUT = 2000
 
 
@@ -324,8 +324,6 @@ def test_gossip_entry_count_rules() -> None:
 
 
 def fixture_messages() -> list[dict]:
-    if not BUS_FIXTURE.exists():
-        pytest.skip("bus fixtures not available")
     return json.loads(BUS_FIXTURE.read_text())["messages"]
 
 

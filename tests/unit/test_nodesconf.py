@@ -31,16 +31,9 @@ from aikv.persist.nodesconf import (
     save_nodes_conf,
     split_args,
 )
+from tests.harness import shared_dir
 
-
-def _fixtures_dir() -> Path:
-    # AIKV_SHARED names the shared/ directory (CI keeps a copy beside the clone).
-    env = os.environ.get("AIKV_SHARED")
-    shared = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
-    return shared / "fixtures" if (shared / "fixtures").is_dir() else shared
-
-
-FIXTURES = _fixtures_dir()
+FIXTURES = shared_dir() / "fixtures"
 CONF_FILES = sorted((FIXTURES / "nodes-conf").glob("*/nodes-*.conf"))
 NODES_REPLIES = sorted((FIXTURES / "cluster-replies").glob("*/cluster-nodes-*.txt"))
 needs_fixtures = pytest.mark.skipif(not CONF_FILES, reason=f"no fixtures under {FIXTURES}")

@@ -14,10 +14,8 @@ from tests.harness import shared_dir
 
 
 def fixture_texts() -> list[str]:
-    shared = shared_dir()
-    if shared is None:
-        return []
-    return [p.read_text() for p in sorted((shared / "fixtures" / "nodes-conf").glob("*/*.conf"))]
+    return [p.read_text()
+            for p in sorted((shared_dir() / "fixtures" / "nodes-conf").glob("*/*.conf"))]
 
 
 FIXTURES = fixture_texts()

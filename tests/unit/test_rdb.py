@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,17 +18,9 @@ from aikv.migrate.rdb import (
     dump_payload,
     load_payload,
 )
+from tests.harness import shared_dir
 
-
-def _shared_dir() -> Path:
-    override = os.environ.get("AIKV_SHARED")
-    if override:
-        return Path(override)
-    # The repository sits next to shared/ (/work/main beside /work/shared).
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
-
-DUMP_DIR = _shared_dir() / "fixtures" / "dump"
+DUMP_DIR = shared_dir() / "fixtures" / "dump"
 
 
 def _load_json(name: str, key: str) -> list[dict[str, Any]]:
@@ -45,8 +35,7 @@ RESTORE_CASES = _load_json("restore-cases.json", "cases")
 
 
 def _params(items: list[dict[str, Any]], what: str) -> list[Any]:
-    if not items:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{what} fixtures absent"))]
+    assert items, f"no {what} fixtures"
     return [pytest.param(item, id=item["name"]) for item in items]
 
 
@@ -155,8 +144,7 @@ def _expected_from_read(command: list[str], reply: Any) -> tuple[str, object] | 
 
 
 def test_restore_cases_are_all_classified() -> None:
-    if not RESTORE_CASES:
-        pytest.skip("restore fixtures absent")
+    assert RESTORE_CASES
     for case in RESTORE_CASES:
         reply = case["reply"]
         assert "status" in reply or reply["error"] in PAYLOAD_ERRORS | SERVER_SIDE_ERRORS, case

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from aikv.cluster import nodeflags as nf
 from aikv.cluster.routing import blocked_client_error, route
 from aikv.cluster.slots import key_hash_slot
 from aikv.cluster.state import ClusterState, NodeRecord
+from tests.harness import shared_dir
 
 ID1 = "d6db14b3d426415295516ece82eda168b8cc20c7"  # 7101
 ID2 = "0e222c93ae9952f37985684d936da2b796c0f8d7"  # 7102
 ID3 = "d73c88c9ca1148e37b9d6eddcc37e96bc3f4cf84"  # 7103
 PORTS = {ID1: 7101, ID2: 7102, ID3: 7103}
-FIXTURE = Path("/work/shared/fixtures/cluster-replies/cluster-errors.json")
+FIXTURE = shared_dir() / "fixtures" / "cluster-replies" / "cluster-errors.json"
 
 
 def mid_migration(me: str) -> ClusterState:
@@ -84,8 +82,6 @@ def test_unrelated_node_moves_and_crossslot() -> None:
 
 
 def test_fixture_replies_agree() -> None:
-    if not FIXTURE.exists():
-        pytest.skip("fixtures not available")
     data = json.loads(FIXTURE.read_text())
     ids = {7101: ID1, 7102: ID2, 7103: ID3}
     asking = False
