@@ -104,8 +104,13 @@ class ReplicaLink:
         self.master_client: Client | None = None
         self.multi_bytes = 0  # commands of an open MULTI, counted in offset at its EXEC
         # The stream's bytes read past `offset` (a command cut by the read, an open
-        # MULTI): they go to the backlog and the sub-replicas once applied.
+        # MULTI, commands held by a pause): they go to the backlog and the sub-replicas
+        # once applied.
         self.unapplied = b""
+        # Commands read but not run: CLIENT PAUSE holds the master's writes (its client
+        # is paused like any other in Redis); they run, in order, when the pause lifts.
+        self.held: list[list[bytes]] = []
+        self._parser: RequestParser | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -182,6 +187,8 @@ class ReplicaLink:
             client.multi_error = False
         self.multi_bytes = 0
         self.unapplied = b""
+        self.held = []
+        self._parser = None
         if self.state == "connected":
             self.down_since = time.monotonic()
         self.state = "connect"
@@ -406,52 +413,64 @@ class ReplicaLink:
     async def _stream(self, reader: asyncio.StreamReader, timeout: float) -> None:
         """Run the propagated commands in order; the master's offset advances by each
         command's bytes once it has run."""
-        server = self.server
-        client = self.master_client
-        assert client is not None
-        parser = RequestParser(server.config.values["proto-max-bulk-len"])
+        self._parser = parser = RequestParser(self.server.config.values["proto-max-bulk-len"])
         while True:
             data = await asyncio.wait_for(reader.read(1 << 16), timeout)
             if not data:
                 raise EOFError("the master closed the connection")
             self.last_io = time.monotonic()
             self.read_offset += len(data)
-            unapplied = self.unapplied + data if self.unapplied else data
-            before = self.offset
-            commands: list[list[bytes]] = []
-            parser.feed(data, commands)
-            server.clock.refresh()
-            for argv in commands:
-                if (len(argv) == 3 and argv[0].lower() == b"replconf"
-                        and argv[1].lower() == b"getack"):
-                    self._send_ack()
-                else:
-                    # As any client's command (blocked clients served, tracking and
-                    # MONITOR told), its reply dropped.
-                    server.dispatch(client, argv)
-                    client.out.clear()
-                size = len(encode_command(*argv))
-                if client.multi is not None:
-                    self.multi_bytes += size  # queued, not run yet
-                else:
-                    self.offset += self.multi_bytes + size
-                    self.multi_bytes = 0
-            if client.multi is None:
-                # Exactly where the parser stands (bytes between commands included).
-                self.offset = self.read_offset - parser.buffered
-            self._applied(unapplied, self.offset - before)
-            if commands:
-                self._save_position()
-            if not server.nothing_to_commit():
-                server.schedule_tick()
+            self.unapplied = self.unapplied + data if self.unapplied else data
+            parser.feed(data, self.held)
+            self.run_held()
 
-    def _applied(self, unapplied: bytes, count: int) -> None:
+    def run_held(self) -> None:
+        """Run the commands read and not yet run, up to one a pause holds (Server.pause
+        calls this again when it lifts)."""
+        server = self.server
+        client = self.master_client
+        parser = self._parser
+        if client is None or parser is None:
+            return
+        before = self.offset
+        commands = self.held
+        done = 0
+        server.clock.refresh()
+        for argv in commands:
+            if server.pause_mode and server.holds(client, argv):
+                break
+            done += 1
+            if (len(argv) == 3 and argv[0].lower() == b"replconf"
+                    and argv[1].lower() == b"getack"):
+                self._send_ack()
+            else:
+                # As any client's command (blocked clients served, tracking and
+                # MONITOR told), its reply dropped.
+                server.dispatch(client, argv)
+                client.out.clear()
+            size = len(encode_command(*argv))
+            if client.multi is not None:
+                self.multi_bytes += size  # queued, not run yet
+            else:
+                self.offset += self.multi_bytes + size
+                self.multi_bytes = 0
+        del commands[:done]
+        if not commands and client.multi is None:
+            # Exactly where the parser stands (bytes between commands included).
+            self.offset = self.read_offset - parser.buffered
+        self._applied(self.offset - before)
+        if done:
+            self._save_position()
+        if not server.nothing_to_commit():
+            server.schedule_tick()
+
+    def _applied(self, count: int) -> None:
         """The first `count` bytes of `unapplied` (the stream after the previous offset)
         were applied: they go to the backlog and, as they came, to this node's
         sub-replicas (Redis's replicationFeedStreamFromMasterStream)."""
         if count <= 0:
-            self.unapplied = unapplied
             return
+        unapplied = self.unapplied
         data = unapplied[:count] if count < len(unapplied) else unapplied
         self.unapplied = unapplied[count:]
         self.backlog.append(data, self.server.config.values["repl-backlog-size"])

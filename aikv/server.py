@@ -461,6 +461,8 @@ class Server:
             self._pause_timer = self.loop.call_later(max(0.0, delay), self._pause_expired)
         if self.pause_mode < before:
             self._release_postponed()
+            if self.replica is not None and self.replica.held:
+                self.replica.run_held()
         if not self.pause_mode and self.replication is not None:
             self.replication.pause_lifted()
 
@@ -480,6 +482,16 @@ class Server:
     def _pause_expired(self) -> None:
         self._pause_timer = None
         self._apply_pauses()  # a timer that woke a little early is armed again
+
+    def holds(self, client: Client, argv: list[bytes]) -> bool:
+        """Whether the pause in force holds `argv` from `client` (the master's stream on
+        a replica: Redis pauses its client as any other)."""
+        cmd = self.lookup_command(argv[0])
+        if cmd is None:
+            return False
+        if cmd.subcommands and len(argv) >= 2:
+            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower(), cmd)
+        return self._pauses(client, cmd, argv)
 
     def _pauses(self, client: Client, cmd: Command, argv: list[bytes]) -> bool:
         """Whether the pause in force holds this command (Redis's processCommand test:

@@ -365,3 +365,36 @@ def test_a_loading_replica_answers_loading_as_redis(spawn: Callable[..., ServerP
     assert mine == theirs
     assert mine[0] == b"-LOADING Redis is loading the dataset in memory\r\n"
     assert mine[-1] == b":200\r\n"
+
+
+def _paused_replica_view(replica_proc: ServerProcess, master: redis.Redis) -> list[object]:
+    """Redis's pause.tcl "Test when replica paused, offset would not grow": under CLIENT
+    PAUSE WRITE a replica reads its master's stream but applies none of its writes
+    until the pause lifts."""
+    replica = replica_proc.client()
+    replica.replicaof("127.0.0.1", master.connection_pool.connection_kwargs["port"])
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the sync")
+    # After the sync, so that the stream's SELECT comes with it on both kinds (a master
+    # sends one with the first write after a full sync).
+    master.set("foo", "bar")
+    wait_until(lambda: _synced(replica, master), 10, 0.02, "the first write")
+    old_offset = master.info("replication")["master_repl_offset"]
+    replica.execute_command("CLIENT", "PAUSE", "100000", "WRITE")
+    master.set("foo2", "bar2")
+    master.incr("counter")
+    wait_until(lambda: replica.info("replication")["slave_read_repl_offset"]
+               == master.info("replication")["master_repl_offset"], 10, 0.02,
+               "the replica to read the stream")
+    held = [replica.info("replication")["slave_repl_offset"] == old_offset,
+            replica.get("foo2"), replica.get("counter")]
+    replica.execute_command("CLIENT", "UNPAUSE")
+    wait_until(lambda: _synced(replica, master), 10, 0.02, "the held writes to apply")
+    view = held + [replica.get("foo2"), replica.get("counter")]
+    replica.replicaof("no", "one")
+    return view
+
+
+def test_a_paused_replica_reads_but_does_not_apply(spawn: Callable[..., ServerProcess]) -> None:
+    views = [_paused_replica_view(spawn(kind), spawn("redis", args=MASTER_ARGS).client())
+             for kind in ("aikv", "redis")]
+    assert views[0] == views[1] == [True, None, None, b"bar2", b"1"]
