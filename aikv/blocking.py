@@ -45,6 +45,8 @@ TIMEOUT_NEGATIVE = "ERR timeout is negative"
 LLONG_MIN = -(2**63)
 LLONG_MAX = 2**63 - 1
 
+UNBLOCKED_ERROR = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+
 
 class BlockedState:
     """What a blocked client waits for; `client.blocked` holds it."""
@@ -193,7 +195,7 @@ class Blocking:
                 return
             self._detach(client)
             if reply[:1] == b"-":
-                self._count_failed(state, reply)
+                self.server.count_failed_unblock(state.command, reply)
             self._record_latency(state)
             if state.argv is not None:
                 self._slowlog(client, state)
@@ -213,18 +215,6 @@ class Blocking:
         if cmd is not None and state.argv is not None:
             server.slowlog.push(client, cmd, state.argv, state.took,
                                 server.config.values["slowlog-max-len"])
-
-    def _count_failed(self, state: BlockedState, reply: bytes) -> None:
-        """A client served with an error (NOGROUP, UNBLOCKED, BLMOVE's WRONGTYPE): as
-        Redis's addReplyError and updateStatsOnUnblock, the error counts in errorstats and
-        total_error_replies, and the blocked command's failed_calls."""
-        server = self.server
-        server._count_error(reply[1:].split(b" ", 1)[0].rstrip(b"\r\n")
-                            .decode(errors="replace"))
-        server._errors_seen = server.stat_error_replies  # not the next command's failure
-        cmd = server.lookup_command(state.command)
-        if cmd is not None:
-            cmd.failed_calls += 1
 
     def _record_latency(self, state: BlockedState) -> None:
         """latency-tracking counts a blocking call when it is served, with the duration
@@ -254,7 +244,8 @@ class Blocking:
         if state is None:
             return False
         if with_error:
-            client.write(b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")
+            client.write(UNBLOCKED_ERROR)
+            self.server.count_failed_unblock(state.command, UNBLOCKED_ERROR)
         else:
             client.write(NULL3 if client.resp3 else NULL_ARRAY)
         self.server.resume_client(client)

@@ -1067,6 +1067,16 @@ class Server:
             cmd.rejected_calls += 1
         self._errors_seen = self.stat_error_replies
 
+    def count_failed_unblock(self, command: bytes, reply: bytes) -> None:
+        """A blocked client ended with an error (NOGROUP, UNBLOCKED, BLMOVE's WRONGTYPE):
+        as Redis's addReplyError and updateStatsOnUnblock, the error counts in errorstats
+        and total_error_replies, and the blocked command's failed_calls."""
+        self._count_error(reply[1:].split(b" ", 1)[0].rstrip(b"\r\n").decode(errors="replace"))
+        self._errors_seen = self.stat_error_replies  # not the next command's failure
+        cmd = self.lookup_command(command)
+        if cmd is not None:
+            cmd.failed_calls += 1
+
     def _count_error(self, code: str) -> None:
         """INFO's total_error_replies and errorstats, by the reply's first word."""
         self.stat_error_replies += 1

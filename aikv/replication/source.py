@@ -52,6 +52,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from aikv.blocking import UNBLOCKED_ERROR
 from aikv.info import MASTER_REPLID
 from aikv.migrate.migrate import encode_command
 from aikv.replication import position
@@ -470,7 +471,8 @@ class ReplicationSource:
             if waiter.timer is not None:
                 waiter.timer.cancel()
             client.blocked = None
-            client.write(b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")
+            client.write(UNBLOCKED_ERROR)
+            self.server.count_failed_unblock(b"wait", UNBLOCKED_ERROR)
             self.server.resume_client(client)
         else:
             self._wait_over(waiter)

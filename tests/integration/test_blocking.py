@@ -281,10 +281,28 @@ def xreadgroup_stream_gone(c: Conns) -> list[bytes]:
     return out
 
 
+def client_unblock_error_counts(c: Conns) -> list[bytes]:
+    # info.tcl "errorstats: blocking commands": a client ended by CLIENT UNBLOCK ...
+    # ERROR got an error reply: it counts in errorstats, total_error_replies and the
+    # blocked command's failed_calls (WAIT's case: test_master.py).
+    p = c["p"]
+    out = [p.call("config", "resetstat")]
+    w_id = parse(c["w"].call("client", "id"))
+    c.send("w", "blpop", "list1", "0")
+    c.wait_blocked(1)
+    out += [p.call("client", "unblock", w_id, "error"), c["w"].read_reply()]
+    info = p.call("info", "all").decode()
+    out += [line.encode() for line in sorted(
+        re.sub(r"usec=[^,]*,usec_per_call=[^,]*,", "", line) for line in info.splitlines()
+        if line.startswith(("errorstat_", "total_error_replies", "cmdstat_blpop",
+                            "cmdstat_wait")))]
+    return out
+
+
 SCENARIOS = [fifo_wakeups, multi_key_and_pipeline, timeouts, blmove_chain, push_inside_multi,
              blocking_inside_multi, disconnect_while_blocked, zset_waiters, type_mismatch,
              rename_wakes, sort_store_wakes, sub_millisecond_timeouts, xreadgroup_stream_gone,
-             expired_before_served]
+             expired_before_served, client_unblock_error_counts]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])

@@ -250,6 +250,8 @@ def test_wait_and_min_replicas(spawn: Callable[..., ServerProcess]) -> None:
     assert master.execute_command("WAIT", 1, 5000) == 1
     assert master.execute_command("WAIT", 2, 200) == 1  # only one replica: times out
     # CLIENT UNBLOCK ends a WAIT as a timeout would (the count so far), or with the error
+    # (counted as Redis counts an error served to a blocked client)
+    master.config_resetstat()
     for reason, want in (("TIMEOUT", [1]), ("ERROR", ["UNBLOCKED"])):
         waiter = redis.Redis(port=node.port, single_connection_client=True, socket_timeout=10)
         waiter_id = waiter.client_id()
@@ -262,6 +264,8 @@ def test_wait_and_min_replicas(spawn: Callable[..., ServerProcess]) -> None:
         thread.join(10)
         waiter.close()
         assert got == want
+    assert master.info("errorstats")["errorstat_UNBLOCKED"]["count"] == 1
+    assert master.info("commandstats")["cmdstat_wait"]["failed_calls"] == 1
     master.config_set("min-replicas-to-write", 1)
     master.config_set("min-replicas-max-lag", 2)
     assert master.set("b", "2")
