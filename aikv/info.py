@@ -204,7 +204,8 @@ def _server(server: Server) -> Fields:
         ("executable", os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""),
         ("config_file", cfg.config_file or ""),
         ("io_threads_active", 0),
-    ]
+    ] + ([("shutdown_in_milliseconds", server.shutting_down.deadline_ms - int(now * 1000))]
+         if server.shutting_down is not None else [])
 
 
 def _clients(server: Server) -> Fields:

@@ -1,7 +1,8 @@
 """Client pauses (Redis's pauseClients): what is held, for whom, until when.
 
-Several pauses can be in force at once, one per purpose: CLIENT PAUSE, and a failover
-(FAILOVER, or the master's side of CLUSTER FAILOVER) that holds writes until it ends.
+Several pauses can be in force at once, one per purpose: CLIENT PAUSE, a failover
+(FAILOVER, or the master's side of CLUSTER FAILOVER) and a shutdown waiting for its
+replicas, the last two holding writes until they end.
 Each purpose keeps its own mode and end, and ends on its own (CLIENT UNPAUSE does not
 lift a failover's pause); what the server applies is the strictest mode in force, until
 the latest end among the pauses of that mode. Pure: the time comes in as an argument.
@@ -14,6 +15,7 @@ PAUSE_OFF, PAUSE_WRITE, PAUSE_ALL = 0, 1, 2
 # Purposes
 PAUSE_BY_CLIENT = "client"  # CLIENT PAUSE / CLIENT UNPAUSE
 PAUSE_DURING_FAILOVER = "failover"  # FAILOVER, CLUSTER FAILOVER's paused master
+PAUSE_DURING_SHUTDOWN = "shutdown"  # a shutdown waiting for replicas (aikv/shutdown.py)
 
 PAUSE_FOREVER = 1 << 62  # an end (ms) for a pause that lasts until it is lifted
 

@@ -20,13 +20,13 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
-from aikv import __version__, acl, rdbsave
+from aikv import __version__, acl, rdbsave, shutdown
 from aikv.acllog import AclLog
 from aikv.blocking import BlockedState
 from aikv.client import Client
 from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
-from aikv.config import SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_SAVE, Config
+from aikv.config import Config
 from aikv.info import persistence_state, start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
@@ -174,6 +174,9 @@ class Server:
         self.loading: Any = None  # a replica's full-sync load (replica.LoadProgress)
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
+        # aikv/shutdown.py: a shutdown waiting for replicas; a signal the cron acts on.
+        self.shutting_down: shutdown.ShuttingDown | None = None
+        self.shutdown_signal: int | None = None
         self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
         self.cron_paused = False  # DEBUG PAUSE-CRON
         self.script_deny_disabled = False  # DEBUG SET-DISABLE-DENY-SCRIPTS
@@ -311,16 +314,7 @@ class Server:
             self._stopping.set()
 
     def _shutdown_signal(self, sig: int) -> None:
-        """SIGTERM / SIGINT: shutdown-on-sigterm / shutdown-on-sigint say whether the RDB
-        file is written first (by default when save points are set, as Redis); a failed
-        save without FORCE keeps the node running, as Redis's prepareForShutdown."""
-        if self._stopping is None or self._stopping.is_set():
-            return
-        flags = self.config.values["shutdown-on-sigterm" if sig == signal.SIGTERM
-                                   else "shutdown-on-sigint"]
-        if rdbsave.save_before_exit(self, bool(flags & SHUTDOWN_SAVE),
-                                    bool(flags & SHUTDOWN_NOSAVE), bool(flags & SHUTDOWN_FORCE)):
-            self.request_shutdown()
+        shutdown.on_signal(self, sig)
 
     async def stop(self) -> None:
         log.warning("User requested shutdown...")
@@ -411,6 +405,8 @@ class Server:
             self.blocking.client_gone(client)
         if self.replication is not None:
             self.replication.client_gone(client)
+        if self.shutting_down is not None:
+            shutdown.client_gone(self, client)
 
     def defer_commands(self, client: Client, commands: list[list[bytes]]) -> None:
         if commands:
@@ -723,6 +719,7 @@ class Server:
         if self.pause_mode and not client.is_master and self._pauses(client, cmd, argv):
             # Held, this command first; the client's later commands wait behind it.
             client.postponed = True
+            client.last_command = cmd  # CLIENT LIST shows it (flag b), as Redis
             self.postponed_clients.append(client)
             self.defer_commands(client, [argv])
             return b""
@@ -1275,6 +1272,8 @@ class Server:
                 self.blocking.client_gone(client)
             if self.replication is not None:
                 self.replication.client_gone(client)
+            if self.shutting_down is not None:
+                shutdown.client_gone(self, client)
             client.blocked = None
             self.deferred.pop(client.id, None)
             client.close_after_reply = True
@@ -1351,6 +1350,7 @@ class Server:
         def expire_cron() -> None:
             try:
                 if not self.cron_paused:  # DEBUG PAUSE-CRON
+                    shutdown.cron(self)  # a signal to act on, a wait for replicas to end
                     self._active_expire()
                     if self.tracking is not None:
                         self.tracking.limit_keys(self.config.values["tracking-table-max-keys"])

@@ -242,7 +242,7 @@ def describe(c: Client, now: float) -> str:
         flags += "P"
     if c.multi is not None or c.in_exec:  # EXEC runs with the transaction's flag on
         flags += "x"
-    if c.blocked is not None:
+    if c.blocked is not None or c.postponed:  # Redis blocks a paused client (POSTPONE)
         flags += "b"
     if c.tracking is not None:
         flags += "t"

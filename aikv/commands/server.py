@@ -17,13 +17,22 @@ import time
 from typing import TYPE_CHECKING
 
 from aikv import glob, rdbsave
+from aikv import shutdown as shutdown_state
 from aikv.acl import set_default_password
 from aikv.acl_file import user_lines
 from aikv.commands import diagnostics  # noqa: F401 - registers MEMORY, SLOWLOG, LATENCY, DEBUG
 from aikv.commands.args import parse_c_int, parse_int
 from aikv.commands.diagnostics import allow_protected_action
 from aikv.commands.registry import command, container
-from aikv.config import BY_NAME, FIXED_HERE, ConfigError
+from aikv.config import (
+    BY_NAME,
+    FIXED_HERE,
+    SHUTDOWN_FORCE,
+    SHUTDOWN_NOSAVE,
+    SHUTDOWN_NOW,
+    SHUTDOWN_SAVE,
+    ConfigError,
+)
 from aikv.info import info_text, persistence_state, reset_stats, select_sections
 from aikv.logging_setup import set_level
 from aikv.resp import (
@@ -344,39 +353,42 @@ def lastsave(client: Client, argv: list[bytes]) -> bytes:
 @command("shutdown", -1, "admin noscript loading stale no-multi allow-busy",
          categories="@admin @slow @dangerous")
 def shutdown(client: Client, argv: list[bytes]) -> bytes:
-    options = {a.upper() for a in argv[1:]}
-    if len(options) != len(argv) - 1 or not options <= {b"NOSAVE", b"SAVE", b"NOW",
-                                                       b"FORCE", b"ABORT"}:
-        raise CommandError("ERR syntax error")
-    if {b"NOSAVE", b"SAVE"} <= options:
-        raise CommandError("ERR syntax error")
-    if b"ABORT" in options:
-        if len(options) > 1:
+    """shutdownCommand. Without NOW, a node whose replicas lag waits for them (up to
+    shutdown-timeout, writes paused) with this client blocked: see aikv/shutdown.py.
+    No reply when the node goes: as with Redis, the client sees the connection close."""
+    flags = 0
+    abort = False
+    for arg in argv[1:]:
+        word = arg.upper()
+        if word == b"ABORT":
+            abort = True
+        elif word in _SHUTDOWN_FLAGS:
+            flags |= _SHUTDOWN_FLAGS[word]
+        else:
             raise CommandError("ERR syntax error")
-        # Shutdown is immediate here (no replica to wait for), so none is ever pending.
-        raise CommandError("ERR No shutdown in progress.")
+    if (abort and flags) or (flags & SHUTDOWN_SAVE and flags & SHUTDOWN_NOSAVE):
+        raise CommandError("ERR syntax error")
     server = client.server
+    if abort:
+        if not shutdown_state.abort(server):
+            raise CommandError("ERR No shutdown in progress.")
+        return OK
     if server.busy is not None:
         # A script holds the node (aikv/busy.py): only NOSAVE stops it, from inside it.
-        if b"NOSAVE" not in options:
+        if not flags & SHUTDOWN_NOSAVE:
             raise CommandError(server.busy.refusal)
         log.warning("User requested shutdown...")
         server.exit_now()
-    log.warning("User requested shutdown...")
-    force = b"FORCE" in options
-    try:
-        rdbsave.commit_and_sync(server)
-    except Exception as exc:
-        log.warning("Error syncing the store before exiting: %s", exc)
-        if not force:
-            raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.") from None
-    if not rdbsave.save_before_exit(server, b"SAVE" in options, b"NOSAVE" in options, force):
-        raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
-    server.shutdown_requested = True
-    server.request_shutdown()
-    # No reply: as with Redis, the client sees the connection close.
-    client.close_after_reply = True
-    return b""
+    if shutdown_state.prepare(server, flags, client):
+        client.close_after_reply = True
+        return b""
+    if client.blocked is not None:
+        return b""  # waiting for the replicas
+    raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+
+
+_SHUTDOWN_FLAGS = {b"NOSAVE": SHUTDOWN_NOSAVE, b"SAVE": SHUTDOWN_SAVE, b"NOW": SHUTDOWN_NOW,
+                   b"FORCE": SHUTDOWN_FORCE}
 
 
 # ---------------------------------------------------------------------- replication

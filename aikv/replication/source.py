@@ -451,6 +451,13 @@ class ReplicationSource:
         if self.followers and not self.relaying:  # a replica relays its master's GETACKs
             self._emit(_GETACK)
 
+    def ask_acks_now(self) -> None:
+        """REPLCONF GETACK * to every replica at once (a shutdown asks before it pauses
+        the writes, which would hold a request made the usual way)."""
+        self._ack_requested = False
+        if self.followers and not self.relaying:
+            self._emit(_GETACK)
+
     def pause_lifted(self) -> None:
         """Clients run again: an acknowledgement request held by the pause goes now."""
         if self._ack_requested:
