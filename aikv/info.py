@@ -493,7 +493,7 @@ def memory_use(server: Server) -> MemoryUse:
     clients_normal = sum(_client_buffers(server, c) for c in server.clients.values()
                          if c.id not in replicas)
     if link is not None:
-        clients_normal += len(link.unapplied)  # the master's stream read, not yet applied
+        clients_normal += link.unapplied_bytes  # the master's stream read, not yet applied
     cluster_links = 0
     cluster = server.cluster
     gossip = getattr(cluster, "gossip", None)

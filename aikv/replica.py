@@ -105,8 +105,10 @@ class ReplicaLink:
         self.multi_bytes = 0  # commands of an open MULTI, counted in offset at its EXEC
         # The stream's bytes read past `offset` (a command cut by the read, an open
         # MULTI, commands held by a pause): they go to the backlog and the sub-replicas
-        # once applied.
-        self.unapplied = b""
+        # once applied. Kept as the reads came (joined when applied): a command of many
+        # megabytes arrives in many reads, and joining at each would be quadratic.
+        self.unapplied: list[bytes] = []
+        self.unapplied_bytes = 0
         # Commands read but not run: CLIENT PAUSE holds the master's writes (its client
         # is paused like any other in Redis); they run, in order, when the pause lifts.
         self.held: list[list[bytes]] = []
@@ -186,7 +188,8 @@ class ReplicaLink:
             client.multi = None
             client.multi_error = False
         self.multi_bytes = 0
-        self.unapplied = b""
+        self.unapplied = []
+        self.unapplied_bytes = 0
         self.held = []
         self._parser = None
         if self.state == "connected":
@@ -420,7 +423,8 @@ class ReplicaLink:
                 raise EOFError("the master closed the connection")
             self.last_io = time.monotonic()
             self.read_offset += len(data)
-            self.unapplied = self.unapplied + data if self.unapplied else data
+            self.unapplied.append(data)
+            self.unapplied_bytes += len(data)
             parser.feed(data, self.held)
             self.run_held()
 
@@ -470,9 +474,11 @@ class ReplicaLink:
         sub-replicas (Redis's replicationFeedStreamFromMasterStream)."""
         if count <= 0:
             return
-        unapplied = self.unapplied
-        data = unapplied[:count] if count < len(unapplied) else unapplied
-        self.unapplied = unapplied[count:]
+        joined = b"".join(self.unapplied)  # (one read: that read itself, not a copy)
+        data = joined[:count] if count < len(joined) else joined
+        rest = joined[count:]
+        self.unapplied = [rest] if rest else []
+        self.unapplied_bytes = len(rest)
         self.backlog.append(data, self.server.config.values["repl-backlog-size"])
         source = self.server.replication
         if source is not None and source.relaying:

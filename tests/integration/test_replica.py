@@ -398,3 +398,21 @@ def test_a_paused_replica_reads_but_does_not_apply(spawn: Callable[..., ServerPr
     views = [_paused_replica_view(spawn(kind), spawn("redis", args=MASTER_ARGS).client())
              for kind in ("aikv", "redis")]
     assert views[0] == views[1] == [True, None, None, b"bar2", b"1"]
+
+
+def test_a_command_of_many_reads_reaches_the_replica(spawn: Callable[..., ServerProcess]) -> None:
+    """A 24 MB SET comes to the replica in hundreds of reads, with small commands before
+    and after it in the same reads (pendingquerybuf.tcl's case: the stream kept as read
+    and joined once applied)."""
+    master_proc, master, replica = _synced_pair(spawn)
+    value = bytes(range(256)) * (24 * 4096)
+    pipe = master.pipeline(transaction=False)
+    pipe.set("small1", "a")
+    pipe.set("big", value)
+    pipe.set("small2", "b")
+    pipe.execute()
+    wait_until(lambda: _synced(replica, master), 60, 0.05, "the big SET on the replica")
+    assert replica.get("big") == value
+    assert replica.mget("small1", "small2") == [b"a", b"b"]
+    assert replica.info("replication")["slave_repl_offset"] == \
+        master.info("replication")["master_repl_offset"]
