@@ -342,10 +342,11 @@ class Client(asyncio.Protocol):
         self.out.append(reply)
         self.out_bytes += len(reply)
         transport = self.transport
-        if transport is not None and self.over_output_limit(
-                self.out_bytes + transport.get_write_buffer_size()):
-            self._close_for_output_buffer()
-            return
+        if transport is not None:
+            pending = self.out_bytes + transport.get_write_buffer_size()
+            if pending >= self.server.output_limit_floor and self.over_output_limit(pending):
+                self.close_for_output_buffer()
+                return
         if not self.pending:
             self.pending = True
             self.server.pending_clients.append(self)
@@ -359,18 +360,21 @@ class Client(asyncio.Protocol):
             data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
             self.out.clear()
             server = self.server
+            # The limits apply to all that is pending, these replies included, before
+            # any of it is sent: Redis holds a command's whole reply in its buffer before
+            # writing, so a single reply over the hard limit closes the client unsent
+            # (what the socket did not take earlier stays in the transport).
+            pending = transport.get_write_buffer_size() + len(data)
+            if pending >= server.output_limit_floor and self.over_output_limit(pending):
+                self.close_for_output_buffer()
+                return
             server.stat_net_output_bytes += len(data)
             server.stat_writes_processed += 1
             transport.write(data)
-            # What the socket did not take stays in the transport: normal clients are
-            # held to their class's limits here (pub/sub pushes also in write()).
-            backlog = transport.get_write_buffer_size()
-            if backlog:
-                if self.over_output_limit(backlog):
-                    self._close_for_output_buffer()
-                    return
-            elif self.obuf_soft_since:
-                self.obuf_soft_since = 0
+            if self.obuf_soft_since and self.over_output_limit(
+                    transport.get_write_buffer_size()):  # (restarts the soft timer if under)
+                self.close_for_output_buffer()
+                return
             if self.held is not None and not self.write_paused and self.server.loop:
                 # The socket took it all (no pause_writing coming): go on next pass.
                 self.server.loop.call_soon(self._release_held)
@@ -421,7 +425,23 @@ class Client(asyncio.Protocol):
         self.obuf_soft_since = 0
         return False
 
-    def _close_for_output_buffer(self) -> None:
+    def exceeds_hard_output_limit(self, size: int) -> bool:
+        """Whether `size` more bytes of output would pass this client's hard limit."""
+        limits = self.server.config.values["client-output-buffer-limit"]
+        subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
+        hard = limits["replica" if self.is_replica else (
+            "pubsub" if subscribed else "normal")][0]
+        return bool(hard) and size >= hard
+
+    def check_output_limit(self) -> None:
+        """The clients cron's check (Redis's clientsCron): a soft limit passed long enough
+        closes a client even when nothing more is written to it."""
+        transport = self.transport
+        if self.obuf_soft_since and transport is not None and not self.closing \
+                and self.over_output_limit(transport.get_write_buffer_size()):
+            self.close_for_output_buffer()
+
+    def close_for_output_buffer(self) -> None:
         from aikv.commands.connection import describe
 
         log.warning("Client %s scheduled to be closed ASAP for overcoming of output buffer "

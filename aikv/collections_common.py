@@ -62,6 +62,7 @@ from aikv.persist.layout import encode_meta
 from aikv.resp import CommandError, bulk
 
 if TYPE_CHECKING:
+    from aikv.client import Client
     from aikv.keyspace import Database
     from aikv.persist.store import Store
 
@@ -73,6 +74,18 @@ EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
 # to build any such reply (and run out of memory on absurd counts); AiKv refuses replies of
 # more picks than this with "value is out of range" instead of exhausting the node.
 MAX_RANDOM_REPLY = 10_000_000
+
+
+def refuse_huge_reply(client: Client, picks: int) -> bytes:
+    """A reply of `picks` random picks, over MAX_RANDOM_REPLY, is not built. Where the
+    client's output buffer hard limit is below even its smallest possible size (7 bytes
+    a pick), Redis would have closed the client part way through it: so is this one
+    (the reply is dropped, as Redis's close ASAP drops it); otherwise the request is
+    refused with "value is out of range"."""
+    if client.exceeds_hard_output_limit(picks * 7):
+        client.close_for_output_buffer()
+        return b""
+    raise CommandError("ERR value is out of range")
 
 # Per-field overhead used to estimate a write's size for Store.ensure_room (LMDB node
 # header, version prefix, page slack).

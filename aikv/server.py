@@ -174,6 +174,8 @@ class Server:
         self.loading: Any = None  # a replica's full-sync load (replica.LoadProgress)
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
+        self.output_limit_floor = 0  # set_output_limit_floor
+        self.set_output_limit_floor()
         # aikv/shutdown.py: a shutdown waiting for replicas; a signal the cron acts on.
         self.shutting_down: shutdown.ShuttingDown | None = None
         self.shutdown_signal: int | None = None
@@ -1172,6 +1174,13 @@ class Server:
             self.command_cache.clear()
             self.data_commands.clear()
 
+    def set_output_limit_floor(self) -> None:
+        """The smallest client-output-buffer-limit byte count set for any class: pending
+        output below it needs no closer look (Client.flush, on every reply)."""
+        limits = self.config.values["client-output-buffer-limit"].values()
+        self.output_limit_floor = min((n for hard, soft, _ in limits for n in (hard, soft) if n),
+                                      default=1 << 62)
+
     def update_memory_state(self, refresh: bool = True) -> None:
         """maxmemory with maxmemory-policy noeviction: past the limit, the commands that
         may take more memory are refused with OOM (Server.execute, in processCommand's
@@ -1371,6 +1380,9 @@ class Server:
         try:
             if not self.cron_paused:  # DEBUG PAUSE-CRON
                 self._close_idle_clients()
+                for client in list(self.clients.values()):
+                    if client.obuf_soft_since:
+                        client.check_output_limit()
                 if self.replication is not None:
                     self.replication.cron()
                 rdbsave.cron(self)  # save points, a scheduled BGSAVE

@@ -39,6 +39,7 @@ from aikv.collections_common import (
     parse_scan_cursor,
     parse_scan_options,
     record_value,
+    refuse_huge_reply,
     scan_items,
     scan_reply,
     stored_value,
@@ -485,7 +486,7 @@ def _hrandfield_count(client: Client, db: Database, key: bytes, count: int,
     if count < 0 or count == 1:
         n = -count if count < 0 else 1
         if n > MAX_RANDOM_REPLY:
-            raise CommandError("ERR value is out of range")
+            return refuse_huge_reply(client, n)
         if size <= _SMALL or n >= size:
             # Reading the whole hash once beats n descents, and is exactly uniform.
             items = random.choices(list(iter_items(txn, edb, prefix)), k=n)

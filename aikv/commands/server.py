@@ -160,6 +160,8 @@ def _apply(server: Server, changed: set[str]) -> None:
         server.set_slowlog_threshold()
     if "latency-monitor-threshold" in changed:
         server.set_latency_threshold()
+    if "client-output-buffer-limit" in changed:
+        server.set_output_limit_floor()
     if "latency-tracking" in changed:
         server.latency_tracking = bool(cfg.values["latency-tracking"])
     if changed & {"min-replicas-to-write", "min-replicas-max-lag", "replica-read-only",

@@ -27,6 +27,7 @@ from aikv.collections_common import (
     parse_scan_cursor,
     parse_scan_options,
     record_value,
+    refuse_huge_reply,
     scan_items,
     scan_reply,
     with_count_flags,
@@ -362,7 +363,7 @@ def srandmember(client: Client, argv: list[bytes]) -> bytes:
         size = int.from_bytes(meta[17:25], "big")
         if count < 0 or count == 1:
             if -count > MAX_RANDOM_REPLY:
-                raise CommandError("ERR value is out of range")
+                return refuse_huge_reply(client, -count)
             members = _pick_with_repeats(db, meta, -count if count < 0 else 1)
         elif count >= size:
             members = _members(db, meta)

@@ -13,6 +13,7 @@ from aikv.collections_common import (
     MAX_RANDOM_REPLY,
     parse_scan_cursor,
     parse_scan_options,
+    refuse_huge_reply,
     scan_reply,
 )
 from aikv.commands.args import NOT_INTEGER, SYNTAX, parse_int
@@ -258,7 +259,7 @@ def zrandmember(client: Client, argv: list[bytes]) -> bytes:
             return EMPTY_ARRAY
         if count < 0 or count == 1:
             if -count > MAX_RANDOM_REPLY:  # as SRANDMEMBER and HRANDFIELD: not a node's worth
-                raise CommandError("ERR value is out of range")
+                return refuse_huge_reply(client, -count)
             items = zs.random_members(-count if count < 0 else 1)
         elif count >= zs.count:
             # Redis walks the whole set from its tail here (its set-operation iterator).

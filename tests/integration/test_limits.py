@@ -294,6 +294,54 @@ def test_subscriber_soft_limit_needs_its_seconds(pair: tuple[ServerProcess, Serv
         sub.close()
 
 
+def test_one_reply_over_the_hard_limit_closes_the_client_unsent(
+        pair: tuple[ServerProcess, ServerProcess]) -> None:
+    """obuf-limits.tcl: a single reply past the normal class's hard limit closes the
+    client before any of it is sent (Redis holds the whole reply before writing), as
+    does HRANDFIELD's huge negative count (Redis stops it part way); a reply under the
+    limit is delivered."""
+    for proc in pair:
+        with proc.client() as c:
+            c.delete("biglist", "myhash")
+            c.rpush("biglist", *[b"x" * 1000] * 150)
+            c.hset("myhash", "a", "b")
+            c.config_set("client-output-buffer-limit", "normal 100000 0 0")
+    ports = (pair[0].port, pair[1].port)
+    over = both(lambda port: exchange(port, b"LRANGE biglist 0 -1\r\n"), ports)
+    assert over[0] == over[1] == (b"", True)
+    under = both(lambda port: exchange(port, b"LRANGE biglist 0 49\r\n"), ports)
+    assert under[0] == under[1] and under[0][0].startswith(b"*50\r\n")
+    huge = both(lambda port: exchange(port, b"HRANDFIELD myhash -999999999\r\n"), ports)
+    assert huge[0] == huge[1] == (b"", True)
+    for proc in pair:
+        with proc.client() as c:
+            c.delete("biglist", "myhash")
+
+
+def _soft_limit_without_traffic(port: int) -> bool:
+    """A subscriber over the soft limit is closed once its seconds pass, though nothing
+    more is published (Redis's clients cron checks it)."""
+    with redis.Redis(port=port) as c:
+        c.config_set("client-output-buffer-limit", "pubsub 0 100000 1")
+    sub = subscribe_without_reading(port, b"quiet")
+    try:
+        with redis.Redis(port=port) as c:
+            def over_soft() -> bool:  # publish until the server holds more than 100000
+                c.publish("quiet", b"q" * 16384)
+                return any(int(e["omem"]) > 100000 for e in c.client_list(_type="pubsub"))
+            wait_until(over_soft, 20, 0, "the subscriber's output over the soft limit")
+            # No more traffic from here.
+            return wait_until(lambda: c.pubsub_numsub("quiet")[0][1] == 0, 8, 0.05,
+                              "the soft limit to close the subscriber")
+    finally:
+        sub.close()
+
+
+def test_soft_limit_closes_a_client_when_traffic_stopped(
+        pair: tuple[ServerProcess, ServerProcess]) -> None:
+    assert both(_soft_limit_without_traffic, (pair[0].port, pair[1].port)) == [True, True]
+
+
 # ---------------------------------------------------------------------- flow control
 def test_pipelined_huge_replies_keep_memory_bounded(aikv_module: ServerProcess) -> None:
     """A normal client (no output limit) pipelines GETs of a 1 MB value and reads nothing:
