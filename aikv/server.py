@@ -233,7 +233,7 @@ class Server:
         self.out_of_memory = False  # see update_memory_state
         self.update_write_gates()
         self.oom_score = OomScore()
-        self.oom_score.apply(config.values["oom-score-adj"], config.values["oom-score-adj-values"])
+        self.apply_oom_score()
         # WATCHed (db, key) -> ids of the clients watching it.
         self._watchers: dict[tuple[int, bytes], set[int]] = {}
         # (database, key) that lookups found past their deadline, to delete after the
@@ -1269,6 +1269,13 @@ class Server:
         if not self.config.cluster_enabled:
             self.config.values["replicaof"] = "" if master is None else "%s %d" % master
         self.update_write_gates()
+        self.apply_oom_score()
+
+    def apply_oom_score(self) -> bool:
+        """oom-score-adj for this node's role (Redis's setOOMScoreAdj(-1))."""
+        values = self.config.values
+        return self.oom_score.apply(values["oom-score-adj"], values["oom-score-adj-values"],
+                                    replica=self.replica is not None)
 
     def _unblock_for_role_change(self) -> None:
         """Becoming a replica: clients blocked on keys or in WAIT get an error and are

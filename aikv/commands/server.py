@@ -145,8 +145,7 @@ def config_set(client: Client, argv: list[bytes]) -> bytes:
 def _apply_oom(server: Server, changed: list[str]) -> bool:
     if "oom-score-adj" not in changed and "oom-score-adj-values" not in changed:
         return True
-    values = server.config.values
-    return server.oom_score.apply(values["oom-score-adj"], values["oom-score-adj-values"])
+    return server.apply_oom_score()
 
 
 def _apply(server: Server, changed: set[str]) -> None:

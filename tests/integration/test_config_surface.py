@@ -326,6 +326,15 @@ def test_oom_score_adj(spawn: Callable[..., ServerProcess]) -> None:
     assert _oom_score(pid) == 1000  # clamped
     assert c.config_set("oom-score-adj", "no")
     assert _oom_score(pid) == base  # restored
+    # The replica's value while the node follows a master (oom-score-adj.tcl), the
+    # master's again once it stops.
+    c.execute_command("config", "set", "oom-score-adj", "absolute", "oom-score-adj-values",
+                      "7 21 800")
+    assert c.replicaof("127.0.0.1", node.port + 1)  # no master there: the role is enough
+    assert _oom_score(pid) == 21
+    assert c.replicaof("no", "one")
+    assert _oom_score(pid) == 7
+    assert c.config_set("oom-score-adj", "no")
 
 
 @pytest.mark.parametrize(("setting", "message"), [
