@@ -219,8 +219,10 @@ class ReplicaLink:
         timeout = max(1, values["repl-timeout"])
         self.state = "connecting"
         log.info("Connecting to MASTER %s:%d", self.host, self.port)
+        source = values["bind-source-addr"]  # Redis binds the link's end to it, if set
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port), timeout)
+            asyncio.open_connection(self.host, self.port,
+                                    local_addr=(source, 0) if source else None), timeout)
         self._writer = writer
 
         async def call(*args: bytes) -> bytes:

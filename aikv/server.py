@@ -319,7 +319,6 @@ class Server:
         shutdown.on_signal(self, sig)
 
     async def stop(self) -> None:
-        log.warning("User requested shutdown...")
         rdbsave.cancel_background(self)  # as Redis kills its saving child
         for handle in self._crons:
             handle.cancel()

@@ -103,8 +103,11 @@ class BusTransport:
         on_up: LinkHandler,
         on_down: LinkHandler,
         on_drop: DropHandler | None = None,
+        source_address: Callable[[], str] = lambda: "",
     ) -> None:
         self.loop = loop
+        # bind-source-addr, read at each connect (CONFIG SET applies to the next link).
+        self.source_address = source_address
         self.on_message = on_message
         self.on_up = on_up
         self.on_down = on_down
@@ -124,9 +127,11 @@ class BusTransport:
         self._connecting[link] = self.loop.create_task(self._connect(link, ip, port))
 
     async def _connect(self, link: Link, ip: str, port: int) -> None:
+        source = self.source_address()
         try:
             await asyncio.wait_for(
-                self.loop.create_connection(lambda: _BusProtocol(self, link), ip or "127.0.0.1", port),
+                self.loop.create_connection(lambda: _BusProtocol(self, link), ip or "127.0.0.1", port,
+                                            local_addr=(source, 0) if source else None),
                 CONNECT_TIMEOUT_S,
             )
         # ValueError: an address no lookup can even start with ("a..b" fails IDNA

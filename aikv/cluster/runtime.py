@@ -109,8 +109,10 @@ class ClusterNode:
         else:
             self._verify_config_with_data()
         loop = asyncio.get_running_loop()
+        values = self.server.config.values
         self.transport = BusTransport(loop, on_message=self._on_message, on_up=self._on_up, on_down=self._on_down,
-                                      on_drop=self._on_drop)
+                                      on_drop=self._on_drop,
+                                      source_address=lambda: values["bind-source-addr"])
         await self.transport.listen(self.config.bind, self.bus_port)
         self._cron = loop.call_later(CRON_PERIOD_S, self._cron_tick)
 

@@ -300,3 +300,30 @@ def test_publish_reaches_subscribers_on_other_nodes(spawn: Callable[[str], Proc]
     assert msg["data"] == "from-redis"  # type: ignore[index]
     for s in [*subs, ps]:
         s.close()
+
+
+def _tcp_links(local_ip: str, remote_port: int) -> int:
+    """Established TCP connections from `local_ip` to 127.0.0.1:`remote_port`
+    (/proc/net/tcp: addresses in little-endian hex, state 01 = ESTABLISHED)."""
+    want_local = "".join(reversed([f"{int(x):02X}" for x in local_ip.split(".")]))
+    want_remote = f"0100007F:{remote_port:04X}"
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].startswith(want_local + ":") and fields[2] == want_remote \
+                and fields[3] == "01":
+            count += 1
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="no /proc/net/tcp")
+def test_bus_links_leave_from_bind_source_addr(spawn: Callable[[str], Proc]) -> None:
+    """bind-source-addr is the local address of the links a node opens (Redis 7.0 binds
+    its cluster bus connections to it, as its replication link)."""
+    procs = [spawn("aikv") for _ in range(2)]
+    procs[1].client().config_set("bind-source-addr", "127.0.0.2")
+    procs[1].client().execute_command("cluster", "meet", "127.0.0.1", procs[0].port)
+    # (The met node then knows the other as 127.0.0.2, where nothing listens here: only
+    # the link's source address is checked.)
+    wait_for(lambda: _tcp_links("127.0.0.2", procs[0].port + 10000) >= 1, 15,
+             "a bus link from 127.0.0.2")

@@ -416,3 +416,16 @@ def test_a_command_of_many_reads_reaches_the_replica(spawn: Callable[..., Server
     assert replica.mget("small1", "small2") == [b"a", b"b"]
     assert replica.info("replication")["slave_repl_offset"] == \
         master.info("replication")["master_repl_offset"]
+
+
+def test_bind_source_addr_is_the_links_address(spawn: Callable[[str], ServerProcess]) -> None:
+    """networking.tcl "CONFIG SET bind-source-addr": the replica's link to its master
+    leaves from that address, which the master then shows for it."""
+    master_proc = spawn("redis", args=MASTER_ARGS)
+    master = master_proc.client()
+    node = spawn("aikv")
+    replica = node.client()
+    replica.config_set("bind-source-addr", "127.0.0.2")
+    replica.replicaof("127.0.0.1", master_proc.port)
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the sync")
+    assert master.info("replication")["slave0"]["ip"] == "127.0.0.2"
