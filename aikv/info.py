@@ -706,6 +706,8 @@ def persistence_state(server: Server) -> PersistenceState:
 
 
 def _stats(server: Server) -> Fields:
+    from aikv.commands.dumprestore import cached_sockets
+
     m = metrics(server)
     tracking = server.tracking
     clients = list(server.clients.values())
@@ -747,8 +749,8 @@ def _stats(server: Server) -> Fields:
         ("pubsubshard_channels", len(shard_channels)),
         ("latest_fork_usec", 0),
         ("total_forks", 0),
-        ("migrate_cached_sockets", 0),
-        ("slave_expires_tracked_keys", 0),
+        ("migrate_cached_sockets", cached_sockets(server)),
+        ("slave_expires_tracked_keys", len(server.replica_expires)),
         ("active_defrag_hits", 0),
         ("active_defrag_misses", 0),
         ("active_defrag_key_hits", 0),

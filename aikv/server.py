@@ -231,6 +231,11 @@ class Server:
         self.no_stale_data = False
         self._no_direct_path = False
         self.out_of_memory = False  # see update_memory_state
+        # A writable replica's own keys with a deadline, (db index, key): its master's
+        # keys expire by the master's DELs, these by this node (Redis's
+        # slaveKeysWithExpire). Kept in memory, as in Redis.
+        self.writable_replica = False
+        self.replica_expires: set[tuple[int, bytes]] = set()
         self.update_write_gates()
         self.oom_score = OomScore()
         self.apply_oom_score()
@@ -792,12 +797,14 @@ class Server:
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> bytes:
         client.last_command = cmd
         started = perf_counter_ns()
+        local_write = False
         if cmd.is_write:
             refusal = self.before_write(argv)
             if refusal is not None:
                 cmd.rejected_calls += 1  # refused before it ran, as Redis's MISCONF
                 self._errors_seen = self.stat_error_replies
                 return refusal
+            local_write = self.writable_replica and not client.is_master
         tracking = self.tracking
         if tracking is not None:
             # Whose changes these are (NOLOOP, pending): the client that sent the command,
@@ -831,6 +838,8 @@ class Server:
             self._errors_seen = self.stat_error_replies
         if reads:
             self.lookups.on = False
+        if local_write:
+            self._remember_replica_expires(client, cmd, argv)
         if self.found_expired:
             self.remove_found_expired()
         if tracking is not None:
@@ -1160,6 +1169,9 @@ class Server:
         self.replicas_required = not replica and bool(
             values["min-replicas-to-write"] and values["min-replicas-max-lag"])
         self.read_only_replica = replica and bool(values["replica-read-only"])
+        self.writable_replica = replica and not values["replica-read-only"]
+        if not self.writable_replica:
+            self.replica_expires.clear()
         self.no_stale_data = replica and not values["replica-serve-stale-data"]
         # stop-writes-on-bgsave-error: the last BGSAVE failed while save points are set.
         self.bgsave_refusal = bool(values["stop-writes-on-bgsave-error"]) \
@@ -1438,8 +1450,38 @@ class Server:
             db.remove_expired(key)  # (drops the entry: announced already)
         found.clear()
 
+    def _remember_replica_expires(self, client: Client, cmd: Command, argv: list[bytes]) -> None:
+        """A client's write on a writable replica: its keys that now have a deadline
+        are this node's to expire (Redis's rememberSlaveKeyWithExpire)."""
+        db = client.db
+        for key in cmd.keys(argv):
+            if db.stored_deadline(key):
+                self.replica_expires.add((client.db_index, key))
+
+    def _expire_replica_keys(self) -> None:
+        """expireSlaveKeys: of a writable replica's own keys with a deadline, delete
+        those past it (counted and announced as any expiry); forget those gone or
+        without a deadline now."""
+        now = self.clock.refresh()
+        removed = False
+        for entry in list(self.replica_expires):
+            index, key = entry
+            db = self.databases[index]
+            deadline = db.stored_deadline(key)
+            if not deadline:
+                self.replica_expires.discard(entry)
+            elif deadline <= now:
+                db.delete(key)
+                self.replica_expires.discard(entry)
+                removed = True
+        if removed:
+            self.schedule_tick()
+
     def _active_expire(self) -> None:
         """Delete keys whose deadline passed, at most ~25% of a cron period of work."""
+        if self.replica_expires and self.store.write_error is None \
+                and self.active_expire_enabled and not self.pause_mode:
+            self._expire_replica_keys()
         if self.store.write_error is not None or not self.active_expire_enabled \
                 or self.pause_mode or self.replica is not None:
             # Nothing can be committed; or a replica, whose master sends the DELs.

@@ -135,6 +135,12 @@ def engine_of(server: Any) -> MigrateEngine:
     return engine
 
 
+def cached_sockets(server: Any) -> int:
+    """INFO's migrate_cached_sockets: MIGRATE's open connections to targets."""
+    engine = _ENGINES.get(server)
+    return 0 if engine is None else len(engine.cache)
+
+
 def _schedule_sweep(server: Any, engine: MigrateEngine) -> None:
     """Close cached target connections after 10 s unused (Redis does it in serverCron);
     the timer only runs while something is cached."""

@@ -216,6 +216,7 @@ def test_migrate_every_type(spawn: Any, kinds: tuple[str, str]) -> None:
     assert s.dbsize() == 0
     assert _snapshot(t) == before
     assert 290_000 < t.pttl("t") <= 300_000
+    assert s.info("stats")["migrate_cached_sockets"] == 1  # one connection, reused
     # COPY keeps the source; REPLACE overwrites the target's value; back into db 2.
     assert t.execute_command("MIGRATE", "127.0.0.1", source.port, "", 2, 5000, "COPY",
                              "KEYS", *KEYS) == b"OK"

@@ -429,3 +429,30 @@ def test_bind_source_addr_is_the_links_address(spawn: Callable[[str], ServerProc
     replica.replicaof("127.0.0.1", master_proc.port)
     wait_until(lambda: _synced(replica, master), 30, 0.05, "the sync")
     assert master.info("replication")["slave0"]["ip"] == "127.0.0.2"
+
+
+def _writable_replica_expiry(replica_proc: ServerProcess, master: redis.Redis) -> list[object]:
+    """expire.tcl "expired key which is created in writeable replicas should be deleted
+    by active expiry": keys a client writes with a deadline on a writable replica are the
+    replica's to expire (its master's keys still wait for the master's DEL)."""
+    replica = replica_proc.client()
+    replica.config_set("replica-read-only", "no")
+    replica.replicaof("127.0.0.1", master.connection_pool.connection_kwargs["port"])
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the sync")
+    before = replica.info("stats")["expired_keys"]
+    replica.set("local", "v", px=300)
+    replica.set("kept", "v", ex=100)
+    replica.set("plain", "v")
+    seen: list[object] = [replica.info("stats")["slave_expires_tracked_keys"]]
+    wait_until(lambda: replica.info("stats")["expired_keys"] == before + 1, 10, 0.02,
+               "the replica to expire its own key")
+    seen += [replica.dbsize(), replica.exists("local"),
+             replica.info("stats")["slave_expires_tracked_keys"]]
+    replica.replicaof("no", "one")
+    return seen
+
+
+def test_a_writable_replica_expires_its_own_keys(spawn: Callable[..., ServerProcess]) -> None:
+    views = [_writable_replica_expiry(spawn(kind), spawn("redis", args=MASTER_ARGS).client())
+             for kind in ("aikv", "redis")]
+    assert views[0] == views[1] == [2, 2, 0, 1]
