@@ -58,16 +58,23 @@ def _blocked_write(port: int) -> RawConnection:
     return writer
 
 
+def _shutdown_waiting(master: ServerProcess, r: redis.Redis) -> RawConnection:
+    """A write the frozen replica will not acknowledge, then SHUTDOWN from a connection
+    of its own, which stays blocked while the node waits."""
+    r.set("last", "1")
+    waiting = RawConnection(master.port)
+    waiting.sock.sendall(b"SHUTDOWN\r\n")
+    wait_until(lambda: "shutdown_in_milliseconds" in r.info("server"), 10, 0.02,
+               "the shutdown to start waiting")
+    return waiting
+
+
 def _abort_scenario(spawn: Spawn, kind: str) -> list[object]:
     master, replica = _pair(spawn, kind)
     r = master.client()
     seen: list[object] = []
     with _stopped(replica):
-        r.set("last", "1")
-        waiting = RawConnection(master.port)
-        waiting.sock.sendall(b"SHUTDOWN\r\n")
-        wait_until(lambda: "shutdown_in_milliseconds" in r.info("server"), 10, 0.02,
-                   "the shutdown to start waiting")
+        waiting = _shutdown_waiting(master, r)
         left = r.info("server")["shutdown_in_milliseconds"]
         seen.append(0 < left <= 10_000)
         writer = _blocked_write(master.port)  # held by the shutdown's pause
@@ -100,11 +107,7 @@ def _catch_up_scenario(spawn: Spawn, kind: str) -> list[object]:
     master, replica = _pair(spawn, kind)
     r = master.client()
     with _stopped(replica):
-        r.set("last", "1")
-        waiting = RawConnection(master.port)
-        waiting.sock.sendall(b"SHUTDOWN\r\n")
-        wait_until(lambda: "shutdown_in_milliseconds" in r.info("server"), 10, 0.02,
-                   "the shutdown to start waiting")
+        waiting = _shutdown_waiting(master, r)
         r.close()
     code = _exit_code(master)
     try:
