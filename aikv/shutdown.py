@@ -92,9 +92,11 @@ def cron(server: Server) -> None:
     """serverCron's part (at hz, not while DEBUG PAUSE-CRON holds it): start the
     shutdown a signal asked for; finish a wait once the replicas caught up or the
     deadline passed."""
+    if server.shutdown_requested:
+        return  # finished: the process is on its way out
     state = server.shutting_down
     if state is None:
-        if server.shutdown_signal is not None and not server.shutdown_requested:
+        if server.shutdown_signal is not None:
             sig = server.shutdown_signal
             prepare(server, server.config.values[
                 "shutdown-on-sigint" if sig == signal.SIGINT else "shutdown-on-sigterm"])
