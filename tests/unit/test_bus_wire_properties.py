@@ -42,10 +42,9 @@ from aikv.bus.wire import (
     frame_length,
 )
 from aikv.cluster.slots import CLUSTER_SLOTS
-from tests.unit.test_bus_wire import SKIP_REASON, fixture_messages, raw_of
+from tests.unit.test_bus_wire import fixture_messages, raw_of
 
 FIXTURES = [raw_of(m) for m in fixture_messages()]
-needs_fixtures = pytest.mark.skipif(not FIXTURES, reason=SKIP_REASON)
 
 
 def decode_or_documented_error(raw: bytes) -> Message | None:
@@ -93,7 +92,6 @@ def test_framed_random_bodies(
     decode_or_documented_error(bytes(raw))
 
 
-@needs_fixtures
 @given(
     st.data(),
     st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
@@ -110,7 +108,6 @@ def test_mutated_fixture_messages(
     decode_or_documented_error(bytes(raw))
 
 
-@needs_fixtures
 @given(st.data(), st.integers(-64, 64))
 def test_resized_fixture_messages(data: st.DataObject, delta: int) -> None:
     original = data.draw(st.sampled_from(FIXTURES))
@@ -130,7 +127,6 @@ def test_resized_fixture_messages(data: st.DataObject, delta: int) -> None:
         assert encode(decode(raw)) == raw
 
 
-@needs_fixtures
 @given(st.data(), st.integers(1, 64))
 def test_stream_of_fixtures_in_random_chunks(data: st.DataObject, chunk: int) -> None:
     frames = data.draw(st.lists(st.sampled_from(FIXTURES), min_size=1, max_size=5))
