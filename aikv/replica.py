@@ -240,7 +240,7 @@ class ReplicaLink:
             auth = [b"AUTH"] + ([values["masteruser"].encode()] if values["masteruser"] else [])
             reply = await call(*auth, values["masterauth"].encode())
             if reply.startswith(b"-"):
-                raise SyncError(f"unable to AUTH to MASTER: {reply.decode(errors='replace')}")
+                raise SyncError(f"Unable to AUTH to MASTER: {reply.decode(errors='replace')}")
         port = values["replica-announce-port"] or self.server.port
         await call(b"REPLCONF", b"listening-port", str(port).encode())
         if values["replica-announce-ip"]:

@@ -290,6 +290,7 @@ def test_masterauth_and_announced_address(spawn: Callable[..., ServerProcess]) -
     assert wrong.client().info("replication")["master_link_status"] == "down"
     assert wrong.client().dbsize() == 0
     assert master.info("replication")["connected_slaves"] == 1
+    assert "Unable to AUTH to MASTER" in wrong.log()  # Redis's words (auth.tcl looks for them)
 
 
 def test_restarted_replica_resumes_with_a_partial_resync(
