@@ -245,9 +245,9 @@ class Blocking:
             return False
         if with_error:
             client.write(UNBLOCKED_ERROR)
-            self.server.count_failed_unblock(state.command, UNBLOCKED_ERROR)
         else:
             client.write(NULL3 if client.resp3 else NULL_ARRAY)
+        self.server.count_failed_unblock(state.command, UNBLOCKED_ERROR if with_error else None)
         self.server.resume_client(client)
         if self.ready:
             self.handle_ready()

@@ -49,7 +49,7 @@ from aikv.replica import READONLY, ReplicaLink, parse_master, stop_link
 from aikv.replication.backlog import Backlog
 from aikv.replication.failover import Failover
 from aikv.replication.propagate import Frame, Sink
-from aikv.replication.source import ReplicationSource
+from aikv.replication.source import LoneWaits, ReplicationSource
 from aikv.resp import QUEUED, CommandError, CommandRejected, error
 from aikv.slowlog import SlowLog
 from aikv.tracking import Tracking
@@ -223,6 +223,7 @@ class Server:
         # The replicas of this node and the replication stream (made by the first
         # replica's SYNC / PSYNC, or by a promotion: aikv/replication/source.py).
         self.replication: ReplicationSource | None = None
+        self.lone_waits = LoneWaits(self)  # WAIT before any replica (source.py)
         self.failover: Failover | None = None  # FAILOVER in progress (replication/failover.py)
         self.replicas_required = False  # see update_write_gates
         self.bgsave_refusal = False  # see update_write_gates
@@ -413,6 +414,8 @@ class Server:
             self.replication.client_gone(client)
         if self.shutting_down is not None:
             shutdown.client_gone(self, client)
+        if self.lone_waits.waiters:
+            self.lone_waits.client_gone(client)
 
     def defer_commands(self, client: Client, commands: list[list[bytes]]) -> None:
         if commands:
@@ -1074,12 +1077,16 @@ class Server:
             cmd.rejected_calls += 1
         self._errors_seen = self.stat_error_replies
 
-    def count_failed_unblock(self, command: bytes, reply: bytes) -> None:
-        """A blocked client ended with an error (NOGROUP, UNBLOCKED, BLMOVE's WRONGTYPE):
-        as Redis's addReplyError and updateStatsOnUnblock, the error counts in errorstats
-        and total_error_replies, and the blocked command's failed_calls."""
-        self._count_error(reply[1:].split(b" ", 1)[0].rstrip(b"\r\n").decode(errors="replace"))
-        self._errors_seen = self.stat_error_replies  # not the next command's failure
+    def count_failed_unblock(self, command: bytes, reply: bytes | None) -> None:
+        """A blocked client ended with an error `reply` (NOGROUP, UNBLOCKED, BLMOVE's
+        WRONGTYPE): as Redis's addReplyError and updateStatsOnUnblock, the error counts in
+        errorstats and total_error_replies, and the blocked command's failed_calls. None:
+        CLIENT UNBLOCK ... TIMEOUT, which Redis 7.0 counts as a failed call all the same
+        (its clientCommand passes had_errors=1 whatever the reason)."""
+        if reply is not None:
+            self._count_error(reply[1:].split(b" ", 1)[0].rstrip(b"\r\n")
+                              .decode(errors="replace"))
+            self._errors_seen = self.stat_error_replies  # not the next command's failure
         cmd = self.lookup_command(command)
         if cmd is not None:
             cmd.failed_calls += 1
@@ -1301,6 +1308,7 @@ class Server:
                 self.replication.client_gone(client)
             if self.shutting_down is not None:
                 shutdown.client_gone(self, client)
+            self.lone_waits.client_gone(client)
             client.blocked = None
             self.deferred.pop(client.id, None)
             client.close_after_reply = True

@@ -414,8 +414,9 @@ def client_unblock(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError("ERR syntax error")
     server = client.server
     target = server.clients.get(target_id)
-    if target is not None and server.replication is not None \
-            and server.replication.unblock(target, with_error):
+    if target is not None and ((server.replication is not None
+                                and server.replication.unblock(target, with_error))
+                               or server.lone_waits.unblock(target, with_error)):
         return integer(1)  # a WAIT: as a timeout (the count so far) or the error
     blocking = server.blocking
     if target is None or blocking is None or target.blocked is None:

@@ -147,6 +147,7 @@ def replication_source(client: Client) -> ReplicationSource:
         link = server.replica
         if link is None:
             source = ReplicationSource(server)
+            server.lone_waits.hand_over(source)
         else:
             source = ReplicationSource.relaying_for(server, link.replid, link.offset,
                                                     link.backlog)

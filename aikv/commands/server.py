@@ -423,7 +423,13 @@ def wait(client: Client, argv: list[bytes]) -> bytes:
     server = client.server
     source = server.replication
     if source is None:
-        return ZERO  # no replica ever connected: nothing to wait for
+        # No replica ever connected: 0 now if none is asked for (or the client cannot
+        # block), else the wait runs to its timeout, as in Redis.
+        if numreplicas <= 0 or client.multi is not None or client.in_exec \
+                or client.in_script:
+            return ZERO
+        server.lone_waits.wait(client, numreplicas, timeout)
+        return b""
     reply = source.wait(client, numreplicas, timeout)
     return b"" if reply is None else reply  # None: blocked until acknowledged
 

@@ -124,6 +124,65 @@ class Waiter:
         self.timer: asyncio.TimerHandle | None = None
 
 
+class LoneWaits:
+    """WAIT on a master that never had a replica. It has no ReplicationSource (one would
+    start propagating every write), and nothing can acknowledge: as in Redis, a client
+    asking for replicas waits for its timeout (for ever with 0) and gets 0, unless CLIENT
+    UNBLOCK ends it or a first replica's source takes the wait over (hand_over)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.waiters: list[Waiter] = []
+
+    def wait(self, client: Client, count: int, timeout_ms: int) -> None:
+        waiter = Waiter(client, client.woff, count)
+        client.blocked = waiter
+        if timeout_ms:
+            loop = self.server.loop
+            assert loop is not None
+            waiter.timer = loop.call_later(timeout_ms / 1000, self._over, waiter)
+        self.waiters.append(waiter)
+
+    def _over(self, waiter: Waiter, reply: bytes = b":0\r\n") -> None:
+        source = self.server.replication
+        if source is not None and waiter in source.waiters:  # handed over meanwhile
+            source._wait_over(waiter)
+            return
+        if waiter not in self.waiters:
+            return
+        self.waiters.remove(waiter)
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        client = waiter.client
+        if client.blocked is waiter:
+            client.blocked = None
+        if not client.closing:
+            client.write(reply)
+            self.server.resume_client(client)
+
+    def unblock(self, client: Client, with_error: bool) -> bool:
+        """CLIENT UNBLOCK: the count so far (0), or the UNBLOCKED error."""
+        waiter = client.blocked
+        if not isinstance(waiter, Waiter) or waiter not in self.waiters:
+            return False
+        self.server.count_failed_unblock(b"wait", UNBLOCKED_ERROR if with_error else None)
+        self._over(waiter, UNBLOCKED_ERROR if with_error else b":0\r\n")
+        return True
+
+    def client_gone(self, client: Client) -> None:
+        waiter = client.blocked
+        if isinstance(waiter, Waiter) and waiter in self.waiters:
+            self.waiters.remove(waiter)
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+
+    def hand_over(self, source: ReplicationSource) -> None:
+        """The first replica's source serves the waits from now on (their timers come
+        back here and are passed on)."""
+        source.waiters.extend(self.waiters)
+        self.waiters.clear()
+
+
 class ReplicationSource:
     def __init__(self, server: Server, replid: str = MASTER_REPLID, offset: int = 0,
                  relaying: bool = False) -> None:
@@ -482,6 +541,7 @@ class ReplicationSource:
             self.server.count_failed_unblock(b"wait", UNBLOCKED_ERROR)
             self.server.resume_client(client)
         else:
+            self.server.count_failed_unblock(b"wait", None)
             self._wait_over(waiter)
         return True
 
