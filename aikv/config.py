@@ -736,11 +736,12 @@ class Config:
             raise ConfigError(str(exc)) from None
         self.users.append(list(args))
 
-    def rewrite(self, user_lines: list[str] | None = None) -> None:
+    def rewrite(self, user_lines: list[str] | None = None, force_all: bool = False) -> None:
         """CONFIG REWRITE: rewrite the file we were started with, keeping its comments and
         order, updating changed directives in place and appending new ones. `user_lines`
         (when given) replace the file's `user` lines in place, in order, the rest appended
-        (rewriteConfigUserOption); an empty list removes them."""
+        (rewriteConfigUserOption); an empty list removes them. `force_all` (DEBUG
+        CONFIG-REWRITE-FORCE-ALL) writes every parameter, at its default or not."""
         if not self.config_file:
             raise ConfigError("The server is running without a config file")
         path = Path(self.config_file)
@@ -759,16 +760,24 @@ class Config:
                 if param.name in seen:
                     continue
                 seen.add(param.name)
-                out.append(f"{param.name} {_quote(_render(param, self.values[param.name]))}")
+                if not _unwritten(param, self.values[param.name]):
+                    out.append(f"{param.name} {_quote(_render(param, self.values[param.name]))}")
             else:
                 out.append(raw)
         for param in PARAMETERS:
-            if param.name not in seen and self.values[param.name] != param.default:
+            if param.name not in seen and (force_all or self.values[param.name] != param.default) \
+                    and not _unwritten(param, self.values[param.name]):
                 out.append(f"{param.name} {_quote(_render(param, self.values[param.name]))}")
         out.extend(pending_users or ())
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join(out) + "\n")
         os.replace(tmp, path)
+
+
+def _unwritten(param: Parameter, value: Any) -> bool:
+    """A setting a config file cannot state: `replicaof` of a node that is no replica
+    (rewriteConfigReplicaOfOption writes no line then, and drops an old one)."""
+    return param.name == "replicaof" and not value
 
 
 def _quote(value: str) -> str:

@@ -49,6 +49,9 @@ _READ_ONLY_DEBUG = {b"DIGEST-VALUE", b"HELP"}
 
 _HELP = [
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CONFIG-REWRITE-FORCE-ALL",
+    "    Like CONFIG REWRITE but writes all configuration options, including",
+    "    keywords not listed in original configuration file or default values.",
     "DIGEST",
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
@@ -148,6 +151,16 @@ def _quicklist_packed_threshold(client: Client, argv: list[bytes]) -> bytes:
     if not 0 <= size <= (1 << 32) - (1 << 20):
         raise CommandError("ERR argument must be a memory value bigger than 1 and smaller "
                            "than 4gb")
+    return OK
+
+
+def _config_rewrite_force_all(client: Client, argv: list[bytes]) -> bytes:
+    from aikv.commands.server import rewrite_config
+
+    try:
+        rewrite_config(client.server, force_all=True)
+    except (ConfigError, OSError) as exc:
+        raise CommandError(f"ERR CONFIG-REWRITE-FORCE-ALL failed: {exc}") from None
     return OK
 
 
@@ -406,6 +419,7 @@ def _reload(client: Client, argv: list[bytes]) -> bytes:
 _SUBCOMMANDS = {
     b"HELP": (_help_reply, lambda n: n == 2),
     b"DIGEST": (_digest, lambda n: n == 2),
+    b"CONFIG-REWRITE-FORCE-ALL": (_config_rewrite_force_all, lambda n: n == 2),
     b"DIGEST-VALUE": (_digest_value, lambda n: n >= 2),
     b"LOADAOF": (_loadaof, lambda n: n == 2),
     b"PAUSE-CRON": (_pause_cron, lambda n: n == 3),

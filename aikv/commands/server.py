@@ -200,15 +200,21 @@ def config_rewrite(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError("ERR The server is running without a config file")
     # The users, as `user` lines, unless they live in an ACL file (rewriteConfigUserOption:
     # then the file's `user` lines are dropped).
-    users = [] if cfg.values["aclfile"] else [
-        line.decode(errors="replace") for line in user_lines(client.server.acl_users)]
     try:
-        cfg.rewrite(users)
+        rewrite_config(client.server)
     except (ConfigError, OSError) as exc:
         log.warning("CONFIG REWRITE failed: %s", exc)
         raise CommandError(f"ERR Rewriting config file: {exc}") from None
     log.info("CONFIG REWRITE executed with success.")
     return OK
+
+
+def rewrite_config(server: Server, force_all: bool = False) -> None:
+    """The config file rewritten (CONFIG REWRITE; DEBUG CONFIG-REWRITE-FORCE-ALL)."""
+    cfg = server.config
+    users = [] if cfg.values["aclfile"] else [
+        line.decode(errors="replace") for line in user_lines(server.acl_users)]
+    cfg.rewrite(users, force_all)
 
 
 @command("help", 2, "loading stale", parent="config", categories="@slow")

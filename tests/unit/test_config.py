@@ -163,6 +163,23 @@ def test_rewrite_round_trips_the_special_shapes(tmp_path: Path) -> None:
     assert path.read_text().startswith("# mine\nport 7000\n")
 
 
+def test_rewrite_drops_replicaof_of_a_master(tmp_path: Path) -> None:
+    """A node no longer a replica has no `replicaof` line after a rewrite (Redis drops
+    it; `replicaof ""` would not load), forced or not."""
+    path = tmp_path / "aikv.conf"
+    path.write_text("replicaof 127.0.0.1 7001\nhz 11\n")
+    config = Config()
+    config.load_file(str(path))
+    config.values["replicaof"] = ""  # REPLICAOF NO ONE
+    config.rewrite()
+    assert path.read_text() == "hz 11\n"
+    config.rewrite(force_all=True)
+    again = Config()
+    again.load_file(str(path))
+    assert again.values["replicaof"] == "" and again.values["hz"] == 11
+    assert "replicaof" not in path.read_text()
+
+
 def test_redis_style_command_line() -> None:
     from aikv.cli import redis_style_args
 
