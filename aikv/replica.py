@@ -441,7 +441,8 @@ class ReplicaLink:
         before = self.offset
         commands = self.held
         done = 0
-        server.clock.refresh()
+        clock = server.clock
+        clock.refresh()
         for argv in commands:
             if server.pause_mode and server.holds(client, argv):
                 break
@@ -451,8 +452,14 @@ class ReplicaLink:
                 self._send_ack()
             else:
                 # As any client's command (blocked clients served, tracking and
-                # MONITOR told), its reply dropped.
+                # MONITOR told), its reply dropped. Its keys are seen as live whatever
+                # their deadline (the clock at 0 for it): a Redis replica lets its
+                # master's commands act on keys past their deadline, which only the
+                # master's DEL removes, and the master sends times as absolute ones
+                # (PXAT, PEXPIREAT, ABSTTL, stream ids), so no command reads the clock.
+                clock.now_ms = 0
                 server.dispatch(client, argv)
+                clock.refresh()
                 client.out.clear()
             size = len(encode_command(*argv))
             if client.multi is not None:

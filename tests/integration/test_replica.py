@@ -5,6 +5,9 @@ exactly), the replies of the two kinds of replica byte for byte."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Callable
 
 import redis
@@ -457,3 +460,43 @@ def test_a_writable_replica_expires_its_own_keys(spawn: Callable[..., ServerProc
     views = [_writable_replica_expiry(spawn(kind), spawn("redis", args=MASTER_ARGS).client())
              for kind in ("aikv", "redis")]
     assert views[0] == views[1] == [2, 2, 0, 1]
+
+
+def _expired_key_view(replica_proc: ServerProcess, master_proc: ServerProcess) -> list[object]:
+    """replication-4.tcl "Replication of an expired key does not delete the expired key":
+    a master's command reaching the replica after the key's deadline acts on the key as
+    it stands (its deadline kept: it stays logically expired there) until the master's
+    DEL, as Redis's replica lets its master's commands see such keys."""
+    master = master_proc.client()
+    replica = replica_proc.client()
+    replica.replicaof("127.0.0.1", master_proc.port)
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the sync")
+    master.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    master.set("k", 1, px=1500)
+    master.lpush("l", "a")
+    master.pexpire("l", 1500)
+    wait_until(lambda: _synced(replica, master), 10, 0.02, "the keys on the replica")
+    deadline_ms = max(master.pexpiretime("k"), master.pexpiretime("l"))
+    assert replica_proc.proc is not None
+    os.kill(replica_proc.proc.pid, signal.SIGSTOP)
+    try:
+        master.incr("k")  # before the deadline on the master: k is 2, deadline kept
+        master.rpush("l", "b")
+        # (Not asked of the master: a lookup there would delete the keys, and send DEL.)
+        wait_until(lambda: time.time() * 1000 > deadline_ms + 20, 10, 0.02,
+                   "the deadline to pass")
+    finally:
+        os.kill(replica_proc.proc.pid, signal.SIGCONT)
+    wait_until(lambda: _synced(replica, master), 10, 0.02, "the writes on the replica")
+    seen: list[object] = [replica.exists("k", "l"), replica.dbsize()]
+    # The key is still stored (DEBUG OBJECT looks it up without the deadline check).
+    seen.append(replica.execute_command("DEBUG", "OBJECT", "k").split()[:1])
+    replica.replicaof("no", "one")
+    return seen
+
+
+def test_master_commands_see_keys_past_their_deadline(spawn: Callable[..., ServerProcess]) -> None:
+    views = [_expired_key_view(spawn(kind, args=MASTER_ARGS if kind == "redis" else []),
+                               spawn("redis", args=MASTER_ARGS))
+             for kind in ("aikv", "redis")]
+    assert views[0] == views[1] == [0, 2, [b"Value"]]
