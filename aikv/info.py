@@ -760,7 +760,7 @@ def _stats(server: Server) -> Fields:
         ("tracking_total_keys", len(tracking.table) if tracking is not None else 0),
         ("tracking_total_items", tracking.items if tracking is not None else 0),
         ("tracking_total_prefixes", len(tracking.prefixes) if tracking is not None else 0),
-        ("unexpected_error_replies", 0),
+        ("unexpected_error_replies", server.stat_unexpected_error_replies),
         ("total_error_replies", server.stat_error_replies),
         ("dump_payload_sanitizations", 0),
         ("total_reads_processed", server.stat_reads_processed),
@@ -906,6 +906,7 @@ def reset_stats(server: Server) -> None:
     server.stat_commands = 0
     server.stat_connections = 0
     server.stat_rejected_connections = 0
+    server.stat_unexpected_error_replies = 0
     server.stat_expired_keys = 0
     server.stat_sync_full = server.stat_sync_partial_ok = server.stat_sync_partial_err = 0
     server.stat_keyspace_hits = 0

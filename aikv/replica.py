@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -460,6 +461,8 @@ class ReplicaLink:
                 clock.now_ms = 0
                 server.dispatch(client, argv)
                 clock.refresh()
+                if client.out and client.out[-1][:1] == b"-":
+                    self._error_to_master(client.out[-1])
                 client.out.clear()
             size = len(encode_command(*argv))
             if client.multi is not None:
@@ -476,6 +479,29 @@ class ReplicaLink:
             self._save_position()
         if not server.nothing_to_commit():
             server.schedule_tick()
+
+    def _error_to_master(self, reply: bytes) -> None:
+        """A master's command failed here (data divergence on a writable replica, say):
+        as Redis's afterErrorReply, logged and counted (INFO unexpected_error_replies),
+        and fatal when propagation-error-behavior says so for a read-only replica."""
+        server = self.server
+        client = self.master_client
+        last = client.last_command if client is not None else None
+        name = "<unknown>" if last is None or isinstance(last, bytes) else last.full_name
+        # As Redis's text: an error given as "ERR <message>" shows the message alone,
+        # one with its own code shows the code with its dash.
+        body = reply.rstrip(b"\r\n")
+        text = (body[5:] if body.startswith(b"-ERR ") else body)[:4096].decode(
+            errors="replace")
+        log.warning("== CRITICAL == This replica is sending an error to its master: '%s' "
+                    "after processing the command '%s'", text, name)
+        server.stat_unexpected_error_replies += 1
+        values = server.config.values
+        if values["replica-read-only"] and values["propagation-error-behavior"] in (
+                "panic", "panic-on-replicas"):
+            log.critical("This replica panicked sending an error to its master after "
+                         "processing the command '%s'", name)
+            os._exit(1)
 
     def _applied(self, count: int) -> None:
         """The first `count` bytes of `unapplied` (the stream after the previous offset)

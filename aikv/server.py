@@ -195,6 +195,7 @@ class Server:
         self.stat_commands = 0
         self.stat_connections = 0
         self.stat_rejected_connections = 0
+        self.stat_unexpected_error_replies = 0  # errors a replica's master commands got
         # Synchronisations served to replicas, whatever the role changes since.
         self.stat_sync_full = 0
         self.stat_sync_partial_ok = 0

@@ -500,3 +500,32 @@ def test_master_commands_see_keys_past_their_deadline(spawn: Callable[..., Serve
                                spawn("redis", args=MASTER_ARGS))
              for kind in ("aikv", "redis")]
     assert views[0] == views[1] == [0, 2, [b"Value"]]
+
+
+def _divergence_view(replica_proc: ServerProcess, master_proc: ServerProcess) -> list[object]:
+    """replication-4.tcl "Data divergence is allowed on writable replicas": a master's
+    command that fails on the replica is logged as Redis logs it and counted."""
+    master = master_proc.client()
+    replica = replica_proc.client()
+    replica.config_set("replica-read-only", "no")
+    replica.replicaof("127.0.0.1", master_proc.port)
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the sync")
+    replica.set("number2", "foo")
+    master.incrby("number2", 1)
+    wait_until(lambda: _synced(replica, master), 10, 0.02, "the INCRBY on the replica")
+    log = replica_proc.log()
+    seen: list[object] = [master.get("number2"), replica.get("number2"),
+                          replica.info("stats")["unexpected_error_replies"],
+                          log.count("incrby"),
+                          "== CRITICAL == This replica is sending an error to its master: "
+                          "'value is not an integer or out of range' after processing "
+                          "the command 'incrby'" in log]
+    replica.replicaof("no", "one")
+    return seen
+
+
+def test_a_failed_master_command_is_logged_as_critical(
+        spawn: Callable[..., ServerProcess]) -> None:
+    views = [_divergence_view(spawn(kind), spawn("redis", args=MASTER_ARGS))
+             for kind in ("aikv", "redis")]
+    assert views[0] == views[1] == [b"1", b"foo", 1, 1, True]
