@@ -785,13 +785,15 @@ def _replication(server: Server) -> Fields:
                                                                *link.info_fields()]
     # A replica's backlog is the stream it applied, since it has a position in it.
     backlog = None if link is None or link.master_client is None else link.backlog
+    replid, offset = server.idle_stream_position if link is None else (link.replid,
+                                                                        link.offset)
     return [
         *head,
         ("connected_slaves", 0),
         ("master_failover_state", failover_state(server)),
-        ("master_replid", MASTER_REPLID if link is None else link.replid),
+        ("master_replid", replid),
         ("master_replid2", "0" * 40),
-        ("master_repl_offset", 0 if link is None else link.offset),
+        ("master_repl_offset", offset),
         ("second_repl_offset", -1),
         ("repl_backlog_active", 0 if backlog is None else 1),
         ("repl_backlog_size", server.config.values["repl-backlog-size"]),

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
@@ -27,7 +28,7 @@ from aikv.client import Client
 from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
 from aikv.config import Config
-from aikv.info import persistence_state, start_sampler
+from aikv.info import MASTER_REPLID, persistence_state, start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
 from aikv.monitor import monitor_args, quote_arg
@@ -225,6 +226,10 @@ class Server:
         # replica's SYNC / PSYNC, or by a promotion: aikv/replication/source.py).
         self.replication: ReplicationSource | None = None
         self.lone_waits = LoneWaits(self)  # WAIT before any replica (source.py)
+        # A master's stream position while it has no source: the offset stays where the
+        # last one reached, under a new id once its backlog is freed (Redis keeps
+        # master_repl_offset and calls changeReplicationId). The next source starts there.
+        self.idle_stream_position: tuple[str, int] = (MASTER_REPLID, 0)
         self.failover: Failover | None = None  # FAILOVER in progress (replication/failover.py)
         self.replicas_required = False  # see update_write_gates
         self.bgsave_refusal = False  # see update_write_gates
@@ -918,14 +923,16 @@ class Server:
             client.woff = source.offset
         return reply
 
-    def stop_serving_replicas(self) -> None:
-        """repl-backlog-ttl seconds without replicas, a replica's full resynchronisation
-        or promotion: this node's replicas are disconnected, commands stop being
-        propagated and the stream's stored position is dropped."""
+    def stop_serving_replicas(self, backlog_expired: bool = False) -> None:
+        """repl-backlog-ttl seconds without replicas (`backlog_expired`), a replica's full
+        resynchronisation or promotion: this node's replicas are disconnected, commands
+        stop being propagated and the stream's stored position is dropped."""
         source = self.replication
         if source is None:
             return
         self.replication = None
+        if backlog_expired:
+            self.idle_stream_position = (secrets.token_hex(20), source.offset)
         if not source.relaying:
             source.forget_position()
         for follower in list(source.followers.values()):

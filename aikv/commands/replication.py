@@ -146,7 +146,7 @@ def replication_source(client: Client) -> ReplicationSource:
     if source is None:
         link = server.replica
         if link is None:
-            source = ReplicationSource(server)
+            source = ReplicationSource(server, *server.idle_stream_position)
             server.lone_waits.hand_over(source)
         else:
             source = ReplicationSource.relaying_for(server, link.replid, link.offset,

@@ -406,7 +406,8 @@ def role(client: Client, argv: list[bytes]) -> bytes:
     if link is None:
         source = server.replication
         if source is None:
-            return array([bulk(b"master"), integer(0), EMPTY_ARRAY])
+            return array([bulk(b"master"), integer(server.idle_stream_position[1]),
+                          EMPTY_ARRAY])
         return array([bulk(b"master"), integer(source.offset), array([
             array([bulk(ip.encode()), bulk(str(port).encode()), bulk(str(offset).encode())])
             for ip, port, offset in source.role_replicas()])])

@@ -582,7 +582,7 @@ class ReplicationSource:
             return
         if not self.followers and ttl and now - self.alone_since > ttl:
             log.info("Replication backlog freed after %d seconds without replicas.", ttl)
-            self.server.stop_serving_replicas()
+            self.server.stop_serving_replicas(backlog_expired=True)
             return
         if self.followers and now - self.last_ping >= values["repl-ping-replica-period"] \
                 and not self._failover_pause():

@@ -378,11 +378,29 @@ def test_backlog_ttl_ends_propagation(spawn: Callable[..., ServerProcess]) -> No
     node = spawn("aikv", args=["--repl-backlog-ttl", "1"])
     master = node.client()
     replica = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)])
+    master.set("streamed", "1")
     _same_data(master, replica.client())
-    assert master.info("replication")["repl_backlog_active"] == 1
+    before = master.info("replication")
+    assert before["repl_backlog_active"] == 1
     replica.stop()
     wait_until(lambda: master.info("replication")["repl_backlog_active"] == 0, 30, 0.1,
                "the backlog to be freed")
+    # As Redis: the offset stays, under a new replication id; ROLE says the same.
+    after = master.info("replication")
+    assert after["master_repl_offset"] == before["master_repl_offset"] > 0
+    assert after["master_replid"] != before["master_replid"]
+    assert master.execute_command("ROLE")[1] == before["master_repl_offset"]
+    # The next replica's stream goes on from there (after a full resynchronisation).
+    again = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)])
+    _same_data(master, again.client())
+    master.set("later", "1")
+    _same_data(master, again.client())
+    info = master.info("replication")
+    assert info["master_repl_offset"] > before["master_repl_offset"]
+    assert info["master_replid"] == after["master_replid"]
+    again.stop()
+    wait_until(lambda: master.info("replication")["repl_backlog_active"] == 0, 30, 0.1,
+               "the backlog to be freed again")
     node.stop()
     node.start()  # no position kept: nothing to take up
     info = node.client().info("replication")
