@@ -56,6 +56,7 @@ import contextlib
 import logging
 import os
 import random
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -409,6 +410,15 @@ class ReplicaLink:
         writer = self._writer
         if writer is not None:
             log.info("Connection with master lost (killed by CLIENT KILL).")
+            # The master sees the connection end now, as Redis frees the client at once,
+            # not when the loop next runs (a DEBUG SLEEP may follow in the same EXEC).
+            # (uvloop's transport sockets refuse shutdown(): a duplicate of the descriptor
+            # reaches the same connection.)
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError, ValueError), \
+                        socket.fromfd(sock.fileno(), socket.AF_INET, socket.SOCK_STREAM) as dup:
+                    dup.shutdown(socket.SHUT_RDWR)
             writer.close()
             # Down from now, not from when the loop next runs (a DEBUG SLEEP in the same
             # transaction must count in the data's age, as in Redis).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -529,3 +530,26 @@ def test_a_failed_master_command_is_logged_as_critical(
     views = [_divergence_view(spawn(kind), spawn("redis", args=MASTER_ARGS))
              for kind in ("aikv", "redis")]
     assert views[0] == views[1] == [b"1", b"foo", 1, 1, True]
+
+
+def test_a_killed_link_ends_at_once_for_the_master(spawn: Callable[..., ServerProcess]) -> None:
+    """CLIENT KILL of the master link inside MULTI, followed by DEBUG SLEEP: the master
+    sees the connection end during the sleep, as with a redis-server replica (which
+    frees the client at once; replication-psync.tcl's backlog-expiry tests rely on it)."""
+    master_proc, master, replica = _synced_pair(spawn)
+    done: list[object] = []
+
+    def transaction() -> None:
+        pipe = replica.pipeline(transaction=True)
+        pipe.execute_command("CLIENT", "KILL", "TYPE", "master")
+        pipe.execute_command("DEBUG", "SLEEP", "3")
+        done.append(pipe.execute())
+
+    thread = threading.Thread(target=transaction)
+    thread.start()
+    try:
+        wait_until(lambda: master.info("replication")["connected_slaves"] == 0 or done, 10,
+                   0.02, "the master to lose its replica")
+        assert not done  # still sleeping: the end was seen before the EXEC finished
+    finally:
+        thread.join(10)
