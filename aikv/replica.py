@@ -472,7 +472,7 @@ class ReplicaLink:
                 server.dispatch(client, argv)
                 clock.refresh()
                 if client.out and client.out[-1][:1] == b"-":
-                    self._error_to_master(client.out[-1])
+                    self._error_to_master(client.out[-1], argv)
                 client.out.clear()
             size = len(encode_command(*argv))
             if client.multi is not None:
@@ -490,14 +490,16 @@ class ReplicaLink:
         if not server.nothing_to_commit():
             server.schedule_tick()
 
-    def _error_to_master(self, reply: bytes) -> None:
-        """A master's command failed here (data divergence on a writable replica, say):
-        as Redis's afterErrorReply, logged and counted (INFO unexpected_error_replies),
-        and fatal when propagation-error-behavior says so for a read-only replica."""
+    def _error_to_master(self, reply: bytes, argv: list[bytes]) -> None:
+        """A master's command (`argv`) failed here (data divergence on a writable
+        replica, say): as Redis's afterErrorReply, logged and counted (INFO
+        unexpected_error_replies), and fatal when propagation-error-behavior says so for
+        a read-only replica."""
         server = self.server
-        client = self.master_client
-        last = client.last_command if client is not None else None
-        name = "<unknown>" if last is None or isinstance(last, bytes) else last.full_name
+        cmd = server.lookup_command(argv[0])
+        if cmd is not None and cmd.subcommands and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower(), cmd)
+        name = "<unknown>" if cmd is None else cmd.full_name
         # As Redis's text: an error given as "ERR <message>" shows the message alone,
         # one with its own code shows the code with its dash.
         body = reply.rstrip(b"\r\n")

@@ -34,6 +34,7 @@ from aikv.migrate.values import (
 )
 from aikv.persist.layout import STRING_CODES, TYPE_LIST
 from aikv.rdbsave import rdb_path, save_now
+from aikv.replication.propagate import propagate_effect
 from aikv.resp import OK, CommandError, array, bulk, integer, simple
 from aikv.scripting.functions import FunctionError
 
@@ -78,6 +79,8 @@ _HELP = [
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "REPLICATE <string>",
+    "    Replicates the provided string to replicas, allowing data divergence.",
     "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
     "    Save the RDB file, empty the databases and the function libraries, and load",
     "    the file back. MERGE: keys and libraries in the file replace existing ones.",
@@ -161,6 +164,12 @@ def _config_rewrite_force_all(client: Client, argv: list[bytes]) -> bytes:
         rewrite_config(client.server, force_all=True)
     except (ConfigError, OSError) as exc:
         raise CommandError(f"ERR CONFIG-REWRITE-FORCE-ALL failed: {exc}") from None
+    return OK
+
+
+def _replicate(client: Client, argv: list[bytes]) -> bytes:
+    """A command sent to the replicas only (Redis's tests make replicas diverge so)."""
+    propagate_effect(client, list(argv[2:]))
     return OK
 
 
@@ -420,6 +429,7 @@ _SUBCOMMANDS = {
     b"HELP": (_help_reply, lambda n: n == 2),
     b"DIGEST": (_digest, lambda n: n == 2),
     b"CONFIG-REWRITE-FORCE-ALL": (_config_rewrite_force_all, lambda n: n == 2),
+    b"REPLICATE": (_replicate, lambda n: n >= 3),
     b"DIGEST-VALUE": (_digest_value, lambda n: n >= 2),
     b"LOADAOF": (_loadaof, lambda n: n == 2),
     b"PAUSE-CRON": (_pause_cron, lambda n: n == 3),

@@ -553,3 +553,27 @@ def test_a_killed_link_ends_at_once_for_the_master(spawn: Callable[..., ServerPr
         assert not done  # still sleeping: the end was seen before the EXEC finished
     finally:
         thread.join(10)
+
+
+def _replicated_garbage_view(kind: str, spawn: Callable[..., ServerProcess]) -> list[object]:
+    """replication-4.tcl "Data divergence can happen under default conditions": DEBUG
+    REPLICATE sends a command to the replicas only; the replica's error for it is logged
+    with the command's text and counted."""
+    master_proc = spawn(kind, args=MASTER_ARGS if kind == "redis" else [])
+    replica_proc = spawn(kind, args=MASTER_ARGS if kind == "redis" else [])
+    master, replica = master_proc.client(), replica_proc.client()
+    replica.replicaof("127.0.0.1", master_proc.port)
+    wait_until(lambda: _synced(replica, master), 30, 0.05, "the sync")
+    seen: list[object] = [master.execute_command("DEBUG", "REPLICATE", "fake-command-1")]
+    master.set("foo", "bar2")
+    seen.append(master.execute_command("WAIT", 1, 5000))
+    log = replica_proc.log()
+    seen += [log.count("fake-command-1"), log.count("== CRITICAL =="),
+             "after processing the command '<unknown>'" in log,
+             replica.info("stats")["unexpected_error_replies"], replica.get("foo")]
+    return seen
+
+
+def test_debug_replicate_reaches_only_the_replicas(spawn: Callable[..., ServerProcess]) -> None:
+    mine, theirs = (_replicated_garbage_view(kind, spawn) for kind in ("aikv", "redis"))
+    assert mine == theirs == [b"OK", 1, 1, 1, True, 1, b"bar2"]
