@@ -184,25 +184,54 @@ def _serve(server: Server, config: Config) -> int:
 
 
 def redis_style_args(args: list[str], known: set[str]) -> list[str]:
-    """redis-server's command line, `--<directive> <value words...>` up to the next
-    `--`, for every directive that has no option of its own here: rewritten as
-    `--set directive=words joined by spaces`. Options this command defines, and anything
-    that is not a directive, pass through unchanged (click then judges them)."""
+    """redis-server's command line, read as redis-server 7.0 reads it, for every
+    directive that has no option of its own here (rewritten as `--set directive=words
+    joined by spaces`):
+    - `--<directive> <value words...>` up to the next argument starting with `--`; the
+      first word after a bare directive is its value even when it starts with `--`
+      (`--proc-title-template --my-title`), except after `--save`, where it means no
+      save points (as an empty or missing value does);
+    - `"--<directive> value"` in one argument, split as a config line (quotes honoured);
+    - bare words after the config file, before any `--`: a config line of their own
+      (`loglevel verbose`).
+    Options this command defines (each takes one value), and anything that is not a
+    directive, pass through unchanged (click then judges them)."""
     out: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
-        name = arg[2:].lower() if arg.startswith("--") else ""
-        if not name or arg in known or "=" in name or (name not in BY_NAME
-                                                       and name != "user"):
+        if arg in known:
+            out += args[i:i + (1 if arg in ("-h", "--help") else 2)]
+            i += 1 if arg in ("-h", "--help") else 2
+            continue
+        inline = arg.startswith("--") and len(arg.split(None, 1)) > 1
+        bare = not arg.startswith("-") and i > 0
+        if inline:
+            try:
+                words = shlex.split(arg[2:])
+            except ValueError:
+                words = arg[2:].split()
+        elif bare:
+            words = [arg]
+        else:
+            words = [arg[2:]] if arg.startswith("--") else []
+        name = words[0].lower() if words else ""
+        if not name or "=" in name or (name not in BY_NAME and name != "user"):
             out.append(arg)
             i += 1
             continue
-        words = []
         i += 1
-        while i < len(args) and not args[i].startswith("--"):
-            words.append(args[i])
-            i += 1
+        if not inline:
+            words = words[1:]
+            if not bare and i < len(args) and not (name == "save"
+                                                   and args[i].startswith("--")):
+                words.append(args[i])
+                i += 1
+            while i < len(args) and not args[i].startswith("--"):
+                words.append(args[i])
+                i += 1
+        else:
+            words = words[1:]
         # A user's rules keep their words (a password may hold spaces).
         value = shlex.join(words) if name == "user" else " ".join(words)
         out += ["--set", f"{name}={value}"]

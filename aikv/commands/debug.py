@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aikv")
 
-# Subcommands that only read: allowed from any connection, because redis-cli --cluster
-# (run from any host) compares DEBUG DIGEST-VALUE across nodes after a BUSYKEY.
-_READ_ONLY_DEBUG = {b"DIGEST-VALUE", b"HELP"}
+# The subcommand allowed from any connection whatever enable-debug-command says (HELP
+# included, Redis refuses all of DEBUG): redis-cli --cluster (run from any host)
+# compares DEBUG DIGEST-VALUE across nodes after a BUSYKEY.
+_READ_ONLY_DEBUG = {b"DIGEST-VALUE"}
 
 _HELP = [
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

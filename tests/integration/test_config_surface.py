@@ -216,6 +216,7 @@ def test_debug_follows_enable_debug_command(spawn: Callable[..., ServerProcess])
     try:
         refused = d.check("debug", "sleep", "0")
         assert refused.startswith(b"-ERR DEBUG command not allowed.")
+        assert d.check("debug", "help") == refused  # (introspection.tcl checks HELP)
         d.check("config", "get", "enable-debug-command")
         # AiKv's one deviation: DIGEST-VALUE stays open (redis-cli --cluster fix uses it).
         assert d.a.call("debug", "digest-value", "nokey") == (

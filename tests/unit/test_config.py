@@ -193,6 +193,33 @@ def test_redis_style_command_line() -> None:
         "--set", "lua-time-limit=10", "--nosuch", "1", "--set", "hz=20"]
 
 
+def test_redis_style_command_line_edge_forms() -> None:
+    """introspection.tcl's "redis-server command line arguments" cases: the forms
+    redis-server 7.0 reads."""
+    from aikv.cli import redis_style_args
+
+    known = {"--port", "--dir", "--set", "--loglevel"}
+    # Name and value in one argument, quotes honoured.
+    assert redis_style_args(["--maxmemory 700mb", "--maxmemory-policy 'volatile-lru'"],
+                            known) == ["--set", "maxmemory=700mb",
+                                       "--set", "maxmemory-policy=volatile-lru"]
+    # Bare words after the config file: a line of their own.
+    assert redis_style_args(["c.conf", "hz", "15", "--maxmemory '700mb'"], known) == [
+        "c.conf", "--set", "hz=15", "--set", "maxmemory=700mb"]
+    # A value may start with "--" (the word right after a bare directive)...
+    assert redis_style_args(["--proc-title-template", "--my--title", "--loglevel",
+                             "verbose"], known) == [
+        "--set", "proc-title-template=--my--title", "--loglevel", "verbose"]
+    assert redis_style_args(["--proc-title-template --my--title"], known) == [
+        "--set", "proc-title-template=--my--title"]
+    # ... except after --save, which then means no save points, as at the end.
+    assert redis_style_args(["--save", "--hz", "12", "--save"], known) == [
+        "--set", "save=", "--set", "hz=12", "--set", "save="]
+    assert redis_style_args(["--proc-title-template", "--save", "--save", "", "--hz", "3"],
+                            known) == ["--set", "proc-title-template=--save", "--set", "save=",
+                                       "--set", "hz=3"]
+
+
 def test_the_server_takes_redis_style_arguments(tmp_path: Path) -> None:
     import subprocess
     import sys
