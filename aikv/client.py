@@ -282,6 +282,7 @@ class Client(asyncio.Protocol):
         arity and (in cluster mode) routing — Server.execute's other checks all pass:
         authenticated, not in MULTI, not subscribed, a user with every permission."""
         return (self.authenticated and self.multi is None and not self.restricted
+                and self.replica_state is None
                 and not self.subscriptions
                 and not self.patterns and not self.shard_subscriptions
                 and not self.reply_off and not self.reply_skip

@@ -70,6 +70,7 @@ from aikv.protocol import ProtocolError, RequestParser
 from aikv.replication import position
 from aikv.replication.backlog import Backlog
 from aikv.replication.failover import IN_PROGRESS
+from aikv.resp import logged_error
 
 if TYPE_CHECKING:
     from aikv.server import Server
@@ -500,11 +501,7 @@ class ReplicaLink:
         if cmd is not None and cmd.subcommands and len(argv) > 1:
             cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower(), cmd)
         name = "<unknown>" if cmd is None else cmd.full_name
-        # As Redis's text: an error given as "ERR <message>" shows the message alone,
-        # one with its own code shows the code with its dash.
-        body = reply.rstrip(b"\r\n")
-        text = (body[5:] if body.startswith(b"-ERR ") else body)[:4096].decode(
-            errors="replace")
+        text = logged_error(reply)
         log.warning("== CRITICAL == This replica is sending an error to its master: '%s' "
                     "after processing the command '%s'", text, name)
         server.stat_unexpected_error_replies += 1

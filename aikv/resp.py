@@ -165,3 +165,10 @@ class CountedError(bytes):
     command as failed, as Redis does for its ERR_REPLY_FLAG_NO_STATS_UPDATE replies."""
 
     __slots__ = ()
+
+
+def logged_error(reply: bytes) -> str:
+    """An error reply as Redis's logs quote it (afterErrorReply): "ERR <message>" as the
+    message alone, an error with a code of its own with its dash; at most 4096 bytes."""
+    body = reply.rstrip(b"\r\n")
+    return (body[5:] if body.startswith(b"-ERR ") else body)[:4096].decode(errors="replace")

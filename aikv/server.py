@@ -51,7 +51,7 @@ from aikv.replication.backlog import Backlog
 from aikv.replication.failover import Failover
 from aikv.replication.propagate import Frame, Sink
 from aikv.replication.source import LoneWaits, ReplicationSource
-from aikv.resp import QUEUED, CommandError, CommandRejected, error
+from aikv.resp import QUEUED, CommandError, CommandRejected, error, logged_error
 from aikv.slowlog import SlowLog
 from aikv.tracking import Tracking
 
@@ -636,6 +636,9 @@ class Server:
         return cmd
 
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
+        if client.replica_state is not None and self._syncing(client):
+            self._command_from_replica(client, argv)
+            return
         reply = self.execute(client, argv)
         if client.postponed:
             # Held by CLIENT PAUSE: it has not run, so the state Redis resets after a
@@ -667,6 +670,38 @@ class Server:
             # the next command runs: Redis's handleClientsBlockedOnKeys. (Not while a
             # busy script runs: the keys it made ready are served once it is over.)
             blocking.handle_ready()
+
+    def _syncing(self, client: Client) -> bool:
+        """Whether `client` is a replica since its SYNC / PSYNC (Redis's CLIENT_SLAVE)."""
+        source = self.replication
+        return source is not None and client.id in source.followers
+
+    def _command_from_replica(self, client: Client, argv: list[bytes]) -> None:
+        """A replica's connection carries the replication stream to it, nothing else:
+        keyspace commands are refused ("Replica can't interact with the keyspace"), and
+        any command that would answer (REPLCONF ACK does not) disconnects the replica
+        with the answer unsent, logged as Redis logs it."""
+        cmd = self.lookup_command(argv[0])
+        if cmd is not None and cmd.subcommands and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower(), cmd)
+        if cmd is not None and ("readonly" in cmd.flags or cmd.is_write
+                                or "may-replicate" in cmd.flags):
+            reply = self._reject(client, "ERR Replica can't interact with the keyspace", cmd)
+        else:
+            reply = self.execute(client, argv)
+        if not reply:
+            client.out.append(b"")  # (dispatch's callers read the reply it queued)
+            return
+        from aikv.commands.connection import describe
+
+        name = "<unknown>" if cmd is None else cmd.full_name
+        if reply[:1] == b"-":
+            log.warning("== CRITICAL == This master is sending an error to its replica: "
+                        "'%s' after processing the command '%s'", logged_error(reply), name)
+        log.warning("Replica generated a reply to command '%s', disconnecting it: %s", name,
+                    describe(client, time.time()))
+        client.abort()
+        client.out.append(b"")
 
     def execute(self, client: Client, argv: list[bytes]) -> bytes:
         """Run one command and return its encoded reply."""

@@ -383,6 +383,8 @@ class ReplicationSource:
             try:
                 offset = int(offset_text)
             except ValueError:
+                log.warning("Replica %s asks for synchronization but with a wrong offset",
+                            client.addr)
                 return b"-ERR value is not an integer or out of range\r\n"
             wanted = replid.decode(errors="replace")
             if self._can_continue(wanted, offset):

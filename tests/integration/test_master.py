@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 import redis
 
 from tests.differ import RawConnection, parse
@@ -465,3 +466,44 @@ def test_wait_without_replicas_runs_to_its_timeout(spawn: Callable[..., ServerPr
     mine, theirs = (_lone_wait_view(spawn(kind)) for kind in ("aikv", "redis"))
     assert mine == theirs == [0, 0, True, [0], 1, b":0\r\n", 1,
                               b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n", 2]
+
+
+def _replica_link_view(node: ServerProcess) -> list[object]:
+    """replication.tcl "replica do not write the reply to the replication link": once a
+    connection is a replica (after SYNC / PSYNC), a command that would answer ends it,
+    unanswered; keyspace commands are refused first; both logged as Redis logs them."""
+    seen: list[object] = []
+    for sync, command in (("SYNC", "PING"), ("PSYNC replicationid -1", "GET foo"),
+                          ("PSYNC replicationid -1", "SLOWLOG GET")):
+        sock = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+        sock.sendall(sync.encode() + b"\r\n")
+        if sync.startswith("PSYNC"):
+            first = b""
+            while not first.endswith(b"\r\n"):
+                first += sock.recv(1)
+            seen.append(first.split()[0])  # +FULLRESYNC <replid> <offset>
+        sock.sendall(command.encode() + b"\r\n")
+        data = b""
+        while chunk := sock.recv(65536):  # the RDB file may come first; then the end
+            data += chunk
+        seen.append(b"-ERR" not in data and b"+PONG" not in data)
+        sock.close()
+    assert node.client().ping()
+    wait_until(lambda: node.client().info("replication")["connected_slaves"] == 0, 10, 0.05,
+               "the replicas to be gone")
+    log = node.log()
+    seen += [f"Replica generated a reply to command '{name}', disconnecting it: " in log
+             for name in ("ping", "get", "slowlog|get")]
+    seen.append("== CRITICAL == This master is sending an error to its replica: "
+                "'Replica can't interact with the keyspace' after processing the command "
+                "'get'" in log)
+    with pytest.raises(redis.ResponseError, match="value is not an integer or out of range"):
+        node.client().execute_command("PSYNC", "replicationid", "offset_str")
+    seen.append("asks for synchronization but with a wrong offset" in node.log())
+    return seen
+
+
+def test_a_replica_link_answers_nothing_but_the_stream(spawn: Callable[..., ServerProcess]) -> None:
+    mine, theirs = (_replica_link_view(spawn(kind)) for kind in ("aikv", "redis"))
+    assert mine == theirs == [True, b"+FULLRESYNC", True, b"+FULLRESYNC", True,
+                              True, True, True, True, True]
