@@ -216,8 +216,9 @@ def _clients(server: Server) -> Fields:
     gossip = getattr(server.cluster, "gossip", None)
     if gossip is not None:
         cluster_links = len(getattr(gossip, "outbound", ())) + len(getattr(gossip, "inbound", ()))
+    replicas = len(server.replication.followers) if server.replication is not None else 0
     return [
-        ("connected_clients", len(clients)),
+        ("connected_clients", len(clients) - replicas),  # as Redis: replicas left out
         ("cluster_connections", cluster_links),
         ("maxclients", server.config.maxclients),
         ("client_recent_max_input_buffer", max_in),

@@ -105,6 +105,9 @@ def test_full_sync_and_stream_to_redis_and_aikv_replicas(
     master.set("short", "v", px=1)  # expires here, and the master sends a DEL
     master.function_load("#!lua name=lib2\nredis.register_function('f2', function() return 2 end)")
     assert master.execute_command("WAIT", 2, 5000) == 2
+    # Two replica links and this client: the replicas are not counted (shutdown.tcl).
+    assert master.info("clients")["connected_clients"] == \
+        len(master.client_list()) - 2 == 1
     wait_until(lambda: theirs.execute_command("DEBUG", "DIGEST-VALUE", "short") == [b"0" * 40],
                10, 0.05, "the expired key's DEL")
     _same_data(master, theirs, mine)
