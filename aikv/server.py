@@ -289,6 +289,8 @@ class Server:
             self.replicate_from(master)
         else:
             self.replication = ReplicationSource.resume(self)
+            if self.replication is not None:
+                self.schedule_tick()  # this run's id goes into the stored position now
         start_sampler(self)  # INFO's instantaneous_* rates, sampled every 100 ms
         # Always started: CONFIG SET appendfsync can switch to everysec at run time, and
         # the thread only syncs while the store's policy is everysec.

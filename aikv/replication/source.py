@@ -209,16 +209,19 @@ class ReplicationSource:
     @classmethod
     def resume(cls, server: Server) -> ReplicationSource | None:
         """At start-up: the stream's position stored by an earlier run, taken up with an
-        empty backlog; None when there is none."""
+        empty backlog; None when there is none. As a restarted Redis master does, the
+        stream goes on under this run's new id, the stored one kept as the secondary id
+        up to the stored offset, so that replicas continue with either."""
         raw = position.read(server, position.MASTER)
         if raw is None:
             return None
         try:
             replid, offset = raw.decode().split()
-            source = cls(server, replid, int(offset))
+            source = cls(server, MASTER_REPLID, int(offset))
         except ValueError:
             return None
-        source._saved_offset = source.offset
+        source.replid2 = replid
+        source.second_offset = source.offset + 1
         log.info("Replication id %s and offset %d of an earlier run taken up.", replid,
                  source.offset)
         return source

@@ -354,22 +354,26 @@ def test_full_sync_from_a_snapshot_while_writes_go_on(
 
 def test_restarted_master_continues_the_stream(spawn: Callable[..., ServerProcess]) -> None:
     """The replication id and offset are stored with the data: after a clean stop and
-    after kill -9, the restarted AiKv master takes them up and its replica (a
-    redis-server) continues with a partial resynchronisation."""
+    after kill -9, the restarted AiKv master takes them up (under a new id, the stored one
+    as its secondary id, as a restarted Redis master) and its replica (a redis-server)
+    continues with a partial resynchronisation."""
     node = spawn("aikv")
     master = node.client()
     populate(master)
     theirs = spawn("redis", args=[*DEBUG, "--replicaof", "127.0.0.1", str(node.port)]).client()
     _same_data(master, theirs)
-    replid = master.info("replication")["master_replid"]
     for stop in (node.stop, node.kill9):
         master.rpush("before-restart", "x")
         _same_data(master, theirs)
+        before = master.info("replication")
         stop()
         node.start()
         master = node.client()
         info = master.info("replication")
-        assert info["master_replid"] == replid
+        assert info["master_replid2"] == before["master_replid"] != info["master_replid"]
+        # (A clean stop may add the GETACK it sent its replica to the stream.)
+        assert info["second_repl_offset"] == info["master_repl_offset"] + 1 \
+            > before["master_repl_offset"]
         wait_until(lambda m=master: m.info("replication")["connected_slaves"] == 1, 30, 0.05,
                    "the replica to reconnect")
         master.rpush("after-restart", "y")
