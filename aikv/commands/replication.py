@@ -22,6 +22,7 @@ Argument checks and error texts follow redis-server 7.0.15, in its order.
 from __future__ import annotations
 
 import logging
+import shlex
 from typing import TYPE_CHECKING
 
 from aikv.commands.args import parse_int
@@ -228,9 +229,19 @@ def replconf(client: Client, argv: list[bytes]) -> bytes:
         elif option == b"getack":
             return b""
         elif option == b"rdb-only":
-            parse_int(value)
+            rdb_only = parse_int(value)
+            if not 0 <= rdb_only <= 1:
+                raise CommandError("ERR value is out of range, value must between 0 and 1")
+            follower_of(client).rdb_only = rdb_only == 1
         elif option == b"rdb-filter-only":
-            pass
+            try:
+                filters = shlex.split(value.decode(errors="replace"))
+            except ValueError:
+                raise CommandError("ERR Missing rdb-filter-only values") from None
+            for name in filters:
+                if name.lower() != "functions":
+                    raise CommandError(f"ERR Unsupported rdb-filter-only option: {name}")
+            follower_of(client).rdb_filter = {name.lower() for name in filters}
         else:
             raise CommandError("ERR Unrecognized REPLCONF option: %s" % argv[j].decode(errors="replace"))
     return OK

@@ -126,7 +126,8 @@ def read_rdb(data: bytes) -> Iterator[Key | Aux | Function]:
 def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int = 0,
               chunk_size: int = CHUNK_SIZE,
               databases: Sequence[Database] | None = None,
-              compress: bool | None = None, replication: bool = True) -> Iterator[bytes]:
+              compress: bool | None = None, replication: bool = True,
+              functions: bool = True) -> Iterator[bytes]:
     """The RDB file of a full synchronisation, in chunks of about `chunk_size` bytes:
     the server's function libraries and every live key of every database as it is now,
     stamped with the replication id and offset that state corresponds to.
@@ -144,6 +145,7 @@ def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int 
     `compress`: LZF-compress strings (default: rdbcompression).
     `replication`: False leaves out the repl-* fields, as Redis does in a dump.rdb saved by
     a node outside any replication chain (rdbPopulateSaveInfo gives no info).
+    `functions`: False leaves out the function libraries (REPLCONF rdb-filter-only).
     """
     limits = limits_from_config(server.config)
     if compress is not None and compress != limits.rdb_compression:
@@ -153,7 +155,7 @@ def write_rdb(server: Server, repl_id: str, repl_offset: int, *, stream_db: int 
     out.add(b"REDIS%04d" % RDB_VERSION)
     for name, value in _aux_fields(repl_id, repl_offset, stream_db, replication):
         out.add(bytes((OP_AUX,)) + encode_string(name, compress) + encode_string(value, compress))
-    for code in _library_codes(server):
+    for code in _library_codes(server) if functions else ():
         out.add(bytes((OPCODE_FUNCTION2,)) + encode_string(code, compress))
     for db in server.databases if databases is None else databases:
         yield from _write_database(out, db, limits)

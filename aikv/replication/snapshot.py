@@ -66,7 +66,7 @@ class SnapshotJob:
 
     def __init__(self, server: Server, repl_id: str, offset: int,
                  done: Callable[[list[bytes]], None], cancelled: Callable[[], bool],
-                 stream_db: int = 0) -> None:
+                 stream_db: int = 0, keys: bool = True, functions: bool = True) -> None:
         self.server = server
         self.done = done
         self.cancelled = cancelled
@@ -76,9 +76,11 @@ class SnapshotJob:
         # Without LZF: AiKv's LZF is Python, and compressing a file that crosses one
         # connection costs far more than the bytes it saves (~50 us per 32-byte value).
         # stream_db: where the stream that follows the file starts (repl-stream-db).
-        self.rdb: Iterator[bytes] = write_rdb(server, repl_id, offset, stream_db=stream_db,
-                                              databases=snapshot_views(server, self.txn),
-                                              compress=False)
+        # keys / functions False: left out (REPLCONF rdb-filter-only).
+        self.rdb: Iterator[bytes] = write_rdb(
+            server, repl_id, offset, stream_db=stream_db,
+            databases=snapshot_views(server, self.txn) if keys else [], compress=False,
+            functions=functions)
         # The header and the function libraries are read now, with the snapshot.
         self.chunks.append(next(self.rdb))
 

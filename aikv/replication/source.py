@@ -42,7 +42,11 @@ repl-backlog-size of them stay in the backlog.
   disconnects its sub-replicas and forgets the backlog; a +CONTINUE under a new id, or
   a promotion, disconnects them too, and they continue with a partial one.
 
-Not implemented: diskless sync, rdb-only and rdb-filter-only requests.
+- REPLCONF rdb-only 1 (redis-cli --rdb): the file alone, then the connection ends;
+  rdb-filter-only (redis-cli --functions-rdb): the file with only what the filter names
+  ("functions", or nothing at all for an empty filter).
+
+Not implemented: diskless sync.
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ _TEMPLATES = {n: b"*%d\r\n" % n + b"$%d\r\n%s\r\n" * n for n in range(1, 16)}
 class Follower:
     """A replica connected to this node, as INFO and ROLE describe it."""
 
-    __slots__ = ("client", "listening_port", "address", "capa", "state", "ack_offset",
+    __slots__ = ("client", "listening_port", "address", "capa", "state", "rdb_only",
+                 "rdb_filter", "ack_offset",
                  "ack_time", "pending")
 
     def __init__(self, client: Client) -> None:
@@ -91,6 +96,9 @@ class Follower:
         self.address = ""  # REPLCONF ip-address (replica-announce-ip), else its peer
         self.capa: set[str] = set()
         self.state = "wait_bgsave"
+        self.rdb_only = False  # REPLCONF rdb-only 1: the file, then the end
+        # REPLCONF rdb-filter-only: what the file holds (None: everything).
+        self.rdb_filter: set[str] | None = None
         self.ack_offset = 0
         self.ack_time = time.monotonic()
         # While its RDB file is being written: the stream produced meanwhile.
@@ -408,10 +416,12 @@ class ReplicationSource:
         if self.relaying and link is not None and link.master_client is not None:
             stream_db = link.master_client.db_index
         try:
+            only = follower.rdb_filter
             job = SnapshotJob(server, self.replid, self.offset,
                               lambda chunks: self._rdb_written(follower, chunks),
                               lambda: client.closing or follower.client.id not in self.followers,
-                              stream_db)
+                              stream_db, keys=only is None,
+                              functions=only is None or "functions" in only)
         except Exception as exc:  # the commit before the snapshot failed (disk error)
             log.warning("Full resynchronization of %s refused: %s", client.addr, exc)
             return b"-ERR cannot take a snapshot of the dataset for a replica now\r\n"
@@ -436,6 +446,12 @@ class ReplicationSource:
         client.write(b"$%d\r\n" % sum(map(len, chunks)))
         for chunk in chunks:
             client.write(chunk)
+        if follower.rdb_only:
+            log.info("RDB transfer completed, rdb only replica (%s) should be disconnected "
+                     "asap", client.addr)
+            self.replica_gone(client)
+            client.close_after_reply = True
+            return
         for data in follower.pending or ():
             client.write(data)
         follower.pending = None

@@ -9,16 +9,19 @@ diverge."""
 from __future__ import annotations
 
 import random
+import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
 
 from tests.differ import RawConnection, parse
-from tests.harness import ServerProcess, wait_until
+from tests.harness import ServerProcess, redis_cli, wait_until
 from tests.integration.replication_data import digest, populate
 
 DEBUG = ["--enable-debug-command", "yes"]
@@ -514,3 +517,34 @@ def test_a_replica_link_answers_nothing_but_the_stream(spawn: Callable[..., Serv
     mine, theirs = (_replica_link_view(spawn(kind)) for kind in ("aikv", "redis"))
     assert mine == theirs == [True, b"+FULLRESYNC", True, b"+FULLRESYNC", True,
                               True, True, True, True, True]
+
+
+def _rdb_dump_view(node: ServerProcess, tmp: Path) -> list[object]:
+    """redis-cli --rdb and --functions-rdb (REPLCONF rdb-only, rdb-filter-only): the
+    whole file, or only the function libraries; the connection ends after the file."""
+    r = node.client()
+    r.function_load("#!lua name=mylib\nredis.register_function('f1', function() return 1 end)")
+    r.mset({f"key{i}": f"value{i}" for i in range(50)})
+    seen: list[object] = []
+    for option in ("--rdb", "--functions-rdb"):
+        path = tmp / f"{node.kind}{option}.rdb"
+        done = redis_cli("-p", str(node.port), option, str(path))
+        assert done.returncode == 0, done.stderr
+        checked = subprocess.run(["redis-check-rdb", str(path)], capture_output=True,
+                                 text=True, timeout=60).stdout
+        seen += [re.search(r"(\d+) keys read", checked).group(1),  # type: ignore[union-attr]
+                 "RDB looks OK" in checked]
+    wait_until(lambda: r.info("replication")["connected_slaves"] == 0, 10, 0.05,
+               "the dump connections to end")
+    for args in (("rdb-filter-only", "functions bla"), ("rdb-only", "2")):
+        with pytest.raises(redis.ResponseError) as error:
+            r.execute_command("REPLCONF", *args)
+        seen.append(str(error.value))
+    return seen
+
+
+def test_redis_cli_rdb_and_functions_rdb(spawn: Callable[..., ServerProcess],
+                                         tmp_path: Path) -> None:
+    mine, theirs = (_rdb_dump_view(spawn(kind), tmp_path) for kind in ("aikv", "redis"))
+    assert mine == theirs
+    assert mine[:4] == ["50", True, "0", True]
