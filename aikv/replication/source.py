@@ -132,6 +132,25 @@ class Waiter:
         self.timer: asyncio.TimerHandle | None = None
 
 
+def end_wait(server: Server, waiters: list[Waiter], waiter: Waiter,
+             reply: bytes | None) -> None:
+    """Take `waiter` out of `waiters` (its timer stopped) and answer its client with
+    `reply`, then run what it sent meanwhile; None: its client is gone, only forget it."""
+    if waiter not in waiters:
+        return
+    waiters.remove(waiter)
+    if waiter.timer is not None:
+        waiter.timer.cancel()
+    if reply is None:
+        return
+    client = waiter.client
+    if client.blocked is waiter:
+        client.blocked = None
+    if not client.closing:
+        client.write(reply)
+        server.resume_client(client)
+
+
 class LoneWaits:
     """WAIT on a master that never had a replica. It has no ReplicationSource (one would
     start propagating every write), and nothing can acknowledge: as in Redis, a client
@@ -156,17 +175,7 @@ class LoneWaits:
         if source is not None and waiter in source.waiters:  # handed over meanwhile
             source._wait_over(waiter)
             return
-        if waiter not in self.waiters:
-            return
-        self.waiters.remove(waiter)
-        if waiter.timer is not None:
-            waiter.timer.cancel()
-        client = waiter.client
-        if client.blocked is waiter:
-            client.blocked = None
-        if not client.closing:
-            client.write(reply)
-            self.server.resume_client(client)
+        end_wait(self.server, self.waiters, waiter, reply)
 
     def unblock(self, client: Client, with_error: bool) -> bool:
         """CLIENT UNBLOCK: the count so far (0), or the UNBLOCKED error."""
@@ -178,11 +187,8 @@ class LoneWaits:
         return True
 
     def client_gone(self, client: Client) -> None:
-        waiter = client.blocked
-        if isinstance(waiter, Waiter) and waiter in self.waiters:
-            self.waiters.remove(waiter)
-            if waiter.timer is not None:
-                waiter.timer.cancel()
+        if isinstance(client.blocked, Waiter):
+            end_wait(self.server, self.waiters, client.blocked, None)
 
     def hand_over(self, source: ReplicationSource) -> None:
         """The first replica's source serves the waits from now on (their timers come
@@ -553,40 +559,20 @@ class ReplicationSource:
         waiter = client.blocked
         if not isinstance(waiter, Waiter) or waiter not in self.waiters:
             return False
+        self.server.count_failed_unblock(b"wait", UNBLOCKED_ERROR if with_error else None)
         if with_error:
-            self.waiters.remove(waiter)
-            if waiter.timer is not None:
-                waiter.timer.cancel()
-            client.blocked = None
-            client.write(UNBLOCKED_ERROR)
-            self.server.count_failed_unblock(b"wait", UNBLOCKED_ERROR)
-            self.server.resume_client(client)
+            end_wait(self.server, self.waiters, waiter, UNBLOCKED_ERROR)
         else:
-            self.server.count_failed_unblock(b"wait", None)
             self._wait_over(waiter)
         return True
 
     def _wait_over(self, waiter: Waiter) -> None:
-        if waiter not in self.waiters:
-            return
-        self.waiters.remove(waiter)
-        if waiter.timer is not None:
-            waiter.timer.cancel()
-        client = waiter.client
-        if client.blocked is waiter:
-            client.blocked = None
-        if client.closing:
-            return
-        client.write(b":%d\r\n" % self.acked(waiter.offset))
-        self.server.resume_client(client)
+        end_wait(self.server, self.waiters, waiter, b":%d\r\n" % self.acked(waiter.offset))
 
     def client_gone(self, client: Client) -> None:
         """A client closed: it stops waiting, and stops being a replica."""
-        waiter = client.blocked
-        if isinstance(waiter, Waiter) and waiter in self.waiters:
-            self.waiters.remove(waiter)
-            if waiter.timer is not None:
-                waiter.timer.cancel()
+        if isinstance(client.blocked, Waiter):
+            end_wait(self.server, self.waiters, client.blocked, None)
         self.replica_gone(client)
 
     # ------------------------------------------------------------------ cron
