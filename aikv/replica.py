@@ -497,9 +497,7 @@ class ReplicaLink:
         unexpected_error_replies), and fatal when propagation-error-behavior says so for
         a read-only replica."""
         server = self.server
-        cmd = server.lookup_command(argv[0])
-        if cmd is not None and cmd.subcommands and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower(), cmd)
+        cmd = server.command_for(argv)
         name = "<unknown>" if cmd is None else cmd.full_name
         text = logged_error(reply)
         log.warning("== CRITICAL == This replica is sending an error to its master: '%s' "

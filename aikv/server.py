@@ -499,12 +499,8 @@ class Server:
     def holds(self, client: Client, argv: list[bytes]) -> bool:
         """Whether the pause in force holds `argv` from `client` (the master's stream on
         a replica: Redis pauses its client as any other)."""
-        cmd = self.lookup_command(argv[0])
-        if cmd is None:
-            return False
-        if cmd.subcommands and len(argv) >= 2:
-            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower(), cmd)
-        return self._pauses(client, cmd, argv)
+        cmd = self.command_for(argv)
+        return cmd is not None and self._pauses(client, cmd, argv)
 
     def _pauses(self, client: Client, cmd: Command, argv: list[bytes]) -> bool:
         """Whether the pause in force holds this command (Redis's processCommand test:
@@ -637,6 +633,14 @@ class Server:
                     self.data_commands[name] = cmd
         return cmd
 
+    def command_for(self, argv: list[bytes]) -> Command | None:
+        """The command `argv` names, its subcommand when it names a known one (else the
+        container itself): what a log line or a pause test needs, not execute()'s checks."""
+        cmd = self.lookup_command(argv[0])
+        if cmd is not None and cmd.subcommands and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower(), cmd)
+        return cmd
+
     def dispatch(self, client: Client, argv: list[bytes]) -> None:
         if client.replica_state is not None and self._syncing(client):
             self._command_from_replica(client, argv)
@@ -683,9 +687,7 @@ class Server:
         keyspace commands are refused ("Replica can't interact with the keyspace"), and
         any command that would answer (REPLCONF ACK does not) disconnects the replica
         with the answer unsent, logged as Redis logs it."""
-        cmd = self.lookup_command(argv[0])
-        if cmd is not None and cmd.subcommands and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1].decode(errors="replace").lower(), cmd)
+        cmd = self.command_for(argv)
         if cmd is not None and ("readonly" in cmd.flags or cmd.is_write
                                 or "may-replicate" in cmd.flags):
             reply = self._reject(client, "ERR Replica can't interact with the keyspace", cmd)

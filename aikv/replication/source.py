@@ -54,6 +54,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aikv.blocking import UNBLOCKED_ERROR
@@ -132,6 +133,19 @@ class Waiter:
         self.timer: asyncio.TimerHandle | None = None
 
 
+def start_wait(server: Server, waiters: list[Waiter], client: Client, count: int,
+               timeout_ms: int, on_timeout: Callable[[Waiter], None]) -> None:
+    """Block `client` until `count` replicas acknowledged what it has seen done (its
+    woff); `on_timeout` ends the wait after `timeout_ms` (0: never). end_wait undoes it."""
+    waiter = Waiter(client, client.woff, count)
+    client.blocked = waiter
+    if timeout_ms:
+        loop = server.loop
+        assert loop is not None
+        waiter.timer = loop.call_later(timeout_ms / 1000, on_timeout, waiter)
+    waiters.append(waiter)
+
+
 def end_wait(server: Server, waiters: list[Waiter], waiter: Waiter,
              reply: bytes | None) -> None:
     """Take `waiter` out of `waiters` (its timer stopped) and answer its client with
@@ -162,13 +176,7 @@ class LoneWaits:
         self.waiters: list[Waiter] = []
 
     def wait(self, client: Client, count: int, timeout_ms: int) -> None:
-        waiter = Waiter(client, client.woff, count)
-        client.blocked = waiter
-        if timeout_ms:
-            loop = self.server.loop
-            assert loop is not None
-            waiter.timer = loop.call_later(timeout_ms / 1000, self._over, waiter)
-        self.waiters.append(waiter)
+        start_wait(self.server, self.waiters, client, count, timeout_ms, self._over)
 
     def _over(self, waiter: Waiter, reply: bytes = b":0\r\n") -> None:
         source = self.server.replication
@@ -510,13 +518,7 @@ class ReplicationSource:
         if acked >= count or client.multi is not None or client.in_exec \
                 or client.in_script:
             return b":%d\r\n" % acked
-        waiter = Waiter(client, client.woff, count)
-        client.blocked = waiter
-        if timeout_ms:
-            loop = self.server.loop
-            assert loop is not None
-            waiter.timer = loop.call_later(timeout_ms / 1000, self._wait_over, waiter)
-        self.waiters.append(waiter)
+        start_wait(self.server, self.waiters, client, count, timeout_ms, self._wait_over)
         self.request_acks()
         return None
 
