@@ -69,7 +69,7 @@ class LcsTable:
 
 
 # _MARK[c] turns byte c into b"1" and every other byte into b"0".
-_MARK = [bytes(0x31 if x == c else 0x30 for x in range(256)) for c in range(256)]
+_MARK = [b"0" * c + b"1" + b"0" * (255 - c) for c in range(256)]
 
 
 class _Cursor:
