@@ -355,6 +355,30 @@ def test_full_sync_from_a_snapshot_while_writes_go_on(
     assert master.info("stats")["sync_full"] == 1  # the first file was good
 
 
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_rdb_key_save_delay_slows_the_replicas_file(
+        spawn: Callable[..., ServerProcess], kind: str) -> None:
+    """rdb-key-save-delay (microseconds per key) slows the file of a full synchronisation
+    as it slows Redis's fork child: 8 keys at 150 ms take over a second to send, the
+    master serving meanwhile. Both kinds, so the knob means the same thing."""
+    extra = ["--repl-diskless-sync-delay", "0"] if kind == "redis" else []
+    node = spawn(kind, args=[*extra, "--rdb-key-save-delay", "150000"])
+    master = node.client()
+    master.mset({f"k{i}": i for i in range(8)})
+    started = time.monotonic()
+    theirs = spawn("redis", args=["--replicaof", "127.0.0.1", str(node.port)]).client()
+    # Writes go on during the synchronisation and reach the replica after its file.
+    wait_until(lambda: master.info("replication").get("slave0") is not None, 10, 0.02,
+               "the replica to ask for a synchronisation")
+    master.set("during", "x")
+    wait_until(lambda: theirs.info("replication")["master_link_status"] == "up", 20, 0.05,
+               "the synchronisation")
+    took = time.monotonic() - started
+    assert took > 1.0, f"synchronised in {took:.2f} s: the delay was not applied"
+    wait_until(lambda: theirs.get("during") == b"x", 10, 0.05, "the write made meanwhile")
+    assert theirs.dbsize() == 9
+
+
 def test_restarted_master_continues_the_stream(spawn: Callable[..., ServerProcess]) -> None:
     """The replication id and offset are stored with the data: after a clean stop and
     after kill -9, the restarted AiKv master takes them up (under a new id, the stored one
