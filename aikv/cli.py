@@ -18,6 +18,7 @@ import click
 
 from aikv import REDIS_VERSION, __version__, acl_file
 from aikv.config import APPENDFSYNC_CHOICES, BY_NAME, LOGLEVEL_CHOICES, Config, ConfigError
+from aikv.crash import apply_crash_log
 from aikv.logging_setup import setup_logging
 from aikv.persist.store import StoreLayoutError, StoreLockedError
 
@@ -103,6 +104,7 @@ def run(config: Config) -> int:
     log.info("oO0OoO0OoO0Oo AiKv is starting oO0OoO0OoO0Oo")
     log.info("AiKv version=%s (Redis %s compatible), bits=64, pid=%d, just started",
              __version__, REDIS_VERSION, os.getpid())
+    apply_crash_log(bool(config.values["crash-log-enabled"]))
     for notice in config.notices:
         log.warning("%s", notice)
     server = Server(config)

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from typing import TextIO, cast
 
 _LEVEL_CHARS = {logging.DEBUG: ".", 15: "-", logging.INFO: "*", logging.WARNING: "#",
                 logging.ERROR: "#", logging.CRITICAL: "#"}
@@ -40,3 +41,31 @@ def setup_logging(loglevel: str, logfile: str) -> None:
 
 def set_level(loglevel: str) -> None:
     logging.getLogger("aikv").setLevel(_LEVELS.get(loglevel, logging.INFO))
+
+
+def _handlers() -> list[logging.Handler]:
+    return logging.getLogger("aikv").handlers
+
+
+def log_stream() -> TextIO:
+    """Where the log goes (the log file, or stdout): faulthandler writes there too."""
+    for handler in _handlers():
+        stream = getattr(handler, "stream", None)
+        if stream is not None:
+            return cast(TextIO, stream)
+    return sys.stdout
+
+
+def write_raw(text: str) -> None:
+    """Text into the log as it is, without the pid/time prefix (Redis's LL_RAW): the
+    sections of a bug report and stack traces."""
+    for handler in _handlers():
+        stream = getattr(handler, "stream", None)
+        if stream is None:
+            continue
+        handler.acquire()
+        try:
+            stream.write(text)
+            stream.flush()
+        finally:
+            handler.release()

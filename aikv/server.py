@@ -28,6 +28,7 @@ from aikv.client import Client
 from aikv.commands import load_all
 from aikv.commands.registry import COMMANDS, Command
 from aikv.config import Config
+from aikv.crash import Watchdog
 from aikv.info import MASTER_REPLID, persistence_state, start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
@@ -245,6 +246,7 @@ class Server:
         self.replica_expires: set[tuple[int, bytes]] = set()
         self.update_write_gates()
         self.oom_score = OomScore()
+        self.watchdog = Watchdog(self)  # watchdog-period (a thread only while it is on)
         self.apply_oom_score()
         # WATCHed (db, key) -> ids of the clients watching it.
         self._watchers: dict[tuple[int, bytes], set[int]] = {}
@@ -284,6 +286,7 @@ class Server:
             self.config.set("port", str(sock.getsockname()[1]), startup=True)
         await self._listen_unix(backlog)
         self._start_crons()
+        self.apply_watchdog()
         master = parse_master(self.config.values["replicaof"])
         if master is not None:
             self.replicate_from(master)
@@ -334,6 +337,7 @@ class Server:
 
     async def stop(self) -> None:
         rdbsave.cancel_background(self)  # as Redis kills its saving child
+        self.watchdog.stop()
         for handle in self._crons:
             handle.cancel()
         if self._clients_cron is not None:
@@ -1336,6 +1340,9 @@ class Server:
         self.update_write_gates()
         self.apply_oom_score()
 
+    def apply_watchdog(self) -> None:
+        self.watchdog.apply(int(self.config.values["watchdog-period"]), self.config.hz)
+
     def apply_oom_score(self) -> bool:
         """oom-score-adj for this node's role (Redis's setOOMScoreAdj(-1))."""
         values = self.config.values
@@ -1430,6 +1437,7 @@ class Server:
         assert self.loop is not None
 
         def expire_cron() -> None:
+            self.watchdog.feed()  # (before PAUSE-CRON's test: Redis re-arms its alarm first)
             try:
                 if not self.cron_paused:  # DEBUG PAUSE-CRON
                     shutdown.cron(self)  # a signal to act on, a wait for replicas to end

@@ -10,10 +10,12 @@ QUICKLIST, SDSLEN, HTSTATS, SEGFAULT, PANIC, MALLCTL...) are unknown subcommands
 from __future__ import annotations
 
 import logging
+import signal
 import time
 import zlib
 from typing import TYPE_CHECKING
 
+from aikv import __version__, crash
 from aikv.commands.args import parse_int
 from aikv.commands.diagnostics import allow_protected_action
 from aikv.commands.functions import functions_of, persist_libraries
@@ -87,6 +89,12 @@ _HELP = [
     "    the file back. MERGE: keys and libraries in the file replace existing ones.",
     "    NOFLUSH: keep what exists (a conflict refuses the load, unless MERGE).",
     "    NOSAVE: load the existing file without saving first.",
+    "ASSERT",
+    "    Crash the server with an assertion failure (a bug report, then SIGABRT).",
+    "PANIC",
+    "    Crash the server simulating a panic (a bug report, then SIGABRT).",
+    "SEGFAULT",
+    "    Crash the server with sigsegv (a bug report first).",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Stop (0) or restart (1) the background deletion of expired keys.",
     "SET-DISABLE-DENY-SCRIPTS <0|1>",
@@ -426,7 +434,33 @@ def _reload(client: Client, argv: list[bytes]) -> bytes:
 
 
 # Subcommand -> (handler, accepted argument counts including DEBUG and the name).
+def _segfault(client: Client, argv: list[bytes]) -> bytes:
+    crash.die(client.server, client, argv,
+              [f"AiKv {__version__} crashed by signal: {int(signal.SIGSEGV)} (DEBUG SEGFAULT)"],
+              signal.SIGSEGV)
+    raise AssertionError("not reached")
+
+
+def _panic(client: Client, argv: list[bytes]) -> bytes:
+    crash.die(client.server, client, argv, [
+        "------------------------------------------------",
+        "!!! Software Failure. Press left mouse button to continue",
+        f"Guru Meditation: DEBUG PANIC called at Unix time {int(time.time())} "
+        "#aikv/commands/debug.py"], signal.SIGABRT)
+    raise AssertionError("not reached")
+
+
+def _assert(client: Client, argv: list[bytes]) -> bytes:
+    crash.die(client.server, client, argv, [
+        "=== ASSERTION FAILED ===",
+        "==> aikv/commands/debug.py '1 == 2' is not true"], signal.SIGABRT)
+    raise AssertionError("not reached")
+
+
 _SUBCOMMANDS = {
+    b"ASSERT": (_assert, lambda n: n == 2),
+    b"PANIC": (_panic, lambda n: n == 2),
+    b"SEGFAULT": (_segfault, lambda n: n == 2),
     b"HELP": (_help_reply, lambda n: n == 2),
     b"DIGEST": (_digest, lambda n: n == 2),
     b"CONFIG-REWRITE-FORCE-ALL": (_config_rewrite_force_all, lambda n: n == 2),

@@ -33,6 +33,7 @@ from aikv.config import (
     SHUTDOWN_SAVE,
     ConfigError,
 )
+from aikv.crash import apply_crash_log
 from aikv.info import info_text, persistence_state, reset_stats, select_sections
 from aikv.logging_setup import set_level
 from aikv.resp import (
@@ -170,6 +171,10 @@ def _apply(server: Server, changed: set[str]) -> None:
         server.update_memory_state()
     if server.cluster is not None and any(name.startswith("cluster-") for name in changed):
         server.cluster.config_changed()
+    if changed & {"watchdog-period", "hz"}:
+        server.apply_watchdog()
+    if "crash-log-enabled" in changed:
+        apply_crash_log(bool(cfg.values["crash-log-enabled"]))
     if "notify-keyspace-events" in changed:
         server.key_events.flags = cfg.values["notify-keyspace-events"]
     if "requirepass" in changed:
