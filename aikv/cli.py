@@ -1,8 +1,10 @@
 """`aikv-server`: start one node.
 
-Options use Redis's directive names; an optional positional config file in redis.conf
-syntax is read first and the flags override it. `--user <name> <rules...>` adds a user
-as a config file's `user` line does; users are loaded before the data (_load_users).
+The command line is redis-server's (see load_command_line): an optional config file in
+redis.conf syntax, then `--<directive> <value...>` options read after it, `-` for more
+configuration on standard input, and errors reported by line as redis-server reports
+them. `--user <name> <rules...>` adds a user as a config file's `user` line does; users
+are loaded before the data (_load_users).
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shlex
 import sys
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from aikv import REDIS_VERSION, __version__, acl_file
-from aikv.config import APPENDFSYNC_CHOICES, BY_NAME, LOGLEVEL_CHOICES, Config, ConfigError
+from aikv.config import Config, ConfigError, ConfigFileMissing, fatal_text, read_config_files
 from aikv.crash import apply_crash_log
 from aikv.logging_setup import setup_logging
+from aikv.monitor import quote_arg
 from aikv.persist.store import StoreLayoutError, StoreLockedError
+from aikv.protocol import split_inline_args
 
 if TYPE_CHECKING:
     from aikv.server import Server
@@ -28,65 +32,112 @@ if TYPE_CHECKING:
 log = logging.getLogger("aikv")
 
 
-def _yes_no(value: str | None) -> str | None:
-    return value
+_EPILOG = """\b
+Examples:
+  aikv-server                                   (data in ./data, port 6379)
+  aikv-server --dir /var/lib/aikv --port 7000
+  aikv-server /etc/aikv/aikv.conf --loglevel verbose
+  aikv-server --cluster-enabled yes --cluster-node-timeout 5000 --port 7001
+  aikv-server --save "900 1" --appendfsync always
+  echo "maxmemory 1gb" | aikv-server -
+
+\b
+Directives used most (any redis.conf directive AiKv knows can be given):
+  --port N              client port (default 6379; 0 picks a free port)
+  --bind ADDR           address to listen on (default 127.0.0.1)
+  --dir PATH            data directory, created if missing (default ./data)
+  --appendfsync always|everysec|no
+  --requirepass PASS    --loglevel debug|verbose|notice|warning   --logfile FILE
+  --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout MS
+  --user NAME RULES...  an ACL user, as a config file's `user` line
+  --set NAME=VALUE      AiKv's other spelling of --NAME VALUE
+"""
 
 
-@click.command(name="aikv-server", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("config_file", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("--port", type=int, help="Client port (default 6379; 0 picks a free port).")
-@click.option("--bind", help="Address to listen on (default 127.0.0.1).")
-@click.option("--dir", "dir_", help="Data directory, created if missing (default ./data).")
-@click.option("--appendfsync", type=click.Choice(APPENDFSYNC_CHOICES),
-              help="always | everysec (default) | no")
-@click.option("--requirepass", help="Password clients must AUTH with.")
-@click.option("--loglevel", type=click.Choice(LOGLEVEL_CHOICES))
-@click.option("--logfile", help="Log file (default: standard output).")
-@click.option("--databases", type=int, help="Number of databases (default 16).")
-@click.option("--maxclients", type=int)
-@click.option("--cluster-enabled", type=click.Choice(["yes", "no"]))
-@click.option("--cluster-config-file", help="nodes.conf name, relative to --dir.")
-@click.option("--cluster-node-timeout", type=int, help="Milliseconds (default 15000).")
-@click.option("--cluster-port", type=int, help="Bus port (default: port + 10000).")
-@click.option("--cluster-announce-ip")
-@click.option("--cluster-announce-port", type=int)
-@click.option("--cluster-announce-bus-port", type=int)
-@click.option("--cluster-announce-hostname")
-@click.option("--cluster-require-full-coverage", type=click.Choice(["yes", "no"]))
-@click.option("--protected-mode", type=click.Choice(["yes", "no"]))
-@click.option("--set", "extra", multiple=True, metavar="NAME=VALUE",
-              help="Any other directive, e.g. --set hz=20 (repeatable); redis-server's "
-                   "form --hz 20 works too.")
-@click.version_option(__version__, prog_name="aikv-server")
-def server_command(config_file: str | None, extra: tuple[str, ...], **flags: object) -> None:
-    """Run an AiKv node: a Redis-compatible server whose data lives in LMDB."""
+@click.command(name="aikv-server", epilog=_EPILOG, options_metavar="[-h | -v]", context_settings={
+    "help_option_names": ["-h", "--help"], "ignore_unknown_options": True,
+    "allow_extra_args": True, "max_content_width": 100})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED,
+                metavar="[CONFIG_FILE] [--DIRECTIVE VALUE...] [-]")
+@click.version_option(__version__, "-v", "--version", prog_name="aikv-server")
+def server_command(args: tuple[str, ...]) -> None:
+    """Run an AiKv node: a Redis-compatible server whose data lives in LMDB.
+
+    ARGS are redis-server's: an optional config file in redis.conf syntax, then
+    directives as --<name> <value...> (read after the file: the last one given wins),
+    and `-` (first or last) to read more configuration from standard input.
+    """
     config = Config()
     try:
-        if config_file:
-            config.load_file(config_file)
-        for name, value in flags.items():
-            if value is None:
-                continue
-            directive = "dir" if name == "dir_" else name.replace("_", "-")
-            config.set(directive, str(value), startup=True)
-        for item in extra:
-            name, sep, value = item.partition("=")
-            if not sep:
-                raise ConfigError(f"--set expects NAME=VALUE, got {item!r}")
-            if name.lower() == "user":  # --user <name> <rules...>, as in a config file
-                words = shlex.split(value)
-                if not words:
-                    raise ConfigError("Bad directive or wrong number of arguments")
-                config.add_user([w.encode() for w in words])
-                continue
-            config.set(name, value, startup=True)
-        if config.values["cluster-enabled"] and config.values["replicaof"]:
-            raise ConfigError("replicaof directive not allowed in cluster mode")
+        load_command_line(config, list(args), sys.stdin)
+    except ConfigFileMissing as exc:
+        # Logged, as redis-server logs it before its log is set up (role "C").
+        now = time.time()
+        click.echo(f"{os.getpid()}:C {time.strftime('%d %b %Y %H:%M:%S', time.localtime(now))}"
+                   f".{int(now * 1000) % 1000:03d} # {exc}")
+        sys.exit(1)
     except ConfigError as exc:
-        click.echo(f"*** FATAL CONFIG FILE ERROR (AiKv {__version__}) ***\n{exc}", err=True)
+        click.echo(fatal_text(exc, f"AiKv {__version__}"), err=True)
         sys.exit(1)
     setup_logging(config.loglevel, in_dir(config, config.logfile))
     sys.exit(run(config))
+
+
+def load_command_line(config: Config, argv: list[str], stdin: TextIO) -> None:
+    """Configure from redis-server's command line (without the program name): the
+    config file, standard input, then the options, as one text whose line numbers are
+    the ones an error reports (Redis's loadServerConfig)."""
+    config_file = None
+    if argv and not argv[0].startswith("-"):
+        config_file, argv = argv[0], argv[1:]
+    options, from_stdin = option_lines(argv, first_is_argv1=config_file is None)
+    text = read_config_files(config_file) if config_file else ""
+    if config_file:
+        config.config_file = os.path.abspath(config_file)
+    if from_stdin:
+        text += stdin.read()
+    if options:
+        text += "\n" + options
+    config.load_text(text)
+    if config.values["cluster-enabled"] and config.values["replicaof"]:
+        raise ConfigError("replicaof directive not allowed in cluster mode")
+
+
+def option_lines(args: list[str], first_is_argv1: bool = True) -> tuple[str, bool]:
+    """The configuration text redis-server 7.0 makes of its options, and whether `-`
+    asked for standard input: `--name` starts a line, every other argument is appended
+    to it quoted (sdscatrepr), `"--name value"` in one argument is a whole line. The
+    word right after a bare `--name` is its value even when it starts with `--`
+    (`--proc-title-template --my-title`), except after `--save`, where it means no save
+    points (as a missing value at the end does). `first_is_argv1`: args[0] is the first
+    argument of all (no config file before it), where `-` may stand."""
+    options = ""
+    from_stdin = False
+    last_handled = True
+    n = len(args)
+    for j, arg in enumerate(args):
+        if arg == "-" and ((j == 0 and first_is_argv1) or j == n - 1):
+            from_stdin = True
+        elif last_handled and arg.startswith("--"):
+            if options:
+                options += "\n"
+            options += arg[2:] + " "
+            split = split_inline_args(arg.encode("utf-8", "surrogateescape"))
+            if split is not None and len(split) == 1:
+                last_handled = False
+                before_option = j != n - 1 and args[j + 1].startswith("--")
+                if arg.lower() == "--save" and (before_option or j == n - 1):
+                    options += '""'
+                    last_handled = before_option
+                elif arg.lower() == "--sentinel" and before_option:
+                    last_handled = True
+            else:
+                last_handled = True  # "--port 6380": name and value in one argument
+        else:
+            options += quote_arg(arg.encode("utf-8", "surrogateescape")).decode(
+                "utf-8", "surrogateescape") + " "
+            last_handled = True
+    return options, from_stdin
 
 
 def in_dir(config: Config, path: str) -> str:
@@ -185,66 +236,9 @@ def _serve(server: Server, config: Config) -> int:
     return 0
 
 
-def redis_style_args(args: list[str], known: set[str]) -> list[str]:
-    """redis-server's command line, read as redis-server 7.0 reads it, for every
-    directive that has no option of its own here (rewritten as `--set directive=words
-    joined by spaces`):
-    - `--<directive> <value words...>` up to the next argument starting with `--`; the
-      first word after a bare directive is its value even when it starts with `--`
-      (`--proc-title-template --my-title`), except after `--save`, where it means no
-      save points (as an empty or missing value does);
-    - `"--<directive> value"` in one argument, split as a config line (quotes honoured);
-    - bare words after the config file, before any `--`: a config line of their own
-      (`loglevel verbose`).
-    Options this command defines (each takes one value), and anything that is not a
-    directive, pass through unchanged (click then judges them)."""
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in known:
-            out += args[i:i + (1 if arg in ("-h", "--help") else 2)]
-            i += 1 if arg in ("-h", "--help") else 2
-            continue
-        inline = arg.startswith("--") and len(arg.split(None, 1)) > 1
-        bare = not arg.startswith("-") and i > 0
-        if inline:
-            try:
-                words = shlex.split(arg[2:])
-            except ValueError:
-                words = arg[2:].split()
-        elif bare:
-            words = [arg]
-        else:
-            words = [arg[2:]] if arg.startswith("--") else []
-        name = words[0].lower() if words else ""
-        if not name or "=" in name or (name not in BY_NAME and name != "user"):
-            out.append(arg)
-            i += 1
-            continue
-        i += 1
-        if not inline:
-            words = words[1:]
-            if not bare and i < len(args) and not (name == "save"
-                                                   and args[i].startswith("--")):
-                words.append(args[i])
-                i += 1
-            while i < len(args) and not args[i].startswith("--"):
-                words.append(args[i])
-                i += 1
-        else:
-            words = words[1:]
-        # A user's rules keep their words (a password may hold spaces).
-        value = shlex.join(words) if name == "user" else " ".join(words)
-        out += ["--set", f"{name}={value}"]
-    return out
-
-
 def main(args: list[str] | None = None) -> None:
     """The `aikv-server` entry point."""
-    known = {opt for param in server_command.params for opt in getattr(param, "opts", ())}
-    server_command.main(args=redis_style_args(sys.argv[1:] if args is None else args, known),
-                        prog_name="aikv-server")
+    server_command.main(args=sys.argv[1:] if args is None else args, prog_name="aikv-server")
 
 
 if __name__ == "__main__":

@@ -9,14 +9,15 @@ default; the attribute name is the directive with '-' replaced by '_'.
 from __future__ import annotations
 
 import fnmatch
+import glob as globlib
 import os
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aikv.acl_file import check_user_directive
 from aikv.notify import BAD_CLASS, parse_classes, render_classes
+from aikv.protocol import split_inline_args
 
 APPENDFSYNC_CHOICES = ("everysec", "always", "no")  # config.c's order (its error lists them)
 LOGLEVEL_CHOICES = ("debug", "verbose", "notice", "warning")
@@ -24,6 +25,56 @@ LOGLEVEL_CHOICES = ("debug", "verbose", "notice", "warning")
 
 class ConfigError(ValueError):
     pass
+
+
+class ConfigLineError(ConfigError):
+    """A configuration line refused, with where it was (see fatal_text)."""
+
+    def __init__(self, message: str, line_number: int, line: str) -> None:
+        super().__init__(message)
+        self.line_number = line_number
+        self.line = line
+
+
+class ConfigFileMissing(ConfigError):
+    """A config file that cannot be opened: Redis says so in one line, no header."""
+
+
+def fatal_text(exc: ConfigError, product: str) -> str:
+    """What a refused configuration prints before the exit, as redis-server prints it."""
+    if isinstance(exc, ConfigFileMissing):
+        return str(exc)
+    text = f"\n*** FATAL CONFIG FILE ERROR ({product}) ***\n"
+    if isinstance(exc, ConfigLineError):
+        text += f"Reading the configuration file, at line {exc.line_number}\n>>> '{exc.line}'\n"
+    return text + str(exc)
+
+
+def read_config_files(path: str) -> str:
+    """The text of a config file, or of every file a wildcard name matches (sorted, as
+    glob(3) returns them; no match is no error)."""
+    if any(ch in path for ch in "*?["):
+        names = sorted(globlib.glob(path))
+    else:
+        names = [path]
+    parts = []
+    for name in names:
+        try:
+            with open(name, encoding="utf-8", errors="surrogateescape", newline="") as f:
+                parts.append(f.read())
+        except OSError as exc:
+            raise ConfigFileMissing(f"Fatal error, can't open config file '{name}': "
+                                    f"{exc.strerror}") from None
+    return "".join(parts)
+
+
+# Redis's MULTI_ARG_CONFIG parameters: the only ones a line may give several words.
+MULTI_ARG = frozenset({
+    "save", "client-output-buffer-limit", "oom-score-adj-values", "bind", "replicaof",
+    "latency-tracking-info-percentiles", "shutdown-on-sigint", "shutdown-on-sigterm"})
+# Names Redis 7.0 still accepts with one argument, and ignores.
+DEPRECATED = frozenset({"list-max-ziplist-entries", "list-max-ziplist-value",
+                        "lua-replicate-commands"})
 
 
 # client-output-buffer-limit: class -> (hard bytes, soft bytes, soft seconds); 0 disables.
@@ -703,30 +754,55 @@ class Config:
                     out.append((candidate, _render(param, self.values[param.name])))
         return out
 
-    def load_file(self, path: str) -> None:
-        """Read a redis.conf-style file. Unknown directives are an error, as in Redis."""
-        self.config_file = os.path.abspath(path)
-        for lineno, raw in enumerate(Path(path).read_text().splitlines(), 1):
-            line = raw.strip()
+    def load_file(self, path: str, *, main: bool = True) -> None:
+        """Read a redis.conf-style file (`main`: the one CONFIG REWRITE rewrites; an
+        `include` is not). A name with wildcards reads every match, none being no error,
+        as Redis 7.0 reads `include /etc/redis/conf.d/*.conf`."""
+        if main:
+            self.config_file = os.path.abspath(path)
+        self.load_text(read_config_files(path))
+
+    def load_text(self, text: str) -> None:
+        """Apply configuration text as Redis's loadServerConfigFromString does: line by
+        line, blank lines and comments skipped, words split as sdssplitargs splits them.
+        A line Redis would refuse raises ConfigLineError with its number and text."""
+        for number, raw in enumerate(text.split("\n"), 1):
+            line = raw.strip(" \t\r\n")
             if not line or line.startswith("#"):
                 continue
             try:
-                words = shlex.split(line)
-            except ValueError as exc:
-                raise ConfigError(f"{path}:{lineno}: {exc}") from None
-            name, args = words[0].lower(), words[1:]
-            if name == "user" and args:
-                try:
-                    self.add_user([a.encode() for a in args])
-                except ConfigError as exc:
-                    raise ConfigError(f"{path}:{lineno}: {exc}") from None
-                continue
-            if name not in BY_NAME:
-                raise ConfigError(f"{path}:{lineno}: Bad directive or wrong number of arguments")
-            try:
-                self.set(name, " ".join(args), startup=True)
+                self._apply_line(line)
+            except (ConfigLineError, ConfigFileMissing):
+                raise  # from an included file: its own line, or the file itself
             except ConfigError as exc:
-                raise ConfigError(f"{path}:{lineno}: {exc}") from None
+                raise ConfigLineError(str(exc), number, line) from None
+
+    def _apply_line(self, line: str) -> None:
+        split = split_inline_args(line.encode("utf-8", "surrogateescape"))
+        if split is None:
+            raise ConfigError("Unbalanced quotes in configuration line")
+        if not split:
+            return
+        words = [w.decode("utf-8", "surrogateescape") for w in split]
+        name, args = words[0].lower(), words[1:]
+        if name == "set" and len(args) == 1 and "=" in args[0]:
+            # AiKv's `--set NAME=VALUE` (the command line's form for any directive).
+            directive, _, value = args[0].partition("=")
+            name, args = directive.lower(), [value]
+        param = BY_NAME.get(name)
+        if param is not None:
+            if param.name not in MULTI_ARG and len(args) != 1:
+                raise ConfigError("wrong number of arguments")
+            # A multi-word parameter in one argument ("--save '900 1'") is split by set().
+            self.set(name, " ".join(args), startup=True)
+        elif name in DEPRECATED and len(args) == 1:
+            pass  # still accepted by Redis 7.0, and ignored
+        elif name == "include" and len(args) == 1:
+            self.load_file(args[0], main=False)
+        elif name == "user" and args:
+            self.add_user([a.encode("utf-8", "surrogateescape") for a in args])
+        else:
+            raise ConfigError("Bad directive or wrong number of arguments")
 
     def add_user(self, args: list[bytes]) -> None:
         """A `user <name> <rules...>` directive (ACLAppendUserForLoading's checks)."""

@@ -126,9 +126,12 @@ class ServerProcess:
             common = shlex.split(os.environ.get("AIKV_TEST_SERVER_ARGS", ""))
             # DEBUG is off by default (enable-debug-command no, as in Redis 7); the tests
             # use it from loopback, as Redis's own test suite enables it.
-            return [sys.executable, "-m", "aikv.cli", "--port", str(self.port),
+            # A config file comes first, as redis-server reads its command line.
+            extra = self.extra_args
+            config_file = extra[:1] if extra and not extra[0].startswith("-") else []
+            return [sys.executable, "-m", "aikv.cli", *config_file, "--port", str(self.port),
                     "--dir", str(self.dir), "--set", "enable-debug-command=local",
-                    *common, *self.extra_args]
+                    *common, *extra[len(config_file):]]
         return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.dir), "--save", "", "--appendonly", "no",
                 "--protected-mode", "no", *self.extra_args]

@@ -47,7 +47,7 @@ class ConfServer(ServerProcess):
             return cmd
         if self.kind == "redis":
             return [cmd[0], str(self.conf), *cmd[1:]]
-        return [*cmd, str(self.conf)]
+        return [*cmd[:3], str(self.conf), *cmd[3:]]  # after `python -m aikv.cli`
 
 
 @pytest.fixture

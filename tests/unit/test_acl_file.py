@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from aikv import acl, acl_file
-from aikv.cli import redis_style_args
-from aikv.config import Config, ConfigError
+from aikv.cli import load_command_line
+from aikv.config import Config, ConfigLineError
 
 SUFFIX = ("WARNING: ACL errors detected, no change to the previously active ACL rules was "
           "performed")
@@ -120,12 +120,14 @@ def test_config_file_user_lines(tmp_path: Path) -> None:
     config.load_file(str(conf))
     assert config.users == [[b"a", b"on"], [b"b", b"off"]]
     conf.write_text("user a on\nuser a off\n")
-    with pytest.raises(ConfigError, match=r"c.conf:2: Error in user declaration 'a': "
-                                          r"Duplicate user found"):
+    with pytest.raises(ConfigLineError, match=r"^Error in user declaration 'a': "
+                                              r"Duplicate user found") as caught:
         Config().load_file(str(conf))
+    assert (caught.value.line_number, caught.value.line) == (2, "user a off")
     conf.write_text("user\n")
-    with pytest.raises(ConfigError, match="c.conf:1: Bad directive"):
+    with pytest.raises(ConfigLineError, match="^Bad directive") as caught:
         Config().load_file(str(conf))
+    assert caught.value.line_number == 1
 
 
 def test_rewrite_replaces_user_lines_in_place(tmp_path: Path) -> None:
@@ -142,5 +144,8 @@ def test_rewrite_replaces_user_lines_in_place(tmp_path: Path) -> None:
 
 
 def test_command_line_user() -> None:
-    assert redis_style_args(["--user", "a", "on", ">x y", "--port", "1"], {"--port"}) == [
-        "--set", "user=a on '>x y'", "--port", "1"]
+    import io
+
+    config = Config()
+    load_command_line(config, ["--user", "a", "on", ">x y", "--port", "1"], io.StringIO())
+    assert config.users == [[b"a", b"on", b">x y"]] and config.values["port"] == 1

@@ -180,44 +180,107 @@ def test_rewrite_drops_replicaof_of_a_master(tmp_path: Path) -> None:
     assert "replicaof" not in path.read_text()
 
 
-def test_redis_style_command_line() -> None:
-    from aikv.cli import redis_style_args
+def _from_command_line(*argv: str, stdin: str = "") -> Config:
+    import io
 
-    known = {"--port", "--dir", "--set"}
-    assert redis_style_args(
-        ["conf", "--port", "7000", "--save", "", "--maxmemory-policy", "allkeys-lru",
-         "--shutdown-on-sigterm", "save", "now", "--slowlog-log-slower-than", "-1",
-         "--lua-time-limit", "10", "--nosuch", "1", "--set", "hz=20"], known) == [
-        "conf", "--port", "7000", "--set", "save=", "--set", "maxmemory-policy=allkeys-lru",
-        "--set", "shutdown-on-sigterm=save now", "--set", "slowlog-log-slower-than=-1",
-        "--set", "lua-time-limit=10", "--nosuch", "1", "--set", "hz=20"]
+    from aikv.cli import load_command_line
+
+    config = Config()
+    load_command_line(config, list(argv), io.StringIO(stdin))
+    return config
+
+
+def test_redis_style_command_line() -> None:
+    from aikv.cli import option_lines
+
+    argv = ["--port", "7000", "--save", "", "--maxmemory-policy", "allkeys-lru",
+            "--shutdown-on-sigterm", "save", "now", "--slowlog-log-slower-than", "-1",
+            "--lua-time-limit", "10", "--set", "hz=20"]
+    # The text redis-server 7.0 makes of it: a line per option, values quoted.
+    assert option_lines(argv) == ('port "7000" \nsave "" \nmaxmemory-policy "allkeys-lru" '
+                                  '\nshutdown-on-sigterm "save" "now" \n'
+                                  'slowlog-log-slower-than "-1" \nlua-time-limit "10" \n'
+                                  'set "hz=20" ', False)
+    config = _from_command_line(*argv)
+    assert config.values["port"] == 7000 and config.render("save") == ""
+    assert config.render("maxmemory-policy") == "allkeys-lru"
+    assert config.render("shutdown-on-sigterm") == "save now"
+    assert config.values["slowlog-log-slower-than"] == -1 and config.hz == 20
 
 
 def test_redis_style_command_line_edge_forms() -> None:
     """introspection.tcl's "redis-server command line arguments" cases: the forms
     redis-server 7.0 reads."""
-    from aikv.cli import redis_style_args
-
-    known = {"--port", "--dir", "--set", "--loglevel"}
     # Name and value in one argument, quotes honoured.
-    assert redis_style_args(["--maxmemory 700mb", "--maxmemory-policy 'volatile-lru'"],
-                            known) == ["--set", "maxmemory=700mb",
-                                       "--set", "maxmemory-policy=volatile-lru"]
-    # Bare words after the config file: a line of their own.
-    assert redis_style_args(["c.conf", "hz", "15", "--maxmemory '700mb'"], known) == [
-        "c.conf", "--set", "hz=15", "--set", "maxmemory=700mb"]
+    config = _from_command_line("--maxmemory 700mb", "--maxmemory-policy 'volatile-lru'")
+    assert config.render("maxmemory") == "734003200"
+    assert config.render("maxmemory-policy") == "volatile-lru"
+    # Bare words after the config file, before any option: a line of their own.
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
+        conf.write("port 7001\n")
+        conf.flush()
+        config = _from_command_line(conf.name, "hz", "15", "--maxmemory '700mb'")
+        assert config.values["port"] == 7001 and config.hz == 15
+        assert config.config_file == conf.name
     # A value may start with "--" (the word right after a bare directive)...
-    assert redis_style_args(["--proc-title-template", "--my--title", "--loglevel",
-                             "verbose"], known) == [
-        "--set", "proc-title-template=--my--title", "--loglevel", "verbose"]
-    assert redis_style_args(["--proc-title-template --my--title"], known) == [
-        "--set", "proc-title-template=--my--title"]
+    config = _from_command_line("--proc-title-template", "--my--title", "--loglevel",
+                                "verbose")
+    assert config.render("proc-title-template") == "--my--title"
+    assert config.loglevel == "verbose"
+    assert _from_command_line("--proc-title-template --my--title").render(
+        "proc-title-template") == "--my--title"
     # ... except after --save, which then means no save points, as at the end.
-    assert redis_style_args(["--save", "--hz", "12", "--save"], known) == [
-        "--set", "save=", "--set", "hz=12", "--set", "save="]
-    assert redis_style_args(["--proc-title-template", "--save", "--save", "", "--hz", "3"],
-                            known) == ["--set", "proc-title-template=--save", "--set", "save=",
-                                       "--set", "hz=3"]
+    config = _from_command_line("--save", "--hz", "12", "--save")
+    assert config.render("save") == "" and config.hz == 12
+    config = _from_command_line("--proc-title-template", "--save", "--save", "", "--hz", "3")
+    assert config.render("proc-title-template") == "--save"
+    assert config.render("save") == "" and config.hz == 3
+    # `-` first or last reads standard input, before the options.
+    config = _from_command_line("-", "--hz", "7", stdin="hz 5\nmaxmemory 1mb\n")
+    assert config.hz == 7 and config.render("maxmemory") == "1048576"
+
+
+@pytest.mark.parametrize("argv, stdin, line_number, line, message", [
+    (["--port", "abc"], "", 2, 'port "abc"', "argument couldn't be parsed into an integer"),
+    (["--nosuch", "1"], "", 2, 'nosuch "1"', "Bad directive or wrong number of arguments"),
+    (["--port", "1", "2"], "", 2, 'port "1" "2"', "wrong number of arguments"),
+    (["--hz", "5", "--maxmemory", "x"], "", 3, 'maxmemory "x"',
+     "argument must be a memory value"),
+    (["-"], "hz 5\n'unbalanced\n", 2, "'unbalanced", "Unbalanced quotes in configuration line"),
+])
+def test_command_line_errors_name_the_line(argv: list[str], stdin: str, line_number: int,
+                                           line: str, message: str) -> None:
+    """Line numbers as redis-server counts them: the options follow the file (none
+    here: an empty first line) and standard input."""
+    from aikv.config import ConfigLineError, fatal_text
+
+    with pytest.raises(ConfigLineError) as caught:
+        _from_command_line(*argv, stdin=stdin)
+    assert (caught.value.line_number, caught.value.line, str(caught.value)) == (
+        line_number, line, message)
+    assert fatal_text(caught.value, "AiKv 0.1.0") == (
+        f"\n*** FATAL CONFIG FILE ERROR (AiKv 0.1.0) ***\nReading the configuration file, "
+        f"at line {line_number}\n>>> '{line}'\n{message}")
+
+
+def test_include_and_deprecated_directives(tmp_path: Path) -> None:
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "a.conf").write_text("hz 11\n")
+    (tmp_path / "conf.d" / "b.conf").write_text("maxmemory 2mb\n")
+    main = tmp_path / "main.conf"
+    main.write_text(f"include {tmp_path}/conf.d/*.conf\ninclude {tmp_path}/none/*.conf\n"
+                    "list-max-ziplist-entries 512\nport 7002\n")
+    config = Config()
+    config.load_file(str(main))
+    assert config.hz == 11 and config.render("maxmemory") == "2097152"
+    assert config.values["port"] == 7002 and config.config_file == str(main)
+    from aikv.config import ConfigFileMissing
+
+    main.write_text(f"include {tmp_path}/missing.conf\n")
+    with pytest.raises(ConfigFileMissing, match="can't open config file"):
+        Config().load_file(str(main))
 
 
 def test_the_server_takes_redis_style_arguments(tmp_path: Path) -> None:
