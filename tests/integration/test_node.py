@@ -10,10 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis
 
+from aikv import __version__
 from tests.differ import RawConnection, encode_command
 from tests.harness import ServerProcess, redis_cli, wait_until
 
@@ -244,3 +246,33 @@ def test_cli_flags_and_config_file(tmp_path) -> None:
         assert client.execute_command("SELECT", "3") in (b"OK", True, "OK")
     finally:
         proc.stop()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--port"],
+    ["--port", "6380", "--loglevel"],
+    ["--port", "6379", "6380"],
+    ["--port", "--loglevel", "verbose"],
+    ["--port", "--bla", "--loglevel", "verbose"],
+    ["--logfile", "--my--log--file", "--loglevel", "--bla"],
+    ["--shutdown-on-sigint"],
+    ["--shutdown-on-sigint", "now force", "--shutdown-on-sigterm"],
+    ["--replicaof", "127.0.0.1", "abc"],
+    ["--replicaof", "--127.0.0.1", "abc"],
+    ["--replicaof", "--127.0.0.1", "--abc"],
+    ["--maxmemory", "1mb", "--hz 'x y'"],
+    ["--nosuch", "1"],
+    ["--cluster-enabled", "yes", "--replicaof", "127.0.0.1", "6379"],
+    ["--save", "900 1", "--maxmemory-policy", "sometimes"],
+])
+def test_command_line_errors_as_redis_server_reports_them(argv: list[str],
+                                                          tmp_path: Path) -> None:
+    """introspection.tcl's command-line error cases and a few more: the same report,
+    byte for byte, as redis-server's (whose name and version aside)."""
+    ours = subprocess.run([sys.executable, "-m", "aikv.cli", *argv], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    theirs = subprocess.run(["redis-server", *argv], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert ours.returncode == theirs.returncode == 1
+    assert ours.stderr.rstrip("\n").replace(f"AiKv {__version__}", "Redis 7.0.15") == \
+        theirs.stderr.rstrip("\n")
