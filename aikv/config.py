@@ -698,6 +698,8 @@ class Config:
     users: list[list[bytes]] = field(default_factory=list)
     # What the server logs once it is up about settings taken otherwise than asked.
     notices: list[str] = field(default_factory=list)
+    # `rename-command <old> <new>` directives, in order (see registry.command_table).
+    renames: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     def __getattr__(self, attr: str) -> Any:
         values = self.__dict__.get("values")
@@ -797,12 +799,29 @@ class Config:
             self.set(name, " ".join(args), startup=True)
         elif name in DEPRECATED and len(args) == 1:
             pass  # still accepted by Redis 7.0, and ignored
+        elif name == "rename-command" and len(args) == 2:
+            self.rename_command(args[0], args[1])
         elif name == "include" and len(args) == 1:
             self.load_file(args[0], main=False)
         elif name == "user" and args:
             self.add_user([a.encode("utf-8", "surrogateescape") for a in args])
         else:
             raise ConfigError("Bad directive or wrong number of arguments")
+
+    def rename_command(self, old: str, new: str) -> None:
+        """A `rename-command` directive, checked against the command table as renamed
+        so far (Redis's errors); the server builds its table from `renames`."""
+        from aikv.commands import load_all
+        from aikv.commands.registry import RenameError, command_table
+
+        load_all()
+        renames = [*self.renames, (old.encode("utf-8", "surrogateescape"),
+                                   new.encode("utf-8", "surrogateescape"))]
+        try:
+            command_table(renames)
+        except RenameError as exc:
+            raise ConfigError(str(exc)) from None
+        self.renames = renames
 
     def add_user(self, args: list[bytes]) -> None:
         """A `user <name> <rules...>` directive (ACLAppendUserForLoading's checks)."""

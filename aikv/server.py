@@ -26,7 +26,7 @@ from aikv.acllog import AclLog
 from aikv.blocking import BlockedState
 from aikv.client import Client
 from aikv.commands import load_all
-from aikv.commands.registry import COMMANDS, Command
+from aikv.commands.registry import Command, command_table
 from aikv.config import Config
 from aikv.crash import Watchdog
 from aikv.info import MASTER_REPLID, persistence_state, start_sampler
@@ -126,6 +126,8 @@ class Server:
     def __init__(self, config: Config) -> None:
         load_all()
         self.config = config
+        # Every command by name, after the config's rename-command directives.
+        self.command_table = command_table(config.renames)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.store = Store(config.dir, config.databases, config.appendfsync,
                            config.lmdb_initial_map_size, config.lmdb_writemap,
@@ -629,7 +631,7 @@ class Server:
     def lookup_command(self, name: bytes) -> Command | None:
         cmd = self.command_cache.get(name)
         if cmd is None:
-            cmd = COMMANDS.get(name.lower())
+            cmd = self.command_table.get(name.lower())
             if cmd is not None and len(self.command_cache) < _NAME_CACHE_MAX:
                 self.command_cache[name] = cmd
                 if cmd.data and not (cmd.is_write and self.writes_gated) \

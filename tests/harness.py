@@ -120,21 +120,21 @@ class ServerProcess:
         self.log_path = self.dir / f"{kind}-{self.port}.log"
 
     def command(self) -> list[str]:
+        # A config file comes first, as redis-server reads its command line.
+        extra = self.extra_args
+        config_file = extra[:1] if extra and not extra[0].startswith("-") else []
         if self.kind == "aikv":
             # AIKV_TEST_SERVER_ARGS (e.g. "--set lmdb-tick-log=no") goes to every aikv-server
             # started here, before the test's own arguments (which may override it).
             common = shlex.split(os.environ.get("AIKV_TEST_SERVER_ARGS", ""))
             # DEBUG is off by default (enable-debug-command no, as in Redis 7); the tests
             # use it from loopback, as Redis's own test suite enables it.
-            # A config file comes first, as redis-server reads its command line.
-            extra = self.extra_args
-            config_file = extra[:1] if extra and not extra[0].startswith("-") else []
             return [sys.executable, "-m", "aikv.cli", *config_file, "--port", str(self.port),
                     "--dir", str(self.dir), "--set", "enable-debug-command=local",
                     *common, *extra[len(config_file):]]
-        return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+        return ["redis-server", *config_file, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.dir), "--save", "", "--appendonly", "no",
-                "--protected-mode", "no", *self.extra_args]
+                "--protected-mode", "no", *extra[len(config_file):]]
 
     def start(self, timeout: float = 15.0, wait: bool = True) -> ServerProcess:
         self.dir.mkdir(parents=True, exist_ok=True)

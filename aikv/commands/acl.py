@@ -228,7 +228,7 @@ def acl_cat(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError(f"ERR Unknown category '{argv[2].decode(errors='replace')}'")
     tag = "@" + wanted
     names: list[bytes] = []
-    for top in all_commands():
+    for top in all_commands(client.server.command_table):
         for cmd in (top, *top.subcommands.values()):
             if tag in categories(cmd):
                 names.append(cmd.full_name.encode())

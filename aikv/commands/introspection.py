@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aikv import glob
 from aikv.commands import redis_table
 from aikv.commands.redis_table import Entry, KeyRef
-from aikv.commands.registry import COMMANDS, Command, command
+from aikv.commands.registry import Command, command
 from aikv.resp import (
     EMPTY_ARRAY,
     CommandError,
@@ -213,11 +213,12 @@ def docs_entry(cmd: Command, resp3: bool) -> bytes:
     return encoded
 
 
-def lookup(argv: list[bytes]) -> Command | None:
-    """The command (or subcommand) an argument vector names, as Redis's lookupCommand."""
+def lookup(argv: list[bytes], table: dict[bytes, Command]) -> Command | None:
+    """The command (or subcommand) an argument vector names in `table` (a server's
+    command_table), as Redis's lookupCommand."""
     if not argv:
         return None
-    cmd = COMMANDS.get(argv[0].lower())
+    cmd = table.get(argv[0].lower())
     if cmd is None:
         return None
     if cmd.subcommands and len(argv) >= 2:
@@ -225,28 +226,29 @@ def lookup(argv: list[bytes]) -> Command | None:
     return cmd
 
 
-def lookup_name(name: bytes) -> Command | None:
+def lookup_name(name: bytes, table: dict[bytes, Command]) -> Command | None:
     """A command by its full name, "get" or "config|get"."""
     top, sep, sub = name.lower().partition(b"|")
-    cmd = COMMANDS.get(top)
+    cmd = table.get(top)
     if cmd is None or not sep:
         return cmd
     return cmd.subcommands.get(sub.decode(errors="replace"))
 
 
-def all_commands() -> list[Command]:
-    return list(COMMANDS.values())
+def all_commands(table: dict[bytes, Command]) -> list[Command]:
+    return list(table.values())
 
 
 # ---------------------------------------------------------------------- COMMAND
 @command("command", -1, "loading stale", categories="@slow @connection")
 def command_all(client: Client, argv: list[bytes]) -> bytes:
-    return array([command_entry(c, client.resp3) for c in all_commands()])
+    return array([command_entry(c, client.resp3)
+                  for c in all_commands(client.server.command_table)])
 
 
 @command("count", 2, "loading stale", parent="command", categories="@slow @connection")
 def command_count(client: Client, argv: list[bytes]) -> bytes:
-    return integer(len(COMMANDS))
+    return integer(len(client.server.command_table))
 
 
 @command("info", -2, "loading stale", parent="command", categories="@slow @connection")
@@ -255,7 +257,7 @@ def command_info(client: Client, argv: list[bytes]) -> bytes:
         return command_all(client, argv)
     out = []
     for name in argv[2:]:
-        cmd = lookup_name(name)
+        cmd = lookup_name(name, client.server.command_table)
         out.append(null(client.resp3) if cmd is None else command_entry(cmd, client.resp3))
     return array(out)
 
@@ -263,18 +265,18 @@ def command_info(client: Client, argv: list[bytes]) -> bytes:
 @command("docs", -2, "loading stale", parent="command", categories="@slow @connection")
 def command_docs(client: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 2:
-        chosen = all_commands()
+        chosen = all_commands(client.server.command_table)
     else:
-        found = (lookup_name(name) for name in argv[2:])
+        found = (lookup_name(name, client.server.command_table) for name in argv[2:])
         chosen = [c for c in found if c is not None]
     pairs = [(bulk(c.full_name.encode()), docs_entry(c, client.resp3)) for c in chosen]
     return map_reply(pairs, client.resp3)
 
 
-def _keys_of(argv: list[bytes]) -> list[KeyRef]:
+def _keys_of(client: Client, argv: list[bytes]) -> list[KeyRef]:
     """COMMAND GETKEYS's checks and key search, with Redis's error texts, in its order."""
     target = argv[2:]
-    cmd = lookup(target)
+    cmd = lookup(target, client.server.command_table)
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
     ent = describe(cmd)
@@ -303,7 +305,7 @@ def _keys_of(argv: list[bytes]) -> list[KeyRef]:
 @command("getkeys", -4, "loading stale", parent="command", categories="@slow @connection")
 def command_getkeys(client: Client, argv: list[bytes]) -> bytes:
     target = argv[2:]
-    return array([bulk(target[p]) for p, _ in _keys_of(argv)])
+    return array([bulk(target[p]) for p, _ in _keys_of(client, argv)])
 
 
 @command("getkeysandflags", -4, "loading stale", parent="command",
@@ -311,13 +313,13 @@ def command_getkeys(client: Client, argv: list[bytes]) -> bytes:
 def command_getkeysandflags(client: Client, argv: list[bytes]) -> bytes:
     target = argv[2:]
     return array([array([bulk(target[p]), _flag_set(list(flags), client.resp3)])
-                  for p, flags in _keys_of(argv)])
+                  for p, flags in _keys_of(client, argv)])
 
 
 @command("list", -2, "loading stale", parent="command", categories="@slow @connection")
 def command_list(client: Client, argv: list[bytes]) -> bytes:
     names: list[Command] = []
-    for top in all_commands():
+    for top in all_commands(client.server.command_table):
         names.append(top)
         names.extend(top.subcommands.values())
     if len(argv) == 2:

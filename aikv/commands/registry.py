@@ -83,6 +83,29 @@ class Command:
 
 COMMANDS: dict[bytes, Command] = {}
 
+
+class RenameError(ValueError):
+    """A rename-command directive Redis would refuse (its text is the message)."""
+
+
+def command_table(renames: list[tuple[bytes, bytes]]) -> dict[bytes, Command]:
+    """The commands by (lower-case) name after `rename-command` directives, applied in
+    order as Redis applies them to its table: the old name goes, the command comes back
+    under the new one (an empty one removes it). The commands keep their own names
+    (COMMAND INFO and COMMAND LIST show them), as in Redis."""
+    if not renames:
+        return COMMANDS
+    table = dict(COMMANDS)
+    for old, new in renames:
+        cmd = table.pop(old.lower(), None)
+        if cmd is None:
+            raise RenameError("No such command in rename-command")
+        if new:
+            if new.lower() in table:
+                raise RenameError("Target command name already exists")
+            table[new.lower()] = cmd
+    return table
+
 # Read-only commands whose key lookups Redis does not count as keyspace hits/misses
 # (they look the key up without lookupKeyRead).
 _UNCOUNTED_LOOKUPS = frozenset({"usage"})

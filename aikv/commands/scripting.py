@@ -210,7 +210,7 @@ class RunContext(CallContext):
         return table
 
     def may_run(self, argv: list[bytes]) -> bool | None:
-        cmd = lookup(argv)
+        cmd = lookup(argv, self.server.command_table)
         if cmd is None:
             return None
         user = self.caller.acl_user

@@ -569,3 +569,52 @@ def test_appendonly_can_be_set_to_what_it_is(aikv_module: ServerProcess) -> None
             b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n"
     finally:
         conn.close()
+
+
+RENAMES = 'rename-command flushall ""\nrename-command config MyConfig\nrename-command get getx\n'
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_rename_command(spawn: Callable[..., ServerProcess], tmp_path: Path, kind: str) -> None:
+    """rename-command in the config file: the old name is unknown, the command answers to
+    the new one (an empty one removes it), COMMAND COUNT loses the removed one and
+    COMMAND INFO shows the command's own name. Both kinds, the same replies."""
+    plain = spawn(kind).client()
+    conf = tmp_path / f"{kind}.conf"
+    conf.write_text(RENAMES)
+    node = spawn(kind, args=[str(conf)])
+    conn = RawConnection(node.port)
+    assert conn.call("FLUSHALL") == \
+        b"-ERR unknown command 'FLUSHALL', with args beginning with: \r\n"
+    assert conn.call("GET", "k").startswith(b"-ERR unknown command 'GET'")
+    assert conn.call("SET", "k", "v") == b"+OK\r\n"
+    assert conn.call("GETX", "k") == b"$1\r\nv\r\n"
+    assert conn.call("myconfig", "get", "hz") == b"*2\r\n$2\r\nhz\r\n$2\r\n10\r\n"
+    assert conn.call("CONFIG", "GET", "hz").startswith(b"-ERR unknown command 'CONFIG'")
+    assert parse(conn.call("COMMAND", "COUNT")) == plain.command_count() - 1
+    info = parse(conn.call("COMMAND", "INFO", "getx"))
+    assert isinstance(info, list) and info[0][0] == b"get"
+    assert parse(conn.call("COMMAND", "INFO", "get")) == [None]
+    # A script calls what the table has now.
+    assert conn.call("EVAL", "return redis.pcall('get', 'k')['err']", "0") == \
+        b"$44\r\nERR Unknown Redis command called from script\r\n"
+    assert conn.call("EVAL", "return redis.call('getx', 'k')", "0") == b"$1\r\nv\r\n"
+
+
+@pytest.mark.parametrize("lines", [
+    "rename-command nosuch x\n",
+    "hz 5\nrename-command get set\n",
+    "rename-command get getx\nrename-command get again\n",
+    "rename-command get\n",
+])
+def test_rename_command_errors(tmp_path: Path, lines: str) -> None:
+    conf = tmp_path / "bad.conf"
+    conf.write_text(lines)
+    ours = subprocess.run([sys.executable, "-m", "aikv.cli", str(conf)], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    theirs = subprocess.run(["redis-server", str(conf)], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert ours.returncode == theirs.returncode == 1
+    from aikv import __version__
+
+    assert ours.stderr.replace(f"AiKv {__version__}", "Redis 7.0.15") == theirs.stderr

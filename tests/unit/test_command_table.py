@@ -18,6 +18,7 @@ import pytest
 from aikv.commands import all_commands, redis_table
 from aikv.commands.introspection import derived, lookup
 from aikv.commands.redis_table import PARSERS, find_keys, has_keys, keys_from_specs, table
+from aikv.commands.registry import COMMANDS
 from aikv.resp import CommandError
 
 REGISTERED = all_commands()
@@ -79,7 +80,7 @@ def _keys(line: str) -> list[tuple[str, tuple[str, ...]]] | str:
     """GETKEYSANDFLAGS for a command line written with spaces ('' for an empty argument),
     as (key, flags) pairs, or "error" where Redis answers "Invalid arguments"."""
     argv = [b"" if word == "''" else word.encode() for word in line.split()]
-    cmd = lookup(argv)
+    cmd = lookup(argv, COMMANDS)
     assert cmd is not None, line
     refs = find_keys(TABLE[cmd.full_name], argv)
     if not refs:
@@ -174,7 +175,7 @@ def test_router_and_getkeys_agree_on_key_positions() -> None:
               "object encoding k", "memory usage k", "xgroup create k g $", "watch a b"]
     for line in lines:
         argv = [b"" if w == "''" else w.encode() for w in line.split()]
-        cmd = lookup(argv)
+        cmd = lookup(argv, COMMANDS)
         assert cmd is not None
         try:
             router = sorted(set(cmd.key_positions(argv)))
