@@ -173,7 +173,7 @@ class BusyServing:
         self.at_eof: set[int] = set()  # fds whose peer closed: the loop handles them later
         self.accepted: list[tuple[Client, AcceptedTransport]] = []
         self.listeners: list[socket.socket] = []
-        for srv in (server._server, server._unix_server):
+        for srv in (*server._servers, server._unix_server):
             for pseudo in getattr(srv, "sockets", None) or ():
                 try:
                     # A socket of our own on the same listening socket (uvloop's sockets

@@ -21,6 +21,7 @@ import click
 from aikv import REDIS_VERSION, __version__, acl_file
 from aikv.config import Config, ConfigError, ConfigFileMissing, fatal_text, read_config_files
 from aikv.crash import apply_crash_log
+from aikv.listen import ListenError
 from aikv.logging_setup import setup_logging
 from aikv.monitor import quote_arg
 from aikv.persist.store import StoreLayoutError, StoreLockedError
@@ -79,8 +80,30 @@ def server_command(args: tuple[str, ...]) -> None:
     except ConfigError as exc:
         click.echo(fatal_text(exc, f"AiKv {__version__}"), err=True)
         sys.exit(1)
+    if config.values["daemonize"]:
+        daemonize()
     setup_logging(config.loglevel, in_dir(config, config.logfile))
     sys.exit(run(config))
+
+
+# Where a daemonized node writes its pid when `pidfile` does not say (Redis's is
+# /var/run/redis.pid).
+DEFAULT_PIDFILE = "/var/run/aikv.pid"
+
+
+def daemonize() -> None:
+    """`daemonize yes`, as redis-server does it: the command returns at once (its
+    process exits 0), the node goes on in a child of its own session, and standard
+    input and output go to /dev/null (with `logfile ""` nothing is logged then).
+    Done before anything else starts: no thread, loop or open database to carry over."""
+    if os.fork() != 0:
+        os._exit(0)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
 
 
 def load_command_line(config: Config, argv: list[str], stdin: TextIO) -> None:
@@ -175,6 +198,8 @@ def run(config: Config) -> int:
     # Written once the directory's lock is ours (so a second server refused for the same
     # directory leaves the first one's file alone); a failure is only logged, as in Redis.
     pidfile = in_dir(config, config.values["pidfile"])
+    if not pidfile and config.values["daemonize"]:
+        pidfile = DEFAULT_PIDFILE  # (Redis: a background node always writes one)
     if pidfile:
         try:
             with open(pidfile, "w") as f:
@@ -228,9 +253,12 @@ def _serve(server: Server, config: Config) -> int:
 
     try:
         uvloop.run(serve())
-    except OSError as exc:
-        log.warning("Fatal: could not start listening on %s:%s: %s", config.bind, config.port,
-                    exc)
+    except ListenError as exc:
+        log.warning("Failed listening on port %d (%s), aborting.", exc.port, exc.kind)
+        server.store.close()
+        return 1
+    except OSError as exc:  # the Unix socket
+        log.warning("Fatal: could not start listening: %s", exc)
         server.store.close()
         return 1
     return 0

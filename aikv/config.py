@@ -557,8 +557,6 @@ _UNSUPPORTED = {
                     "compiled with a modified Jemalloc like the one shipped by default with "
                     "the Redis source distribution",
     "tls-port": "AiKv does not implement TLS",
-    "daemonize": "AiKv does not daemonize itself: run it under a supervisor (systemd, "
-                 "a container) instead",
 }
 
 

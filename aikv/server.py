@@ -32,6 +32,7 @@ from aikv.crash import Watchdog
 from aikv.info import MASTER_REPLID, persistence_state, start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
+from aikv.listen import listen_all
 from aikv.monitor import monitor_args, quote_arg
 from aikv.notify import EXPIRED, KeyEvents
 from aikv.oom import OomScore
@@ -137,7 +138,7 @@ class Server:
         self.clients: dict[int, Client] = {}
         self.pending_clients: list[Client] = []
         self._tick_scheduled = False
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []  # one per `bind` address
         self._unix_server: asyncio.AbstractServer | None = None
         self._stopping: asyncio.Event | None = None
         self._sync_thread: threading.Thread | None = None
@@ -279,13 +280,10 @@ class Server:
 
             await start_cluster(self)
         backlog = self.config.values["tcp-backlog"]
-        self._server = await self.loop.create_server(
-            lambda: Client(self), host=self.config.bind or None, port=self.config.port,
-            reuse_address=True, backlog=backlog,
-        )
+        self._servers, port = await listen_all(self.loop, lambda: Client(self),
+                                               self.config.bind, self.config.port, backlog)
         if self.config.port == 0:
-            sock = self._server.sockets[0]
-            self.config.set("port", str(sock.getsockname()[1]), startup=True)
+            self.config.set("port", str(port), startup=True)
         await self._listen_unix(backlog)
         self._start_crons()
         self.apply_watchdog()
@@ -344,8 +342,8 @@ class Server:
             handle.cancel()
         if self._clients_cron is not None:
             self._clients_cron.cancel()
-        if self._server is not None:
-            self._server.close()
+        for listener in self._servers:
+            listener.close()
         stop_link(self.replica)
         if self._unix_server is not None:
             self._unix_server.close()

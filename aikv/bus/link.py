@@ -15,6 +15,7 @@ from typing import cast
 
 from aikv.bus.gossip import Link
 from aikv.bus.wire import CloseLink, DropMessage, FrameReader, Message, decode
+from aikv.listen import listen_all
 
 log = logging.getLogger("aikv.bus")
 
@@ -114,13 +115,14 @@ class BusTransport:
         self.on_drop = on_drop
         self._protocols: dict[Link, _BusProtocol] = {}
         self._connecting: dict[Link, asyncio.Task[None]] = {}
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []  # one per `bind` address
 
-    async def listen(self, host: str | None, port: int) -> None:
+    async def listen(self, bind: str, port: int) -> None:
+        """Listen on `port` at every address of `bind` (aikv/listen.py: Redis's rules)."""
         def factory() -> _BusProtocol:
             return _BusProtocol(self, Link(inbound=True, ctime=_now_ms()))
 
-        self._server = await self.loop.create_server(factory, host=host or None, port=port, reuse_address=True)
+        self._servers, _ = await listen_all(self.loop, factory, bind, port, kind="cluster")
 
     def connect(self, link: Link, ip: str, port: int) -> None:
         """Open an outbound link; on_up or on_down is called exactly once for it."""
@@ -188,15 +190,15 @@ class BusTransport:
         return used, used
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for listener in self._servers:
+            listener.close()
         for link in list(self._connecting):
             self.close(link)
         for link in list(self._protocols):
             self.close(link)
-        if self._server is not None:
+        for listener in self._servers:
             try:
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+                await asyncio.wait_for(listener.wait_closed(), 1.0)
             except (TimeoutError, Exception):
                 pass
 

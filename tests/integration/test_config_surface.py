@@ -7,6 +7,7 @@ The differential tests use this module's own pair of servers, so what they set s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -340,7 +341,6 @@ def test_oom_score_adj(spawn: Callable[..., ServerProcess]) -> None:
 
 @pytest.mark.parametrize(("setting", "message"), [
     ("replicaof=127.0.0.1", "wrong number of arguments"),
-    ("daemonize=yes", "AiKv does not daemonize itself"),
     ("tls-port=6380", "AiKv does not implement TLS"),
     ("activedefrag=yes", "Active defragmentation cannot be enabled"),
     ("replicaof=127.0.0.1 70000", "Invalid master port"),
@@ -618,3 +618,84 @@ def test_rename_command_errors(tmp_path: Path, lines: str) -> None:
     from aikv import __version__
 
     assert ours.stderr.replace(f"AiKv {__version__}", "Redis 7.0.15") == theirs.stderr
+
+
+def _pid_from(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_daemonize_and_debians_stock_redis_conf(tmp_path: Path, kind: str) -> None:
+    """Debian's /etc/redis/redis.conf as it is installed (daemonize yes, `bind 127.0.0.1
+    -::1`, appendonly no, ...), with only the port and the paths moved here: the
+    command returns at once and a daemon serves, its pid in the pidfile, its log in the
+    logfile; both kinds."""
+    stock = Path("/etc/redis/redis.conf")
+    if not stock.exists():
+        pytest.skip("no Debian redis.conf here")
+    port = free_port()
+    pidfile, logfile = tmp_path / "server.pid", tmp_path / "server.log"
+    moved = ["--port", str(port), "--dir", str(tmp_path), "--pidfile", str(pidfile),
+             "--logfile", str(logfile)]
+    command = [sys.executable, "-m", "aikv.cli"] if kind == "aikv" else ["redis-server"]
+    started = subprocess.run([*command, str(stock), *moved], capture_output=True, text=True,
+                             timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    pid: int | None = None
+    try:
+        assert started.returncode == 0, started.stderr
+        assert started.stdout == ""  # everything goes to the log now
+        wait_until(lambda: _pid_from(pidfile) is not None, 20, 0.05, "the pidfile")
+        pid = _pid_from(pidfile)
+        client = redis.Redis(port=port, socket_timeout=5)
+        wait_until(client.ping, 20, 0.05, f"{kind} daemon on {port}")
+        assert client.config_get("daemonize") == {"daemonize": "yes"}
+        assert client.config_get("bind") == {"bind": "127.0.0.1 -::1"}
+        assert pid is not None and client.info("server")["process_id"] == pid
+        assert client.set("k", "v") and client.get("k") == b"v"
+        with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection
+            client.shutdown(nosave=True)
+        wait_until(lambda: not _alive(pid), 20, 0.05, "the daemon to exit")
+    finally:
+        _kill_daemon(pid)
+    assert "Ready to accept connections" in logfile.read_text()
+    assert not pidfile.exists()  # removed on the way out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped counts as gone: it is not ours to wait for)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _kill_daemon(pid: int | None) -> None:
+    """Never leave a daemon behind: SIGKILL if it is still there."""
+    import signal
+
+    if pid is not None and _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_bind_several_addresses_and_optional_ones(spawn: Callable[..., ServerProcess],
+                                                  tmp_path: Path, kind: str) -> None:
+    """Every address of `bind` gets a socket; a `-` address that is not on this host
+    (192.0.2.1, TEST-NET-1) is skipped, a plain one stops the start-up, with Redis's
+    log lines."""
+    node = spawn(kind, args=["--bind", "127.0.0.1 -192.0.2.1"])
+    assert node.client().ping()
+    assert node.client().config_get("bind") == {"bind": "127.0.0.1 -192.0.2.1"}
+    assert f"Could not create server TCP listening socket 192.0.2.1:{node.port}: bind: " \
+           "Cannot assign requested address" in node.log()
+    port = free_port()
+    command = [sys.executable, "-m", "aikv.cli"] if kind == "aikv" else ["redis-server"]
+    failed = subprocess.run([*command, "--port", str(port), "--dir", str(tmp_path),
+                             "--bind", "127.0.0.1 192.0.2.1"], capture_output=True, text=True,
+                            timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert failed.returncode == 1
+    assert f"Failed listening on port {port} (TCP), aborting." in failed.stdout

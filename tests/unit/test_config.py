@@ -129,7 +129,7 @@ def test_replicaof() -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("tls-port", "6380"), ("daemonize", "yes"), ("activedefrag", "yes"),
+    ("tls-port", "6380"), ("activedefrag", "yes"),
 ])
 def test_unsupported_values_are_refused(name: str, value: str) -> None:
     config = Config()

@@ -1,0 +1,71 @@
+"""The listening sockets `bind` asks for, opened as redis-server opens them.
+
+`bind` holds one or more addresses. Each gets its own socket: IPv6 when the address has
+a colon, IPv4 otherwise; `*` and `::*` mean every interface of that family. A leading
+`-` makes an address optional: if it is not available here (EADDRNOTAVAIL, say `-::1`
+on a host without IPv6 loopback), it is skipped. So is an address whose family or
+protocol the host does not support, optional or not. Any other failure closes what was
+opened and the node does not start (Redis's listenToPort). Every failure is logged with
+Redis's warning. The client port and the cluster bus port both go through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+log = logging.getLogger("aikv")
+
+# Failures skipped whatever the address: the host cannot do that family or protocol.
+_UNSUPPORTED = {errno.ENOPROTOOPT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT,
+                errno.EPFNOSUPPORT, errno.EAFNOSUPPORT}
+
+
+class ListenError(OSError):
+    """A socket `bind` asked for could not be opened (the node must not start): on
+    `port`, for `kind` ("TCP", or "cluster" for the bus), as Redis's log line names it."""
+
+    def __init__(self, code: int | None, reason: str, port: int, kind: str) -> None:
+        super().__init__(code, reason)
+        self.port = port
+        self.kind = kind
+
+
+def bind_addresses(text: str) -> list[tuple[str, bool]]:
+    """(address, optional) for each word of a `bind` value."""
+    return [(word[1:], True) if word.startswith("-") else (word, False)
+            for word in text.split()]
+
+
+async def listen_all(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol],
+                     bind: str, port: int, backlog: int = 511, kind: str = "TCP"
+                     ) -> tuple[list[asyncio.AbstractServer], int]:
+    """Open a listening socket on `port` for every address of `bind`; the servers and
+    the port (chosen by the first socket when `port` is 0, then shared by the others)."""
+    servers: list[asyncio.AbstractServer] = []
+    for address, optional in bind_addresses(bind):  # (`bind ""`: no TCP socket, as Redis)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        host = None if address in ("*", "::*") else address
+        try:
+            server = await loop.create_server(factory, host=host, port=port, family=family,
+                                              reuse_address=True, backlog=backlog)
+        except OSError as exc:
+            if isinstance(exc, socket.gaierror) or not exc.errno:
+                reason = exc.strerror or str(exc)  # (a name that does not resolve)
+            else:  # (asyncio rewords the error: the C library's text, as Redis logs it)
+                reason = f"bind: {os.strerror(exc.errno)}"
+            log.warning("Warning: Could not create server TCP listening socket %s:%d: %s",
+                        address, port, reason)
+            if exc.errno in _UNSUPPORTED or (optional and exc.errno == errno.EADDRNOTAVAIL):
+                continue
+            for opened in servers:
+                opened.close()
+            raise ListenError(exc.errno, reason, port, kind) from exc
+        servers.append(server)
+        if port == 0:
+            port = server.sockets[0].getsockname()[1]
+    return servers, port
