@@ -154,8 +154,8 @@ class Parameter:
 
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("port", "int", 6379, mutable=False, minimum=0, maximum=65535),
-    Parameter("bind", "str", "127.0.0.1", mutable=False),
+    Parameter("port", "int", 6379, minimum=0, maximum=65535),
+    Parameter("bind", "str", "127.0.0.1"),
     Parameter("dir", "str", "./data", mutable=False, protected=True),
     Parameter("appendfsync", "enum", "everysec", choices=APPENDFSYNC_CHOICES),
     Parameter("appendonly", "bool", True, mutable=False),
@@ -565,8 +565,6 @@ _UNSUPPORTED = {
 FIXED_HERE = {
     "appendonly": "AiKv always persists its data (LMDB and its tick log): appendonly cannot "
                   "be changed at run time",
-    "port": "can't set immutable config",
-    "bind": "can't set immutable config",
     # AiKv's own storage settings, fixed at start: listed by CONFIG GET *, so setting
     # one to what it is succeeds, as a get/set round trip over every parameter expects.
     "lmdb-initial-map-size": "can't set immutable config",

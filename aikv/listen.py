@@ -41,31 +41,64 @@ def bind_addresses(text: str) -> list[tuple[str, bool]]:
             for word in text.split()]
 
 
-async def listen_all(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol],
-                     bind: str, port: int, backlog: int = 511, kind: str = "TCP"
-                     ) -> tuple[list[asyncio.AbstractServer], int]:
-    """Open a listening socket on `port` for every address of `bind`; the servers and
-    the port (chosen by the first socket when `port` is 0, then shared by the others)."""
-    servers: list[asyncio.AbstractServer] = []
+def open_sockets(bind: str, port: int, backlog: int = 511, kind: str = "TCP"
+                 ) -> tuple[list[socket.socket], int]:
+    """Listening sockets on `port` for every address of `bind`, and the port (chosen by
+    the first socket when `port` is 0, then shared by the others). Plain sockets, made
+    at once: CONFIG SET port/bind opens them inside a command (see serve_on)."""
+    opened: list[socket.socket] = []
     for address, optional in bind_addresses(bind):  # (`bind ""`: no TCP socket, as Redis)
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        host = None if address in ("*", "::*") else address
         try:
-            server = await loop.create_server(factory, host=host, port=port, family=family,
-                                              reuse_address=True, backlog=backlog)
+            sock = _listening_socket(address, port, backlog)
         except OSError as exc:
             if isinstance(exc, socket.gaierror) or not exc.errno:
                 reason = exc.strerror or str(exc)  # (a name that does not resolve)
-            else:  # (asyncio rewords the error: the C library's text, as Redis logs it)
+            else:
                 reason = f"bind: {os.strerror(exc.errno)}"
             log.warning("Warning: Could not create server TCP listening socket %s:%d: %s",
                         address, port, reason)
             if exc.errno in _UNSUPPORTED or (optional and exc.errno == errno.EADDRNOTAVAIL):
                 continue
-            for opened in servers:
-                opened.close()
+            for done in opened:
+                done.close()
             raise ListenError(exc.errno, reason, port, kind) from exc
-        servers.append(server)
+        opened.append(sock)
         if port == 0:
-            port = server.sockets[0].getsockname()[1]
-    return servers, port
+            port = sock.getsockname()[1]
+    return opened, port
+
+
+def _listening_socket(address: str, port: int, backlog: int) -> socket.socket:
+    # As Redis's anetTcpServer: the first address getaddrinfo gives for that family, an
+    # IPv6 socket for IPv6 only, SO_REUSEADDR.
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    host = None if address in ("*", "::*") else address
+    fam, kind, proto, _, sockaddr = socket.getaddrinfo(
+        host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0]
+    sock = socket.socket(fam, kind, proto)
+    try:
+        if fam == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve_on(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol],
+                   sockets: list[socket.socket], backlog: int = 511
+                   ) -> list[asyncio.AbstractServer]:
+    """Accept connections on `sockets` (from open_sockets)."""
+    return [await loop.create_server(factory, sock=sock, backlog=backlog) for sock in sockets]
+
+
+async def listen_all(loop: asyncio.AbstractEventLoop, factory: Callable[[], asyncio.Protocol],
+                     bind: str, port: int, backlog: int = 511, kind: str = "TCP"
+                     ) -> tuple[list[asyncio.AbstractServer], int]:
+    """open_sockets, then serve_on: the servers and the port."""
+    sockets, port = open_sockets(bind, port, backlog, kind)
+    return await serve_on(loop, factory, sockets, backlog), port

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from aikv.crash import Watchdog
 from aikv.info import MASTER_REPLID, persistence_state, start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
-from aikv.listen import listen_all
+from aikv.listen import ListenError, open_sockets, serve_on
 from aikv.monitor import monitor_args, quote_arg
 from aikv.notify import EXPIRED, KeyEvents
 from aikv.oom import OomScore
@@ -139,6 +140,7 @@ class Server:
         self.pending_clients: list[Client] = []
         self._tick_scheduled = False
         self._servers: list[asyncio.AbstractServer] = []  # one per `bind` address
+        self._listen_sockets: list[socket.socket] = []  # theirs (see rebind)
         self._unix_server: asyncio.AbstractServer | None = None
         self._stopping: asyncio.Event | None = None
         self._sync_thread: threading.Thread | None = None
@@ -280,8 +282,9 @@ class Server:
 
             await start_cluster(self)
         backlog = self.config.values["tcp-backlog"]
-        self._servers, port = await listen_all(self.loop, lambda: Client(self),
-                                               self.config.bind, self.config.port, backlog)
+        sockets, port = open_sockets(self.config.bind, self.config.port, backlog)
+        self._listen_sockets = sockets
+        self._servers = await serve_on(self.loop, lambda: Client(self), sockets, backlog)
         if self.config.port == 0:
             self.config.set("port", str(port), startup=True)
         await self._listen_unix(backlog)
@@ -342,8 +345,7 @@ class Server:
             handle.cancel()
         if self._clients_cron is not None:
             self._clients_cron.cancel()
-        for listener in self._servers:
-            listener.close()
+        self._close_listeners()
         stop_link(self.replica)
         if self._unix_server is not None:
             self._unix_server.close()
@@ -1339,6 +1341,44 @@ class Server:
             self.config.values["replicaof"] = "" if master is None else "%s %d" % master
         self.update_write_gates()
         self.apply_oom_score()
+
+    def rebind(self) -> bool:
+        """CONFIG SET port / bind: stop listening, then listen as the settings now say
+        (port 0: no TCP socket), as Redis's changeBindAddr does; False if that failed
+        (the caller restores the settings and rebinds again)."""
+        self._close_listeners()
+        port = self.config.port
+        if port == 0:
+            return True
+        backlog = self.config.values["tcp-backlog"]
+        try:
+            sockets, _ = open_sockets(self.config.bind, port, backlog)
+        except ListenError:
+            log.warning("Failed to bind")
+            return False
+        self._listen_sockets = sockets
+        assert self.loop is not None
+        # Listening already (connections wait in the backlog); accepting starts with the
+        # next loop pass.
+        task = self.loop.create_task(serve_on(self.loop, lambda: Client(self), sockets,
+                                              backlog))
+        task.add_done_callback(self._serving)
+        return True
+
+    def _serving(self, task: asyncio.Task[list[asyncio.AbstractServer]]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            log.warning("Accepting on the new listening sockets failed: %s",
+                        None if task.cancelled() else task.exception())
+            return
+        self._servers.extend(task.result())
+
+    def _close_listeners(self) -> None:
+        for listener in self._servers:
+            listener.close()
+        for sock in self._listen_sockets:  # (the loop's server may hold a duplicate)
+            sock.close()
+        self._servers = []
+        self._listen_sockets = []
 
     def apply_watchdog(self) -> None:
         self.watchdog.apply(int(self.config.values["watchdog-period"]), self.config.hz)

@@ -139,8 +139,26 @@ def config_set(client: Client, argv: list[bytes]) -> bytes:
         _apply_oom(server, changed)
         raise _set_failed(next(n for n in changed if n.startswith("oom-score-adj")),
                           "Failed to set current oom_score_adj. Check server logs.")
+    failed = _apply_listeners(server, changed)
+    if failed is not None:
+        cfg.values.clear()
+        cfg.values.update(backup)
+        server.rebind()  # back on what it listened on before, as Redis restores it
+        raise _set_failed(*failed)
     _apply(server, set(changed))
     return OK
+
+
+def _apply_listeners(server: Server, changed: list[str]) -> tuple[str, str] | None:
+    """CONFIG SET port / bind take effect at once (Redis's updatePort / applyBind):
+    the name and reason of a failure, None when listening as asked."""
+    for name in changed:
+        if name in ("port", "bind") and server.loop is not None:
+            if not server.rebind():
+                return name, ("Unable to listen on this port. Check server logs."
+                              if name == "port" else "Failed to bind to specified addresses.")
+            return None
+    return None
 
 
 def _apply_oom(server: Server, changed: list[str]) -> bool:
