@@ -26,6 +26,7 @@ from aikv.logging_setup import setup_logging
 from aikv.monitor import quote_arg
 from aikv.persist.store import StoreLayoutError, StoreLockedError
 from aikv.protocol import split_inline_args
+from aikv.supervised import READY, READY_AS_REPLICA, Supervision
 
 if TYPE_CHECKING:
     from aikv.server import Server
@@ -80,10 +81,12 @@ def server_command(args: tuple[str, ...]) -> None:
     except ConfigError as exc:
         click.echo(fatal_text(exc, f"AiKv {__version__}"), err=True)
         sys.exit(1)
-    if config.values["daemonize"]:
+    supervision = Supervision(config.values["supervised"])
+    if config.values["daemonize"] and not supervision.systemd:  # (a supervisor keeps it)
         daemonize()
     setup_logging(config.loglevel, in_dir(config, config.logfile))
-    sys.exit(run(config))
+    supervision.start()
+    sys.exit(run(config, supervision))
 
 
 # Where a daemonized node writes its pid when `pidfile` does not say (Redis's is
@@ -172,7 +175,7 @@ def in_dir(config: Config, path: str) -> str:
     return os.path.join(str(config.dir), path)
 
 
-def run(config: Config) -> int:
+def run(config: Config, supervision: Supervision | None = None) -> int:
     from aikv.server import Server
 
     log.info("oO0OoO0OoO0Oo AiKv is starting oO0OoO0OoO0Oo")
@@ -182,6 +185,8 @@ def run(config: Config) -> int:
     for notice in config.notices:
         log.warning("%s", notice)
     server = Server(config)
+    if supervision is not None:
+        server.supervision = supervision
     if not _load_users(server, config):
         return 1
     try:
@@ -249,6 +254,8 @@ def _serve(server: Server, config: Config) -> int:
         mode = "cluster" if config.cluster_enabled else "standalone"
         log.info("Running mode=%s, port=%d.", mode, server.port)
         log.info("Ready to accept connections tcp")
+        server.supervision.notify(READY_AS_REPLICA if config.values["replicaof"] else READY)
+        server.supervision.notify("READY=1\n")
         await server.serve_until_stopped()
 
     try:

@@ -71,6 +71,7 @@ from aikv.replication import position
 from aikv.replication.backlog import Backlog
 from aikv.replication.failover import IN_PROGRESS
 from aikv.resp import logged_error
+from aikv.supervised import RESUMED, SYNCED
 
 if TYPE_CHECKING:
     from aikv.server import Server
@@ -274,6 +275,7 @@ class ReplicaLink:
             if source is not None and source.relaying:
                 source.master_continued(self.replid)  # sub-replicas kept, or told the id
             log.info("Successful partial resynchronization with master.")
+            self.server.supervision.notify(RESUMED)
         elif reply.startswith(b"+FULLRESYNC "):
             _, replid, offset = reply.split()
             self.state = "sync"
@@ -296,6 +298,8 @@ class ReplicaLink:
         self.state = "connected"
         self.last_io = time.monotonic()
         log.info("MASTER <-> REPLICA sync: Finished with success")
+        if not reply.startswith(b"+CONTINUE"):
+            self.server.supervision.notify(SYNCED)
         self._list_master_client()
         acks = asyncio.get_running_loop().create_task(self._ack_every_second())
         try:

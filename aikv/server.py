@@ -56,6 +56,7 @@ from aikv.replication.propagate import Frame, Sink
 from aikv.replication.source import LoneWaits, ReplicationSource
 from aikv.resp import QUEUED, CommandError, CommandRejected, error, logged_error
 from aikv.slowlog import SlowLog
+from aikv.supervised import Supervision
 from aikv.tracking import Tracking
 
 log = logging.getLogger("aikv")
@@ -252,6 +253,7 @@ class Server:
         self.update_write_gates()
         self.oom_score = OomScore()
         self.watchdog = Watchdog(self)  # watchdog-period (a thread only while it is on)
+        self.supervision = Supervision("no")  # systemd's, set by aikv/cli.py
         self.apply_oom_score()
         # WATCHed (db, key) -> ids of the clients watching it.
         self._watchers: dict[tuple[int, bytes], set[int]] = {}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from aikv import rdbsave
 from aikv.config import SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_NOW, SHUTDOWN_SAVE
 from aikv.pause import PAUSE_DURING_SHUTDOWN, PAUSE_FOREVER
+from aikv.supervised import STOPPING
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -69,6 +70,7 @@ def prepare(server: Server, flags: int, client: Client | None = None) -> bool:
     if server.loading is not None:  # a half-loaded dataset must not be saved
         flags = (flags & ~SHUTDOWN_SAVE) | SHUTDOWN_NOSAVE
     log.warning("User requested shutdown...")
+    server.supervision.notify(STOPPING)
     timeout = server.config.values["shutdown-timeout"]
     if not flags & SHUTDOWN_NOW and timeout and not ready(server):
         state = server.shutting_down = ShuttingDown(flags, _now_ms() + timeout * 1000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -727,3 +728,40 @@ def test_config_set_port_and_bind(spawn: Callable[..., ServerProcess], kind: str
     assert moved.call("CONFIG", "SET", "bind", "127.0.0.1") == b"+OK\r\n"
     wait_until(lambda: RawConnection(new_port).call("PING") == b"+PONG\r\n", 10, 0.05,
                "listening again")
+
+
+def _datagrams(sock: socket.socket, into: list[str]) -> list[str]:
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            into.append(sock.recv(4096).decode())
+    return into
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+@pytest.mark.parametrize("mode", ["systemd", "auto"])
+def test_supervised_by_systemd(tmp_path: Path, kind: str, mode: str) -> None:
+    """sd_notify as redis-server sends it (Debian's is built with libsystemd): loading,
+    ready, stopping, to the NOTIFY_SOCKET datagram socket; a supervised node does not
+    daemonize (the supervisor keeps it)."""
+    path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.setblocking(False)
+    node = ServerProcess(kind, tmp_path / "node", args=["--supervised", mode,
+                                                         "--daemonize", "yes"],
+                         env={"NOTIFY_SOCKET": str(path)})
+    got: list[str] = []
+    try:
+        node.start()
+        wait_until(lambda: "READY=1\n" in _datagrams(listener, got), 20, 0.05, "READY=1")
+        product = "AiKv" if kind == "aikv" else "Redis"
+        assert got == [f"STATUS={product} is loading...\n",
+                       "STATUS=Ready to accept connections\n", "READY=1\n"]
+        with contextlib.suppress(redis.ConnectionError):
+            node.client().shutdown(nosave=True)
+        assert node.proc is not None and node.proc.wait(timeout=30) == 0  # not daemonized
+        wait_until(lambda: "STOPPING=1\n" in _datagrams(listener, got), 10, 0.05,
+                   "STOPPING=1")
+    finally:
+        node.stop()
+        listener.close()
