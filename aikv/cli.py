@@ -125,6 +125,13 @@ def load_command_line(config: Config, argv: list[str], stdin: TextIO) -> None:
     if options:
         text += "\n" + options
     config.load_text(text)
+    logfile = config.values["logfile"]
+    if logfile:  # refused now, as Redis refuses it, rather than failing to log later
+        try:
+            with open(in_dir(config, logfile), "a"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"Can't open the log file: {exc.strerror}") from None
     if config.values["cluster-enabled"] and config.values["replicaof"]:
         raise ConfigError("replicaof directive not allowed in cluster mode")
 

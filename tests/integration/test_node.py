@@ -264,6 +264,7 @@ def test_cli_flags_and_config_file(tmp_path) -> None:
     ["--nosuch", "1"],
     ["--cluster-enabled", "yes", "--replicaof", "127.0.0.1", "6379"],
     ["--save", "900 1", "--maxmemory-policy", "sometimes"],
+    ["--logfile", "/nonexistent/dir/server.log"],
 ])
 def test_command_line_errors_as_redis_server_reports_them(argv: list[str],
                                                           tmp_path: Path) -> None:
