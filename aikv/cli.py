@@ -272,7 +272,8 @@ def _serve(server: Server, config: Config) -> int:
         server.store.close()
         return 1
     except OSError as exc:  # the Unix socket
-        log.warning("Fatal: could not start listening: %s", exc)
+        log.warning("Failed opening Unix socket: bind: %s",
+                    os.strerror(exc.errno) if exc.errno else exc)
         server.store.close()
         return 1
     return 0
