@@ -61,7 +61,10 @@ Directives used most (any redis.conf directive AiKv knows can be given):
     "allow_extra_args": True, "max_content_width": 100})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED,
                 metavar="[CONFIG_FILE] [--DIRECTIVE VALUE...] [-]")
-@click.version_option(__version__, "-v", "--version", prog_name="aikv-server")
+@click.version_option(__version__, "-v", "--version", prog_name="aikv-server",
+                      # redis-server -v's shape, which scripts parse for v=
+                      message=f"AiKv server v=%(version)s sha=00000000:0 malloc=libc bits=64 "
+                              f"build=0 (Redis {REDIS_VERSION} compatible)")
 def server_command(args: tuple[str, ...]) -> None:
     """Run an AiKv node: a Redis-compatible server whose data lives in LMDB.
 
