@@ -142,6 +142,7 @@ class Server:
         self._tick_scheduled = False
         self._servers: list[asyncio.AbstractServer] = []  # one per `bind` address
         self._listen_sockets: list[socket.socket] = []  # theirs (see rebind)
+        self._serve_task: asyncio.Task[list[asyncio.AbstractServer]] | None = None
         self._unix_server: asyncio.AbstractServer | None = None
         self._stopping: asyncio.Event | None = None
         self._sync_thread: threading.Thread | None = None
@@ -1362,12 +1363,15 @@ class Server:
         assert self.loop is not None
         # Listening already (connections wait in the backlog); accepting starts with the
         # next loop pass.
-        task = self.loop.create_task(serve_on(self.loop, lambda: Client(self), sockets,
-                                              backlog))
+        task = self._serve_task = self.loop.create_task(
+            serve_on(self.loop, lambda: Client(self), sockets, backlog))
         task.add_done_callback(self._serving)
         return True
 
     def _serving(self, task: asyncio.Task[list[asyncio.AbstractServer]]) -> None:
+        if task is not self._serve_task:
+            return  # superseded by a later rebind, which closed what it made
+        self._serve_task = None
         if task.cancelled() or task.exception() is not None:
             log.warning("Accepting on the new listening sockets failed: %s",
                         None if task.cancelled() else task.exception())
@@ -1375,9 +1379,17 @@ class Server:
         self._servers.extend(task.result())
 
     def _close_listeners(self) -> None:
+        # A rebind's servers may still be on their way (two CONFIG SETs in one read):
+        # not started yet, the task is cancelled; done, its servers are closed here.
+        task, self._serve_task = self._serve_task, None
+        if task is not None:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled() and task.exception() is None:
+                self._servers.extend(task.result())
         for listener in self._servers:
             listener.close()
-        for sock in self._listen_sockets:  # (the loop's server may hold a duplicate)
+        for sock in self._listen_sockets:  # (no-op for those the loop's servers detached)
             sock.close()
         self._servers = []
         self._listen_sockets = []

@@ -728,6 +728,17 @@ def test_config_set_port_and_bind(spawn: Callable[..., ServerProcess], kind: str
     assert moved.call("CONFIG", "SET", "bind", "127.0.0.1") == b"+OK\r\n"
     wait_until(lambda: RawConnection(new_port).call("PING") == b"+PONG\r\n", 10, 0.05,
                "listening again")
+    # Several in one read (introspection.tcl's CONFIG sanity sets each to what it is):
+    # each rebinds, none finds the port still held by the one before.
+    assert moved.call("CONFIG", "SET", "port", str(new_port)) == b"+OK\r\n"
+    assert moved.call("CONFIG", "SET", "bind", "127.0.0.1") == b"+OK\r\n"
+    moved.sock.sendall(b"CONFIG SET port %d\r\nCONFIG SET bind 127.0.0.1\r\n"
+                       b"CONFIG SET port %d\r\n" % (new_port, new_port))
+    replies = b""
+    while replies.count(b"\r\n") < 3:
+        replies += moved.sock.recv(4096)
+    assert replies == b"+OK\r\n" * 3
+    assert RawConnection(new_port).call("PING") == b"+PONG\r\n"
 
 
 def _datagrams(sock: socket.socket, into: list[str]) -> list[str]:
