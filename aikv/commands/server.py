@@ -141,9 +141,11 @@ def config_set(client: Client, argv: list[bytes]) -> bytes:
                           "Failed to set current oom_score_adj. Check server logs.")
     failed = _apply_listeners(server, changed)
     if failed is not None:
+        # Everything goes back, the applied oom-score-adj included, as Redis restores it.
         cfg.values.clear()
         cfg.values.update(backup)
-        server.rebind()  # back on what it listened on before, as Redis restores it
+        _apply_oom(server, changed)
+        server.rebind()
         raise _set_failed(*failed)
     _apply(server, set(changed))
     return OK

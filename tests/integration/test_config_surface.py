@@ -717,6 +717,15 @@ def test_config_set_port_and_bind(spawn: Callable[..., ServerProcess], kind: str
         b"-ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on "
         b"this port. Check server logs.\r\n")
     assert RawConnection(new_port).call("PING") == b"+PONG\r\n"
+    # A failed apply rolls back the ones applied before it (oom-score-adj here), as
+    # introspection.tcl's "CONFIG SET rollback on apply error" checks.
+    assert node.proc is not None
+    oom_file = Path(f"/proc/{node.proc.pid}/oom_score_adj")
+    before = oom_file.read_text()
+    assert moved.call("CONFIG", "SET", "oom-score-adj", "yes", "oom-score-adj-values",
+                      "1 1 1", "port", str(other.port)).startswith(
+        b"-ERR CONFIG SET failed (possibly related to argument 'port')")
+    assert oom_file.read_text() == before
     assert moved.call("CONFIG", "SET", "bind", "999.999.999.999") == (
         b"-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to "
         b"specified addresses.\r\n")
