@@ -18,7 +18,6 @@ tick, so the deletes are committed before MIGRATE's reply leaves.
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +162,7 @@ def migrate(client: Client, argv: list[bytes]) -> bytes:
     req = parse_migrate(argv)
     db = client.db
     server = client.server
-    limits = dataclasses.replace(limits_from_config(server.config), rdb_compression=False)
+    limits = limits_from_config(server.config, compress=False)
     items: list[KeyToSend] = []
     for key in req.keys:
         meta = db.get_meta(key)

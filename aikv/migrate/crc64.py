@@ -4,6 +4,13 @@ Parameters (as redis-server uses them for DUMP/RESTORE): reflected polynomial
 0x95AC9329AC4BC9B5, reflected input and output, initial value 0, no final XOR.
 Check value: ``crc64(b"123456789") == 0xE9C6D914C4B8D9CA``.
 
+Up to SHORT_MAX bytes (the DUMP payload of a small value, which a reshard moves by the
+thousand) the CRC is the XOR of one table entry per byte: entry [k][b] is what byte b
+contributes when k bytes follow it, so a payload of n bytes reads tables n-1 .. 0 in
+order. One lookup and one XOR per byte in a plain loop is about twice as fast as the
+slicing loop below on such inputs, whose set-up (memoryview, unpacking, the tail) costs
+as much as its steps. The 64 tables (~0.7 MB) are built on first use.
+
 Pure Python pays per interpreted operation, not per bit, so the loop consumes eight bytes
 per step ("slicing-by-8"): the running CRC is XORed with a little-endian 64-bit word and
 each of its eight bytes is pushed through its own table, which advances it by the right
@@ -53,11 +60,37 @@ LANES_FROM = 2048
 _PLANE_TABLES = tuple(bytes((entry >> (8 * m)) & 0xFF for entry in _TABLES[0]) for m in range(8))
 
 
+SHORT_MAX = 64
+_BY_LENGTH: list[tuple[tuple[int, ...], ...]] = []
+
+
 def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
     """CRC-64/Jones of ``data``; pass a previous result as ``crc`` to continue it."""
-    if len(data) >= LANES_FROM:
+    size = len(data)
+    if size <= SHORT_MAX and not crc:
+        return _crc64_short(data, size)
+    if size >= LANES_FROM:
         return _crc64_lanes(bytes(data), crc)
     return _crc64_slicing(data, crc)
+
+
+def _crc64_short(data: bytes | bytearray | memoryview, size: int) -> int:
+    by_length = _BY_LENGTH or _build_positional()
+    crc = 0
+    for table, byte in zip(by_length[size], data, strict=True):
+        crc ^= table[byte]
+    return crc
+
+
+def _build_positional() -> list[tuple[tuple[int, ...], ...]]:
+    """_BY_LENGTH[n]: the tables for the n bytes of an n-byte input, first byte first."""
+    base = _TABLES[0]
+    followed = [tuple(base)]  # followed[k][b]: byte b with k bytes after it
+    for _ in range(SHORT_MAX - 1):
+        prev = followed[-1]
+        followed.append(tuple((value >> 8) ^ base[value & 0xFF] for value in prev))
+    _BY_LENGTH[:] = [()] + [tuple(followed[n - 1::-1]) for n in range(1, SHORT_MAX + 1)]
+    return _BY_LENGTH
 
 
 def _crc64_slicing(data: bytes | bytearray | memoryview, crc: int) -> int:

@@ -119,6 +119,12 @@ def dump_payload(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMI
     return _seal(encode_object(kind, value, limits))
 
 
+def dump_string_payload(value: bytes, compress: bool) -> bytes:
+    """dump_payload("string", value): the common case of DUMP and MIGRATE, without the
+    dispatch on the kind."""
+    return _seal(b"\x00" + encode_string(value, compress))
+
+
 def encode_object(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMITS) -> bytes:
     """The value's type byte and object body, without the DUMP footer: what an RDB file
     holds for a key, less the key string between the two."""
@@ -306,6 +312,18 @@ def load_payload(payload: bytes | bytearray | memoryview) -> TypedValue:
     data = bytes(payload)
     check_footer(data)
     # Like 7.0, read the object from the whole argument: the footer is not cut off first.
+    if data[0] == TYPE_STRING:
+        # A raw string with a 6- or 14-bit length (MIGRATE's usual payload), read in
+        # place; the other forms (integers, LZF, long lengths) take the reader below.
+        first = data[1]
+        if first < 0x40:
+            start, size = 2, first
+        elif first < 0x80:
+            start, size = 3, ((first & 0x3F) << 8) | data[2]
+        else:
+            start = size = -1
+        if 0 <= start and start + size <= len(data):
+            return "string", data[start:start + size]
     reader = PayloadReader(data)
     rdb_type = reader.read_byte()
     loader = _LOADERS.get(rdb_type)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aikv.keyspace import ENCODING_HOOKS, VALUE_READERS, VALUE_WRITERS, Database
 from aikv.migrate.encoding import EncodingLimits
-from aikv.migrate.rdb import dump_payload, encode_object
+from aikv.migrate.rdb import dump_payload, dump_string_payload, encode_object
 from aikv.persist import layout
 from aikv.persist.layout import NO_EXPIRE, STRING_CODES
 
@@ -52,8 +52,12 @@ VALUE_WRITERS.setdefault("string", _write_string)
 
 
 # ---------------------------------------------------------------------- limits
-def limits_from_config(config: Config) -> EncodingLimits:
+def limits_from_config(config: Config, compress: bool | None = None) -> EncodingLimits:
+    """The encoding thresholds DUMP follows; `compress` overrides rdbcompression (MIGRATE
+    sends raw strings)."""
     values: dict[str, Any] = config.values
+    if compress is None:
+        compress = bool(values.get("rdbcompression", True))
     return EncodingLimits(
         hash_max_listpack_entries=int(values.get("hash-max-listpack-entries", 512)),
         hash_max_listpack_value=int(values.get("hash-max-listpack-value", 64)),
@@ -61,7 +65,7 @@ def limits_from_config(config: Config) -> EncodingLimits:
         zset_max_listpack_value=int(values.get("zset-max-listpack-value", 64)),
         set_max_intset_entries=int(values.get("set-max-intset-entries", 512)),
         list_max_listpack_size=int(values.get("list-max-listpack-size", -2)),
-        rdb_compression=bool(values.get("rdbcompression", True)),
+        rdb_compression=compress,
     )
 
 
@@ -110,6 +114,8 @@ def dump_key(db: Database, key: bytes, limits: EncodingLimits) -> bytes | None:
 
 def dump_live_key(db: Database, key: bytes, meta: bytes, limits: EncodingLimits) -> bytes:
     """The DUMP payload of a key whose live meta record the caller has just read."""
+    if meta[0] in STRING_CODES:  # stored inline: meta[9:] is the value
+        return dump_string_payload(meta[9:], limits.rdb_compression)
     kind, value = read_value(db, key, meta)
     return dump_payload(kind, value, _limits_for(db, key, meta, limits))
 

@@ -17,6 +17,7 @@ from aikv.migrate.migrate import (
     Transport,
     atoi,
     encode_command,
+    restore_command,
 )
 from aikv.migrate.options import parse_migrate
 from aikv.resp import OK, error
@@ -220,3 +221,13 @@ def test_target_error_strips_dash(line: bytes) -> None:
     from aikv.migrate.migrate import target_error
 
     assert target_error(line) == b"-ERR Target instance replied with error: " + line[1:] + b"\r\n"
+
+
+@pytest.mark.parametrize("replace", [False, True])
+@pytest.mark.parametrize("ttl", [0, 1, 86_400_000])
+def test_restore_command_is_the_generic_encoding(replace: bool, ttl: int) -> None:
+    payload = bytes(range(256)) * 3 + b"\r\n"
+    for name, key in ((b"RESTORE", b"k"), (b"RESTORE-ASKING", b"{tag}:" * 40)):
+        extra = [b"REPLACE"] if replace else []
+        assert restore_command(name, key, ttl, payload, replace) == \
+            encode_command(name, key, b"%d" % ttl, payload, *extra)

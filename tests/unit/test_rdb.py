@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -9,15 +10,17 @@ from typing import Any
 import pytest
 
 from aikv.migrate.crc64 import crc64
-from aikv.migrate.encoding import object_encoding
+from aikv.migrate.encoding import DEFAULT_LIMITS, object_encoding
 from aikv.migrate.rdb import (
     ERR_BAD_DATA_FORMAT,
     ERR_VERSION_OR_CHECKSUM,
     DumpPayloadError,
     check_footer,
     dump_payload,
+    dump_string_payload,
     load_payload,
 )
+from aikv.migrate.rdbprim import PayloadReader
 from tests.harness import shared_dir
 
 DUMP_DIR = shared_dir() / "fixtures" / "dump"
@@ -178,6 +181,42 @@ def test_truncated_string_reads_into_the_footer_like_redis() -> None:
     longer = seal(bytes.fromhex("000e616263"))  # 14 bytes wanted, 13 left in total
     with pytest.raises(DumpPayloadError, match=f"^{ERR_BAD_DATA_FORMAT}$"):
         load_payload(longer)
+
+
+def _read_with_reader(payload: bytes) -> tuple[str, bytes]:
+    # The general path: the string loader on a PayloadReader over the whole payload.
+    reader = PayloadReader(payload)
+    assert reader.read_byte() == 0
+    return "string", reader.read_string()
+
+
+@pytest.mark.parametrize("size", [0, 1, 11, 12, 21, 63, 64, 65, 300, 16383, 16384, 70000])
+@pytest.mark.parametrize("compress", [False, True])
+def test_string_payloads_read_in_place_as_the_reader_reads_them(size: int, compress: bool) -> None:
+    # load_payload reads raw strings with a 6- or 14-bit length in place; every other
+    # form goes through the reader. Both must give the same value for any payload.
+    for value in (bytes(range(256)) * (size // 256 + 1))[:size], b"7" * size, b"a" * size:
+        payload = dump_string_payload(value, compress)
+        assert payload == dump_payload("string", value,
+                                       dataclasses.replace(DEFAULT_LIMITS, rdb_compression=compress))
+        assert load_payload(payload) == _read_with_reader(payload) == ("string", value)
+
+
+def test_declared_lengths_past_the_body_read_like_the_reader() -> None:
+    # A raw length running into the footer (or past the end) must be treated exactly as
+    # the reader treats it: footer bytes taken as value, or Bad data format.
+    for body in (b"\x00\x05ab", b"\x00\x07", b"\x00\x12", b"\x00\x3f", b"\x00\x40\x05xy",
+                 b"\x00\x40\x0a", b"\x00\x41\x00", b"\x00\x7f\xff"):
+        payload = seal(body)
+        try:
+            expected: object = _read_with_reader(payload)
+        except DumpPayloadError as exc:
+            expected = str(exc)
+        try:
+            got: object = load_payload(payload)
+        except DumpPayloadError as exc:
+            got = str(exc)
+        assert got == expected, body
 
 
 # --------------------------------------------------------------------------- footer
