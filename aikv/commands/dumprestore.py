@@ -108,8 +108,11 @@ def _restore(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
+# RESTORE and RESTORE-ASKING are @dangerous for ACL only: they write one key and touch no
+# connection state, so they may take Client._run's direct path like SET (a reshard sends
+# one per key moved).
 @command("restore", -4, "write denyoom", keys=(1, 1, 1),
-         categories="@keyspace @write @slow @dangerous")
+         categories="@keyspace @write @slow @dangerous", data=True)
 def restore(client: Client, argv: list[bytes]) -> bytes:
     return _restore(client, argv)
 
@@ -117,7 +120,7 @@ def restore(client: Client, argv: list[bytes]) -> bytes:
 # Same command flagged "asking": the cluster router serves it in an IMPORTING slot as if
 # the client had sent ASKING (aikv/cluster/runtime.py checks the command name).
 @command("restore-asking", -4, "write denyoom asking", keys=(1, 1, 1),
-         categories="@keyspace @write @slow @dangerous")
+         categories="@keyspace @write @slow @dangerous", data=True)
 def restore_asking(client: Client, argv: list[bytes]) -> bytes:
     return _restore(client, argv)
 

@@ -135,9 +135,11 @@ _RUNS_OTHERS = frozenset({"exec", "eval", "evalsha", "eval_ro", "evalsha_ro", "f
 
 def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
             key_finder: KeyFinder | None = None, categories: str = "",
-            parent: str | None = None) -> Callable[[Handler], Handler]:
+            parent: str | None = None, data: bool | None = None) -> Callable[[Handler], Handler]:
     """Register a handler. `keys` is (first, last, step) as in COMMAND INFO; `last` may be
-    negative (counted from the end). `parent` registers a subcommand (e.g. CONFIG GET)."""
+    negative (counted from the end). `parent` registers a subcommand (e.g. CONFIG GET).
+    `data` overrides what the categories say about Command.data (for a command that is an
+    ACL @dangerous but behaves as a plain data command)."""
 
     def register(handler: Handler) -> Handler:
         flag_set = frozenset(flags.split())
@@ -154,7 +156,8 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
             skip_slowlog="skip-slowlog" in flag_set,
             propagates=("write" in flag_set or "may-replicate" in flag_set)
             and name not in _RUNS_OTHERS,
-            data=bool(categories) and DATA_CATEGORIES.issuperset(categories.split()),
+            data=(bool(categories) and DATA_CATEGORIES.issuperset(categories.split()))
+            if data is None else data,
             min_args=abs(arity), max_args=arity if arity > 0 else 1 << 62,
         )
         if parent is None:

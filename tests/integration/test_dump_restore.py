@@ -196,6 +196,42 @@ def test_restore_replace_and_absttl(aikv_module: ServerProcess) -> None:
     assert 100_000 < a.pttl("k2") <= 120_000
 
 
+def test_restore_gates_match_redis(differ: Differ) -> None:
+    # RESTORE and RESTORE-ASKING take the direct path of plain data commands: the gates
+    # that path skips (ACL categories, MULTI, maxmemory, arity, commandstats) must still
+    # answer as Redis does.
+    differ.both("SET", "src", "value")
+    payload = differ.a.call("DUMP", "src").split(b"\r\n")[1]
+    assert payload == differ.r.call("DUMP", "src").split(b"\r\n")[1]
+    differ.both("CONFIG", "RESETSTAT")
+    try:
+        for name in ("RESTORE", "RESTORE-ASKING"):
+            differ.check(name, "k1", "0", payload)
+            differ.check(name, "k1", "0", payload)  # BUSYKEY
+            differ.check(name, "k1")
+            differ.check("MULTI")
+            differ.check(name, "k2", "0", payload)
+            differ.check("EXEC")
+            differ.check("GET", "k2")
+            differ.both("DEL", "k1", "k2")
+        differ.check("ACL", "SETUSER", "nodanger", "on", "nopass", "~*", "+@all", "-@dangerous")
+        differ.check("AUTH", "nodanger", "x")
+        differ.check("RESTORE", "k3", "0", payload)
+        differ.check("RESTORE-ASKING", "k3", "0", payload)
+        differ.check("AUTH", "default", "")
+        differ.check("CONFIG", "SET", "maxmemory", "1")
+        differ.check("RESTORE", "k4", "0", payload)
+        differ.check("CONFIG", "SET", "maxmemory", "0")
+        differ.check("RESTORE", "k4", "0", payload)
+        for line in ("cmdstat_restore:", "cmdstat_restore-asking:"):
+            mine, theirs = (s.split(line.encode())[1].split(b",usec=")[0]
+                            for s in differ.both("INFO", "COMMANDSTATS"))
+            assert mine == theirs, (line, mine, theirs)
+    finally:
+        differ.both("CONFIG", "SET", "maxmemory", "0")
+        differ.both("ACL", "DELUSER", "nodanger")
+
+
 def test_restore_wakes_blocked_client(aikv_module: ServerProcess) -> None:
     a = aikv_module.client()
     a.flushall()

@@ -132,6 +132,24 @@ def test_migrate_runs_locally_on_open_slot() -> None:
     assert route(st, [b"{t10648}gone"], is_write=True, key_exists=lambda k: False, is_migrate=True) is None
 
 
+def test_migrate_on_an_open_slot_looks_up_no_key() -> None:
+    # Whatever exists, MIGRATE runs where the slot is open, so its keys are not looked up
+    # (as Redis's lookups there, the answer could not change anything).
+    st = mid_migration(ID1)
+    looked_up: list[bytes] = []
+
+    def exists(key: bytes) -> bool:
+        looked_up.append(key)
+        return True
+
+    keys = [b"{t10648}a", b"{t10648}b"]
+    assert route(st, keys, is_write=True, key_exists=exists, is_migrate=True) is None
+    assert looked_up == []
+    # Any other command on the migrating slot still counts the keys it names.
+    assert route(st, keys, is_write=True, key_exists=exists) is None
+    assert looked_up == keys
+
+
 def test_readonly_replica_serves_reads_of_its_master() -> None:
     st = mid_migration(ID3)
     st.del_node_slots(st.myself)
