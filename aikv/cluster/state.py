@@ -80,10 +80,28 @@ def slot_ranges(slots: Iterator[int] | list[int]) -> list[tuple[int, int]]:
     return ranges
 
 
+_RANGES_SEEN: dict[bytes, tuple[tuple[int, int], ...]] = {}
+_RANGES_SEEN_MAX = 64
+
+
 def bitmap_ranges(bitmap: bytes | bytearray) -> list[tuple[int, int]]:
     """slot_ranges(bitmap_slots(bitmap)), computed run by run on the bitmap as one integer
     (slot i is bit i): nodes.conf and CLUSTER NODES render every node's ranges on each
-    save, and a per-slot loop made every CLUSTER SETSLOT cost ~10 ms."""
+    save, and a per-slot loop made every CLUSTER SETSLOT cost ~10 ms.
+
+    Each save renders every node, most of whose bitmaps did not change since the last
+    one, and the big-integer walk costs ~7 us a node here against ~1 us to look the
+    bitmap up: the last few answers are kept by content."""
+    key = bytes(bitmap)
+    seen = _RANGES_SEEN.get(key)
+    if seen is None:
+        if len(_RANGES_SEEN) >= _RANGES_SEEN_MAX:
+            _RANGES_SEEN.clear()
+        seen = _RANGES_SEEN[key] = tuple(_bitmap_runs(key))
+    return list(seen)
+
+
+def _bitmap_runs(bitmap: bytes) -> list[tuple[int, int]]:
     bits = int.from_bytes(bitmap, "little")
     ranges: list[tuple[int, int]] = []
     while bits:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 from aikv.cluster import nodeflags as nf
 from aikv.cluster.epochs import (
@@ -19,6 +20,7 @@ from aikv.cluster.state import (
     SLOT_BITMAP_BYTES,
     ClusterState,
     NodeRecord,
+    bitmap_ranges,
     bitmap_set,
     bitmap_slots,
     bitmap_test,
@@ -72,6 +74,23 @@ def test_bitmap_bit_order_matches_the_bus() -> None:
 def test_slot_ranges_are_maximal() -> None:
     assert slot_ranges([0, 1, 2, 5, 7, 8]) == [(0, 2), (5, 5), (7, 8)]
     assert slot_ranges([]) == []
+
+
+def test_bitmap_ranges_follow_the_bitmap_as_it_changes() -> None:
+    # bitmap_ranges remembers recent answers by content: a bitmap changed in place must
+    # get its new ranges, and a caller changing the returned list must not change the
+    # next answer.
+    rng = random.Random(5)
+    bm = bytearray(SLOT_BITMAP_BYTES)
+    for _ in range(300):
+        for slot in rng.sample(range(16384), rng.choice([1, 5, 40])):
+            bm[slot >> 3] ^= 1 << (slot & 7)
+        expected = slot_ranges(bitmap_slots(bm))
+        got = bitmap_ranges(bm)
+        assert got == expected
+        got.append((0, 0))
+        assert bitmap_ranges(bm) == expected == bitmap_ranges(bytes(bm))
+    assert bitmap_ranges(bytearray(SLOT_BITMAP_BYTES)) == []
 
 
 def test_add_and_del_slot_keep_counts() -> None:
