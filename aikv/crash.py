@@ -54,12 +54,12 @@ def apply_crash_log(enabled: bool) -> None:
         log.warning("Crash log not enabled: %s", exc)
 
 
-def stacks_text(main_first: bool = True) -> str:
+def stacks_text() -> str:
     """Every thread's Python stack, the event loop's (main) thread first."""
     frames = sys._current_frames()
     main_id = threading.main_thread().ident
     names = {t.ident: t.name for t in threading.enumerate()}
-    order = sorted(frames, key=lambda ident: (ident != main_id) if main_first else 0)
+    order = sorted(frames, key=lambda ident: ident != main_id)
     parts = []
     for ident in order:
         parts.append(_stack_text(names.get(ident, "?"), ident, frames[ident]))

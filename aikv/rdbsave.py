@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aikv.info import persistence_state
-from aikv.migrate.rdbfile import CHUNK_SIZE, write_rdb
+from aikv.migrate.rdbfile import CHUNK_SIZE, SavePacing, write_rdb
 from aikv.replication.snapshot import STEP_SECONDS, snapshot_views
 
 if TYPE_CHECKING:
@@ -213,15 +213,12 @@ class BackgroundSave:
         self.cancelled = False
         self.syncing = False  # the final fsync runs in a thread, which owns the fd
         self.fd: int | None = None
-        # rdb-key-save-delay (microseconds per key, a testing knob as in Redis): a key
-        # per chunk, and that long between chunks, the loop serving meanwhile.
-        self.delay = max(0, int(server.config.values["rdb-key-save-delay"])) / 1e6
+        self.pacing = SavePacing.of(server)
         # The dataset as of now: the tick's writes are committed and a read transaction
         # holds that state (raises if the commit fails: no save then).
         self.txn: lmdb.Transaction | None = server.store.commit_for_snapshot()
         try:
-            self.rdb: Iterator[bytes] = _rdb_chunks(server, self.txn,
-                                                    1 if self.delay else CHUNK_SIZE)
+            self.rdb: Iterator[bytes] = _rdb_chunks(server, self.txn, self.pacing.chunk_size)
             # The header and the function libraries are read now, with the snapshot.
             self.first = next(self.rdb)
         except BaseException:
@@ -246,7 +243,7 @@ class BackgroundSave:
                     self._finish(False)
                     return
                 _write_all(self.fd, self.first)
-            if self.delay:
+            if self.pacing.delay:
                 _write_all(self.fd, next(self.rdb))
             else:
                 deadline = time.perf_counter() + STEP_SECONDS
@@ -266,11 +263,7 @@ class BackgroundSave:
             _write_error(server, operation, exc)
             self._finish(False)
             return
-        assert server.loop is not None
-        if self.delay:
-            server.loop.call_later(self.delay, self._step)
-        else:
-            server.loop.call_soon(self._step)
+        self.pacing.schedule(server, self._step)
 
     def _synced(self, future: asyncio.Future[None]) -> None:
         self._close_fd()

@@ -154,13 +154,11 @@ def config_set(client: Client, argv: list[bytes]) -> bytes:
 def _apply_listeners(server: Server, changed: list[str]) -> tuple[str, str] | None:
     """CONFIG SET port / bind take effect at once (Redis's updatePort / applyBind):
     the name and reason of a failure, None when listening as asked."""
-    for name in changed:
-        if name in ("port", "bind") and server.loop is not None:
-            if not server.rebind():
-                return name, ("Unable to listen on this port. Check server logs."
-                              if name == "port" else "Failed to bind to specified addresses.")
-            return None
-    return None
+    name = next((n for n in changed if n in ("port", "bind")), None)
+    if name is None or server.loop is None or server.rebind():
+        return None
+    return name, ("Unable to listen on this port. Check server logs."
+                  if name == "port" else "Failed to bind to specified addresses.")
 
 
 def _apply_oom(server: Server, changed: list[str]) -> bool:

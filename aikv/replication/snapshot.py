@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aikv.keyspace import Clock, Database
-from aikv.migrate.rdbfile import CHUNK_SIZE, write_rdb
+from aikv.migrate.rdbfile import SavePacing, write_rdb
 
 if TYPE_CHECKING:
     import lmdb
@@ -73,9 +73,7 @@ class SnapshotJob:
         self.started = time.perf_counter()
         self.chunks: list[bytes] = []
         self.txn: lmdb.Transaction | None = server.store.commit_for_snapshot()
-        # rdb-key-save-delay (microseconds per key, Redis's testing knob, which slows its
-        # fork child the same way): a key per chunk, that long between chunks.
-        self.delay = max(0, int(server.config.values["rdb-key-save-delay"])) / 1e6
+        self.pacing = SavePacing.of(server)
         # Without LZF: AiKv's LZF is Python, and compressing a file that crosses one
         # connection costs far more than the bytes it saves (~50 us per 32-byte value).
         # stream_db: where the stream that follows the file starts (repl-stream-db).
@@ -83,7 +81,7 @@ class SnapshotJob:
         self.rdb: Iterator[bytes] = write_rdb(
             server, repl_id, offset, stream_db=stream_db,
             databases=snapshot_views(server, self.txn) if keys else [], compress=False,
-            functions=functions, chunk_size=1 if self.delay else CHUNK_SIZE)
+            functions=functions, chunk_size=self.pacing.chunk_size)
         # The header and the function libraries are read now, with the snapshot.
         self.chunks.append(next(self.rdb))
 
@@ -98,7 +96,7 @@ class SnapshotJob:
         deadline = time.perf_counter() + STEP_SECONDS
         try:
             self.chunks.append(next(self.rdb))
-            while not self.delay and time.perf_counter() < deadline:
+            while not self.pacing.delay and time.perf_counter() < deadline:
                 self.chunks.append(next(self.rdb))
         except StopIteration:
             self._close()
@@ -112,11 +110,7 @@ class SnapshotJob:
             self._close()
             self.done([])
             return
-        assert self.server.loop is not None
-        if self.delay:
-            self.server.loop.call_later(self.delay, self._step)
-        else:
-            self.server.loop.call_soon(self._step)
+        self.pacing.schedule(self.server, self._step)
 
     def _close(self) -> None:
         txn, self.txn = self.txn, None
