@@ -43,6 +43,20 @@ def shared_dir() -> Path:
 PORT_RANGE = (10000, 22700)
 
 
+def _port_slice(spec: str | None) -> tuple[int, int]:
+    """The ports of one of several test processes run side by side (tests/shards.py sets
+    AIKV_TEST_PORT_SLICE=i/n): slices of 10000-19999, whose bus ports (20000-29999) can
+    never be another slice's server ports."""
+    if not spec:
+        return PORT_RANGE
+    index, count = (int(part) for part in spec.split("/"))
+    width = 10000 // count
+    return (10000 + index * width, 10000 + (index + 1) * width)
+
+
+PORT_RANGE = _port_slice(os.environ.get("AIKV_TEST_PORT_SLICE"))
+
+
 def _bindable(port: int) -> bool:
     with socket.socket() as s:
         try:

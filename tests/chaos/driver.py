@@ -51,7 +51,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from aikv.cluster.slots import key_hash_slot
-from tests.harness import ServerProcess
+from tests.harness import PORT_RANGE, ServerProcess
 
 NODE_TIMEOUT_MS = 2000
 # A restart that has not rejoined after this long is a healing failure, not slowness.
@@ -297,7 +297,7 @@ def stable_ports(count: int) -> list[int]:
     rng = random.SystemRandom()
     chosen: list[int] = []
     for _ in range(2000):
-        port = rng.randrange(10000, 22700)
+        port = rng.randrange(*PORT_RANGE)  # this test process's slice (tests/shards.py)
         # Neither adjacent to nor 10000 away from a port already chosen: one node's data
         # port must not be another's bus port.
         if any(abs(port - c) < 2 or abs(abs(port - c) - 10000) < 2 for c in chosen):
