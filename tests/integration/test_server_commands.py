@@ -295,6 +295,19 @@ def test_config_set_round_trips_and_applies(r: redis.Redis) -> None:
 
 
 @needs_redis
+def test_every_help_reply_matches_redis(differ: Differ) -> None:
+    # Each container command's HELP (CLIENT HELP, OBJECT HELP, XINFO HELP, ...), found in
+    # redis-server's own command list, byte for byte.
+    raw = differ.r.call("command", "list")
+    names = parse(raw)
+    containers = sorted({n.split(b"|")[0] for n in names if n.endswith(b"|help")})
+    assert len(containers) >= 15, containers
+    mismatched = [name for name in containers
+                  if differ.a.call(name, "help") != differ.r.call(name, "help")]
+    assert mismatched == []
+
+
+@needs_redis
 def test_config_help_rewrite_resetstat_match_redis(differ: Differ) -> None:
     differ.check("config", "help")
     differ.check("config", "rewrite")  # no config file
