@@ -16,7 +16,10 @@ into shards run side by side, each a plain pytest process over its own files:
   minute says which shards are still running); the exit status is the worst of theirs.
 
 AIKV_TEST_SHARDS sets how many (default 2; 1 runs the plain suite in this process's
-child). Arguments after `--` go to every pytest.
+child). Arguments after `--` go to every pytest. To refresh the recorded durations, run
+the whole suite in one process with a report (`bash tools/test-all --junitxml=/tmp/j.xml`:
+with arguments, tools/test-all runs a single pytest) and then
+`python -m tests.shards --record /tmp/j.xml`.
 """
 
 from __future__ import annotations
