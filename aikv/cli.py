@@ -222,11 +222,16 @@ def run(config: Config, supervision: Supervision | None = None) -> int:
         except OSError as exc:
             log.warning("Failed to write PID file: %s", exc)
     try:
-        return _serve(server, config)
+        code = _serve(server, config)
     finally:
         if pidfile:
             with contextlib.suppress(OSError):
                 os.unlink(pidfile)
+    if server.restart_delay_ms is not None:  # DEBUG RESTART, once everything is closed
+        from aikv import restart
+
+        restart.execute_self(server.restart_delay_ms)
+    return code
 
 
 def _load_users(server: Server, config: Config) -> bool:

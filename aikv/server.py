@@ -183,6 +183,7 @@ class Server:
         self.loading: Any = None  # a replica's full-sync load (replica.LoadProgress)
         self.deferred: dict[int, list[list[bytes]]] = {}
         self.shutdown_requested = False
+        self.restart_delay_ms: int | None = None  # DEBUG RESTART (aikv/restart.py)
         self.output_limit_floor = 0  # set_output_limit_floor
         self.set_output_limit_floor()
         # aikv/shutdown.py: a shutdown waiting for replicas; a signal the cron acts on.

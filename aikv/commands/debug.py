@@ -15,7 +15,7 @@ import time
 import zlib
 from typing import TYPE_CHECKING
 
-from aikv import __version__, crash
+from aikv import __version__, crash, restart
 from aikv.commands.args import parse_int
 from aikv.commands.diagnostics import allow_protected_action
 from aikv.commands.functions import functions_of, persist_libraries
@@ -56,6 +56,9 @@ _HELP = [
     "CONFIG-REWRITE-FORCE-ALL",
     "    Like CONFIG REWRITE but writes all configuration options, including",
     "    keywords not listed in original configuration file or default values.",
+    "CRASH-AND-RECOVER [<milliseconds>]",
+    "    Replace the process with a fresh copy at once, as a crash and a restart would,",
+    "    after a <milliseconds> delay (default 0). The data directory is reopened.",
     "DIGEST",
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
@@ -82,6 +85,9 @@ _HELP = [
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "RESTART [<milliseconds>]",
+    "    Graceful restart: rewrite the config file, shut down as SHUTDOWN NOW would, and",
+    "    start again after a <milliseconds> delay (default 0).",
     "REPLICATE <string>",
     "    Replicates the provided string to replicas, allowing data divergence.",
     "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
@@ -457,7 +463,20 @@ def _assert(client: Client, argv: list[bytes]) -> bytes:
     raise AssertionError("not reached")
 
 
+def _restart(client: Client, argv: list[bytes]) -> bytes:
+    """RESTART [delay-ms] and CRASH-AND-RECOVER [delay-ms] (aikv/restart.py). When the
+    restart goes ahead the client gets no reply: its connection closes, as in Redis."""
+    delay = parse_int(argv[2]) if len(argv) >= 3 else 0
+    graceful = argv[1].upper() == b"RESTART"
+    if restart.request(client.server, graceful, max(delay, 0)):
+        client.close_after_reply = True
+        return b""
+    raise CommandError("ERR failed to restart the server. Check server logs.")
+
+
 _SUBCOMMANDS = {
+    b"RESTART": (_restart, lambda n: n >= 2),
+    b"CRASH-AND-RECOVER": (_restart, lambda n: n >= 2),
     b"ASSERT": (_assert, lambda n: n == 2),
     b"PANIC": (_panic, lambda n: n == 2),
     b"SEGFAULT": (_segfault, lambda n: n == 2),
