@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from aikv import acl, acl_file
 from aikv.commands.args import parse_int, subcommand_error
 from aikv.commands.introspection import CATEGORY_ORDER, all_commands, categories
-from aikv.commands.registry import COMMANDS, Command, command, container
+from aikv.commands.registry import Command, command, container
 from aikv.resp import (
     NULL3,
     NULL_BULK,
@@ -255,7 +255,7 @@ def acl_dryrun(client: Client, argv: list[bytes]) -> bytes:
     if user is None:
         raise CommandError(f"ERR User '{argv[2].decode(errors='replace')}' not found")
     line = argv[3:]
-    cmd = _lookup(line)
+    cmd = _lookup(client.server.command_table, line)
     if cmd is None:
         raise CommandError(f"ERR Command '{line[0].decode(errors='replace')}' not found")
     if (cmd.arity > 0 and len(line) != cmd.arity) or len(line) < -cmd.arity:
@@ -273,10 +273,11 @@ def acl_dryrun(client: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-def _lookup(line: list[bytes]) -> Command | None:
+def _lookup(table: dict[bytes, Command], line: list[bytes]) -> Command | None:
     """Redis's lookupCommand over a command line (a container with an unknown
-    subcommand is not found)."""
-    top = COMMANDS.get(line[0].lower())
+    subcommand is not found), in the server's table: names as rename-command left them
+    (the rules themselves name commands by their own names, as Redis's orig_commands)."""
+    top = table.get(line[0].lower())
     if top is None:
         return None
     if not top.subcommands or len(line) < 2:

@@ -596,6 +596,19 @@ def test_rename_command(spawn: Callable[..., ServerProcess], tmp_path: Path, kin
     assert conn.call("EVAL", "return redis.pcall('get', 'k')['err']", "0") == \
         b"$44\r\nERR Unknown Redis command called from script\r\n"
     assert conn.call("EVAL", "return redis.call('getx', 'k')", "0") == b"$1\r\nv\r\n"
+    # ACL rules name commands by their own names (Redis's orig_commands); ACL DRYRUN runs
+    # a command line as the table has it now.
+    unknown = b"-ERR Error in ACL SETUSER modifier '%s': Unknown command or category name in ACL\r\n"
+    for rule in (b"+config", b"+get", b"+config|get", b"+flushall", b"-get"):
+        assert conn.call("ACL", "SETUSER", "u", "on", "nopass", "~*", rule) == b"+OK\r\n", rule
+    for rule in (b"+myconfig", b"+getx", b"+myconfig|get", b"-getx"):
+        assert conn.call("ACL", "SETUSER", "u", rule) == unknown % rule, rule
+    assert conn.call("ACL", "SETUSER", "u", "+get") == b"+OK\r\n"
+    assert conn.call("ACL", "DRYRUN", "u", "getx", "k") == b"+OK\r\n"
+    assert conn.call("ACL", "DRYRUN", "u", "myconfig", "get", "hz") == b"+OK\r\n"
+    assert conn.call("ACL", "DRYRUN", "u", "get", "k") == b"-ERR Command 'get' not found\r\n"
+    assert conn.call("ACL", "DRYRUN", "u", "set", "k", "v") == \
+        b"$53\r\nThis user has no permissions to run the 'set' command\r\n"
 
 
 @pytest.mark.parametrize("lines", [
