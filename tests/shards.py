@@ -115,9 +115,16 @@ def run(shards: int, pytest_args: list[str]) -> int:
         sys.stdout.write(log_path.read_text(errors="replace"))
         log_path.unlink()
     print(f"\nall shards done in {_clock(started)}; statuses {[codes[i] for i in range(len(procs))]}")
-    # pytest's own codes: 0 all passed, 5 nothing collected (not possible here), else a
-    # failure of some kind; report the first non-zero one.
-    return next((code for code in (codes[i] for i in range(len(procs))) if code), 0)
+    return combined_status([codes[i] for i in range(len(procs))])
+
+
+def combined_status(statuses: list[int]) -> int:
+    """The run's exit status from the shards' pytest statuses: 0 all passed, 5 nothing
+    selected (a shard whose files a -k left empty: fine unless every shard says so),
+    anything else a failure of some kind (the first one is reported)."""
+    if all(code == 5 for code in statuses):
+        return 5
+    return next((code for code in statuses if code not in (0, 5)), 0)
 
 
 def _clock(started: float) -> str:

@@ -46,3 +46,11 @@ def test_record_reads_a_junit_report(tmp_path: Path) -> None:
         '</testsuite></testsuites>')
     assert shards.record(report) == {"tests/integration/test_node.py": 3.0,
                                      "tests/unit/test_shards.py": 3.5}
+
+
+def test_combined_status() -> None:
+    assert shards.combined_status([0, 0]) == 0
+    assert shards.combined_status([0, 5]) == 0  # a shard a -k left empty
+    assert shards.combined_status([5, 5]) == 5
+    assert shards.combined_status([5, 1]) == 1
+    assert shards.combined_status([2, 1]) == 2
