@@ -32,24 +32,12 @@ def can_execute() -> bool:
     return False
 
 
-def request(server: Server, graceful: bool, delay_ms: int) -> bool:
-    """Start a restart; False (logged) when it cannot happen. A graceful one returns True
-    once the shutdown is under way: the process executes itself when the loop has
-    stopped (see aikv/cli.py). A crash-and-recover one does not return."""
-    if not can_execute():
-        return False
-    if not graceful:
-        execute_self(delay_ms)
+def shut_down_for_restart(server: Server, delay_ms: int) -> bool:
+    """RESTART's shutdown (SHUTDOWN NOW's); False (logged) when it cannot happen. On
+    success the process executes itself once the loop has stopped (aikv/cli.py)."""
     from aikv import shutdown
-    from aikv.commands.server import rewrite_config
-    from aikv.config import SHUTDOWN_NOW, ConfigError
+    from aikv.config import SHUTDOWN_NOW
 
-    if server.config.config_file:
-        try:
-            rewrite_config(server)
-        except (ConfigError, OSError) as exc:
-            log.warning("Can't restart: configuration rewrite process failed: %s", exc)
-            return False
     if not shutdown.prepare(server, SHUTDOWN_NOW):
         log.warning("Can't restart: error preparing for shutdown")
         return False

@@ -466,12 +466,30 @@ def _assert(client: Client, argv: list[bytes]) -> bytes:
 def _restart(client: Client, argv: list[bytes]) -> bytes:
     """RESTART [delay-ms] and CRASH-AND-RECOVER [delay-ms] (aikv/restart.py). When the
     restart goes ahead the client gets no reply: its connection closes, as in Redis."""
-    delay = parse_int(argv[2]) if len(argv) >= 3 else 0
-    graceful = argv[1].upper() == b"RESTART"
-    if restart.request(client.server, graceful, max(delay, 0)):
-        client.close_after_reply = True
-        return b""
+    delay = max(parse_int(argv[2]), 0) if len(argv) >= 3 else 0
+    server = client.server
+    if restart.can_execute():
+        if argv[1].upper() != b"RESTART":
+            restart.execute_self(delay)  # CRASH-AND-RECOVER: at once, nothing saved
+        if _rewrite_before_restart(server) and restart.shut_down_for_restart(server, delay):
+            client.close_after_reply = True
+            return b""
     raise CommandError("ERR failed to restart the server. Check server logs.")
+
+
+def _rewrite_before_restart(server: Server) -> bool:
+    """RESTART rewrites the config file first, when there is one (Redis's
+    RESTART_SERVER_CONFIG_REWRITE), so the new process starts with today's settings."""
+    if not server.config.config_file:
+        return True
+    from aikv.commands.server import rewrite_config
+
+    try:
+        rewrite_config(server)
+    except (ConfigError, OSError) as exc:
+        log.warning("Can't restart: configuration rewrite process failed: %s", exc)
+        return False
+    return True
 
 
 _SUBCOMMANDS = {
