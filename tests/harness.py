@@ -40,15 +40,15 @@ def shared_dir() -> Path:
 # Test servers listen below the kernel's ephemeral range (32768-60999 here), bus ports
 # (port + 10000) included: a port the kernel hands to some outgoing connection between
 # our check and the server's bind would make the server fail to start.
-PORT_RANGE = (10000, 22700)
+ALL_PORTS = (10000, 22700)
 
 
 def _port_slice(spec: str | None) -> tuple[int, int]:
     """The ports of one of several test processes run side by side (tests/shards.py sets
     AIKV_TEST_PORT_SLICE=i/n): slices of 10000-19999, whose bus ports (20000-29999) can
-    never be another slice's server ports."""
+    never be another slice's server ports. Without one, all of ALL_PORTS."""
     if not spec:
-        return PORT_RANGE
+        return ALL_PORTS
     index, count = (int(part) for part in spec.split("/"))
     width = 10000 // count
     return (10000 + index * width, 10000 + (index + 1) * width)
