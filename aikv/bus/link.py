@@ -115,6 +115,11 @@ class BusTransport:
         self.on_drop = on_drop
         self._protocols: dict[Link, _BusProtocol] = {}
         self._connecting: dict[Link, asyncio.Task[None]] = {}
+        # What was sent to an outbound link before its connect finished: written once it
+        # does, as Redis queues messages on a link still connecting (they are lost only
+        # if the connect fails). Without it a PUBLISHSHARD, a FAIL or a PONG broadcast
+        # made while a link is being re-established never reached that node.
+        self._queued: dict[Link, list[bytes]] = {}
         self._servers: list[asyncio.AbstractServer] = []  # one per `bind` address
 
     async def listen(self, bind: str, port: int) -> None:
@@ -141,20 +146,29 @@ class BusTransport:
         # "connecting" forever and is never failure-detected; Redis treats them all alike.
         except (TimeoutError, OSError, ValueError) as exc:
             self._connecting.pop(link, None)
+            self._queued.pop(link, None)
             log.debug("bus connect to %s:%d failed: %s", ip, port, exc)
             self.on_down(link)
             return
         except asyncio.CancelledError:
             self._connecting.pop(link, None)
+            self._queued.pop(link, None)
             raise
         self._connecting.pop(link, None)
+        queued = self._queued.pop(link, ())
         if link not in self._protocols:  # closed while we were finishing the connect
             return
+        for data in queued:
+            self.send(link, data)
         self.on_up(link)
 
     def send(self, link: Link, data: bytes) -> None:
         proto = self._protocols.get(link)
         if proto is None or proto.transport is None or proto.closed:
+            if link in self._connecting:
+                queue = self._queued.setdefault(link, [])
+                if sum(map(len, queue)) + len(data) <= MAX_SEND_BUFFER:
+                    queue.append(data)
             return
         transport = proto.transport
         if transport.get_write_buffer_size() > MAX_SEND_BUFFER:
@@ -167,6 +181,7 @@ class BusTransport:
     def close(self, link: Link) -> None:
         """Close without reporting on_down: the engine asked for it and already knows."""
         task = self._connecting.pop(link, None)
+        self._queued.pop(link, None)
         if task is not None:
             task.cancel()
         proto = self._protocols.pop(link, None)
