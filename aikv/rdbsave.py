@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aikv.info import persistence_state
-from aikv.migrate.rdbfile import CHUNK_SIZE, SavePacing, write_rdb
-from aikv.replication.snapshot import STEP_SECONDS, snapshot_views
+from aikv.migrate.rdbfile import CHUNK_SIZE, write_rdb
+from aikv.replication.snapshot import STEP_SECONDS, SavePacing, snapshot_views
 
 if TYPE_CHECKING:
     import lmdb

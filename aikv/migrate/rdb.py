@@ -122,14 +122,18 @@ def dump_payload(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMI
 def dump_string_payload(value: bytes, compress: bool) -> bytes:
     """dump_payload("string", value): the common case of DUMP and MIGRATE, without the
     dispatch on the kind."""
-    return _seal(b"\x00" + encode_string(value, compress))
+    return _seal(_string_object(value, compress))
+
+
+def _string_object(value: bytes, compress: bool) -> bytes:
+    return bytes((TYPE_STRING,)) + encode_string(value, compress)
 
 
 def encode_object(kind: str, value: object, limits: EncodingLimits = DEFAULT_LIMITS) -> bytes:
     """The value's type byte and object body, without the DUMP footer: what an RDB file
     holds for a key, less the key string between the two."""
     if kind == "string":
-        body = bytes((TYPE_STRING,)) + encode_string(_expect_bytes(value), limits.rdb_compression)
+        body = _string_object(_expect_bytes(value), limits.rdb_compression)
     elif kind == "list":
         body = _dump_list(_expect_list(value), limits)
     elif kind == "set":

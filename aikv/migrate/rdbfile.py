@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,32 +48,6 @@ OP_EOF = 0xFF
 # What write_rdb hands its consumer at a time: big enough that the per-chunk costs (the
 # join, the CRC call, a socket write) vanish, small enough to keep memory flat.
 CHUNK_SIZE = 64 * 1024
-
-
-@dataclass(frozen=True)
-class SavePacing:
-    """rdb-key-save-delay (microseconds per key, Redis's testing knob, which slows its
-    fork child the same way) for a file written a slice per loop turn (BGSAVE, a
-    replica's snapshot): with a delay, one key per chunk and that long between chunks,
-    the node serving meanwhile; without, CHUNK_SIZE chunks as fast as the loop allows."""
-
-    delay: float  # seconds
-
-    @classmethod
-    def of(cls, server: Server) -> SavePacing:
-        return cls(max(0, int(server.config.values["rdb-key-save-delay"])) / 1e6)
-
-    @property
-    def chunk_size(self) -> int:
-        return 1 if self.delay else CHUNK_SIZE
-
-    def schedule(self, server: Server, step: Callable[[], None]) -> None:
-        """Run `step` again: after the delay, or on the next loop turn."""
-        assert server.loop is not None
-        if self.delay:
-            server.loop.call_later(self.delay, step)
-        else:
-            server.loop.call_soon(step)
 
 
 @dataclass

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aikv.keyspace import Clock, Database
-from aikv.migrate.rdbfile import SavePacing, write_rdb
+from aikv.migrate.rdbfile import CHUNK_SIZE, write_rdb
 
 if TYPE_CHECKING:
     import lmdb
@@ -28,6 +29,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("aikv.replication")
 
 STEP_SECONDS = 0.005  # work per event-loop turn
+
+
+@dataclass(frozen=True)
+class SavePacing:
+    """rdb-key-save-delay (microseconds per key, Redis's testing knob, which slows its
+    fork child the same way) for a file written a slice per loop turn (BGSAVE, a
+    replica's snapshot): with a delay, one key per chunk and that long between chunks,
+    the node serving meanwhile; without, CHUNK_SIZE chunks as fast as the loop allows."""
+
+    delay: float  # seconds
+
+    @classmethod
+    def of(cls, server: Server) -> SavePacing:
+        return cls(max(0, int(server.config.values["rdb-key-save-delay"])) / 1e6)
+
+    @property
+    def chunk_size(self) -> int:
+        return 1 if self.delay else CHUNK_SIZE
+
+    def schedule(self, server: Server, step: Callable[[], None]) -> None:
+        """Run `step` again: after the delay, or on the next loop turn."""
+        assert server.loop is not None
+        if self.delay:
+            server.loop.call_later(self.delay, step)
+        else:
+            server.loop.call_soon(step)
 
 
 class SnapshotStore:
