@@ -262,6 +262,29 @@ class Gossip:
                     node.link = LINK_NONE
         return [Close(link)]
 
+    def kill_links(self, node: NodeRecord, *, outbound: bool, inbound: bool,
+                   connecting: Iterable[Link] = ()) -> list[Action]:
+        """DEBUG CLUSTERLINK KILL: free our link to `node` (`outbound`), its link to us
+        (`inbound`), or both, as if each had broken. What was waiting to go out on them is
+        lost; the next cron opens our link again, the peer's cron its own. `connecting`
+        are the runtime's outbound links still connecting: one to `node` counts as our
+        link (Redis's node->link exists from the start of the connect)."""
+        actions: list[Action] = []
+        if outbound:
+            link = self.outbound.get(node)
+            if link is not None:
+                actions.extend(self.free_link(link))
+            elif node.link == LINK_CONNECTING:
+                for pending in connecting:
+                    if pending.node is node and not pending.inbound:
+                        actions.append(Close(pending))
+                node.link = LINK_NONE
+        if inbound:
+            link = self.inbound.get(node)
+            if link is not None:
+                actions.extend(self.free_link(link))
+        return actions
+
     def _free_outbound(self, node: NodeRecord, actions: list[Action]) -> None:
         link = self.outbound.pop(node, None)
         if link is not None:

@@ -500,6 +500,12 @@ class ClusterNode:
         (and fsyncs a new epoch) before the PONG that announces it leaves."""
         self.apply(self.gossip.broadcast_pong(now_ms()))
 
+    def kill_links(self, node: NodeRecord, *, outbound: bool, inbound: bool) -> None:
+        """Free the links with `node` that DEBUG CLUSTERLINK KILL names."""
+        connecting = self.transport.connecting() if self.transport is not None else []
+        self.apply(self.gossip.kill_links(node, outbound=outbound, inbound=inbound,
+                                          connecting=connecting))
+
     def forget(self, node: NodeRecord) -> None:
         self.apply(self.gossip.forget_node(node, now_ms()))
 

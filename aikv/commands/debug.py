@@ -63,6 +63,9 @@ _HELP = [
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
     "    Output a hex signature of the values of all the specified keys.",
+    "CLUSTERLINK KILL <to|from|all> <node-id>",
+    "    Close the cluster bus link to the node (to), from it (from) or both (all), as a",
+    "    network failure would: what was waiting to be sent on it is lost.",
     "DROP-CLUSTER-PACKET-FILTER <packet-type>",
     "    Drop all cluster bus messages of this type. Set to -1 to allow all.",
     "ERROR <string>",
@@ -219,6 +222,28 @@ def _drop_packet_filter(client: Client, argv: list[bytes]) -> bytes:
     node = getattr(client.server, "cluster", None)
     if node is not None:
         node.gossip.drop_type = packet_type
+    return OK
+
+
+def _clusterlink(client: Client, argv: list[bytes]) -> bytes:
+    """CLUSTERLINK KILL <to|from|all> <node-id>: free bus links as if they had broken."""
+    if len(argv) != 5 or argv[2].upper() != b"KILL":
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for '%.128s'. "
+                           "Try DEBUG HELP." % argv[1].decode(errors="replace"))
+    node = getattr(client.server, "cluster", None)
+    if node is None:
+        raise CommandError("ERR Debug option only available for cluster mode enabled setup!")
+    peer = node.state.lookup(argv[4].decode(errors="surrogateescape"))
+    if peer is None:
+        raise CommandError("ERR Unknown node %s" % argv[4].decode(errors="replace"))
+    direction = argv[3].lower()
+    if direction not in (b"to", b"from", b"all"):
+        # Redis 7.0 answers the error and then +OK as well (its code falls through to the
+        # OK): two replies for one command, which a client reading one reply per command
+        # sees as the next command's. Kept byte for byte.
+        shown = argv[3].replace(b"\r", b" ").replace(b"\n", b" ")
+        return b"-ERR Unknown direction %s\r\n%s" % (shown, OK)
+    node.kill_links(peer, outbound=direction != b"from", inbound=direction != b"to")
     return OK
 
 
@@ -511,6 +536,7 @@ _SUBCOMMANDS = {
     b"LOG": (_log, lambda n: n == 3),
     b"ERROR": (_error, lambda n: n == 3),
     b"DROP-CLUSTER-PACKET-FILTER": (_drop_packet_filter, lambda n: n == 3),
+    b"CLUSTERLINK": (_clusterlink, lambda n: n >= 2),
     b"OBJECT": (_object, lambda n: n == 3),
     b"PROTOCOL": (_protocol, lambda n: n == 3),
     b"QUICKLIST-PACKED-THRESHOLD": (_quicklist_packed_threshold, lambda n: n == 3),

@@ -51,6 +51,7 @@ def test_error_log_and_arity_match_redis(differ: Differ) -> None:
     differ.check("debug", "nosuch")
     differ.check("debug", "object")
     differ.check("debug", "reload", "nosuch")
+    differ.check("debug", "clusterlink", "kill", "to", "f" * 40)  # not in cluster mode
 
 
 def test_quicklist_packed_threshold_validates_as_redis(differ: Differ) -> None:

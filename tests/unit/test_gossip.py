@@ -416,3 +416,43 @@ def test_debug_drop_filter_ignores_one_message_type() -> None:
     net.pump()
     assert sorted((port, d.message) for port, d in net.delivered) == [(7102, b"two"),
                                                                         (7103, b"two")]
+
+
+def test_debug_clusterlink_kill_frees_links_and_the_cron_reopens_ours() -> None:
+    net = three_node_cluster()
+    net.run(5000)
+    e1, e2 = net.engines[7101], net.engines[7102]
+    peer = e1.state.lookup(e2.state.myself.node_id)
+    assert peer is not None and peer in e1.outbound and peer in e1.inbound
+    # "to": our link only; what is published meanwhile does not reach that node
+    actions = e1.kill_links(peer, outbound=True, inbound=False)
+    assert [type(a) for a in actions] == [Close] and peer not in e1.outbound
+    assert peer in e1.inbound and peer.link != LINK_CONNECTED
+    net.apply(e1, actions)
+    net.apply(e1, e1.publish(b"news", b"lost"))
+    net.pump()
+    assert sorted(port for port, _ in net.delivered) == [7103]
+    net.run(300)  # the next cron connects again
+    assert peer in e1.outbound and peer.link == LINK_CONNECTED
+    # "all": both directions
+    actions = e1.kill_links(peer, outbound=True, inbound=True)
+    assert len(actions) == 2 and all(isinstance(a, Close) for a in actions)
+    net.apply(e1, actions)
+    net.run(500)
+    assert peer in e1.outbound and peer in e1.inbound
+
+
+def test_debug_clusterlink_kill_of_a_connecting_link() -> None:
+    eng = make_engine(7101)
+    st = eng.state
+    node = st.create_handshake_node("127.0.0.1", 7102, 17102, 1_000_000)
+    assert node is not None
+    connects = [a for a in eng.tick(1_000_000) if isinstance(a, Connect) and a.node is node]
+    assert connects and node.link != LINK_CONNECTED
+    pending = Link(inbound=False, node=node)
+    other = Link(inbound=False, node=NodeRecord("c" * 40, 0))
+    actions = eng.kill_links(node, outbound=True, inbound=False, connecting=[other, pending])
+    assert [a.link for a in actions if isinstance(a, Close)] == [pending]
+    # no longer "connecting": the next cron starts a fresh connect (it never would if the
+    # node stayed marked connecting with its connect cancelled)
+    assert any(isinstance(a, Connect) and a.node is node for a in eng.tick(1_000_100))
