@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob as globlib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from aikv.protocol import split_inline_args
 
 APPENDFSYNC_CHOICES = ("everysec", "always", "no")  # config.c's order (its error lists them)
 LOGLEVEL_CHOICES = ("debug", "verbose", "notice", "warning")
+
+log = logging.getLogger("aikv")
 
 
 class ConfigError(ValueError):
@@ -564,8 +567,7 @@ _UNSUPPORTED = {
 # Parameters Redis lets CONFIG SET change that AiKv keeps as started, and why (and
 # AiKv's own immutable ones).
 FIXED_HERE = {
-    "appendonly": "AiKv always persists its data (LMDB and its tick log): appendonly cannot "
-                  "be changed at run time",
+    "appendonly": "",  # `no` is accepted and ignored (Config.set), as at start-up
     # AiKv's own storage settings, fixed at start: listed by CONFIG GET *, so setting
     # one to what it is succeeds, as a get/set round trip over every parameter expects.
     "lmdb-initial-map-size": "can't set immutable config",
@@ -714,7 +716,16 @@ class Config:
             if param.name in FIXED_HERE:
                 # Settable in Redis, fixed in AiKv: its current value is accepted (as the
                 # Redis test suites set appendonly yes), anything else refused.
-                if _convert(param, text) == self.values[param.name]:
+                wanted = _convert(param, text)
+                if wanted == self.values[param.name]:
+                    return
+                if param.name == "appendonly":
+                    # As at start-up: `appendonly no` cannot turn AiKv's log off, and
+                    # refusing it broke the Redis tools that send it before stopping a
+                    # node (Redis's cluster test suite does, so an AOF rewrite does not
+                    # hold the shutdown up). The setting keeps saying what AiKv does.
+                    log.warning("CONFIG SET appendonly no is ignored: AiKv always persists "
+                                "its data (appendonly stays yes)")
                     return
                 raise ConfigError(FIXED_HERE[param.name])
             raise ConfigError("can't set immutable config")

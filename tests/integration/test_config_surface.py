@@ -553,17 +553,22 @@ def _cmdstat(info: str, name: str) -> str:
     return line.split(",", 3)[3]  # rejected_calls=..,failed_calls=..
 
 
-def test_appendonly_can_be_set_to_what_it_is(aikv_module: ServerProcess) -> None:
+def test_appendonly_no_is_accepted_and_ignored(aikv_module: ServerProcess) -> None:
     """AiKv always persists: CONFIG SET appendonly yes is accepted (Redis's test suites
-    set it), no is refused with the reason."""
+    set it), and so is no (Redis's cluster test suite sends it before it stops a node),
+    which changes nothing and says so in the log, as `appendonly no` at start-up."""
     conn = RawConnection(aikv_module.port)
     try:
         assert conn.call("config", "set", "appendonly", "yes") == b"+OK\r\n"
-        assert conn.call("config", "set", "appendonly", "no").startswith(
-            b"-ERR CONFIG SET failed (possibly related to argument 'appendonly') - AiKv "
-            b"always persists its data")
+        assert conn.call("config", "set", "appendonly", "no") == b"+OK\r\n"
         assert conn.call("config", "get", "appendonly") == \
             b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n"
+        assert b"aof_enabled:1\r\n" in conn.call("info", "persistence")
+        assert conn.call("config", "set", "appendonly", "maybe").startswith(
+            b"-ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument "
+            b"must be 'yes' or 'no'")
+        wait_until(lambda: "CONFIG SET appendonly no is ignored" in aikv_module.log(), 5,
+                   0.05, "the log line")
     finally:
         conn.close()
 

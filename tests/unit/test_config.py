@@ -299,15 +299,18 @@ def test_the_server_takes_redis_style_arguments(tmp_path: Path) -> None:
 
 def test_parameters_fixed_here_accept_their_current_value() -> None:
     """appendonly: CONFIG SET in Redis, fixed in AiKv. Setting the value it has is
-    accepted (Redis's test suites set appendonly yes); another is refused. port and
+    accepted (Redis's test suites set appendonly yes); no is accepted and changes
+    nothing (as at start-up); an lmdb-* value other than its own is refused. port and
     bind are settable (the server rebinds, see test_config_set_port_and_bind)."""
     config = Config()
     config.set("port", "7000", startup=True)
     config.set("appendonly", "yes")
     config.set("port", "7001")
     config.set("bind", "127.0.0.1 -::1")
-    with pytest.raises(ConfigError, match="appendonly cannot be changed"):
-        config.set("appendonly", "no")
+    config.set("appendonly", "no")
+    assert config.values["appendonly"] is True
+    with pytest.raises(ConfigError, match="can't set immutable config"):
+        config.set("lmdb-writemap", "no" if config.values["lmdb-writemap"] else "yes")
     with pytest.raises(ConfigError, match="can't set immutable config"):
         config.set("appenddirname", "elsewhere")  # immutable in Redis too
     assert config.values["appendonly"] is True and config.values["port"] == 7001
