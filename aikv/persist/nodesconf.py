@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
 import re
 import time
@@ -207,13 +208,28 @@ def format_node_line(entry: NodeEntry) -> str:
         "connected" if connected else "disconnected",
     ]
     if entry.slots:
-        parts.append(format_ranges(_normalized(entry.slots)))
-    for slot in sorted(entry.migrating.keys() | entry.importing.keys()):
-        if slot in entry.migrating:
-            parts.append(f"[{slot}->-{entry.migrating[slot]}]")
-        else:
-            parts.append(f"[{slot}-<-{entry.importing[slot]}]")
+        parts.append(_slots_text(tuple(entry.slots)))
+    if entry.migrating or entry.importing:
+        parts.append(_marks_text(tuple(entry.migrating.items()), tuple(entry.importing.items())))
     return " ".join(parts)
+
+
+# nodes.conf is written again after every change of the cluster view (several times per
+# slot during a reshard or a `--cluster fix`, on every node), and every save renders
+# every node's line, while slots and open-slot marks change far less often than that: a
+# node's slot ranges and our marks are rendered once per distinct value. Keys are tuples
+# of ints and strings, so a hit costs a hash of the key.
+@functools.lru_cache(maxsize=256)
+def _slots_text(ranges: tuple[tuple[int, int], ...]) -> str:
+    return format_ranges(_normalized(list(ranges)))
+
+
+@functools.lru_cache(maxsize=16)
+def _marks_text(migrating: tuple[tuple[int, str], ...],
+                importing: tuple[tuple[int, str], ...]) -> str:
+    to, source = dict(migrating), dict(importing)
+    return " ".join(f"[{slot}->-{to[slot]}]" if slot in to else f"[{slot}-<-{source[slot]}]"
+                    for slot in sorted(to.keys() | source.keys()))
 
 
 def format_nodes_conf(conf: NodesConf) -> str:

@@ -485,3 +485,39 @@ def test_file_locked_by_a_foreign_process_is_refused(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     lock_nodes_conf(path).release()
+
+
+def _reference_line_tail(entry: nodesconf.NodeEntry) -> str:
+    """The slots and marks part of a node line, spelled out without any caching."""
+    slots = sorted(s for lo, hi in entry.slots for s in range(lo, hi + 1))
+    runs: list[list[int]] = []
+    for s in slots:
+        if runs and s <= runs[-1][1] + 1:
+            runs[-1][1] = max(runs[-1][1], s)
+        else:
+            runs.append([s, s])
+    words = [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in runs]
+    for slot in sorted(entry.migrating.keys() | entry.importing.keys()):
+        words.append(f"[{slot}->-{entry.migrating[slot]}]" if slot in entry.migrating
+                     else f"[{slot}-<-{entry.importing[slot]}]")
+    return " ".join(words)
+
+
+def test_node_lines_rendered_from_cache_equal_a_fresh_rendering() -> None:
+    import random
+
+    rng = random.Random(7)
+    entry = nodesconf.NodeEntry(node_id="a" * 40, ip="127.0.0.1", port=7000, cport=17000,
+                                flags=nodeflags.MASTER)
+    head = nodesconf.format_node_line(entry)
+    for _ in range(400):
+        # ranges that overlap, touch or come out of order (normalised on output), and
+        # marks, both changed in place on the same entry so a stale cached text would show
+        entry.slots = [(lo, min(16383, lo + rng.randrange(0, 40)))
+                       for lo in (rng.randrange(16384) for _ in range(rng.randrange(0, 12)))]
+        entry.migrating = {rng.randrange(16384): rng.choice("bc") * 40
+                           for _ in range(rng.randrange(0, 4))}
+        entry.importing = {rng.randrange(16384): rng.choice("de") * 40
+                           for _ in range(rng.randrange(0, 4))}
+        tail = _reference_line_tail(entry)
+        assert nodesconf.format_node_line(entry) == (f"{head} {tail}" if tail else head)
