@@ -162,7 +162,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("bind", "str", "127.0.0.1"),
     Parameter("dir", "str", "./data", mutable=False, protected=True),
     Parameter("appendfsync", "enum", "everysec", choices=APPENDFSYNC_CHOICES),
-    Parameter("appendonly", "bool", True, mutable=False),
+    Parameter("appendonly", "bool", True),  # `no` is logged and ignored (Config.set)
     Parameter("requirepass", "str", ""),
     Parameter("loglevel", "enum", "notice", choices=LOGLEVEL_CHOICES),
     Parameter("logfile", "str", "", mutable=False),
@@ -564,10 +564,8 @@ _UNSUPPORTED = {
 }
 
 
-# Parameters Redis lets CONFIG SET change that AiKv keeps as started, and why (and
-# AiKv's own immutable ones).
+# AiKv's own immutable parameters, which CONFIG SET accepts at the value they have.
 FIXED_HERE = {
-    "appendonly": "",  # `no` is accepted and ignored (Config.set), as at start-up
     # AiKv's own storage settings, fixed at start: listed by CONFIG GET *, so setting
     # one to what it is succeeds, as a get/set round trip over every parameter expects.
     "lmdb-initial-map-size": "can't set immutable config",
@@ -714,18 +712,8 @@ class Config:
             raise ConfigError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
         if not startup and not param.mutable:
             if param.name in FIXED_HERE:
-                # Settable in Redis, fixed in AiKv: its current value is accepted (as the
-                # Redis test suites set appendonly yes), anything else refused.
-                wanted = _convert(param, text)
-                if wanted == self.values[param.name]:
-                    return
-                if param.name == "appendonly":
-                    # As at start-up: `appendonly no` cannot turn AiKv's log off, and
-                    # refusing it broke the Redis tools that send it before stopping a
-                    # node (Redis's cluster test suite does, so an AOF rewrite does not
-                    # hold the shutdown up). The setting keeps saying what AiKv does.
-                    log.warning("CONFIG SET appendonly no is ignored: AiKv always persists "
-                                "its data (appendonly stays yes)")
+                # Fixed at start: the value it has is accepted, anything else refused.
+                if _convert(param, text) == self.values[param.name]:
                     return
                 raise ConfigError(FIXED_HERE[param.name])
             raise ConfigError("can't set immutable config")
@@ -736,9 +724,15 @@ class Config:
         if param.name == "appendonly" and not value:
             # AiKv's store is always durable as the AOF would make it: `appendonly no`
             # (Redis's default, in many a redis.conf) cannot turn that off, and the
-            # setting says what AiKv does.
-            self.notices.append("appendonly no is ignored: AiKv always persists its data "
-                                "(appendonly stays yes)")
+            # setting says what AiKv does. Accepted rather than refused, at start-up and
+            # by CONFIG SET: Redis's tools send it (its cluster test suite does before
+            # stopping a node, so that an AOF rewrite does not hold the shutdown up).
+            notice = "appendonly no is ignored: AiKv always persists its data " \
+                     "(appendonly stays yes)"
+            if startup:
+                self.notices.append(notice)
+            else:
+                log.warning("CONFIG SET %s", notice)
             return
         refusal = _UNSUPPORTED.get(param.name)
         if refusal is not None and value != param.default:
