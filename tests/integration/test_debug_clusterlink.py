@@ -5,7 +5,6 @@ tests/unit/cluster/links.tcl)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tests.integration.test_cluster_bus import (
     free_port,
     wait_for,
 )
+from tests.integration.test_cluster_commands import raw as raw_reply
 
 pytestmark = pytest.mark.skipif(not aikv_main_module_ok() or REDIS_SERVER is None,
                                 reason="needs aikv.cli and redis-server")
@@ -66,21 +66,8 @@ def link_count(proc: Proc) -> int:
 
 def raw(port: int, *args: str) -> bytes:
     """One request; the raw bytes that come back before the connection goes quiet."""
-    request = b"*%d\r\n" % len(args) + b"".join(
-        b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args)
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(request)
-        data = b""
-        sock.settimeout(0.3)
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    return data
+    return raw_reply(port, b"*%d\r\n" % len(args) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args))
 
 
 def subscriber(proc: Proc, channel: str) -> redis.client.PubSub:
