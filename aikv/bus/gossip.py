@@ -271,14 +271,10 @@ class Gossip:
         link (Redis's node->link exists from the start of the connect)."""
         actions: list[Action] = []
         if outbound:
-            link = self.outbound.get(node)
-            if link is not None:
-                actions.extend(self.free_link(link))
-            elif node.link == LINK_CONNECTING:
-                for pending in connecting:
-                    if pending.node is node and not pending.inbound:
-                        actions.append(Close(pending))
-                node.link = LINK_NONE
+            if node.link == LINK_CONNECTING and node not in self.outbound:
+                actions.extend(Close(pending) for pending in connecting
+                               if pending.node is node and not pending.inbound)
+            self._free_outbound(node, actions)
         if inbound:
             link = self.inbound.get(node)
             if link is not None:

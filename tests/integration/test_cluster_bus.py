@@ -96,16 +96,16 @@ def aikv_main_module_ok() -> bool:
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Callable[[str], Proc]]:
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     procs: list[Proc] = []
 
-    def make(kind: str = "aikv") -> Proc:
+    def make(kind: str = "aikv", node_class: type[Proc] = Proc) -> Proc:
         if kind == "redis" and REDIS_SERVER is None:
             pytest.skip("redis-server not installed")
         port = free_port()
         directory = tmp_path / f"{kind}-{port}"
         directory.mkdir()
-        proc = Proc(kind, port, directory)
+        proc = node_class(kind, port, directory)
         procs.append(proc)
         proc.start()
         return proc

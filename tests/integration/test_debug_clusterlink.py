@@ -5,8 +5,7 @@ tests/unit/cluster/links.tcl)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -17,7 +16,7 @@ from tests.integration.test_cluster_bus import (
     aikv_main_module_ok,
     consistent,
     form_cluster,
-    free_port,
+    spawn,  # noqa: F401  (fixture)
     wait_for,
 )
 from tests.integration.test_cluster_commands import raw as raw_reply
@@ -34,30 +33,17 @@ class DebugProc(Proc):
 
 
 @pytest.fixture
-def clusters(tmp_path: Path) -> Iterator[dict[str, list[Proc]]]:
-    procs: list[Proc] = []
-    try:
-        made: dict[str, list[Proc]] = {}
-        for kind in ("aikv", "redis"):
-            nodes = []
-            for _ in range(3):
-                port = free_port()
-                directory = tmp_path / f"{kind}-{port}"
-                directory.mkdir()
-                proc = DebugProc(kind, port, directory)
-                procs.append(proc)
-                proc.start()
-                nodes.append(proc)
-            form_cluster(nodes)
-            made[kind] = nodes
-        for kind, nodes in made.items():
-            wait_for(lambda nodes=nodes: consistent(nodes), 30, f"{kind} signatures")
-            for node in nodes:
-                wait_for(lambda node=node: link_count(node) == 4, 30, f"{kind} links")
-        yield made
-    finally:
-        for proc in procs:
-            proc.kill9() if proc.kind == "aikv" else proc.stop()
+def clusters(spawn: Callable[..., Proc]) -> dict[str, list[Proc]]:  # noqa: F811
+    made: dict[str, list[Proc]] = {}
+    for kind in ("aikv", "redis"):
+        nodes = [spawn(kind, DebugProc) for _ in range(3)]
+        form_cluster(nodes)
+        made[kind] = nodes
+    for kind, nodes in made.items():
+        wait_for(lambda nodes=nodes: consistent(nodes), 30, f"{kind} signatures")
+        for node in nodes:
+            wait_for(lambda node=node: link_count(node) == 4, 30, f"{kind} links")
+    return made
 
 
 def link_count(proc: Proc) -> int:
