@@ -15,7 +15,8 @@ the loop's job for that moment itself: it polls the sockets of the node's client
 script's own caller excepted: Redis protects it), its listening sockets and its cluster
 bus links without waiting, reads what is there, runs it through the clients' usual path
 (Server.execute refuses what is not allow-busy) and writes the replies straight to the
-sockets. Connections accepted meanwhile are handed to the loop once the script ends.
+sockets. Connections accepted meanwhile (clients, and peers on the cluster bus port) are
+handed to the loop once the script ends.
 While a replica loads, the same is done with the commands flagged `loading` allowed and
 every other answered LOADING.
 """
@@ -172,17 +173,15 @@ class BusyServing:
         self.allowed = allowed
         self.at_eof: set[int] = set()  # fds whose peer closed: the loop handles them later
         self.accepted: list[tuple[Client, AcceptedTransport]] = []
-        self.listeners: list[socket.socket] = []
-        for srv in (*server._servers, server._unix_server):
-            for pseudo in getattr(srv, "sockets", None) or ():
-                try:
-                    # A socket of our own on the same listening socket (uvloop's sockets
-                    # cannot accept): closed when the script ends.
-                    sock = socket.socket(fileno=os.dup(pseudo.fileno()))
-                    sock.setblocking(False)
-                    self.listeners.append(sock)
-                except OSError as exc:
-                    log.debug("cannot listen while busy: %s", exc)
+        self.listeners = _own_sockets(
+            pseudo for srv in (*server._servers, server._unix_server)
+            for pseudo in getattr(srv, "sockets", None) or ())
+        # Peers connecting to the cluster bus meanwhile are accepted too: a load can take
+        # minutes, and a peer whose link broke must be able to ping us again before it
+        # takes us for failing (Redis accepts them in processEventsWhileBlocked).
+        bus = server.cluster.transport if server.cluster is not None else None
+        self.bus_listeners = _own_sockets(bus.listening_sockets()) if bus is not None else []
+        self.accepted_bus: list[tuple[Any, AcceptedTransport]] = []
         # While busy no command takes Client._run's direct path, so each meets
         # Server.execute's BUSY check; lookup_command must not refill it meanwhile.
         self._direct = server.data_commands
@@ -202,9 +201,16 @@ class BusyServing:
         server.update_write_gates()
         server.command_cache.clear()
         server.data_commands.clear()
-        for sock in self.listeners:
+        for sock in (*self.listeners, *self.bus_listeners):
             sock.close()
         loop = server.loop
+        for proto, transport in self.accepted_bus:
+            if proto.closed or transport.closed or transport.sock.fileno() in self.at_eof \
+                    or loop is None:
+                transport.sock.close()
+                proto.connection_lost(None)  # (the engine forgets the link, as for any loss)
+                continue
+            loop.create_task(_adopt_bus(loop, proto, transport))
         for client, transport in self.accepted:
             if transport.closed or client.fd in self.at_eof or loop is None:
                 if transport.unsent and transport.sock.fileno() >= 0:
@@ -223,7 +229,7 @@ class BusyServing:
         now_ms = clock.now_ms  # the script keeps its own notion of now
         poller = select.poll()
         readers: dict[int, Any] = {}
-        for sock in self.listeners:
+        for sock in (*self.listeners, *self.bus_listeners):
             readers[sock.fileno()] = sock
         for client in list(server.clients.values()):
             if self._may_read(client):
@@ -244,7 +250,10 @@ class BusyServing:
         for fd, _ in ready:
             target = readers[fd]
             if isinstance(target, socket.socket):
-                self._accept(target)
+                if target in self.bus_listeners:
+                    self._accept_bus(target)
+                else:
+                    self._accept(target)
             else:
                 self._read(fd, target, target in links.values())
         clock.now_ms = now_ms
@@ -272,6 +281,21 @@ class BusyServing:
         transport = AcceptedTransport(sock)
         self.accepted.append((client, transport))
         client.connection_made(transport)  # type: ignore[arg-type]
+
+    def _accept_bus(self, listener: socket.socket) -> None:
+        cluster = self.server.cluster
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            return
+        bus = cluster.transport if cluster is not None else None
+        if bus is None:
+            sock.close()
+            return
+        sock.setblocking(False)
+        transport = AcceptedTransport(sock)
+        # Registered among the live links at once, so the next passes read it.
+        self.accepted_bus.append((bus.accepted(transport), transport))
 
     def _read(self, fd: int, target: Any, bus: bool) -> None:
         try:
@@ -302,6 +326,20 @@ class BusyServing:
                 target.transport = real
 
 
+def _own_sockets(listening: Any) -> list[socket.socket]:
+    """Sockets of our own on the same listening sockets (uvloop's cannot accept), closed
+    when the loop is free again."""
+    own = []
+    for pseudo in listening:
+        try:
+            sock = socket.socket(fileno=os.dup(pseudo.fileno()))
+            sock.setblocking(False)
+            own.append(sock)
+        except OSError as exc:
+            log.debug("cannot listen while busy: %s", exc)
+    return own
+
+
 def _bus_links(server: Server) -> dict[int, Any]:
     """The open cluster bus links by fd: PINGs are answered while a script runs, as
     Redis's processEventsWhileBlocked does, so peers do not take the node for failing."""
@@ -320,6 +358,14 @@ def _bus_links(server: Server) -> dict[int, Any]:
             except OSError:
                 pass
     return links
+
+
+async def _adopt_bus(loop: Any, proto: Any, transport: AcceptedTransport) -> None:
+    try:
+        await loop.connect_accepted_socket(lambda: proto, transport.sock)
+    except OSError:
+        transport.sock.close()
+        proto.connection_lost(None)
 
 
 async def _adopt(server: Server, client: Client, transport: AcceptedTransport) -> None:

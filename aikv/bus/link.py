@@ -40,8 +40,17 @@ class _BusProtocol(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        previous = self.transport
         # uvloop's transports are not asyncio.Transport subclasses; same interface.
         self.transport = cast(asyncio.Transport, transport)
+        if previous is not None:
+            # Accepted while a script or a load held the loop (aikv/busy.py), now adopted
+            # by the loop: what the socket did not take then goes first.
+            self.bus._protocols[self.link] = self
+            unsent = previous.take_unsent()  # type: ignore[attr-defined]
+            if unsent:
+                self.transport.write(unsent)
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -124,10 +133,24 @@ class BusTransport:
 
     async def listen(self, bind: str, port: int) -> None:
         """Listen on `port` at every address of `bind` (aikv/listen.py: Redis's rules)."""
-        def factory() -> _BusProtocol:
-            return _BusProtocol(self, Link(inbound=True, ctime=_now_ms()))
+        self._servers, _ = await listen_all(self.loop, self._inbound_protocol, bind, port,
+                                            kind="cluster")
 
-        self._servers, _ = await listen_all(self.loop, factory, bind, port, kind="cluster")
+    def _inbound_protocol(self) -> _BusProtocol:
+        return _BusProtocol(self, Link(inbound=True, ctime=_now_ms()))
+
+    def listening_sockets(self) -> list[socket.socket]:
+        """The listener's sockets: aikv/busy.py accepts peers on them while a script or a
+        load holds the loop, as Redis's processEventsWhileBlocked does."""
+        return [sock for server in self._servers
+                for sock in (getattr(server, "sockets", None) or ())]
+
+    def accepted(self, transport: asyncio.BaseTransport) -> _BusProtocol:
+        """An inbound link for a peer accepted outside the loop (aikv/busy.py), on a
+        stand-in transport until the loop adopts the socket."""
+        proto = self._inbound_protocol()
+        proto.connection_made(transport)
+        return proto
 
     def connect(self, link: Link, ip: str, port: int) -> None:
         """Open an outbound link; on_up or on_down is called exactly once for it."""
