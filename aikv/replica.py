@@ -60,6 +60,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from aikv import shutdown
 from aikv.busy import LOADING, BusyServing
 from aikv.client import Client
 from aikv.migrate.errors import DumpPayloadError
@@ -338,7 +339,8 @@ class ReplicaLink:
         progress = server.loading = LoadProgress(len(rdb))
         serving = BusyServing(server, client, LOADING, "loading")
         try:
-            self._load_records(rdb, client, progress, serving)
+            with shutdown.signals_while_loading(server):
+                self._load_records(rdb, client, progress, serving)
         finally:
             serving.end()
             server.loading = None
@@ -378,6 +380,8 @@ class ReplicaLink:
                 if progress.loaded >= serve_at:
                     serve_at = progress.loaded + values["loading-process-events-interval-bytes"]
                     serving.serve()
+                    if shutdown.while_loading(server):
+                        raise SyncError("the node is shutting down")
         progress.loaded = progress.total
         server.end_tick_now()
         server.dispatch(client, [b"SELECT", str(stream_db).encode()])

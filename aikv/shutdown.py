@@ -10,15 +10,21 @@ wait (the blocked clients get "Errors trying to SHUTDOWN") and so does a failed 
 
 A signal is acted on by the cron, as Redis acts on `shutdown_asap` in serverCron: with
 DEBUG PAUSE-CRON the request waits, and SHUTDOWN ABORT can still drop it. A second
-SIGINT while one is pending exits at once, as Redis's handler does.
+SIGINT while one is pending exits at once, as Redis's handler does. While a replica loads
+its master's data the loop (and so the cron) is held: a signal, or a SHUTDOWN served
+meanwhile, ends the node between two parts of the load, without saving what it holds
+(Redis's whileBlockedCron).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aikv import rdbsave
@@ -194,3 +200,51 @@ def on_signal(server: Server, sig: int) -> None:
     name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
     log.warning("Received %s scheduling shutdown...", name)
     server.shutdown_signal = sig
+
+
+@contextlib.contextmanager
+def signals_while_loading(server: Server) -> Iterator[None]:
+    """While a load holds the loop, uvloop cannot run its signal handlers: SIGTERM and
+    SIGINT are noted here instead (with Redis's message for a signal during loading) and
+    acted on by `while_loading`. The loop's own route for signals, its wakeup fd, is
+    off meanwhile, so that a signal noted here is not reported a second time after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # (only the main thread may set handlers; the server's loop runs there)
+        return
+
+    def noted(sig: int, _frame: object) -> None:
+        if server.shutdown_signal is not None and sig == signal.SIGINT:
+            log.warning("You insist... exiting now.")
+            os._exit(1)
+        log.warning("Received shutdown signal during loading, scheduling shutdown.")
+        server.shutdown_signal = sig
+
+    sigs = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in sigs}
+    wakeup = signal.set_wakeup_fd(-1)
+    try:
+        for sig in sigs:
+            signal.signal(sig, noted)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if wakeup != -1:
+            signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
+
+
+def while_loading(server: Server) -> bool:
+    """Between two parts of a load: True when the node is to end now (a signal noted by
+    signals_while_loading, or a SHUTDOWN served during the load), so the load must stop.
+    Nothing is saved: the data is half loaded. A finish that fails keeps the node
+    loading, the request dropped, as Redis does."""
+    if server.shutdown_requested:
+        return True
+    if server.shutdown_signal is None or server.shutting_down is not None:
+        return False
+    if prepare(server, SHUTDOWN_NOSAVE):
+        return True
+    log.warning("SIGTERM received but errors trying to shut down the server, check the "
+                "logs for more information")
+    server.shutdown_signal = None
+    return False

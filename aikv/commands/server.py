@@ -403,8 +403,10 @@ def shutdown(client: Client, argv: list[bytes]) -> bytes:
         if not shutdown_state.abort(server):
             raise CommandError("ERR No shutdown in progress.")
         return OK
-    if server.busy is not None:
+    if server.busy is not None and server.loading is None:
         # A script holds the node (aikv/busy.py): only NOSAVE stops it, from inside it.
+        # (During a replica's load any SHUTDOWN is taken, as NOSAVE: see below and
+        # aikv/shutdown.py's while_loading, which ends the load.)
         if not flags & SHUTDOWN_NOSAVE:
             raise CommandError(server.busy.refusal)
         log.warning("User requested shutdown...")

@@ -26,6 +26,7 @@ from tests.integration.test_busy_script import SPIN, start_script
 Spawn = Callable[..., ServerProcess]
 STRANGER = "5" * 40
 KINDS = ["aikv", "redis"]
+LOADING_NODE_ARGS = ["--cluster-enabled", "yes", "--enable-debug-command", "yes"]
 
 
 def ping_frame() -> bytes:
@@ -81,12 +82,12 @@ def test_a_peer_connecting_during_a_busy_script_is_answered(spawn: Spawn, kind: 
         runner.close()
 
 
-def _replica_loading(spawn: Spawn, kind: str) -> tuple[ServerProcess, redis.Redis, redis.Redis]:
+def replica_loading(spawn: Spawn, kind: str) -> tuple[ServerProcess, redis.Redis, redis.Redis]:
     """A master owning every slot with 3,000 keys of 1 KB, and its replica, synced; then
     the replica's link is cut with the backlog too small to resume, and the replica
     loads the master's data again at 2 ms a key (about 6 s): returned while loading."""
-    args = ["--cluster-enabled", "yes", "--enable-debug-command", "yes"]
-    master_proc, replica_proc = spawn(kind, args=args), spawn(kind, args=args)
+    master_proc = spawn(kind, args=LOADING_NODE_ARGS)
+    replica_proc = spawn(kind, args=LOADING_NODE_ARGS)
     master, replica = master_proc.client(), replica_proc.client()
     master.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
     # Before the replica attaches: DEBUG POPULATE is not propagated, a full sync copies it.
@@ -122,7 +123,7 @@ def _replica_loading(spawn: Spawn, kind: str) -> tuple[ServerProcess, redis.Redi
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_peer_connecting_while_a_replica_loads_is_answered(spawn: Spawn, kind: str) -> None:
-    replica_proc, master, replica = _replica_loading(spawn, kind)
+    replica_proc, master, replica = replica_loading(spawn, kind)
     peer = bus_connect(replica_proc)
     try:
         assert pong_within(peer, 2.0), "no PONG on a link opened while the replica loaded"
