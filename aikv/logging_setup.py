@@ -1,4 +1,6 @@
-"""Log lines in Redis's style: `pid:M 26 Nov 2026 06:51:42.123 * message`."""
+"""Log lines in Redis's style: `pid:M 26 Nov 2026 06:51:42.123 * message`, the letter
+after the pid the node's role when the line is written: M for a master, S for a replica
+(a node configured to follow a master, connected or not), as redis-server writes them."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO, cast
 
 _LEVEL_CHARS = {logging.DEBUG: ".", 15: "-", logging.INFO: "*", logging.WARNING: "#",
@@ -14,12 +17,25 @@ _LEVELS = {"debug": logging.DEBUG, "verbose": 15, "notice": logging.INFO,
            "warning": logging.WARNING}
 
 
+def _master() -> str:
+    return "M"
+
+
+_role: Callable[[], str] = _master
+
+
+def set_role(role: Callable[[], str] | None) -> None:
+    """Where the role letter comes from (the server registers itself; None: M)."""
+    global _role
+    _role = role or _master
+
+
 class RedisStyleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%d %b %Y %H:%M:%S", time.localtime(record.created))
         ms = int(record.msecs)
-        text = f"{os.getpid()}:M {ts}.{ms:03d} {_LEVEL_CHARS.get(record.levelno, '*')} " \
-               f"{record.getMessage()}"
+        text = f"{os.getpid()}:{_role()} {ts}.{ms:03d} " \
+               f"{_LEVEL_CHARS.get(record.levelno, '*')} {record.getMessage()}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text

@@ -18,11 +18,12 @@ import signal
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
-from aikv import __version__, acl, rdbsave, shutdown
+from aikv import __version__, acl, logging_setup, rdbsave, shutdown
 from aikv.acllog import AclLog
 from aikv.blocking import BlockedState
 from aikv.client import Client
@@ -227,6 +228,10 @@ class Server:
         self.set_latency_threshold()
         self.latency_tracking = bool(self.config.values["latency-tracking"])
         self.replica: ReplicaLink | None = None  # set while this node follows a master
+        # The log's role letter (S while following a master), as Redis's log lines show.
+        this = weakref.ref(self)
+        logging_setup.set_role(
+            lambda: "S" if (node := this()) is not None and node.replica is not None else "M")
         # Master side: where the effects of commands go once a replica has connected
         # (see start_propagating), and the command being run meanwhile.
         self.propagator: Sink | None = None
