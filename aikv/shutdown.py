@@ -228,7 +228,8 @@ def signals_while_loading(server: Server) -> Iterator[None]:
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # (None: a handler set outside Python, left alone)
+                signal.signal(sig, handler)
         if wakeup != -1:
             signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
 
