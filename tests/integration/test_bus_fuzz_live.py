@@ -123,19 +123,26 @@ def bus_send(node: Node, data: bytes, *, want_reply: bool = False, timeout: floa
             return None  # the node may close the link before reading everything: fine
         if not want_reply:
             return None
-        buf = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except (TimeoutError, OSError):
-                return None
-            if not chunk:
-                return None
-            buf += chunk
-            n = frame_length(buf)
-            if n is not None and len(buf) >= n:
-                return buf[:n]
+        return read_frame(s, timeout)
+
+
+def read_frame(s: socket.socket, timeout: float) -> bytes | None:
+    """The first whole bus frame the peer sends within `timeout` (None if it closes or
+    stays silent)."""
+    s.settimeout(timeout)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except (TimeoutError, OSError):
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+        n = frame_length(buf)
+        if n is not None and len(buf) >= n:
+            return buf[:n]
     return None
 
 

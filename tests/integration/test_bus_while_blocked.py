@@ -11,7 +11,6 @@ answer such a PING with a PONG without adding the sender."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 
 import pytest
@@ -19,8 +18,9 @@ import redis
 
 from aikv.bus import builders
 from aikv.bus.protocol import MsgType
-from aikv.bus.wire import Header, decode, encode, frame_length
+from aikv.bus.wire import Header, decode, encode
 from tests.harness import ServerProcess, wait_until
+from tests.integration.test_bus_fuzz_live import read_frame
 from tests.integration.test_busy_script import SPIN, start_script
 
 Spawn = Callable[..., ServerProcess]
@@ -41,21 +41,8 @@ def bus_connect(server: ServerProcess) -> socket.socket:
 def pong_within(sock: socket.socket, timeout: float) -> bool:
     """Send a PING on `sock`; True if a whole PONG frame comes back within `timeout`."""
     sock.sendall(ping_frame())
-    sock.settimeout(timeout)
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except (TimeoutError, OSError):
-            return False
-        if not chunk:
-            return False
-        buf += chunk
-        size = frame_length(buf)
-        if size is not None and len(buf) >= size:
-            return decode(buf[:size]).header.type == MsgType.PONG
-    return False
+    frame = read_frame(sock, timeout)
+    return frame is not None and decode(frame).header.type == MsgType.PONG
 
 
 def info_field(client: redis.Redis, section: str, name: str) -> object:
