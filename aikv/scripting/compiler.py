@@ -762,8 +762,13 @@ class Compiler:
             if kind == "upval":
                 return f"upvalue '{e.name}'"  # type: ignore[attr-defined]
             return f"global '{e.name}'"  # type: ignore[attr-defined]
-        if t is A.Index and type(e.key) is A.String:  # type: ignore[attr-defined]
-            return f"field '{e.key.value.decode(errors='replace')}'"  # type: ignore[attr-defined]
+        if t is A.Index:
+            # Lua 5.1 names an indexed value by its key when that is a string constant,
+            # and "?" for any other key (a number such as KEYS[1]'s, a variable).
+            key = e.key  # type: ignore[attr-defined]
+            if type(key) is A.String:
+                return f"field '{key.value.decode(errors='replace')}'"
+            return "field '?'"
         if t is A.Method:
             return f"method '{e.name}'"  # type: ignore[attr-defined]
         return None

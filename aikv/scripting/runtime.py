@@ -187,14 +187,13 @@ def div(a: float, b: float) -> float:
 
 
 def mod(a: float, b: float) -> float:
-    """luai_nummod: a - floor(a/b)*b."""
-    if b and not math.isinf(b) and not math.isinf(a):
-        q = a / b
-        return a - math.floor(q) * b
-    q = div(a, b)
-    if math.isinf(q) or q != q:
-        return NAN
-    return a - math.floor(q) * b
+    """luai_nummod, a - floor(a/b)*b, in doubles as the C expression computes it: the
+    floor of an infinite or NaN quotient is the quotient itself (Python's math.floor
+    raises there), so 1 % 0, 0/0 % 1, x % inf and the like give NaN."""
+    q = a / b if b else div(a, b)
+    if q - q == 0 and q:  # finite, and not a zero (whose floor is itself, sign and all)
+        q = float(math.floor(q))
+    return a - q * b
 
 
 def power(a: float, b: float) -> float:

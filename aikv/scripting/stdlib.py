@@ -23,6 +23,29 @@ from aikv.scripting.values import (
 Builtin = Callable[..., list[Any]]
 
 
+_INT64_LIMIT = 9.223372036854775808e18  # 2**63, exactly
+
+
+def c_integer(v: float) -> int:
+    """A double cast to a 64-bit integer as x86-64 code does it (cvttsd2si): truncated
+    toward zero; NaN, the infinities and anything out of range give INT64_MIN."""
+    return int(v) if -_INT64_LIMIT <= v < _INT64_LIMIT else -(2**63)
+
+
+def c_unsigned(v: float) -> int:
+    """A double cast to an unsigned 64-bit integer as gcc compiles it on x86-64: values
+    from 2**63 on are converted less 2**63 and get the top bit back (so 2**64 and more,
+    and +inf, give 0); anything below goes through the signed cast."""
+    if v >= _INT64_LIMIT:
+        return c_integer(v - _INT64_LIMIT) % 2**64 ^ 2**63
+    return c_integer(v) % 2**64
+
+
+def c_int32(v: float) -> int:
+    """A double cast straight to a C int: out of its range (or NaN) gives INT_MIN."""
+    return int(v) if -2147483648.0 <= v < 2147483648.0 else -(2**31)
+
+
 def _arg(args: tuple[Any, ...], i: int) -> Any:
     return args[i] if i < len(args) else None
 
@@ -66,11 +89,18 @@ class Lib:
                 return n
         raise self.typeerror(args, i, fname, "number")
 
+    def check_integer(self, args: tuple[Any, ...], i: int, fname: str) -> int:
+        """luaL_checkinteger: a 64-bit integer, as C's cast makes it (c_integer)."""
+        return c_integer(self.check_num(args, i, fname))
+
+    def opt_integer(self, args: tuple[Any, ...], i: int, fname: str, default: int) -> int:
+        if i >= len(args) or args[i] is None:
+            return default
+        return self.check_integer(args, i, fname)
+
     def check_int(self, args: tuple[Any, ...], i: int, fname: str) -> int:
-        v = self.check_num(args, i, fname)
-        if v != v or math.isinf(v):
-            return -(2**63) if v != v or v < 0 else 2**63 - 1
-        return int(v)
+        """luaL_checkint: that integer cut to a C int (its low 32 bits, signed)."""
+        return (c_integer(self.check_num(args, i, fname)) + 2**31) % 2**32 - 2**31
 
     def opt_int(self, args: tuple[Any, ...], i: int, fname: str, default: int) -> int:
         if i >= len(args) or args[i] is None:
@@ -372,8 +402,8 @@ def install_string(rt: Runtime) -> LuaTable:
     def sub(*args: Any) -> list[Any]:
         s = L.check_str(args, 0, "sub")
         n = len(s)
-        i = _posrelat(L.opt_int(args, 1, "sub", 1), n)
-        j = _posrelat(L.opt_int(args, 2, "sub", -1), n)
+        i = _posrelat(L.opt_integer(args, 1, "sub", 1), n)
+        j = _posrelat(L.opt_integer(args, 2, "sub", -1), n)
         if i < 1:
             i = 1
         if j > n:
@@ -401,8 +431,8 @@ def install_string(rt: Runtime) -> LuaTable:
     def byte(*args: Any) -> list[Any]:
         s = L.check_str(args, 0, "byte")
         n = len(s)
-        i = _posrelat(L.opt_int(args, 1, "byte", 1), n)
-        j = _posrelat(L.opt_int(args, 2, "byte", i), n)
+        i = _posrelat(L.opt_integer(args, 1, "byte", 1), n)
+        j = _posrelat(L.opt_integer(args, 2, "byte", i), n)
         if i <= 0:
             i = 1
         if j > n:
@@ -461,15 +491,15 @@ def install_string(rt: Runtime) -> LuaTable:
             if arg >= len(args):
                 raise L.argerror(arg + 1, "format", "no value")
             if conv == 99:  # c
-                out.append(L.check_int(args, arg, "format") & 255)
+                # C's sprintf into a buffer, then strlen: width applies, and a NUL
+                # character ends what is kept ("%c" of 0 adds nothing).
+                char = (b"%" + spec + b"c") % (c_int32(L.check_num(args, arg, "format")) & 255)
+                out += char.partition(b"\0")[0]
             elif conv in (100, 105):  # d i
-                v = L.check_num(args, arg, "format")
-                iv = int(v) if v == v and not math.isinf(v) else -(2**63)
+                iv = c_integer(L.check_num(args, arg, "format"))
                 out += (b"%" + spec + b"d") % iv
             elif conv in (111, 117, 120, 88):  # o u x X
-                v = L.check_num(args, arg, "format")
-                iv = int(v) if v == v and not math.isinf(v) else -(2**63)
-                iv %= 2**64
+                iv = c_unsigned(L.check_num(args, arg, "format"))
                 letter = b"d" if conv == 117 else bytes([conv])
                 if conv == 111 and b"#" in spec:
                     # C's alternate octal form is a leading 0, Python's is 0o.
@@ -499,7 +529,11 @@ def install_string(rt: Runtime) -> LuaTable:
                 out += _fmt_q(L.check_str(args, arg, "format"))
             elif conv == 115:  # s
                 s = L.check_str(args, arg, "format")
-                out += (b"%" + spec + b"s") % s
+                if b"." not in spec and len(s) >= 100:
+                    out += s  # kept whole, NULs included, as Lua 5.1 does
+                else:
+                    # Formatted as a C string: it ends at its first NUL.
+                    out += (b"%" + spec + b"s") % s.partition(b"\0")[0]
             else:
                 raise rt.error(f"invalid option '%{chr(conv)}' to 'format'")
         return [bytes(out)]
@@ -508,7 +542,7 @@ def install_string(rt: Runtime) -> LuaTable:
         fname = "find" if find else "match"
         s = L.check_str(args, 0, fname)
         p = L.check_str(args, 1, fname)
-        init = _posrelat(L.opt_int(args, 2, fname, 1), len(s)) - 1
+        init = _posrelat(L.opt_integer(args, 2, fname, 1), len(s)) - 1
         if init < 0:
             init = 0
         elif init > len(s):
@@ -911,7 +945,12 @@ def install_math(rt: Runtime) -> LuaTable:
         return [m, float(e)]
 
     def ldexp(*args: Any) -> list[Any]:
-        return [math.ldexp(L.check_num(args, 0, "ldexp"), L.check_int(args, 1, "ldexp"))]
+        x = L.check_num(args, 0, "ldexp")
+        e = L.check_int(args, 1, "ldexp")
+        try:
+            return [math.ldexp(x, e)]
+        except OverflowError:  # C's ldexp gives the infinity of x's sign
+            return [math.copysign(math.inf, x)]
 
     funcs: dict[str, Builtin] = {
         "abs": one("abs", abs), "sin": one("sin", math.sin), "cos": one("cos", math.cos),

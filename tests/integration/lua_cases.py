@@ -980,3 +980,38 @@ PATTERNS = [
     "return string.find('abc', '[a')",
     "return string.gsub('abc', '%', 'x')",
 ]
+
+
+# ------------------------------------------------------------------ C number conversions
+# Found by a differential fuzz of EVAL: numbers that reach an integer argument, a % or a
+# format as NaN, an infinity or out of 64-bit range take the values x86-64 C casts give
+# them (INT64_MIN, then the low 32 bits where Lua wants an int), and C strings end at a NUL.
+NUMERIC_EDGES = [
+    "return tostring(0/0 % 1)", "return tostring(1 % 0)", "return tostring(5 % (1/0))",
+    "return tostring((1/0) % 2)", "return tostring(1e308 % 1e-10)",
+    "return tostring((-0.0) % 3)", "return tostring(-0.0 % -3)", "return tostring(0.5 % -0.25)",
+    "local z = -1/(1/0) return tostring(z % 2) .. tostring(z / 10 % 3)",
+    "return string.sub('abc', 1, 1/0)", "return string.sub('abc', 1e30)",
+    "return string.sub('abcdef', 2^32 + 2, -2^33 - 2)",
+    "return string.rep('ab', 2^32 + 1)", "return {pcall(string.rep, 'x', 1/0)}",
+    "return select(2^32 + 2, 'a', 'b')", "return string.char(2^32 + 65)",
+    "return tonumber('10', 2^32 + 16)", "return string.byte('abc', -1/0, 1/0)",
+    "return {string.find('abc', 'b', -1e30)}", "return {string.find('abc', 'b', 0/0)}",
+    "return string.format('%c', 2^32 + 65)", "return string.format('%c|', 0)",
+    "return string.format('%5c|', 0)", "return string.format('%5c|', 65)",
+    "return string.format('%s|', 'a\\0b')", "return string.format('%5s|', 'a\\0b')",
+    "return string.format('%.5s|', 'a\\0b')", "return #string.format('%s', string.rep('a\\0', 60))",
+    "return string.format('%d', 1e30)", "return string.format('%d', -1e30)",
+    "return string.format('%x', 1e30)", "return string.format('%u', 1/0)",
+    "return string.format('%X', 2^64)", "return string.format('%x', 2^63 + 2^12)",
+    "return string.format('%x', -2^63)", "return string.format('%o', -1e30)",
+    "return math.ldexp(1, 0/0)", "return math.ldexp(1, 1/0)",
+    "return tostring(math.ldexp(1, 2^31 - 1))", "return tostring(math.ldexp(-1, 5000))",
+    "return tostring(math.ldexp(3, -5000))", "return math.random(2^32 + 1)",
+    # How an error names an indexed value: by a string key, else field '?'.
+    "return {pcall(function() return KEYS[1]() end)}",
+    "return {pcall(function() local t = {} return t[1]() end)}",
+    "return {pcall(function() local t, k = {}, 'x' return t[k] + 1 end)}",
+    "return {pcall(function() local t = {} return t.name.x end)}",
+    "return {pcall(function() local t = {} return t['name'] .. 'x' end)}",
+]

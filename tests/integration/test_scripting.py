@@ -40,6 +40,12 @@ def test_lua_patterns_match_redis(fresh: Differ, src: str) -> None:
     fresh.check(*C.ev(src))
 
 
+@pytest.mark.parametrize("src", C.NUMERIC_EDGES,
+                         ids=[f"numeric{i}" for i in range(len(C.NUMERIC_EDGES))])
+def test_c_number_conversions_match_redis(fresh: Differ, src: str) -> None:
+    fresh.check(*C.ev(src))
+
+
 @pytest.mark.parametrize("case", C.DATA, ids=[f"data{i}" for i in range(len(C.DATA))])
 def test_data_scripts_match_redis(fresh: Differ, case: C.Case) -> None:
     for cmd in case:
