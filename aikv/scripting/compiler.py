@@ -1010,9 +1010,10 @@ class Compiler:
                 k = ek(f)
                 if k is None:
                     raise rt.error("table index is nil", line)
+                v = ev(f)  # (its own errors pass as they are)
                 try:
-                    t.set(k, ev(f))
-                except LuaError as exc:
+                    t.set(k, v)
+                except LuaError as exc:  # the key refused (NaN): positioned here
                     raise rt.error(exc.value, line) from None
             stored = 0
             if pos is not None:

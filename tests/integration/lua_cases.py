@@ -982,11 +982,12 @@ PATTERNS = [
 ]
 
 
-# ------------------------------------------------------------------ C number conversions
-# Found by a differential fuzz of EVAL: numbers that reach an integer argument, a % or a
-# format as NaN, an infinity or out of 64-bit range take the values x86-64 C casts give
-# them (INT64_MIN, then the low 32 bits where Lua wants an int), and C strings end at a NUL.
-NUMERIC_EDGES = [
+# ------------------------------------------------------------------ found by fuzzing
+# Found by a differential fuzz of EVAL (random small programs sent to both servers).
+# Numbers that reach an integer argument, a % or a format as NaN, an infinity or out of
+# 64-bit range take the values x86-64 C casts give them (INT64_MIN, then the low 32 bits
+# where Lua wants an int), and C strings end at a NUL.
+FUZZ_FOUND = [
     "return tostring(0/0 % 1)", "return tostring(1 % 0)", "return tostring(5 % (1/0))",
     "return tostring((1/0) % 2)", "return tostring(1e308 % 1e-10)",
     "return tostring((-0.0) % 3)", "return tostring(-0.0 % -3)", "return tostring(0.5 % -0.25)",
@@ -1014,4 +1015,8 @@ NUMERIC_EDGES = [
     "return {pcall(function() local t, k = {}, 'x' return t[k] + 1 end)}",
     "return {pcall(function() local t = {} return t.name.x end)}",
     "return {pcall(function() local t = {} return t['name'] .. 'x' end)}",
+    # An error raised by a value in a table constructor's keyed field passes as it is.
+    "local v = {x = redis.call('nosuch')} return v",
+    "return {pcall(function() return {a = 1, b = error('inner')} end)}",
+    "return {pcall(function() return {a = 1, b = error({'t'})} end)}",
 ]

@@ -40,9 +40,9 @@ def test_lua_patterns_match_redis(fresh: Differ, src: str) -> None:
     fresh.check(*C.ev(src))
 
 
-@pytest.mark.parametrize("src", C.NUMERIC_EDGES,
-                         ids=[f"numeric{i}" for i in range(len(C.NUMERIC_EDGES))])
-def test_c_number_conversions_match_redis(fresh: Differ, src: str) -> None:
+@pytest.mark.parametrize("src", C.FUZZ_FOUND,
+                         ids=[f"fuzz{i}" for i in range(len(C.FUZZ_FOUND))])
+def test_fuzz_found_cases_match_redis(fresh: Differ, src: str) -> None:
     fresh.check(*C.ev(src))
 
 
