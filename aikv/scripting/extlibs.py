@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
+from aikv.scripting import cjson_decode
 from aikv.scripting.runtime import Runtime
 from aikv.scripting.stdlib import Lib, _lib_table
 from aikv.scripting.values import LuaTable, fmt_number, type_name
@@ -70,11 +70,12 @@ def install_bit(rt: Runtime) -> LuaTable:
 
     def tohex(*args: Any) -> list[Any]:
         x = arg(args, 0, "tohex") & 0xFFFFFFFF
-        n = arg(args, 1, "tohex") if len(args) > 1 and args[1] is not None else 8
+        # Only an absent count is 8 (a nil one is an error); 0 digits make "".
+        n = arg(args, 1, "tohex") if len(args) > 1 else 8
         upper = n < 0
-        n = min(abs(n), 8) if n else 8
+        n = min(abs(n), 8)
         text = ("%0*X" if upper else "%0*x") % (8, x)
-        return [text[-n:].encode()]
+        return [text[8 - n:].encode()]
 
     return _lib_table({
         "tobit": tobit, "bnot": bnot, "band": nary("band", lambda a, b: a & b),
@@ -197,63 +198,20 @@ def install_cjson(rt: Runtime) -> LuaTable:
 
     def encode(*args: Any) -> list[Any]:
         if len(args) != 1:
-            raise rt.error("bad argument #1 to 'encode' (expected 1 argument)")
+            raise L.argerror(1, "encode", "expected 1 argument")
         out = bytearray()
         encode_value(args[0], out, 0)
         return [bytes(out)]
 
-    def to_lua(v: Any) -> Any:
-        if v is None:
-            return NULL
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, (int, float)):
-            return float(v)
-        if isinstance(v, str):
-            return v.encode("utf-8", "surrogatepass")
-        if isinstance(v, list):
-            t = LuaTable()
-            for i, x in enumerate(v):
-                t.set(float(i + 1), to_lua(x))
-            return t
-        t = LuaTable()
-        for k, x in v.items():
-            t.set(k.encode("utf-8", "surrogatepass"), to_lua(x))
-        return t
-
     def decode(*args: Any) -> list[Any]:
+        if len(args) != 1:
+            raise L.argerror(1, "decode", "expected 1 argument")
         s = L.check_str(args, 0, "decode")
-        limit = cfg["decode_max_depth"]
-        if s.count(b"{") + s.count(b"[") > limit:
-            _check_decode_depth(s, limit)
         try:
-            value = json.loads(s.decode("utf-8", "surrogateescape"),
-                               parse_constant=lambda c: float(c))
-        except (ValueError, RecursionError) as exc:
-            raise rt.error("Expected value but found invalid token at character %d"
-                           % (getattr(exc, "pos", 0) + 1)) from None
-        return [to_lua(value)]
-
-    def _check_decode_depth(s: bytes, limit: int) -> None:
-        depth = 0
-        in_string = escaped = False
-        for i, c in enumerate(s):
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif c == 0x5C:
-                    escaped = True
-                elif c == 0x22:
-                    in_string = False
-            elif c == 0x22:
-                in_string = True
-            elif c == 0x7B or c == 0x5B:
-                depth += 1
-                if depth > limit:
-                    raise rt.error("Found too many nested data structures (%d) at character %d"
-                                   % (depth, i + 1))
-            elif c == 0x7D or c == 0x5D:
-                depth -= 1
+            return [cjson_decode.decode(s, int(cfg["decode_max_depth"]),
+                                        bool(cfg["decode_invalid_numbers"]), NULL)]
+        except cjson_decode.JsonDecodeError as exc:
+            raise rt.error(str(exc)) from None
 
     def integer_option(args: tuple[Any, ...], i: int, fname: str, key: str,
                        low: int, high: int) -> float:

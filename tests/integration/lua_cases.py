@@ -1019,4 +1019,39 @@ FUZZ_FOUND = [
     "local v = {x = redis.call('nosuch')} return v",
     "return {pcall(function() return {a = 1, b = error('inner')} end)}",
     "return {pcall(function() return {a = 1, b = error({'t'})} end)}",
+    # bit.tohex: only an absent count is 8; a count of 0 gives "".
+    "return bit.tohex(255, 0)", "return {pcall(bit.tohex, 255, nil)}",
+    "return bit.tohex(-256, 1/0)", "return bit.tohex(255, -3)", "return bit.tohex(255, 12)",
 ]
+
+
+# cjson.decode as lua-cjson reads JSON: strtod's numbers, raw control characters, NUL as
+# the end, surrogate pairs only, and its "Expected ... but found ..." errors. Each text is
+# passed as ARGV[1], byte for byte.
+_DECODE_INPUTS: list[bytes] = [
+    b"inf", b"nan", b"-inf", b"0x1F", b"Infinity", b"-0x10", b"007", b"[1,inf]", b"1 2",
+    b"[1] [", b"{} x", b'"a" ,', b"1.5.5", b"1e", b"+1", b".5", b"1.", b"[NaN]", b"-",
+    b"nul", b"tru", b"0x", b"-nan", b"nan(123)", b"1e999", b"-0", b'"a\tb\nc"',
+    b"[1,2]\0junk", b'"ab\0c"', b'"\\ud83d\\ude00"', b'"\\ud83d"', b'"\\ude00"',
+    b'"\\ud83dx"', b'"\\q"', b'"\\u12"', b'"\\u00e9\\/\\b"', b'{"a":1,}', b"[1,]",
+    b'{"a" 1}', b"{1:2}", b"{,}", b'{"a":1 "b":2}', b"[1 2]", b"", b"  ", b"a\0",
+    b"\0a", b'"\xff\xfe"', b'"abc', b'{"a":{"b":[1,{"c":null}]},"d":[true,false]}',
+    b'{"k":1,"k":2}', b"[[], {}, [[]]]", b" \t\r\n[ 1 , 2 ]\n",
+    b"123456789012345678901234567890", b"-1.5e-3", b"1E+2",
+]
+CJSON_DECODE: list[tuple[str, bytes]] = [
+    ("return {pcall(function() local v = cjson.decode(ARGV[1]) "
+     "return {type(v), cjson.encode(v)} end)}", text)
+    for text in _DECODE_INPUTS
+] + [(src, b"") for src in [
+    "return {pcall(cjson.decode, string.rep('[', 1001))}",
+    "return {pcall(cjson.decode, string.rep('[', 999) .. string.rep(']', 999))}",
+    "return {pcall(cjson.decode, string.rep('[', 5) .. '1' .. string.rep(']', 4))}",
+    "return {pcall(cjson.decode)}", "return {pcall(cjson.decode, 1, 2)}",
+    "return {pcall(cjson.encode)}", "return tostring(cjson.decode('-0'))",
+    "return tostring(cjson.decode(-1/0))", "return tostring(cjson.decode('[-0]')[1])",
+    "cjson.decode_invalid_numbers(false) return {pcall(cjson.decode, '[1, 0x10]')}",
+    "cjson.decode_invalid_numbers(false) return {pcall(cjson.decode, 'NaN')}",
+    "cjson.decode_invalid_numbers(false) return {pcall(cjson.decode, '[007]')}",
+    "cjson.decode_max_depth(3) return {pcall(cjson.decode, '[[[[1]]]]')}",
+]]

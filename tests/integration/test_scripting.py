@@ -46,6 +46,13 @@ def test_fuzz_found_cases_match_redis(fresh: Differ, src: str) -> None:
     fresh.check(*C.ev(src))
 
 
+@pytest.mark.parametrize("case", C.CJSON_DECODE,
+                         ids=[f"cjson_decode{i}" for i in range(len(C.CJSON_DECODE))])
+def test_cjson_decode_matches_redis(fresh: Differ, case: tuple[str, bytes]) -> None:
+    src, text = case
+    fresh.check("eval", src, 0, text)
+
+
 @pytest.mark.parametrize("case", C.DATA, ids=[f"data{i}" for i in range(len(C.DATA))])
 def test_data_scripts_match_redis(fresh: Differ, case: C.Case) -> None:
     for cmd in case:
