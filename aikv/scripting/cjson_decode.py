@@ -16,10 +16,10 @@ through the tokenizer below, which follows lua-cjson step by step. It keeps its 
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
+from aikv.scripting.cnum import strtod
 from aikv.scripting.values import LuaTable
 
 T_OBJ_BEGIN, T_OBJ_END, T_ARR_BEGIN, T_ARR_END, T_STRING, T_NUMBER, T_BOOLEAN, T_NULL, \
@@ -43,37 +43,12 @@ _WHITESPACE = re.compile(rb"[ \t\n\r]*")
 _PLAIN = re.compile(rb'[^"\\\0]*')
 _HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
 
-# The prefixes glibc's strtod converts (it takes the longest): hexadecimal first, as
-# "0x1F" would otherwise read as the decimal 0.
-_HEX_FLOAT = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)"
-                        rb"(?:[pP][+-]?[0-9]+)?")
-_DEC_FLOAT = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INFINITY = re.compile(rb"([+-]?)inf(?:inity)?", re.IGNORECASE)
-_NAN = re.compile(rb"([+-]?)nan(?:\([0-9A-Za-z_]*\))?", re.IGNORECASE)
-
 # Inputs Python's parser may read differently: a NUL, a surrogate escape.
 _SLOW_ONLY = re.compile(rb"\0|\\u[dD][89a-fA-F]")
 
 
 class JsonDecodeError(Exception):
     """lua-cjson's error text (raised as a Lua error without a position)."""
-
-
-def strtod(data: bytes, pos: int) -> tuple[float, int]:
-    """C's strtod on data[pos:]: (value, bytes used); used 0 when nothing converts."""
-    m = _HEX_FLOAT.match(data, pos)
-    if m:
-        return float.fromhex(m.group().decode()), m.end() - pos
-    m = _DEC_FLOAT.match(data, pos)
-    if m:
-        return float(m.group()), m.end() - pos
-    m = _INFINITY.match(data, pos)
-    if m:
-        return (-math.inf if m.group(1) == b"-" else math.inf), m.end() - pos
-    m = _NAN.match(data, pos)
-    if m:
-        return math.copysign(math.nan, -1.0 if m.group(1) == b"-" else 1.0), m.end() - pos
-    return 0.0, 0
 
 
 def _is_invalid_number(data: bytes, pos: int) -> bool:

@@ -238,6 +238,8 @@ def arg_bytes(v: Any) -> bytes | None:
     if t is bytes:
         return v
     if t is float:
+        if v != v:  # glibc's "%.17g" shows a NaN's sign (0/0 on x86 is "-nan")
+            return b"-nan" if math.copysign(1.0, v) < 0 else b"nan"
         return b"%.17g" % v
     return None
 

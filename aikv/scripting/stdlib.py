@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aikv.scripting import runtime as R
+from aikv.scripting.cnum import c_int32, c_integer, c_unsigned
 from aikv.scripting.lpattern import SPECIALS, MatchState
 from aikv.scripting.runtime import EMPTY, Runtime
 from aikv.scripting.values import (
@@ -21,29 +22,6 @@ from aikv.scripting.values import (
 )
 
 Builtin = Callable[..., list[Any]]
-
-
-_INT64_LIMIT = 9.223372036854775808e18  # 2**63, exactly
-
-
-def c_integer(v: float) -> int:
-    """A double cast to a 64-bit integer as x86-64 code does it (cvttsd2si): truncated
-    toward zero; NaN, the infinities and anything out of range give INT64_MIN."""
-    return int(v) if -_INT64_LIMIT <= v < _INT64_LIMIT else -(2**63)
-
-
-def c_unsigned(v: float) -> int:
-    """A double cast to an unsigned 64-bit integer as gcc compiles it on x86-64: values
-    from 2**63 on are converted less 2**63 and get the top bit back (so 2**64 and more,
-    and +inf, give 0); anything below goes through the signed cast."""
-    if v >= _INT64_LIMIT:
-        return c_integer(v - _INT64_LIMIT) % 2**64 ^ 2**63
-    return c_integer(v) % 2**64
-
-
-def c_int32(v: float) -> int:
-    """A double cast straight to a C int: out of its range (or NaN) gives INT_MIN."""
-    return int(v) if -2147483648.0 <= v < 2147483648.0 else -(2**31)
 
 
 def _arg(args: tuple[Any, ...], i: int) -> Any:

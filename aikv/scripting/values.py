@@ -9,10 +9,10 @@ booleans are stored as sentinels, and equality checks types first.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
+from aikv.scripting.cnum import str2number
 from aikv.scripting.table_order import TableModel
 
 
@@ -383,26 +383,6 @@ def fmt_number(v: float) -> bytes:
     if -1e14 < v < 1e14 and v == int(v):
         return b"%d" % int(v) if v or math.copysign(1.0, v) > 0 else b"-0"
     return b"%.14g" % v
-
-
-_DEC = re.compile(rb"[ \t\n\r\f\v]*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)[ \t\n\r\f\v]*\Z")
-_HEX = re.compile(rb"[ \t\n\r\f\v]*([+-]?)0[xX]([0-9a-fA-F]+)[ \t\n\r\f\v]*\Z")
-_SPECIAL = re.compile(rb"[ \t\n\r\f\v]*([+-]?(?:inf|infinity|nan))[ \t\n\r\f\v]*\Z", re.I)
-
-
-def str2number(s: bytes) -> float | None:
-    """Lua 5.1's luaO_str2d (strtod, then strtoul base 16): None if not a number."""
-    m = _DEC.match(s)
-    if m is not None:
-        return float(m.group(1))
-    m = _HEX.match(s)
-    if m is not None:
-        v = float(int(m.group(2), 16))
-        return -v if m.group(1) == b"-" else v
-    m = _SPECIAL.match(s)
-    if m is not None:
-        return float(m.group(1))
-    return None
 
 
 def tonumber(v: Any) -> float | None:

@@ -1022,6 +1022,14 @@ FUZZ_FOUND = [
     # bit.tohex: only an absent count is 8; a count of 0 gives "".
     "return bit.tohex(255, 0)", "return {pcall(bit.tohex, 255, nil)}",
     "return bit.tohex(-256, 1/0)", "return bit.tohex(255, -3)", "return bit.tohex(255, 12)",
+    # Strings become numbers as C's strtod reads them, up to a NUL (luaO_str2d).
+    "return tonumber('10\\0x')", "return ('10\\0x') + 1", "return tonumber('0x1p4')",
+    "return tonumber(' 0x10 ')", "return tonumber('0x')", "return tonumber('1e')",
+    "return tostring(tonumber('nan(1)'))", "return tostring(tonumber('-nan'))",
+    "return tostring(tonumber('INFINITY'))", "return tonumber('\\v5\\f')",
+    "return tonumber('0x1.8')", "return tonumber('5 x')", "return 0x1p4",
+    # A NaN argument to redis.call is "-nan" when its sign is set, as glibc prints it.
+    "return redis.call('echo', 0/0)", "return redis.call('echo', -(0/0))",
 ]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from aikv.scripting import cjson_decode as cj
+from aikv.scripting.cnum import strtod
 from aikv.scripting.values import LuaTable
 
 NULL = object()
@@ -26,7 +27,7 @@ NULL = object()
     (b"nan(", math.nan, 3), (b"-", 0.0, 0), (b"x", 0.0, 0), (b"- 1", 0.0, 0),
 ])
 def test_strtod_prefixes(text: bytes, value: float, used: int) -> None:
-    got, n = cj.strtod(text, 0)
+    got, n = strtod(text, 0)
     assert n == used
     if math.isnan(value):
         assert math.isnan(got)
@@ -35,7 +36,7 @@ def test_strtod_prefixes(text: bytes, value: float, used: int) -> None:
 
 
 def test_a_negative_nan_keeps_its_sign() -> None:
-    value, _ = cj.strtod(b"-nan", 0)
+    value, _ = strtod(b"-nan", 0)
     assert math.isnan(value) and math.copysign(1.0, value) == -1.0
 
 

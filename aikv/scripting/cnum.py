@@ -1,0 +1,70 @@
+"""Numbers the way the C library under Redis's Lua 5.1 reads and casts them (glibc on
+x86-64): Lua's string-to-number conversion, lua-cjson's number tokens, and every place
+Lua casts a double to an integer take their semantics from here."""
+
+from __future__ import annotations
+
+import math
+import re
+
+# The prefixes glibc's strtod converts (it takes the longest): hexadecimal first, as
+# "0x1F" would otherwise read as the decimal 0.
+_HEX_FLOAT = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)"
+                        rb"(?:[pP][+-]?[0-9]+)?")
+_DEC_FLOAT = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INFINITY = re.compile(rb"([+-]?)inf(?:inity)?", re.IGNORECASE)
+_NAN = re.compile(rb"([+-]?)nan(?:\([0-9A-Za-z_]*\))?", re.IGNORECASE)
+_SPACE = b" \t\n\v\f\r"  # C's isspace
+
+_INT64_LIMIT = 9.223372036854775808e18  # 2**63, exactly
+
+
+def strtod(data: bytes, pos: int = 0) -> tuple[float, int]:
+    """C's strtod on data[pos:] (no leading space): (value, bytes used), used 0 when
+    nothing converts."""
+    m = _HEX_FLOAT.match(data, pos)
+    if m:
+        return float.fromhex(m.group().decode()), m.end() - pos
+    m = _DEC_FLOAT.match(data, pos)
+    if m:
+        return float(m.group()), m.end() - pos
+    m = _INFINITY.match(data, pos)
+    if m:
+        return (-math.inf if m.group(1) == b"-" else math.inf), m.end() - pos
+    m = _NAN.match(data, pos)
+    if m:
+        return math.copysign(math.nan, -1.0 if m.group(1) == b"-" else 1.0), m.end() - pos
+    return 0.0, 0
+
+
+def str2number(s: bytes) -> float | None:
+    """Lua 5.1's luaO_str2d: the whole C string (up to a NUL) is a number, spaces around
+    it allowed; None if not."""
+    end = s.find(b"\0")
+    if end >= 0:
+        s = s[:end]
+    start = len(s) - len(s.lstrip(_SPACE))
+    value, used = strtod(s, start)
+    if not used or s[start + used:].strip(_SPACE):
+        return None
+    return value
+
+
+def c_integer(v: float) -> int:
+    """A double cast to a 64-bit integer as x86-64 code does it (cvttsd2si): truncated
+    toward zero; NaN, the infinities and anything out of range give INT64_MIN."""
+    return int(v) if -_INT64_LIMIT <= v < _INT64_LIMIT else -(2**63)
+
+
+def c_unsigned(v: float) -> int:
+    """A double cast to an unsigned 64-bit integer as gcc compiles it on x86-64: values
+    from 2**63 on are converted less 2**63 and get the top bit back (so 2**64 and more,
+    and +inf, give 0); anything below goes through the signed cast."""
+    if v >= _INT64_LIMIT:
+        return c_integer(v - _INT64_LIMIT) % 2**64 ^ 2**63
+    return c_integer(v) % 2**64
+
+
+def c_int32(v: float) -> int:
+    """A double cast straight to a C int: out of its range (or NaN) gives INT_MIN."""
+    return int(v) if -2147483648.0 <= v < 2147483648.0 else -(2**31)
