@@ -134,11 +134,15 @@ class LocalFunction(Node):
 
 
 class Assign(Node):
-    __slots__ = ("targets", "exprs")
+    # store_line: where Lua's code generator is when it emits the stores, after the
+    # values: the line of the statement's last token (ls->lastline), which the errors of
+    # the stores report ("Attempt to modify a readonly table", __newindex errors).
+    __slots__ = ("targets", "exprs", "store_line")
 
-    def __init__(self, targets: list[Node], exprs: list[Node]) -> None:
+    def __init__(self, targets: list[Node], exprs: list[Node], store_line: int = 0) -> None:
         self.targets = targets
         self.exprs = exprs
+        self.store_line = store_line
 
 
 class CallStat(Node):

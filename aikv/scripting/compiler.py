@@ -379,16 +379,17 @@ class Compiler:
 
     def s_Assign(self, s: A.Assign) -> Ex:
         rt = self.rt
+        line = s.store_line or s.line
         if len(s.targets) == 1 and len(s.exprs) == 1:
-            return self.assign1(s.targets[0], self.expr(s.exprs[0]), s.line)
+            return self.assign1(s.targets[0], self.expr(s.exprs[0]), line)
         # Evaluate the targets' tables and keys, then the values, then assign.
         prepared: list[tuple[str, Any, Any, str | None, int]] = []
         for t in s.targets:
             if type(t) is A.Index:
                 prepared.append(("index", self.expr(t.obj), self.expr(t.key),
-                                 self.desc(t.obj), t.line))
+                                 self.desc(t.obj), line))
             else:
-                prepared.append(("name", self.setter(t), None, None, t.line))
+                prepared.append(("name", self.setter(t, line), None, None, line))
         values = self.explist(s.exprs, len(s.targets))
 
         def assign_n(f: list[Any]) -> None:
@@ -402,11 +403,10 @@ class Compiler:
                     a(f, v)
         return assign_n
 
-    def setter(self, t: A.Node) -> Callable[[list[Any], Any], None]:
-        """For a Name target: set(f, value)."""
+    def setter(self, t: A.Node, line: int) -> Callable[[list[Any], Any], None]:
+        """For a Name target: set(f, value); `line` is the store's, for its errors."""
         rt = self.rt
         kind, ref = self.res.names[id(t)]
-        line = t.line
         if kind == "local":
             slot = ref.slot
             if ref.captured:
@@ -440,7 +440,7 @@ class Compiler:
                 def assign_local(f: list[Any]) -> None:
                     f[slot] = e(f)
                 return assign_local
-            setter = self.setter(target)
+            setter = self.setter(target, line)
 
             def assign_name(f: list[Any]) -> None:
                 setter(f, e(f))

@@ -38,7 +38,20 @@ class Token:
 
 
 def tokenize(src: bytes, chunk: str = "user_script") -> list[Token]:
+    """The tokens of `src`, ending with "eof". A lexical error does not stop the caller
+    here: it ends the list as a token of kind "error" (its value the LuaSyntaxError),
+    which the parser raises when it reaches that token. Lua's lexer reads one token at a
+    time, so a syntax error found before the bad token is the one reported."""
     toks: list[Token] = []
+    try:
+        _scan(src, chunk, toks)
+    except LuaSyntaxError as exc:
+        line = toks[-1].line if toks else 1
+        toks.append(Token("error", exc, line, ""))
+    return toks
+
+
+def _scan(src: bytes, chunk: str, toks: list[Token]) -> None:
     n = len(src)
     i = 0
     line = 1
@@ -97,7 +110,7 @@ def tokenize(src: bytes, chunk: str = "user_script") -> list[Token]:
                 break
         if i >= n:
             toks.append(Token("eof", None, line, "<eof>"))
-            return toks
+            return
         c = src[i]
         start = i
         if c in _NAME_START:

@@ -19,12 +19,20 @@ _UNARY_PRIORITY = 8
 _BLOCK_END = frozenset({"else", "elseif", "end", "until", "eof"})
 
 
+def _lexical(tok: Token) -> LuaSyntaxError:
+    """The error an "error" token carries (see lexer.tokenize)."""
+    assert isinstance(tok.value, LuaSyntaxError)
+    return tok.value
+
+
 class Parser:
     def __init__(self, src: bytes, chunk: str = "user_script") -> None:
         self.chunk = chunk
         self.toks = tokenize(src, chunk)
         self.pos = 0
         self.tok: Token = self.toks[0]
+        if self.tok.kind == "error":
+            raise _lexical(self.tok)
         # Per function being parsed: is it vararg; per block nesting: loop depth.
         self.vararg_stack: list[bool] = [True]
         self.loop_depth: list[int] = [0]
@@ -38,7 +46,20 @@ class Parser:
         tok = self.tok
         self.pos += 1
         self.tok = self.toks[self.pos] if self.pos < len(self.toks) else self.toks[-1]
+        if self.tok.kind == "error":  # the lexer reached a bad token: its error now
+            raise _lexical(self.tok)
         return tok
+
+    def last_line(self) -> int:
+        """The line of the last token consumed (Lua's ls->lastline)."""
+        return self.toks[self.pos - 1].line
+
+    def peek(self) -> Token:
+        """The token after the current one (luaX_lookahead: reading it may fail)."""
+        nxt = self.toks[self.pos + 1]
+        if nxt.kind == "error":
+            raise _lexical(nxt)
+        return nxt
 
     def check(self, kind: str) -> None:
         if self.tok.kind != kind:
@@ -196,7 +217,7 @@ class Parser:
                     is_method = True
                     break
             func = self.funcbody(line, is_method, fname)
-            node = A.Assign([target], [func])
+            node = A.Assign([target], [func], self.last_line())
         elif kind == "local":
             self.advance()
             if self.accept("function"):
@@ -215,21 +236,21 @@ class Parser:
         return node
 
     def expr_stat(self) -> A.Node:
+        # As Lua 5.1's exprstat / restassign: a call is a statement whatever follows it;
+        # otherwise each target must be assignable as soon as it is read.
         e = self.suffixedexp()
-        if self.tok.kind in ("=", ","):
-            targets = [e]
-            while self.accept(","):
-                targets.append(self.suffixedexp())
-            for t in targets:
-                if not isinstance(t, (A.Name, A.Index)):
-                    raise self.error("syntax error")
-            self.expect("=")
-            return A.Assign(targets, self.exprlist())
         if isinstance(e, (A.Call, A.Method)):
             return A.CallStat(e)
-        if not isinstance(e, (A.Name, A.Index)):
-            raise self.error("syntax error")
-        raise self.error("'=' expected")
+        targets = [e]
+        while True:
+            if not isinstance(targets[-1], (A.Name, A.Index)):
+                raise self.error("syntax error")
+            if not self.accept(","):
+                break
+            targets.append(self.suffixedexp())
+        self.expect("=")
+        exprs = self.exprlist()
+        return A.Assign(targets, exprs, self.last_line())
 
     def funcbody(self, line: int, is_method: bool, name: str) -> A.Function:
         params: list[str] = ["self"] if is_method else []
@@ -242,7 +263,7 @@ class Parser:
                     is_vararg = True
                     break
                 if self.tok.kind != "name":
-                    raise self.error("'<name>' expected")
+                    raise self.error("<name> or '...' expected")  # (parlist's words)
                 params.append(self.name())
                 if not self.accept(","):
                     break
@@ -397,7 +418,7 @@ class Parser:
         self.expect("{")
         items: list[tuple[str, Any, A.Node]] = []
         while self.tok.kind != "}":
-            if self.tok.kind == "name" and self.toks[self.pos + 1].kind == "=":
+            if self.tok.kind == "name" and self.peek().kind == "=":
                 key = A.String(self.name().encode())
                 key.line = line
                 self.advance()

@@ -235,7 +235,7 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
     def select(*args: Any) -> list[Any]:
         n = _arg(args, 0)
         top = len(args)
-        if n == b"#":
+        if type(n) is bytes and n[:1] == b"#":  # (Lua looks at the first character only)
             return [float(top - 1)]
         i = L.check_int(args, 0, "select")
         if i < 0:

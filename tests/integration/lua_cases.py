@@ -1030,6 +1030,15 @@ FUZZ_FOUND = [
     "return tonumber('0x1.8')", "return tonumber('5 x')", "return 0x1p4",
     # A NaN argument to redis.call is "-nan" when its sign is set, as glibc prints it.
     "return redis.call('echo', 0/0)", "return redis.call('echo', -(0/0))",
+    # Syntax: a lexical error is reported only if the parser gets that far; a call is a
+    # statement whatever follows; parameter lists; where a store's error is reported.
+    "return 1 + ) 'unfinished", "x = 'a' .. ] 'b", "local t = {] 'x",
+    "return (function(a, b) return a end)'x', 'y')", "f() , g = 1",
+    "local function f(x, , y) end", "local function f(1) end", "return function(^) end",
+    "local a = 1 a, (a) = 1, 2", "local a = 1 a, f() = 1, 2", "return 10x",
+    "t =\nsetmetatable({}, {})", "local a b, c = nil, \n 2",
+    "return {pcall(function() x = \n 1 end)}",
+    "return select('#abc', 1, 2)", "return select('#', 1, 2, 3)",
 ]
 
 
