@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 from aikv.scripting import cjson_decode
@@ -11,13 +12,17 @@ from aikv.scripting.runtime import Runtime
 from aikv.scripting.stdlib import Lib, _lib_table
 from aikv.scripting.values import LuaTable, fmt_number, type_name
 
+_DOUBLE = struct.Struct("<d")
+_QWORD = struct.Struct("<Q")
+
 
 def _tobit(x: float) -> int:
-    """LuaBitOp's normalisation: the number modulo 2^32, as a signed 32-bit integer."""
-    if x != x or math.isinf(x):
-        return 0
-    n = int(round(x)) & 0xFFFFFFFF  # round half to even, as the FPU does in bit.c
-    return n - (1 << 32) if n & 0x80000000 else n
+    """LuaBitOp's normalisation (barg), as a signed 32-bit integer: 2^52 + 2^51 is added
+    to the double and the low 32 bits of its representation are taken, which is the
+    number rounded half to even modulo 2^32 while it is below 2^51 in size, and whatever
+    the mantissa holds beyond that (0 for NaN and the infinities)."""
+    bits = _QWORD.unpack(_DOUBLE.pack(x + 6755399441055744.0))[0] & 0xFFFFFFFF
+    return bits - (1 << 32) if bits & 0x80000000 else bits
 
 
 def install_bit(rt: Runtime) -> LuaTable:

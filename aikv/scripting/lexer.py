@@ -121,12 +121,18 @@ def _scan(src: bytes, chunk: str, toks: list[Token]) -> None:
             toks.append(Token(word if word in KEYWORDS else "name", word, line, word))
             continue
         if c in _DIGITS or (c == 46 and i + 1 < n and src[i + 1] in _DIGITS):
-            # llex.c read_numeral: digits, '.', exponent with sign, then alnum/_ junk.
-            while i < n and (src[i] in _NAME_CHARS or src[i] == 46):
-                if src[i] in (69, 101) and i + 1 < n and src[i + 1] in (43, 45):
-                    i += 2
-                else:
+            # llex.c read_numeral: digits and dots; one 'e'/'E' with an optional sign;
+            # then letters, digits and '_' (so "0x1F" and "3e5x" are read whole, and
+            # "1e." stops after the "e").
+            i += 1
+            while i < n and (src[i] in _DIGITS or src[i] == 46):
+                i += 1
+            if i < n and src[i] in (69, 101):
+                i += 1
+                if i < n and src[i] in (43, 45):
                     i += 1
+            while i < n and src[i] in _NAME_CHARS:
+                i += 1
             raw = src[start:i].decode("latin-1")
             value = str2number(src[start:i])
             if value is None:

@@ -749,7 +749,11 @@ def install_table(rt: Runtime) -> LuaTable:
                 ta = type(a)
                 if ta is type(b) and (ta is float or ta is bytes):
                     return bool(a < b)
-                return R.lt(rt, a, b, line)
+                # Compared from C (sort itself): an error has no position, as in Lua.
+                try:
+                    return R.lt(rt, a, b, 0)
+                finally:
+                    rt.line = line
         else:
             def less(a: Any, b: Any) -> bool:
                 rt.line = 0
