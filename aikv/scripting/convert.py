@@ -172,13 +172,14 @@ def lua_to_resp(v: Any, resp3: bool, script_resp3: bool, out: list[bytes],
             out.append(b":1\r\n" if v else b":0\r\n")
     elif t is LuaTable:
         h = v.hash
+        # Redis copies these two as C strings: a NUL ends them.
         err = h.get(b"err")
         if type(err) is bytes:
-            out.append(b"-" + _sanitize(err) + b"\r\n")
+            out.append(b"-" + _sanitize(err.partition(b"\0")[0]) + b"\r\n")
             return
         ok = h.get(b"ok")
         if type(ok) is bytes:
-            out.append(b"+" + _sanitize(ok) + b"\r\n")
+            out.append(b"+" + _sanitize(ok.partition(b"\0")[0]) + b"\r\n")
             return
         dbl = h.get(b"double")
         if type(dbl) is float:

@@ -483,6 +483,7 @@ def _error_reply(value: Any, line: int, label: bytes, source: bytes) -> bytes:
             err = b"ERR " + _tostring_plain(value)
     else:
         err = b"ERR " + _tostring_plain(value)
+    err = err.partition(b"\0")[0]  # Redis reads the message as a C string
     text = b"%s script: %s, on %s:%d." % (err, label, source, line) if source else err
     if text[:1] == b"-":
         text = text[1:]

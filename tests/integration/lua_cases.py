@@ -1046,6 +1046,9 @@ FUZZ_FOUND = [
     "return bit.tobit(-1.5)", "return bit.tobit(2.5)", "return bit.tobit(1e300)",
     "local t = {1, 'x'} table.sort(t) return t", "return {pcall(table.sort, {1, 'x'})}",
     "local t = {{}, {}} table.sort(t) return t",
+    # Status and error replies, and a script's error, are C strings to Redis: a NUL ends them.
+    "return redis.status_reply('a\\0b')", "return {err='x\\0y'}", "error('a\\0b')",
+    "error({err='E\\0F'})", "error('\\0x')",
 ]
 
 
