@@ -285,7 +285,7 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
     def setmetatable(*args: Any) -> list[Any]:
         t = L.check_table(args, 0, "setmetatable")
         mt = _arg(args, 1)
-        if mt is not None and type(mt) is not LuaTable:
+        if (mt is not None or len(args) < 2) and type(mt) is not LuaTable:  # (absent: no)
             raise L.argerror(2, "setmetatable", "nil or table expected")
         if t.meta is not None and t.meta.hash.get(b"__metatable") is not None:
             raise rt.error("cannot change a protected metatable")
@@ -353,7 +353,11 @@ def install_base(rt: Runtime, compile_fn: Callable[[bytes, str], Any]) -> None:
 
 # ------------------------------------------------------------------------------ string
 def _posrelat(pos: int, n: int) -> int:
-    return pos if pos >= 0 else n + pos + 1
+    """lstrlib.c's posrelat: a negative position counts from the end; before the start
+    is 0 (string.byte's default end is this clamped start)."""
+    if pos < 0:
+        pos += n + 1
+    return pos if pos >= 0 else 0
 
 
 def _fmt_q(s: bytes) -> bytes:

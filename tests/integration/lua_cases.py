@@ -1049,6 +1049,11 @@ FUZZ_FOUND = [
     # Status and error replies, and a script's error, are C strings to Redis: a NUL ends them.
     "return redis.status_reply('a\\0b')", "return {err='x\\0y'}", "error('a\\0b')",
     "error({err='E\\0F'})", "error('\\0x')",
+    # posrelat clamps before the start to 0 (string.byte's default end follows it);
+    # setmetatable needs its second argument, nil or a table.
+    "return {string.byte('a', -3)}", "return tostring(string.byte('a', -3.5))",
+    "return {string.byte('abc', -5, 2)}", "return {pcall(setmetatable, {})}",
+    "return getmetatable(setmetatable({}, nil))",
 ]
 
 
