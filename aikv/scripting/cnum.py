@@ -37,9 +37,17 @@ def strtod(data: bytes, pos: int = 0) -> tuple[float, int]:
     return 0.0, 0
 
 
+# The usual case, a plain decimal (spaces around it allowed), in one match.
+_PLAIN_DECIMAL = re.compile(rb"[ \t\n\v\f\r]*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
+                            rb"(?:[eE][+-]?[0-9]+)?)[ \t\n\v\f\r]*\Z")
+
+
 def str2number(s: bytes) -> float | None:
     """Lua 5.1's luaO_str2d: the whole C string (up to a NUL) is a number, spaces around
     it allowed; None if not."""
+    m = _PLAIN_DECIMAL.match(s)
+    if m is not None:
+        return float(m.group(1))
     end = s.find(b"\0")
     if end >= 0:
         s = s[:end]
