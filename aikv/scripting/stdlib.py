@@ -699,7 +699,7 @@ def install_table(rt: Runtime) -> LuaTable:
         check_writable(t)
         e = t.length()
         pos = L.opt_int(args, 1, "remove", e)
-        if e == 0:
+        if not 1 <= pos <= e:  # outside the array part: nothing removed (Lua 5.1.5)
             return EMPTY
         v = t.get(float(pos))
         for i in range(pos, e):

@@ -109,6 +109,11 @@ class LuaTable:
                         else:
                             if v is None:
                                 self.sparse = True
+                            elif arr[i - 1] is None and self._layout is not None \
+                                    and k not in self._layout[1]:
+                                # A hole filled with a key the layout never saw (a
+                                # constructor's nil): work the layout out again.
+                                self._layout = None
                             arr[i - 1] = v
                         return
                     # i == n + 1: append, then pull the following keys out of the hash.
