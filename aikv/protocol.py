@@ -193,6 +193,23 @@ def _split_simple_multibulk(buf: bytes, out: list[list[bytes]]) -> int:
     return sum(map(len, parts[:i])) + 2 * i if i else 0
 
 
+def _shown(byte: int) -> str:
+    """A byte in an error text as Redis's reply has it: itself (resp.error writes it back
+    with surrogateescape), but CR and LF as spaces (addReplyErrorFormat)."""
+    if byte in (10, 13):
+        return " "
+    return bytes([byte]).decode("utf-8", "surrogateescape")
+
+
+def _line_end(buf: bytes, pos: int, n: int) -> int:
+    """Where the count or length line at `pos` ends as Redis finds it (strchr for '\r',
+    which a NUL stops, and one more byte buffered), or -1 while it is not there."""
+    end = buf.find(b"\r", pos)
+    if end < 0 or end + 1 >= n or buf.find(b"\0", pos, end) >= 0:
+        return -1
+    return end
+
+
 class RequestParser:
     """Incremental splitter of a client's byte stream into argument vectors."""
 
@@ -258,7 +275,9 @@ class RequestParser:
         try:
             while pos < n:
                 if buf[pos] == 42:  # '*'
-                    end = find(b"\r\n", pos)
+                    # Redis reads a count or length line up to its '\r' (strchr: a NUL
+                    # first means not yet) and skips the byte after it, '\n' or not.
+                    end = _line_end(buf, pos, n)
                     if end < 0:
                         if n - pos > INLINE_MAX:
                             raise ProtocolError("ERR Protocol error: too big mbulk count string")
@@ -279,19 +298,16 @@ class RequestParser:
                     args: list[bytes] = []
                     complete = True
                     for _ in range(count):
-                        if p >= n:
-                            complete = False
-                            break
-                        if buf[p] != 36:  # '$'
-                            raise ProtocolError(
-                                "ERR Protocol error: expected '$', got '%s'" % chr(buf[p])
-                            )
-                        end = find(b"\r\n", p)
+                        end = _line_end(buf, p, n) if p < n else -1
                         if end < 0:
                             if n - p > INLINE_MAX:
                                 raise ProtocolError("ERR Protocol error: too big bulk count string")
                             complete = False
                             break
+                        if buf[p] != 36:  # '$' (looked at once the line is there)
+                            raise ProtocolError(
+                                "ERR Protocol error: expected '$', got '%s'" % _shown(buf[p])
+                            )
                         raw_size = buf[p + 1 : end]
                         size = _SMALL_COUNTS.get(raw_size)
                         if size is None:
@@ -317,6 +333,8 @@ class RequestParser:
                     pos = p
                 else:
                     end = find(b"\n", pos)
+                    if end >= 0 and find(b"\0", pos, end) >= 0:
+                        end = -1  # Redis's strchr stops at the NUL: no line yet
                     if end < 0:
                         if n - pos > INLINE_MAX:
                             raise ProtocolError("ERR Protocol error: too big inline request")

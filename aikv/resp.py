@@ -34,7 +34,9 @@ class CommandRejected(CommandError):
 
 
 def error(text: str) -> bytes:
-    return b"-" + text.encode() + b"\r\n"
+    # surrogateescape: an argument quoted in the text keeps its bytes (see
+    # server._c_text), as Redis writes them.
+    return b"-" + text.encode("utf-8", "surrogateescape") + b"\r\n"
 
 
 def simple(text: str | bytes) -> bytes:

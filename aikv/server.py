@@ -732,8 +732,8 @@ class Server:
             # CONFIG with "wrong number of arguments", while COMMAND lists every command.
             sub = cmd.subcommands.get(argv[1].decode(errors="replace").lower())
             if sub is None:
-                return self._reject(client, "ERR unknown subcommand '%.128s'. Try %s HELP." % (
-                    _sanitize(argv[1].decode(errors="replace")), cmd.name.upper()))
+                return self._reject(client, "ERR unknown subcommand '%s'. Try %s HELP." % (
+                    _sanitize(_c_text(argv[1], 128)), cmd.name.upper()))
             cmd = sub
         n = len(argv)
         arity = cmd.arity
@@ -1660,15 +1660,21 @@ def _sanitize(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
 
+def _c_text(raw: bytes, limit: int) -> str:
+    """An argument as Redis's "%.<limit>s" prints it (a C string: up to a NUL), its bytes
+    kept as they are (surrogateescape; resp.error encodes them back)."""
+    return raw.partition(b"\0")[0][:limit].decode("utf-8", "surrogateescape")
+
+
 def _unknown_command(argv: list[bytes]) -> str:
     args = ""
     for raw in argv[1:]:
-        if len(args) >= 128:
+        used = len(args.encode("utf-8", "surrogateescape"))
+        if used >= 128:
             break
-        room = 128 - len(args)
-        args += "'%s' " % raw.decode(errors="replace")[:room]
+        args += "'%s' " % _c_text(raw, 128 - used)
     return _sanitize("ERR unknown command '%s', with args beginning with: %s"
-                     % (argv[0].decode(errors="replace")[:128], args))
+                     % (_c_text(argv[0], 128), args))
 
 
 def server_pid() -> int:
