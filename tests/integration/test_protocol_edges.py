@@ -8,7 +8,9 @@ the byte after it is skipped whatever it is (as the two after a bulk); a line is
 for with strchr, so a NUL before its end means "not complete yet" (the connection waits);
 '$' is checked once the length line is there; an argument quoted in an error keeps its
 bytes and ends at a NUL, and CR or LF in an error text become spaces. The cases below
-were found by mutating well-formed requests (the seeded test at the end keeps doing it)."""
+were found by mutating well-formed requests (the seeded test at the end keeps doing it).
+A server that waits for the rest of a request sends nothing: QUIET_S is how long silence
+is taken for that (a reply, even under CI load, starts within milliseconds)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import pytest
 
 from tests.harness import ServerProcess
 
-QUIET_S = 0.3  # no more bytes for this long: the server has answered all it will
+QUIET_S = 0.6  # no more bytes for this long: the server has answered all it will
 
 CASES = [
     b"PIN\xc2 ",                                   # an unknown command's bytes kept
@@ -98,7 +100,7 @@ def test_mutated_requests_are_read_as_redis_reads_them(ports: tuple[int, int]) -
     aikv, redis = ports
     rng = random.Random(20261129)
     differing = []
-    for _ in range(60):
+    for _ in range(40):
         data = mutated(rng)
         mine, theirs = exchange(aikv, data), exchange(redis, data)
         if mine != theirs:
