@@ -21,6 +21,7 @@ import re
 import pytest
 
 from tests.differ import Differ
+from tests.mutation import mutate
 
 MASKS = [(re.compile(rb"script: [0-9a-f]{40}"), b"script: SHA"),
          (re.compile(rb"f_[0-9a-f]{40}"), b"f_SHA"),
@@ -176,16 +177,8 @@ _LEXEMES = re.compile(r"\w+|\.\.\.|\.\.|==|~=|<=|>=|\S|\s+")
 
 def mutated_program(rng: random.Random) -> str:
     lexemes = _LEXEMES.findall(rng.choice(CORRECT_SCRIPTS))
-    for _ in range(rng.randint(1, 3)):
-        at = rng.randrange(len(lexemes) + 1)
-        roll = rng.random()
-        if roll < 0.4 and lexemes:
-            del lexemes[min(at, len(lexemes) - 1)]
-        elif roll < 0.8:
-            lexemes.insert(at, rng.choice(TOKENS) + " ")
-        elif lexemes:
-            lexemes[min(at, len(lexemes) - 1)] = rng.choice(TOKENS)
-    return "".join(lexemes)
+    return "".join(mutate(rng, lexemes, lambda: rng.choice(TOKENS) + " ",
+                          lambda: rng.choice(TOKENS), deletes=0.4, inserts=0.4))
 
 
 def masked(reply: bytes) -> bytes:

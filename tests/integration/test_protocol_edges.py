@@ -21,6 +21,7 @@ import time
 import pytest
 
 from tests.harness import ServerProcess
+from tests.mutation import mutate
 
 QUIET_S = 0.6  # no more bytes for this long: the server has answered all it will
 
@@ -83,17 +84,10 @@ WELL_FORMED = [b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", b"*2\r\n$3\r\nGET\r
 
 
 def mutated(rng: random.Random) -> bytes:
-    data = bytearray(rng.choice(WELL_FORMED))
-    for _ in range(rng.randint(1, 3)):
-        at = rng.randrange(len(data) + 1)
-        roll = rng.random()
-        if roll < 0.3 and data:
-            del data[min(at, len(data) - 1)]
-        elif roll < 0.7:
-            data[at:at] = rng.choice(PIECES)
-        elif data:
-            data[min(at, len(data) - 1)] = rng.randrange(256)
-    return bytes(data)
+    # Edited as a list of byte strings: a piece goes in whole, a byte is replaced by one.
+    chunks = [bytes([byte]) for byte in rng.choice(WELL_FORMED)]
+    return b"".join(mutate(rng, chunks, lambda: rng.choice(PIECES),
+                           lambda: bytes([rng.randrange(256)]), deletes=0.3, inserts=0.4))
 
 
 def test_mutated_requests_are_read_as_redis_reads_them(ports: tuple[int, int]) -> None:
