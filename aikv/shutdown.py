@@ -197,8 +197,11 @@ def on_signal(server: Server, sig: int) -> None:
     if server.shutdown_signal is not None and sig == signal.SIGINT:
         log.warning("You insist... exiting now.")
         os._exit(1)
-    name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
-    log.warning("Received %s scheduling shutdown...", name)
+    if server.loading is not None:  # (noted by signals_while_loading)
+        log.warning("Received shutdown signal during loading, scheduling shutdown.")
+    else:
+        log.warning("Received %s scheduling shutdown...",
+                    "SIGINT" if sig == signal.SIGINT else "SIGTERM")
     server.shutdown_signal = sig
 
 
@@ -213,11 +216,7 @@ def signals_while_loading(server: Server) -> Iterator[None]:
         return
 
     def noted(sig: int, _frame: object) -> None:
-        if server.shutdown_signal is not None and sig == signal.SIGINT:
-            log.warning("You insist... exiting now.")
-            os._exit(1)
-        log.warning("Received shutdown signal during loading, scheduling shutdown.")
-        server.shutdown_signal = sig
+        on_signal(server, sig)
 
     sigs = (signal.SIGTERM, signal.SIGINT)
     previous = {sig: signal.getsignal(sig) for sig in sigs}

@@ -139,7 +139,7 @@ class Assign(Node):
     # the stores report ("Attempt to modify a readonly table", __newindex errors).
     __slots__ = ("targets", "exprs", "store_line")
 
-    def __init__(self, targets: list[Node], exprs: list[Node], store_line: int = 0) -> None:
+    def __init__(self, targets: list[Node], exprs: list[Node], store_line: int) -> None:
         self.targets = targets
         self.exprs = exprs
         self.store_line = store_line

@@ -76,3 +76,11 @@ def c_unsigned(v: float) -> int:
 def c_int32(v: float) -> int:
     """A double cast straight to a C int: out of its range (or NaN) gives INT_MIN."""
     return int(v) if -2147483648.0 <= v < 2147483648.0 else -(2**31)
+
+
+def format_g(v: float, digits: int) -> bytes:
+    """C's "%.<digits>g" as glibc prints it: Python's, but a NaN shows its sign (0/0 on
+    x86 has it set: "-nan")."""
+    if v != v:
+        return b"-nan" if math.copysign(1.0, v) < 0 else b"nan"
+    return b"%.*g" % (digits, v)

@@ -379,7 +379,7 @@ class Compiler:
 
     def s_Assign(self, s: A.Assign) -> Ex:
         rt = self.rt
-        line = s.store_line or s.line
+        line = s.store_line
         if len(s.targets) == 1 and len(s.exprs) == 1:
             return self.assign1(s.targets[0], self.expr(s.exprs[0]), line)
         # Evaluate the targets' tables and keys, then the values, then assign.

@@ -4,10 +4,10 @@ value becomes the EVAL reply."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aikv.resp import format_double
+from aikv.scripting.cnum import format_g
 from aikv.scripting.values import LuaTable, fmt_number
 
 INT64_MIN = -(2**63)
@@ -131,12 +131,7 @@ def _sanitize(text: bytes) -> bytes:
 
 
 def _double(v: float, resp3: bool) -> bytes:
-    if math.isinf(v):
-        text = b"inf" if v > 0 else b"-inf"
-    elif v != v:  # "%.17g" of a NaN shows its sign: 0/0 on x86 is "-nan"
-        text = b"-nan" if math.copysign(1.0, v) < 0 else b"nan"
-    else:
-        text = b"%.17g" % v
+    text = format_g(v, 17)
     if resp3:
         return b",%s\r\n" % text
     return b"$%d\r\n%s\r\n" % (len(text), text)
@@ -239,9 +234,7 @@ def arg_bytes(v: Any) -> bytes | None:
     if t is bytes:
         return v
     if t is float:
-        if v != v:  # glibc's "%.17g" shows a NaN's sign (0/0 on x86 is "-nan")
-            return b"-nan" if math.copysign(1.0, v) < 0 else b"nan"
-        return b"%.17g" % v
+        return format_g(v, 17)
     return None
 
 

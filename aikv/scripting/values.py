@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from aikv.scripting.cnum import str2number
+from aikv.scripting.cnum import format_g, str2number
 from aikv.scripting.table_order import TableModel
 
 
@@ -379,15 +379,7 @@ def fmt_number(v: float) -> bytes:
     """Lua 5.1's tostring of a number: "%.14g"."""
     if -1e14 < v < 1e14 and v == int(v) and (v or math.copysign(1.0, v) > 0):
         return b"%d" % v
-    if v != v:
-        return b"nan" if math.copysign(1.0, v) > 0 else b"-nan"
-    if v == math.inf:
-        return b"inf"
-    if v == -math.inf:
-        return b"-inf"
-    if -1e14 < v < 1e14 and v == int(v):
-        return b"%d" % int(v) if v or math.copysign(1.0, v) > 0 else b"-0"
-    return b"%.14g" % v
+    return format_g(v, 14)
 
 
 def tonumber(v: Any) -> float | None:
