@@ -57,11 +57,10 @@ def _endpoint_type(client: Client) -> str:
 
 
 def _slot_arg(raw: bytes) -> int:
-    try:
-        slot = int(raw)
-    except ValueError:
-        raise CommandError(ERR_BAD_SLOT) from None
-    if not 0 <= slot < CLUSTER_SLOTS or not raw.strip().lstrip(b"-").isdigit():
+    """getSlotOrReply: a strict 64-bit integer (no spaces, sign or leading zeros), then
+    the range; both failures give the same error."""
+    slot = parse_int(raw, ERR_BAD_SLOT)
+    if not 0 <= slot < CLUSTER_SLOTS:
         raise CommandError(ERR_BAD_SLOT)
     return slot
 
@@ -237,14 +236,13 @@ def _slot_ranges(client: Client, argv: list[bytes], delete: bool) -> bytes:
     if len(argv) % 2 == 1:
         raise CommandError(f"ERR wrong number of arguments for 'cluster|{_text(argv[1]).lower()}' command")
     st = _state(client)
-    ranges: list[tuple[int, int]] = []
+    seen = bytearray(CLUSTER_SLOTS)
+    # Each range is parsed and checked before the next is read, as Redis does: an
+    # assignment error in one range wins over a bad number in a later one.
     for i in range(2, len(argv), 2):
         start, end = _slot_arg(argv[i]), _slot_arg(argv[i + 1])
         if start > end:
             raise CommandError(f"ERR start slot number {start} is greater than end slot number {end}")
-        ranges.append((start, end))
-    seen = bytearray(CLUSTER_SLOTS)
-    for start, end in ranges:
         _check_assignment(st, seen, delete, start, end)
     return _update_slots(st, seen, delete)
 
@@ -363,7 +361,7 @@ def _port_arg(raw: bytes) -> int | None:
 def cluster_meet(client: Client, argv: list[bytes]) -> bytes:
     node = _node(client)
     if len(argv) > 5:
-        raise CommandError("ERR wrong number of arguments for 'cluster|meet' command")
+        raise subcommand_error(argv)
     port = _port_arg(argv[3])
     if port is None:
         raise CommandError(f"ERR Invalid TCP base port specified: {_text(argv[3])}")
@@ -452,7 +450,7 @@ def cluster_reset(client: Client, argv: list[bytes]) -> bytes:
             raise CommandError(ERR_SYNTAX)
         hard = mode == "hard"
     elif len(argv) > 3:
-        raise CommandError("ERR wrong number of arguments for 'cluster|reset' command")
+        raise subcommand_error(argv)
     if node.state.myself.is_master and node.db_has_keys():
         raise CommandError("ERR CLUSTER RESET can't be called with master nodes containing keys")
     node.reset(hard=hard)

@@ -296,3 +296,49 @@ def test_shard_channels_stay_on_a_migrating_source(spawn: Callable[[str], Proc])
         assert b"sunsubscribe" in sub.recv(1024)
     finally:
         sub.close()
+
+
+# Arguments that Redis's clusterCommand reads strictly (getSlotOrReply is string2ll: no
+# spaces, sign or leading zeros) and argument counts its table lets through but
+# clusterCommand itself refuses (found by a differential fuzz of CLUSTER subcommands).
+ARGUMENT_EDGES = [
+    ("DELSLOTS", " 1", "10"),
+    ("DELSLOTS", "0" * 40),
+    ("ADDSLOTS", "00"),
+    ("ADDSLOTS", "+5"),
+    ("ADDSLOTS", "-0"),
+    ("ADDSLOTS", "5 "),
+    ("ADDSLOTS", "1_0"),
+    ("SETSLOT", " 1", "STABLE", "foo"),
+    ("SETSLOT", "01", "NODE", "x"),
+    ("DELSLOTSRANGE", "100", "0" * 40),
+    # each range is checked before the next is parsed
+    ("DELSLOTSRANGE", "0", "16383", "0" * 40, "5"),
+    ("ADDSLOTSRANGE", "0", "5", "x", "9"),
+    ("ADDSLOTSRANGE", "200", "300", "250", "260"),
+    ("RESET", "SOFT", "HARD"),
+    ("reset", "a", "b", "c"),
+    ("MEET", "127.0.0.1", "7000", "17000", "extra"),
+    ("FAILOVER", "FORCE", "TAKEOVER"),
+    ("COUNTKEYSINSLOT", " 1"),
+    ("GETKEYSINSLOT", "1", "01"),
+    ("SET-CONFIG-EPOCH", "+1"),
+]
+
+
+def test_argument_edges_as_redis(spawn: Callable[[str], Proc]) -> None:  # noqa: F811
+    """The same CLUSTER requests to a lone AiKv node and a lone redis-server node (each
+    holding slots 0-100): the same reply bytes."""
+    from tests.differ import RawConnection
+
+    replies: dict[str, list[bytes]] = {}
+    for kind in ("aikv", "redis"):
+        proc = spawn(kind)
+        conn = RawConnection(proc.port)
+        try:
+            assert conn.call("CLUSTER", "ADDSLOTSRANGE", "0", "100") == b"+OK\r\n"
+            replies[kind] = [conn.call("CLUSTER", *args) for args in ARGUMENT_EDGES]
+        finally:
+            conn.close()
+    for args, ours, theirs in zip(ARGUMENT_EDGES, replies["aikv"], replies["redis"], strict=True):
+        assert ours == theirs, (args, ours, theirs)
