@@ -403,6 +403,8 @@ def _kill(me: Client, victim: Client) -> None:
 @command("unblock", -3, "admin noscript loading stale", parent="client",
          categories="@admin @slow @dangerous @connection")
 def client_unblock(client: Client, argv: list[bytes]) -> bytes:
+    if len(argv) > 4:  # Redis's clientCommand takes 3 or 4 before reading anything
+        raise subcommand_error(argv)
     target_id = parse_int(argv[2])
     with_error = False
     if len(argv) == 4:
@@ -410,8 +412,6 @@ def client_unblock(client: Client, argv: list[bytes]) -> bytes:
         if reason not in (b"TIMEOUT", b"ERROR"):
             raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
         with_error = reason == b"ERROR"
-    elif len(argv) > 4:
-        raise CommandError("ERR syntax error")
     server = client.server
     target = server.clients.get(target_id)
     if target is not None and ((server.replication is not None

@@ -67,6 +67,9 @@ SCRIPTED: list[tuple[Any, ...]] = [
     # An empty group name is a name.
     ("xadd", "X", "1-1", "f", "v"), ("xreadgroup", "group", "", "c1", "streams", "X", ">"),
     ("xreadgroup", "group", "g", "c1", "streams", "nokey", ">"),
+    # CLIENT UNBLOCK takes 3 or 4 arguments before it reads the id.
+    ("client", "unblock", "abc", "timeout", "x"), ("client", "unblock", "1", "error", "x"),
+    ("client", "unblock", "abc"), ("client", "unblock", "999999", "bogus"),
 ]
 
 
