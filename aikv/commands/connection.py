@@ -403,15 +403,16 @@ def _kill(me: Client, victim: Client) -> None:
 @command("unblock", -3, "admin noscript loading stale", parent="client",
          categories="@admin @slow @dangerous @connection")
 def client_unblock(client: Client, argv: list[bytes]) -> bytes:
-    if len(argv) > 4:  # Redis's clientCommand takes 3 or 4 before reading anything
+    # Redis's order: the argument count, the reason, then the id.
+    if len(argv) > 4:
         raise subcommand_error(argv)
-    target_id = parse_int(argv[2])
     with_error = False
     if len(argv) == 4:
         reason = argv[3].upper()
         if reason not in (b"TIMEOUT", b"ERROR"):
             raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
         with_error = reason == b"ERROR"
+    target_id = parse_int(argv[2])
     server = client.server
     target = server.clients.get(target_id)
     if target is not None and ((server.replication is not None

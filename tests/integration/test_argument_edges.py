@@ -70,6 +70,7 @@ SCRIPTED: list[tuple[Any, ...]] = [
     # CLIENT UNBLOCK takes 3 or 4 arguments before it reads the id.
     ("client", "unblock", "abc", "timeout", "x"), ("client", "unblock", "1", "error", "x"),
     ("client", "unblock", "abc"), ("client", "unblock", "999999", "bogus"),
+    ("client", "unblock", "abc", "bogus"), ("client", "unblock", "abc", "error"),
 ]
 
 
