@@ -126,6 +126,7 @@ def render_output_buffer_limits(limits: OutputBufferLimits) -> str:
 
 _INT_MAX = 2**31 - 1
 _LONG_MAX = 2**63 - 1
+REPL_BACKLOG_MIN_SIZE = 16 * 1024
 # shutdown-on-sigint/sigterm: config.c's flag words and bits (default is no flag).
 SHUTDOWN_FLAGS = ("default", "save", "nosave", "now", "force")
 SHUTDOWN_SAVE, SHUTDOWN_NOSAVE, SHUTDOWN_NOW, SHUTDOWN_FORCE = 1, 2, 4, 8
@@ -400,19 +401,22 @@ _MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024*
                  "g": 1000**3, "gb": 1024**3}
 
 
+_ULLONG_MAX = 2**64 - 1
+
+
 def parse_memory(text: str) -> int:
     """Redis's memtoull: digits then an optional unit (1k = 1000, 1kb = 1024, ...; any
-    case); no sign, no spaces; no digits at all reads as 0."""
+    case); no sign, no spaces; no digits at all reads as 0. As in C, too many digits
+    saturate at 2^64 - 1 (strtoull's ERANGE is not checked) and the unit's product wraps
+    modulo 2^64: the result is an unsigned 64-bit number."""
     digits_end = 0
     while digits_end < len(text) and "0" <= text[digits_end] <= "9":
         digits_end += 1
     unit = text[digits_end:].lower()
     if unit not in _MEMORY_UNITS or digits_end >= 128:
         raise ConfigError("argument must be a memory value")
-    value = int(text[:digits_end] or "0") * _MEMORY_UNITS[unit]
-    if value >= 2**64:
-        raise ConfigError("argument must be a memory value")
-    return value
+    value = min(int(text[:digits_end] or "0"), _ULLONG_MAX)
+    return value * _MEMORY_UNITS[unit] & _ULLONG_MAX
 
 
 def _string2ll(text: str) -> int | None:
@@ -626,7 +630,13 @@ def _parse_number(param: Parameter, text: str) -> int:
     kind = param.kind
     if kind in ("memory", "memory-percent"):
         try:
-            return parse_memory(text)
+            value = parse_memory(text)
+            # numericParseString keeps it in a long long: above LLONG_MAX it reads as
+            # negative, except for the unsigned long long parameters (maxmemory,
+            # cluster-link-sendbuf-limit), whose bounds are checked unsigned.
+            if value > _LONG_MAX and (param.maximum or 0) <= _LONG_MAX:
+                value -= 2**64
+            return value
         except ConfigError:
             if kind == "memory":
                 raise
@@ -737,6 +747,10 @@ class Config:
         refusal = _UNSUPPORTED.get(param.name)
         if refusal is not None and value != param.default:
             raise ConfigError(refusal)
+        if param.name == "repl-backlog-size" and not startup:
+            # resizeReplicationBacklog, Redis's apply function, raises it to its
+            # 16 KiB floor (a config file's value is taken as written).
+            value = max(value, REPL_BACKLOG_MIN_SIZE)
         self.values[param.name] = value
 
     def get(self, name: str) -> Any:

@@ -61,6 +61,16 @@ _SETS = [
     ("cluster-link-sendbuf-limit", "1gb"), ("maxmemory-clients", "10%"),
     ("maxmemory-clients", "101%"), ("maxmemory-clients", "-5"), ("maxmemory-clients", "%"),
     ("maxmemory-clients", "abc"), ("maxmemory-clients", "1mb"), ("maxmemory-clients", "0"),
+    # memtoull as C runs it: too many digits saturate at 2^64 - 1 and a unit's product
+    # wraps; the result is a long long (negative above LLONG_MAX) except for the two
+    # unsigned long long parameters.
+    ("hash-max-listpack-value", "99999999999999999999"), ("repl-backlog-size", "18446744073709551615"),
+    ("active-defrag-ignore-bytes", "9223372036854775808"), ("maxmemory-clients", "99999999999999999999"),
+    ("cluster-link-sendbuf-limit", "99999999999999999999"), ("cluster-link-sendbuf-limit", "18014398509481984kb"),
+    ("stream-node-max-bytes", "17179869184gb"), ("cluster-link-sendbuf-limit", "0"),
+    ("maxmemory-clients", "0"),
+    # CONFIG SET raises the backlog to its 16 KiB floor (resizeReplicationBacklog).
+    ("repl-backlog-size", "1"), ("repl-backlog-size", "1k"), ("repl-backlog-size", "1mb"),
     # The several-word enum.
     ("shutdown-on-sigterm", "save now"), ("shutdown-on-sigterm", "save nosave"),
     ("shutdown-on-sigterm", ""), ("shutdown-on-sigterm", "default save"),
