@@ -407,13 +407,15 @@ class Client(asyncio.Protocol):
         state = self.replica_state
         return state is not None and state.state == "online"
 
-    def over_output_limit(self, used: int) -> bool:
-        """Redis's checkClientOutputBufferLimits for `used` pending bytes: the hard limit
-        at once, the soft one after being over it for more than its seconds."""
+    def over_output_limit(self, pending: int) -> bool:
+        """Redis's checkClientOutputBufferLimits for `pending` bytes of output: the hard
+        limit at once, the soft one after being over it for more than its seconds."""
         limits = self.server.config.values["client-output-buffer-limit"]
         subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
-        kind = "replica" if self.is_replica else (
-            "pubsub" if subscribed else "normal")
+        if self.is_replica:
+            kind, used = "replica", pending
+        else:
+            kind, used = "pubsub" if subscribed else "normal", limit_usage(pending)
         hard, soft, seconds = limits[kind]
         if hard and used >= hard:
             return True
@@ -430,9 +432,10 @@ class Client(asyncio.Protocol):
         """Whether `size` more bytes of output would pass this client's hard limit."""
         limits = self.server.config.values["client-output-buffer-limit"]
         subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
-        hard = limits["replica" if self.is_replica else (
-            "pubsub" if subscribed else "normal")][0]
-        return bool(hard) and size >= hard
+        if self.is_replica:
+            return bool(limits["replica"][0]) and size >= limits["replica"][0]
+        hard = limits["pubsub" if subscribed else "normal"][0]
+        return bool(hard) and limit_usage(size) >= hard
 
     def check_output_limit(self) -> None:
         """The clients cron's check (Redis's clientsCron): a soft limit passed long enough
@@ -468,6 +471,26 @@ class Client(asyncio.Protocol):
         if self.transport is None:
             return 0
         return self.transport.get_write_buffer_size()
+
+    @property
+    def output_limit_usage(self) -> int:
+        """The pending output the limits count (CLIENT LIST's omem)."""
+        pending = self.output_buffer_size
+        return pending if self.is_replica else limit_usage(pending)
+
+
+# A Redis client's first 16 KiB of pending output sit in its own reply buffer, which the
+# output buffer limits do not count: getClientOutputBufferMemoryUsage counts the reply
+# list behind it, whose blocks take at least 16 KiB each (PROTO_REPLY_CHUNK_BYTES).
+REPLY_CHUNK_BYTES = 16 * 1024
+
+
+def limit_usage(pending: int) -> int:
+    """What Redis counts against a (non-replica) client's output limits when `pending`
+    bytes of replies wait to be sent."""
+    if pending <= REPLY_CHUNK_BYTES:
+        return 0
+    return max(pending - REPLY_CHUNK_BYTES, REPLY_CHUNK_BYTES)
 
 
 def _fmt_addr(addr: Any) -> str:

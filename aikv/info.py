@@ -211,7 +211,7 @@ def _server(server: Server) -> Fields:
 def _clients(server: Server) -> Fields:
     clients = list(server.clients.values())
     max_in = max((c.parser.buffered for c in clients), default=0)
-    max_out = max((c.output_buffer_size for c in clients), default=0)
+    max_out = max((c.output_limit_usage for c in clients), default=0)
     cluster_links = 0
     gossip = getattr(server.cluster, "gossip", None)
     if gossip is not None:

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aikv import REDIS_VERSION
+from aikv.client import REPLY_CHUNK_BYTES
 from aikv.commands.args import parse_c_int, parse_int, subcommand_error
 from aikv.commands.registry import command, container
 from aikv.resp import (
@@ -260,7 +261,12 @@ def describe(c: Client, now: float) -> str:
         flags += "r"
     flags = flags or "N"
     qbuf = c.query_len or c.parser.buffered
-    obl = c.output_buffer_size
+    # Redis's view of pending output: its reply buffer (obl), then the list of blocks
+    # behind it (oll), which is what omem and the output limits count.
+    pending = c.output_buffer_size
+    obl = min(pending, REPLY_CHUNK_BYTES)
+    omem = c.output_limit_usage
+    oll = -(-(pending - obl) // REPLY_CHUNK_BYTES)
     last = c.last_command
     cmd = "exec" if c.in_exec else (
         last.decode(errors="replace") if isinstance(last, bytes) else last.full_name)
@@ -271,7 +277,7 @@ def describe(c: Client, now: float) -> str:
         f" ssub={len(c.shard_subscriptions)}"
         f" multi={len(c.multi) if c.multi is not None else c.in_exec or -1} qbuf={qbuf}"
         f" qbuf-free={max(0, 20474 - qbuf)} argv-mem=0 multi-mem=0 rbs=16384 rbp=16384"
-        f" obl={obl} oll=0 omem={obl} tot-mem={37658 + qbuf + obl} events=r cmd={cmd}"
+        f" obl={obl} oll={oll} omem={omem} tot-mem={37658 + qbuf + pending} events=r cmd={cmd}"
         f" user={c.user} redir={c.tracking.redirect if c.tracking is not None else -1}"
         f" resp={3 if c.resp3 else 2}"
         + (f" lib-name={c.lib_name.decode()} lib-ver={c.lib_ver.decode()}"

@@ -318,6 +318,32 @@ def test_one_reply_over_the_hard_limit_closes_the_client_unsent(
             c.delete("biglist", "myhash")
 
 
+def test_replies_in_the_reply_buffer_do_not_count(
+        pair: tuple[ServerProcess, ServerProcess]) -> None:
+    """Redis counts only the output behind a client's 16 KiB reply buffer against its
+    limits (and in CLIENT LIST's omem): with a 1-byte hard limit, small replies still
+    go out, and only a reply that spills past that buffer closes the client."""
+    for proc in pair:
+        with proc.client() as c:
+            c.set("small", b"s" * 100)
+            c.set("big", b"b" * 40000)
+            c.config_set("client-output-buffer-limit", "normal 1 0 0")
+    ports = (pair[0].port, pair[1].port)
+    try:
+        small = both(lambda port: exchange(port, b"GET small\r\nPING\r\n"), ports)
+        assert small[0] == small[1] == (b"$100\r\n" + b"s" * 100 + b"\r\n+PONG\r\n", False)
+        omem = both(lambda port: exchange(port, b"CLIENT LIST ID 1 2 3\r\nCLIENT INFO\r\n"), ports)
+        for reply, closed in omem:  # type: ignore[misc]
+            assert not closed and b" omem=0 " in reply, reply
+        big = both(lambda port: exchange(port, b"GET big\r\n"), ports)
+        assert big[0] == big[1] == (b"", True)
+    finally:
+        for proc in pair:
+            with proc.client() as c:
+                c.config_set("client-output-buffer-limit", "normal 0 0 0")
+                c.delete("small", "big")
+
+
 def _soft_limit_without_traffic(port: int) -> bool:
     """A subscriber over the soft limit is closed once its seconds pass, though nothing
     more is published (Redis's clients cron checks it)."""
