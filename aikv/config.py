@@ -96,7 +96,7 @@ _OBUF_CLASSES = {"normal": "normal", "slave": "replica", "replica": "replica",
 def parse_output_buffer_limits(text: str, current: OutputBufferLimits) -> OutputBufferLimits:
     """Redis's `<class> <hard> <soft> <soft_seconds>` groups; classes not named keep their
     limits, and one bad group rejects the whole value (config.c's error texts)."""
-    words = text.split()
+    words = _multi_args(text)
     if len(words) % 4:
         raise ConfigError("Wrong number of arguments in buffer limit configuration.")
     updated = dict(current)
@@ -108,9 +108,9 @@ def parse_output_buffer_limits(text: str, current: OutputBufferLimits) -> Output
             hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
         except ConfigError:
             hard = soft = -1
-        seconds_text = words[i + 3]
-        digits = seconds_text[1:] if seconds_text[:1] in "+-" else seconds_text
-        seconds = int(seconds_text) if digits.isdigit() and digits.isascii() else -1
+        # strtoll to the end of the word, kept in a C int (2^32 + 1 reads as 1).
+        parsed = _strtoll_whole(words[i + 3])
+        seconds = -1 if parsed is None else _c_int(parsed)
         if hard < 0 or soft < 0 or seconds < 0:
             raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit "
                               "configuration.")
@@ -430,15 +430,26 @@ def _string2ll(text: str) -> int | None:
 
 
 def _check_save(text: str) -> str:
-    """setConfigSaveOption: "" or pairs of <seconds >= 1> <changes >= 0>."""
-    words = text.split()
+    """setConfigSaveOption: pairs of <seconds >= 1> <changes >= 0>, each read by strtoll
+    to the end of its word (blanks before it, a sign, leading zeros; an empty word is 0),
+    the words cut at single spaces; the changes are kept in a C int (low 32 bits)."""
+    words = _multi_args(text)
     if len(words) % 2:
         raise ConfigError("Invalid save parameters")
+    values: list[int] = []
     for i, word in enumerate(words):
-        digits = word[1:] if word[:1] in "+-" else word
-        if not digits.isascii() or not digits.isdigit() or int(word) < (1 - i % 2):
+        value = _strtoll_whole(word)
+        if value is None or value < 1 - i % 2:
             raise ConfigError("Invalid save parameters")
-    return " ".join(str(int(word)) for word in words)
+        values.append(value)
+    return " ".join(f"{seconds} {_c_int(changes)}"
+                    for seconds, changes in zip(values[::2], values[1::2], strict=True))
+
+
+def _c_int(value: int) -> int:
+    """A 64-bit value stored in a C int: its low 32 bits, signed."""
+    value &= 0xFFFFFFFF
+    return value - 2**32 if value >= 2**31 else value
 
 
 def _multi_args(text: str) -> list[str]:
@@ -707,6 +718,8 @@ class Config:
     notices: list[str] = field(default_factory=list)
     # `rename-command <old> <new>` directives, in order (see registry.command_table).
     renames: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # Whether a `save` directive was read (later ones add to it; see _save_line).
+    save_lines_read: bool = False
 
     def __getattr__(self, attr: str) -> Any:
         values = self.__dict__.get("values")
@@ -812,7 +825,10 @@ class Config:
             if param.name not in MULTI_ARG and len(args) != 1:
                 raise ConfigError("wrong number of arguments")
             # A multi-word parameter in one argument ("--save '900 1'") is split by set().
-            self.set(name, " ".join(args), startup=True)
+            if param.name == "save":
+                self._save_line(args)
+            else:
+                self.set(name, " ".join(args), startup=True)
         elif name in DEPRECATED and len(args) == 1:
             pass  # still accepted by Redis 7.0, and ignored
         elif name == "rename-command" and len(args) == 2:
@@ -823,6 +839,19 @@ class Config:
             self.add_user([a.encode("utf-8", "surrogateescape") for a in args])
         else:
             raise ConfigError("Bad directive or wrong number of arguments")
+
+    def _save_line(self, args: list[str]) -> None:
+        """A `save` directive: the first one of the configuration replaces the default,
+        each later one adds its points, and `save ""` empties the list (Redis's
+        setConfigSaveOption while it reads a config file and the command line)."""
+        text = " ".join(args)
+        if args == [""]:
+            text = ""
+        points = _check_save(text)
+        if self.save_lines_read and text:
+            points = " ".join(filter(None, (self.values["save"], points)))
+        self.values["save"] = points
+        self.save_lines_read = True
 
     def rename_command(self, old: str, new: str) -> None:
         """A `rename-command` directive, checked against the command table as renamed

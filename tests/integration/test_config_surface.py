@@ -105,6 +105,18 @@ _SETS = [
     # Inert in AiKv, accepted and reported as Redis does.
     ("repl-ping-replica-period", "5"), ("lazyfree-lazy-user-flush", "yes"),
     ("tls-ciphers", "DEFAULT"), ("masterauth", "secret"), ("ignore-warnings", "ARM64-COW-BUG"),
+    # Several-word values are cut at every single space (two in a row make an empty
+    # word); numbers in them are read by strtoll and kept in C ints.
+    ("client-output-buffer-limit", "normal  1mb 1mb 1"), ("client-output-buffer-limit", " normal 1 1 1"),
+    ("client-output-buffer-limit", "normal 1mb 1mb 1 "), ("client-output-buffer-limit", "normal\t1 1 1"),
+    ("client-output-buffer-limit", "normal 1mb 1mb 4294967297"),
+    ("client-output-buffer-limit", "normal 1mb 1mb 2147483648"),
+    ("client-output-buffer-limit", "normal 1mb 1mb 99999999999999999999"),
+    ("client-output-buffer-limit", "normal 1mb 1mb +07"),
+    ("client-output-buffer-limit", "normal 0 0 0"),
+    ("save", "900 1  300 10"), ("save", " 900 1"), ("save", "900 1 "), ("save", "900\t1"),
+    ("save", "900 +01 0300 4294967297"), ("save", "900 2147483648"), ("save", "900 -1"),
+    ("save", "0 1"), ("save", ""),
 ]
 
 
@@ -813,3 +825,30 @@ def test_supervised_by_systemd(tmp_path: Path, kind: str, mode: str) -> None:
     finally:
         node.stop()
         listener.close()
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+def test_save_lines_add_up(tmp_path: Path, kind: str) -> None:
+    """The first `save` directive of a configuration replaces the default, each later one
+    (in the file, then on the command line) adds its points, `save ""` empties them."""
+    conf = tmp_path / "save.conf"
+    conf.write_text("save 3600 1\nsave 300 100\nsave 60 10000\n")
+    port = free_port()
+    command = [sys.executable, "-m", "aikv.cli"] if kind == "aikv" else ["redis-server"]
+    expected = {
+        (): "3600 1 300 100 60 10000",
+        ("--save", "30", "5"): "3600 1 300 100 60 10000 30 5",
+        ("--save", "", "--save", "30", "5"): "30 5",
+        ("--save", ""): "",
+    }
+    for extra, points in expected.items():
+        proc = subprocess.Popen([*command, str(conf), "--port", str(port), "--dir", str(tmp_path),
+                                 *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        try:
+            client = redis.Redis(port=port, socket_timeout=5)
+            wait_until(client.ping, 20, 0.05, f"{kind} on {port}")
+            assert client.config_get("save") == {"save": points}, extra
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
