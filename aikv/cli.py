@@ -21,7 +21,7 @@ import click
 from aikv import REDIS_VERSION, __version__, acl_file
 from aikv.config import Config, ConfigError, ConfigFileMissing, fatal_text, read_config_files
 from aikv.crash import apply_crash_log
-from aikv.listen import ListenError
+from aikv.listen import ListenError, NothingToListenOn
 from aikv.logging_setup import setup_logging
 from aikv.monitor import quote_arg
 from aikv.persist.store import StoreLayoutError, StoreLockedError
@@ -277,6 +277,10 @@ def _serve(server: Server, config: Config) -> int:
         uvloop.run(serve())
     except ListenError as exc:
         log.warning("Failed listening on port %d (%s), aborting.", exc.port, exc.kind)
+        server.store.close()
+        return 1
+    except NothingToListenOn:
+        log.warning("Configured to not listen anywhere, exiting.")
         server.store.close()
         return 1
     except OSError as exc:  # the Unix socket

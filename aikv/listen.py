@@ -35,6 +35,11 @@ class ListenError(OSError):
         self.kind = kind
 
 
+class NothingToListenOn(Exception):
+    """No TCP socket (port 0, or every `bind` address optional and unavailable) and no
+    Unix socket: Redis exits rather than run unreachable."""
+
+
 def bind_addresses(text: str) -> list[tuple[str, bool]]:
     """(address, optional) for each word of a `bind` value."""
     return [(word[1:], True) if word.startswith("-") else (word, False)

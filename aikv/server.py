@@ -34,7 +34,7 @@ from aikv.crash import Watchdog
 from aikv.info import MASTER_REPLID, persistence_state, start_sampler
 from aikv.keyspace import Clock, Database, LookupStats
 from aikv.latency import LatencyMonitor
-from aikv.listen import ListenError, open_sockets, serve_on
+from aikv.listen import ListenError, NothingToListenOn, open_sockets, serve_on
 from aikv.monitor import monitor_args, quote_arg
 from aikv.notify import EXPIRED, KeyEvents
 from aikv.oom import OomScore
@@ -291,12 +291,15 @@ class Server:
 
             await start_cluster(self)
         backlog = self.config.values["tcp-backlog"]
-        sockets, port = open_sockets(self.config.bind, self.config.port, backlog)
+        # Port 0: no TCP socket at all, as in Redis (the Unix socket may still serve).
+        sockets: list[socket.socket] = []
+        if self.config.port:
+            sockets, _ = open_sockets(self.config.bind, self.config.port, backlog)
         self._listen_sockets = sockets
         self._servers = await serve_on(self.loop, lambda: Client(self), sockets, backlog)
-        if self.config.port == 0:
-            self.config.set("port", str(port), startup=True)
         await self._listen_unix(backlog)
+        if not sockets and self._unix_server is None:
+            raise NothingToListenOn()
         self._start_crons()
         self.apply_watchdog()
         master = parse_master(self.config.values["replicaof"])

@@ -24,6 +24,7 @@ import uvloop
 from aikv.client import Client
 from aikv.config import Config
 from aikv.server import Server
+from bench.procs import free_port
 
 CLIENTS = 30  # about what a tick holds under redis-benchmark -c 50 unpipelined
 KEYS = 100_000
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="aikv-python-path-") as directory:
         config = Config()
         config.set("dir", directory, startup=True)
-        config.set("port", "0", startup=True)
+        config.set("port", str(free_port()), startup=True)
         config.set("bind", "127.0.0.1", startup=True)
         server = Server(config)
         server.open_storage()

@@ -852,3 +852,25 @@ def test_save_lines_add_up(tmp_path: Path, kind: str) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("kind", ["aikv", "redis"])
+@pytest.mark.parametrize("where", [["--port", "0"], ["--port", str(65535), "--bind", "-10.255.255.1"]],
+                         ids=["port-0", "optional-address-missing"])
+def test_nowhere_to_listen_exits(tmp_path: Path, kind: str, where: list[str]) -> None:
+    """Port 0 opens no TCP socket (not a port of the kernel's choosing); with no socket
+    at all the server says so and exits 1, as redis-server does."""
+    command = [sys.executable, "-m", "aikv.cli"] if kind == "aikv" else ["redis-server"]
+    done = subprocess.run([*command, *where, "--dir", str(tmp_path)], capture_output=True,
+                          text=True, timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1
+    assert "Configured to not listen anywhere, exiting." in done.stdout + done.stderr
+
+
+def test_port_0_serves_the_unix_socket_only(spawn: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    path = tmp_path / "only.sock"
+    node = spawn("aikv", args=["--port", "0", "--unixsocket", str(path)], wait=False)
+    with redis.Redis(unix_socket_path=str(path), socket_timeout=5) as c:
+        wait_until(lambda: path.exists() and c.ping(), 20, 0.05, "the Unix socket")
+        assert c.config_get("port") == {"port": "0"}
+    assert node.running
