@@ -1,12 +1,14 @@
-"""ACL users and their permissions, as Redis 7.0 models them (without selectors).
+"""ACL users and their permissions, as Redis 7.0 models them.
 
-A `User` has flags (on/off, nopass, [skip-]sanitize-payload), password hashes and one
-`Selector`: the commands it may run (a set of full command names, plus first arguments
-allowed for otherwise denied commands), the key patterns (each readable, writable or
-both) and the Pub/Sub channel patterns it may use. `apply_rule` applies one ACL SETUSER
-rule with Redis's semantics and error texts; `describe_user` writes the ACL LIST form
-(the command rules rebuilt from the permission set by Redis's best-fit over categories);
-`check` is the permission check Redis runs before every command of a restricted user.
+A `User` has flags (on/off, nopass, [skip-]sanitize-payload), password hashes, a root
+`Selector` and any number of further selectors (`(...)` rules). A selector holds the
+commands it may run (a set of full command names, plus first arguments allowed for
+otherwise denied commands), the key patterns (each readable, writable or both) and the
+Pub/Sub channel patterns it may use; a command is allowed when one selector allows all
+of it. `User.apply` applies one ACL SETUSER rule with Redis's semantics and error texts;
+`User.describe` writes the ACL LIST form (the command rules rebuilt from the permission
+set by Redis's best-fit over categories); `check` is the permission check Redis runs
+before every command of a restricted user.
 
 This module only models users: commands/acl.py answers ACL, the dispatcher calls `check`,
 acl_file.py reads and writes the ACL file and the config file's `user` directives.
@@ -48,7 +50,6 @@ ENODEV = "The password you are trying to remove from the user does not exist"
 EBADMSG = ("The password hash must be exactly 64 characters and contain only lowercase "
            "hexadecimal characters")
 ECHILD = "Allowing first-arg of a subcommand is not supported"
-NO_SELECTORS = "selectors are not supported by AiKv"
 
 # ACLCommandCategories, in Redis's order (the order the best fit tries them in).
 CATEGORIES = ("keyspace", "read", "write", "set", "sortedset", "list", "hash", "string",
@@ -352,6 +353,13 @@ class Selector:
     def describe_channels(self) -> list[str]:
         return ["&" + c.decode(errors="replace") for c in self.channels]
 
+    def describe(self) -> str:
+        """ACLDescribeSelector: keys, channels, then the command rules."""
+        parts = self.describe_keys()
+        parts.extend(["&*"] if self.allchannels else ["resetchannels", *self.describe_channels()])
+        parts.append(self.describe_commands())
+        return " ".join(parts)
+
     # -- checks
     def check(self, cmd: Command, argv: list[bytes]) -> tuple[int, int]:
         """ACLSelectorCheckCmd: (OK or the denial, the argument position at fault)."""
@@ -392,14 +400,28 @@ class Selector:
         return False
 
     def may_use_channel(self, channel: bytes, is_pattern: bool) -> bool:
-        """ACLCheckChannelAgainstList: a PSUBSCRIBE pattern must equal an allowed
-        pattern; a channel name is matched against them."""
-        if self.allchannels:
+        return self.allchannels or channel_allowed(self.channels, channel, is_pattern)
+
+
+def channel_allowed(allowed: list[bytes], channel: bytes, is_pattern: bool) -> bool:
+    """ACLCheckChannelAgainstList: a PSUBSCRIBE pattern must equal an allowed pattern; a
+    channel name is matched against them."""
+    for pattern in allowed:
+        if (pattern == channel) if is_pattern else match(pattern, channel):
             return True
-        for allowed in self.channels:
-            if (allowed == channel) if is_pattern else match(allowed, channel):
-                return True
-        return False
+    return False
+
+
+def selector_from_rules(op: bytes, pubsub_default_all: bool) -> Selector:
+    """aclCreateSelectorFromOpSet: a `(...)` rule's words (split as a config line is:
+    quotes allowed; unbalanced quotes give no words) applied to a new selector, which
+    starts with no commands or keys and the channels acl-pubsub-default gives."""
+    selector = Selector(pubsub_default_all)
+    from aikv.protocol import split_inline_args
+
+    for word in split_inline_args(op[1:-1]) or []:
+        selector.apply(word)
+    return selector
 
 
 def key_refs(cmd: Command, argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
@@ -422,7 +444,7 @@ def key_refs(cmd: Command, argv: list[bytes]) -> list[tuple[int, tuple[str, ...]
 
 # ---------------------------------------------------------------------- user
 class User:
-    __slots__ = ("name", "enabled", "nopass", "sanitize", "passwords", "root")
+    __slots__ = ("name", "enabled", "nopass", "sanitize", "passwords", "root", "selectors")
 
     def __init__(self, name: bytes, allchannels: bool = False) -> None:
         self.name = name
@@ -431,6 +453,11 @@ class User:
         self.sanitize = ""  # "", "skip-sanitize-payload" or "sanitize-payload"
         self.passwords: list[bytes] = []  # SHA-256 hex digests
         self.root = Selector(allchannels)
+        self.selectors: list[Selector] = []  # the `(...)` ones, after the root
+
+    @property
+    def all_selectors(self) -> list[Selector]:
+        return [self.root, *self.selectors]
 
     @property
     def unrestricted(self) -> bool:
@@ -443,6 +470,7 @@ class User:
         self.sanitize = other.sanitize
         self.passwords = list(other.passwords)
         self.root = other.root.copy()
+        self.selectors = [selector.copy() for selector in other.selectors]
 
     def clone(self) -> User:
         new = User(self.name)
@@ -479,9 +507,9 @@ class User:
                 raise RuleError(ENODEV)
             self.passwords.remove(digest)
         elif op[:1] == b"(" and op[-1:] == b")":
-            raise RuleError(NO_SELECTORS)
+            self.selectors.append(selector_from_rules(op, pubsub_default_all))
         elif low == b"clearselectors":
-            pass  # no selectors besides the root one
+            self.selectors = []
         elif low == b"reset":
             self.nopass = False
             self.passwords = []
@@ -492,6 +520,7 @@ class User:
             root.channels = []
             self.enabled = False
             self.sanitize = "sanitize-payload"
+            self.selectors = []
             root.set_all(False)
         else:
             self.root.apply(op)
@@ -516,15 +545,25 @@ class User:
         if self.sanitize:
             parts.append(self.sanitize)
         parts.extend("#" + p.decode() for p in self.passwords)
-        root = self.root
-        parts.extend(root.describe_keys())
-        if root.allchannels:
-            parts.append("&*")
-        else:
-            parts.append("resetchannels")
-            parts.extend(root.describe_channels())
-        parts.append(root.describe_commands())
+        parts.append(self.root.describe())
+        parts.extend(f"({selector.describe()})" for selector in self.selectors)
         return " ".join(parts)
+
+    def check(self, cmd: Command, argv: list[bytes]) -> tuple[int, int]:
+        """ACLCheckAllUserCommandPerm: OK when one selector allows the command; otherwise
+        the denial to report: a key or channel over the command itself, the later
+        argument among equal ones."""
+        result, pos = self.root.check(cmd, argv)
+        if result == OK or not self.selectors:
+            return result, pos
+        relevant, last = DENIED_CMD, 0
+        for selector in self.all_selectors:
+            result, pos = selector.check(cmd, argv)
+            if result == OK:
+                return OK, 0
+            if result > relevant or (result == relevant and pos > last):
+                relevant, last = result, pos
+        return relevant, last
 
     def flags(self) -> list[str]:
         out = ["on" if self.enabled else "off"]
@@ -557,13 +596,14 @@ def _equal(a: bytes, b: bytes) -> bool:
 
 
 def merge_selector_args(rules: list[bytes]) -> list[bytes]:
-    """ACLMergeSelectorArguments: a selector spread over several arguments becomes one;
-    an unmatched "(" raises ValueError with the argument it starts at."""
+    """ACLMergeSelectorArguments: a selector spread over several arguments becomes one
+    (an argument opening another one inside it starts afresh, the first is dropped); an
+    unmatched "(" raises ValueError with the argument it starts at."""
     merged: list[bytes] = []
     start: bytes | None = None
     current = b""
     for op in rules:
-        if op[:1] == b"(" and op[-1:] != b")" and start is None:
+        if op[:1] == b"(" and op[-1:] != b")":
             start, current = op, op
             continue
         if start is not None:
@@ -627,12 +667,18 @@ def set_default_password(user: User, password: str) -> None:
 
 def channels_revoked(new: User, old: User) -> bool:
     """ACLKillPubsubClientsIfNeeded's shortcut: False when the new channel permissions
-    include all the old ones (no subscriber can have lost access)."""
-    if new.root.allchannels:
+    include all the old ones (no subscriber can have lost access): a new selector with
+    every channel, or every old pattern among the new ones."""
+    if any(s.allchannels for s in new.all_selectors):
         return False
-    if old.root.allchannels:
-        return True
-    return any(c not in new.root.channels for c in old.root.channels)
+    upcoming = allowed_channels(new)
+    return any(s.allchannels or any(c not in upcoming for c in s.channels)
+               for s in old.all_selectors)
+
+
+def allowed_channels(user: User) -> list[bytes]:
+    """Every channel pattern of every selector (Redis's "upcoming" list)."""
+    return [c for s in user.all_selectors for c in s.channels]
 
 
 # ---------------------------------------------------------------------- the check
@@ -645,7 +691,7 @@ NOPERM_CHANNEL = ("NOPERM this user has no permissions to access one of the chan
 def check(client: Client, user: User, cmd: Command, argv: list[bytes], context: str) -> int:
     """ACLCheckAllPerm, plus the ACL LOG entry a denial makes (Redis's addACLLogEntry):
     OK or the denial. `client` is the connection the log describes (a script's caller)."""
-    result, pos = user.root.check(cmd, argv)
+    result, pos = user.check(cmd, argv)
     if result:
         obj = cmd.full_name if result == DENIED_CMD else argv[pos].decode(
             errors="surrogateescape")

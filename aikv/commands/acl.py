@@ -3,10 +3,10 @@ the model and the permission check; the dispatcher checks every command of a use
 lacks some permission, before it runs, in MULTI at queue time and at EXEC, and in
 scripts' redis.call).
 
-SETUSER (every rule but selectors: on/off, nopass, resetpass, >pass, <pass, #hash, !hash,
-[+-]command, +command|subcommand, +command|first-arg, [+-]@category, allcommands,
-nocommands, ~pattern, %R~/%W~/%RW~pattern, allkeys, resetkeys, &pattern, allchannels,
-resetchannels, [skip-]sanitize-payload, clearselectors, reset), DELUSER (its clients are
+SETUSER (on/off, nopass, resetpass, >pass, <pass, #hash, !hash, [+-]command,
++command|subcommand, +command|first-arg, [+-]@category, allcommands, nocommands,
+~pattern, %R~/%W~/%RW~pattern, allkeys, resetkeys, &pattern, allchannels, resetchannels,
+[skip-]sanitize-payload, selectors "(...)", clearselectors, reset), DELUSER (its clients are
 disconnected), GETUSER, LIST, USERS, WHOAMI, CAT, GENPASS, DRYRUN, LOG (denied commands,
 keys and channels, failed authentications), HELP. The default user's password is
 `requirepass`, as in Redis.
@@ -17,7 +17,7 @@ through a temporary file); without one they answer Redis's "not configured to us
 file". `user` directives in the config file are applied at startup (aikv/cli.py) and
 written back by CONFIG REWRITE.
 
-Not implemented: selectors ("(...)" rules are refused with an error saying so). ACL LIST,
+ACL LIST,
 GETUSER and SAVE name single commands in AiKv's command-table order (Redis's order
 depends on its hash seed) and choose categories by counting AiKv's commands (Redis counts
 its own, a few more).
@@ -82,16 +82,21 @@ def acl_getuser(client: Client, argv: list[bytes]) -> bytes:
     user = client.server.acl_users.get(argv[2])
     if user is None:
         return NULL3 if resp3 else NULL_BULK
-    root = user.root
-    channels = "&*" if root.allchannels else " ".join(root.describe_channels())
     return map_reply([
         (bulk(b"flags"), set_reply([bulk(f.encode()) for f in user.flags()], resp3)),
         (bulk(b"passwords"), array([bulk(h) for h in user.passwords])),
-        (bulk(b"commands"), bulk(root.describe_commands().encode())),
-        (bulk(b"keys"), bulk(" ".join(root.describe_keys()).encode())),
-        (bulk(b"channels"), bulk(channels.encode())),
-        (bulk(b"selectors"), b"*0\r\n"),
+        *_selector_fields(user.root),
+        (bulk(b"selectors"), array([map_reply(_selector_fields(s), resp3)
+                                    for s in user.selectors])),
     ], resp3)
+
+
+def _selector_fields(selector: acl.Selector) -> list[tuple[bytes, bytes]]:
+    """aclAddReplySelectorDescription: commands, keys and channels, each as one string."""
+    channels = "&*" if selector.allchannels else " ".join(selector.describe_channels())
+    return [(bulk(b"commands"), bulk(selector.describe_commands().encode())),
+            (bulk(b"keys"), bulk(" ".join(selector.describe_keys()).encode())),
+            (bulk(b"channels"), bulk(channels.encode()))]
 
 
 @command("setuser", -3, _ADMIN, parent="acl", categories=_ADMIN_CATS)
@@ -131,13 +136,13 @@ def _user_changed(server: Server, user: acl.User) -> None:
 def _kill_revoked_subscribers(me: Client, old: acl.User, new: acl.User) -> None:
     """ACLKillPubsubClientsIfNeeded: the user's subscribers to a channel or pattern its
     new rules no longer allow are disconnected."""
-    root = new.root
+    upcoming = acl.allowed_channels(new)
     for c in list(me.server.clients.values()):
         if c.acl_user is not old or not (c.subscriptions or c.patterns
                                           or c.shard_subscriptions):
             continue
-        if any(not root.may_use_channel(p, True) for p in c.patterns) or any(
-                not root.may_use_channel(ch, False)
+        if any(not acl.channel_allowed(upcoming, p, True) for p in c.patterns) or any(
+                not acl.channel_allowed(upcoming, ch, False)
                 for ch in (*c.subscriptions, *c.shard_subscriptions)):
             _disconnect(me, c)
 
@@ -260,7 +265,7 @@ def acl_dryrun(client: Client, argv: list[bytes]) -> bytes:
         raise CommandError(f"ERR Command '{line[0].decode(errors='replace')}' not found")
     if (cmd.arity > 0 and len(line) != cmd.arity) or len(line) < -cmd.arity:
         raise CommandError(f"ERR wrong number of arguments for '{cmd.full_name}' command")
-    result, pos = user.root.check(cmd, line)
+    result, pos = user.check(cmd, line)
     if result == acl.DENIED_CMD:
         return bulk(f"This user has no permissions to run the '{cmd.full_name}' command"
                     .encode())

@@ -217,7 +217,7 @@ class RunContext(CallContext):
         if user.unrestricted:
             return True
         try:
-            return user.root.check(cmd, argv)[0] == acl.OK
+            return user.check(cmd, argv)[0] == acl.OK
         except Exception:  # keys of a command line of the wrong arity
             return False
 

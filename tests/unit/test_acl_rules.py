@@ -63,8 +63,30 @@ def test_errors() -> None:
     assert error("&*", "&x").endswith("Try 'resetchannels' to start with an empty list of "
                                       "channels")
     assert error("(+get") == "Unmatched parenthesis in acl selector starting at '(+get'."
-    assert "not supported" in error("(+get ~x)")
-    assert "not supported" in error("(+get", "~x)")
+    # A "(" inside an open selector starts another one; the error names the whole merged
+    # selector, and passwords or flags are not selector rules.
+    assert error("(+get", "(~x") == "Unmatched parenthesis in acl selector starting at '(~x'."
+    assert error("(~* +get", "~k[", "(>p", "on)") == prefix + "'(>p on)': Syntax error"
+    assert error("(+get", "bogus)") == prefix + "'(+get bogus)': Syntax error"
+
+
+def test_selectors() -> None:
+    user = setuser("on", "nopass", "+get", "~a*", "(+set ~b* &ch)", "(+@hash", "%R~h*)")
+    assert user.describe() == ("on nopass ~a* resetchannels -@all +get "
+                               "(~b* resetchannels &ch -@all +set) "
+                               "(%R~h* resetchannels -@all +@hash)")
+    assert setuser("()").describe() == "off resetchannels -@all (resetchannels -@all)"
+    assert setuser("(~\"x)").describe() == "off resetchannels -@all (resetchannels -@all)"
+    assert setuser("(+get)", "clearselectors").describe() == "off resetchannels -@all"
+    assert setuser("(+get)", "reset").describe() == "off sanitize-payload resetchannels -@all"
+    get, set_ = COMMANDS[b"get"], COMMANDS[b"set"]
+    # Allowed when one selector allows all of it.
+    assert user.check(get, [b"get", b"a1"]) == (acl.OK, 0)
+    assert user.check(set_, [b"set", b"b1", b"v"]) == (acl.OK, 0)
+    # Denied: a key beats the command, and among equal denials the later argument.
+    assert user.check(set_, [b"set", b"a1", b"v"]) == (acl.DENIED_KEY, 1)
+    assert user.check(get, [b"get", b"z"]) == (acl.DENIED_KEY, 1)
+    assert user.check(COMMANDS[b"del"], [b"del", b"a1"]) == (acl.DENIED_CMD, 0)
 
 
 def test_passwords() -> None:
@@ -91,7 +113,7 @@ def check(user: acl.User, *argv: str) -> int:
     cmd = COMMANDS[args[0].lower()]
     if cmd.subcommands:
         cmd = cmd.subcommands[argv[1].lower()]
-    return user.root.check(cmd, args)[0]
+    return user.check(cmd, args)[0]
 
 
 def test_permission_check() -> None:
