@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aikv.glob import match
+from aikv.protocol import split_inline_args
 
 if TYPE_CHECKING:
     from aikv.client import Client
@@ -417,8 +418,6 @@ def selector_from_rules(op: bytes, pubsub_default_all: bool) -> Selector:
     quotes allowed; unbalanced quotes give no words) applied to a new selector, which
     starts with no commands or keys and the channels acl-pubsub-default gives."""
     selector = Selector(pubsub_default_all)
-    from aikv.protocol import split_inline_args
-
     for word in split_inline_args(op[1:-1]) or []:
         selector.apply(word)
     return selector
