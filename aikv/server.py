@@ -800,7 +800,10 @@ class Server:
             # (A subcommand is queued whatever its name: SLOWLOG RESET is not RESET.)
             if "no-multi" in cmd.flags:
                 return self._reject(client, "ERR Command not allowed inside a transaction", cmd)
-            multi.append((cmd, argv))
+            if not (client.multi_error or client.watch_dirty):
+                # A doomed transaction queues nothing more (queueMultiCommand): EXEC then
+                # routes only what came before the error (EXECABORT, not CROSSSLOT).
+                multi.append((cmd, argv))
             client.last_command = cmd  # CLIENT LIST's cmd= shows a queued command, as Redis
             return QUEUED
         return self.call(client, cmd, argv)

@@ -38,6 +38,7 @@ from aikv.cluster.election import NEVER_SYNCED_AGE_MS, FailoverSettings
 from aikv.cluster.routing import blocked_client_error, route
 from aikv.cluster.slots import key_hash_slot
 from aikv.cluster.state import LINK_CONNECTING, ClusterState, NodeRecord
+from aikv.commands import redis_table
 from aikv.pause import PAUSE_DURING_FAILOVER
 from aikv.persist.nodesconf import (
     NodesConfLock,
@@ -570,10 +571,10 @@ class ClusterNode:
             keys: list[bytes] = []
             is_write = False
             for queued_cmd, queued_argv in multi:
-                keys.extend(queued_cmd.keys(queued_argv))
+                keys.extend(routing_keys(queued_cmd, queued_argv))
                 is_write = is_write or queued_cmd.is_write
         else:
-            keys = cmd.keys(argv)
+            keys = routing_keys(cmd, argv)
             is_write = cmd.is_write
             if cmd.name in _SCRIPT_RUNS and keys:
                 from aikv.commands.scripting import script_writes
@@ -624,6 +625,20 @@ class ClusterNode:
 
 
 _SHARD_PUBSUB = frozenset({"spublish", "ssubscribe", "sunsubscribe"})
+
+
+def routing_keys(cmd: Command, argv: list[bytes]) -> list[bytes]:
+    """The keys getNodeByQuery routes by: getKeysFromCommand's, which for a command whose
+    keys move with its arguments is the command's own getkeys function, not its key
+    specs (ZUNIONSTORE with a numkeys atoi reads as 0 has no keys at all, not even its
+    destination; ZDIFF's "1-1" counts as 1). So a malformed request is redirected or run
+    here as Redis would, and gets the same error."""
+    if cmd.key_finder is not None:
+        ent = redis_table.entry(cmd.full_name)
+        parser = ent.get("getkeys") if ent is not None else None
+        if parser is not None:
+            return [argv[pos] for pos, _ in redis_table.PARSERS[parser](argv)]
+    return cmd.keys(argv)
 
 
 def _ALWAYS(key: bytes) -> bool:  # noqa: N802 - a constant predicate
