@@ -17,8 +17,11 @@ covering everything before it.
 Where 7.0's RESTORE is lenient about the envelope, this reader is lenient the same way so
 that AiKv and Redis agree on every payload: the object body may run into the footer bytes
 (7.0 reads from the whole argument), and bytes between the object and the footer are
-ignored. About the content it is strict: listpacks, intsets and ziplists are fully
-checked, and duplicates, NaN scores and empty collections are refused.
+ignored, an LZF string declared empty is empty, and a packed sorted set's scores are
+read as zzlStrtod reads them. Otherwise it is strict about the content (Redis with
+sanitize-dump-payload yes accepts some corrupt streams it refuses): listpacks, intsets
+and ziplists are fully checked, and duplicates, NaN scores and empty collections are
+refused.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import TypeVar
+
+from aikv.cnum import zzl_strtod
 
 from .crc64 import crc64
 from .encoding import (
@@ -48,7 +53,6 @@ from .rdbprim import (
     encode_binary_double,
     encode_length,
     encode_string,
-    parse_double_text,
 )
 from .streamrdb import (
     TYPE_STREAM_LISTPACKS,
@@ -429,7 +433,9 @@ def _pairs(elements: list[bytes]) -> list[tuple[bytes, bytes]]:
 
 
 def _load_zset_packed(elements: list[bytes]) -> TypedValue:
-    return _zset_from_pairs([(m, parse_double_text(s)) for m, s in _pairs(elements)])
+    # Redis checks a packed sorted set's pairs and members, not its scores: a score is
+    # whatever zzlStrtod makes of it (NaN still refused: it would break the ordering).
+    return _zset_from_pairs([(m, zzl_strtod(s)) for m, s in _pairs(elements)])
 
 
 def _load_zset_listpack(reader: PayloadReader) -> TypedValue:

@@ -231,6 +231,11 @@ class PayloadReader:
             packed_len = self.read_length()
             plain_len = self.read_length()
             packed = self.read_exact(packed_len)
+            if plain_len == 0:
+                # lzf_decompress answers 0 for any failure, which is the length Redis
+                # checks it against: an LZF string declared empty loads as "" whatever
+                # its compressed bytes are.
+                return b""
             return lzf.decompress(packed, plain_len)
         raise bad_data(f"unknown string encoding {value}")
 

@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from aikv.scripting.cnum import strtod
+from aikv.cnum import strtod
 from aikv.scripting.values import LuaTable
 
 T_OBJ_BEGIN, T_OBJ_END, T_ARR_BEGIN, T_ARR_END, T_STRING, T_NUMBER, T_BOOLEAN, T_NULL, \

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aikv.cnum import format_g
 from aikv.resp import format_double
-from aikv.scripting.cnum import format_g
 from aikv.scripting.values import LuaTable, fmt_number
 
 INT64_MIN = -(2**63)

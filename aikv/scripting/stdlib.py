@@ -7,8 +7,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from aikv.cnum import c_int32, c_integer, c_unsigned
 from aikv.scripting import runtime as R
-from aikv.scripting.cnum import c_int32, c_integer, c_unsigned
 from aikv.scripting.lpattern import SPECIALS, MatchState
 from aikv.scripting.runtime import EMPTY, Runtime
 from aikv.scripting.values import (

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from aikv.scripting.cnum import format_g, str2number
+from aikv.cnum import format_g, str2number
 from aikv.scripting.table_order import TableModel
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from aikv.cnum import strtod
 from aikv.scripting import cjson_decode as cj
-from aikv.scripting.cnum import strtod
 from aikv.scripting.values import LuaTable
 
 NULL = object()

@@ -1,6 +1,7 @@
-"""Numbers the way the C library under Redis's Lua 5.1 reads and casts them (glibc on
-x86-64): Lua's string-to-number conversion, lua-cjson's number tokens, and every place
-Lua casts a double to an integer take their semantics from here."""
+"""Numbers the way the C library under Redis reads and casts them (glibc on x86-64):
+Lua's string-to-number conversion, lua-cjson's number tokens, every place Lua casts a
+double to an integer, and the scores of packed sorted sets in DUMP payloads take their
+semantics from here."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ def strtod(data: bytes, pos: int = 0) -> tuple[float, int]:
 # The usual case, a plain decimal (spaces around it allowed), in one match.
 _PLAIN_DECIMAL = re.compile(rb"[ \t\n\v\f\r]*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
                             rb"(?:[eE][+-]?[0-9]+)?)[ \t\n\v\f\r]*\Z")
+
+
+def zzl_strtod(text: bytes) -> float:
+    """zzlStrtod: a packed sorted set's score as Redis reads it back, strtod on its
+    first 127 bytes (up to a NUL, blanks before it allowed), 0 where nothing converts."""
+    text = text[:127]
+    end = text.find(b"\0")
+    if end >= 0:
+        text = text[:end]
+    start = len(text) - len(text.lstrip(_SPACE))
+    return strtod(text, start)[0]
 
 
 def str2number(s: bytes) -> float | None:
