@@ -85,6 +85,11 @@ def c_unsigned(v: float) -> int:
     return c_integer(v) % 2**64
 
 
+def narrow_int32(value: int) -> int:
+    """A 64-bit integer stored in a C int: its low 32 bits, signed (2**32 + 1 is 1)."""
+    return ((value + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
 def c_int32(v: float) -> int:
     """A double cast straight to a C int: out of its range (or NaN) gives INT_MIN."""
     return int(v) if -2147483648.0 <= v < 2147483648.0 else -(2**31)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aikv.acl_file import check_user_directive
+from aikv.cnum import narrow_int32
 from aikv.monitor import quote_arg
 from aikv.notify import BAD_CLASS, parse_classes, render_classes
 from aikv.protocol import split_inline_args
@@ -110,7 +111,7 @@ def parse_output_buffer_limits(text: str, current: OutputBufferLimits) -> Output
             hard = soft = -1
         # strtoll to the end of the word, kept in a C int (2^32 + 1 reads as 1).
         parsed = _strtoll_whole(words[i + 3])
-        seconds = -1 if parsed is None else _c_int(parsed)
+        seconds = -1 if parsed is None else narrow_int32(parsed)
         if hard < 0 or soft < 0 or seconds < 0:
             raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit "
                               "configuration.")
@@ -442,14 +443,8 @@ def _check_save(text: str) -> str:
         if value is None or value < 1 - i % 2:
             raise ConfigError("Invalid save parameters")
         values.append(value)
-    return " ".join(f"{seconds} {_c_int(changes)}"
+    return " ".join(f"{seconds} {narrow_int32(changes)}"
                     for seconds, changes in zip(values[::2], values[1::2], strict=True))
-
-
-def _c_int(value: int) -> int:
-    """A 64-bit value stored in a C int: its low 32 bits, signed."""
-    value &= 0xFFFFFFFF
-    return value - 2**32 if value >= 2**31 else value
 
 
 def _multi_args(text: str) -> list[str]:

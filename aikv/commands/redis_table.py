@@ -20,6 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from aikv.cnum import narrow_int32
+
 TABLE_PATH = Path(__file__).with_name("redis_table.json")
 
 Entry = dict[str, Any]
@@ -57,11 +59,6 @@ def _strict_int(text: bytes) -> int | None:
     if not -(1 << 63) <= value < (1 << 63):
         return None
     return value
-
-
-def _as_int32(value: int) -> int:
-    """A count narrowed to a C int, as Redis narrows it before adding it to a position."""
-    return ((value + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 def _keyword_start(spec_bs: list[Any], argv: list[bytes]) -> int:
@@ -116,7 +113,7 @@ def keys_from_specs(ent: Entry, argv: list[bytes]) -> list[KeyRef] | None:
             if count is None or count < 0:
                 return None
             first += firstkey
-            last = first + _as_int32(count) - 1
+            last = first + narrow_int32(count) - 1
         else:
             return None
         if last >= argc or last < first or first >= argc:
@@ -147,7 +144,7 @@ def c_atoi(text: bytes) -> int:
             break
         n = n * 10 + ch - 48
     # strtol saturates at the 64-bit bounds; atoi then narrows to an int.
-    return _as_int32(max(-(1 << 63), min(sign * n, (1 << 63) - 1)))
+    return narrow_int32(max(-(1 << 63), min(sign * n, (1 << 63) - 1)))
 
 
 def _numkeys(count_at: int, first_at: int, store_at: int, argv: list[bytes]) -> list[KeyRef]:
