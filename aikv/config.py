@@ -840,8 +840,6 @@ class Config:
         each later one adds its points, and `save ""` empties the list (Redis's
         setConfigSaveOption while it reads a config file and the command line)."""
         text = " ".join(args)
-        if args == [""]:
-            text = ""
         points = _check_save(text)
         if self.save_lines_read and text:
             points = " ".join(filter(None, (self.values["save"], points)))
