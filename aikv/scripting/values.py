@@ -120,6 +120,11 @@ class LuaTable:
                     if v is None:
                         self.hash.pop(k, None)
                         return
+                    layout = self._layout
+                    if layout is not None and i <= layout[0] and k not in layout[1]:
+                        # A slot the layout counted in the array but never saw filled
+                        # (a trailing nil, since dropped from `arr`): work it out again.
+                        self._layout = None
                     arr.append(v)
                     if self.hash:
                         self._join_array(k)

@@ -1063,6 +1063,12 @@ FUZZ_FOUND = [
     "local r = {} for k in pairs(t) do r[#r+1] = k end return r",
     "local t = {1, nil, 3} local n = #t t[2] = 'x' "
     "local r = {n} for k, v in pairs(t) do r[#r+1] = k .. v end return r",
+    # The same through the other path: a constructor's trailing nil dropped from the end,
+    # then the slot filled again by an append (table.insert shifting into it).
+    "local t = {true, 2, false, 1.5, 'a', '1', nil, true} table.remove(t) "
+    "table.insert(t, 1, 2) local r = {#t} for k in pairs(t) do r[#r+1] = k end return r",
+    "local t = {1, 2, nil, nil} local n = #t t[3] = 'c' "
+    "local r = {n} for k in pairs(t) do r[#r+1] = k end return r",
 ]
 
 
