@@ -371,10 +371,14 @@ def test_selectors(differ: Differ, pair: Pair) -> None:
 
 
 def _norm_deep(raw: bytes) -> Any:
+    """norm_rules on every rule string of a reply, a selector's parentheses made words of
+    their own ("+publish)" would otherwise hide the single rule it ends with)."""
     def walk(value: Any) -> Any:
         if isinstance(value, list):
             return [walk(v) for v in value]
+        if isinstance(value, dict):  # a RESP3 map
+            return {k: walk(v) for k, v in value.items()}
         if isinstance(value, bytes) and b" " in value:
-            return norm_rules(value)
+            return norm_rules(value.replace(b"(", b"( ").replace(b")", b" )"))
         return value
     return walk(parse(raw))

@@ -30,7 +30,9 @@ def pair_differ(spawn: Any) -> Iterator[Differ]:
 
 
 def _words(raw: bytes) -> list[bytes]:
-    return sorted(raw.split())
+    """The reply's words in sorted order (a selector's parentheses words of their own):
+    Redis lists single-command rules in its hash order."""
+    return sorted(raw.replace(b"(", b"( ").replace(b")", b" )").split())
 
 
 # ---------------------------------------------------------------------------- ACL
