@@ -407,16 +407,19 @@ class Client(asyncio.Protocol):
         state = self.replica_state
         return state is not None and state.state == "online"
 
+    def _limits_and_usage(self, pending: int) -> tuple[tuple[int, int, int], int]:
+        """This client's class limits (hard, soft, seconds) and what of `pending` bytes
+        of output counts against them (replicas: all of it; see limit_usage)."""
+        limits = self.server.config.values["client-output-buffer-limit"]
+        if self.is_replica:
+            return limits["replica"], pending
+        subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
+        return limits["pubsub" if subscribed else "normal"], limit_usage(pending)
+
     def over_output_limit(self, pending: int) -> bool:
         """Redis's checkClientOutputBufferLimits for `pending` bytes of output: the hard
         limit at once, the soft one after being over it for more than its seconds."""
-        limits = self.server.config.values["client-output-buffer-limit"]
-        subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
-        if self.is_replica:
-            kind, used = "replica", pending
-        else:
-            kind, used = "pubsub" if subscribed else "normal", limit_usage(pending)
-        hard, soft, seconds = limits[kind]
+        (hard, soft, seconds), used = self._limits_and_usage(pending)
         if hard and used >= hard:
             return True
         if soft and used >= soft:
@@ -430,12 +433,8 @@ class Client(asyncio.Protocol):
 
     def exceeds_hard_output_limit(self, size: int) -> bool:
         """Whether `size` more bytes of output would pass this client's hard limit."""
-        limits = self.server.config.values["client-output-buffer-limit"]
-        subscribed = self.subscriptions or self.patterns or self.shard_subscriptions
-        if self.is_replica:
-            return bool(limits["replica"][0]) and size >= limits["replica"][0]
-        hard = limits["pubsub" if subscribed else "normal"][0]
-        return bool(hard) and limit_usage(size) >= hard
+        (hard, _, _), used = self._limits_and_usage(size)
+        return bool(hard) and used >= hard
 
     def check_output_limit(self) -> None:
         """The clients cron's check (Redis's clientsCron): a soft limit passed long enough
@@ -475,8 +474,7 @@ class Client(asyncio.Protocol):
     @property
     def output_limit_usage(self) -> int:
         """The pending output the limits count (CLIENT LIST's omem)."""
-        pending = self.output_buffer_size
-        return pending if self.is_replica else limit_usage(pending)
+        return self._limits_and_usage(self.output_buffer_size)[1]
 
 
 # A Redis client's first 16 KiB of pending output sit in its own reply buffer, which the
